@@ -1,0 +1,103 @@
+//! Per-token int8 activation quantisation (absmax), exactly as bitnet.cpp's I2_S path expects.
+//!
+//! For each token row x: s = 127 / max(|x|, 1e-5); q = round_half_even(x·s) clamped to
+//! [−128, 127]; Σq is kept so kernels can use unsigned codes: Σ t·q = Σ code·q − Σq.
+
+use crate::error::KernelError;
+use crate::format::i2s::padded_cols;
+
+/// Floor of max|x| so that an all-zero row gets a finite scale.
+pub const ABSMAX_FLOOR: f32 = 1e-5;
+
+/// Quantised activations for `tokens` rows, each zero-padded to whole I2_S blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedActivations {
+    tokens: usize,
+    cols: usize,
+    q: Vec<i8>,
+    scales: Vec<f32>,
+    sums: Vec<i32>,
+}
+
+impl QuantizedActivations {
+    /// Quantises `tokens × cols` row-major f32 activations.
+    pub fn quantize(x: &[f32], tokens: usize, cols: usize) -> Result<Self, KernelError> {
+        let mut out = Self {
+            tokens: 0,
+            cols,
+            q: Vec::new(),
+            scales: Vec::new(),
+            sums: Vec::new(),
+        };
+        out.requantize(x, tokens, cols)?;
+        Ok(out)
+    }
+
+    /// Re-quantises into the existing buffers (no allocation once they are large enough).
+    pub fn requantize(&mut self, x: &[f32], tokens: usize, cols: usize) -> Result<(), KernelError> {
+        if tokens == 0 || cols == 0 || x.len() != tokens * cols {
+            return Err(KernelError::Shape(format!(
+                "{} activations for {tokens} tokens x {cols} columns",
+                x.len()
+            )));
+        }
+        let pc = padded_cols(cols);
+        self.tokens = tokens;
+        self.cols = cols;
+        self.q.clear();
+        self.q.resize(tokens * pc, 0);
+        self.scales.clear();
+        self.sums.clear();
+        for (t, row) in x.chunks_exact(cols).enumerate() {
+            let absmax = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let s = 127.0 / absmax.max(ABSMAX_FLOOR);
+            let mut sum = 0i32;
+            for (dst, &v) in self.q[t * pc..t * pc + cols].iter_mut().zip(row) {
+                let q = (v * s).round_ties_even().clamp(-128.0, 127.0) as i8;
+                *dst = q;
+                sum += i32::from(q);
+            }
+            self.scales.push(s);
+            self.sums.push(sum);
+        }
+        Ok(())
+    }
+
+    /// Token rows (N).
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+    /// Logical columns (K).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Columns per token row including zero padding.
+    pub fn padded_cols(&self) -> usize {
+        padded_cols(self.cols)
+    }
+    /// All quantised values, `tokens · padded_cols`, padding zero.
+    pub fn q(&self) -> &[i8] {
+        &self.q
+    }
+    /// Quantised values of one token (padded).
+    pub fn token(&self, t: usize) -> &[i8] {
+        let pc = self.padded_cols();
+        &self.q[t * pc..(t + 1) * pc]
+    }
+    /// Per-token quantisation scale s (q ≈ x·s).
+    pub fn scales(&self) -> &[f32] {
+        &self.scales
+    }
+    /// Per-token Σq.
+    pub fn sums(&self) -> &[i32] {
+        &self.sums
+    }
+}
+
+/// The f32 output of one dot product: (Σ code·q − Σq) / s · w_scale.
+///
+/// Every kernel uses this one epilogue, so f32 outputs match the reference bit for bit.
+#[inline]
+pub fn dequantize_dot(dot: i32, act_scale: f32, weight_scale: f32) -> f32 {
+    dot as f32 / act_scale * weight_scale
+}

@@ -1,0 +1,352 @@
+//! Tunable kernel parameters: `KernelConfig`, the declared domain of each parameter and the
+//! constraints between them, as an enumerable [`ParamSpace`].
+//!
+//! The textual form `isa=avx2,threads=2,...` is what `perfd bench --params` takes and what results
+//! record, so a measured configuration can always be re-run exactly.
+
+use std::fmt;
+
+use crate::cpu::tile::TileParams;
+use crate::error::KernelError;
+
+pub use crate::cpu::Isa;
+
+/// Largest `rows_per_task`; also bounds the per-task stack buffer of the GEMV epilogue.
+pub const MAX_ROWS_PER_TASK: usize = 256;
+
+const ROWS_PER_TASK: [usize; 7] = [4, 8, 16, 32, 64, 128, 256];
+const ROW_TILES: [usize; 3] = [1, 2, 4];
+const BATCH_WIDTHS: [usize; 3] = [1, 2, 4];
+const COL_BLOCKS: [usize; 5] = [0, 512, 1024, 2048, 4096];
+const PREFETCH: [usize; 4] = [0, 256, 512, 1024];
+
+/// One configuration of the I2_S kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KernelConfig {
+    /// Instruction set; `None` picks the fastest this CPU supports.
+    pub isa: Option<Isa>,
+    /// Worker threads splitting output rows.
+    pub threads: usize,
+    /// Output rows per parallel task.
+    pub rows_per_task: usize,
+    /// Weight rows sharing each activation load.
+    pub row_tile: usize,
+    /// Tokens sharing each unpacked weight vector (small-batch GEMM width).
+    pub batch_width: usize,
+    /// Weights of K per column block (0 = whole row).
+    pub col_block: usize,
+    /// Software prefetch distance in bytes (0 = off).
+    pub prefetch_bytes: usize,
+    /// Pin worker threads to cores.
+    pub pin_threads: bool,
+}
+
+/// Number of hardware threads the OS reports (at least 1).
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        Self {
+            isa: None,
+            threads: available_threads(),
+            rows_per_task: 32,
+            row_tile: 4,
+            batch_width: 1,
+            col_block: 0,
+            prefetch_bytes: 0,
+            pin_threads: false,
+        }
+    }
+}
+
+/// A named parameter with its documentation and every value it may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamDomain {
+    /// Key in `k=v` form.
+    pub name: &'static str,
+    /// What the parameter does.
+    pub doc: &'static str,
+    /// Allowed values, as text.
+    pub values: Vec<String>,
+}
+
+fn texts<T: ToString>(values: &[T]) -> Vec<String> {
+    values.iter().map(ToString::to_string).collect()
+}
+
+/// The parameter space of this host: domains and constraints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSpace {
+    /// Every parameter, in `KernelConfig` order.
+    pub params: Vec<ParamDomain>,
+    supported: Vec<Isa>,
+    max_threads: usize,
+}
+
+impl ParamSpace {
+    /// The space on this CPU: only supported ISAs, at most as many threads as hardware threads.
+    pub fn for_host() -> Self {
+        Self::new(Isa::supported(), available_threads())
+    }
+
+    /// A space for the given ISAs and thread limit (tests build spaces of other hosts with it).
+    pub fn new(supported: Vec<Isa>, max_threads: usize) -> Self {
+        let mut isas = vec!["auto".to_string()];
+        isas.extend(supported.iter().map(|i| i.name().to_string()));
+        let threads: Vec<usize> = (1..=max_threads.max(1)).collect();
+        let params = vec![
+            ParamDomain {
+                name: "isa",
+                doc: "instruction set (auto = fastest supported)",
+                values: isas,
+            },
+            ParamDomain {
+                name: "threads",
+                doc: "worker threads splitting output rows",
+                values: texts(&threads),
+            },
+            ParamDomain {
+                name: "rows_per_task",
+                doc: "output rows per parallel task (multiple of row_tile)",
+                values: texts(&ROWS_PER_TASK),
+            },
+            ParamDomain {
+                name: "row_tile",
+                doc: "weight rows sharing each activation load",
+                values: texts(&ROW_TILES),
+            },
+            ParamDomain {
+                name: "batch_width",
+                doc: "tokens sharing each unpacked weight vector",
+                values: texts(&BATCH_WIDTHS),
+            },
+            ParamDomain {
+                name: "col_block",
+                doc: "weights of K per column block, 0 = whole row",
+                values: texts(&COL_BLOCKS),
+            },
+            ParamDomain {
+                name: "prefetch_bytes",
+                doc: "software prefetch distance on the weight stream, 0 = off",
+                values: texts(&PREFETCH),
+            },
+            ParamDomain {
+                name: "pin_threads",
+                doc: "pin worker threads to cores",
+                values: texts(&[false, true]),
+            },
+        ];
+        Self {
+            params,
+            supported,
+            max_threads: max_threads.max(1),
+        }
+    }
+
+    /// Checks every value against its domain and the constraints between parameters.
+    pub fn validate(&self, c: &KernelConfig) -> Result<(), KernelError> {
+        let bad = |name: &str, reason: String| KernelError::Param {
+            name: name.to_string(),
+            reason,
+        };
+        if let Some(isa) = c.isa {
+            if !self.supported.contains(&isa) {
+                let names: Vec<_> = self.supported.iter().map(|i| i.name()).collect();
+                return Err(KernelError::IsaUnsupported(
+                    isa.name().into(),
+                    names.join(", "),
+                ));
+            }
+        }
+        if c.threads == 0 || c.threads > self.max_threads {
+            return Err(bad(
+                "threads",
+                format!("{} is outside 1..={}", c.threads, self.max_threads),
+            ));
+        }
+        let in_domain = |name: &str, v: usize, dom: &[usize]| {
+            if dom.contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(name, format!("{v} is not one of {dom:?}")))
+            }
+        };
+        in_domain("rows_per_task", c.rows_per_task, &ROWS_PER_TASK)?;
+        in_domain("row_tile", c.row_tile, &ROW_TILES)?;
+        in_domain("batch_width", c.batch_width, &BATCH_WIDTHS)?;
+        in_domain("col_block", c.col_block, &COL_BLOCKS)?;
+        in_domain("prefetch_bytes", c.prefetch_bytes, &PREFETCH)?;
+        if c.rows_per_task % c.row_tile != 0 {
+            return Err(bad(
+                "rows_per_task",
+                format!(
+                    "{} is not a multiple of row_tile={}",
+                    c.rows_per_task, c.row_tile
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every valid configuration with an explicit ISA (`auto` would only repeat one of them).
+    ///
+    /// The scalar reference is never tuned, so for it only threads and rows_per_task vary.
+    pub fn configs(&self) -> Vec<KernelConfig> {
+        let mut out = Vec::new();
+        let neutral = KernelConfig {
+            row_tile: 1,
+            batch_width: 1,
+            col_block: 0,
+            prefetch_bytes: 0,
+            ..KernelConfig::default()
+        };
+        for &isa in &self.supported {
+            for threads in 1..=self.max_threads {
+                for &rows_per_task in &ROWS_PER_TASK {
+                    for pin_threads in [false, true] {
+                        let base = KernelConfig {
+                            isa: Some(isa),
+                            threads,
+                            rows_per_task,
+                            pin_threads,
+                            ..neutral
+                        };
+                        if isa == Isa::Scalar {
+                            out.push(base);
+                            continue;
+                        }
+                        for &row_tile in &ROW_TILES {
+                            for &batch_width in &BATCH_WIDTHS {
+                                for &col_block in &COL_BLOCKS {
+                                    for &prefetch_bytes in &PREFETCH {
+                                        let c = KernelConfig {
+                                            row_tile,
+                                            batch_width,
+                                            col_block,
+                                            prefetch_bytes,
+                                            ..base
+                                        };
+                                        if self.validate(&c).is_ok() {
+                                            out.push(c);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for ParamSpace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.params {
+            writeln!(f, "{:<15} {:<40} {}", p.name, p.values.join("|"), p.doc)?;
+        }
+        writeln!(
+            f,
+            "constraints: rows_per_task % row_tile == 0; isa must be supported by this CPU"
+        )?;
+        write!(
+            f,
+            "valid configurations (explicit isa): {}",
+            self.configs().len()
+        )
+    }
+}
+
+impl KernelConfig {
+    /// Applies `k=v,k=v` overrides (the `--params` syntax) and validates against the host space.
+    pub fn with_params(mut self, spec: &str) -> Result<Self, KernelError> {
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').ok_or_else(|| KernelError::Param {
+                name: pair.to_string(),
+                reason: "expected key=value".into(),
+            })?;
+            self.set(key.trim(), value.trim())?;
+        }
+        ParamSpace::for_host().validate(&self)?;
+        Ok(self)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), KernelError> {
+        let num = || {
+            value.parse::<usize>().map_err(|_| KernelError::Param {
+                name: key.to_string(),
+                reason: format!("`{value}` is not a non-negative integer"),
+            })
+        };
+        match key {
+            "isa" => {
+                self.isa = match value {
+                    "auto" => None,
+                    v => Some(v.parse().map_err(|reason| KernelError::Param {
+                        name: key.into(),
+                        reason,
+                    })?),
+                }
+            }
+            "threads" => self.threads = num()?,
+            "rows_per_task" => self.rows_per_task = num()?,
+            "row_tile" => self.row_tile = num()?,
+            "batch_width" => self.batch_width = num()?,
+            "col_block" => self.col_block = num()?,
+            "prefetch_bytes" => self.prefetch_bytes = num()?,
+            "pin_threads" => {
+                self.pin_threads = value.parse().map_err(|_| KernelError::Param {
+                    name: key.into(),
+                    reason: format!("`{value}` is not true or false"),
+                })?
+            }
+            _ => {
+                let known: Vec<_> = ParamSpace::for_host()
+                    .params
+                    .iter()
+                    .map(|p| p.name)
+                    .collect();
+                return Err(KernelError::Param {
+                    name: key.to_string(),
+                    reason: format!("unknown parameter (known: {})", known.join(", ")),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The ISA this configuration runs on this CPU.
+    pub fn resolved_isa(&self) -> Isa {
+        self.isa.unwrap_or_else(Isa::best)
+    }
+
+    /// The tile parameters the SIMD kernels read.
+    pub fn tile(&self) -> TileParams {
+        TileParams {
+            row_tile: self.row_tile,
+            batch_width: self.batch_width,
+            col_block: self.col_block,
+            prefetch_bytes: self.prefetch_bytes,
+        }
+    }
+}
+
+impl fmt::Display for KernelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "isa={},threads={},rows_per_task={},row_tile={},batch_width={},col_block={},prefetch_bytes={},pin_threads={}",
+            self.isa.map_or("auto", Isa::name),
+            self.threads,
+            self.rows_per_task,
+            self.row_tile,
+            self.batch_width,
+            self.col_block,
+            self.prefetch_bytes,
+            self.pin_threads
+        )
+    }
+}

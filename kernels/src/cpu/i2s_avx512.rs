@@ -1,0 +1,252 @@
+//! I2_S dot products with AVX-512: VNNI `vpdpbusd` (u8 codes × s8 activations straight into i32)
+//! or, without VNNI, AVX-512BW `vpmaddubsw` + `vpmaddwd`.
+//!
+//! A 64-byte load covers two I2_S blocks (a "superblock" of 256 weights). Plane g of that load
+//! holds weights 32g..32g+32 of the first block and of the second, so activations are reordered once
+//! per call into the same interleaving ([`InterleavedActs`]); every row then reads them linearly.
+//! An odd last block is loaded with a byte mask so no read crosses into the next row.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::tile::{column_blocks, TileParams};
+use crate::activation::QuantizedActivations;
+use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
+
+/// Weights per superblock (two blocks, one 64-byte load).
+const SUPER_WEIGHTS: usize = 2 * BLOCK_WEIGHTS;
+/// Bytes per superblock.
+const SUPER_BYTES: usize = 2 * BLOCK_BYTES;
+
+/// Activations reordered to the superblock plane interleaving, zero-padded to whole superblocks.
+#[derive(Debug, Clone)]
+pub struct InterleavedActs {
+    data: Vec<i8>,
+    stride: usize,
+    tokens: usize,
+}
+
+impl InterleavedActs {
+    /// Reorders every token row of `acts`.
+    pub fn new(acts: &QuantizedActivations) -> Self {
+        let stride = acts.padded_cols().div_ceil(SUPER_WEIGHTS) * SUPER_WEIGHTS;
+        let mut data = vec![0i8; stride * acts.tokens()];
+        for t in 0..acts.tokens() {
+            let src = acts.token(t);
+            let dst = &mut data[t * stride..(t + 1) * stride];
+            for (sb, chunk) in dst.chunks_exact_mut(SUPER_WEIGHTS).enumerate() {
+                for g in 0..4 {
+                    for half in 0..2 {
+                        let from = sb * SUPER_WEIGHTS + half * BLOCK_WEIGHTS + g * 32;
+                        let to = g * 64 + half * 32;
+                        if from < src.len() {
+                            chunk[to..to + 32].copy_from_slice(&src[from..from + 32]);
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            data,
+            stride,
+            tokens: acts.tokens(),
+        }
+    }
+
+    fn token(&self, t: usize) -> &[i8] {
+        &self.data[t * self.stride..(t + 1) * self.stride]
+    }
+
+    /// Number of token rows.
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+}
+
+/// How a plane of codes is multiplied with activations and added to i32 lanes.
+trait DotAcc {
+    unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i;
+}
+
+struct Vnni;
+impl DotAcc for Vnni {
+    #[inline(always)]
+    unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i {
+        _mm512_dpbusd_epi32(acc, codes, acts)
+    }
+}
+
+struct MaddBw;
+impl DotAcc for MaddBw {
+    #[inline(always)]
+    unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i {
+        // |pair sum| ≤ 2·2·128 = 512: no i16 saturation.
+        let pairs = _mm512_maddubs_epi16(codes, acts);
+        _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)))
+    }
+}
+
+/// VNNI kernel: Σ code·q for rows `rows` × every token into `out[(r − rows.start)·tokens + t]`.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512VNNI (checked once by `I2sGemm::new`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn dot_codes_vnni(
+    w: &I2sMatrixRef<'_>,
+    rows: Range<usize>,
+    acts: &InterleavedActs,
+    tile: TileParams,
+    out: &mut [i32],
+) {
+    drive::<Vnni>(w, rows, acts, tile, out)
+}
+
+/// AVX-512BW kernel (no VNNI), same contract as [`dot_codes_vnni`].
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW (checked once by `I2sGemm::new`).
+#[target_feature(enable = "avx512f,avx512bw")]
+pub unsafe fn dot_codes_bw(
+    w: &I2sMatrixRef<'_>,
+    rows: Range<usize>,
+    acts: &InterleavedActs,
+    tile: TileParams,
+    out: &mut [i32],
+) {
+    drive::<MaddBw>(w, rows, acts, tile, out)
+}
+
+#[inline(always)]
+unsafe fn drive<A: DotAcc>(
+    w: &I2sMatrixRef<'_>,
+    rows: Range<usize>,
+    acts: &InterleavedActs,
+    tile: TileParams,
+    out: &mut [i32],
+) {
+    let tokens = acts.tokens();
+    let nrows = rows.len();
+    out[..nrows * tokens].fill(0);
+    let blocks = w.row_bytes() / BLOCK_BYTES;
+    let supers = blocks.div_ceil(2);
+    let per_cb = tile.col_block / SUPER_WEIGHTS;
+    for (s0, s1) in column_blocks(supers, per_cb) {
+        let mut r = 0;
+        while r < nrows {
+            let rt = if nrows - r >= tile.row_tile {
+                tile.row_tile
+            } else {
+                1
+            };
+            let mut t = 0;
+            while t < tokens {
+                let tt = if tokens - t >= tile.batch_width {
+                    tile.batch_width
+                } else {
+                    1
+                };
+                let args = TileArgs {
+                    w,
+                    row: rows.start + r,
+                    acts,
+                    token: t,
+                    supers: s0..s1,
+                    odd_tail: blocks % 2 == 1 && s1 == supers,
+                    prefetch: tile.prefetch_bytes,
+                };
+                match (rt, tt) {
+                    (4, 4) => add_tile::<A, 4, 4>(&args, out, r, tokens),
+                    (4, 2) => add_tile::<A, 4, 2>(&args, out, r, tokens),
+                    (4, _) => add_tile::<A, 4, 1>(&args, out, r, tokens),
+                    (2, 4) => add_tile::<A, 2, 4>(&args, out, r, tokens),
+                    (2, 2) => add_tile::<A, 2, 2>(&args, out, r, tokens),
+                    (2, _) => add_tile::<A, 2, 1>(&args, out, r, tokens),
+                    (_, 4) => add_tile::<A, 1, 4>(&args, out, r, tokens),
+                    (_, 2) => add_tile::<A, 1, 2>(&args, out, r, tokens),
+                    _ => add_tile::<A, 1, 1>(&args, out, r, tokens),
+                }
+                t += tt;
+            }
+            r += rt;
+        }
+    }
+}
+
+struct TileArgs<'a, 'w> {
+    w: &'a I2sMatrixRef<'w>,
+    row: usize,
+    acts: &'a InterleavedActs,
+    token: usize,
+    supers: Range<usize>,
+    /// The last superblock of the range holds only one block (odd block count).
+    odd_tail: bool,
+    prefetch: usize,
+}
+
+#[inline(always)]
+unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
+    a: &TileArgs<'_, '_>,
+    out: &mut [i32],
+    r: usize,
+    tokens: usize,
+) {
+    let rows: [&[u8]; R] = std::array::from_fn(|i| a.w.row(a.row + i));
+    let toks: [&[i8]; T] = std::array::from_fn(|j| a.acts.token(a.token + j));
+    let mask = _mm512_set1_epi8(3);
+    let mut acc = [[_mm512_setzero_si512(); T]; R];
+    let full_end = if a.odd_tail {
+        a.supers.end - 1
+    } else {
+        a.supers.end
+    };
+    for s in a.supers.start..full_end {
+        for i in 0..R {
+            let wp = rows[i].as_ptr().add(s * SUPER_BYTES);
+            if a.prefetch != 0 {
+                _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(a.prefetch) as *const i8);
+            }
+            // SAFETY: s < full_end, so both blocks of superblock s lie inside row i.
+            let wv = _mm512_loadu_si512(wp as *const __m512i);
+            accumulate::<A, T>(&mut acc[i], wv, mask, &toks, s);
+        }
+    }
+    if a.odd_tail && a.supers.end > a.supers.start {
+        let s = a.supers.end - 1;
+        for i in 0..R {
+            // SAFETY: the mask keeps the load to the row's last 32-byte block; masked bytes are
+            // not read and become code 0, which adds nothing.
+            let wv = _mm512_maskz_loadu_epi8(
+                0xFFFF_FFFF,
+                rows[i].as_ptr().add(s * SUPER_BYTES) as *const i8,
+            );
+            accumulate::<A, T>(&mut acc[i], wv, mask, &toks, s);
+        }
+    }
+    for i in 0..R {
+        for j in 0..T {
+            out[(r + i) * tokens + a.token + j] += _mm512_reduce_add_epi32(acc[i][j]);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn accumulate<A: DotAcc, const T: usize>(
+    acc: &mut [__m512i; T],
+    wv: __m512i,
+    mask: __m512i,
+    toks: &[&[i8]; T],
+    s: usize,
+) {
+    let c0 = _mm512_and_si512(_mm512_srli_epi16::<6>(wv), mask);
+    let c1 = _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask);
+    let c2 = _mm512_and_si512(_mm512_srli_epi16::<2>(wv), mask);
+    let c3 = _mm512_and_si512(wv, mask);
+    for j in 0..T {
+        // SAFETY: interleaved token rows are padded to whole superblocks (stride ≥ (s+1)·256).
+        let ap = toks[j].as_ptr().add(s * SUPER_WEIGHTS) as *const __m512i;
+        let mut v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
+        v = A::acc(v, c1, _mm512_loadu_si512(ap.add(1)));
+        v = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
+        acc[j] = A::acc(v, c3, _mm512_loadu_si512(ap.add(3)));
+    }
+}

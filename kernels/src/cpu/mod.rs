@@ -1,0 +1,15 @@
+//! CPU kernels for I2_S: the scalar reference (oracle) and one file per SIMD instruction set.
+//!
+//! Dispatch happens once, in [`crate::gemm::I2sGemm::new`]: the chosen ISA is verified against
+//! runtime CPU detection there, which is what makes the `unsafe` SIMD entry points sound to call.
+
+pub mod i2s_reference;
+mod isa;
+pub mod tile;
+
+#[cfg(target_arch = "x86_64")]
+pub mod i2s_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod i2s_avx512;
+
+pub use isa::Isa;

@@ -1,0 +1,3 @@
+//! Weight storage formats. I2_S is byte-compatible with bitnet.cpp's x86 layout.
+
+pub mod i2s;

@@ -1,0 +1,20 @@
+//! Ternary (BitNet b1.58) compute library: weight formats, activation quantisation and the
+//! I2_S kernels (scalar reference oracle, AVX2, AVX-512/VNNI) with their tunable parameters.
+//!
+//! The crate has no async runtime, HTTP or GitHub code: an inference engine can depend on it
+//! alone. Every fast path is checked against [`cpu::i2s_reference`] by [`crossval`].
+
+pub mod activation;
+pub mod config;
+pub mod cpu;
+pub mod crossval;
+pub mod error;
+pub mod format;
+pub mod gemm;
+pub mod synthetic;
+
+pub use activation::QuantizedActivations;
+pub use config::{Isa, KernelConfig, ParamSpace};
+pub use error::KernelError;
+pub use format::i2s::{I2sMatrix, I2sMatrixRef};
+pub use gemm::I2sGemm;

@@ -1,0 +1,188 @@
+//! Every available ISA and tile configuration against the scalar reference: random and ragged
+//! shapes must give bit-identical i32 accumulators, and every packed bit must matter.
+
+use bitnet_kernels::config::available_threads;
+use bitnet_kernels::cpu::i2s_reference;
+use bitnet_kernels::crossval::{check_shape, crossval, Shape, GUARD_SHAPES};
+use bitnet_kernels::synthetic::random_matrix;
+use bitnet_kernels::{I2sGemm, Isa, KernelConfig, ParamSpace, QuantizedActivations};
+use proptest::prelude::*;
+
+fn engine(
+    isa: Isa,
+    threads: usize,
+    rows_per_task: usize,
+    row_tile: usize,
+    batch_width: usize,
+    col_block: usize,
+    prefetch_bytes: usize,
+) -> I2sGemm {
+    I2sGemm::new(KernelConfig {
+        isa: Some(isa),
+        threads: threads.min(available_threads()),
+        rows_per_task,
+        row_tile,
+        batch_width,
+        col_block,
+        prefetch_bytes,
+        pin_threads: false,
+    })
+    .expect("valid config")
+}
+
+fn isa_strategy() -> impl Strategy<Value = Isa> {
+    prop::sample::select(Isa::supported())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn simd_matches_reference_on_random_shapes(
+        isa in isa_strategy(),
+        rows in 1usize..90,
+        cols in 1usize..1100,
+        tokens in 1usize..7,
+        threads in 1usize..3,
+        rpt_tile in prop::sample::select(vec![(4usize, 1usize), (4, 4), (8, 2), (16, 4), (32, 1), (64, 4), (256, 2)]),
+        batch_width in prop::sample::select(vec![1usize, 2, 4]),
+        col_block in prop::sample::select(vec![0usize, 512, 1024]),
+        prefetch in prop::sample::select(vec![0usize, 256, 1024]),
+        seed in any::<u64>(),
+    ) {
+        let g = engine(isa, threads, rpt_tile.0, rpt_tile.1, batch_width, col_block, prefetch);
+        let r = check_shape(&g, Shape { rows, cols, tokens }, seed).unwrap();
+        prop_assert!(r.pass, "{r:?} with {}", g.config());
+        prop_assert_eq!(r.max_abs_err, 0.0);
+    }
+}
+
+#[test]
+fn every_tile_configuration_passes_the_guard_shapes() {
+    for isa in Isa::supported() {
+        for row_tile in [1, 2, 4] {
+            for batch_width in [1, 2, 4] {
+                for col_block in [0, 512, 1024, 2048, 4096] {
+                    let g = engine(isa, 2, 8, row_tile, batch_width, col_block, 512);
+                    let report = crossval(&g, GUARD_SHAPES, 42).unwrap();
+                    assert!(report.passed(), "{report:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sampled_configurations_of_the_space_pass() {
+    let configs = ParamSpace::for_host().configs();
+    assert!(!configs.is_empty());
+    // Every 97th configuration: a spread over all parameters without running thousands.
+    for cfg in configs.iter().step_by(97) {
+        let g = I2sGemm::new(*cfg).unwrap();
+        let report = crossval(&g, &GUARD_SHAPES[..6], 7).unwrap();
+        assert!(report.passed(), "{cfg}: {report:?}");
+    }
+}
+
+/// Flipping any single bit of a weight's code must change the output, and every kernel must see
+/// exactly the change the reference sees.
+#[test]
+fn every_packed_bit_is_read() {
+    let (rows, cols) = (6, 300);
+    let base = random_matrix(rows, cols, 5).unwrap();
+    // Activations with |q| ≥ 1 everywhere, so every weight contributes.
+    let x: Vec<f32> = (0..cols)
+        .map(|j| {
+            if j % 3 == 0 {
+                -0.5 - (j as f32) / 600.0
+            } else {
+                0.25 + (j as f32) / 400.0
+            }
+        })
+        .collect();
+    let acts = QuantizedActivations::quantize(&x, 1, cols).unwrap();
+    assert!(acts.token(0)[..cols].iter().all(|&q| q != 0));
+    let engines: Vec<I2sGemm> = Isa::supported()
+        .into_iter()
+        .map(|isa| engine(isa, 1, 4, 4, 1, 0, 0))
+        .collect();
+    let row_bytes = base.view().row_bytes();
+    let before = i2s_reference::dot_i32(&base.view(), &acts);
+    let mut flips = 0;
+    for r in 0..rows {
+        for byte in 0..row_bytes {
+            let block = byte / 32;
+            for bit in 0..8u32 {
+                let j = block * 128 + (3 - (bit / 2) as usize) * 32 + byte % 32;
+                if j >= cols {
+                    continue; // row padding: not a weight
+                }
+                let mut m = base.clone();
+                m.flip_bit(r * row_bytes + byte, bit);
+                let want = i2s_reference::dot_i32(&m.view(), &acts);
+                assert_ne!(
+                    want[r], before[r],
+                    "reference blind to row {r} byte {byte} bit {bit}"
+                );
+                for g in &engines {
+                    assert_eq!(
+                        g.dot_i32(&m.view(), &acts).unwrap(),
+                        want,
+                        "{} row {r} byte {byte} bit {bit}",
+                        g.kernel_id()
+                    );
+                }
+                flips += 1;
+            }
+        }
+    }
+    assert_eq!(flips, rows * cols * 2);
+}
+
+#[test]
+fn forced_scalar_runs_the_reference_kernel() {
+    let g = I2sGemm::new(
+        KernelConfig::default()
+            .with_params("isa=scalar,threads=1")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(g.isa(), Isa::Scalar);
+    assert_eq!(g.kernel_id(), "i2s_gemv_scalar");
+    assert!(crossval(&g, GUARD_SHAPES, 1).unwrap().passed());
+}
+
+#[test]
+fn crossval_reports_a_broken_result() {
+    let want = [5, -3];
+    let r = bitnet_kernels::crossval::compare(
+        "k",
+        Shape {
+            rows: 2,
+            cols: 1,
+            tokens: 1,
+        },
+        0,
+        &want,
+        &[5, -2],
+        &[1.0, 2.0],
+        &[1.0, 2.0001],
+    );
+    assert!(!r.pass);
+    assert_eq!(r.i32_mismatches, 1);
+    assert!(r.max_rel_err > 4e-5 && r.nmse > 0.0);
+    let nan = bitnet_kernels::crossval::compare(
+        "k",
+        Shape {
+            rows: 1,
+            cols: 1,
+            tokens: 1,
+        },
+        0,
+        &[1],
+        &[1],
+        &[1.0],
+        &[f32::NAN],
+    );
+    assert!(!nan.pass);
+}
