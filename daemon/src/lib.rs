@@ -1,2 +1,17 @@
 //! perfd: benchmarks a BitNet b1.58 inference engine and reports honest, reproducible figures.
+//!
+//! The binary (`main.rs`) is a thin shell over these modules; integration tests and benches use them
+//! directly.
 #![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod cli;
+pub mod commands;
+pub mod host;
+pub mod report;
+pub mod stats;
+
+/// A mistake in how perfd was invoked (bad flag value, bad parameter): exit status 64.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

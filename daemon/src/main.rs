@@ -1,1 +1,57 @@
-fn main() {}
+//! `perfd` binary: parses the command line, runs the subcommand, maps errors to exit statuses.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use perfd::cli::{Cli, Command};
+use perfd::commands;
+use perfd::UsageError;
+
+/// Exit status for usage and configuration errors (sysexits EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+/// Exit status when cross-validation against the reference failed.
+const EXIT_CROSSVAL: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Bench(args) => commands::bench::run(args),
+    };
+    match result {
+        Ok(outcome) => {
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(outcome.stdout.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                return ExitCode::FAILURE;
+            }
+            if outcome.crossval_failed {
+                eprintln!("perfd: cross-validation against the scalar reference FAILED");
+                return ExitCode::from(EXIT_CROSSVAL);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("perfd: error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some()
+                || e.downcast_ref::<bitnet_kernels::KernelError>()
+                    .is_some_and(|k| {
+                        matches!(
+                            k,
+                            bitnet_kernels::KernelError::Param { .. }
+                                | bitnet_kernels::KernelError::IsaUnsupported(..)
+                        )
+                    })
+            {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ const ROWS_PER_TASK: [usize; 7] = [4, 8, 16, 32, 64, 128, 256];
 const ROW_TILES: [usize; 3] = [1, 2, 4];
 const BATCH_WIDTHS: [usize; 3] = [1, 2, 4];
 const COL_BLOCKS: [usize; 5] = [0, 512, 1024, 2048, 4096];
-const PREFETCH: [usize; 4] = [0, 256, 512, 1024];
+const PREFETCH: [usize; 5] = [0, 1024, 2048, 4096, 8192];
 
 /// One configuration of the I2_S kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,12 +51,15 @@ impl Default for KernelConfig {
         Self {
             isa: None,
             threads: available_threads(),
-            rows_per_task: 32,
+            // Measured on an AVX-512 Zen 4 VM (2 threads, 2560x6912, DRAM-streaming): an 8 KiB
+            // prefetch distance reaches the next row tile and lifts bandwidth ~1.4x; pinning and
+            // 64-row tasks keep each thread's stream long enough for the hardware prefetcher.
+            rows_per_task: 64,
             row_tile: 4,
             batch_width: 1,
             col_block: 0,
-            prefetch_bytes: 0,
-            pin_threads: false,
+            prefetch_bytes: 8192,
+            pin_threads: true,
         }
     }
 }
@@ -129,7 +132,7 @@ impl ParamSpace {
             },
             ParamDomain {
                 name: "prefetch_bytes",
-                doc: "software prefetch distance on the weight stream, 0 = off",
+                doc: "software prefetch distance in bytes ahead of each row pointer (rows are contiguous, so large values reach later row tiles), 0 = off",
                 values: texts(&PREFETCH),
             },
             ParamDomain {
@@ -178,7 +181,7 @@ impl ParamSpace {
         in_domain("batch_width", c.batch_width, &BATCH_WIDTHS)?;
         in_domain("col_block", c.col_block, &COL_BLOCKS)?;
         in_domain("prefetch_bytes", c.prefetch_bytes, &PREFETCH)?;
-        if c.rows_per_task % c.row_tile != 0 {
+        if !c.rows_per_task.is_multiple_of(c.row_tile) {
             return Err(bad(
                 "rows_per_task",
                 format!(

@@ -22,7 +22,7 @@ pub fn random_ternary(n: usize, seed: u64) -> Vec<i8> {
 
 /// A random ternary matrix with a random positive scale.
 pub fn random_matrix(rows: usize, cols: usize, seed: u64) -> Result<I2sMatrix, KernelError> {
-    if cols % BLOCK_WEIGHTS == 0 {
+    if cols.is_multiple_of(BLOCK_WEIGHTS) {
         return random_matrix_fast(rows, cols, seed);
     }
     let scale = rng(seed ^ 0x5CA1E).random_range(0.005f32..0.05);

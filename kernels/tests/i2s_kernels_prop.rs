@@ -47,7 +47,7 @@ proptest! {
         rpt_tile in prop::sample::select(vec![(4usize, 1usize), (4, 4), (8, 2), (16, 4), (32, 1), (64, 4), (256, 2)]),
         batch_width in prop::sample::select(vec![1usize, 2, 4]),
         col_block in prop::sample::select(vec![0usize, 512, 1024]),
-        prefetch in prop::sample::select(vec![0usize, 256, 1024]),
+        prefetch in prop::sample::select(vec![0usize, 1024, 8192]),
         seed in any::<u64>(),
     ) {
         let g = engine(isa, threads, rpt_tile.0, rpt_tile.1, batch_width, col_block, prefetch);
@@ -63,7 +63,7 @@ fn every_tile_configuration_passes_the_guard_shapes() {
         for row_tile in [1, 2, 4] {
             for batch_width in [1, 2, 4] {
                 for col_block in [0, 512, 1024, 2048, 4096] {
-                    let g = engine(isa, 2, 8, row_tile, batch_width, col_block, 512);
+                    let g = engine(isa, 2, 8, row_tile, batch_width, col_block, 8192);
                     let report = crossval(&g, GUARD_SHAPES, 42).unwrap();
                     assert!(report.passed(), "{report:?}");
                 }

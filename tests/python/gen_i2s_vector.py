@@ -29,7 +29,23 @@ CASES = [
     ("m16_k128_n4", 16, 128, 4, 0.0, ()),
     ("m1_k1024_n1_exact_zero_weights", 1, 1024, 1, 0.10, ()),
     ("m2_k128_n1_zero_activation_row", 2, 128, 1, 0.0, (0,)),  # hits 1e-5 floor
+    ("m2_k128_n1_exact_ties", 2, 128, 1, 0.0, ()),  # see make_ties
 ]
+TIES_CASE = "m2_k128_n1_exact_ties"
+
+
+def make_ties(rng, w, x):
+    """Values that land exactly on .5 after scaling, so round-half-to-even is tested.
+
+    Weights: |w| is 0.125 or 0.375 in equal numbers, so mean|W| = 0.25 exactly and
+    w/scale = +-0.5 (-> 0, not +-1) or +-1.5. Activations: absmax 127 gives s = 1
+    exactly, and +-0.5, +-1.5, +-2.5, +-3.5 are ties.
+    """
+    mags = np.where(np.arange(w.size) % 2 == 0, 0.125, 0.375)
+    signs = np.where(rng.random(w.size) < 0.5, -1.0, 1.0)
+    w[...] = rng.permutation(mags * signs).reshape(w.shape).astype(np.float32)
+    x[0, :] = np.round(rng.uniform(-100, 100, x.shape[1])).astype(np.float32)
+    x[0, :9] = [127.0, 0.5, 1.5, 2.5, 3.5, -0.5, -1.5, -2.5, -3.5]
 
 
 def ternarise(w):
@@ -96,6 +112,8 @@ def make_case(idx, name, m, k, n_tok, zero_frac, zero_rows):
     x = (rng.normal(0.0, 1.0, (n_tok, k)) * factor[:, None]).astype(np.float32)
     for r in zero_rows:
         x[r, :] = np.float32(0.0)
+    if name == TIES_CASE:
+        make_ties(rng, w, x)
 
     t, scale = ternarise(w)
     t_flat = t.ravel()  # row-major flatten: blocks may straddle rows

@@ -194,6 +194,9 @@ unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
     let toks: [&[i8]; T] = std::array::from_fn(|j| a.acts.token(a.token + j));
     let mask = _mm512_set1_epi8(3);
     let mut acc = [[_mm512_setzero_si512(); T]; R];
+    let mut acc2 = [[_mm512_setzero_si512(); T]; R];
+    // A second accumulator set only while it fits the 32 vector registers with codes and loads.
+    let two_chains = R * T <= 4;
     let full_end = if a.odd_tail {
         a.supers.end - 1
     } else {
@@ -207,7 +210,7 @@ unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
             }
             // SAFETY: s < full_end, so both blocks of superblock s lie inside row i.
             let wv = _mm512_loadu_si512(wp as *const __m512i);
-            accumulate::<A, T>(&mut acc[i], wv, mask, &toks, s);
+            accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
         }
     }
     if a.odd_tail && a.supers.end > a.supers.start {
@@ -219,12 +222,13 @@ unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
                 0xFFFF_FFFF,
                 rows[i].as_ptr().add(s * SUPER_BYTES) as *const i8,
             );
-            accumulate::<A, T>(&mut acc[i], wv, mask, &toks, s);
+            accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
         }
     }
     for i in 0..R {
         for j in 0..T {
-            out[(r + i) * tokens + a.token + j] += _mm512_reduce_add_epi32(acc[i][j]);
+            out[(r + i) * tokens + a.token + j] +=
+                _mm512_reduce_add_epi32(_mm512_add_epi32(acc[i][j], acc2[i][j]));
         }
     }
 }
@@ -232,10 +236,12 @@ unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
 #[inline(always)]
 unsafe fn accumulate<A: DotAcc, const T: usize>(
     acc: &mut [__m512i; T],
+    acc2: &mut [__m512i; T],
     wv: __m512i,
     mask: __m512i,
     toks: &[&[i8]; T],
     s: usize,
+    two_chains: bool,
 ) {
     let c0 = _mm512_and_si512(_mm512_srli_epi16::<6>(wv), mask);
     let c1 = _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask);
@@ -244,9 +250,18 @@ unsafe fn accumulate<A: DotAcc, const T: usize>(
     for j in 0..T {
         // SAFETY: interleaved token rows are padded to whole superblocks (stride ≥ (s+1)·256).
         let ap = toks[j].as_ptr().add(s * SUPER_WEIGHTS) as *const __m512i;
-        let mut v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
-        v = A::acc(v, c1, _mm512_loadu_si512(ap.add(1)));
-        v = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
-        acc[j] = A::acc(v, c3, _mm512_loadu_si512(ap.add(3)));
+        if two_chains {
+            // Two independent accumulators halve the dependent `vpdpbusd` chain (latency ~5
+            // cycles each), which otherwise bounds small tiles.
+            let v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
+            let w = A::acc(acc2[j], c1, _mm512_loadu_si512(ap.add(1)));
+            acc[j] = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
+            acc2[j] = A::acc(w, c3, _mm512_loadu_si512(ap.add(3)));
+        } else {
+            let mut v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
+            v = A::acc(v, c1, _mm512_loadu_si512(ap.add(1)));
+            v = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
+            acc[j] = A::acc(v, c3, _mm512_loadu_si512(ap.add(3)));
+        }
     }
 }

@@ -28,7 +28,7 @@ pub fn code_position(j: usize) -> (usize, u32) {
 
 /// Size in bytes of an I2_S tensor of `n` weights as stored in a GGUF file.
 pub fn gguf_tensor_bytes(n: usize) -> Result<usize, KernelError> {
-    if n % BLOCK_WEIGHTS != 0 {
+    if !n.is_multiple_of(BLOCK_WEIGHTS) {
         return Err(KernelError::BlockConstraint {
             format: FORMAT,
             what: "element count",
@@ -176,7 +176,7 @@ impl<'a> I2sMatrixRef<'a> {
     /// Borrows a GGUF I2_S tensor in place; needs `cols % 128 == 0` (true of every BitNet layer).
     pub fn from_gguf_bytes(bytes: &'a [u8], rows: usize, cols: usize) -> Result<Self, KernelError> {
         let n = check_shape(rows, cols)?;
-        if cols % BLOCK_WEIGHTS != 0 {
+        if !cols.is_multiple_of(BLOCK_WEIGHTS) {
             return Err(KernelError::BlockConstraint {
                 format: FORMAT,
                 what: "columns of a borrowed tensor (use I2sMatrix::from_gguf_bytes to repack)",
@@ -312,7 +312,7 @@ impl I2sMatrix {
 
     /// Reads a GGUF I2_S tensor, repacking rows when `cols` is not a multiple of 128.
     pub fn from_gguf_bytes(bytes: &[u8], rows: usize, cols: usize) -> Result<Self, KernelError> {
-        if cols % BLOCK_WEIGHTS == 0 {
+        if cols.is_multiple_of(BLOCK_WEIGHTS) {
             let view = I2sMatrixRef::from_gguf_bytes(bytes, rows, cols)?;
             view.validate_codes()?;
             return Ok(Self {
@@ -367,7 +367,7 @@ impl I2sMatrix {
 
     /// Serialises to the GGUF byte layout (flat blocks, scale at n/4, 32-byte tail).
     pub fn to_gguf_bytes(&self) -> Result<Vec<u8>, KernelError> {
-        if self.cols % BLOCK_WEIGHTS == 0 {
+        if self.cols.is_multiple_of(BLOCK_WEIGHTS) {
             let mut out = self.data.clone();
             out.extend_from_slice(&self.scale.to_le_bytes());
             out.resize(self.data.len() + TAIL_BYTES, 0);

@@ -1,0 +1,153 @@
+//! Kernel throughput: ns per GEMV for each kernel and shape, cache-resident and DRAM-streaming.
+//!
+//! Cache-resident repeats one weight matrix (it stays in the last-level cache). DRAM-streaming
+//! cycles through enough distinct copies of it that the working set is several times the LLC, so
+//! every GEMV reads its weights from memory — the situation of a real decode step.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use bitnet_kernels::synthetic::{random_activations, random_matrix};
+use bitnet_kernels::{I2sGemm, I2sMatrix, QuantizedActivations};
+
+use crate::stats::Summary;
+
+/// The four GEMV shapes of a BitNet b1.58 2B-4T layer (rows × cols): Q/O, K/V, gate/up, down.
+pub const BITNET_2B4T_SHAPES: [(usize, usize); 4] =
+    [(2560, 2560), (640, 2560), (6912, 2560), (2560, 6912)];
+
+/// DRAM-streaming working sets are at least this many times the last-level cache.
+const DRAM_LLC_MULTIPLE: u64 = 4;
+
+/// Where the weights live during the measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Residency {
+    /// One matrix, repeated: it stays in the last-level cache.
+    Cache,
+    /// Distinct matrices totalling several times the LLC: every read comes from DRAM.
+    Dram,
+}
+
+impl Residency {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Residency::Cache => "cache",
+            Residency::Dram => "dram",
+        }
+    }
+}
+
+/// How long and how often to sample.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampling {
+    /// Timed samples per measurement (after one untimed warm-up sample).
+    pub samples: usize,
+    /// Minimum wall time of one sample; ops per sample are calibrated to reach it.
+    pub min_sample: Duration,
+}
+
+/// One kernel × shape × residency measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelResult {
+    /// Stable kernel id (e.g. `i2s_gemv_avx512vnni`).
+    pub kernel_id: String,
+    /// Configuration it ran with, `k=v,...`.
+    pub params: String,
+    /// Output rows (M).
+    pub rows: usize,
+    /// Input columns (K).
+    pub cols: usize,
+    /// Tokens per call (1 = GEMV).
+    pub tokens: usize,
+    /// Cache-resident or DRAM-streaming.
+    pub residency: Residency,
+    /// Distinct weight matrices cycled through.
+    pub matrices: usize,
+    /// Bytes of all of them.
+    pub working_set_bytes: u64,
+    /// Bytes one call reads or writes: packed weights + int8 activations + f32 outputs.
+    pub bytes_per_op: u64,
+    /// Nanoseconds per call.
+    pub ns_per_op: Summary,
+    /// Effective bandwidth per sample, bytes/s.
+    pub bytes_per_second: Summary,
+    /// Median calls per second.
+    pub ops_per_second: f64,
+    /// Median bandwidth ÷ the STREAM bandwidth measured in the same run (set once it is known).
+    pub roofline_ratio: Option<f64>,
+}
+
+/// Measures one configured kernel on one shape; `roofline_ratio` is set by the caller once the
+/// run's STREAM bandwidth is known.
+pub fn measure(
+    engine: &I2sGemm,
+    rows: usize,
+    cols: usize,
+    residency: Residency,
+    llc_bytes: u64,
+    sampling: Sampling,
+) -> Result<KernelResult> {
+    let base = random_matrix(rows, cols, 0xB17_5EED).context("generate weights")?;
+    let matrix_bytes = base.view().weight_bytes() as u64;
+    let count = match residency {
+        Residency::Cache => 1,
+        Residency::Dram => (DRAM_LLC_MULTIPLE * llc_bytes)
+            .div_ceil(matrix_bytes)
+            .max(2) as usize,
+    };
+    // Identical contents in distinct memory: the caches see distinct lines, which is all that matters.
+    let mats: Vec<I2sMatrix> = (0..count).map(|_| base.clone()).collect();
+    let x = random_activations(1, cols, 0xAC75);
+    let acts = QuantizedActivations::quantize(&x, 1, cols).context("quantise activations")?;
+    let mut out = vec![0f32; rows];
+    let mut next = 0usize;
+    let mut run = |n: usize| -> Result<()> {
+        for _ in 0..n {
+            engine
+                .gemm_into(&mats[next].view(), &acts, &mut out)
+                .context("kernel call")?;
+            next = (next + 1) % mats.len();
+        }
+        Ok(())
+    };
+    // Calibrate ops per sample so one sample lasts at least `min_sample`.
+    let mut per_sample = 1usize;
+    loop {
+        let t = Instant::now();
+        run(per_sample)?;
+        if t.elapsed() >= sampling.min_sample || per_sample >= 1 << 24 {
+            break;
+        }
+        per_sample *= 2;
+    }
+    run(per_sample)?; // warm-up sample
+    let mut ns = Vec::with_capacity(sampling.samples);
+    for _ in 0..sampling.samples {
+        let t = Instant::now();
+        run(per_sample)?;
+        ns.push(t.elapsed().as_nanos() as f64 / per_sample as f64);
+    }
+    std::hint::black_box(&out);
+    let bytes_per_op = matrix_bytes + acts.padded_cols() as u64 + 4 * rows as u64;
+    let ns_per_op = Summary::of(ns).context("no valid kernel timing samples")?;
+    let bytes_per_second = ns_per_op.map(|ns| bytes_per_op as f64 * 1e9 / ns);
+    Ok(KernelResult {
+        kernel_id: engine.kernel_id().to_string(),
+        params: engine.config().to_string(),
+        rows,
+        cols,
+        tokens: 1,
+        residency,
+        matrices: count,
+        working_set_bytes: matrix_bytes * count as u64,
+        bytes_per_op,
+        ops_per_second: 1e9 / ns_per_op.median,
+        roofline_ratio: None,
+        ns_per_op,
+        bytes_per_second,
+    })
+}

@@ -1,0 +1,188 @@
+//! STREAM-style memory bandwidth (copy, triad, and a read-only sum) over arrays far larger than
+//! the last-level cache, measured in the same run as the kernels so their ratio stays meaningful
+//! on a machine whose bandwidth drifts with its neighbours' load.
+//!
+//! Bytes are counted as STREAM counts them: copy 2 × 8 B per element, triad 3 × 8 B; the
+//! write-allocate read of the destination is not counted.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Summary;
+
+/// Each array is at least this many times the last-level cache (STREAM's rule of thumb).
+const LLC_MULTIPLE: u64 = 4;
+/// Smallest array, for hosts that do not report their cache.
+const MIN_ARRAY_BYTES: u64 = 64 << 20;
+
+/// Bandwidth figures of one measurement, in bytes per second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamBandwidth {
+    /// Threads used (same as the kernels).
+    pub threads: usize,
+    /// Size of each of the three arrays.
+    pub array_bytes: u64,
+    /// `c[i] = a[i]`.
+    pub copy: Summary,
+    /// `a[i] = b[i] + s·c[i]`.
+    pub triad: Summary,
+    /// `Σ a[i]`: read-only streaming, the access pattern of a GEMV.
+    pub read: Summary,
+}
+
+impl StreamBandwidth {
+    /// The STREAM figure: the better of copy and triad medians. Kernel roofline ratios divide by it.
+    pub fn stream_bytes_per_second(&self) -> f64 {
+        self.copy.median.max(self.triad.median)
+    }
+}
+
+/// Array size for a host with the given last-level cache.
+pub fn array_bytes_for(llc_bytes: Option<u64>) -> u64 {
+    llc_bytes.map_or(MIN_ARRAY_BYTES, |l| (l * LLC_MULTIPLE).max(MIN_ARRAY_BYTES))
+}
+
+/// Splits `0..n` into `parts` contiguous chunk lengths (the same split for init and every kernel,
+/// so each thread touches the pages it first wrote).
+fn chunk_len(n: usize, parts: usize) -> usize {
+    n.div_ceil(parts.max(1)).max(1)
+}
+
+fn pin(i: usize) {
+    if let Some(cores) = core_affinity::get_core_ids() {
+        if let Some(&c) = cores.get(i % cores.len().max(1)) {
+            // Best effort: an unpinned thread still measures, just more noisily.
+            let _ = core_affinity::set_for_current(c);
+        }
+    }
+}
+
+/// Runs `f(thread_index, chunk)` on `threads` pinned scoped threads over `data` and returns seconds.
+fn timed_par<T: Send>(threads: usize, data: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) -> f64 {
+    let len = chunk_len(data.len(), threads);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for (i, chunk) in data.chunks_mut(len).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                pin(i);
+                f(i, chunk)
+            });
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
+/// Measures copy, triad and read bandwidth with `threads` threads, `reps` timed repetitions each.
+pub fn measure(threads: usize, array_bytes: u64, reps: usize) -> Option<StreamBandwidth> {
+    let n = (array_bytes / 8) as usize;
+    let len = chunk_len(n, threads);
+    let mut a = vec![0f64; n];
+    let mut b = vec![0f64; n];
+    let mut c = vec![0f64; n];
+    // First touch from the thread that will stream each chunk.
+    for v in [&mut a, &mut b, &mut c] {
+        timed_par(threads, v, |i, ch| {
+            ch.iter_mut()
+                .enumerate()
+                .for_each(|(j, x)| *x = (i * len + j) as f64 * 1e-9 + 1.0)
+        });
+    }
+    let bytes = (n * 8) as f64;
+    let (mut copy, mut triad, mut read) = (Vec::new(), Vec::new(), Vec::new());
+    let scalar = std::hint::black_box(3.0f64);
+    // One untimed warm-up round, then `reps` timed rounds, interleaving the three kernels.
+    for rep in 0..=reps {
+        let t_copy = {
+            let a = &a;
+            timed_par(threads, &mut c, |i, ch| {
+                ch.copy_from_slice(&a[i * len..i * len + ch.len()])
+            })
+        };
+        let t_triad = {
+            let (b, c) = (&b, &c);
+            timed_par(threads, &mut a, |i, ch| {
+                let (bs, cs) = (
+                    &b[i * len..i * len + ch.len()],
+                    &c[i * len..i * len + ch.len()],
+                );
+                for ((x, y), z) in ch.iter_mut().zip(bs).zip(cs) {
+                    *x = y + scalar * z;
+                }
+            })
+        };
+        let mut sums = vec![0f64; threads.max(1)];
+        let t_read = {
+            let a = &a;
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for (i, sum) in sums.iter_mut().enumerate() {
+                    s.spawn(move || {
+                        pin(i);
+                        let lo = (i * len).min(a.len());
+                        let hi = ((i + 1) * len).min(a.len());
+                        *sum = sum_lanes(&a[lo..hi]);
+                    });
+                }
+            });
+            start.elapsed().as_secs_f64()
+        };
+        std::hint::black_box(sums.iter().sum::<f64>());
+        if rep > 0 {
+            copy.push(2.0 * bytes / t_copy);
+            triad.push(3.0 * bytes / t_triad);
+            read.push(bytes / t_read);
+        }
+    }
+    std::hint::black_box((&a[n / 2], &c[n / 3]));
+    Some(StreamBandwidth {
+        threads,
+        array_bytes: (n * 8) as u64,
+        copy: Summary::of(copy)?,
+        triad: Summary::of(triad)?,
+        read: Summary::of(read)?,
+    })
+}
+
+/// Sum with eight independent accumulators, so the loop is limited by loads, not add latency.
+fn sum_lanes(v: &[f64]) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_measurement_is_positive_and_consistent() {
+        let r = measure(2, 8 << 20, 3).unwrap();
+        assert_eq!(r.copy.samples.len(), 3);
+        assert!(r.copy.median > 1e8 && r.triad.median > 1e8 && r.read.median > 1e8);
+        assert_eq!(
+            r.stream_bytes_per_second(),
+            r.copy.median.max(r.triad.median)
+        );
+    }
+
+    #[test]
+    fn array_size_follows_the_cache() {
+        assert_eq!(array_bytes_for(Some(32 << 20)), 128 << 20);
+        assert_eq!(array_bytes_for(Some(1 << 20)), MIN_ARRAY_BYTES);
+        assert_eq!(array_bytes_for(None), MIN_ARRAY_BYTES);
+    }
+
+    #[test]
+    fn lane_sum_is_exact_on_integers() {
+        let v: Vec<f64> = (0..1003).map(f64::from).collect();
+        assert_eq!(sum_lanes(&v), 1002.0 * 1003.0 / 2.0);
+    }
+}

@@ -1,0 +1,3 @@
+//! One module per `perfd` subcommand.
+
+pub mod bench;

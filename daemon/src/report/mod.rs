@@ -1,0 +1,6 @@
+//! The harness protocol's document: `bitnet-perfd/bench-report/v1` (DESIGN §5), and its human form.
+
+pub mod bench_report;
+pub mod human;
+
+pub use bench_report::{BenchReport, SCHEMA};

@@ -1,0 +1,5 @@
+//! Robust statistics over benchmark samples.
+
+pub mod summary;
+
+pub use summary::Summary;
