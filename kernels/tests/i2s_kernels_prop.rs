@@ -25,6 +25,7 @@ fn engine(
         batch_width,
         col_block,
         prefetch_bytes,
+        prefetch_hint: bitnet_kernels::config::PrefetchHint::L2,
         pin_threads: false,
     })
     .expect("valid config")
@@ -48,9 +49,11 @@ proptest! {
         batch_width in prop::sample::select(vec![1usize, 2, 4]),
         col_block in prop::sample::select(vec![0usize, 512, 1024]),
         prefetch in prop::sample::select(vec![0usize, 1024, 8192]),
+        hint in prop::sample::select(bitnet_kernels::config::PrefetchHint::ALL.to_vec()),
         seed in any::<u64>(),
     ) {
-        let g = engine(isa, threads, rpt_tile.0, rpt_tile.1, batch_width, col_block, prefetch);
+        let mut g = engine(isa, threads, rpt_tile.0, rpt_tile.1, batch_width, col_block, prefetch);
+        g = I2sGemm::new(KernelConfig { prefetch_hint: hint, ..*g.config() }).unwrap();
         let r = check_shape(&g, Shape { rows, cols, tokens }, seed).unwrap();
         prop_assert!(r.pass, "{r:?} with {}", g.config());
         prop_assert_eq!(r.max_abs_err, 0.0);

@@ -8,6 +8,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::prefetch::{prefetch, PrefetchHint};
 use super::tile::{column_blocks, TileParams};
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
@@ -53,6 +54,7 @@ pub unsafe fn dot_codes(
                     token: t,
                     blocks: b0..b1,
                     prefetch: tile.prefetch_bytes,
+                    hint: tile.prefetch_hint,
                 };
                 // SAFETY: AVX2 is enabled on this function; the tile stays within `nrows × tokens`.
                 match (rt, tt) {
@@ -80,6 +82,7 @@ struct TileArgs<'a, 'w> {
     token: usize,
     blocks: Range<usize>,
     prefetch: usize,
+    hint: PrefetchHint,
 }
 
 #[target_feature(enable = "avx2")]
@@ -98,7 +101,7 @@ unsafe fn add_tile<const R: usize, const T: usize>(
         for i in 0..R {
             let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
             if a.prefetch != 0 {
-                _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(a.prefetch) as *const i8);
+                prefetch(wp.wrapping_add(a.prefetch), a.hint);
             }
             // SAFETY: block b < blocks, so 32 bytes from wp lie inside row i.
             let wv = _mm256_loadu_si256(wp as *const __m256i);

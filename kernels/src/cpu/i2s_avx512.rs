@@ -9,6 +9,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::prefetch::{prefetch, PrefetchHint};
 use super::tile::{column_blocks, TileParams};
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
@@ -153,6 +154,7 @@ unsafe fn drive<A: DotAcc>(
                     supers: s0..s1,
                     odd_tail: blocks % 2 == 1 && s1 == supers,
                     prefetch: tile.prefetch_bytes,
+                    hint: tile.prefetch_hint,
                 };
                 match (rt, tt) {
                     (4, 4) => add_tile::<A, 4, 4>(&args, out, r, tokens),
@@ -181,6 +183,7 @@ struct TileArgs<'a, 'w> {
     /// The last superblock of the range holds only one block (odd block count).
     odd_tail: bool,
     prefetch: usize,
+    hint: PrefetchHint,
 }
 
 #[inline(always)]
@@ -206,7 +209,7 @@ unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
         for i in 0..R {
             let wp = rows[i].as_ptr().add(s * SUPER_BYTES);
             if a.prefetch != 0 {
-                _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(a.prefetch) as *const i8);
+                prefetch(wp.wrapping_add(a.prefetch), a.hint);
             }
             // SAFETY: s < full_end, so both blocks of superblock s lie inside row i.
             let wv = _mm512_loadu_si512(wp as *const __m512i);

@@ -5,6 +5,7 @@
 
 pub mod i2s_reference;
 mod isa;
+pub mod prefetch;
 pub mod tile;
 
 #[cfg(target_arch = "x86_64")]
@@ -13,3 +14,4 @@ pub mod i2s_avx2;
 pub mod i2s_avx512;
 
 pub use isa::Isa;
+pub use prefetch::PrefetchHint;

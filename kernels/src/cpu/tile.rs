@@ -3,6 +3,8 @@
 //! Loop order: column block (outer) → row tile → token tile. With the column block outermost the
 //! activations of one block stay in L1 while every row tile of the task streams past them.
 
+use super::prefetch::PrefetchHint;
+
 /// Tile shape and streaming hints one kernel call uses; validated by `KernelConfig`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileParams {
@@ -14,6 +16,8 @@ pub struct TileParams {
     pub col_block: usize,
     /// Software prefetch distance in bytes ahead of the weight stream; 0 = off.
     pub prefetch_bytes: usize,
+    /// Cache level the prefetches fill.
+    pub prefetch_hint: PrefetchHint,
 }
 
 impl Default for TileParams {
@@ -23,6 +27,7 @@ impl Default for TileParams {
             batch_width: 1,
             col_block: 0,
             prefetch_bytes: 0,
+            prefetch_hint: PrefetchHint::L2,
         }
     }
 }
