@@ -5,10 +5,9 @@
 //! engine subtracts Σq and applies the one shared f32 epilogue, so every ISA matches the reference
 //! bit for bit in both i32 and f32.
 
-use rayon::prelude::*;
-
 use crate::activation::{dequantize_dot, QuantizedActivations};
 use crate::config::{KernelConfig, ParamSpace, MAX_ROWS_PER_TASK};
+use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::{i2s_reference, Isa};
 use crate::error::KernelError;
 use crate::format::i2s::I2sMatrixRef;
@@ -28,7 +27,7 @@ enum Prepared<'a> {
 pub struct I2sGemm {
     config: KernelConfig,
     isa: Isa,
-    pool: Option<rayon::ThreadPool>,
+    pool: WorkerPool,
 }
 
 impl I2sGemm {
@@ -43,26 +42,7 @@ impl I2sGemm {
                 names.join(", "),
             ));
         }
-        let pool = if config.threads > 1 {
-            let mut builder = rayon::ThreadPoolBuilder::new()
-                .num_threads(config.threads)
-                .thread_name(|i| format!("i2s-worker-{i}"));
-            if config.pin_threads {
-                let cores = core_affinity::get_core_ids().unwrap_or_default();
-                builder = builder.start_handler(move |i| {
-                    if let Some(&core) = cores.get(i % cores.len().max(1)) {
-                        // Pinning is best effort: an unpinned worker still computes correctly.
-                        let _ = core_affinity::set_for_current(core);
-                    }
-                });
-            }
-            Some(builder.build().map_err(|e| KernelError::ThreadPool {
-                threads: config.threads,
-                reason: e.to_string(),
-            })?)
-        } else {
-            None
-        };
+        let pool = WorkerPool::new(config.threads, config.pin_threads)?;
         Ok(Self { config, isa, pool })
     }
 
@@ -154,24 +134,9 @@ impl I2sGemm {
         }
     }
 
-    /// Runs `task(chunk_index, chunk)` over `out` split in chunks of `chunk_len`, on the pool.
-    fn for_each_chunk<T: Send>(
-        &self,
-        out: &mut [T],
-        chunk_len: usize,
-        task: impl Fn(usize, &mut [T]) + Sync,
-    ) {
-        match &self.pool {
-            Some(pool) => pool.install(|| {
-                out.par_chunks_mut(chunk_len)
-                    .enumerate()
-                    .for_each(|(i, c)| task(i, c))
-            }),
-            None => out
-                .chunks_mut(chunk_len)
-                .enumerate()
-                .for_each(|(i, c)| task(i, c)),
-        }
+    /// The engine's worker pool (other kernels of a forward pass share it).
+    pub fn pool(&self) -> &WorkerPool {
+        &self.pool
     }
 
     fn row_range(&self, chunk: usize, rows: usize) -> std::ops::Range<usize> {
@@ -190,9 +155,10 @@ impl I2sGemm {
         let (m, n) = (w.rows(), acts.tokens());
         let prep = self.prepare(acts);
         let mut codes = vec![0i32; m * n];
-        self.for_each_chunk(&mut codes, self.config.rows_per_task * n, |i, c| {
-            self.run_task(w, self.row_range(i, m), &prep, c)
-        });
+        self.pool
+            .for_each_chunk(&mut codes, self.config.rows_per_task * n, |i, c| {
+                self.run_task(w, self.row_range(i, m), &prep, c)
+            });
         for r in 0..m {
             for t in 0..n {
                 out[t * m + r] = codes[r * n + t] - acts.sums()[t];
@@ -225,20 +191,22 @@ impl I2sGemm {
         let (ws, sums, scales) = (w.scale(), acts.sums(), acts.scales());
         if n == 1 {
             // Decode: `[token][row]` equals `[row][token]`, so each task finishes its own rows.
-            self.for_each_chunk(out, self.config.rows_per_task, |i, chunk| {
-                let mut codes = [0i32; MAX_ROWS_PER_TASK];
-                let codes = &mut codes[..chunk.len()];
-                self.run_task(w, self.row_range(i, m), &prep, codes);
-                for (y, &c) in chunk.iter_mut().zip(codes.iter()) {
-                    *y = dequantize_dot(c - sums[0], scales[0], ws);
-                }
-            });
+            self.pool
+                .for_each_chunk(out, self.config.rows_per_task, |i, chunk| {
+                    let mut codes = [0i32; MAX_ROWS_PER_TASK];
+                    let codes = &mut codes[..chunk.len()];
+                    self.run_task(w, self.row_range(i, m), &prep, codes);
+                    for (y, &c) in chunk.iter_mut().zip(codes.iter()) {
+                        *y = dequantize_dot(c - sums[0], scales[0], ws);
+                    }
+                });
             return Ok(());
         }
         let mut codes = vec![0i32; m * n];
-        self.for_each_chunk(&mut codes, self.config.rows_per_task * n, |i, c| {
-            self.run_task(w, self.row_range(i, m), &prep, c)
-        });
+        self.pool
+            .for_each_chunk(&mut codes, self.config.rows_per_task * n, |i, c| {
+                self.run_task(w, self.row_range(i, m), &prep, c)
+            });
         for r in 0..m {
             for t in 0..n {
                 out[t * m + r] = dequantize_dot(codes[r * n + t] - sums[t], scales[t], ws);

@@ -11,6 +11,8 @@ pub mod crossval;
 pub mod error;
 pub mod format;
 pub mod gemm;
+pub mod gguf;
+pub mod model;
 pub mod synthetic;
 
 pub use activation::QuantizedActivations;

@@ -3,10 +3,12 @@
 //! Dispatch happens once, in [`crate::gemm::I2sGemm::new`]: the chosen ISA is verified against
 //! runtime CPU detection there, which is what makes the `unsafe` SIMD entry points sound to call.
 
+pub mod f16_gemv;
 pub mod i2s_reference;
 mod isa;
 pub mod prefetch;
 pub mod tile;
+pub mod worker_pool;
 
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_avx2;

@@ -204,6 +204,21 @@ impl<'a> I2sMatrixRef<'a> {
         })
     }
 
+    /// Rebuilds a view from parts that were validated before (the model keeps offsets, not views).
+    pub(crate) fn from_validated_parts(
+        data: &'a [u8],
+        rows: usize,
+        cols: usize,
+        scale: f32,
+    ) -> Self {
+        Self {
+            rows,
+            cols,
+            data,
+            scale,
+        }
+    }
+
     /// Output rows (M).
     pub fn rows(&self) -> usize {
         self.rows

@@ -1,0 +1,79 @@
+//! The kernels' thread pool: a private rayon pool of exactly the configured size, optionally with
+//! each worker pinned to a core. With one thread, work runs inline with no pool at all.
+
+use rayon::prelude::*;
+
+use crate::error::KernelError;
+
+/// Worker threads that split output rows between them.
+#[derive(Debug)]
+pub struct WorkerPool {
+    pool: Option<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl WorkerPool {
+    /// Starts `threads` workers (none for 1), pinned to cores when `pin` is set.
+    pub fn new(threads: usize, pin: bool) -> Result<Self, KernelError> {
+        if threads <= 1 {
+            return Ok(Self {
+                pool: None,
+                threads: 1,
+            });
+        }
+        let mut builder = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("bitnet-worker-{i}"));
+        if pin {
+            let cores = core_affinity::get_core_ids().unwrap_or_default();
+            builder = builder.start_handler(move |i| {
+                if let Some(&core) = cores.get(i % cores.len().max(1)) {
+                    // Pinning is best effort: an unpinned worker still computes correctly.
+                    let _ = core_affinity::set_for_current(core);
+                }
+            });
+        }
+        let pool = builder.build().map_err(|e| KernelError::ThreadPool {
+            threads,
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            pool: Some(pool),
+            threads,
+        })
+    }
+
+    /// Number of threads doing the work.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `task(chunk_index, chunk)` over `out` split in chunks of `chunk_len`.
+    pub fn for_each_chunk<T: Send>(
+        &self,
+        out: &mut [T],
+        chunk_len: usize,
+        task: impl Fn(usize, &mut [T]) + Sync,
+    ) {
+        let chunk_len = chunk_len.max(1);
+        match &self.pool {
+            Some(pool) => pool.install(|| {
+                out.par_chunks_mut(chunk_len)
+                    .enumerate()
+                    .for_each(|(i, c)| task(i, c))
+            }),
+            None => out
+                .chunks_mut(chunk_len)
+                .enumerate()
+                .for_each(|(i, c)| task(i, c)),
+        }
+    }
+
+    /// Runs `task(i)` for `i` in `0..n` on the pool.
+    pub fn for_each_index(&self, n: usize, task: impl Fn(usize) + Sync + Send) {
+        match &self.pool {
+            Some(pool) => pool.install(|| (0..n).into_par_iter().for_each(task)),
+            None => (0..n).for_each(task),
+        }
+    }
+}

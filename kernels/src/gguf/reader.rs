@@ -1,0 +1,395 @@
+//! Memory-mapped GGUF reader. Parsing validates everything up front; afterwards tensor data is
+//! handed out as slices of the mapping that are known to lie inside the file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::cursor::Cursor;
+use super::error::GgufError;
+use super::ggml_type::GgmlType;
+use super::value::MetaValue;
+use super::{DEFAULT_ALIGNMENT, MAGIC, MAX_DIMS};
+
+/// Arrays inside arrays deeper than this are rejected (real files use one level).
+const MAX_ARRAY_DEPTH: usize = 3;
+/// Smallest encoding of one metadata key/value: 8-byte key length, 4-byte type, 1-byte value.
+const MIN_KV_BYTES: u64 = 13;
+/// Smallest encoding of one tensor info: name length, n_dims, one dim, type, offset.
+const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 8 + 4 + 8;
+
+/// Where a tensor's bytes are and what they hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    /// Tensor name.
+    pub name: String,
+    /// Dimensions in ggml order: `dims[0]` is the innermost (column) count.
+    pub dims: Vec<u64>,
+    /// Element type.
+    pub ggml_type: GgmlType,
+    /// Absolute byte offset of the data in the file.
+    pub offset: u64,
+    /// Size of the data in bytes.
+    pub size: u64,
+}
+
+impl TensorInfo {
+    /// Number of elements.
+    pub fn elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+}
+
+enum Storage {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Mapped(m) => m,
+            Storage::Owned(v) => v,
+        }
+    }
+}
+
+/// A parsed, validated GGUF file.
+pub struct GgufFile {
+    storage: Storage,
+    version: u32,
+    metadata: Vec<(String, MetaValue)>,
+    keys: HashMap<String, usize>,
+    tensors: Vec<TensorInfo>,
+    names: HashMap<String, usize>,
+    alignment: u64,
+    data_offset: u64,
+}
+
+impl std::fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufFile")
+            .field("version", &self.version)
+            .field("metadata", &self.metadata.len())
+            .field("tensors", &self.tensors.len())
+            .field("bytes", &self.storage.bytes().len())
+            .finish()
+    }
+}
+
+impl GgufFile {
+    /// Maps and validates the file at `path`.
+    ///
+    /// The file must not be modified while it is open (as with any memory-mapped model file).
+    pub fn open(path: &Path) -> Result<Self, GgufError> {
+        let io = |source| GgufError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len == 0 {
+            return Self::parse(Storage::Owned(Vec::new()));
+        }
+        // SAFETY: FFI to mmap(2) on a file opened read-only. Rust's aliasing rules assume the
+        // bytes do not change underneath us; model files are not modified while perfd reads them
+        // (documented above), and every access is bounds-checked against the mapped length.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::parse(Storage::Mapped(map))
+    }
+
+    /// Validates a GGUF image held in memory.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, GgufError> {
+        Self::parse(Storage::Owned(bytes))
+    }
+
+    fn parse(storage: Storage) -> Result<Self, GgufError> {
+        let buf = storage.bytes();
+        let file_len = buf.len() as u64;
+        let mut c = Cursor::new(buf);
+        let magic = c.u32("magic")?;
+        if magic != MAGIC {
+            return Err(GgufError::BadMagic(magic));
+        }
+        let version = c.u32("version")?;
+        if !(2..=3).contains(&version) {
+            return Err(GgufError::UnsupportedVersion(version));
+        }
+        let n_tensors = c.u64("tensor count")?;
+        let n_kv = c.u64("metadata count")?;
+        if n_kv > c.remaining() / MIN_KV_BYTES {
+            return Err(GgufError::AbsurdCount {
+                what: "metadata",
+                count: n_kv,
+                file_len,
+            });
+        }
+        if n_tensors > c.remaining() / MIN_TENSOR_INFO_BYTES {
+            return Err(GgufError::AbsurdCount {
+                what: "tensor",
+                count: n_tensors,
+                file_len,
+            });
+        }
+        let mut metadata = Vec::with_capacity(n_kv as usize);
+        let mut keys = HashMap::with_capacity(n_kv as usize);
+        for i in 0..n_kv {
+            let key = c.string(&format!("metadata key #{i}"))?;
+            let type_id = c.u32(&format!("value type of `{key}`"))?;
+            let value = read_value(&mut c, &key, type_id, 0, file_len)?;
+            if keys.insert(key.clone(), metadata.len()).is_some() {
+                return Err(GgufError::DuplicateKey(key));
+            }
+            metadata.push((key, value));
+        }
+        let alignment = match keys.get("general.alignment").map(|&i| &metadata[i].1) {
+            None => DEFAULT_ALIGNMENT,
+            Some(v) => {
+                let a = v.as_u64().ok_or_else(|| GgufError::WrongValueType {
+                    key: "general.alignment".into(),
+                    expected: "unsigned integer",
+                    found: v.type_name().into(),
+                })?;
+                if a == 0 || !a.is_power_of_two() {
+                    return Err(GgufError::BadAlignment(a));
+                }
+                a
+            }
+        };
+        let mut raw = Vec::with_capacity(n_tensors as usize);
+        for i in 0..n_tensors {
+            let name = c.string(&format!("name of tensor #{i}"))?;
+            let n_dims = c.u32(&format!("dimension count of `{name}`"))? as usize;
+            if n_dims == 0 || n_dims > MAX_DIMS {
+                return Err(GgufError::BadShape {
+                    tensor: name,
+                    reason: format!("{n_dims} dimensions (1..={MAX_DIMS} allowed)"),
+                });
+            }
+            let mut dims = Vec::with_capacity(n_dims);
+            for d in 0..n_dims {
+                dims.push(c.u64(&format!("dimension {d} of `{name}`"))?);
+            }
+            let type_id = c.u32(&format!("type of `{name}`"))?;
+            let offset = c.u64(&format!("offset of `{name}`"))?;
+            raw.push((name, dims, type_id, offset));
+        }
+        let data_offset = (c.pos() as u64).div_ceil(alignment) * alignment;
+        let mut tensors = Vec::with_capacity(raw.len());
+        let mut names = HashMap::with_capacity(raw.len());
+        for (name, dims, type_id, rel) in raw {
+            let info = validate_tensor(name, dims, type_id, rel, alignment, data_offset, file_len)?;
+            if names.insert(info.name.clone(), tensors.len()).is_some() {
+                return Err(GgufError::DuplicateTensor(info.name));
+            }
+            tensors.push(info);
+        }
+        check_overlaps(&tensors)?;
+        Ok(Self {
+            storage,
+            version,
+            metadata,
+            keys,
+            tensors,
+            names,
+            alignment,
+            data_offset,
+        })
+    }
+
+    /// GGUF version of the file.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+    /// Alignment of tensor data.
+    pub fn alignment(&self) -> u64 {
+        self.alignment
+    }
+    /// Absolute offset of the data section.
+    pub fn data_offset(&self) -> u64 {
+        self.data_offset
+    }
+    /// Every metadata entry in file order.
+    pub fn metadata(&self) -> &[(String, MetaValue)] {
+        &self.metadata
+    }
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&MetaValue> {
+        self.keys.get(key).map(|&i| &self.metadata[i].1)
+    }
+    /// A required unsigned integer value.
+    pub fn get_u64(&self, key: &str) -> Result<u64, GgufError> {
+        let v = self
+            .get(key)
+            .ok_or_else(|| GgufError::MissingKey(key.into()))?;
+        v.as_u64().ok_or_else(|| GgufError::WrongValueType {
+            key: key.into(),
+            expected: "unsigned integer",
+            found: format!("{} {v}", v.type_name()),
+        })
+    }
+    /// A required float value.
+    pub fn get_f64(&self, key: &str) -> Result<f64, GgufError> {
+        let v = self
+            .get(key)
+            .ok_or_else(|| GgufError::MissingKey(key.into()))?;
+        v.as_f64().ok_or_else(|| GgufError::WrongValueType {
+            key: key.into(),
+            expected: "float",
+            found: format!("{} {v}", v.type_name()),
+        })
+    }
+    /// A required string value.
+    pub fn get_str(&self, key: &str) -> Result<&str, GgufError> {
+        let v = self
+            .get(key)
+            .ok_or_else(|| GgufError::MissingKey(key.into()))?;
+        v.as_str().ok_or_else(|| GgufError::WrongValueType {
+            key: key.into(),
+            expected: "string",
+            found: v.type_name().into(),
+        })
+    }
+    /// Every tensor in file order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+    /// The tensor called `name`.
+    pub fn tensor(&self, name: &str) -> Result<&TensorInfo, GgufError> {
+        self.names
+            .get(name)
+            .map(|&i| &self.tensors[i])
+            .ok_or_else(|| GgufError::MissingTensor(name.into()))
+    }
+    /// The bytes of a tensor of this file (validated at parse time to lie inside it).
+    pub fn data(&self, info: &TensorInfo) -> &[u8] {
+        &self.storage.bytes()[info.offset as usize..(info.offset + info.size) as usize]
+    }
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        self.storage.bytes()
+    }
+}
+
+fn validate_tensor(
+    name: String,
+    dims: Vec<u64>,
+    type_id: u32,
+    rel: u64,
+    alignment: u64,
+    data_offset: u64,
+    file_len: u64,
+) -> Result<TensorInfo, GgufError> {
+    let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType {
+        tensor: name.clone(),
+        type_id,
+    })?;
+    if let Some(d) = dims.iter().position(|&d| d == 0) {
+        return Err(GgufError::BadShape {
+            tensor: name,
+            reason: format!("dimension {d} is zero"),
+        });
+    }
+    let n = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| GgufError::BadShape {
+            tensor: name.clone(),
+            reason: format!("element count of {dims:?} overflows"),
+        })?;
+    let size = ggml_type
+        .tensor_bytes(n)
+        .map_err(|reason| GgufError::BadShape {
+            tensor: name.clone(),
+            reason,
+        })?;
+    if !rel.is_multiple_of(alignment) {
+        return Err(GgufError::BadTensorData {
+            tensor: name,
+            reason: format!("offset {rel} is not aligned to {alignment}"),
+        });
+    }
+    let end = data_offset
+        .checked_add(rel)
+        .and_then(|start| start.checked_add(size))
+        .filter(|&end| end <= file_len)
+        .ok_or_else(|| GgufError::BadTensorData {
+            tensor: name.clone(),
+            reason: format!(
+                "{size} bytes at data offset {rel} end past the file ({file_len} bytes, data section at {data_offset})"
+            ),
+        })?;
+    Ok(TensorInfo {
+        name,
+        dims,
+        ggml_type,
+        offset: end - size,
+        size,
+    })
+}
+
+fn check_overlaps(tensors: &[TensorInfo]) -> Result<(), GgufError> {
+    let mut spans: Vec<&TensorInfo> = tensors.iter().collect();
+    spans.sort_by_key(|t| t.offset);
+    for pair in spans.windows(2) {
+        if pair[0].offset + pair[0].size > pair[1].offset {
+            return Err(GgufError::BadTensorData {
+                tensor: pair[1].name.clone(),
+                reason: format!("data overlaps tensor `{}`", pair[0].name),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn read_value(
+    c: &mut Cursor<'_>,
+    key: &str,
+    type_id: u32,
+    depth: usize,
+    file_len: u64,
+) -> Result<MetaValue, GgufError> {
+    let what = |t: &str| format!("{t} value of `{key}`");
+    Ok(match type_id {
+        0 => MetaValue::U8(c.u8(&what("u8"))?),
+        1 => MetaValue::I8(c.u8(&what("i8"))? as i8),
+        2 => MetaValue::U16(c.u16(&what("u16"))?),
+        3 => MetaValue::I16(c.u16(&what("i16"))? as i16),
+        4 => MetaValue::U32(c.u32(&what("u32"))?),
+        5 => MetaValue::I32(c.u32(&what("i32"))? as i32),
+        6 => MetaValue::F32(f32::from_bits(c.u32(&what("f32"))?)),
+        7 => MetaValue::Bool(c.u8(&what("bool"))? != 0),
+        8 => MetaValue::String(c.string(&what("string"))?),
+        9 => {
+            if depth >= MAX_ARRAY_DEPTH {
+                return Err(GgufError::TooDeep {
+                    key: key.into(),
+                    max: MAX_ARRAY_DEPTH,
+                });
+            }
+            let elem = c.u32(&format!("array element type of `{key}`"))?;
+            let count = c.u64(&format!("array length of `{key}`"))?;
+            // Every element takes at least one byte, so a count beyond the remaining bytes is a lie.
+            if count > c.remaining() {
+                return Err(GgufError::AbsurdCount {
+                    what: "array element",
+                    count,
+                    file_len,
+                });
+            }
+            let mut items = Vec::with_capacity(count.min(1 << 20) as usize);
+            for _ in 0..count {
+                items.push(read_value(c, key, elem, depth + 1, file_len)?);
+            }
+            MetaValue::Array(elem, items)
+        }
+        10 => MetaValue::U64(c.u64(&what("u64"))?),
+        11 => MetaValue::I64(c.u64(&what("i64"))? as i64),
+        12 => MetaValue::F64(f64::from_bits(c.u64(&what("f64"))?)),
+        _ => {
+            return Err(GgufError::BadValueType {
+                key: key.into(),
+                type_id,
+            })
+        }
+    })
+}

@@ -1,0 +1,300 @@
+//! The BitNet b1.58 forward pass over a KV cache: prefill (a batch of prompt tokens through the
+//! small-batch GEMM) and decode (one token through the GEMV), greedy sampling on the logits.
+//!
+//! Per layer: attn_norm → Q,K,V (ternary, int8 activations) → RoPE → GQA attention →
+//! attn_sub_norm → O → residual; ffn_norm → gate, up → relu(gate)²·up → ffn_sub_norm → down →
+//! residual. Then output_norm and the tied F16 embedding as lm_head.
+
+use std::time::Instant;
+
+use crate::activation::QuantizedActivations;
+use crate::cpu::f16_gemv;
+use crate::gemm::I2sGemm;
+use crate::model::error::ModelError;
+use crate::model::kv_cache::KvCache;
+use crate::model::op_profile::{Op, OpProfile};
+use crate::model::rms_norm::{rms_norm, rms_norm_rows};
+use crate::model::rope::RopeTable;
+use crate::model::weights::{BitnetModel, Proj};
+
+/// Index of the largest logit (the lowest index among equal maxima); NaN never wins.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0usize;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] || logits[best].is_nan() {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// An inference session: one sequence, its KV cache and scratch buffers.
+#[derive(Debug)]
+pub struct Session<'m> {
+    model: &'m BitnetModel,
+    engine: &'m I2sGemm,
+    kv: KvCache,
+    rope: RopeTable,
+    pos: usize,
+    acts: Option<QuantizedActivations>,
+    scores: Vec<f64>,
+    profile: OpProfile,
+}
+
+impl<'m> Session<'m> {
+    /// A session for sequences of up to `max_positions` tokens, computing with `engine`.
+    pub fn new(
+        model: &'m BitnetModel,
+        engine: &'m I2sGemm,
+        max_positions: usize,
+    ) -> Result<Self, ModelError> {
+        let hp = model.hparams();
+        if max_positions == 0 || max_positions > hp.context {
+            return Err(ModelError::Context {
+                needed: max_positions,
+                limit: hp.context,
+            });
+        }
+        Ok(Self {
+            model,
+            engine,
+            kv: KvCache::new(hp.layers, hp.kv_dim(), max_positions),
+            rope: RopeTable::new(hp.head_dim(), max_positions, hp.rope_base),
+            pos: 0,
+            acts: None,
+            scores: vec![0.0; max_positions],
+            profile: OpProfile::default(),
+        })
+    }
+
+    /// Tokens fed so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Starts a new sequence (the cache is overwritten as positions are reused).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Time per operation since the last [`OpProfile::reset`].
+    pub fn profile(&self) -> &OpProfile {
+        &self.profile
+    }
+
+    /// Clears the per-operation timers.
+    pub fn reset_profile(&mut self) {
+        self.profile.reset();
+    }
+
+    /// Kernel ids this session executes.
+    pub fn kernel_ids(&self) -> Vec<&'static str> {
+        vec![
+            self.engine.kernel_id(),
+            f16_gemv::kernel_id(self.engine.isa()),
+        ]
+    }
+
+    /// Feeds one token and returns its logits.
+    pub fn decode(&mut self, token: u32) -> Result<Vec<f32>, ModelError> {
+        self.forward(&[token], false)
+    }
+
+    /// Feeds `tokens` at the next positions. Returns the logits of the last token, or of every
+    /// token (`[token][vocab]`) when `all_logits` is set.
+    pub fn forward(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, ModelError> {
+        let hp = *self.model.hparams();
+        let n = tokens.len();
+        if n == 0 || self.pos + n > self.kv.capacity() {
+            return Err(ModelError::Context {
+                needed: self.pos + n,
+                limit: self.kv.capacity(),
+            });
+        }
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= hp.vocab) {
+            return Err(ModelError::Token {
+                token,
+                vocab: hp.vocab,
+            });
+        }
+        let (h, kvd, f) = (hp.hidden, hp.kv_dim(), hp.ffn);
+        let mut t0 = Instant::now();
+
+        let mut x = vec![0f32; n * h];
+        let embd = self.model.embedding();
+        for (row, &tok) in x.chunks_exact_mut(h).zip(tokens) {
+            let src = &embd[tok as usize * 2 * h..(tok as usize + 1) * 2 * h];
+            for (v, b) in row.iter_mut().zip(src.chunks_exact(2)) {
+                *v = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        t0 = self.profile.lap(Op::Embed, t0);
+
+        let mut hbuf = vec![0f32; n * h];
+        let (mut q, mut k, mut v) = (vec![0f32; n * h], vec![0f32; n * kvd], vec![0f32; n * kvd]);
+        let mut attn = vec![0f32; n * h];
+        let mut proj = vec![0f32; n * h];
+        let (mut g, mut u) = (vec![0f32; n * f], vec![0f32; n * f]);
+        let mut acts = self.acts.take();
+
+        for l in 0..hp.layers {
+            let w = &self.model.layers[l];
+            rms_norm_rows(&x, &w.attn_norm, hp.rms_eps, &mut hbuf);
+            let a = quantize(&mut acts, &hbuf, n, h)?;
+            t0 = self.profile.lap(Op::NormQuant, t0);
+            self.engine
+                .gemm_into(&self.model.proj(l, Proj::Q), a, &mut q)?;
+            self.engine
+                .gemm_into(&self.model.proj(l, Proj::K), a, &mut k)?;
+            self.engine
+                .gemm_into(&self.model.proj(l, Proj::V), a, &mut v)?;
+            t0 = self.profile.lap(Op::Qkv, t0);
+
+            for t in 0..n {
+                let p = self.pos + t;
+                self.rope.apply(&mut q[t * h..(t + 1) * h], p);
+                self.rope.apply(&mut k[t * kvd..(t + 1) * kvd], p);
+                self.kv
+                    .store(l, p, &k[t * kvd..(t + 1) * kvd], &v[t * kvd..(t + 1) * kvd]);
+            }
+            for t in 0..n {
+                self.attend(
+                    l,
+                    self.pos + t + 1,
+                    &q[t * h..(t + 1) * h],
+                    &mut attn[t * h..(t + 1) * h],
+                );
+            }
+            t0 = self.profile.lap(Op::Attention, t0);
+
+            rms_norm_rows(&attn, &w.attn_sub_norm, hp.rms_eps, &mut hbuf);
+            let a = quantize(&mut acts, &hbuf, n, h)?;
+            t0 = self.profile.lap(Op::NormQuant, t0);
+            self.engine
+                .gemm_into(&self.model.proj(l, Proj::O), a, &mut proj)?;
+            x.iter_mut().zip(&proj).for_each(|(xi, &o)| *xi += o);
+            t0 = self.profile.lap(Op::OProj, t0);
+
+            rms_norm_rows(&x, &w.ffn_norm, hp.rms_eps, &mut hbuf);
+            let a = quantize(&mut acts, &hbuf, n, h)?;
+            t0 = self.profile.lap(Op::NormQuant, t0);
+            self.engine
+                .gemm_into(&self.model.proj(l, Proj::Gate), a, &mut g)?;
+            self.engine
+                .gemm_into(&self.model.proj(l, Proj::Up), a, &mut u)?;
+            for (gi, &ui) in g.iter_mut().zip(&u) {
+                let r = gi.max(0.0);
+                *gi = r * r * ui;
+            }
+            t0 = self.profile.lap(Op::GateUp, t0);
+
+            rms_norm_rows(&g, &w.ffn_sub_norm, hp.rms_eps, &mut u);
+            let a = quantize(&mut acts, &u, n, f)?;
+            t0 = self.profile.lap(Op::NormQuant, t0);
+            self.engine
+                .gemm_into(&self.model.proj(l, Proj::Down), a, &mut proj)?;
+            x.iter_mut().zip(&proj).for_each(|(xi, &d)| *xi += d);
+            t0 = self.profile.lap(Op::Down, t0);
+        }
+        self.acts = acts;
+        self.pos += n;
+
+        let first = if all_logits { 0 } else { n - 1 };
+        let mut logits = vec![0f32; (n - first) * hp.vocab];
+        let mut xn = vec![0f32; h];
+        for (row, out) in x
+            .chunks_exact(h)
+            .skip(first)
+            .zip(logits.chunks_exact_mut(hp.vocab))
+        {
+            rms_norm(row, &self.model.output_norm, hp.rms_eps, &mut xn);
+            f16_gemv::gemv(self.engine.isa(), self.engine.pool(), embd, &xn, out);
+        }
+        self.profile.lap(Op::LmHead, t0);
+        Ok(logits)
+    }
+
+    /// Grouped-query attention of one query row over cached positions `0..ctx` of layer `l`.
+    ///
+    /// Scores, softmax and the weighted sum run in f64: attention is a small share of the time,
+    /// and f64 makes the result independent of summation order to the last f32 bit, which keeps
+    /// int8 rounding downstream identical to other implementations (the numpy parity check).
+    fn attend(&mut self, l: usize, ctx: usize, q: &[f32], out: &mut [f32]) {
+        let hp = self.model.hparams();
+        let (d, kvd) = (hp.head_dim(), hp.kv_dim());
+        let group = hp.heads / hp.kv_heads;
+        let scale = 1.0 / (d as f64).sqrt();
+        let (keys, values) = (self.kv.keys(l, ctx), self.kv.values(l, ctx));
+        let scores = &mut self.scores[..ctx];
+        let mut acc = vec![0f64; d];
+        for head in 0..hp.heads {
+            let kvh = head / group;
+            let qh = &q[head * d..(head + 1) * d];
+            let mut max = f64::NEG_INFINITY;
+            for (j, s) in scores.iter_mut().enumerate() {
+                let kj = &keys[j * kvd + kvh * d..j * kvd + (kvh + 1) * d];
+                *s = qh
+                    .iter()
+                    .zip(kj)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum::<f64>()
+                    * scale;
+                max = max.max(*s);
+            }
+            let mut sum = 0f64;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            acc.fill(0.0);
+            for (j, &e) in scores.iter().enumerate() {
+                let vj = &values[j * kvd + kvh * d..j * kvd + (kvh + 1) * d];
+                let w = e / sum;
+                acc.iter_mut()
+                    .zip(vj)
+                    .for_each(|(o, &vv)| *o += w * f64::from(vv));
+            }
+            for (o, &a) in out[head * d..(head + 1) * d].iter_mut().zip(&acc) {
+                *o = a as f32;
+            }
+        }
+    }
+}
+
+/// Quantises `x` into the reusable activation buffer.
+fn quantize<'a>(
+    slot: &'a mut Option<QuantizedActivations>,
+    x: &[f32],
+    tokens: usize,
+    cols: usize,
+) -> Result<&'a QuantizedActivations, ModelError> {
+    let a = match slot.take() {
+        Some(mut a) => {
+            a.requantize(x, tokens, cols)?;
+            a
+        }
+        None => QuantizedActivations::quantize(x, tokens, cols)?,
+    };
+    Ok(slot.insert(a))
+}
+
+/// Greedy generation: feeds `prompt`, then `steps` argmax tokens. Returns the generated tokens and
+/// the logits of every fed position except the last generated one (`prompt.len() + steps − 1`).
+pub fn greedy(
+    session: &mut Session<'_>,
+    prompt: &[u32],
+    steps: usize,
+) -> Result<(Vec<u32>, Vec<Vec<f32>>), ModelError> {
+    let vocab = session.model.hparams().vocab;
+    let all = session.forward(prompt, true)?;
+    let mut logits: Vec<Vec<f32>> = all.chunks_exact(vocab).map(<[f32]>::to_vec).collect();
+    let mut generated = Vec::with_capacity(steps);
+    for step in 0..steps {
+        let next = argmax(logits.last().map_or(&[][..], |v| v.as_slice()));
+        generated.push(next);
+        if step + 1 < steps {
+            logits.push(session.decode(next)?);
+        }
+    }
+    Ok((generated, logits))
+}

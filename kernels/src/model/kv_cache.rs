@@ -1,0 +1,44 @@
+//! Per-layer key/value cache, sized for the session's maximum sequence length only.
+
+/// Keys and values of every layer for positions `0..len`.
+#[derive(Debug)]
+pub(crate) struct KvCache {
+    kv_dim: usize,
+    capacity: usize,
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+}
+
+impl KvCache {
+    /// A cache of `capacity` positions for `layers` layers of width `kv_dim`.
+    pub(crate) fn new(layers: usize, kv_dim: usize, capacity: usize) -> Self {
+        Self {
+            kv_dim,
+            capacity,
+            keys: (0..layers).map(|_| vec![0.0; capacity * kv_dim]).collect(),
+            values: (0..layers).map(|_| vec![0.0; capacity * kv_dim]).collect(),
+        }
+    }
+
+    /// Positions the cache holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Stores the key and value rows of position `pos` in layer `l`.
+    pub(crate) fn store(&mut self, l: usize, pos: usize, k: &[f32], v: &[f32]) {
+        let r = pos * self.kv_dim..(pos + 1) * self.kv_dim;
+        self.keys[l][r.clone()].copy_from_slice(k);
+        self.values[l][r].copy_from_slice(v);
+    }
+
+    /// Keys of layer `l` for positions `0..n`.
+    pub(crate) fn keys(&self, l: usize, n: usize) -> &[f32] {
+        &self.keys[l][..n * self.kv_dim]
+    }
+
+    /// Values of layer `l` for positions `0..n`.
+    pub(crate) fn values(&self, l: usize, n: usize) -> &[f32] {
+        &self.values[l][..n * self.kv_dim]
+    }
+}

@@ -1,0 +1,18 @@
+//! The BitNet b1.58 model: hyper-parameters, GGUF weight loading, synthetic model files, the
+//! forward pass (prefill and decode with a KV cache) and the model-level cross-validation.
+
+pub mod error;
+pub mod forward;
+pub mod hparams;
+mod kv_cache;
+pub mod model_crossval;
+pub mod op_profile;
+mod rms_norm;
+mod rope;
+pub mod synthetic_model;
+pub mod weights;
+
+pub use error::ModelError;
+pub use forward::Session;
+pub use hparams::{BitnetHparams, Preset};
+pub use weights::BitnetModel;
