@@ -1,5 +1,7 @@
 //! Command-line interface of `perfd` (clap derive).
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 /// perfd: benchmarks BitNet b1.58 ternary kernels and models, with honest, reproducible figures.
@@ -14,39 +16,88 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the reference harness: measure kernels and print a bench report.
+    /// Run the reference harness and print a bench report. Default: the 2b4t synthetic model.
     Bench(BenchArgs),
+    /// Model files.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `perfd model ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Write a synthetic BitNet b1.58 GGUF with seeded random ternary weights.
+    Write(ModelWriteArgs),
+}
+
+/// Options of `perfd model write`.
+#[derive(Debug, Args)]
+pub struct ModelWriteArgs {
+    /// Shape preset: tiny (tests) or 2b4t (the real BitNet b1.58 2B-4T shape).
+    #[arg(long)]
+    pub preset: String,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the random weights.
+    #[arg(long, default_value_t = crate::bench::model_cache::DEFAULT_SEED)]
+    pub seed: u64,
 }
 
 /// Options of `perfd bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Benchmark the I2_S kernels (per kernel id and shape, with STREAM bandwidth).
+    /// Benchmark the I2_S kernels instead of a model (per kernel id and shape, with STREAM).
     #[arg(long)]
     pub kernels: bool,
+    /// Model file (bitnet.cpp GGUF) to benchmark.
+    #[arg(long, conflicts_with_all = ["preset", "kernels"])]
+    pub model: Option<PathBuf>,
+    /// Synthetic model preset (written to the cache directory on first use): tiny or 2b4t.
+    #[arg(long, default_value = "2b4t", conflicts_with = "kernels")]
+    pub preset: String,
+    /// Directory for synthetic models (default: $PERFD_CACHE_DIR, $XDG_CACHE_HOME/bitnet-perfd or ~/.cache/bitnet-perfd).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Prompt tokens per prefill run.
+    #[arg(long, default_value_t = 128)]
+    pub pp: usize,
+    /// Tokens generated per decode run.
+    #[arg(long, default_value_t = 128)]
+    pub tg: usize,
+    /// Timed repetitions of prefill + decode.
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Show where decode time goes, per operation.
+    #[arg(long)]
+    pub profile: bool,
     /// Print the `bitnet-perfd/bench-report/v1` JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Run one configuration, `key=value,...` (see --list-params); default: every supported ISA.
+    /// Run one configuration, `key=value,...` (see --list-params). Kernel suite default: every
+    /// supported ISA; model suite default: the fastest ISA.
     #[arg(long, value_name = "K=V,...")]
     pub params: Option<String>,
     /// Print the tunable parameter space of this host and exit.
     #[arg(long)]
     pub list_params: bool,
-    /// Cross-validate every benchmarked configuration against the scalar reference first;
-    /// a failure exits with status 2.
+    /// Cross-validate against the scalar reference first (kernels on seeded ragged shapes; for a
+    /// model also logits and greedy tokens); a failure exits with status 2.
     #[arg(long)]
     pub crossval: bool,
-    /// GEMV shapes as ROWSxCOLS, comma-separated; default: the four BitNet 2B-4T shapes.
+    /// Greedy steps of the model-level cross-validation.
+    #[arg(long, default_value_t = 32)]
+    pub crossval_steps: usize,
+    /// Kernel suite: GEMV shapes as ROWSxCOLS, comma-separated; default: the four 2B-4T shapes.
     #[arg(long, value_name = "MxK,...")]
     pub shapes: Option<String>,
-    /// Where the weights live: cache, dram, or both (comma-separated).
+    /// Kernel suite: where the weights live: cache, dram, or both (comma-separated).
     #[arg(long, default_value = "cache,dram")]
     pub residency: String,
-    /// Timed samples per measurement.
+    /// Kernel suite: timed samples per measurement.
     #[arg(long, default_value_t = 11)]
     pub samples: usize,
-    /// Minimum duration of one sample, in milliseconds.
+    /// Kernel suite: minimum duration of one sample, in milliseconds.
     #[arg(long, default_value_t = 40)]
     pub sample_ms: u64,
     /// Average cores other processes may keep busy before the run is marked noisy.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use perfd::cli::{Cli, Command};
+use perfd::cli::{Cli, Command, ModelCommand};
 use perfd::commands;
 use perfd::UsageError;
 
@@ -16,9 +16,20 @@ const EXIT_USAGE: u8 = 64;
 const EXIT_CROSSVAL: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0; real usage errors exit 64 like ours.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
     let result = match &cli.command {
         Command::Bench(args) => commands::bench::run(args),
+        Command::Model(ModelCommand::Write(args)) => commands::model_write::run(args).map(|stdout| commands::bench::BenchOutcome {
+            stdout,
+            crossval_failed: false,
+        }),
     };
     match result {
         Ok(outcome) => {

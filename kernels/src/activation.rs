@@ -6,6 +6,17 @@
 use crate::error::KernelError;
 use crate::format::i2s::padded_cols;
 
+/// 1.5·2^23: adding and subtracting it rounds any |v| ≤ 2^22 to an integer, ties to even
+/// (IEEE default rounding), in plain SSE2 arithmetic that vectorises — `round_ties_even` is a libm
+/// call per element on baseline x86-64. |x·s| ≤ 127.5 here, far inside the exact range.
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// Round half to even for |v| ≤ 2^22 (NaN and infinities pass through unchanged).
+#[inline(always)]
+fn round_half_even(v: f32) -> f32 {
+    (v + ROUND_MAGIC) - ROUND_MAGIC
+}
+
 /// Floor of max|x| so that an all-zero row gets a finite scale.
 pub const ABSMAX_FLOOR: f32 = 1e-5;
 
@@ -51,12 +62,11 @@ impl QuantizedActivations {
         for (t, row) in x.chunks_exact(cols).enumerate() {
             let absmax = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let s = 127.0 / absmax.max(ABSMAX_FLOOR);
-            let mut sum = 0i32;
-            for (dst, &v) in self.q[t * pc..t * pc + cols].iter_mut().zip(row) {
-                let q = (v * s).round_ties_even().clamp(-128.0, 127.0) as i8;
-                *dst = q;
-                sum += i32::from(q);
+            let dst = &mut self.q[t * pc..t * pc + cols];
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d = round_half_even(v * s).clamp(-128.0, 127.0) as i8;
             }
+            let sum = dst.iter().map(|&q| i32::from(q)).sum();
             self.scales.push(s);
             self.sums.push(sum);
         }
@@ -91,6 +101,24 @@ impl QuantizedActivations {
     /// Per-token Σq.
     pub fn sums(&self) -> &[i32] {
         &self.sums
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_half_even;
+
+    #[test]
+    fn magic_rounding_equals_round_ties_even() {
+        // Every multiple of 1/64 in ±200 (all ties included) plus values near the tie points.
+        for i in -12_800..=12_800 {
+            let v = i as f32 / 64.0;
+            assert_eq!(round_half_even(v), v.round_ties_even(), "{v}");
+            for d in [v.next_up(), v.next_down()] {
+                assert_eq!(round_half_even(d), d.round_ties_even(), "{d}");
+            }
+        }
+        assert!(round_half_even(f32::NAN).is_nan());
     }
 }
 

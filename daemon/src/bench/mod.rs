@@ -1,4 +1,6 @@
-//! Measurements: STREAM bandwidth and I2_S kernel throughput (the `perfd bench --kernels` harness).
+//! Measurements: STREAM bandwidth, I2_S kernel throughput and model tokens/sec.
 
 pub mod kernel_bench;
+pub mod model_bench;
+pub mod model_cache;
 pub mod stream_bandwidth;

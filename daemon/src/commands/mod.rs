@@ -1,3 +1,6 @@
-//! One module per `perfd` subcommand.
+//! One module per `perfd` subcommand (the bench command in three: dispatch, kernels, model).
 
 pub mod bench;
+pub mod bench_kernels;
+pub mod bench_model;
+pub mod model_write;

@@ -2,5 +2,6 @@
 
 pub mod fingerprint;
 pub mod noise;
+pub mod rss;
 
 pub use fingerprint::HostFingerprint;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bench::kernel_bench::KernelResult;
+use crate::bench::model_bench::{OpShare, PhaseResult};
 use crate::bench::stream_bandwidth::StreamBandwidth;
 use crate::host::noise::NoiseVerdict;
 use crate::host::HostFingerprint;
@@ -61,6 +62,65 @@ pub struct CrossvalSummary {
     pub pass: bool,
 }
 
+/// The model that was run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// File path.
+    pub path: String,
+    /// Synthetic preset, when the file is one of ours.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub preset: Option<String>,
+    /// `general.name` of the file.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Residual width.
+    pub hidden: usize,
+    /// FFN width.
+    pub ffn: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// File size in bytes.
+    pub file_bytes: u64,
+}
+
+/// Decode throughput against the memory-bandwidth roofline of the same run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecodeRoofline {
+    /// Weight bytes one decoded token reads (ternary matrices, norms, F16 lm_head).
+    pub bytes_per_token: u64,
+    /// STREAM bandwidth ÷ bytes per token.
+    pub roofline_tokens_per_second: f64,
+    /// Median decode tokens/sec ÷ the roofline.
+    pub ratio: f64,
+}
+
+/// Model-level cross-validation against the scalar reference configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCrossvalSummary {
+    /// Configuration checked.
+    pub params: String,
+    /// Prompt tokens.
+    pub prompt: Vec<u32>,
+    /// Greedy steps compared.
+    pub steps: usize,
+    /// Positions whose logits were compared.
+    pub positions: usize,
+    /// Largest |logit − reference|.
+    pub max_abs_diff: f64,
+    /// Smallest cosine between logit vectors.
+    pub min_cosine: f64,
+    /// Greedy tokens identical.
+    pub tokens_identical: bool,
+    /// All criteria met.
+    pub pass: bool,
+}
+
 /// The harness report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -78,13 +138,35 @@ pub struct BenchReport {
     pub params: String,
     /// Kernel ids actually executed.
     pub kernel_ids: Vec<String>,
-    /// Per-kernel results.
+    /// The model run (model suite).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model: Option<ModelInfo>,
+    /// Prefill and decode results (model suite).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub phases: Vec<PhaseResult>,
+    /// Wall seconds to decode 128 tokens, when the decode phase generated exactly 128.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generation_128_seconds: Option<crate::stats::Summary>,
+    /// Decode throughput against the bandwidth roofline (model suite).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decode_roofline: Option<DecodeRoofline>,
+    /// Where decode time goes, per operation (model suite).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub decode_profile: Vec<OpShare>,
+    /// Per-kernel results (kernel suite).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub kernels: Vec<KernelResult>,
     /// Memory bandwidth measured in the same run.
     pub memory_bandwidth: StreamBandwidth,
     /// Cross-validation results, when asked for.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub crossval: Option<Vec<CrossvalSummary>>,
+    /// Model-level cross-validation, when asked for (model suite).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model_crossval: Option<ModelCrossvalSummary>,
+    /// Peak resident memory of the harness process.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub peak_rss_bytes: Option<u64>,
     /// Interference from other processes during the run.
     pub noise: NoiseVerdict,
     /// Tool versions.

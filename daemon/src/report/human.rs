@@ -1,16 +1,15 @@
-//! Human-readable rendering of a bench report: one table row per kernel measurement.
+//! Human-readable rendering of a bench report.
 
 use std::fmt::Write;
 
 use super::BenchReport;
+use crate::stats::Summary;
 
 fn gbps(bytes_per_second: f64) -> f64 {
     bytes_per_second / 1e9
 }
 
-/// Renders the report as plain-text tables.
-pub fn render(r: &BenchReport) -> String {
-    let mut s = String::new();
+fn header(s: &mut String, r: &BenchReport) {
     let h = &r.host;
     let _ = writeln!(
         s,
@@ -40,6 +39,76 @@ pub fn render(r: &BenchReport) -> String {
         r.noise.limit_cores,
         if r.noise.noisy { " — NOISY" } else { "" }
     );
+}
+
+fn rate_line(name: &str, tokens: usize, tps: &Summary) -> String {
+    format!(
+        "{name:<9} {tokens} tokens: {:.2} tokens/s median (95% CI {:.2}–{:.2}, MAD {:.1}%, {} runs)",
+        tps.median,
+        tps.ci95[0],
+        tps.ci95[1],
+        100.0 * tps.relative_mad(),
+        tps.samples.len()
+    )
+}
+
+fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
+    if let Some(m) = &r.model {
+        let _ = writeln!(
+            s,
+            "model     {} — {} layers, hidden {}, ffn {}, {}/{} heads, vocab {}, {:.2} GB",
+            m.name.as_deref().unwrap_or(&m.path),
+            m.layers,
+            m.hidden,
+            m.ffn,
+            m.heads,
+            m.kv_heads,
+            m.vocab,
+            m.file_bytes as f64 / 1e9
+        );
+        let _ = writeln!(s, "file      {}", m.path);
+    }
+    let _ = writeln!(s, "kernels   {} ({})", r.kernel_ids.join(", "), r.params);
+    let _ = writeln!(s);
+    for p in &r.phases {
+        let _ = writeln!(s, "{}", rate_line(&p.phase, p.tokens, &p.tokens_per_second));
+    }
+    if let Some(g) = &r.generation_128_seconds {
+        let _ = writeln!(s, "latency   128-token generation {:.2} s median (95% CI {:.2}–{:.2})", g.median, g.ci95[0], g.ci95[1]);
+    }
+    if let Some(rf) = &r.decode_roofline {
+        let _ = writeln!(
+            s,
+            "roofline  decode at {:.1}% of {:.2} tokens/s ({:.3} GB read per token at this run's STREAM bandwidth)",
+            100.0 * rf.ratio,
+            rf.roofline_tokens_per_second,
+            rf.bytes_per_token as f64 / 1e9
+        );
+    }
+    if let Some(rss) = r.peak_rss_bytes {
+        let _ = writeln!(s, "memory    peak RSS {:.2} GB", rss as f64 / 1e9);
+    }
+    if profile && !r.decode_profile.is_empty() {
+        let _ = writeln!(s, "\ndecode time per token by operation:");
+        for op in &r.decode_profile {
+            let _ = writeln!(s, "  {:<16} {:>9.3} ms  {:>5.1}%", op.op, 1e3 * op.seconds_per_token, 100.0 * op.share);
+        }
+    }
+    if let Some(m) = &r.model_crossval {
+        let _ = writeln!(
+            s,
+            "\ncrossval  model vs scalar reference: {} (min cosine {:.9}, max |Δlogit| {:.2e}, greedy tokens {} over {} steps)",
+            if m.pass { "pass" } else { "FAIL" },
+            m.min_cosine,
+            m.max_abs_diff,
+            if m.tokens_identical { "identical" } else { "DIFFER" },
+            m.steps
+        );
+    }
+}
+
+fn kernel_section(s: &mut String, r: &BenchReport) {
+    let bw = &r.memory_bandwidth;
     let _ = writeln!(s);
     let _ = writeln!(
         s,
@@ -47,11 +116,7 @@ pub fn render(r: &BenchReport) -> String {
         "kernel", "shape", "where", "thr", "median ns", "MAD %", "GB/s", "roof %", "vs read%"
     );
     for k in &r.kernels {
-        let threads = k
-            .params
-            .split(',')
-            .find_map(|p| p.strip_prefix("threads="))
-            .unwrap_or("?");
+        let threads = k.params.split(',').find_map(|p| p.strip_prefix("threads=")).unwrap_or("?");
         let _ = writeln!(
             s,
             "{:<22} {:>11} {:>6} {:>4} {:>11.0} {:>8.2} {:>9.1} {:>7.1} {:>8.1}",
@@ -65,6 +130,18 @@ pub fn render(r: &BenchReport) -> String {
             k.roofline_ratio.map_or(f64::NAN, |r| 100.0 * r),
             100.0 * k.bytes_per_second.median / bw.read.median,
         );
+    }
+}
+
+/// Renders the report as plain text; `profile` adds the per-operation decode breakdown.
+pub fn render(r: &BenchReport, profile: bool) -> String {
+    let mut s = String::new();
+    header(&mut s, r);
+    if r.model.is_some() {
+        model_section(&mut s, r, profile);
+    }
+    if !r.kernels.is_empty() {
+        kernel_section(&mut s, r);
     }
     if let Some(cv) = &r.crossval {
         let _ = writeln!(s);

@@ -37,7 +37,6 @@ pub struct Session<'m> {
     rope: RopeTable,
     pos: usize,
     acts: Option<QuantizedActivations>,
-    scores: Vec<f64>,
     profile: OpProfile,
 }
 
@@ -62,7 +61,6 @@ impl<'m> Session<'m> {
             rope: RopeTable::new(hp.head_dim(), max_positions, hp.rope_base),
             pos: 0,
             acts: None,
-            scores: vec![0.0; max_positions],
             profile: OpProfile::default(),
         })
     }
@@ -214,51 +212,54 @@ impl<'m> Session<'m> {
         Ok(logits)
     }
 
-    /// Grouped-query attention of one query row over cached positions `0..ctx` of layer `l`.
+    /// Grouped-query attention of one query row over cached positions `0..ctx` of layer `l`,
+    /// heads split over the worker pool.
     ///
-    /// Scores, softmax and the weighted sum run in f64: attention is a small share of the time,
-    /// and f64 makes the result independent of summation order to the last f32 bit, which keeps
-    /// int8 rounding downstream identical to other implementations (the numpy parity check).
-    fn attend(&mut self, l: usize, ctx: usize, q: &[f32], out: &mut [f32]) {
+    /// Scores, softmax and the weighted sum run in f64: cheap next to the weight streaming, and
+    /// independent of summation order to the last f32 bit, which keeps int8 rounding downstream
+    /// identical to other implementations (the numpy parity check).
+    fn attend(&self, l: usize, ctx: usize, q: &[f32], out: &mut [f32]) {
         let hp = self.model.hparams();
         let (d, kvd) = (hp.head_dim(), hp.kv_dim());
         let group = hp.heads / hp.kv_heads;
         let scale = 1.0 / (d as f64).sqrt();
         let (keys, values) = (self.kv.keys(l, ctx), self.kv.values(l, ctx));
-        let scores = &mut self.scores[..ctx];
-        let mut acc = vec![0f64; d];
-        for head in 0..hp.heads {
+        self.engine.pool().for_each_chunk(out, d, |head, oh| {
             let kvh = head / group;
-            let qh = &q[head * d..(head + 1) * d];
-            let mut max = f64::NEG_INFINITY;
-            for (j, s) in scores.iter_mut().enumerate() {
-                let kj = &keys[j * kvd + kvh * d..j * kvd + (kvh + 1) * d];
-                *s = qh
-                    .iter()
-                    .zip(kj)
-                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
-                    .sum::<f64>()
-                    * scale;
-                max = max.max(*s);
-            }
+            let qh: Vec<f64> = q[head * d..(head + 1) * d].iter().map(|&v| f64::from(v)).collect();
+            let mut scores: Vec<f64> = (0..ctx)
+                .map(|j| dot_f64(&qh, &keys[j * kvd + kvh * d..j * kvd + (kvh + 1) * d]) * scale)
+                .collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let mut sum = 0f64;
             for s in scores.iter_mut() {
                 *s = (*s - max).exp();
                 sum += *s;
             }
-            acc.fill(0.0);
+            let mut acc = vec![0f64; d];
             for (j, &e) in scores.iter().enumerate() {
                 let vj = &values[j * kvd + kvh * d..j * kvd + (kvh + 1) * d];
                 let w = e / sum;
-                acc.iter_mut()
-                    .zip(vj)
-                    .for_each(|(o, &vv)| *o += w * f64::from(vv));
+                acc.iter_mut().zip(vj).for_each(|(o, &vv)| *o += w * f64::from(vv));
             }
-            for (o, &a) in out[head * d..(head + 1) * d].iter_mut().zip(&acc) {
+            for (o, &a) in oh.iter_mut().zip(&acc) {
                 *o = a as f32;
             }
+        });
+    }
+}
+
+/// Σ a·b in f64 with four independent accumulators (vectorises; order-insensitive at f32 output).
+fn dot_f64(a: &[f64], b: &[f32]) -> f64 {
+    let mut acc = [0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| x * f64::from(y)).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * f64::from(y[k]);
         }
     }
+    acc.iter().sum::<f64>() + tail
 }
 
 /// Quantises `x` into the reusable activation buffer.

@@ -65,6 +65,11 @@ impl OpProfile {
         now
     }
 
+    /// Adds `seconds` to `op` (to pool the profiles of several runs).
+    pub fn add(&mut self, op: Op, seconds: f64) {
+        self.seconds[op as usize] += seconds;
+    }
+
     /// Seconds spent in `op`.
     pub fn seconds(&self, op: Op) -> f64 {
         self.seconds[op as usize]

@@ -1,0 +1,134 @@
+//! Model throughput: repeated prefill (pp prompt tokens in one batch) and greedy decode (tg
+//! tokens), after a warm-up that touches every weight.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use bitnet_kernels::model::forward::argmax;
+use bitnet_kernels::model::op_profile::{Op, OpProfile};
+use bitnet_kernels::model::{BitnetModel, Session};
+use bitnet_kernels::synthetic::rng;
+use bitnet_kernels::I2sGemm;
+use rand::Rng;
+
+use crate::stats::Summary;
+
+/// Tokens of the warm-up run (prefill and decode each).
+const WARMUP_TOKENS: usize = 8;
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelBenchSpec {
+    /// Prompt tokens per prefill.
+    pub prompt_tokens: usize,
+    /// Tokens generated per decode run.
+    pub gen_tokens: usize,
+    /// Timed repetitions.
+    pub reps: usize,
+}
+
+/// Timings of one phase over the repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseResult {
+    /// `prefill` or `decode`.
+    pub phase: String,
+    /// Tokens per repetition.
+    pub tokens: usize,
+    /// Wall seconds per repetition.
+    pub seconds: Summary,
+    /// Tokens per second per repetition.
+    pub tokens_per_second: Summary,
+}
+
+/// Share of decode time per operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpShare {
+    /// Operation name.
+    pub op: String,
+    /// Seconds per decoded token.
+    pub seconds_per_token: f64,
+    /// Fraction of the decode time.
+    pub share: f64,
+}
+
+/// Everything measured on the model.
+#[derive(Debug, Clone)]
+pub struct ModelBenchResult {
+    /// Prefill then decode.
+    pub phases: Vec<PhaseResult>,
+    /// Decode time per operation, over all timed repetitions.
+    pub decode_profile: Vec<OpShare>,
+    /// Kernel ids the forward pass executed.
+    pub kernel_ids: Vec<String>,
+}
+
+fn phase(name: &str, tokens: usize, secs: Vec<f64>) -> Result<PhaseResult> {
+    let seconds = Summary::of(secs).with_context(|| format!("{name}: no valid timing"))?;
+    let tokens_per_second = seconds.map(|s| tokens as f64 / s);
+    Ok(PhaseResult {
+        phase: name.into(),
+        tokens,
+        seconds,
+        tokens_per_second,
+    })
+}
+
+fn shares(p: &OpProfile, tokens: usize) -> Vec<OpShare> {
+    let total = p.total();
+    Op::ALL
+        .iter()
+        .map(|&op| OpShare {
+            op: op.name().into(),
+            seconds_per_token: p.seconds(op) / tokens.max(1) as f64,
+            share: if total > 0.0 { p.seconds(op) / total } else { 0.0 },
+        })
+        .collect()
+}
+
+/// Runs warm-up and `spec.reps` timed repetitions; `progress(rep)` is called before each.
+pub fn run(model: &BitnetModel, engine: &I2sGemm, spec: ModelBenchSpec, progress: &dyn Fn(&str)) -> Result<ModelBenchResult> {
+    if spec.prompt_tokens == 0 || spec.gen_tokens == 0 || spec.reps == 0 {
+        bail!("prompt tokens, generated tokens and repetitions must all be at least 1");
+    }
+    let vocab = model.hparams().vocab;
+    let positions = spec.prompt_tokens + spec.gen_tokens;
+    let mut session = Session::new(model, engine, positions.max(2 * WARMUP_TOKENS)).context("create inference session")?;
+    let mut r = rng(0x9E0_0E7);
+    let prompt: Vec<u32> = (0..spec.prompt_tokens).map(|_| r.random_range(0..vocab as u32)).collect();
+
+    progress("warm-up");
+    let warm: Vec<u32> = prompt.iter().copied().cycle().take(WARMUP_TOKENS).collect();
+    let mut next = argmax(&session.forward(&warm, false)?);
+    for _ in 0..WARMUP_TOKENS {
+        next = argmax(&session.decode(next)?);
+    }
+
+    let (mut pre, mut dec) = (Vec::new(), Vec::new());
+    let mut decode_profile = OpProfile::default();
+    for rep in 0..spec.reps {
+        progress(&format!("repetition {}/{}: prefill {} tokens", rep + 1, spec.reps, spec.prompt_tokens));
+        session.reset();
+        let t = Instant::now();
+        let logits = session.forward(&prompt, false)?;
+        pre.push(t.elapsed().as_secs_f64());
+        progress(&format!("repetition {}/{}: decode {} tokens", rep + 1, spec.reps, spec.gen_tokens));
+        let mut token = argmax(&logits);
+        session.reset_profile();
+        let t = Instant::now();
+        for _ in 0..spec.gen_tokens {
+            token = argmax(&session.decode(token)?);
+        }
+        dec.push(t.elapsed().as_secs_f64());
+        let p = session.profile();
+        for op in Op::ALL {
+            decode_profile.add(op, p.seconds(op));
+        }
+    }
+    Ok(ModelBenchResult {
+        phases: vec![phase("prefill", spec.prompt_tokens, pre)?, phase("decode", spec.gen_tokens, dec)?],
+        decode_profile: shares(&decode_profile, spec.gen_tokens * spec.reps),
+        kernel_ids: session.kernel_ids().into_iter().map(String::from).collect(),
+    })
+}

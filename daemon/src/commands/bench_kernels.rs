@@ -1,0 +1,160 @@
+//! `perfd bench --kernels`: every requested kernel configuration × shape × residency, between two
+//! STREAM rounds, each result with its ratio to this run's bandwidth.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
+
+use super::bench::{kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome};
+use crate::bench::kernel_bench::{self, Residency, Sampling, BITNET_2B4T_SHAPES};
+use crate::bench::stream_bandwidth;
+use crate::cli::BenchArgs;
+use crate::host::noise::{CpuSnapshot, NoiseVerdict};
+use crate::host::rss::peak_rss_bytes;
+use crate::host::HostFingerprint;
+use crate::report::bench_report::ToolVersions;
+use crate::report::{human, BenchReport, SCHEMA};
+use crate::UsageError;
+
+fn parse_shapes(spec: Option<&str>) -> Result<Vec<(usize, usize)>> {
+    let Some(spec) = spec else {
+        return Ok(BITNET_2B4T_SHAPES.to_vec());
+    };
+    spec.split(',')
+        .map(|s| {
+            let (m, k) = s
+                .trim()
+                .split_once('x')
+                .ok_or_else(|| UsageError(format!("--shapes: `{s}` is not ROWSxCOLS")))?;
+            let parse = |v: &str| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0 && n <= 1 << 20)
+                    .ok_or_else(|| UsageError(format!("--shapes: `{v}` in `{s}` is not a size in 1..=1048576")))
+            };
+            Ok((parse(m)?, parse(k)?))
+        })
+        .collect()
+}
+
+fn parse_residency(spec: &str) -> Result<Vec<Residency>> {
+    spec.split(',')
+        .map(|s| match s.trim() {
+            "cache" => Ok(Residency::Cache),
+            "dram" => Ok(Residency::Dram),
+            other => Err(UsageError(format!("--residency: `{other}` is not cache or dram")).into()),
+        })
+        .collect()
+}
+
+/// The configurations to measure: the one given, or every supported ISA with default tiling.
+fn configs(params: Option<&str>) -> Result<Vec<KernelConfig>> {
+    match params {
+        Some(p) => Ok(vec![parse_params(p)?]),
+        None => Ok(Isa::supported()
+            .into_iter()
+            .map(|isa| KernelConfig {
+                isa: Some(isa),
+                ..KernelConfig::default()
+            })
+            .collect()),
+    }
+}
+
+/// Runs the kernel suite.
+pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+    if args.samples < 3 {
+        bail!(UsageError(format!(
+            "--samples {} is too few for a median and an interval (at least 3)",
+            args.samples
+        )));
+    }
+    let shapes = parse_shapes(args.shapes.as_deref())?;
+    let residencies = parse_residency(&args.residency)?;
+    let configs = configs(args.params.as_deref())?;
+    let timestamp = timestamp()?;
+    let host = HostFingerprint::detect();
+    let llc = host.llc_bytes.unwrap_or(32 << 20);
+    let threads = configs.iter().map(|c| c.threads).max().unwrap_or(1);
+    let sampling = Sampling {
+        samples: args.samples,
+        min_sample: Duration::from_millis(args.sample_ms),
+    };
+    let engines = configs
+        .iter()
+        .map(|c| I2sGemm::new(*c).with_context(|| format!("configure kernel {c}")))
+        .collect::<Result<Vec<_>>>()?;
+    let total = (engines.len() * shapes.len() * residencies.len() + 2 + usize::from(args.crossval) * engines.len()) as u64;
+    let pb = progress(args.json, total);
+
+    let mut crossval = None;
+    if args.crossval {
+        let mut out = Vec::new();
+        for e in &engines {
+            pb.set_message(format!("crossval {}", e.kernel_id()));
+            out.push(kernel_crossval(e)?);
+            pb.inc(1);
+        }
+        crossval = Some(out);
+    }
+
+    let snapshot = CpuSnapshot::take();
+    let array_bytes = stream_bandwidth::array_bytes_for(host.llc_bytes);
+    pb.set_message("STREAM bandwidth (before)");
+    let before = stream_round(threads, array_bytes)?;
+    pb.inc(1);
+    let mut kernels = Vec::new();
+    for e in &engines {
+        for &(rows, cols) in &shapes {
+            for &res in &residencies {
+                pb.set_message(format!("{} {rows}x{cols} {}", e.kernel_id(), res.name()));
+                kernels.push(
+                    kernel_bench::measure(e, rows, cols, res, llc, sampling)
+                        .with_context(|| format!("benchmark {} on {rows}x{cols} ({})", e.kernel_id(), res.name()))?,
+                );
+                pb.inc(1);
+            }
+        }
+    }
+    pb.set_message("STREAM bandwidth (after)");
+    let after = stream_round(threads, array_bytes)?;
+    pb.finish_and_clear();
+    let noise = NoiseVerdict::judge(snapshot.others_busy_cores_since(), args.noise_limit_cores);
+    let memory_bandwidth = merge_stream(before, after)?;
+    let stream = memory_bandwidth.stream_bytes_per_second();
+    for k in &mut kernels {
+        k.roofline_ratio = Some(k.bytes_per_second.median / stream);
+    }
+    let mut kernel_ids: Vec<String> = engines.iter().map(|e| e.kernel_id().to_string()).collect();
+    kernel_ids.dedup();
+    let report = BenchReport {
+        schema: SCHEMA.to_string(),
+        commit: env!("PERFD_GIT_COMMIT").to_string(),
+        timestamp,
+        host,
+        suite: "kernels".into(),
+        params: args.params.clone().unwrap_or_else(|| "default per supported ISA".into()),
+        kernel_ids,
+        model: None,
+        phases: Vec::new(),
+        generation_128_seconds: None,
+        decode_roofline: None,
+        decode_profile: Vec::new(),
+        kernels,
+        memory_bandwidth,
+        crossval,
+        model_crossval: None,
+        peak_rss_bytes: peak_rss_bytes(),
+        noise,
+        tools: ToolVersions::current(),
+    };
+    let crossval_failed = report.crossval.as_ref().is_some_and(|c| c.iter().any(|x| !x.pass));
+    let stdout = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        human::render(&report, false)
+    };
+    Ok(BenchOutcome { stdout, crossval_failed })
+}

@@ -1,0 +1,167 @@
+//! `perfd bench` (model suite, the default): prefill and decode tokens/sec of a BitNet model —
+//! a file, or a synthetic preset written to the cache on first use — between two STREAM rounds,
+//! with the decode roofline, per-op profile and peak memory of the same run.
+
+use anyhow::{bail, Context, Result};
+
+use bitnet_kernels::model::model_crossval::crossval_model;
+use bitnet_kernels::model::{BitnetModel, Preset};
+use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
+
+use super::bench::{kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome};
+use crate::bench::model_bench::{self, ModelBenchSpec};
+use crate::bench::model_cache::{default_cache_dir, load_or_write, DEFAULT_SEED};
+use crate::bench::stream_bandwidth;
+use crate::cli::BenchArgs;
+use crate::host::noise::{CpuSnapshot, NoiseVerdict};
+use crate::host::rss::{peak_rss_bytes, reset_peak_rss};
+use crate::host::HostFingerprint;
+use crate::report::bench_report::{DecodeRoofline, ModelCrossvalSummary, ModelInfo, ToolVersions};
+use crate::report::{human, BenchReport, SCHEMA};
+use crate::UsageError;
+
+/// Prompt of the model-level cross-validation (fixed, so reports are comparable).
+const CROSSVAL_PROMPT: [u32; 4] = [1, 2, 3, 4];
+
+fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelInfo {
+    let hp = model.hparams();
+    ModelInfo {
+        path: model.source().to_string(),
+        preset: preset.map(|p| p.name().to_string()),
+        name: model.metadata_str("general.name").map(String::from),
+        layers: hp.layers,
+        hidden: hp.hidden,
+        ffn: hp.ffn,
+        heads: hp.heads,
+        kv_heads: hp.kv_heads,
+        vocab: hp.vocab,
+        file_bytes: model.file_bytes(),
+    }
+}
+
+/// Runs the model suite.
+pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+    for (flag, v) in [("--pp", args.pp), ("--tg", args.tg), ("--reps", args.reps), ("--crossval-steps", args.crossval_steps)] {
+        if v == 0 {
+            bail!(UsageError(format!("{flag} must be at least 1")));
+        }
+    }
+    let config = match &args.params {
+        Some(p) => parse_params(p)?,
+        None => KernelConfig::default(),
+    };
+    let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
+    let timestamp = timestamp()?;
+    let host = HostFingerprint::detect();
+    let pb = progress(args.json, 4 + 2 * args.reps as u64 + u64::from(args.crossval));
+    let note = |line: String| pb.println(line);
+
+    let (model, preset) = match &args.model {
+        Some(path) => (
+            BitnetModel::load(path).with_context(|| format!("load model {}", path.display()))?,
+            None,
+        ),
+        None => {
+            let preset: Preset = args.preset.parse().map_err(|e| UsageError(format!("--preset: {e}")))?;
+            let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+            pb.set_message(format!("synthetic {preset} model"));
+            (load_or_write(&dir, preset, DEFAULT_SEED, &note)?, Some(preset))
+        }
+    };
+    pb.inc(1);
+    let hp = *model.hparams();
+    let positions = args.pp + args.tg;
+    if positions > hp.context {
+        bail!(UsageError(format!(
+            "--pp {} + --tg {} = {positions} positions exceed the model's context of {}",
+            args.pp, args.tg, hp.context
+        )));
+    }
+
+    let (mut crossval, mut model_crossval) = (None, None);
+    if args.crossval {
+        pb.set_message(format!("crossval vs scalar reference ({} greedy steps)", args.crossval_steps));
+        crossval = Some(vec![kernel_crossval(&engine)?]);
+        let reference = I2sGemm::new(KernelConfig {
+            isa: Some(Isa::Scalar),
+            ..config
+        })
+        .context("configure the scalar reference")?;
+        let r = crossval_model(&model, &engine, &reference, &CROSSVAL_PROMPT, args.crossval_steps)
+            .context("model-level cross-validation")?;
+        model_crossval = Some(ModelCrossvalSummary {
+            params: config.to_string(),
+            prompt: CROSSVAL_PROMPT.to_vec(),
+            steps: r.steps,
+            positions: r.positions,
+            max_abs_diff: r.max_abs_diff,
+            min_cosine: r.min_cosine,
+            tokens_identical: r.tokens == r.reference_tokens,
+            pass: r.pass,
+        });
+        pb.inc(1);
+    }
+
+    let snapshot = CpuSnapshot::take();
+    let array_bytes = stream_bandwidth::array_bytes_for(host.llc_bytes);
+    pb.set_message("STREAM bandwidth (before)");
+    let before = stream_round(config.threads, array_bytes)?;
+    pb.inc(1);
+    // Peak memory is the model's, not the STREAM arrays' (freed by now): start counting here.
+    let rss_reset = reset_peak_rss();
+    let spec = ModelBenchSpec {
+        prompt_tokens: args.pp,
+        gen_tokens: args.tg,
+        reps: args.reps,
+    };
+    let result = model_bench::run(&model, &engine, spec, &|msg| {
+        pb.set_message(msg.to_string());
+        pb.inc(u64::from(msg.contains("repetition")));
+    })
+    .context("model benchmark")?;
+    let peak_rss = peak_rss_bytes().filter(|_| rss_reset);
+    pb.set_message("STREAM bandwidth (after)");
+    let after = stream_round(config.threads, array_bytes)?;
+    pb.finish_and_clear();
+    let noise = NoiseVerdict::judge(snapshot.others_busy_cores_since(), args.noise_limit_cores);
+    let memory_bandwidth = merge_stream(before, after)?;
+
+    let decode = result.phases.iter().find(|p| p.phase == "decode").context("decode phase missing")?;
+    let bytes_per_token = hp.decode_bytes_per_token();
+    let roofline_tokens_per_second = memory_bandwidth.stream_bytes_per_second() / bytes_per_token as f64;
+    let decode_roofline = DecodeRoofline {
+        bytes_per_token,
+        roofline_tokens_per_second,
+        ratio: decode.tokens_per_second.median / roofline_tokens_per_second,
+    };
+    let generation_128_seconds = (args.tg == 128).then(|| decode.seconds.clone());
+    let report = BenchReport {
+        schema: SCHEMA.to_string(),
+        commit: env!("PERFD_GIT_COMMIT").to_string(),
+        timestamp,
+        host,
+        suite: "model".into(),
+        params: config.to_string(),
+        kernel_ids: result.kernel_ids.clone(),
+        model: Some(model_info(&model, preset)),
+        phases: result.phases,
+        generation_128_seconds,
+        decode_roofline: Some(decode_roofline),
+        decode_profile: result.decode_profile,
+        kernels: Vec::new(),
+        memory_bandwidth,
+        crossval,
+        model_crossval,
+        peak_rss_bytes: peak_rss,
+        noise,
+        tools: ToolVersions::current(),
+    };
+    let crossval_failed = report.crossval.as_ref().is_some_and(|c| c.iter().any(|x| !x.pass))
+        || report.model_crossval.as_ref().is_some_and(|m| !m.pass);
+    let stdout = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        human::render(&report, args.profile)
+    };
+    Ok(BenchOutcome { stdout, crossval_failed })
+}

@@ -1,0 +1,24 @@
+//! `perfd model write`: a synthetic BitNet b1.58 GGUF for a named shape preset.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use bitnet_kernels::model::synthetic_model::write_preset;
+use bitnet_kernels::model::Preset;
+
+use crate::cli::ModelWriteArgs;
+use crate::UsageError;
+
+/// Writes the file and returns the line to print.
+pub fn run(args: &ModelWriteArgs) -> Result<String> {
+    let preset: Preset = args.preset.parse().map_err(|e| UsageError(format!("--preset: {e}")))?;
+    let start = Instant::now();
+    let bytes = write_preset(&args.out, preset, args.seed).with_context(|| format!("write {}", args.out.display()))?;
+    Ok(format!(
+        "wrote {} ({preset}, seed {}): {bytes} bytes in {:.2} s\n",
+        args.out.display(),
+        args.seed,
+        start.elapsed().as_secs_f64()
+    ))
+}
