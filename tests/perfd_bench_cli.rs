@@ -160,7 +160,10 @@ fn bad_input_exits_64_naming_the_problem() {
         (vec!["bench", "--preset", "7b"], "--preset"),
         (vec!["bench", "--kernels", "--model", "x.gguf"], "--model"),
         (vec!["bench", "--bogus"], "--bogus"),
-        (vec!["model", "write", "--preset", "huge", "--out", "/tmp/x.gguf"], "--preset"),
+        (
+            vec!["model", "write", "--preset", "huge", "--out", "/tmp/x.gguf"],
+            "--preset",
+        ),
     ] {
         let o = perfd(&args);
         assert_eq!(o.status.code(), Some(64), "{args:?}: {}", stderr(&o));

@@ -20,7 +20,21 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn model_bench_on_a_synthetic_preset_reports_phases() {
     let cache = tempfile::tempdir().unwrap();
-    let args = ["bench", "--preset", "tiny", "--pp", "16", "--tg", "128", "--reps", "3", "--json", "--crossval", "--crossval-steps", "8"];
+    let args = [
+        "bench",
+        "--preset",
+        "tiny",
+        "--pp",
+        "16",
+        "--tg",
+        "128",
+        "--reps",
+        "3",
+        "--json",
+        "--crossval",
+        "--crossval-steps",
+        "8",
+    ];
     let o = perfd(&args, cache.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let r: Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
@@ -28,7 +42,10 @@ fn model_bench_on_a_synthetic_preset_reports_phases() {
     assert_eq!(r["suite"], "model");
     assert_eq!(r["model"]["preset"], "tiny");
     assert_eq!(r["model"]["layers"], 2);
-    assert!(r["model"]["path"].as_str().unwrap().starts_with(cache.path().to_str().unwrap()));
+    assert!(r["model"]["path"]
+        .as_str()
+        .unwrap()
+        .starts_with(cache.path().to_str().unwrap()));
     let phases = r["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 2);
     for (p, tokens) in phases.iter().zip([16, 128]) {
@@ -42,34 +59,102 @@ fn model_bench_on_a_synthetic_preset_reports_phases() {
     let roof = &r["decode_roofline"];
     assert!(roof["bytes_per_token"].as_u64().unwrap() > 0);
     assert!(roof["ratio"].as_f64().unwrap() > 0.0);
-    let ops: Vec<&str> = r["decode_profile"].as_array().unwrap().iter().map(|o| o["op"].as_str().unwrap()).collect();
+    let ops: Vec<&str> = r["decode_profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
     assert!(ops.contains(&"lm_head") && ops.contains(&"qkv_proj"));
-    let share: f64 = r["decode_profile"].as_array().unwrap().iter().map(|o| o["share"].as_f64().unwrap()).sum();
+    let share: f64 = r["decode_profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["share"].as_f64().unwrap())
+        .sum();
     assert!((share - 1.0).abs() < 1e-9);
     assert!(r["peak_rss_bytes"].as_u64().unwrap() > 0);
-    let ids: Vec<&str> = r["kernel_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(ids.iter().any(|i| i.starts_with("i2s_gemv_")) && ids.iter().any(|i| i.starts_with("f16_gemv_")));
+    let ids: Vec<&str> = r["kernel_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        ids.iter().any(|i| i.starts_with("i2s_gemv_"))
+            && ids.iter().any(|i| i.starts_with("f16_gemv_"))
+    );
     assert_eq!(r["model_crossval"]["pass"], true);
     assert_eq!(r["model_crossval"]["tokens_identical"], true);
     assert_eq!(r["model_crossval"]["steps"], 8);
-    assert!(r.get("kernels").is_none(), "no kernel section in the model suite");
+    assert!(
+        r.get("kernels").is_none(),
+        "no kernel section in the model suite"
+    );
 
     // Second run reuses the cached file.
-    let o = perfd(&["bench", "--preset", "tiny", "--pp", "4", "--tg", "4", "--reps", "1", "--profile"], cache.path());
+    let o = perfd(
+        &[
+            "bench",
+            "--preset",
+            "tiny",
+            "--pp",
+            "4",
+            "--tg",
+            "4",
+            "--reps",
+            "1",
+            "--profile",
+        ],
+        cache.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout.clone()).unwrap();
-    assert!(text.contains("decode") && text.contains("tokens/s") && text.contains("lm_head"), "{text}");
-    assert!(!stderr(&o).contains("writing synthetic"), "cache not reused: {}", stderr(&o));
+    assert!(
+        text.contains("decode") && text.contains("tokens/s") && text.contains("lm_head"),
+        "{text}"
+    );
+    assert!(
+        !stderr(&o).contains("writing synthetic"),
+        "cache not reused: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn model_write_then_bench_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("m.gguf");
-    let o = perfd(&["model", "write", "--preset", "tiny", "--out", file.to_str().unwrap(), "--seed", "5"], dir.path());
+    let o = perfd(
+        &[
+            "model",
+            "write",
+            "--preset",
+            "tiny",
+            "--out",
+            file.to_str().unwrap(),
+            "--seed",
+            "5",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("bytes"));
-    let o = perfd(&["bench", "--model", file.to_str().unwrap(), "--pp", "8", "--tg", "8", "--reps", "1", "--json"], dir.path());
+    let o = perfd(
+        &[
+            "bench",
+            "--model",
+            file.to_str().unwrap(),
+            "--pp",
+            "8",
+            "--tg",
+            "8",
+            "--reps",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r["model"].get("preset").is_none());
@@ -80,20 +165,39 @@ fn model_write_then_bench_the_file() {
 fn corrupt_model_file_is_a_clean_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("m.gguf");
-    let o = perfd(&["model", "write", "--preset", "tiny", "--out", file.to_str().unwrap()], dir.path());
+    let o = perfd(
+        &[
+            "model",
+            "write",
+            "--preset",
+            "tiny",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
     assert!(o.status.success());
     let mut bytes = std::fs::read(&file).unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&file, &bytes).unwrap();
-    let o = perfd(&["bench", "--model", file.to_str().unwrap(), "--reps", "1"], dir.path());
+    let o = perfd(
+        &["bench", "--model", file.to_str().unwrap(), "--reps", "1"],
+        dir.path(),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("m.gguf") && err.contains("past the file"), "{err}");
+    assert!(
+        err.contains("m.gguf") && err.contains("past the file"),
+        "{err}"
+    );
     assert!(o.stdout.is_empty());
     let o = perfd(&["bench", "--model", "/nonexistent.gguf"], dir.path());
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/nonexistent.gguf"));
     // Positions beyond the model's context.
-    let o = perfd(&["bench", "--preset", "tiny", "--pp", "200", "--tg", "100"], dir.path());
+    let o = perfd(
+        &["bench", "--preset", "tiny", "--pp", "200", "--tg", "100"],
+        dir.path(),
+    );
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
 }

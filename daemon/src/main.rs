@@ -26,10 +26,12 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Bench(args) => commands::bench::run(args),
-        Command::Model(ModelCommand::Write(args)) => commands::model_write::run(args).map(|stdout| commands::bench::BenchOutcome {
-            stdout,
-            crossval_failed: false,
-        }),
+        Command::Model(ModelCommand::Write(args)) => {
+            commands::model_write::run(args).map(|stdout| commands::bench::BenchOutcome {
+                stdout,
+                crossval_failed: false,
+            })
+        }
     };
     match result {
         Ok(outcome) => {

@@ -104,6 +104,14 @@ impl QuantizedActivations {
     }
 }
 
+/// The f32 output of one dot product: (Σ code·q − Σq) / s · w_scale.
+///
+/// Every kernel uses this one epilogue, so f32 outputs match the reference bit for bit.
+#[inline]
+pub fn dequantize_dot(dot: i32, act_scale: f32, weight_scale: f32) -> f32 {
+    dot as f32 / act_scale * weight_scale
+}
+
 #[cfg(test)]
 mod tests {
     use super::round_half_even;
@@ -120,12 +128,4 @@ mod tests {
         }
         assert!(round_half_even(f32::NAN).is_nan());
     }
-}
-
-/// The f32 output of one dot product: (Σ code·q − Σq) / s · w_scale.
-///
-/// Every kernel uses this one epilogue, so f32 outputs match the reference bit for bit.
-#[inline]
-pub fn dequantize_dot(dot: i32, act_scale: f32, weight_scale: f32) -> f32 {
-    dot as f32 / act_scale * weight_scale
 }

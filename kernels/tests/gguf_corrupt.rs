@@ -11,13 +11,27 @@ fn small_file() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("small.gguf");
     let meta = vec![
-        ("general.architecture".to_string(), MetaValue::String("bitnet-b1.58".into())),
+        (
+            "general.architecture".to_string(),
+            MetaValue::String("bitnet-b1.58".into()),
+        ),
         ("a.count".into(), MetaValue::U32(7)),
-        ("a.list".into(), MetaValue::Array(4, vec![MetaValue::U32(1), MetaValue::U32(2)])),
+        (
+            "a.list".into(),
+            MetaValue::Array(4, vec![MetaValue::U32(1), MetaValue::U32(2)]),
+        ),
     ];
     let specs = vec![
-        TensorSpec { name: "norm".into(), dims: vec![8], ggml_type: GgmlType::F32 },
-        TensorSpec { name: "w".into(), dims: vec![128, 2], ggml_type: GgmlType::I2S },
+        TensorSpec {
+            name: "norm".into(),
+            dims: vec![8],
+            ggml_type: GgmlType::F32,
+        },
+        TensorSpec {
+            name: "w".into(),
+            dims: vec![128, 2],
+            ggml_type: GgmlType::I2S,
+        },
     ];
     write_gguf(&path, &meta, &specs, |i, _, out| {
         let size = [32usize, 64 + 32][i];
@@ -31,7 +45,10 @@ fn small_file() -> Vec<u8> {
 fn after_tensor_name(bytes: &[u8], name: &str) -> usize {
     let mut needle = (name.len() as u64).to_le_bytes().to_vec();
     needle.extend_from_slice(name.as_bytes());
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("tensor name in file");
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("tensor name in file");
     at + needle.len()
 }
 
@@ -47,7 +64,10 @@ fn the_valid_file_parses() {
     assert_eq!(f.get_u64("a.count").unwrap(), 7);
     let w = f.tensor("w").unwrap();
     assert_eq!((w.size, w.offset % 32), (96, 0));
-    assert!(matches!(f.get_u64("general.architecture"), Err(GgufError::WrongValueType { .. })));
+    assert!(matches!(
+        f.get_u64("general.architecture"),
+        Err(GgufError::WrongValueType { .. })
+    ));
     assert!(matches!(f.get_u64("nope"), Err(GgufError::MissingKey(_))));
 }
 
@@ -59,7 +79,10 @@ fn bad_magic_and_version() {
     let mut b = small_file();
     b[4..8].copy_from_slice(&1u32.to_le_bytes());
     assert!(matches!(parse(b), Err(GgufError::UnsupportedVersion(1))));
-    assert!(matches!(parse(Vec::new()), Err(GgufError::Truncated { .. })));
+    assert!(matches!(
+        parse(Vec::new()),
+        Err(GgufError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -68,7 +91,12 @@ fn truncation_anywhere_is_a_clean_error() {
     for len in 0..full.len() {
         let r = parse(full[..len].to_vec());
         assert!(
-            matches!(r, Err(GgufError::Truncated { .. } | GgufError::BadTensorData { .. } | GgufError::AbsurdCount { .. })),
+            matches!(
+                r,
+                Err(GgufError::Truncated { .. }
+                    | GgufError::BadTensorData { .. }
+                    | GgufError::AbsurdCount { .. })
+            ),
             "length {len}: {r:?}"
         );
     }
@@ -80,7 +108,10 @@ fn absurd_counts_are_refused_before_allocating() {
         let mut b = small_file();
         b[offset..offset + 8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
         let r = parse(b);
-        assert!(matches!(r, Err(GgufError::AbsurdCount { what: w, .. }) if w == what), "{r:?}");
+        assert!(
+            matches!(r, Err(GgufError::AbsurdCount { what: w, .. }) if w == what),
+            "{r:?}"
+        );
     }
     // An array announcing 2^60 elements.
     let mut b = small_file();
@@ -102,25 +133,57 @@ fn tensor_info_corruption() {
         b[at..at + v.len()].copy_from_slice(v);
         parse(b)
     };
-    assert!(matches!(set(w, &0u32.to_le_bytes()), Err(GgufError::BadShape { .. })));
-    assert!(matches!(set(w, &9u32.to_le_bytes()), Err(GgufError::BadShape { .. })));
-    assert!(matches!(set(w + 4, &0u64.to_le_bytes()), Err(GgufError::BadShape { .. })));
+    assert!(matches!(
+        set(w, &0u32.to_le_bytes()),
+        Err(GgufError::BadShape { .. })
+    ));
+    assert!(matches!(
+        set(w, &9u32.to_le_bytes()),
+        Err(GgufError::BadShape { .. })
+    ));
+    assert!(matches!(
+        set(w + 4, &0u64.to_le_bytes()),
+        Err(GgufError::BadShape { .. })
+    ));
     // Overflowing element count.
     let r = set(w + 4, &u64::MAX.to_le_bytes());
-    assert!(matches!(r, Err(GgufError::BadShape { ref reason, .. }) if reason.contains("overflow")), "{r:?}");
+    assert!(
+        matches!(r, Err(GgufError::BadShape { ref reason, .. }) if reason.contains("overflow")),
+        "{r:?}"
+    );
     // Huge but representable: data past the end of the file.
-    assert!(matches!(set(w + 4, &(1u64 << 40).to_le_bytes()), Err(GgufError::BadTensorData { .. })));
+    assert!(matches!(
+        set(w + 4, &(1u64 << 40).to_le_bytes()),
+        Err(GgufError::BadTensorData { .. })
+    ));
     // Not a whole number of I2_S blocks.
-    assert!(matches!(set(w + 4, &100u64.to_le_bytes()), Err(GgufError::BadShape { .. })));
+    assert!(matches!(
+        set(w + 4, &100u64.to_le_bytes()),
+        Err(GgufError::BadShape { .. })
+    ));
     // Wrong type id.
-    assert!(matches!(set(w + 20, &99u32.to_le_bytes()), Err(GgufError::UnknownTensorType { type_id: 99, .. })));
+    assert!(matches!(
+        set(w + 20, &99u32.to_le_bytes()),
+        Err(GgufError::UnknownTensorType { type_id: 99, .. })
+    ));
     // Misaligned, past-the-end and overlapping offsets.
-    assert!(matches!(set(w + 24, &3u64.to_le_bytes()), Err(GgufError::BadTensorData { .. })));
-    assert!(matches!(set(w + 24, &(u64::MAX - 31).to_le_bytes()), Err(GgufError::BadTensorData { .. })));
-    assert!(matches!(set(w + 24, &0u64.to_le_bytes()), Err(GgufError::BadTensorData { ref reason, .. }) if reason.contains("overlaps")));
+    assert!(matches!(
+        set(w + 24, &3u64.to_le_bytes()),
+        Err(GgufError::BadTensorData { .. })
+    ));
+    assert!(matches!(
+        set(w + 24, &(u64::MAX - 31).to_le_bytes()),
+        Err(GgufError::BadTensorData { .. })
+    ));
+    assert!(
+        matches!(set(w + 24, &0u64.to_le_bytes()), Err(GgufError::BadTensorData { ref reason, .. }) if reason.contains("overlaps"))
+    );
     // A bad metadata value type.
     let at = after_tensor_name(&base, "a.count");
-    assert!(matches!(set(at, &77u32.to_le_bytes()), Err(GgufError::BadValueType { type_id: 77, .. })));
+    assert!(matches!(
+        set(at, &77u32.to_le_bytes()),
+        Err(GgufError::BadValueType { type_id: 77, .. })
+    ));
     // Non-UTF-8 tensor name.
     let mut b = base.clone();
     b[w - 1] = 0xFF;
@@ -151,21 +214,30 @@ fn model_level_errors_name_the_tensor() {
 
     // Truncated tensor data: cut the file short.
     let r = load(good[..good.len() - 1000].to_vec());
-    assert!(matches!(r, Err(ModelError::Gguf(GgufError::BadTensorData { .. }))), "{r:?}");
+    assert!(
+        matches!(r, Err(ModelError::Gguf(GgufError::BadTensorData { .. }))),
+        "{r:?}"
+    );
 
     // A norm stored as I2_S: swap the type id of blk.0.attn_norm.
     let mut b = good.clone();
     let at = after_tensor_name(&b, "blk.0.attn_norm.weight") + 4 + 8;
     b[at..at + 4].copy_from_slice(&36u32.to_le_bytes());
     let r = load(b);
-    assert!(matches!(r, Err(ModelError::TensorType { ref tensor, .. }) if tensor == "blk.0.attn_norm.weight"), "{r:?}");
+    assert!(
+        matches!(r, Err(ModelError::TensorType { ref tensor, .. }) if tensor == "blk.0.attn_norm.weight"),
+        "{r:?}"
+    );
 
     // Wrong shape: attn_q announced as [256, 128] (same byte size, wrong rows).
     let mut b = good.clone();
     let at = after_tensor_name(&b, "blk.1.attn_q.weight") + 4 + 8;
     b[at..at + 8].copy_from_slice(&128u64.to_le_bytes());
     let r = load(b);
-    assert!(matches!(r, Err(ModelError::TensorShape { ref tensor, .. }) if tensor == "blk.1.attn_q.weight"), "{r:?}");
+    assert!(
+        matches!(r, Err(ModelError::TensorShape { ref tensor, .. }) if tensor == "blk.1.attn_q.weight"),
+        "{r:?}"
+    );
 
     // A packed code of 3 inside a ternary tensor.
     let model_file = GgufFile::from_bytes(good.clone()).unwrap();
@@ -191,7 +263,10 @@ fn model_level_errors_name_the_tensor() {
     let mut b = good.clone();
     let at = after_tensor_name(&b, "blk.1.ffn_up.weight") - 9;
     b[at] = b'X';
-    assert!(matches!(load(b), Err(ModelError::Gguf(GgufError::MissingTensor(_)))));
+    assert!(matches!(
+        load(b),
+        Err(ModelError::Gguf(GgufError::MissingTensor(_)))
+    ));
 
     // Hyper-parameters that do not divide.
     let mut b = good;

@@ -82,21 +82,33 @@ fn shares(p: &OpProfile, tokens: usize) -> Vec<OpShare> {
         .map(|&op| OpShare {
             op: op.name().into(),
             seconds_per_token: p.seconds(op) / tokens.max(1) as f64,
-            share: if total > 0.0 { p.seconds(op) / total } else { 0.0 },
+            share: if total > 0.0 {
+                p.seconds(op) / total
+            } else {
+                0.0
+            },
         })
         .collect()
 }
 
 /// Runs warm-up and `spec.reps` timed repetitions; `progress(rep)` is called before each.
-pub fn run(model: &BitnetModel, engine: &I2sGemm, spec: ModelBenchSpec, progress: &dyn Fn(&str)) -> Result<ModelBenchResult> {
+pub fn run(
+    model: &BitnetModel,
+    engine: &I2sGemm,
+    spec: ModelBenchSpec,
+    progress: &dyn Fn(&str),
+) -> Result<ModelBenchResult> {
     if spec.prompt_tokens == 0 || spec.gen_tokens == 0 || spec.reps == 0 {
         bail!("prompt tokens, generated tokens and repetitions must all be at least 1");
     }
     let vocab = model.hparams().vocab;
     let positions = spec.prompt_tokens + spec.gen_tokens;
-    let mut session = Session::new(model, engine, positions.max(2 * WARMUP_TOKENS)).context("create inference session")?;
+    let mut session = Session::new(model, engine, positions.max(2 * WARMUP_TOKENS))
+        .context("create inference session")?;
     let mut r = rng(0x9E0_0E7);
-    let prompt: Vec<u32> = (0..spec.prompt_tokens).map(|_| r.random_range(0..vocab as u32)).collect();
+    let prompt: Vec<u32> = (0..spec.prompt_tokens)
+        .map(|_| r.random_range(0..vocab as u32))
+        .collect();
 
     progress("warm-up");
     let warm: Vec<u32> = prompt.iter().copied().cycle().take(WARMUP_TOKENS).collect();
@@ -108,12 +120,22 @@ pub fn run(model: &BitnetModel, engine: &I2sGemm, spec: ModelBenchSpec, progress
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
     let mut decode_profile = OpProfile::default();
     for rep in 0..spec.reps {
-        progress(&format!("repetition {}/{}: prefill {} tokens", rep + 1, spec.reps, spec.prompt_tokens));
+        progress(&format!(
+            "repetition {}/{}: prefill {} tokens",
+            rep + 1,
+            spec.reps,
+            spec.prompt_tokens
+        ));
         session.reset();
         let t = Instant::now();
         let logits = session.forward(&prompt, false)?;
         pre.push(t.elapsed().as_secs_f64());
-        progress(&format!("repetition {}/{}: decode {} tokens", rep + 1, spec.reps, spec.gen_tokens));
+        progress(&format!(
+            "repetition {}/{}: decode {} tokens",
+            rep + 1,
+            spec.reps,
+            spec.gen_tokens
+        ));
         let mut token = argmax(&logits);
         session.reset_profile();
         let t = Instant::now();
@@ -127,7 +149,10 @@ pub fn run(model: &BitnetModel, engine: &I2sGemm, spec: ModelBenchSpec, progress
         }
     }
     Ok(ModelBenchResult {
-        phases: vec![phase("prefill", spec.prompt_tokens, pre)?, phase("decode", spec.gen_tokens, dec)?],
+        phases: vec![
+            phase("prefill", spec.prompt_tokens, pre)?,
+            phase("decode", spec.gen_tokens, dec)?,
+        ],
         decode_profile: shares(&decode_profile, spec.gen_tokens * spec.reps),
         kernel_ids: session.kernel_ids().into_iter().map(String::from).collect(),
     })

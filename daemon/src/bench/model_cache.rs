@@ -14,7 +14,11 @@ pub const DEFAULT_SEED: u64 = 0x0B17_2B4E;
 /// The cache directory: `$PERFD_CACHE_DIR`, else `$XDG_CACHE_HOME/bitnet-perfd`, else
 /// `$HOME/.cache/bitnet-perfd`, else a directory under the system temp dir.
 pub fn default_cache_dir() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("PERFD_CACHE_DIR")
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("bitnet-perfd")))
         .or_else(|| env("HOME").map(|h| h.join(".cache/bitnet-perfd")))
@@ -28,19 +32,36 @@ pub fn preset_path(dir: &Path, preset: Preset, seed: u64) -> PathBuf {
 
 /// Loads the preset's cached model, writing it first when absent or unreadable.
 /// `note` receives one line per action taken (for progress output).
-pub fn load_or_write(dir: &Path, preset: Preset, seed: u64, note: &dyn Fn(String)) -> Result<BitnetModel> {
+pub fn load_or_write(
+    dir: &Path,
+    preset: Preset,
+    seed: u64,
+    note: &dyn Fn(String),
+) -> Result<BitnetModel> {
     let path = preset_path(dir, preset, seed);
     if path.exists() {
         match BitnetModel::load(&path) {
             Ok(m) => return Ok(m),
             // Our own cache file: a damaged one is replaced, not fatal.
-            Err(e) => note(format!("cached model {} is unusable ({e}); writing it again", path.display())),
+            Err(e) => note(format!(
+                "cached model {} is unusable ({e}); writing it again",
+                path.display()
+            )),
         }
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("create cache directory {}", dir.display()))?;
-    note(format!("writing synthetic {preset} model to {}", path.display()));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("create cache directory {}", dir.display()))?;
+    note(format!(
+        "writing synthetic {preset} model to {}",
+        path.display()
+    ));
     let start = Instant::now();
-    let bytes = write_preset(&path, preset, seed).with_context(|| format!("write {}", path.display()))?;
-    note(format!("wrote {:.2} GB in {:.1} s", bytes as f64 / 1e9, start.elapsed().as_secs_f64()));
+    let bytes =
+        write_preset(&path, preset, seed).with_context(|| format!("write {}", path.display()))?;
+    note(format!(
+        "wrote {:.2} GB in {:.1} s",
+        bytes as f64 / 1e9,
+        start.elapsed().as_secs_f64()
+    ));
     BitnetModel::load(&path).with_context(|| format!("load freshly written {}", path.display()))
 }

@@ -78,13 +78,18 @@ pub(crate) fn timestamp() -> Result<String> {
 
 /// One round of STREAM measurements.
 pub(crate) fn stream_round(threads: usize, array_bytes: u64) -> Result<StreamBandwidth> {
-    stream_bandwidth::measure(threads, array_bytes, STREAM_REPS).context("STREAM bandwidth measurement produced no valid sample")
+    stream_bandwidth::measure(threads, array_bytes, STREAM_REPS)
+        .context("STREAM bandwidth measurement produced no valid sample")
 }
 
 /// Pools the samples of the rounds before and after the work.
-pub(crate) fn merge_stream(before: StreamBandwidth, after: StreamBandwidth) -> Result<StreamBandwidth> {
+pub(crate) fn merge_stream(
+    before: StreamBandwidth,
+    after: StreamBandwidth,
+) -> Result<StreamBandwidth> {
     let merge = |a: Summary, b: Summary, what: &str| {
-        Summary::of(a.samples.into_iter().chain(b.samples).collect()).with_context(|| format!("STREAM {what} samples"))
+        Summary::of(a.samples.into_iter().chain(b.samples).collect())
+            .with_context(|| format!("STREAM {what} samples"))
     };
     Ok(StreamBandwidth {
         threads: before.threads,
@@ -102,7 +107,9 @@ pub(crate) fn progress(hidden: bool, total: u64) -> ProgressBar {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     } else {
         pb.set_draw_target(ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+        {
             pb.set_style(style);
         }
     }
@@ -111,7 +118,8 @@ pub(crate) fn progress(hidden: bool, total: u64) -> ProgressBar {
 
 /// Kernel-level cross-validation of one engine on the guard shapes.
 pub(crate) fn kernel_crossval(engine: &I2sGemm) -> Result<CrossvalSummary> {
-    let report = crossval(engine, GUARD_SHAPES, 0xC0FFEE).with_context(|| format!("crossval of {}", engine.kernel_id()))?;
+    let report = crossval(engine, GUARD_SHAPES, 0xC0FFEE)
+        .with_context(|| format!("crossval of {}", engine.kernel_id()))?;
     Ok(CrossvalSummary {
         check: engine.kernel_id().to_string(),
         params: report.config.clone(),

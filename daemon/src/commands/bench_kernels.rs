@@ -7,7 +7,9 @@ use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use super::bench::{kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome};
+use super::bench::{
+    kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome,
+};
 use crate::bench::kernel_bench::{self, Residency, Sampling, BITNET_2B4T_SHAPES};
 use crate::bench::stream_bandwidth;
 use crate::cli::BenchArgs;
@@ -32,7 +34,11 @@ fn parse_shapes(spec: Option<&str>) -> Result<Vec<(usize, usize)>> {
                 v.parse::<usize>()
                     .ok()
                     .filter(|&n| n > 0 && n <= 1 << 20)
-                    .ok_or_else(|| UsageError(format!("--shapes: `{v}` in `{s}` is not a size in 1..=1048576")))
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "--shapes: `{v}` in `{s}` is not a size in 1..=1048576"
+                        ))
+                    })
             };
             Ok((parse(m)?, parse(k)?))
         })
@@ -86,7 +92,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         .iter()
         .map(|c| I2sGemm::new(*c).with_context(|| format!("configure kernel {c}")))
         .collect::<Result<Vec<_>>>()?;
-    let total = (engines.len() * shapes.len() * residencies.len() + 2 + usize::from(args.crossval) * engines.len()) as u64;
+    let total = (engines.len() * shapes.len() * residencies.len()
+        + 2
+        + usize::from(args.crossval) * engines.len()) as u64;
     let pb = progress(args.json, total);
 
     let mut crossval = None;
@@ -111,8 +119,15 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             for &res in &residencies {
                 pb.set_message(format!("{} {rows}x{cols} {}", e.kernel_id(), res.name()));
                 kernels.push(
-                    kernel_bench::measure(e, rows, cols, res, llc, sampling)
-                        .with_context(|| format!("benchmark {} on {rows}x{cols} ({})", e.kernel_id(), res.name()))?,
+                    kernel_bench::measure(e, rows, cols, res, llc, sampling).with_context(
+                        || {
+                            format!(
+                                "benchmark {} on {rows}x{cols} ({})",
+                                e.kernel_id(),
+                                res.name()
+                            )
+                        },
+                    )?,
                 );
                 pb.inc(1);
             }
@@ -135,7 +150,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         timestamp,
         host,
         suite: "kernels".into(),
-        params: args.params.clone().unwrap_or_else(|| "default per supported ISA".into()),
+        params: args
+            .params
+            .clone()
+            .unwrap_or_else(|| "default per supported ISA".into()),
         kernel_ids,
         model: None,
         phases: Vec::new(),
@@ -150,11 +168,17 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         noise,
         tools: ToolVersions::current(),
     };
-    let crossval_failed = report.crossval.as_ref().is_some_and(|c| c.iter().any(|x| !x.pass));
+    let crossval_failed = report
+        .crossval
+        .as_ref()
+        .is_some_and(|c| c.iter().any(|x| !x.pass));
     let stdout = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
         human::render(&report, false)
     };
-    Ok(BenchOutcome { stdout, crossval_failed })
+    Ok(BenchOutcome {
+        stdout,
+        crossval_failed,
+    })
 }

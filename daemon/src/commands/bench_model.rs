@@ -8,7 +8,9 @@ use bitnet_kernels::model::model_crossval::crossval_model;
 use bitnet_kernels::model::{BitnetModel, Preset};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use super::bench::{kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome};
+use super::bench::{
+    kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome,
+};
 use crate::bench::model_bench::{self, ModelBenchSpec};
 use crate::bench::model_cache::{default_cache_dir, load_or_write, DEFAULT_SEED};
 use crate::bench::stream_bandwidth;
@@ -41,7 +43,12 @@ fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelInfo {
 
 /// Runs the model suite.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
-    for (flag, v) in [("--pp", args.pp), ("--tg", args.tg), ("--reps", args.reps), ("--crossval-steps", args.crossval_steps)] {
+    for (flag, v) in [
+        ("--pp", args.pp),
+        ("--tg", args.tg),
+        ("--reps", args.reps),
+        ("--crossval-steps", args.crossval_steps),
+    ] {
         if v == 0 {
             bail!(UsageError(format!("{flag} must be at least 1")));
         }
@@ -53,7 +60,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
-    let pb = progress(args.json, 4 + 2 * args.reps as u64 + u64::from(args.crossval));
+    let pb = progress(
+        args.json,
+        4 + 2 * args.reps as u64 + u64::from(args.crossval),
+    );
     let note = |line: String| pb.println(line);
 
     let (model, preset) = match &args.model {
@@ -62,10 +72,16 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             None,
         ),
         None => {
-            let preset: Preset = args.preset.parse().map_err(|e| UsageError(format!("--preset: {e}")))?;
+            let preset: Preset = args
+                .preset
+                .parse()
+                .map_err(|e| UsageError(format!("--preset: {e}")))?;
             let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
             pb.set_message(format!("synthetic {preset} model"));
-            (load_or_write(&dir, preset, DEFAULT_SEED, &note)?, Some(preset))
+            (
+                load_or_write(&dir, preset, DEFAULT_SEED, &note)?,
+                Some(preset),
+            )
         }
     };
     pb.inc(1);
@@ -80,15 +96,24 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
 
     let (mut crossval, mut model_crossval) = (None, None);
     if args.crossval {
-        pb.set_message(format!("crossval vs scalar reference ({} greedy steps)", args.crossval_steps));
+        pb.set_message(format!(
+            "crossval vs scalar reference ({} greedy steps)",
+            args.crossval_steps
+        ));
         crossval = Some(vec![kernel_crossval(&engine)?]);
         let reference = I2sGemm::new(KernelConfig {
             isa: Some(Isa::Scalar),
             ..config
         })
         .context("configure the scalar reference")?;
-        let r = crossval_model(&model, &engine, &reference, &CROSSVAL_PROMPT, args.crossval_steps)
-            .context("model-level cross-validation")?;
+        let r = crossval_model(
+            &model,
+            &engine,
+            &reference,
+            &CROSSVAL_PROMPT,
+            args.crossval_steps,
+        )
+        .context("model-level cross-validation")?;
         model_crossval = Some(ModelCrossvalSummary {
             params: config.to_string(),
             prompt: CROSSVAL_PROMPT.to_vec(),
@@ -126,9 +151,14 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let noise = NoiseVerdict::judge(snapshot.others_busy_cores_since(), args.noise_limit_cores);
     let memory_bandwidth = merge_stream(before, after)?;
 
-    let decode = result.phases.iter().find(|p| p.phase == "decode").context("decode phase missing")?;
+    let decode = result
+        .phases
+        .iter()
+        .find(|p| p.phase == "decode")
+        .context("decode phase missing")?;
     let bytes_per_token = hp.decode_bytes_per_token();
-    let roofline_tokens_per_second = memory_bandwidth.stream_bytes_per_second() / bytes_per_token as f64;
+    let roofline_tokens_per_second =
+        memory_bandwidth.stream_bytes_per_second() / bytes_per_token as f64;
     let decode_roofline = DecodeRoofline {
         bytes_per_token,
         roofline_tokens_per_second,
@@ -156,12 +186,18 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         noise,
         tools: ToolVersions::current(),
     };
-    let crossval_failed = report.crossval.as_ref().is_some_and(|c| c.iter().any(|x| !x.pass))
+    let crossval_failed = report
+        .crossval
+        .as_ref()
+        .is_some_and(|c| c.iter().any(|x| !x.pass))
         || report.model_crossval.as_ref().is_some_and(|m| !m.pass);
     let stdout = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
         human::render(&report, args.profile)
     };
-    Ok(BenchOutcome { stdout, crossval_failed })
+    Ok(BenchOutcome {
+        stdout,
+        crossval_failed,
+    })
 }

@@ -12,9 +12,13 @@ use crate::UsageError;
 
 /// Writes the file and returns the line to print.
 pub fn run(args: &ModelWriteArgs) -> Result<String> {
-    let preset: Preset = args.preset.parse().map_err(|e| UsageError(format!("--preset: {e}")))?;
+    let preset: Preset = args
+        .preset
+        .parse()
+        .map_err(|e| UsageError(format!("--preset: {e}")))?;
     let start = Instant::now();
-    let bytes = write_preset(&args.out, preset, args.seed).with_context(|| format!("write {}", args.out.display()))?;
+    let bytes = write_preset(&args.out, preset, args.seed)
+        .with_context(|| format!("write {}", args.out.display()))?;
     Ok(format!(
         "wrote {} ({preset}, seed {}): {bytes} bytes in {:.2} s\n",
         args.out.display(),

@@ -74,7 +74,11 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         let _ = writeln!(s, "{}", rate_line(&p.phase, p.tokens, &p.tokens_per_second));
     }
     if let Some(g) = &r.generation_128_seconds {
-        let _ = writeln!(s, "latency   128-token generation {:.2} s median (95% CI {:.2}–{:.2})", g.median, g.ci95[0], g.ci95[1]);
+        let _ = writeln!(
+            s,
+            "latency   128-token generation {:.2} s median (95% CI {:.2}–{:.2})",
+            g.median, g.ci95[0], g.ci95[1]
+        );
     }
     if let Some(rf) = &r.decode_roofline {
         let _ = writeln!(
@@ -91,7 +95,13 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     if profile && !r.decode_profile.is_empty() {
         let _ = writeln!(s, "\ndecode time per token by operation:");
         for op in &r.decode_profile {
-            let _ = writeln!(s, "  {:<16} {:>9.3} ms  {:>5.1}%", op.op, 1e3 * op.seconds_per_token, 100.0 * op.share);
+            let _ = writeln!(
+                s,
+                "  {:<16} {:>9.3} ms  {:>5.1}%",
+                op.op,
+                1e3 * op.seconds_per_token,
+                100.0 * op.share
+            );
         }
     }
     if let Some(m) = &r.model_crossval {
@@ -116,7 +126,11 @@ fn kernel_section(s: &mut String, r: &BenchReport) {
         "kernel", "shape", "where", "thr", "median ns", "MAD %", "GB/s", "roof %", "vs read%"
     );
     for k in &r.kernels {
-        let threads = k.params.split(',').find_map(|p| p.strip_prefix("threads=")).unwrap_or("?");
+        let threads = k
+            .params
+            .split(',')
+            .find_map(|p| p.strip_prefix("threads="))
+            .unwrap_or("?");
         let _ = writeln!(
             s,
             "{:<22} {:>11} {:>6} {:>4} {:>11.0} {:>8.2} {:>9.1} {:>7.1} {:>8.1}",

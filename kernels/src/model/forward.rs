@@ -226,7 +226,10 @@ impl<'m> Session<'m> {
         let (keys, values) = (self.kv.keys(l, ctx), self.kv.values(l, ctx));
         self.engine.pool().for_each_chunk(out, d, |head, oh| {
             let kvh = head / group;
-            let qh: Vec<f64> = q[head * d..(head + 1) * d].iter().map(|&v| f64::from(v)).collect();
+            let qh: Vec<f64> = q[head * d..(head + 1) * d]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
             let mut scores: Vec<f64> = (0..ctx)
                 .map(|j| dot_f64(&qh, &keys[j * kvd + kvh * d..j * kvd + (kvh + 1) * d]) * scale)
                 .collect();
@@ -240,7 +243,9 @@ impl<'m> Session<'m> {
             for (j, &e) in scores.iter().enumerate() {
                 let vj = &values[j * kvd + kvh * d..j * kvd + (kvh + 1) * d];
                 let w = e / sum;
-                acc.iter_mut().zip(vj).for_each(|(o, &vv)| *o += w * f64::from(vv));
+                acc.iter_mut()
+                    .zip(vj)
+                    .for_each(|(o, &vv)| *o += w * f64::from(vv));
             }
             for (o, &a) in oh.iter_mut().zip(&acc) {
                 *o = a as f32;
@@ -253,7 +258,12 @@ impl<'m> Session<'m> {
 fn dot_f64(a: &[f64], b: &[f32]) -> f64 {
     let mut acc = [0f64; 4];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| x * f64::from(y)).sum();
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| x * f64::from(y))
+        .sum();
     for (x, y) in ca.zip(cb) {
         for k in 0..4 {
             acc[k] += x[k] * f64::from(y[k]);

@@ -15,7 +15,11 @@ pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 pub(crate) fn sum_sq_f64(x: &[f32]) -> f64 {
     let mut acc = [0f64; 8];
     let chunks = x.chunks_exact(8);
-    let tail: f64 = chunks.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
     for c in chunks {
         for k in 0..8 {
             acc[k] += f64::from(c[k]) * f64::from(c[k]);
