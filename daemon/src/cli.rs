@@ -21,6 +21,44 @@ pub enum Command {
     /// Model files.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Run the daemon: benchmark on schedule, serve /metrics (embedded default without a config).
+    Run(RunArgs),
+    /// Validate a configuration file, naming the key and line of every problem.
+    CheckConfig(CheckConfigArgs),
+    /// List stored benchmark runs, newest first.
+    History(HistoryArgs),
+}
+
+/// Options of `perfd run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Configuration file (default: /etc/perfd/perfd.toml when it exists, else the embedded default).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Options of `perfd check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// File to check (default: /etc/perfd/perfd.toml).
+    pub file: Option<PathBuf>,
+}
+
+/// Options of `perfd history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Configuration file whose state directory to read.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub config: Option<PathBuf>,
+    /// State directory to read (instead of the configuration's).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Most runs to list.
+    #[arg(long, default_value_t = 30)]
+    pub limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `perfd model ...`.

@@ -7,9 +7,17 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod host;
+pub mod http;
+pub mod metrics;
 pub mod report;
+pub mod runner;
+pub mod scheduler;
+pub mod state;
 pub mod stats;
+pub mod store;
+pub mod systemd;
 
 /// A mistake in how perfd was invoked (bad flag value, bad parameter): exit status 64.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,14 @@ const EXIT_USAGE: u8 = 64;
 /// Exit status when cross-validation against the reference failed.
 const EXIT_CROSSVAL: u8 = 2;
 
+/// Output of a command that cannot fail cross-validation.
+fn text(stdout: String) -> commands::bench::BenchOutcome {
+    commands::bench::BenchOutcome {
+        stdout,
+        crossval_failed: false,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -26,12 +34,10 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Bench(args) => commands::bench::run(args),
-        Command::Model(ModelCommand::Write(args)) => {
-            commands::model_write::run(args).map(|stdout| commands::bench::BenchOutcome {
-                stdout,
-                crossval_failed: false,
-            })
-        }
+        Command::Model(ModelCommand::Write(args)) => commands::model_write::run(args).map(text),
+        Command::Run(args) => commands::run::run(args).map(|()| text(String::new())),
+        Command::CheckConfig(args) => commands::check_config::run(args).map(text),
+        Command::History(args) => commands::history::run(args).map(text),
     };
     match result {
         Ok(outcome) => {

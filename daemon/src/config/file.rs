@@ -1,0 +1,193 @@
+//! Configuration structs; field docs are the reference for `daemon/systemd/perfd.toml.example`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Process-level settings.
+    #[serde(default)]
+    pub daemon: DaemonSection,
+    /// When to benchmark.
+    #[serde(default)]
+    pub schedule: ScheduleSection,
+    /// What the embedded benchmark runs (used when no repository is configured).
+    #[serde(default)]
+    pub benchmark: BenchmarkSection,
+    /// The mainline to track; absent = embedded default (benchmark perfd's own kernels).
+    pub repository: Option<RepositorySection>,
+    /// Interference guard.
+    #[serde(default)]
+    pub noise: NoiseSection,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSection {
+    /// Directory for the history database, worktrees and logs. Default: `$STATE_DIRECTORY`
+    /// (systemd), else `/var/lib/perfd` as root, else `~/.local/state/bitnet-perfd`.
+    pub state_dir: Option<PathBuf>,
+    /// Address of the HTTP listener (`/metrics`, health, API, status page).
+    pub listen: String,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleSection {
+    /// Seconds between scheduler ticks (each tick checks the mainline).
+    pub interval_secs: u64,
+    /// Re-benchmark an unchanged commit after this many seconds (0 = never).
+    pub rebench_interval_secs: u64,
+}
+
+impl Default for ScheduleSection {
+    fn default() -> Self {
+        Self {
+            interval_secs: 3600,
+            rebench_interval_secs: 86_400,
+        }
+    }
+}
+
+/// `[benchmark]`: the embedded harness (`perfd bench --json`) run as a child process.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchmarkSection {
+    /// Synthetic model preset (`tiny`, `2b4t`) when `model` is not set.
+    pub preset: String,
+    /// A bitnet.cpp GGUF model file to benchmark instead of the preset.
+    pub model: Option<PathBuf>,
+    /// Prompt tokens per prefill run.
+    pub prompt_tokens: usize,
+    /// Tokens generated per decode run.
+    pub gen_tokens: usize,
+    /// Timed repetitions.
+    pub reps: usize,
+    /// Kernel parameters `k=v,...` (see `perfd bench --list-params`); empty = defaults.
+    pub params: String,
+    /// Kill the harness after this many seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for BenchmarkSection {
+    fn default() -> Self {
+        Self {
+            preset: "2b4t".into(),
+            model: None,
+            prompt_tokens: 128,
+            gen_tokens: 128,
+            reps: 5,
+            params: String::new(),
+            timeout_secs: 1800,
+        }
+    }
+}
+
+/// `[repository]`: benchmark each new mainline commit of a codebase.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositorySection {
+    /// Git URL or local path of the repository.
+    pub url: String,
+    /// Branch whose head is the mainline.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Shell command building the harness in the commit's worktree.
+    #[serde(default = "default_build_command")]
+    pub build_command: String,
+    /// Kill the build after this many seconds.
+    #[serde(default = "default_build_timeout")]
+    pub build_timeout_secs: u64,
+    /// Shell command printing one `bitnet-perfd/bench-report/v1` document on stdout.
+    #[serde(default = "default_harness_command")]
+    pub harness_command: String,
+    /// Kill the harness after this many seconds.
+    #[serde(default = "default_harness_timeout")]
+    pub harness_timeout_secs: u64,
+    /// Kill `git fetch` after this many seconds.
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout_secs: u64,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_build_command() -> String {
+    "cargo build --release --bin perfd".into()
+}
+fn default_build_timeout() -> u64 {
+    3600
+}
+fn default_harness_command() -> String {
+    "target/release/perfd bench --json".into()
+}
+fn default_harness_timeout() -> u64 {
+    1800
+}
+fn default_fetch_timeout() -> u64 {
+    300
+}
+
+/// `[noise]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoiseSection {
+    /// Average cores other processes may keep busy during a run before it counts as noisy.
+    pub limit_cores: f64,
+    /// Noisy runs are retried this many times; the last attempt is stored marked noisy.
+    pub max_retries: u32,
+}
+
+impl Default for NoiseSection {
+    fn default() -> Self {
+        Self {
+            limit_cores: 0.25,
+            max_retries: 2,
+        }
+    }
+}
+
+impl Config {
+    /// The state directory this configuration resolves to.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(d) = &self.daemon.state_dir {
+            return d.clone();
+        }
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        if let Some(d) = env("STATE_DIRECTORY") {
+            // systemd may pass several, colon-separated; ours is the first.
+            let first = d
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            return PathBuf::from(first);
+        }
+        if nix::unistd::geteuid().is_root() {
+            return PathBuf::from("/var/lib/perfd");
+        }
+        env("XDG_STATE_HOME")
+            .map(|d| d.join("bitnet-perfd"))
+            .or_else(|| env("HOME").map(|h| h.join(".local/state/bitnet-perfd")))
+            .unwrap_or_else(|| std::env::temp_dir().join("bitnet-perfd-state"))
+    }
+}

@@ -1,0 +1,285 @@
+//! Parsing and validation. Syntax, type and unknown-key errors come from the TOML parser with a
+//! byte span; value errors come from our checks. Both are reported as `key (line N): message`.
+
+use std::fmt;
+use std::path::Path;
+
+use bitnet_kernels::model::Preset;
+use bitnet_kernels::KernelConfig;
+
+use super::file::Config;
+
+/// Where `perfd run` and `perfd check-config` look when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/perfd/perfd.toml";
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// Dotted key (`schedule.interval_secs`), or `(file)` for whole-file problems.
+    pub key: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{} (line {l}): {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigErrors {
+    /// The file, for messages.
+    pub path: String,
+    /// The problems, in file order where known.
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration {}:", self.path)?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Line of `key` (dotted `section.name`) in `text`: the `name =` line inside `[section]`.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
+    let mut in_section = section.is_empty();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_section = t.trim_start_matches('[').trim_end_matches(']').trim() == section;
+            continue;
+        }
+        if in_section {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim().trim_matches('"') == name {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The key a parser error is about: the `[section]` and `key =` around its span.
+fn key_at(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let section = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let name = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string());
+    match (section, name) {
+        (Some(s), Some(n)) if !n.starts_with('[') => format!("{s}.{n}"),
+        (Some(s), _) => s,
+        (None, Some(n)) => n,
+        (None, None) => "(file)".into(),
+    }
+}
+
+/// Parses and validates configuration text; `path` is only used in messages.
+pub fn parse(text: &str, path: &str) -> Result<Config, ConfigErrors> {
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        ConfigErrors {
+            path: path.into(),
+            errors: vec![ConfigError {
+                key: key_at(text, offset),
+                line: e.span().map(|s| line_of_offset(text, s.start)),
+                message: e.message().trim().to_string(),
+            }],
+        }
+    })?;
+    let errors = validate(&config)
+        .into_iter()
+        .map(|(key, message)| ConfigError {
+            line: line_of_key(text, &key),
+            key,
+            message,
+        })
+        .collect::<Vec<_>>();
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors {
+            path: path.into(),
+            errors,
+        })
+    }
+}
+
+/// Reads and validates a configuration file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        path: shown.clone(),
+        errors: vec![ConfigError {
+            key: "(file)".into(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        }],
+    })?;
+    parse(&text, &shown)
+}
+
+/// Value checks the type system cannot express; each error is (dotted key, message).
+fn validate(c: &Config) -> Vec<(String, String)> {
+    let mut errs = Vec::new();
+    let mut err = |k: &str, m: String| errs.push((k.to_string(), m));
+    if c.daemon.listen.parse::<std::net::SocketAddr>().is_err() {
+        err(
+            "daemon.listen",
+            format!(
+                "`{}` is not an address like 127.0.0.1:9464",
+                c.daemon.listen
+            ),
+        );
+    }
+    if c.schedule.interval_secs == 0 {
+        err("schedule.interval_secs", "must be at least 1 second".into());
+    }
+    let b = &c.benchmark;
+    if b.model.is_none() {
+        if let Err(e) = b.preset.parse::<Preset>() {
+            err("benchmark.preset", e);
+        }
+    }
+    for (k, v) in [
+        ("benchmark.prompt_tokens", b.prompt_tokens),
+        ("benchmark.gen_tokens", b.gen_tokens),
+        ("benchmark.reps", b.reps),
+    ] {
+        if v == 0 {
+            err(k, "must be at least 1".into());
+        }
+    }
+    if b.timeout_secs == 0 {
+        err("benchmark.timeout_secs", "must be at least 1".into());
+    }
+    if !b.params.trim().is_empty() {
+        if let Err(e) = KernelConfig::default().with_params(&b.params) {
+            err("benchmark.params", e.to_string());
+        }
+    }
+    if let Some(r) = &c.repository {
+        if r.url.trim().is_empty() {
+            err("repository.url", "must not be empty".into());
+        }
+        if r.branch.trim().is_empty() || r.branch.starts_with('-') || r.branch.contains("..") {
+            err(
+                "repository.branch",
+                format!("`{}` is not a usable branch name", r.branch),
+            );
+        }
+        for (k, v) in [
+            ("repository.build_command", &r.build_command),
+            ("repository.harness_command", &r.harness_command),
+        ] {
+            if v.trim().is_empty() {
+                err(k, "must not be empty".into());
+            }
+        }
+        for (k, v) in [
+            ("repository.build_timeout_secs", r.build_timeout_secs),
+            ("repository.harness_timeout_secs", r.harness_timeout_secs),
+            ("repository.fetch_timeout_secs", r.fetch_timeout_secs),
+        ] {
+            if v == 0 {
+                err(k, "must be at least 1".into());
+            }
+        }
+    }
+    if !(c.noise.limit_cores.is_finite() && c.noise.limit_cores >= 0.0) {
+        err(
+            "noise.limit_cores",
+            format!("{} is not a non-negative number", c.noise.limit_cores),
+        );
+    }
+    if c.noise.max_retries > 10 {
+        err(
+            "noise.max_retries",
+            format!("{} is above the maximum of 10", c.noise.max_retries),
+        );
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_embedded_default() {
+        let c = parse("", "t").unwrap();
+        assert_eq!(c, Config::default());
+        assert!(c.repository.is_none());
+        assert_eq!(c.daemon.listen, "127.0.0.1:9464");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let e = parse("[schedule]\ninterval_secs = 60\nintervall = 5\n", "t").unwrap_err();
+        assert_eq!(e.errors.len(), 1);
+        let err = &e.errors[0];
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("intervall"), "{err}");
+        assert_eq!(err.key, "schedule.intervall");
+    }
+
+    #[test]
+    fn wrong_type_and_bad_values_name_key_and_line() {
+        let e = parse("[schedule]\ninterval_secs = \"soon\"\n", "t").unwrap_err();
+        assert_eq!(
+            (e.errors[0].key.as_str(), e.errors[0].line),
+            ("schedule.interval_secs", Some(2))
+        );
+        let text = "[daemon]\nlisten = \"nowhere\"\n\n[schedule]\ninterval_secs = 0\n\n[benchmark]\npreset = \"7b\"\nparams = \"row_tile=3\"\n";
+        let e = parse(text, "t").unwrap_err();
+        let got: Vec<_> = e.errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("daemon.listen", Some(2)),
+                ("schedule.interval_secs", Some(5)),
+                ("benchmark.preset", Some(8)),
+                ("benchmark.params", Some(9)),
+            ]
+        );
+        assert!(e.to_string().contains("benchmark.params (line 9)"));
+    }
+
+    #[test]
+    fn repository_section_defaults() {
+        let c = parse("[repository]\nurl = \"/srv/bitnet.git\"\n", "t").unwrap();
+        let r = c.repository.unwrap();
+        assert_eq!(r.branch, "main");
+        assert_eq!(r.harness_command, "target/release/perfd bench --json");
+        let e = parse("[repository]\nurl = \"\"\nbranch = \"--evil\"\n", "t").unwrap_err();
+        assert_eq!(e.errors.len(), 2);
+        assert!(parse("[repository]\nbranch = \"main\"\n", "t")
+            .unwrap_err()
+            .to_string()
+            .contains("url"));
+    }
+}

@@ -1,0 +1,10 @@
+//! The daemon's configuration: one TOML file (`/etc/perfd/perfd.toml`), typed, with every error
+//! naming its key and line. No file at all means the embedded default.
+
+mod file;
+mod load;
+
+pub use file::{
+    BenchmarkSection, Config, DaemonSection, NoiseSection, RepositorySection, ScheduleSection,
+};
+pub use load::{load_file, parse, ConfigError, ConfigErrors, DEFAULT_CONFIG_PATH};

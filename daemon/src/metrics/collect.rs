@@ -1,0 +1,234 @@
+//! Builds every metric family from the daemon's state at scrape time. A collector that fails is
+//! counted in `bitnet_collector_errors_total{collector}` and skipped; the scrape still succeeds.
+
+use crate::report::BenchReport;
+use crate::state::DaemonState;
+use crate::store::RunStatus;
+
+use super::exposition::{Family, Kind};
+use super::gpu::GpuCollector;
+use super::process;
+
+/// Label value naming the model of a report: the preset, else the file name.
+fn model_label(r: &BenchReport) -> String {
+    r.model
+        .as_ref()
+        .map(|m| {
+            m.preset.clone().unwrap_or_else(|| {
+                std::path::Path::new(&m.path)
+                    .file_stem()
+                    .map_or_else(|| m.path.clone(), |s| s.to_string_lossy().into_owned())
+            })
+        })
+        .unwrap_or_else(|| "none".into())
+}
+
+fn inference_families(r: &BenchReport) -> Vec<Family> {
+    let mut tps = Family::new(
+        "bitnet_inference_tokens_per_second",
+        "Median tokens per second of the latest successful benchmark, per phase.",
+        Kind::Gauge,
+        None,
+    );
+    let mut lat = Family::new(
+        "bitnet_inference_latency_seconds",
+        "Latency of the latest successful benchmark: prefill of the prompt, one decoded token, 128 generated tokens.",
+        Kind::Gauge,
+        Some("seconds"),
+    );
+    let model = model_label(r);
+    let labels = |phase: &str| {
+        vec![
+            ("phase", phase.to_string()),
+            ("model", model.clone()),
+            ("backend", "cpu".to_string()),
+        ]
+    };
+    for p in &r.phases {
+        tps.push(labels(&p.phase), p.tokens_per_second.median);
+        match p.phase.as_str() {
+            "prefill" => {
+                lat.push(labels("prefill"), p.seconds.median);
+            }
+            "decode" => {
+                lat.push(labels("decode_token"), 1.0 / p.tokens_per_second.median);
+            }
+            _ => {}
+        }
+    }
+    if let Some(g) = &r.generation_128_seconds {
+        lat.push(labels("generate_128"), g.median);
+    }
+    let mut ratio = Family::new(
+        "bitnet_inference_roofline_ratio",
+        "Decode tokens/sec of the latest run divided by the memory-bandwidth roofline of the same run.",
+        Kind::Gauge,
+        Some("ratio"),
+    );
+    if let Some(rf) = &r.decode_roofline {
+        ratio.push(
+            vec![("model", model.clone()), ("backend", "cpu".into())],
+            rf.ratio,
+        );
+    }
+    vec![tps, lat, ratio]
+}
+
+fn kernel_families(r: &BenchReport) -> Vec<Family> {
+    let mut ops = Family::new(
+        "bitnet_kernel_ops_per_second",
+        "Kernel calls (GEMV) per second, median of the latest run.",
+        Kind::Gauge,
+        None,
+    );
+    let mut bw = Family::new(
+        "bitnet_kernel_bandwidth_bytes_per_second",
+        "Effective bytes per second a kernel streamed, median of the latest run.",
+        Kind::Gauge,
+        Some("bytes_per_second"),
+    );
+    let mut roof = Family::new(
+        "bitnet_kernel_roofline_ratio",
+        "Kernel bandwidth divided by the STREAM bandwidth measured in the same run.",
+        Kind::Gauge,
+        Some("ratio"),
+    );
+    for k in &r.kernels {
+        let labels = || {
+            vec![
+                ("kernel", k.kernel_id.clone()),
+                ("shape", format!("{}x{}", k.rows, k.cols)),
+                ("residency", k.residency.name().to_string()),
+            ]
+        };
+        ops.push(labels(), k.ops_per_second);
+        bw.push(labels(), k.bytes_per_second.median);
+        if let Some(x) = k.roofline_ratio {
+            roof.push(labels(), x);
+        }
+    }
+    vec![ops, bw, roof]
+}
+
+/// All families for one scrape.
+pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
+    let mut out = Vec::new();
+    let latest = state.latest.read().ok().and_then(|l| l.clone());
+    let mut host_bw = Family::new(
+        "bitnet_host_memory_bandwidth_bytes_per_second",
+        "STREAM memory bandwidth (better of copy and triad) measured with the latest successful run.",
+        Kind::Gauge,
+        Some("bytes_per_second"),
+    );
+    let mut info = Family::new(
+        "bitnet_bench_info",
+        "The latest successful benchmark: commit, branch and kernel (always 1).",
+        Kind::Gauge,
+        None,
+    );
+    let mut last = Family::new(
+        "bitnet_bench_last_success_timestamp_seconds",
+        "Unix time the latest successful benchmark finished.",
+        Kind::Gauge,
+        Some("seconds"),
+    );
+    let mut noisy = Family::new(
+        "bitnet_bench_noisy",
+        "1 when the latest successful run was judged noisy.",
+        Kind::Gauge,
+        None,
+    );
+    if let Some(l) = &latest {
+        if let Some(r) = &l.report {
+            out.extend(inference_families(r));
+            host_bw.push(vec![], r.memory_bandwidth.stream_bytes_per_second());
+        }
+        if let Some(k) = &l.kernels {
+            out.extend(kernel_families(k));
+        }
+        let kernel = l
+            .row
+            .kernel_ids
+            .as_deref()
+            .and_then(|k| k.split(',').next())
+            .unwrap_or("unknown");
+        info.push(
+            vec![
+                ("commit", l.row.commit.clone()),
+                ("branch", l.row.branch.clone()),
+                ("kernel", kernel.to_string()),
+            ],
+            1.0,
+        );
+        last.push(vec![], l.row.finished_at);
+        noisy.push(vec![], f64::from(u8::from(l.row.noisy)));
+    }
+    out.extend([host_bw, info, last, noisy]);
+
+    let mut runs = Family::new(
+        "bitnet_bench_runs",
+        "Benchmark runs by result.",
+        Kind::Counter,
+        None,
+    );
+    let counts = state.counts.lock().map(|c| c.clone()).unwrap_or_default();
+    for s in RunStatus::ALL {
+        runs.push(
+            vec![("result", s.name().to_string())],
+            *counts.get(&s).unwrap_or(&0) as f64,
+        );
+    }
+    out.push(runs);
+    let mut running = Family::new(
+        "bitnet_bench_running",
+        "1 while a benchmark run is in progress.",
+        Kind::Gauge,
+        None,
+    );
+    running.push(
+        vec![],
+        f64::from(u8::from(
+            state.running.lock().map(|r| r.is_some()).unwrap_or(false),
+        )),
+    );
+    out.push(running);
+    let mut hb = Family::new(
+        "bitnet_scheduler_heartbeat_age_seconds",
+        "Seconds since the scheduler last showed progress (the systemd watchdog's signal).",
+        Kind::Gauge,
+        Some("seconds"),
+    );
+    hb.push(vec![], state.heartbeat.age_secs() as f64);
+    out.push(hb);
+
+    match process::collect() {
+        Some(f) => out.extend(f),
+        None => state.count_collector_error("process"),
+    }
+    match gpu.collect() {
+        Ok(f) => out.extend(f),
+        Err((f, _)) => {
+            out.extend(f);
+            state.count_collector_error("gpu");
+        }
+    }
+    let mut errs = Family::new(
+        "bitnet_collector_errors",
+        "Metric collector failures by collector.",
+        Kind::Counter,
+        None,
+    );
+    let errors = state
+        .collector_errors
+        .lock()
+        .map(|e| e.clone())
+        .unwrap_or_default();
+    for c in ["process", "gpu"] {
+        errs.push(
+            vec![("collector", c.to_string())],
+            *errors.get(c).unwrap_or(&0) as f64,
+        );
+    }
+    out.push(errs);
+    out
+}

@@ -1,0 +1,175 @@
+//! The harness side of a run: the embedded default's command lines, and reading the
+//! `bitnet-perfd/bench-report/v1` document a harness prints.
+
+use std::path::Path;
+
+use crate::config::BenchmarkSection;
+use crate::report::{BenchReport, SCHEMA};
+
+/// Arguments of the embedded model benchmark (`perfd bench --json ...`).
+pub fn embedded_model_args(b: &BenchmarkSection) -> Vec<String> {
+    let mut args = vec!["bench".to_string(), "--json".into()];
+    match &b.model {
+        Some(m) => args.extend(["--model".into(), m.display().to_string()]),
+        None => args.extend(["--preset".into(), b.preset.clone()]),
+    }
+    args.extend([
+        "--pp".into(),
+        b.prompt_tokens.to_string(),
+        "--tg".into(),
+        b.gen_tokens.to_string(),
+        "--reps".into(),
+        b.reps.to_string(),
+    ]);
+    if !b.params.trim().is_empty() {
+        args.extend(["--params".into(), b.params.clone()]);
+    }
+    args
+}
+
+/// Arguments of the embedded kernel benchmark: the configured kernel on the 2B-4T shapes,
+/// DRAM-streaming (what decode sees), few samples.
+pub fn embedded_kernel_args(b: &BenchmarkSection) -> Vec<String> {
+    let params = if b.params.trim().is_empty() {
+        "isa=auto".to_string()
+    } else {
+        b.params.clone()
+    };
+    [
+        "bench",
+        "--kernels",
+        "--json",
+        "--residency",
+        "dram",
+        "--samples",
+        "5",
+        "--sample-ms",
+        "20",
+        "--params",
+        &params,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Parses a harness's stdout; the error says what is wrong in a form fit for a run's reason.
+pub fn parse_report(stdout: &[u8]) -> Result<BenchReport, String> {
+    if stdout.iter().all(u8::is_ascii_whitespace) {
+        return Err("harness printed no report on stdout".into());
+    }
+    let value: serde_json::Value = serde_json::from_slice(stdout)
+        .map_err(|e| format!("harness output is not one JSON document: {e}"))?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(SCHEMA) => {}
+        Some(other) => {
+            return Err(format!(
+                "harness report schema is `{other}`, expected `{SCHEMA}`"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "harness report has no `schema` (expected `{SCHEMA}`)"
+            ))
+        }
+    }
+    let report: BenchReport =
+        serde_json::from_value(value).map_err(|e| format!("harness report is malformed: {e}"))?;
+    if report.phases.is_empty() && report.kernels.is_empty() {
+        return Err("harness report holds neither model phases nor kernel results".into());
+    }
+    if report
+        .phases
+        .iter()
+        .any(|p| p.tokens_per_second.median <= 0.0 || !p.tokens_per_second.median.is_finite())
+    {
+        return Err("harness report has a phase without a positive tokens/sec figure".into());
+    }
+    Ok(report)
+}
+
+/// Median tokens/sec of a phase, when the report has it.
+pub fn phase_tps(report: &BenchReport, phase: &str) -> Option<f64> {
+    report
+        .phases
+        .iter()
+        .find(|p| p.phase == phase)
+        .map(|p| p.tokens_per_second.median)
+}
+
+/// Samples worth keeping per run: tokens/sec per phase and ns/op per kernel measurement.
+pub fn samples(report: &BenchReport) -> Vec<(String, Vec<f64>)> {
+    let mut out: Vec<(String, Vec<f64>)> = report
+        .phases
+        .iter()
+        .map(|p| {
+            (
+                format!("{}_tps", p.phase),
+                p.tokens_per_second.samples.clone(),
+            )
+        })
+        .collect();
+    out.extend(report.kernels.iter().map(|k| {
+        (
+            format!(
+                "kernel:{}:{}x{}:{}:ns",
+                k.kernel_id,
+                k.rows,
+                k.cols,
+                k.residency.name()
+            ),
+            k.ns_per_op.samples.clone(),
+        )
+    }));
+    out
+}
+
+/// The perfd binary to run the embedded harness with: this executable.
+pub fn self_exe() -> std::io::Result<std::path::PathBuf> {
+    std::env::current_exe()
+}
+
+/// Whether `path` looks like a usable model file path (exists and is a file).
+pub fn model_exists(path: &Path) -> bool {
+    path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_reports_are_described() {
+        assert!(parse_report(b"  \n").unwrap_err().contains("no report"));
+        assert!(parse_report(b"{not json")
+            .unwrap_err()
+            .contains("not one JSON"));
+        assert!(parse_report(br#"{"schema":"other/v9"}"#)
+            .unwrap_err()
+            .contains("other/v9"));
+        assert!(parse_report(br#"{"x":1}"#)
+            .unwrap_err()
+            .contains("no `schema`"));
+        assert!(
+            parse_report(br#"{"schema":"bitnet-perfd/bench-report/v1"}"#)
+                .unwrap_err()
+                .contains("malformed")
+        );
+    }
+
+    #[test]
+    fn embedded_args_follow_the_config() {
+        let mut b = BenchmarkSection::default();
+        assert!(embedded_model_args(&b)
+            .windows(2)
+            .any(|w| w == ["--preset", "2b4t"]));
+        b.model = Some("/m.gguf".into());
+        b.params = "threads=1".into();
+        let a = embedded_model_args(&b);
+        assert!(a.windows(2).any(|w| w == ["--model", "/m.gguf"]));
+        assert!(a.windows(2).any(|w| w == ["--params", "threads=1"]));
+        assert!(embedded_kernel_args(&b)
+            .windows(2)
+            .any(|w| w == ["--params", "threads=1"]));
+    }
+}

@@ -1,0 +1,42 @@
+//! The scheduler: one benchmark at a time; timer ticks and external triggers that arrive while a
+//! run is going are coalesced into one follow-up tick.
+
+mod run_once;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::state::DaemonState;
+
+pub use run_once::tick;
+
+/// Runs ticks until `shutdown` turns true (the run in progress is cancelled and recorded).
+pub async fn run_loop(state: Arc<DaemonState>, mut shutdown: watch::Receiver<bool>) {
+    let mut next = tokio::time::Instant::now();
+    let mut alive = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = state.trigger.notified() => tracing::info!("benchmark triggered"),
+            _ = alive.tick() => {
+                state.heartbeat.beat();
+                continue;
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { break }
+                continue;
+            }
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let interval = state.config().schedule.interval_secs;
+        next = tokio::time::Instant::now() + Duration::from_secs(interval);
+        state.heartbeat.beat();
+        tick(&state, &mut shutdown).await;
+        state.heartbeat.beat();
+    }
+    tracing::info!("scheduler stopped");
+}

@@ -1,0 +1,448 @@
+//! One scheduler tick: decide whether to benchmark, run fetch → worktree → build → harness (with
+//! noise retries), and record the outcome — success or failure — in the store before anything
+//! else sees it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{Config, RepositorySection};
+use crate::report::BenchReport;
+use crate::runner::child_process::{self, CommandResult, CommandSpec, Ending};
+use crate::runner::harness::{
+    embedded_kernel_args, embedded_model_args, parse_report, phase_tps, samples, self_exe,
+};
+use crate::runner::heartbeat::unix_now;
+use crate::runner::mainline::Mainline;
+use crate::state::{DaemonState, LatestRun, RunningInfo};
+use crate::store::{NewRun, RunStatus};
+
+/// What a run is about, before it has an outcome.
+struct RunContext {
+    started_at: f64,
+    commit: String,
+    branch: String,
+    source: &'static str,
+    log_dir: PathBuf,
+}
+
+impl RunContext {
+    fn log(&self, step: &str) -> PathBuf {
+        self.log_dir
+            .join(format!("run-{}-{}.log", self.started_at as u64, step))
+    }
+
+    fn outcome(&self, state: &DaemonState, status: RunStatus, reason: Option<String>) -> NewRun {
+        NewRun {
+            started_at: self.started_at,
+            finished_at: unix_now(),
+            commit: self.commit.clone(),
+            branch: self.branch.clone(),
+            source: self.source.into(),
+            status,
+            reason,
+            host_id: state.host.id.clone(),
+            noisy: false,
+            attempts: 1,
+            params: None,
+            kernel_ids: None,
+            decode_tps: None,
+            prefill_tps: None,
+            report_json: None,
+            kernels_json: None,
+            samples: Vec::new(),
+        }
+    }
+}
+
+fn set_step(state: &DaemonState, ctx: &RunContext, step: &str) {
+    if let Ok(mut r) = state.running.lock() {
+        *r = Some(RunningInfo {
+            commit: ctx.commit.clone(),
+            step: step.into(),
+            started_at: ctx.started_at,
+        });
+    }
+}
+
+/// Stores `run` and updates counters and the latest result. The store is written first: nothing
+/// is exported that is not on disk.
+fn record(
+    state: &DaemonState,
+    run: NewRun,
+    reports: Option<(Option<BenchReport>, Option<BenchReport>)>,
+) {
+    let inserted = state
+        .store
+        .lock()
+        .map_err(|_| "store lock poisoned".to_string())
+        .and_then(|mut s| {
+            let id = s.insert_run(&run).map_err(|e| e.to_string())?;
+            s.run(id).map_err(|e| e.to_string())
+        });
+    match inserted {
+        Ok(Some(row)) => {
+            tracing::info!(run = row.id, commit = %row.commit, status = row.status.name(), reason = ?row.reason, "run recorded");
+            if let Ok(mut c) = state.counts.lock() {
+                *c.entry(row.status).or_default() += 1;
+            }
+            if let (RunStatus::Success, Some((report, kernels))) = (row.status, reports) {
+                if let Ok(mut l) = state.latest.write() {
+                    *l = Some(LatestRun {
+                        row,
+                        report,
+                        kernels,
+                    });
+                }
+            }
+        }
+        Ok(None) => tracing::error!("run stored but not found again"),
+        Err(e) => tracing::error!(error = %e, "could not record run"),
+    }
+    if let Ok(mut r) = state.running.lock() {
+        *r = None;
+    }
+}
+
+fn status_of(r: &CommandResult) -> RunStatus {
+    match r.ending {
+        Ending::TimedOut => RunStatus::Timeout,
+        Ending::Cancelled => RunStatus::Cancelled,
+        _ => RunStatus::HarnessFailed,
+    }
+}
+
+/// One tick of the scheduler.
+pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
+    let config = state.config();
+    let state_dir = config.state_dir();
+    let log_dir = state_dir.join("logs");
+    if let Err(e) = std::fs::create_dir_all(&log_dir) {
+        tracing::error!(error = %e, dir = %log_dir.display(), "cannot create log directory; skipping tick");
+        return;
+    }
+    match &config.repository {
+        None => {
+            let ctx = RunContext {
+                started_at: unix_now(),
+                commit: env!("PERFD_GIT_COMMIT").into(),
+                branch: "embedded".into(),
+                source: "embedded",
+                log_dir,
+            };
+            embedded_run(state, &config, &ctx, &state_dir, shutdown).await;
+        }
+        Some(repo) => repository_tick(state, &config, repo, &state_dir, log_dir, shutdown).await,
+    }
+}
+
+async fn embedded_run(
+    state: &DaemonState,
+    config: &Config,
+    ctx: &RunContext,
+    state_dir: &Path,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let exe = match self_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            record(
+                state,
+                ctx.outcome(
+                    state,
+                    RunStatus::HarnessFailed,
+                    Some(format!("cannot locate the perfd binary: {e}")),
+                ),
+                None,
+            );
+            return;
+        }
+    };
+    let b = &config.benchmark;
+    let env = vec![(
+        "PERFD_CACHE_DIR".to_string(),
+        state_dir.join("models").display().to_string(),
+    )];
+    let model = CommandSpec {
+        label: "harness".into(),
+        program: exe.clone(),
+        args: embedded_model_args(b),
+        cwd: Some(state_dir.to_path_buf()),
+        timeout: Duration::from_secs(b.timeout_secs),
+        capture_stdout: true,
+        log: ctx.log("harness"),
+        watch_noise: true,
+        env: env.clone(),
+    };
+    let kernels = CommandSpec {
+        label: "kernel harness".into(),
+        args: embedded_kernel_args(b),
+        log: ctx.log("kernels"),
+        ..model.clone()
+    };
+    harness_with_retries(state, config, ctx, &model, Some(&kernels), shutdown).await;
+}
+
+async fn repository_tick(
+    state: &DaemonState,
+    config: &Config,
+    repo: &RepositorySection,
+    state_dir: &Path,
+    log_dir: PathBuf,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut ctx = RunContext {
+        started_at: unix_now(),
+        commit: "unknown".into(),
+        branch: repo.branch.clone(),
+        source: "repository",
+        log_dir,
+    };
+    let hb = &state.heartbeat;
+    let mainline = Mainline::new(&repo.url, &repo.branch, state_dir);
+    set_step(state, &ctx, "fetch");
+    let fetch_timeout = Duration::from_secs(repo.fetch_timeout_secs);
+    let head = match mainline
+        .fetch_head(&ctx.log("fetch"), fetch_timeout, shutdown, hb)
+        .await
+    {
+        Ok(h) => h,
+        Err(reason) => {
+            let status = if *shutdown.borrow() {
+                RunStatus::Cancelled
+            } else {
+                RunStatus::FetchFailed
+            };
+            record(state, ctx.outcome(state, status, Some(reason)), None);
+            return;
+        }
+    };
+    ctx.commit = head;
+    let last = state
+        .store
+        .lock()
+        .ok()
+        .and_then(|s| s.last_run_of_commit(&ctx.commit).ok().flatten());
+    if let Some(last) = last {
+        let rebench = config.schedule.rebench_interval_secs;
+        let due = rebench > 0 && unix_now() - last.finished_at >= rebench as f64;
+        if !due {
+            tracing::debug!(commit = %ctx.commit, "mainline unchanged; nothing to do");
+            if let Ok(mut r) = state.running.lock() {
+                *r = None;
+            }
+            return;
+        }
+    }
+    tracing::info!(commit = %ctx.commit, branch = %repo.branch, "benchmarking mainline commit");
+    set_step(state, &ctx, "worktree");
+    let worktree = match mainline
+        .worktree(&ctx.commit, &ctx.log("fetch"), fetch_timeout, shutdown, hb)
+        .await
+    {
+        Ok(w) => w,
+        Err(reason) => {
+            let status = if *shutdown.borrow() {
+                RunStatus::Cancelled
+            } else {
+                RunStatus::FetchFailed
+            };
+            record(state, ctx.outcome(state, status, Some(reason)), None);
+            return;
+        }
+    };
+    set_step(state, &ctx, "build");
+    let build_timeout = Duration::from_secs(repo.build_timeout_secs);
+    let build = CommandSpec {
+        cwd: Some(worktree.clone()),
+        timeout: build_timeout,
+        log: ctx.log("build"),
+        ..CommandSpec::shell("build", &repo.build_command)
+    };
+    match child_process::run(&build, shutdown, hb).await {
+        Ok(r) if r.success() => {}
+        Ok(r) => {
+            let status = match r.ending {
+                Ending::TimedOut => RunStatus::Timeout,
+                Ending::Cancelled => RunStatus::Cancelled,
+                _ => RunStatus::BuildFailed,
+            };
+            let reason = format!(
+                "{} (log: {})",
+                r.describe("build", build_timeout),
+                build.log.display()
+            );
+            record(state, ctx.outcome(state, status, Some(reason)), None);
+            return;
+        }
+        Err(e) => {
+            record(
+                state,
+                ctx.outcome(
+                    state,
+                    RunStatus::BuildFailed,
+                    Some(format!("cannot start the build: {e}")),
+                ),
+                None,
+            );
+            return;
+        }
+    }
+    let harness = CommandSpec {
+        cwd: Some(worktree),
+        timeout: Duration::from_secs(repo.harness_timeout_secs),
+        capture_stdout: true,
+        log: ctx.log("harness"),
+        watch_noise: true,
+        env: vec![(
+            "PERFD_CACHE_DIR".into(),
+            state_dir.join("models").display().to_string(),
+        )],
+        ..CommandSpec::shell("harness", &repo.harness_command)
+    };
+    harness_with_retries(state, config, &ctx, &harness, None, shutdown).await;
+}
+
+/// Runs the harness (and optional kernel harness), retrying noisy attempts; records the outcome.
+async fn harness_with_retries(
+    state: &DaemonState,
+    config: &Config,
+    ctx: &RunContext,
+    model: &CommandSpec,
+    kernels: Option<&CommandSpec>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let hb = &state.heartbeat;
+    let attempts = config.noise.max_retries + 1;
+    for attempt in 1..=attempts {
+        set_step(state, ctx, "harness");
+        let r = match child_process::run(model, shutdown, hb).await {
+            Ok(r) => r,
+            Err(e) => {
+                record(
+                    state,
+                    ctx.outcome(
+                        state,
+                        RunStatus::HarnessFailed,
+                        Some(format!("cannot start the harness: {e}")),
+                    ),
+                    None,
+                );
+                return;
+            }
+        };
+        if !r.success() {
+            let reason = format!(
+                "{} (log: {})",
+                r.describe(&model.label, model.timeout),
+                model.log.display()
+            );
+            record(state, ctx.outcome(state, status_of(&r), Some(reason)), None);
+            return;
+        }
+        let report = match parse_report(&r.stdout) {
+            Ok(rep) => rep,
+            Err(reason) => {
+                record(
+                    state,
+                    ctx.outcome(state, RunStatus::HarnessFailed, Some(reason)),
+                    None,
+                );
+                return;
+            }
+        };
+        let mut noise = r.other_busy_cores.unwrap_or(0.0);
+        let mut kernel_report = None;
+        if let Some(k) = kernels {
+            set_step(state, ctx, "kernels");
+            match child_process::run(k, shutdown, hb).await {
+                Ok(kr) if kr.success() => {
+                    noise = noise.max(kr.other_busy_cores.unwrap_or(0.0));
+                    match parse_report(&kr.stdout) {
+                        Ok(rep) => kernel_report = Some(rep),
+                        Err(reason) => {
+                            record(
+                                state,
+                                ctx.outcome(
+                                    state,
+                                    RunStatus::HarnessFailed,
+                                    Some(format!("kernel harness: {reason}")),
+                                ),
+                                None,
+                            );
+                            return;
+                        }
+                    }
+                }
+                Ok(kr) => {
+                    let reason = format!(
+                        "{} (log: {})",
+                        kr.describe(&k.label, k.timeout),
+                        k.log.display()
+                    );
+                    record(
+                        state,
+                        ctx.outcome(state, status_of(&kr), Some(reason)),
+                        None,
+                    );
+                    return;
+                }
+                Err(e) => {
+                    record(
+                        state,
+                        ctx.outcome(
+                            state,
+                            RunStatus::HarnessFailed,
+                            Some(format!("cannot start the kernel harness: {e}")),
+                        ),
+                        None,
+                    );
+                    return;
+                }
+            }
+        }
+        let noisy = noise > config.noise.limit_cores;
+        if noisy && attempt < attempts {
+            tracing::warn!(
+                attempt,
+                other_busy_cores = noise,
+                limit = config.noise.limit_cores,
+                "noisy run; retrying"
+            );
+            continue;
+        }
+        let mut run = ctx.outcome(state, RunStatus::Success, None);
+        if noisy {
+            run.reason = Some(format!(
+                "noisy: other processes used {noise:.2} cores (limit {:.2}) on all {attempts} attempts",
+                config.noise.limit_cores
+            ));
+        }
+        run.noisy = noisy;
+        run.attempts = attempt;
+        run.params = Some(report.params.clone());
+        let mut ids = report.kernel_ids.clone();
+        if let Some(k) = &kernel_report {
+            ids.extend(
+                k.kernel_ids
+                    .iter()
+                    .filter(|i| !report.kernel_ids.contains(i))
+                    .cloned(),
+            );
+        }
+        run.kernel_ids = Some(ids.join(","));
+        run.decode_tps = phase_tps(&report, "decode");
+        run.prefill_tps = phase_tps(&report, "prefill");
+        run.samples = samples(&report);
+        if let Some(k) = &kernel_report {
+            run.samples.extend(samples(k));
+        }
+        run.report_json = serde_json::to_string(&report).ok();
+        run.kernels_json = kernel_report
+            .as_ref()
+            .and_then(|k| serde_json::to_string(k).ok());
+        record(state, run, Some((Some(report), kernel_report)));
+        return;
+    }
+}

@@ -1,0 +1,65 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry upgrades the schema by one version.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs and their samples.
+    "CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        commit_sha TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        source TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        host_id TEXT NOT NULL,
+        noisy INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        params TEXT,
+        kernel_ids TEXT,
+        decode_tps REAL,
+        prefill_tps REAL,
+        report_json TEXT,
+        kernels_json TEXT
+    );
+    CREATE INDEX runs_commit ON runs(commit_sha);
+    CREATE INDEX runs_host_status ON runs(host_id, status);
+    CREATE TABLE samples (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        series TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (run_id, series, idx)
+    );",
+];
+
+/// Applies every migration the database has not seen, each in its own transaction.
+pub(super) fn apply(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let err = |source| StoreError::Sqlite {
+        path: path.into(),
+        source,
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            path: path.into(),
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
