@@ -78,15 +78,17 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 
 /// The key a parser error is about: the `[section]` and `key =` around its span.
 fn key_at(text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
-    let section = before
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    // The section is the last header up to and including the error's own line.
+    let section = text[..line_end]
         .lines()
         .rev()
         .map(str::trim)
         .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("");
+    let line = &text[line_start..line_end];
     let name = line
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches('"').to_string());

@@ -1,0 +1,205 @@
+//! End-to-end: the daemon tracking a local git repository fixture — each new mainline commit
+//! benchmarked with the real `perfd bench`, failures recorded with reasons, hung harnesses killed,
+//! SIGTERM mid-run leaving a consistent store, and restarts keeping history.
+
+mod common;
+
+use common::{
+    fixture_repo, git, process_running, promtool_check_metrics, start, start_with, TINY_HARNESS,
+};
+
+fn config(repo: &std::path::Path, harness_timeout: u64, build: &str) -> String {
+    format!(
+        "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n[repository]\nurl = \"{}\"\nbranch = \"main\"\nbuild_command = \"{build}\"\nharness_command = \"sh bench.sh\"\nharness_timeout_secs = {harness_timeout}\n\n[noise]\nmax_retries = 0\n",
+        repo.display()
+    )
+}
+
+#[test]
+fn each_new_mainline_commit_is_benchmarked_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture_repo(dir.path(), TINY_HARNESS);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    let d = start(dir.path(), &config(&repo, 120, "sh build.sh"));
+    d.wait_runs(60, "first commit benchmarked", |r| {
+        r.iter()
+            .any(|x| x["commit"] == first.as_str() && x["status"] == "success")
+    });
+
+    std::fs::write(repo.join("CHANGELOG"), "second\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "second"]);
+    let second = git(&repo, &["rev-parse", "HEAD"]);
+    let runs = d.wait_runs(60, "second commit benchmarked", |r| {
+        r.iter()
+            .any(|x| x["commit"] == second.as_str() && x["status"] == "success")
+    });
+    // A few more ticks: nothing new to run (rebench disabled), so each commit ran exactly once.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let runs_now = d.runs();
+    assert_eq!(
+        runs_now.len(),
+        runs.len(),
+        "unchanged mainline was benchmarked again: {runs_now:#?}"
+    );
+    assert_eq!(
+        runs_now
+            .iter()
+            .filter(|r| r["commit"] == first.as_str())
+            .count(),
+        1
+    );
+    assert!(runs_now
+        .iter()
+        .all(|r| r["source"] == "repository" && r["branch"] == "main"));
+    // The build ran in the commit's worktree.
+    assert!(d
+        .state_dir
+        .join("worktrees")
+        .join(&second)
+        .join("built.txt")
+        .exists());
+
+    let (_, _, metrics) = d.get("/metrics");
+    assert!(
+        metrics.contains(&format!("commit=\"{second}\"")),
+        "bench_info not on the new commit"
+    );
+    let (ok, out) = promtool_check_metrics(&metrics);
+    assert!(ok, "{out}");
+    assert!(d.stop(30).success());
+}
+
+#[test]
+fn hanging_harness_is_killed_by_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture_repo(dir.path(), "sleep 317\n");
+    let d = start(dir.path(), &config(&repo, 2, "true"));
+    let runs = d.wait_runs(40, "timeout recorded", |r| {
+        r.iter().any(|x| x["status"] == "timeout")
+    });
+    let reason = runs[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("timeout of 2 s"), "{reason}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        !process_running("sleep 317"),
+        "the hung harness survived its timeout"
+    );
+    assert!(d.stop(30).success());
+}
+
+#[test]
+fn build_failure_and_bad_report_are_recorded_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture_repo(dir.path(), "echo this is not a report\n");
+    std::fs::write(repo.join("build.sh"), "echo compiling; exit 3\n").unwrap();
+    git(&repo, &["commit", "-q", "-am", "break the build"]);
+    let d = start(dir.path(), &config(&repo, 30, "sh build.sh"));
+    let runs = d.wait_runs(30, "build failure", |r| {
+        r.iter().any(|x| x["status"] == "build_failed")
+    });
+    let reason = runs[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("build exited with status 3") && reason.contains("build.log"),
+        "{reason}"
+    );
+    let log_path = reason.split("log: ").nth(1).unwrap().trim_end_matches(')');
+    assert!(std::fs::read_to_string(log_path)
+        .unwrap()
+        .contains("compiling"));
+    assert!(d.stop(30).success());
+
+    // A fixing commit: the build passes, the harness prints garbage — a harness failure naming
+    // the problem, on the new commit, with the earlier failure still in the history.
+    std::fs::write(repo.join("build.sh"), "echo fixed\n").unwrap();
+    git(&repo, &["commit", "-q", "-am", "fix the build"]);
+    let fixed = git(&repo, &["rev-parse", "HEAD"]);
+    let d = start_with(
+        dir.path(),
+        &dir.path().join("perfd.toml"),
+        &dir.path().join("state"),
+    );
+    let runs = d.wait_runs(30, "harness failure", |r| {
+        r.iter().any(|x| x["status"] == "harness_failed")
+    });
+    assert_eq!(runs[0]["commit"], fixed.as_str());
+    assert!(
+        runs[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not one JSON document"),
+        "{:?}",
+        runs[0]
+    );
+    assert!(
+        runs.iter().any(|x| x["status"] == "build_failed"),
+        "history kept across restart"
+    );
+    let (_, _, metrics) = d.get("/metrics");
+    assert!(metrics.contains("bitnet_bench_runs_total{result=\"build_failed\"} 1"));
+    assert!(d.stop(30).success());
+}
+
+#[test]
+fn sigterm_mid_run_records_a_cancelled_run_and_keeps_the_store_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture_repo(dir.path(), "sleep 323\n");
+    let d = start(dir.path(), &config(&repo, 600, "true"));
+    common::wait_for(std::time::Duration::from_secs(30), || {
+        let (_, _, body) = d.get("/api/v1/runs");
+        body.contains("\"step\": \"harness\"").then_some(())
+    })
+    .unwrap_or_else(|| panic!("harness never started; log:\n{}", d.log()));
+    assert!(process_running("sleep 323"));
+    let state = d.state_dir.clone();
+    let started = std::time::Instant::now();
+    let status = d.stop(30);
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        started.elapsed().as_secs() < 15,
+        "stop took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !process_running("sleep 323"),
+        "harness left running after SIGTERM"
+    );
+    let db = rusqlite::Connection::open(state.join("history.sqlite")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let (status, reason): (String, String) = db
+        .query_row(
+            "SELECT status, reason FROM runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "cancelled");
+    assert!(reason.contains("perfd is stopping"), "{reason}");
+}
+
+#[test]
+fn sigkill_mid_run_leaves_a_consistent_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture_repo(dir.path(), TINY_HARNESS);
+    let mut d = start(dir.path(), &config(&repo, 120, "true"));
+    d.wait_runs(60, "a stored run", |r| !r.is_empty());
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    let db = rusqlite::Connection::open(d.state_dir.join("history.sqlite")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let n: i64 = db
+        .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert!(n >= 1);
+    // Every stored run has its samples (runs and samples are written in one transaction).
+    let orphans: i64 = db
+        .query_row("SELECT COUNT(*) FROM runs WHERE status = 'success' AND id NOT IN (SELECT run_id FROM samples)", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(orphans, 0);
+}
