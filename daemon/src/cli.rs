@@ -27,6 +27,18 @@ pub enum Command {
     CheckConfig(CheckConfigArgs),
     /// List stored benchmark runs, newest first.
     History(HistoryArgs),
+    /// Post (again) the gates of a stored run to GitHub, through the outbox.
+    Gate(GateArgs),
+}
+
+/// Options of `perfd gate`.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Run id (see `perfd history`).
+    pub run: i64,
+    /// Configuration file (default: /etc/perfd/perfd.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Options of `perfd run`.

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod gates;
 pub mod host;
 pub mod http;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod state;
 pub mod stats;
 pub mod store;
 pub mod systemd;
+pub mod verdict;
 
 /// A mistake in how perfd was invoked (bad flag value, bad parameter): exit status 64.
 #[derive(Debug, thiserror::Error)]

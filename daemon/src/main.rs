@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args).map(|()| text(String::new())),
         Command::CheckConfig(args) => commands::check_config::run(args).map(text),
         Command::History(args) => commands::history::run(args).map(text),
+        Command::Gate(args) => commands::gate::run(args).map(text),
     };
     match result {
         Ok(outcome) => {

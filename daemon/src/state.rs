@@ -61,6 +61,23 @@ pub struct DaemonState {
     pub running: Mutex<Option<RunningInfo>>,
     /// Metric collector failures by collector name.
     pub collector_errors: Mutex<HashMap<&'static str, u64>>,
+    /// Wakes the gate outbox worker.
+    pub outbox_wake: Notify,
+    /// Verdicts of the newest judged run (for /metrics).
+    pub verdicts: RwLock<Option<LatestVerdicts>>,
+}
+
+/// What the newest judged run concluded.
+#[derive(Debug, Clone, Default)]
+pub struct LatestVerdicts {
+    /// SLO verdicts.
+    pub slos: Vec<crate::verdict::slo::SloVerdict>,
+    /// (metric, current/baseline ratio) of the regression assessment.
+    pub regression_ratio: Option<(String, f64)>,
+    /// A regression was confirmed by A/B.
+    pub confirmed_regression: bool,
+    /// Gate conclusions by gate name.
+    pub gates: Vec<(String, crate::gates::Conclusion)>,
 }
 
 impl DaemonState {
@@ -77,6 +94,7 @@ impl DaemonState {
             .into_iter()
             .collect();
         let latest = latest_from_store(&store);
+        let verdicts = verdicts_from_store(&store);
         Self {
             config: RwLock::new(config),
             config_path,
@@ -89,6 +107,8 @@ impl DaemonState {
             counts: Mutex::new(counts),
             running: Mutex::new(None),
             collector_errors: Mutex::new(HashMap::new()),
+            outbox_wake: Notify::new(),
+            verdicts: RwLock::new(verdicts),
         }
     }
 
@@ -117,5 +137,34 @@ pub fn latest_from_store(store: &Store) -> Option<LatestRun> {
         report: parse(report),
         kernels: parse(kernels),
         row,
+    })
+}
+
+/// The verdicts of the newest run that has any, so /metrics is complete after a restart.
+pub fn verdicts_from_store(store: &Store) -> Option<LatestVerdicts> {
+    let runs = store.runs(20).ok()?;
+    let v = runs
+        .iter()
+        .find_map(|r| store.verdicts(r.id).ok().flatten())?;
+    let slos = v
+        .slo
+        .and_then(|j| serde_json::from_value(j).ok())
+        .unwrap_or_default();
+    let regression_ratio = v.regression.as_ref().and_then(|r| {
+        Some((
+            r.get("metric")?.as_str()?.to_string(),
+            r.get("ratio")?.as_f64()?,
+        ))
+    });
+    let ab_ratio = v.ab.as_ref().and_then(|a| a.get("median_ratio")?.as_f64());
+    let gates: Vec<crate::gates::GateOutcome> = v
+        .gates
+        .and_then(|j| serde_json::from_value(j).ok())
+        .unwrap_or_default();
+    Some(LatestVerdicts {
+        slos,
+        regression_ratio: regression_ratio.map(|(m, r)| (m, ab_ratio.unwrap_or(r))),
+        confirmed_regression: v.confirmed_regression,
+        gates: gates.into_iter().map(|g| (g.name, g.conclusion)).collect(),
     })
 }

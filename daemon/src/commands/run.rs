@@ -118,6 +118,10 @@ async fn serve(config: Config, path: Option<PathBuf>) -> Result<()> {
         state.heartbeat.clone(),
         shutdown_rx.clone(),
     ));
+    let outbox_task = tokio::spawn(crate::gates::outbox::run_worker(
+        state.clone(),
+        shutdown_rx.clone(),
+    ));
     state.ready.store(true, Ordering::Relaxed);
     systemd::ready(&format!("serving on {addr}"));
 
@@ -141,6 +145,7 @@ async fn serve(config: Config, path: Option<PathBuf>) -> Result<()> {
         tracing::error!("scheduler did not stop within {} s", STOP_GRACE.as_secs());
     }
     let _ = tokio::time::timeout(Duration::from_secs(6), http_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), outbox_task).await;
     watchdog_task.abort();
     tracing::info!("stopped");
     Ok(())

@@ -22,6 +22,108 @@ pub struct Config {
     /// Interference guard.
     #[serde(default)]
     pub noise: NoiseSection,
+    /// Absolute objectives judged on every run.
+    #[serde(default)]
+    pub slo: SloSection,
+    /// Regression detection against the baseline, with A/B confirmation.
+    #[serde(default)]
+    pub regression: RegressionSection,
+    /// Where gates are posted; absent = dry run (what would be posted is recorded).
+    pub github: Option<GithubSection>,
+}
+
+/// `[slo]`: absolute objectives; an absent key is not judged.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SloSection {
+    /// Decode tokens/sec must be at least this.
+    pub decode_tokens_per_second_min: Option<f64>,
+    /// Prefill tokens/sec must be at least this.
+    pub prefill_tokens_per_second_min: Option<f64>,
+    /// Generating 128 tokens must take at most this many seconds.
+    pub generation_128_seconds_max: Option<f64>,
+    /// Every measured kernel must stream at least this many bytes/sec.
+    pub kernel_bandwidth_bytes_per_second_min: Option<f64>,
+}
+
+impl Default for SloSection {
+    fn default() -> Self {
+        Self {
+            decode_tokens_per_second_min: None,
+            prefill_tokens_per_second_min: None,
+            generation_128_seconds_max: Some(10.0),
+            kernel_bandwidth_bytes_per_second_min: None,
+        }
+    }
+}
+
+/// `[regression]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegressionSection {
+    /// Metric judged: `decode_tps` or `prefill_tps`.
+    pub metric: String,
+    /// Good mainline runs (same host) forming the baseline.
+    pub baseline_runs: usize,
+    /// Smallest drop (fraction) the A/B must show to confirm a regression.
+    pub min_effect: f64,
+    /// Drop vs baseline (fraction) that makes a run suspect and triggers an A/B.
+    pub suspicion_effect: f64,
+    /// Mann-Whitney p-value at or below which the drop counts as suspect.
+    pub suspicion_p: f64,
+    /// Interleaved A/B pairs run to confirm a suspicion.
+    pub ab_pairs: usize,
+    /// One-sided p-value the A/B log ratios must reach.
+    pub alpha: f64,
+    /// p-value threshold of change-point detection.
+    pub change_point_max_p: f64,
+}
+
+impl Default for RegressionSection {
+    fn default() -> Self {
+        Self {
+            metric: "decode_tps".into(),
+            baseline_runs: 5,
+            min_effect: 0.02,
+            suspicion_effect: 0.005,
+            suspicion_p: 0.2,
+            ab_pairs: 3,
+            alpha: 0.01,
+            change_point_max_p: 0.001,
+        }
+    }
+}
+
+/// `[github]`: gate checks and the ledger.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSection {
+    /// `owner/name` of the repository the gates are posted to.
+    pub repository: String,
+    /// API base URL (GitHub Enterprise: `https://HOST/api/v3`).
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    /// GitHub App id (check runs need an App).
+    pub app_id: Option<u64>,
+    /// The App's installation id on the repository.
+    pub installation_id: Option<u64>,
+    /// PEM private key of the App (default: `$CREDENTIALS_DIRECTORY/github-app-key`).
+    pub private_key_file: Option<PathBuf>,
+    /// Personal token file for the commit-status fallback (default: `$PERFD_GITHUB_TOKEN` or
+    /// `$CREDENTIALS_DIRECTORY/github-token`).
+    pub token_file: Option<PathBuf>,
+    /// Issue or pull request whose perfd comment holds the ledger section.
+    pub ledger_issue: Option<u64>,
+    /// Appended to gate names when several hosts post to one repository (e.g. `avx512`).
+    #[serde(default)]
+    pub check_suffix: String,
+    /// Record what would be posted without posting.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn default_api_url() -> String {
+    "https://api.github.com".into()
 }
 
 /// `[daemon]`.

@@ -218,6 +218,76 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             format!("{} is not a non-negative number", c.noise.limit_cores),
         );
     }
+    for (k, v) in [
+        (
+            "slo.decode_tokens_per_second_min",
+            c.slo.decode_tokens_per_second_min,
+        ),
+        (
+            "slo.prefill_tokens_per_second_min",
+            c.slo.prefill_tokens_per_second_min,
+        ),
+        (
+            "slo.generation_128_seconds_max",
+            c.slo.generation_128_seconds_max,
+        ),
+        (
+            "slo.kernel_bandwidth_bytes_per_second_min",
+            c.slo.kernel_bandwidth_bytes_per_second_min,
+        ),
+    ] {
+        if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+            err(k, "must be a positive number".into());
+        }
+    }
+    let g = &c.regression;
+    if g.metric != "decode_tps" && g.metric != "prefill_tps" {
+        err(
+            "regression.metric",
+            format!("`{}` is not decode_tps or prefill_tps", g.metric),
+        );
+    }
+    if g.baseline_runs == 0 {
+        err("regression.baseline_runs", "must be at least 1".into());
+    }
+    if !(2..=20).contains(&g.ab_pairs) {
+        err(
+            "regression.ab_pairs",
+            format!("{} is outside 2..=20", g.ab_pairs),
+        );
+    }
+    for (k, v) in [
+        ("regression.min_effect", g.min_effect),
+        ("regression.suspicion_effect", g.suspicion_effect),
+        ("regression.suspicion_p", g.suspicion_p),
+        ("regression.alpha", g.alpha),
+        ("regression.change_point_max_p", g.change_point_max_p),
+    ] {
+        if !(v.is_finite() && v > 0.0 && v < 1.0) {
+            err(k, format!("{v} is not a fraction between 0 and 1"));
+        }
+    }
+    if let Some(gh) = &c.github {
+        let parts: Vec<&str> = gh.repository.split('/').collect();
+        if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+            err(
+                "github.repository",
+                format!("`{}` is not owner/name", gh.repository),
+            );
+        }
+        if !(gh.api_url.starts_with("https://") || gh.api_url.starts_with("http://")) {
+            err(
+                "github.api_url",
+                format!("`{}` is not an http(s) URL", gh.api_url),
+            );
+        }
+        if gh.app_id.is_some() != gh.installation_id.is_some() {
+            err(
+                "github.installation_id",
+                "app_id and installation_id go together".into(),
+            );
+        }
+    }
     if c.noise.max_retries > 10 {
         err(
             "noise.max_retries",

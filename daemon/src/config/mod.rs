@@ -5,6 +5,7 @@ mod file;
 mod load;
 
 pub use file::{
-    BenchmarkSection, Config, DaemonSection, NoiseSection, RepositorySection, ScheduleSection,
+    BenchmarkSection, Config, DaemonSection, GithubSection, NoiseSection, RegressionSection,
+    RepositorySection, ScheduleSection, SloSection,
 };
 pub use load::{load_file, parse, ConfigError, ConfigErrors, DEFAULT_CONFIG_PATH};

@@ -3,7 +3,7 @@
 
 use crate::report::BenchReport;
 use crate::state::DaemonState;
-use crate::store::RunStatus;
+use crate::store::{OutboxState, RunStatus};
 
 use super::exposition::{Family, Kind};
 use super::gpu::GpuCollector;
@@ -179,6 +179,7 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
         );
     }
     out.push(runs);
+    out.extend(verdict_families(state));
     let mut running = Family::new(
         "bitnet_bench_running",
         "1 while a benchmark run is in progress.",
@@ -231,4 +232,71 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
     }
     out.push(errs);
     out
+}
+
+fn verdict_families(state: &DaemonState) -> Vec<Family> {
+    let mut slo = Family::new(
+        "bitnet_slo_ok",
+        "1 when the SLO was met on the latest judged run, 0 when breached.",
+        Kind::Gauge,
+        None,
+    );
+    let mut ratio = Family::new(
+        "bitnet_regression_ratio",
+        "Latest run's metric divided by its baseline (the A/B median ratio when one ran).",
+        Kind::Gauge,
+        Some("ratio"),
+    );
+    let mut confirmed = Family::new(
+        "bitnet_regression_confirmed",
+        "1 when the latest judged run is a regression confirmed by A/B.",
+        Kind::Gauge,
+        None,
+    );
+    let mut gate = Family::new(
+        "bitnet_gate_status",
+        "Latest gate conclusion: 1 success, 0 neutral, -1 failure.",
+        Kind::Gauge,
+        None,
+    );
+    if let Some(v) = state.verdicts.read().ok().and_then(|v| v.clone()) {
+        for s in &v.slos {
+            if let Some(ok) = s.ok {
+                slo.push(vec![("slo", s.slo.clone())], f64::from(u8::from(ok)));
+            }
+        }
+        if let Some((m, r)) = &v.regression_ratio {
+            ratio.push(vec![("metric", m.clone())], *r);
+        }
+        confirmed.push(vec![], f64::from(u8::from(v.confirmed_regression)));
+        for (name, c) in &v.gates {
+            gate.push(vec![("gate", name.clone())], c.metric_value());
+        }
+    }
+    let mut outbox = Family::new(
+        "bitnet_gate_outbox_entries",
+        "Gate posts in the outbox by state.",
+        Kind::Gauge,
+        None,
+    );
+    let counts = state
+        .store
+        .lock()
+        .ok()
+        .and_then(|s| s.outbox_counts().ok())
+        .unwrap_or_default();
+    for st in [
+        OutboxState::Pending,
+        OutboxState::Posted,
+        OutboxState::DryRun,
+        OutboxState::Superseded,
+    ] {
+        let n = counts.iter().find(|c| c.0 == st).map_or(0, |c| c.1);
+        let name = serde_json::to_value(st)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        outbox.push(vec![("state", name)], n as f64);
+    }
+    vec![slo, ratio, confirmed, gate, outbox]
 }

@@ -122,6 +122,7 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
         tracing::error!(error = %e, dir = %log_dir.display(), "cannot create log directory; skipping tick");
         return;
     }
+    let newest_before = newest_run_id(state);
     match &config.repository {
         None => {
             let ctx = RunContext {
@@ -135,6 +136,30 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
         }
         Some(repo) => repository_tick(state, &config, repo, &state_dir, log_dir, shutdown).await,
     }
+    // Judge what this tick recorded (normally one run): verdicts, A/B, gates.
+    let mut recorded: Vec<i64> = state
+        .store
+        .lock()
+        .ok()
+        .and_then(|s| s.runs(10).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.id)
+        .filter(|&id| newest_before.is_none_or(|b| id > b))
+        .collect();
+    recorded.sort_unstable();
+    for id in recorded {
+        super::judge::after_run(state, &config, id, shutdown).await;
+    }
+}
+
+fn newest_run_id(state: &DaemonState) -> Option<i64> {
+    state
+        .store
+        .lock()
+        .ok()
+        .and_then(|s| s.runs(1).ok())
+        .and_then(|r| r.first().map(|r| r.id))
 }
 
 async fn embedded_run(
@@ -261,7 +286,9 @@ async fn repository_tick(
         ..CommandSpec::shell("build", &repo.build_command)
     };
     match child_process::run(&build, shutdown, hb).await {
-        Ok(r) if r.success() => {}
+        Ok(r) if r.success() => {
+            let _ = std::fs::write(worktree.join(super::ab_runs::BUILT_MARKER), "");
+        }
         Ok(r) => {
             let status = match r.ending {
                 Ending::TimedOut => RunStatus::Timeout,

@@ -1,5 +1,9 @@
-//! Robust statistics over benchmark samples.
+//! Robust statistics over benchmark samples: summaries, rank tests, bootstrap intervals and
+//! change-point detection.
 
+pub mod bootstrap;
+pub mod change_point;
+pub mod mann_whitney;
 pub mod summary;
 
 pub use summary::Summary;

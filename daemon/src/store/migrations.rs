@@ -35,6 +35,31 @@ const MIGRATIONS: &[&str] = &[
         value REAL NOT NULL,
         PRIMARY KEY (run_id, series, idx)
     );",
+    // 2: verdicts per run and the gate outbox.
+    "CREATE TABLE verdicts (
+        run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+        slo_json TEXT,
+        regression_json TEXT,
+        ab_json TEXT,
+        confirmed_regression INTEGER NOT NULL DEFAULT 0,
+        gates_json TEXT
+    );
+    CREATE TABLE gate_outbox (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        commit_sha TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        remote_id TEXT,
+        posted_at REAL
+    );
+    CREATE INDEX gate_outbox_pending ON gate_outbox(state, next_attempt_at);",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

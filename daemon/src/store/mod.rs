@@ -2,9 +2,13 @@
 //! transaction, so a crash or SIGKILL at any point leaves either the whole run or none of it.
 
 mod migrations;
+mod outbox;
 mod runs;
+mod verdicts;
 
+pub use outbox::{OutboxEntry, OutboxState};
 pub use runs::{NewRun, RunRow, RunStatus};
+pub use verdicts::StoredVerdicts;
 
 use std::path::Path;
 

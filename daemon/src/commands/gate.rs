@@ -1,0 +1,69 @@
+//! `perfd gate RUN`: (re)posts the gates decided for a stored run through the outbox, now.
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::GateArgs;
+use crate::gates::outbox::process_due;
+use crate::gates::GateOutcome;
+use crate::host::HostFingerprint;
+use crate::runner::heartbeat::unix_now;
+use crate::state::DaemonState;
+use crate::store::Store;
+
+use super::run::{config_path, load_config};
+
+/// Queues the run's gates again and posts everything due; returns a report of the outbox.
+pub fn run(args: &GateArgs) -> Result<String> {
+    let path = config_path(args.config.as_deref());
+    let config = load_config(path.as_deref())?;
+    let db = config.state_dir().join("history.sqlite");
+    anyhow::ensure!(db.exists(), "no history database at {}", db.display());
+    let mut store = Store::open(&db)?;
+    let row = store
+        .run(args.run)?
+        .with_context(|| format!("no run {} in {}", args.run, db.display()))?;
+    let gates: Vec<GateOutcome> = store
+        .verdicts(row.id)?
+        .and_then(|v| v.gates)
+        .and_then(|g| serde_json::from_value(g).ok())
+        .unwrap_or_default();
+    if gates.is_empty() {
+        bail!(
+            "run {} has no gates (embedded runs and cancelled runs are not gated)",
+            row.id
+        );
+    }
+    for g in &gates {
+        store.enqueue(
+            row.id,
+            "gate",
+            &g.name,
+            &g.head_sha,
+            &serde_json::to_value(g)?,
+            unix_now(),
+        )?;
+    }
+    let state = DaemonState::new(config, path, store, HostFingerprint::detect());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut cache = None;
+        while process_due(&state, &mut cache).await > 0 {}
+    });
+    let store = state
+        .store
+        .lock()
+        .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
+    let mut out = String::new();
+    for e in store.outbox(Some(row.id), 20)? {
+        out.push_str(&format!(
+            "{:<32} {:<10} attempts {:>2}  {}\n",
+            e.name,
+            serde_json::to_value(e.state)?.as_str().unwrap_or(""),
+            e.attempts,
+            e.last_error.unwrap_or_default()
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,334 @@
+//! What a gate says: conclusion, the one-line evidence of DESIGN §9, and the text body (Before /
+//! After / Optimization Applied / Cross-Validation / SLO Status / command to reproduce).
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::BenchReport;
+use crate::store::{RunRow, RunStatus};
+use crate::verdict::ab_confirm::AbResult;
+use crate::verdict::regression::Assessment;
+use crate::verdict::slo::{all_met, SloVerdict};
+
+/// Name of the perf gate.
+pub const PERF_GATE: &str = "integrative:gate:perf";
+/// Name of the throughput gate.
+pub const THROUGHPUT_GATE: &str = "integrative:gate:throughput";
+
+/// Check-run conclusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Conclusion {
+    /// Passed.
+    Success,
+    /// Failed.
+    Failure,
+    /// Nothing to judge yet (e.g. no baseline).
+    Neutral,
+}
+
+impl Conclusion {
+    /// Lower-case name (GitHub's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Conclusion::Success => "success",
+            Conclusion::Failure => "failure",
+            Conclusion::Neutral => "neutral",
+        }
+    }
+
+    /// Value of `bitnet_gate_status`: 1 success, 0 neutral, −1 failure.
+    pub fn metric_value(self) -> f64 {
+        match self {
+            Conclusion::Success => 1.0,
+            Conclusion::Neutral => 0.0,
+            Conclusion::Failure => -1.0,
+        }
+    }
+}
+
+/// One gate to post on a commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateOutcome {
+    /// Check name (with the host suffix when configured).
+    pub name: String,
+    /// Commit.
+    pub head_sha: String,
+    /// Our id on the check run, so we find and update our own.
+    pub external_id: String,
+    /// Conclusion.
+    pub conclusion: Conclusion,
+    /// Check title.
+    pub title: String,
+    /// The evidence line.
+    pub summary: String,
+    /// Markdown body.
+    pub text: String,
+}
+
+/// Everything known about a run when its gates are decided.
+#[derive(Debug, Clone)]
+pub struct GateInputs<'a> {
+    /// The stored run.
+    pub run: &'a RunRow,
+    /// Its model report, when it produced one.
+    pub report: Option<&'a BenchReport>,
+    /// Regression assessment against the baseline.
+    pub assessment: Option<&'a Assessment>,
+    /// A/B confirmation, when one ran.
+    pub ab: Option<&'a AbResult>,
+    /// SLO verdicts.
+    pub slos: &'a [SloVerdict],
+    /// Command that reproduces the measurement.
+    pub reproduce: String,
+    /// Host suffix for gate names (empty for none).
+    pub suffix: &'a str,
+}
+
+fn pct(ratio: f64) -> String {
+    format!("{:+.1}%", (ratio - 1.0) * 100.0)
+}
+
+fn gate_name(base: &str, suffix: &str) -> String {
+    if suffix.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}:{suffix}")
+    }
+}
+
+/// The change vs baseline the gates report: the A/B median ratio when one ran, else the history ratio.
+fn delta(i: &GateInputs<'_>) -> Option<f64> {
+    i.ab.map(|a| a.median_ratio)
+        .or(i.assessment.map(|a| a.ratio))
+}
+
+fn crossval_text(r: Option<&BenchReport>) -> String {
+    let Some(r) = r else { return "not run".into() };
+    let kernel = r.crossval.as_ref().map(|c| {
+        (
+            c.iter().all(|x| x.pass),
+            c.iter().map(|x| x.max_rel_err).fold(0.0, f64::max),
+        )
+    });
+    match (kernel, &r.model_crossval) {
+        (None, None) => "not run".into(),
+        (k, m) => {
+            let pass = k.is_none_or(|k| k.0) && m.as_ref().is_none_or(|m| m.pass);
+            let mut s = format!(
+                "{} (max rel err {:.1e}",
+                if pass { "pass" } else { "FAIL" },
+                k.map_or(0.0, |k| k.1)
+            );
+            if let Some(m) = m {
+                let _ = write!(
+                    s,
+                    "; logits cosine {:.6}, greedy tokens {}",
+                    m.min_cosine,
+                    if m.tokens_identical {
+                        "identical"
+                    } else {
+                        "differ"
+                    }
+                );
+            }
+            s.push(')');
+            s
+        }
+    }
+}
+
+fn slo_text(slos: &[SloVerdict]) -> String {
+    if slos.is_empty() {
+        return "none configured".into();
+    }
+    let parts: Vec<String> = slos
+        .iter()
+        .map(|v| {
+            let state = match v.ok {
+                Some(true) => "pass",
+                Some(false) => "FAIL",
+                None => "not measured",
+            };
+            format!(
+                "{} {} {} → {} ({state})",
+                v.slo,
+                v.comparison,
+                v.target,
+                v.observed.map_or("–".into(), |o| format!("{o:.3}"))
+            )
+        })
+        .collect();
+    parts.join("; ")
+}
+
+fn body(i: &GateInputs<'_>) -> String {
+    let mut t = String::new();
+    let r = i.run;
+    let _ = writeln!(t, "### Performance ({})\n", r.commit);
+    match i.assessment {
+        Some(a) => {
+            let _ = writeln!(
+                t,
+                "**Before:** {:.2} tokens/sec ({}: median of {} good mainline runs on host `{}`: {})",
+                a.baseline_median,
+                a.metric,
+                a.baseline.len(),
+                r.host_id,
+                a.baseline.iter().map(|b| format!("`{}`", &b.commit[..b.commit.len().min(10)])).collect::<Vec<_>>().join(", ")
+            );
+            let _ = writeln!(
+                t,
+                "**After:** {:.2} tokens/sec ({} vs baseline; Mann-Whitney p = {}; 95% CI of the median ratio {})",
+                a.current_median,
+                pct(a.ratio),
+                a.mann_whitney.map_or("–".into(), |m| format!("{:.3}", m.p_value)),
+                a.ratio_ci95.map_or("–".into(), |c| format!("[{:.3}, {:.3}]", c[0], c[1]))
+            );
+            if let Some(ab) = i.ab {
+                let pairs: Vec<String> =
+                    ab.pairs.iter().map(|p| format!("{:.4}", p.ratio)).collect();
+                let _ = writeln!(
+                    t,
+                    "**A/B confirmation:** {} interleaved pairs vs `{}`: ratios {}; median {} (p = {:.4}) → {}",
+                    ab.pairs.len(),
+                    &ab.baseline_commit[..ab.baseline_commit.len().min(10)],
+                    pairs.join(", "),
+                    pct(ab.median_ratio),
+                    ab.p_value,
+                    if ab.confirmed { "regression confirmed" } else { "not confirmed" }
+                );
+            }
+            if let Some(c) = &a.attributed_commit {
+                let _ = writeln!(t, "**Change point:** a step down attributed to `{c}`");
+            }
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "**Before:** no baseline yet (first good run on host `{}`)",
+                r.host_id
+            );
+            let _ = writeln!(
+                t,
+                "**After:** {}",
+                r.decode_tps
+                    .map_or("no result".into(), |v| format!("{v:.2} tokens/sec"))
+            );
+        }
+    }
+    let _ = writeln!(
+        t,
+        "**Optimization Applied:** none (no tuning run for this commit)"
+    );
+    let _ = writeln!(t, "**Cross-Validation:** {}", crossval_text(i.report));
+    let _ = writeln!(t, "**SLO Status:** {}", slo_text(i.slos));
+    if let Some(rep) = i.report {
+        let _ = writeln!(
+            t,
+            "**Hardware:** {} ({}), kernels {}, STREAM {:.1} GB/s",
+            rep.host.cpu_model,
+            rep.host.isa_features.join(" "),
+            rep.kernel_ids.join(", "),
+            rep.memory_bandwidth.stream_bytes_per_second() / 1e9
+        );
+    }
+    let _ = writeln!(t, "\nReproduce:\n```sh\n{}\n```", i.reproduce);
+    t
+}
+
+/// Decides both gates for a run.
+pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
+    let r = i.run;
+    let external_id = format!("bitnet-perfd:{}", r.host_id);
+    let text = body(i);
+    let make = |base: &str, conclusion: Conclusion, title: String, summary: String| GateOutcome {
+        name: gate_name(base, i.suffix),
+        head_sha: r.commit.clone(),
+        external_id: external_id.clone(),
+        conclusion,
+        title,
+        summary,
+        text: text.clone(),
+    };
+    if r.status != RunStatus::Success {
+        let reason = r
+            .reason
+            .clone()
+            .unwrap_or_else(|| r.status.name().to_string());
+        let line = format!("benchmark did not run: {} — {reason}", r.status.name());
+        return vec![
+            make(
+                PERF_GATE,
+                Conclusion::Failure,
+                "perf: benchmark failed".into(),
+                format!("perf: {line}"),
+            ),
+            make(
+                THROUGHPUT_GATE,
+                Conclusion::Failure,
+                "throughput: benchmark failed".into(),
+                format!("throughput: {line}"),
+            ),
+        ];
+    }
+    let confirmed = i.ab.is_some_and(|a| a.confirmed);
+    let simd = i
+        .report
+        .and_then(|rep| rep.kernel_ids.first())
+        .map_or("unknown".to_string(), |k| {
+            k.rsplit('_').next().unwrap_or(k).to_string()
+        });
+    let d = delta(i);
+    let perf_line = format!(
+        "perf: CPU: {}; SIMD: {simd}; crossval: {}",
+        d.map_or("no baseline yet".into(), |x| format!(
+            "{} vs baseline",
+            pct(x)
+        )),
+        crossval_text(i.report)
+    );
+    let perf_conclusion = if confirmed {
+        Conclusion::Failure
+    } else if i.assessment.is_none() {
+        Conclusion::Neutral
+    } else {
+        Conclusion::Success
+    };
+    let slo_ok = all_met(i.slos);
+    let tps = r.decode_tps.map_or("–".into(), |v| format!("{v:.1}"));
+    let throughput_line = format!(
+        "throughput: inference: {tps} tokens/sec; Δ vs baseline: {}; SLO: {}",
+        d.map_or("n/a (no baseline)".into(), pct),
+        if slo_ok { "pass" } else { "fail" }
+    );
+    let throughput_conclusion = if confirmed || !slo_ok {
+        Conclusion::Failure
+    } else {
+        Conclusion::Success
+    };
+    let title = |name: &str, c: Conclusion| match (c, confirmed) {
+        (Conclusion::Failure, true) => format!(
+            "{name}: regression confirmed by A/B ({})",
+            d.map_or(String::new(), pct)
+        ),
+        (Conclusion::Failure, false) => format!("{name}: SLO breached"),
+        (Conclusion::Neutral, _) => format!("{name}: no baseline yet"),
+        (Conclusion::Success, _) => format!("{name}: pass"),
+    };
+    vec![
+        make(
+            PERF_GATE,
+            perf_conclusion,
+            title("perf", perf_conclusion),
+            perf_line,
+        ),
+        make(
+            THROUGHPUT_GATE,
+            throughput_conclusion,
+            title("throughput", throughput_conclusion),
+            throughput_line,
+        ),
+    ]
+}

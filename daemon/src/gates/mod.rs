@@ -1,0 +1,11 @@
+//! GitHub gates: the `integrative:gate:perf` and `integrative:gate:throughput` check runs (commit
+//! statuses with a personal token), the ledger comment, and the durable outbox that posts them.
+
+pub mod check_runs;
+pub mod client;
+pub mod decide;
+pub mod ledger;
+pub mod outbox;
+pub mod statuses;
+
+pub use decide::{Conclusion, GateOutcome};

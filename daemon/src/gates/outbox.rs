@@ -1,0 +1,150 @@
+//! The outbox worker: posts queued gates and ledger updates, oldest first; a failure is recorded
+//! and retried with backoff (rate limits wait for the reset); without credentials, or with
+//! `dry_run`, entries are recorded as what would have been posted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::client::{self, GateMode, GithubClient};
+use super::decide::GateOutcome;
+use super::{check_runs, ledger, statuses};
+use crate::config::GithubSection;
+use crate::runner::heartbeat::unix_now;
+use crate::state::DaemonState;
+use crate::store::{OutboxEntry, OutboxState};
+
+/// Entries handled per round.
+const BATCH: usize = 20;
+/// Poll period when nothing wakes the worker.
+const POLL: Duration = Duration::from_secs(5);
+
+/// Payload of a ledger entry.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LedgerPost {
+    /// Issue or pull request number.
+    pub issue: u64,
+    /// Section between the anchors.
+    pub section: String,
+}
+
+/// The client and the configuration it was built from (rebuilt when the config changes).
+type ClientCache = Option<(GithubSection, Option<Arc<GithubClient>>)>;
+
+fn client_for(
+    cache: &mut ClientCache,
+    cfg: &GithubSection,
+) -> Result<Option<Arc<GithubClient>>, client::GateError> {
+    if let Some((c, built)) = cache {
+        if c == cfg {
+            return Ok(built.clone());
+        }
+    }
+    let built = client::build(cfg)?.map(Arc::new);
+    if built.is_none() {
+        tracing::info!(repository = %cfg.repository, "no GitHub credentials configured: gates are recorded as a dry run");
+    }
+    *cache = Some((cfg.clone(), built.clone()));
+    Ok(built)
+}
+
+async fn post(c: &GithubClient, e: &OutboxEntry) -> Result<u64, client::GateError> {
+    let bad = |what: &str| client::GateError::Client {
+        status: 0,
+        message: format!("stored {what} payload is unreadable"),
+    };
+    match e.kind.as_str() {
+        "gate" => {
+            let g: GateOutcome =
+                serde_json::from_value(e.payload.clone()).map_err(|_| bad("gate"))?;
+            match c.mode {
+                GateMode::CheckRuns => check_runs::upsert(c, &g).await,
+                GateMode::Statuses => statuses::post(c, &g).await,
+            }
+        }
+        "ledger" => {
+            let l: LedgerPost =
+                serde_json::from_value(e.payload.clone()).map_err(|_| bad("ledger"))?;
+            ledger::update(c, l.issue, &l.section).await
+        }
+        other => Err(bad(other)),
+    }
+}
+
+/// Handles the entries due now; returns how many were handled.
+pub async fn process_due(state: &DaemonState, cache: &mut ClientCache) -> usize {
+    let now = unix_now();
+    let due = match state.store.lock().map(|s| s.due(now, BATCH)) {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot read the gate outbox");
+            return 0;
+        }
+        Err(_) => return 0,
+    };
+    if due.is_empty() {
+        return 0;
+    }
+    let cfg = state.config().github;
+    let client = match cfg.as_ref().filter(|g| !g.dry_run) {
+        None => None,
+        Some(g) => match client_for(cache, g) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the GitHub client; gates stay queued");
+                if let Ok(s) = state.store.lock() {
+                    for d in &due {
+                        let _ = s.outbox_failed(
+                            d.id,
+                            &e.to_string(),
+                            now + e.backoff_secs(d.attempts) as f64,
+                        );
+                    }
+                }
+                return due.len();
+            }
+        },
+    };
+    for e in &due {
+        let result = match &client {
+            None => {
+                tracing::info!(kind = %e.kind, name = %e.name, commit = %e.commit, payload = %e.payload, "dry run: recorded instead of posted");
+                Ok(None)
+            }
+            Some(c) => post(c, e).await.map(Some),
+        };
+        let Ok(store) = state.store.lock() else {
+            continue;
+        };
+        match result {
+            Ok(None) => {
+                let _ = store.outbox_done(e.id, OutboxState::DryRun, None, unix_now());
+            }
+            Ok(Some(id)) => {
+                tracing::info!(kind = %e.kind, name = %e.name, commit = %e.commit, remote_id = id, "posted to GitHub");
+                let _ =
+                    store.outbox_done(e.id, OutboxState::Posted, Some(&id.to_string()), unix_now());
+            }
+            Err(err) => {
+                let wait = err.backoff_secs(e.attempts);
+                tracing::warn!(kind = %e.kind, name = %e.name, commit = %e.commit, attempt = e.attempts + 1, retry_in_secs = wait, error = %err, "GitHub post failed; will retry");
+                let _ = store.outbox_failed(e.id, &err.to_string(), unix_now() + wait as f64);
+            }
+        }
+    }
+    due.len()
+}
+
+/// Runs until shutdown, handling due entries when woken or every few seconds.
+pub async fn run_worker(state: Arc<DaemonState>, mut shutdown: watch::Receiver<bool>) {
+    let mut cache: ClientCache = None;
+    loop {
+        while process_due(&state, &mut cache).await == BATCH {}
+        tokio::select! {
+            _ = state.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => if *shutdown.borrow() { return },
+        }
+    }
+}

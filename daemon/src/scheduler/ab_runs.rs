@@ -1,0 +1,103 @@
+//! Runs the interleaved A/B: baseline (A) and candidate (B) harnesses alternately, ABAB…, each in
+//! its commit's worktree (the baseline's is rebuilt when it was pruned).
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{Config, RepositorySection};
+use crate::runner::child_process::{self, CommandSpec};
+use crate::runner::harness::{parse_report, phase_tps};
+use crate::runner::heartbeat::unix_now;
+use crate::runner::mainline::Mainline;
+use crate::state::DaemonState;
+
+/// File marking a worktree whose build succeeded.
+pub const BUILT_MARKER: &str = ".perfd-built";
+
+async fn harness_metric(
+    state: &DaemonState,
+    config: &Config,
+    repo: &RepositorySection,
+    worktree: &Path,
+    log: &Path,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<f64, String> {
+    let spec = CommandSpec {
+        cwd: Some(worktree.to_path_buf()),
+        timeout: Duration::from_secs(repo.harness_timeout_secs),
+        capture_stdout: true,
+        log: log.to_path_buf(),
+        env: vec![(
+            "PERFD_CACHE_DIR".into(),
+            config.state_dir().join("models").display().to_string(),
+        )],
+        ..CommandSpec::shell("A/B harness", &repo.harness_command)
+    };
+    let r = child_process::run(&spec, shutdown, &state.heartbeat)
+        .await
+        .map_err(|e| format!("cannot start the harness: {e}"))?;
+    if !r.success() {
+        return Err(r.describe("A/B harness", spec.timeout));
+    }
+    let report = parse_report(&r.stdout)?;
+    let phase = config.regression.metric.trim_end_matches("_tps");
+    phase_tps(&report, phase).ok_or_else(|| format!("A/B harness report has no {phase} phase"))
+}
+
+/// Makes sure `commit` has a built worktree; returns its path.
+pub async fn built_worktree(
+    state: &DaemonState,
+    repo: &RepositorySection,
+    mainline: &Mainline,
+    commit: &str,
+    log: &Path,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<std::path::PathBuf, String> {
+    let timeout = Duration::from_secs(repo.fetch_timeout_secs);
+    let dir = mainline
+        .worktree(commit, log, timeout, shutdown, &state.heartbeat)
+        .await?;
+    if !dir.join(BUILT_MARKER).exists() {
+        let build = CommandSpec {
+            cwd: Some(dir.clone()),
+            timeout: Duration::from_secs(repo.build_timeout_secs),
+            log: log.to_path_buf(),
+            ..CommandSpec::shell("build", &repo.build_command)
+        };
+        let r = child_process::run(&build, shutdown, &state.heartbeat)
+            .await
+            .map_err(|e| format!("cannot start the build: {e}"))?;
+        if !r.success() {
+            return Err(r.describe(&format!("build of {commit}"), build.timeout));
+        }
+        let _ = std::fs::write(dir.join(BUILT_MARKER), "");
+    }
+    Ok(dir)
+}
+
+/// Runs `ab_pairs` interleaved pairs; returns `(baseline, candidate)` metric per pair.
+pub async fn run_pairs(
+    state: &DaemonState,
+    config: &Config,
+    repo: &RepositorySection,
+    baseline: &str,
+    candidate: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Vec<(f64, f64)>, String> {
+    let state_dir = config.state_dir();
+    let mainline = Mainline::new(&repo.url, &repo.branch, &state_dir);
+    let log = state_dir
+        .join("logs")
+        .join(format!("ab-{}.log", unix_now() as u64));
+    let a = built_worktree(state, repo, &mainline, baseline, &log, shutdown).await?;
+    let b = built_worktree(state, repo, &mainline, candidate, &log, shutdown).await?;
+    let mut pairs = Vec::new();
+    for _ in 0..config.regression.ab_pairs {
+        let va = harness_metric(state, config, repo, &a, &log, shutdown).await?;
+        let vb = harness_metric(state, config, repo, &b, &log, shutdown).await?;
+        pairs.push((va, vb));
+    }
+    Ok(pairs)
+}

@@ -1,0 +1,208 @@
+//! After a run is recorded: SLOs, regression against the baseline, A/B confirmation of a
+//! suspicion, then the gates and the ledger — written to the store (verdicts, outbox) before
+//! anything is posted.
+
+use tokio::sync::watch;
+
+use crate::config::{Config, RepositorySection};
+use crate::gates::decide::{decide, GateInputs};
+use crate::gates::outbox::LedgerPost;
+use crate::report::BenchReport;
+use crate::runner::heartbeat::unix_now;
+use crate::state::{DaemonState, LatestVerdicts};
+use crate::store::{RunStatus, StoredVerdicts};
+use crate::verdict::ab_confirm::{self, AbResult};
+use crate::verdict::regression::{assess, Assessment};
+use crate::verdict::slo::{self, SloVerdict};
+
+use super::ab_runs::run_pairs;
+
+/// The command that reproduces a measurement, for gate bodies.
+fn reproduce(config: &Config, commit: &str) -> String {
+    match &config.repository {
+        Some(r) => format!(
+            "git clone {} bench && cd bench && git checkout {commit}\n{}\n{}",
+            r.url, r.build_command, r.harness_command
+        ),
+        None => format!(
+            "perfd {}",
+            crate::runner::harness::embedded_model_args(&config.benchmark).join(" ")
+        ),
+    }
+}
+
+/// Judges run `run_id` and queues its gates (repository mode). Returns whether a regression was
+/// confirmed.
+pub async fn after_run(
+    state: &DaemonState,
+    config: &Config,
+    run_id: i64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let loaded = state.store.lock().ok().and_then(|s| {
+        let row = s.run(run_id).ok()??;
+        let (report, kernels) = s.reports(run_id).ok()?;
+        Some((row, report, kernels))
+    });
+    let Some((row, report, kernels)) = loaded else {
+        return false;
+    };
+    // A cancelled run is redone on the next start; a failed fetch has no commit to judge.
+    if matches!(row.status, RunStatus::Cancelled | RunStatus::FetchFailed) {
+        return false;
+    }
+    let parse = |s: Option<String>| s.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
+    let (report, kernels) = (parse(report), parse(kernels));
+    let metric = config.regression.metric.clone();
+    let mut slos: Vec<SloVerdict> = Vec::new();
+    let mut assessment: Option<Assessment> = None;
+    let mut ab: Option<AbResult> = None;
+    if row.status == RunStatus::Success {
+        slos = slo::evaluate(&config.slo, report.as_ref(), kernels.as_ref());
+        let current = state
+            .store
+            .lock()
+            .ok()
+            .and_then(|s| s.samples(run_id, &metric).ok())
+            .unwrap_or_default();
+        let baseline = state
+            .store
+            .lock()
+            .ok()
+            .and_then(|s| {
+                s.baseline_runs(
+                    &row.host_id,
+                    &row.branch,
+                    &row.commit,
+                    &metric,
+                    config.regression.baseline_runs,
+                )
+                .ok()
+            })
+            .unwrap_or_default();
+        assessment = assess(&config.regression, &metric, &row.commit, &current, baseline);
+        if let (Some(a), Some(repo)) = (
+            assessment.as_ref().filter(|a| a.suspected),
+            &config.repository,
+        ) {
+            ab = confirm(state, config, repo, a, &row.commit, shutdown).await;
+        }
+    }
+    let confirmed = ab.as_ref().is_some_and(|a| a.confirmed);
+    let gates = config.repository.as_ref().map(|_| {
+        decide(&GateInputs {
+            run: &row,
+            report: report.as_ref(),
+            assessment: assessment.as_ref(),
+            ab: ab.as_ref(),
+            slos: &slos,
+            reproduce: reproduce(config, &row.commit),
+            suffix: config
+                .github
+                .as_ref()
+                .map_or("", |g| g.check_suffix.as_str()),
+        })
+    });
+    let stored = StoredVerdicts {
+        slo: serde_json::to_value(&slos).ok(),
+        regression: assessment
+            .as_ref()
+            .and_then(|a| serde_json::to_value(a).ok()),
+        ab: ab.as_ref().and_then(|a| serde_json::to_value(a).ok()),
+        confirmed_regression: confirmed,
+        gates: gates.as_ref().and_then(|g| serde_json::to_value(g).ok()),
+    };
+    if let Ok(mut s) = state.store.lock() {
+        if let Err(e) = s.put_verdicts(run_id, &stored) {
+            tracing::error!(error = %e, run = run_id, "cannot store verdicts");
+        }
+        if let Some(gates) = &gates {
+            let now = unix_now();
+            for g in gates {
+                match serde_json::to_value(g) {
+                    Ok(p) => {
+                        if let Err(e) = s.enqueue(run_id, "gate", &g.name, &g.head_sha, &p, now) {
+                            tracing::error!(error = %e, gate = %g.name, "cannot queue gate");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot encode gate"),
+                }
+            }
+            if let Some(issue) = config.github.as_ref().and_then(|g| g.ledger_issue) {
+                let mut section = format!("### Performance — `{}`\n", row.commit);
+                for g in gates {
+                    section.push_str(&format!(
+                        "- **{}**: {} — {}\n",
+                        g.name,
+                        g.conclusion.name(),
+                        g.summary
+                    ));
+                }
+                if let Some(g) = gates.last() {
+                    section.push('\n');
+                    section.push_str(&g.text);
+                }
+                let post = LedgerPost { issue, section };
+                if let Ok(p) = serde_json::to_value(&post) {
+                    let _ = s.enqueue(run_id, "ledger", "ledger", &row.commit, &p, now);
+                }
+            }
+        }
+    }
+    for g in gates.iter().flatten() {
+        tracing::info!(gate = %g.name, conclusion = g.conclusion.name(), commit = %g.head_sha, evidence = %g.summary, "gate decided");
+    }
+    if let Ok(mut v) = state.verdicts.write() {
+        *v = Some(LatestVerdicts {
+            slos,
+            regression_ratio: assessment.as_ref().map(|a| {
+                (
+                    a.metric.clone(),
+                    ab.as_ref().map_or(a.ratio, |x| x.median_ratio),
+                )
+            }),
+            confirmed_regression: confirmed,
+            gates: gates
+                .iter()
+                .flatten()
+                .map(|g| (g.name.clone(), g.conclusion))
+                .collect(),
+        });
+    }
+    state.outbox_wake.notify_one();
+    confirmed
+}
+
+/// Interleaved A/B between the newest baseline commit and `commit`.
+async fn confirm(
+    state: &DaemonState,
+    config: &Config,
+    repo: &RepositorySection,
+    a: &Assessment,
+    commit: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<AbResult> {
+    let baseline = a.baseline.first()?.commit.clone();
+    tracing::info!(commit, baseline = %baseline, ratio = a.ratio, pairs = config.regression.ab_pairs, "suspected regression: confirming by interleaved A/B");
+    match run_pairs(state, config, repo, &baseline, commit, shutdown).await {
+        Ok(pairs) => {
+            let r = ab_confirm::judge(
+                &baseline,
+                &pairs,
+                config.regression.min_effect,
+                config.regression.alpha,
+            );
+            tracing::info!(
+                median_ratio = r.median_ratio,
+                p = r.p_value,
+                confirmed = r.confirmed,
+                "A/B done"
+            );
+            Some(r)
+        }
+        Err(reason) => {
+            tracing::warn!(reason = %reason, "A/B confirmation could not run; the regression stays unconfirmed");
+            None
+        }
+    }
+}

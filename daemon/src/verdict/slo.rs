@@ -1,0 +1,88 @@
+//! Absolute service-level objectives from `[slo]`, judged on every successful run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::SloSection;
+use crate::report::BenchReport;
+use crate::runner::harness::phase_tps;
+
+/// The judgement of one SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloVerdict {
+    /// SLO name (metric label), e.g. `decode_tokens_per_second`.
+    pub slo: String,
+    /// `>=` or `<=`.
+    pub comparison: String,
+    /// The objective.
+    pub target: f64,
+    /// What the run measured; `None` when the run did not measure it.
+    pub observed: Option<f64>,
+    /// Met; `None` when not measured (never counted as a pass).
+    pub ok: Option<bool>,
+}
+
+fn judge(
+    slo: &str,
+    target: Option<f64>,
+    observed: Option<f64>,
+    at_least: bool,
+) -> Option<SloVerdict> {
+    let target = target?;
+    Some(SloVerdict {
+        slo: slo.into(),
+        comparison: if at_least { ">=" } else { "<=" }.into(),
+        target,
+        observed,
+        ok: observed.map(|o| if at_least { o >= target } else { o <= target }),
+    })
+}
+
+/// Judges every configured SLO on a run's reports.
+pub fn evaluate(
+    cfg: &SloSection,
+    report: Option<&BenchReport>,
+    kernels: Option<&BenchReport>,
+) -> Vec<SloVerdict> {
+    let min_kernel_bw = kernels
+        .into_iter()
+        .chain(report)
+        .flat_map(|r| r.kernels.iter())
+        .map(|k| k.bytes_per_second.median)
+        .reduce(f64::min);
+    [
+        judge(
+            "decode_tokens_per_second",
+            cfg.decode_tokens_per_second_min,
+            report.and_then(|r| phase_tps(r, "decode")),
+            true,
+        ),
+        judge(
+            "prefill_tokens_per_second",
+            cfg.prefill_tokens_per_second_min,
+            report.and_then(|r| phase_tps(r, "prefill")),
+            true,
+        ),
+        judge(
+            "generation_128_seconds",
+            cfg.generation_128_seconds_max,
+            report
+                .and_then(|r| r.generation_128_seconds.as_ref())
+                .map(|g| g.median),
+            false,
+        ),
+        judge(
+            "kernel_bandwidth_bytes_per_second",
+            cfg.kernel_bandwidth_bytes_per_second_min,
+            min_kernel_bw,
+            true,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// All judged SLOs met (unmeasured ones are not failures, but are shown as such in evidence).
+pub fn all_met(verdicts: &[SloVerdict]) -> bool {
+    verdicts.iter().all(|v| v.ok != Some(false))
+}
