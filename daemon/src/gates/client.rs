@@ -27,6 +27,9 @@ pub enum GateError {
     /// The API could not be reached.
     #[error("GitHub unreachable: {0}")]
     Transport(String),
+    /// GitHub answered something we could not read.
+    #[error("unexpected response from GitHub: {0}")]
+    BadResponse(String),
     /// Credentials configured but unreadable or invalid.
     #[error("GitHub credentials: {0}")]
     Credentials(String),
@@ -61,6 +64,9 @@ pub fn classify(e: octocrab::Error) -> GateError {
                 500..=599 => GateError::Server { status, message },
                 _ => GateError::Client { status, message },
             }
+        }
+        e @ (octocrab::Error::Json { .. } | octocrab::Error::Serde { .. }) => {
+            GateError::BadResponse(e.to_string())
         }
         other => {
             // Hyper/transport errors can carry the URL but not headers; strip any query string.
