@@ -256,9 +256,14 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             format!("{} is outside 2..=20", g.ab_pairs),
         );
     }
+    if !(g.suspicion_effect.is_finite() && (0.0..1.0).contains(&g.suspicion_effect)) {
+        err(
+            "regression.suspicion_effect",
+            format!("{} is not a fraction in [0, 1)", g.suspicion_effect),
+        );
+    }
     for (k, v) in [
         ("regression.min_effect", g.min_effect),
-        ("regression.suspicion_effect", g.suspicion_effect),
         ("regression.suspicion_p", g.suspicion_p),
         ("regression.alpha", g.alpha),
         ("regression.change_point_max_p", g.change_point_max_p),

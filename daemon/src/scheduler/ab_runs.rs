@@ -98,6 +98,14 @@ pub async fn run_pairs(
         let va = harness_metric(state, config, repo, &a, &log, shutdown).await?;
         let vb = harness_metric(state, config, repo, &b, &log, shutdown).await?;
         pairs.push((va, vb));
+        if pairs.len() == 1
+            && crate::verdict::ab_confirm::clearly_not_a_regression(
+                pairs[0],
+                config.regression.min_effect,
+            )
+        {
+            break;
+        }
     }
     Ok(pairs)
 }

@@ -182,7 +182,10 @@ async fn confirm(
     commit: &str,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<AbResult> {
-    let baseline = a.baseline.first()?.commit.clone();
+    let baseline = a.reference_commit.clone();
+    if baseline.is_empty() {
+        return None;
+    }
     tracing::info!(commit, baseline = %baseline, ratio = a.ratio, pairs = config.regression.ab_pairs, "suspected regression: confirming by interleaved A/B");
     match run_pairs(state, config, repo, &baseline, commit, shutdown).await {
         Ok(pairs) => {

@@ -48,6 +48,13 @@ fn p_mean_below_zero(x: &[f64]) -> f64 {
     StudentsT::new(0.0, 1.0, n - 1.0).map_or(1.0, |d| d.cdf(t))
 }
 
+/// After the first pair: is it already clear there is no regression? (Pairs scatter by ~0.1 %, so
+/// a first ratio above 1 − min_effect/2 will not turn into a confirmed drop of min_effect.)
+/// Stopping there keeps the cost of a false suspicion at one pair.
+pub fn clearly_not_a_regression(first: (f64, f64), min_effect: f64) -> bool {
+    first.1 / first.0 > 1.0 - min_effect / 2.0
+}
+
 /// Judges measured pairs `(baseline, candidate)`.
 pub fn judge(
     baseline_commit: &str,

@@ -40,6 +40,10 @@ pub struct Assessment {
     pub baseline: Vec<BaselineRun>,
     /// Median of the baseline runs' medians.
     pub baseline_median: f64,
+    /// The baseline commit an A/B compares against: the oldest run of the window. A regression
+    /// that slipped past one assessment is always recent, so it cannot become the reference (a
+    /// run closest to the baseline median can: it slipped past *because* it measured high).
+    pub reference_commit: String,
     /// Median of this run's samples.
     pub current_median: f64,
     /// current / baseline.
@@ -71,6 +75,10 @@ pub fn assess(
     let current_median = Summary::of(current.to_vec())?.median;
     let baseline_median = Summary::of(baseline.iter().map(|b| b.median).collect())?.median;
     let ratio = current_median / baseline_median;
+    let reference_commit = baseline
+        .last()
+        .map(|b| b.commit.clone())
+        .unwrap_or_default();
     let pooled: Vec<f64> = baseline
         .iter()
         .flat_map(|b| b.samples.iter().copied())
@@ -97,6 +105,7 @@ pub fn assess(
         metric: metric.into(),
         baseline,
         baseline_median,
+        reference_commit,
         current_median,
         ratio,
         mann_whitney: mw,
