@@ -119,7 +119,7 @@ fn main() {
         DRIFT_CV * 100.0, PAIR_CV * 100.0, cfg.baseline_runs, cfg.suspicion_effect * 100.0, cfg.suspicion_p, cfg.ab_pairs, cfg.min_effect * 100.0, cfg.alpha
     );
     for step in [0.03, 0.05] {
-        let mut delays = vec![0usize; 5];
+        let mut delays = [0usize; 5];
         let (mut missed, mut early, mut ab, mut pairs) = (0, 0, 0, 0);
         for s in 0..SERIES {
             let o = simulate(&cfg, step, 1_000 + s as u64);
