@@ -332,3 +332,138 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::ab_confirm::judge;
+    use crate::verdict::regression::BaselineRun;
+
+    fn row(status: RunStatus, tps: Option<f64>) -> RunRow {
+        RunRow {
+            id: 7,
+            started_at: 0.0,
+            finished_at: 1.0,
+            commit: "abcdef0123456789".into(),
+            branch: "main".into(),
+            source: "repository".into(),
+            status,
+            reason: Some("build exited with status 3".into())
+                .filter(|_| status != RunStatus::Success),
+            host_id: "h1".into(),
+            noisy: false,
+            attempts: 1,
+            params: None,
+            kernel_ids: None,
+            decode_tps: tps,
+            prefill_tps: None,
+        }
+    }
+
+    fn assessment(ratio: f64) -> Assessment {
+        Assessment {
+            metric: "decode_tps".into(),
+            baseline: vec![BaselineRun {
+                run_id: 1,
+                commit: "0123456789ab".into(),
+                median: 45.2,
+                samples: vec![],
+            }],
+            baseline_median: 45.2,
+            reference_commit: "0123456789ab".into(),
+            current_median: 45.2 * ratio,
+            ratio,
+            mann_whitney: None,
+            ratio_ci95: None,
+            change_points: vec![],
+            attributed_commit: None,
+            suspected: ratio < 1.0,
+        }
+    }
+
+    fn inputs<'a>(
+        run: &'a RunRow,
+        a: Option<&'a Assessment>,
+        ab: Option<&'a AbResult>,
+        slos: &'a [SloVerdict],
+    ) -> GateInputs<'a> {
+        GateInputs {
+            run,
+            report: None,
+            assessment: a,
+            ab,
+            slos,
+            reproduce: "perfd bench".into(),
+            suffix: "",
+        }
+    }
+
+    #[test]
+    fn confirmed_regression_fails_both_gates_with_the_evidence_lines() {
+        let run = row(RunStatus::Success, Some(32.1));
+        let a = assessment(32.1 / 45.2);
+        let ab = judge(
+            "0123456789ab",
+            &[(45.0, 32.0), (45.5, 32.3), (44.8, 31.9)],
+            0.02,
+            0.01,
+        );
+        let g = decide(&inputs(&run, Some(&a), Some(&ab), &[]));
+        assert_eq!(g[0].name, PERF_GATE);
+        assert_eq!(g[1].name, THROUGHPUT_GATE);
+        assert!(g.iter().all(|x| x.conclusion == Conclusion::Failure));
+        assert_eq!(
+            g[1].summary,
+            "throughput: inference: 32.1 tokens/sec; Δ vs baseline: -28.9%; SLO: pass"
+        );
+        assert!(
+            g[0].summary
+                .starts_with("perf: CPU: -28.9% vs baseline; SIMD: unknown; crossval: not run"),
+            "{}",
+            g[0].summary
+        );
+        assert!(
+            g[1].text.contains("**Before:** 45.20 tokens/sec")
+                && g[1].text.contains("regression confirmed")
+        );
+        assert_eq!(g[0].external_id, "bitnet-perfd:h1");
+    }
+
+    #[test]
+    fn unconfirmed_drop_passes_and_no_baseline_is_neutral() {
+        let run = row(RunStatus::Success, Some(44.0));
+        let a = assessment(44.0 / 45.2);
+        let ab = judge("0123456789ab", &[(45.0, 45.02)], 0.02, 0.01);
+        let g = decide(&inputs(&run, Some(&a), Some(&ab), &[]));
+        assert!(g.iter().all(|x| x.conclusion == Conclusion::Success));
+        let g = decide(&inputs(&run, None, None, &[]));
+        assert_eq!(
+            (g[0].conclusion, g[1].conclusion),
+            (Conclusion::Neutral, Conclusion::Success)
+        );
+        assert!(g[1].summary.contains("n/a (no baseline)"));
+    }
+
+    #[test]
+    fn slo_breach_fails_throughput_and_failed_run_fails_both() {
+        let run = row(RunStatus::Success, Some(9.0));
+        let slo = [SloVerdict {
+            slo: "decode_tokens_per_second".into(),
+            comparison: ">=".into(),
+            target: 10.0,
+            observed: Some(9.0),
+            ok: Some(false),
+        }];
+        let g = decide(&GateInputs {
+            suffix: "avx512",
+            ..inputs(&run, Some(&assessment(1.0)), None, &slo)
+        });
+        assert_eq!(g[1].conclusion, Conclusion::Failure);
+        assert_eq!(g[1].name, "integrative:gate:throughput:avx512");
+        assert!(g[1].summary.ends_with("SLO: fail") && g[1].text.contains("FAIL"));
+        let failed = row(RunStatus::BuildFailed, None);
+        let g = decide(&inputs(&failed, None, None, &[]));
+        assert!(g.iter().all(|x| x.conclusion == Conclusion::Failure
+            && x.summary.contains("build exited with status 3")));
+    }
+}

@@ -86,3 +86,58 @@ pub fn evaluate(
 pub fn all_met(verdicts: &[SloVerdict]) -> bool {
     verdicts.iter().all(|v| v.ok != Some(false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::model_bench::PhaseResult;
+    use crate::stats::Summary;
+
+    fn report(decode: f64, gen128: Option<f64>) -> BenchReport {
+        let json = include_str!("../../../tests/fixtures/bench_report_minimal.json");
+        let mut r: BenchReport = serde_json::from_str(json).expect("fixture parses");
+        let s = Summary::of(vec![decode, decode * 1.01, decode * 0.99]).unwrap();
+        r.phases = vec![PhaseResult {
+            phase: "decode".into(),
+            tokens: 128,
+            seconds: s.map(|t| 128.0 / t),
+            tokens_per_second: s,
+        }];
+        r.generation_128_seconds = gen128.and_then(|g| Summary::of(vec![g]));
+        r
+    }
+
+    #[test]
+    fn judged_measured_and_unmeasured() {
+        let cfg = SloSection {
+            decode_tokens_per_second_min: Some(20.0),
+            generation_128_seconds_max: Some(10.0),
+            ..SloSection::default()
+        };
+        let v = evaluate(&cfg, Some(&report(25.0, Some(5.1))), None);
+        assert_eq!(v.len(), 2);
+        assert!(v.iter().all(|x| x.ok == Some(true)) && all_met(&v));
+        let v = evaluate(&cfg, Some(&report(15.0, None)), None);
+        let decode = v
+            .iter()
+            .find(|x| x.slo == "decode_tokens_per_second")
+            .unwrap();
+        assert_eq!((decode.ok, decode.observed), (Some(false), Some(15.0)));
+        let gen = v
+            .iter()
+            .find(|x| x.slo == "generation_128_seconds")
+            .unwrap();
+        assert_eq!(gen.ok, None, "not measured is not a pass");
+        assert!(!all_met(&v));
+        assert!(evaluate(
+            &SloSection {
+                generation_128_seconds_max: None,
+                ..cfg.clone()
+            },
+            None,
+            None
+        )[0]
+        .ok
+        .is_none());
+    }
+}
