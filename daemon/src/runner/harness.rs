@@ -3,8 +3,50 @@
 
 use std::path::Path;
 
+use tokio::sync::watch;
+
+use super::child_process::{self, CommandSpec, Ending};
+use super::heartbeat::Heartbeat;
 use crate::config::BenchmarkSection;
 use crate::report::{BenchReport, SCHEMA};
+use crate::store::RunStatus;
+
+/// Runs a harness command and reads its report: the report and the cores other processes kept
+/// busy meanwhile, or the run status and reason to record.
+pub async fn run_report(
+    spec: &CommandSpec,
+    shutdown: &mut watch::Receiver<bool>,
+    hb: &Heartbeat,
+) -> Result<(BenchReport, f64), (RunStatus, String)> {
+    let r = child_process::run(spec, shutdown, hb).await.map_err(|e| {
+        (
+            RunStatus::HarnessFailed,
+            format!("cannot start the {}: {e}", spec.label),
+        )
+    })?;
+    if !r.success() {
+        let status = match r.ending {
+            Ending::TimedOut => RunStatus::Timeout,
+            Ending::Cancelled => RunStatus::Cancelled,
+            _ => RunStatus::HarnessFailed,
+        };
+        return Err((
+            status,
+            format!(
+                "{} (log: {})",
+                r.describe(&spec.label, spec.timeout),
+                spec.log.display()
+            ),
+        ));
+    }
+    let report = parse_report(&r.stdout).map_err(|reason| {
+        (
+            RunStatus::HarnessFailed,
+            format!("{}: {reason}", spec.label),
+        )
+    })?;
+    Ok((report, r.other_busy_cores.unwrap_or(0.0)))
+}
 
 /// Arguments of the embedded model benchmark (`perfd bench --json ...`).
 pub fn embedded_model_args(b: &BenchmarkSection) -> Vec<String> {

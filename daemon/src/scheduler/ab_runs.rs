@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::{Config, RepositorySection};
 use crate::runner::child_process::{self, CommandSpec};
-use crate::runner::harness::{parse_report, phase_tps};
+use crate::runner::harness::{phase_tps, run_report};
 use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
 use crate::state::DaemonState;
@@ -35,13 +35,9 @@ async fn harness_metric(
         )],
         ..CommandSpec::shell("A/B harness", &repo.harness_command)
     };
-    let r = child_process::run(&spec, shutdown, &state.heartbeat)
+    let (report, _) = run_report(&spec, shutdown, &state.heartbeat)
         .await
-        .map_err(|e| format!("cannot start the harness: {e}"))?;
-    if !r.success() {
-        return Err(r.describe("A/B harness", spec.timeout));
-    }
-    let report = parse_report(&r.stdout)?;
+        .map_err(|(_, reason)| reason)?;
     let phase = config.regression.metric.trim_end_matches("_tps");
     phase_tps(&report, phase).ok_or_else(|| format!("A/B harness report has no {phase} phase"))
 }

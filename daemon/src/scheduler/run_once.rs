@@ -9,9 +9,9 @@ use tokio::sync::watch;
 
 use crate::config::{Config, RepositorySection};
 use crate::report::BenchReport;
-use crate::runner::child_process::{self, CommandResult, CommandSpec, Ending};
+use crate::runner::child_process::{self, CommandSpec, Ending};
 use crate::runner::harness::{
-    embedded_kernel_args, embedded_model_args, parse_report, phase_tps, samples, self_exe,
+    embedded_kernel_args, embedded_model_args, phase_tps, run_report, samples, self_exe,
 };
 use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
@@ -102,14 +102,6 @@ fn record(
     }
     if let Ok(mut r) = state.running.lock() {
         *r = None;
-    }
-}
-
-fn status_of(r: &CommandResult) -> RunStatus {
-    match r.ending {
-        Ending::TimedOut => RunStatus::Timeout,
-        Ending::Cancelled => RunStatus::Cancelled,
-        _ => RunStatus::HarnessFailed,
     }
 }
 
@@ -344,87 +336,23 @@ async fn harness_with_retries(
     let attempts = config.noise.max_retries + 1;
     for attempt in 1..=attempts {
         set_step(state, ctx, "harness");
-        let r = match child_process::run(model, shutdown, hb).await {
-            Ok(r) => r,
-            Err(e) => {
-                record(
-                    state,
-                    ctx.outcome(
-                        state,
-                        RunStatus::HarnessFailed,
-                        Some(format!("cannot start the harness: {e}")),
-                    ),
-                    None,
-                );
+        let (report, mut noise) = match run_report(model, shutdown, hb).await {
+            Ok(x) => x,
+            Err((status, reason)) => {
+                record(state, ctx.outcome(state, status, Some(reason)), None);
                 return;
             }
         };
-        if !r.success() {
-            let reason = format!(
-                "{} (log: {})",
-                r.describe(&model.label, model.timeout),
-                model.log.display()
-            );
-            record(state, ctx.outcome(state, status_of(&r), Some(reason)), None);
-            return;
-        }
-        let report = match parse_report(&r.stdout) {
-            Ok(rep) => rep,
-            Err(reason) => {
-                record(
-                    state,
-                    ctx.outcome(state, RunStatus::HarnessFailed, Some(reason)),
-                    None,
-                );
-                return;
-            }
-        };
-        let mut noise = r.other_busy_cores.unwrap_or(0.0);
         let mut kernel_report = None;
         if let Some(k) = kernels {
             set_step(state, ctx, "kernels");
-            match child_process::run(k, shutdown, hb).await {
-                Ok(kr) if kr.success() => {
-                    noise = noise.max(kr.other_busy_cores.unwrap_or(0.0));
-                    match parse_report(&kr.stdout) {
-                        Ok(rep) => kernel_report = Some(rep),
-                        Err(reason) => {
-                            record(
-                                state,
-                                ctx.outcome(
-                                    state,
-                                    RunStatus::HarnessFailed,
-                                    Some(format!("kernel harness: {reason}")),
-                                ),
-                                None,
-                            );
-                            return;
-                        }
-                    }
+            match run_report(k, shutdown, hb).await {
+                Ok((rep, n)) => {
+                    noise = noise.max(n);
+                    kernel_report = Some(rep);
                 }
-                Ok(kr) => {
-                    let reason = format!(
-                        "{} (log: {})",
-                        kr.describe(&k.label, k.timeout),
-                        k.log.display()
-                    );
-                    record(
-                        state,
-                        ctx.outcome(state, status_of(&kr), Some(reason)),
-                        None,
-                    );
-                    return;
-                }
-                Err(e) => {
-                    record(
-                        state,
-                        ctx.outcome(
-                            state,
-                            RunStatus::HarnessFailed,
-                            Some(format!("cannot start the kernel harness: {e}")),
-                        ),
-                        None,
-                    );
+                Err((status, reason)) => {
+                    record(state, ctx.outcome(state, status, Some(reason)), None);
                     return;
                 }
             }
