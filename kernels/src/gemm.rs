@@ -139,6 +139,12 @@ impl I2sGemm {
         &self.pool
     }
 
+    /// Work too small to be worth waking the pool for.
+    fn inline(&self, w: &I2sMatrixRef<'_>, acts: &QuantizedActivations) -> bool {
+        (w.weight_bytes() as u64).saturating_mul(acts.tokens() as u64)
+            < self.config.parallel_min_kib as u64 * 1024
+    }
+
     fn row_range(&self, chunk: usize, rows: usize) -> std::ops::Range<usize> {
         let r0 = chunk * self.config.rows_per_task;
         r0..(r0 + self.config.rows_per_task).min(rows)
@@ -155,10 +161,12 @@ impl I2sGemm {
         let (m, n) = (w.rows(), acts.tokens());
         let prep = self.prepare(acts);
         let mut codes = vec![0i32; m * n];
-        self.pool
-            .for_each_chunk(&mut codes, self.config.rows_per_task * n, |i, c| {
-                self.run_task(w, self.row_range(i, m), &prep, c)
-            });
+        self.pool.for_each_chunk_maybe_inline(
+            self.inline(w, acts),
+            &mut codes,
+            self.config.rows_per_task * n,
+            |i, c| self.run_task(w, self.row_range(i, m), &prep, c),
+        );
         for r in 0..m {
             for t in 0..n {
                 out[t * m + r] = codes[r * n + t] - acts.sums()[t];
@@ -191,22 +199,28 @@ impl I2sGemm {
         let (ws, sums, scales) = (w.scale(), acts.sums(), acts.scales());
         if n == 1 {
             // Decode: `[token][row]` equals `[row][token]`, so each task finishes its own rows.
-            self.pool
-                .for_each_chunk(out, self.config.rows_per_task, |i, chunk| {
+            self.pool.for_each_chunk_maybe_inline(
+                self.inline(w, acts),
+                out,
+                self.config.rows_per_task,
+                |i, chunk| {
                     let mut codes = [0i32; MAX_ROWS_PER_TASK];
                     let codes = &mut codes[..chunk.len()];
                     self.run_task(w, self.row_range(i, m), &prep, codes);
                     for (y, &c) in chunk.iter_mut().zip(codes.iter()) {
                         *y = dequantize_dot(c - sums[0], scales[0], ws);
                     }
-                });
+                },
+            );
             return Ok(());
         }
         let mut codes = vec![0i32; m * n];
-        self.pool
-            .for_each_chunk(&mut codes, self.config.rows_per_task * n, |i, c| {
-                self.run_task(w, self.row_range(i, m), &prep, c)
-            });
+        self.pool.for_each_chunk_maybe_inline(
+            self.inline(w, acts),
+            &mut codes,
+            self.config.rows_per_task * n,
+            |i, c| self.run_task(w, self.row_range(i, m), &prep, c),
+        );
         for r in 0..m {
             for t in 0..n {
                 out[t * m + r] = dequantize_dot(codes[r * n + t] - sums[t], scales[t], ws);

@@ -5,7 +5,7 @@ use bitnet_kernels::{I2sGemm, Isa, KernelConfig, KernelError, ParamSpace};
 #[test]
 fn params_round_trip_through_text() {
     let c = KernelConfig::default()
-        .with_params("isa=scalar,threads=1,rows_per_task=16,row_tile=2,batch_width=4,col_block=512,prefetch_bytes=2048,prefetch_hint=nta,pin_threads=true")
+        .with_params("isa=scalar,threads=1,rows_per_task=16,row_tile=2,batch_width=4,col_block=512,prefetch_bytes=2048,prefetch_hint=nta,parallel_min_kib=256,pin_threads=true")
         .unwrap();
     assert_eq!(c.isa, Some(Isa::Scalar));
     let again = KernelConfig::default().with_params(&c.to_string()).unwrap();

@@ -81,73 +81,123 @@ pub struct KernelResult {
     pub roofline_ratio: Option<f64>,
 }
 
-/// Measures one configured kernel on one shape; `roofline_ratio` is set by the caller once the
-/// run's STREAM bandwidth is known.
-pub fn measure(
-    engine: &I2sGemm,
+/// One shape's weights and activations, shared by every kernel measured on it.
+pub struct Workload {
     rows: usize,
     cols: usize,
     residency: Residency,
-    llc_bytes: u64,
-    sampling: Sampling,
-) -> Result<KernelResult> {
-    let base = random_matrix(rows, cols, 0xB17_5EED).context("generate weights")?;
-    let matrix_bytes = base.view().weight_bytes() as u64;
-    let count = match residency {
-        Residency::Cache => 1,
-        Residency::Dram => (DRAM_LLC_MULTIPLE * llc_bytes)
-            .div_ceil(matrix_bytes)
-            .max(2) as usize,
-    };
-    // Identical contents in distinct memory: the caches see distinct lines, which is all that matters.
-    let mats: Vec<I2sMatrix> = (0..count).map(|_| base.clone()).collect();
-    let x = random_activations(1, cols, 0xAC75);
-    let acts = QuantizedActivations::quantize(&x, 1, cols).context("quantise activations")?;
-    let mut out = vec![0f32; rows];
-    let mut next = 0usize;
-    let mut run = |n: usize| -> Result<()> {
+    mats: Vec<I2sMatrix>,
+    acts: QuantizedActivations,
+}
+
+impl Workload {
+    /// Seeded weights (one matrix, or enough copies to exceed the LLC several times) and one
+    /// token of activations.
+    pub fn new(rows: usize, cols: usize, residency: Residency, llc_bytes: u64) -> Result<Self> {
+        let base = random_matrix(rows, cols, 0xB17_5EED).context("generate weights")?;
+        let matrix_bytes = base.view().weight_bytes() as u64;
+        let count = match residency {
+            Residency::Cache => 1,
+            Residency::Dram => (DRAM_LLC_MULTIPLE * llc_bytes)
+                .div_ceil(matrix_bytes)
+                .max(2) as usize,
+        };
+        // Identical contents in distinct memory: the caches see distinct lines, which is all that matters.
+        let mats: Vec<I2sMatrix> = (0..count).map(|_| base.clone()).collect();
+        let x = random_activations(1, cols, 0xAC75);
+        let acts = QuantizedActivations::quantize(&x, 1, cols).context("quantise activations")?;
+        Ok(Self {
+            rows,
+            cols,
+            residency,
+            mats,
+            acts,
+        })
+    }
+}
+
+/// One kernel's timing state on a workload.
+struct Timer<'a> {
+    engine: &'a I2sGemm,
+    per_sample: usize,
+    next: usize,
+    out: Vec<f32>,
+    ns: Vec<f64>,
+}
+
+impl Timer<'_> {
+    fn run(&mut self, w: &Workload, n: usize) -> Result<()> {
         for _ in 0..n {
-            engine
-                .gemm_into(&mats[next].view(), &acts, &mut out)
+            self.engine
+                .gemm_into(&w.mats[self.next].view(), &w.acts, &mut self.out)
                 .context("kernel call")?;
-            next = (next + 1) % mats.len();
+            self.next = (self.next + 1) % w.mats.len();
         }
         Ok(())
-    };
-    // Calibrate ops per sample so one sample lasts at least `min_sample`.
-    let mut per_sample = 1usize;
-    loop {
-        let t = Instant::now();
-        run(per_sample)?;
-        if t.elapsed() >= sampling.min_sample || per_sample >= 1 << 24 {
-            break;
+    }
+}
+
+/// Measures `engines` on one workload with samples interleaved round-robin (sample 1 of every
+/// kernel, then sample 2, …), so drift of a shared machine moves all kernels alike and their
+/// ratios stay meaningful. `roofline_ratio` is set by the caller once the run's STREAM bandwidth
+/// is known.
+pub fn measure_interleaved(
+    engines: &[&I2sGemm],
+    w: &Workload,
+    sampling: Sampling,
+) -> Result<Vec<KernelResult>> {
+    let mut timers: Vec<Timer<'_>> = engines
+        .iter()
+        .map(|&engine| Timer {
+            engine,
+            per_sample: 1,
+            next: 0,
+            out: vec![0f32; w.rows],
+            ns: Vec::with_capacity(sampling.samples),
+        })
+        .collect();
+    for t in &mut timers {
+        // Calibrate ops per sample so one sample lasts at least `min_sample`, then warm up.
+        loop {
+            let start = Instant::now();
+            t.run(w, t.per_sample)?;
+            if start.elapsed() >= sampling.min_sample || t.per_sample >= 1 << 24 {
+                break;
+            }
+            t.per_sample *= 2;
         }
-        per_sample *= 2;
+        t.run(w, t.per_sample)?;
     }
-    run(per_sample)?; // warm-up sample
-    let mut ns = Vec::with_capacity(sampling.samples);
     for _ in 0..sampling.samples {
-        let t = Instant::now();
-        run(per_sample)?;
-        ns.push(t.elapsed().as_nanos() as f64 / per_sample as f64);
+        for t in &mut timers {
+            let start = Instant::now();
+            t.run(w, t.per_sample)?;
+            t.ns.push(start.elapsed().as_nanos() as f64 / t.per_sample as f64);
+        }
     }
-    std::hint::black_box(&out);
-    let bytes_per_op = matrix_bytes + acts.padded_cols() as u64 + 4 * rows as u64;
-    let ns_per_op = Summary::of(ns).context("no valid kernel timing samples")?;
-    let bytes_per_second = ns_per_op.map(|ns| bytes_per_op as f64 * 1e9 / ns);
-    Ok(KernelResult {
-        kernel_id: engine.kernel_id().to_string(),
-        params: engine.config().to_string(),
-        rows,
-        cols,
-        tokens: 1,
-        residency,
-        matrices: count,
-        working_set_bytes: matrix_bytes * count as u64,
-        bytes_per_op,
-        ops_per_second: 1e9 / ns_per_op.median,
-        roofline_ratio: None,
-        ns_per_op,
-        bytes_per_second,
-    })
+    let matrix_bytes = w.mats[0].view().weight_bytes() as u64;
+    let bytes_per_op = matrix_bytes + w.acts.padded_cols() as u64 + 4 * w.rows as u64;
+    timers
+        .into_iter()
+        .map(|t| {
+            std::hint::black_box(&t.out);
+            let ns_per_op = Summary::of(t.ns).context("no valid kernel timing samples")?;
+            let bytes_per_second = ns_per_op.map(|ns| bytes_per_op as f64 * 1e9 / ns);
+            Ok(KernelResult {
+                kernel_id: t.engine.kernel_id().to_string(),
+                params: t.engine.config().to_string(),
+                rows: w.rows,
+                cols: w.cols,
+                tokens: 1,
+                residency: w.residency,
+                matrices: w.mats.len(),
+                working_set_bytes: matrix_bytes * w.mats.len() as u64,
+                bytes_per_op,
+                ops_per_second: 1e9 / ns_per_op.median,
+                roofline_ratio: None,
+                ns_per_op,
+                bytes_per_second,
+            })
+        })
+        .collect()
 }

@@ -10,7 +10,9 @@ use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 use super::bench::{
     kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome,
 };
-use crate::bench::kernel_bench::{self, Residency, Sampling, BITNET_2B4T_SHAPES};
+use crate::bench::kernel_bench::{
+    measure_interleaved, Residency, Sampling, Workload, BITNET_2B4T_SHAPES,
+};
 use crate::bench::stream_bandwidth;
 use crate::cli::BenchArgs;
 use crate::host::noise::{CpuSnapshot, NoiseVerdict};
@@ -92,9 +94,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         .iter()
         .map(|c| I2sGemm::new(*c).with_context(|| format!("configure kernel {c}")))
         .collect::<Result<Vec<_>>>()?;
-    let total = (engines.len() * shapes.len() * residencies.len()
-        + 2
-        + usize::from(args.crossval) * engines.len()) as u64;
+    let total =
+        (shapes.len() * residencies.len() + 2 + usize::from(args.crossval) * engines.len()) as u64;
     let pb = progress(args.json, total);
 
     let mut crossval = None;
@@ -114,25 +115,29 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let before = stream_round(threads, array_bytes)?;
     pb.inc(1);
     let mut kernels = Vec::new();
-    for e in &engines {
-        for &(rows, cols) in &shapes {
-            for &res in &residencies {
-                pb.set_message(format!("{} {rows}x{cols} {}", e.kernel_id(), res.name()));
-                kernels.push(
-                    kernel_bench::measure(e, rows, cols, res, llc, sampling).with_context(
-                        || {
-                            format!(
-                                "benchmark {} on {rows}x{cols} ({})",
-                                e.kernel_id(),
-                                res.name()
-                            )
-                        },
-                    )?,
-                );
-                pb.inc(1);
-            }
+    let refs: Vec<&I2sGemm> = engines.iter().collect();
+    for &(rows, cols) in &shapes {
+        for &res in &residencies {
+            pb.set_message(format!(
+                "{rows}x{cols} {}: {} kernels interleaved",
+                res.name(),
+                refs.len()
+            ));
+            let workload = Workload::new(rows, cols, res, llc)
+                .with_context(|| format!("prepare {rows}x{cols} ({})", res.name()))?;
+            kernels.extend(
+                measure_interleaved(&refs, &workload, sampling)
+                    .with_context(|| format!("benchmark {rows}x{cols} ({})", res.name()))?,
+            );
+            pb.inc(1);
         }
     }
+    // Group by kernel (stable: shapes and residencies keep their order within a kernel).
+    kernels.sort_by_key(|k| {
+        engines
+            .iter()
+            .position(|e| e.kernel_id() == k.kernel_id && e.config().to_string() == k.params)
+    });
     pb.set_message("STREAM bandwidth (after)");
     let after = stream_round(threads, array_bytes)?;
     pb.finish_and_clear();

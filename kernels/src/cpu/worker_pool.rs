@@ -69,6 +69,23 @@ impl WorkerPool {
         }
     }
 
+    /// Like [`Self::for_each_chunk`], but on the calling thread when `inline` (small work).
+    pub fn for_each_chunk_maybe_inline<T: Send>(
+        &self,
+        inline: bool,
+        out: &mut [T],
+        chunk_len: usize,
+        task: impl Fn(usize, &mut [T]) + Sync,
+    ) {
+        if inline {
+            out.chunks_mut(chunk_len.max(1))
+                .enumerate()
+                .for_each(|(i, c)| task(i, c));
+        } else {
+            self.for_each_chunk(out, chunk_len, task);
+        }
+    }
+
     /// Runs `task(i)` for `i` in `0..n` on the pool.
     pub fn for_each_index(&self, n: usize, task: impl Fn(usize) + Sync + Send) {
         match &self.pool {
