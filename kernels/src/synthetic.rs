@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::KernelError;
-use crate::format::i2s::{I2sMatrix, BLOCK_WEIGHTS};
+use crate::format::i2s::{valid_code_bytes, I2sMatrix, BLOCK_WEIGHTS};
 
 /// A seeded RNG.
 pub fn rng(seed: u64) -> ChaCha8Rng {
@@ -32,11 +32,7 @@ pub fn random_matrix(rows: usize, cols: usize, seed: u64) -> Result<I2sMatrix, K
 /// Random packed bytes directly (each byte four valid codes): fast enough for benchmark working
 /// sets of hundreds of megabytes. Needs `cols % 128 == 0` so no row padding exists.
 fn random_matrix_fast(rows: usize, cols: usize, seed: u64) -> Result<I2sMatrix, KernelError> {
-    // The 81 bytes whose four 2-bit fields are each 0, 1 or 2.
-    let valid: Vec<u8> = (0u16..256)
-        .map(|b| b as u8)
-        .filter(|b| (0..4).all(|s| (b >> (2 * s)) & 3 != 3))
-        .collect();
+    let valid = valid_code_bytes();
     let mut r = rng(seed);
     let bytes = rows
         .checked_mul(cols)

@@ -1,8 +1,6 @@
 //! The harness side of a run: the embedded default's command lines, and reading the
 //! `bitnet-perfd/bench-report/v1` document a harness prints.
 
-use std::path::Path;
-
 use tokio::sync::watch;
 
 use super::child_process::{self, CommandSpec, Ending};
@@ -169,11 +167,6 @@ pub fn samples(report: &BenchReport) -> Vec<(String, Vec<f64>)> {
 /// The perfd binary to run the embedded harness with: this executable.
 pub fn self_exe() -> std::io::Result<std::path::PathBuf> {
     std::env::current_exe()
-}
-
-/// Whether `path` looks like a usable model file path (exists and is a file).
-pub fn model_exists(path: &Path) -> bool {
-    path.is_file()
 }
 
 #[cfg(test)]

@@ -225,15 +225,7 @@ async fn repository_tick(
         .await
     {
         Ok(h) => h,
-        Err(reason) => {
-            let status = if *shutdown.borrow() {
-                RunStatus::Cancelled
-            } else {
-                RunStatus::FetchFailed
-            };
-            record(state, ctx.outcome(state, status, Some(reason)), None);
-            return;
-        }
+        Err(reason) => return mainline_failed(state, &ctx, shutdown, reason),
     };
     ctx.commit = head;
     let last = state
@@ -259,15 +251,7 @@ async fn repository_tick(
         .await
     {
         Ok(w) => w,
-        Err(reason) => {
-            let status = if *shutdown.borrow() {
-                RunStatus::Cancelled
-            } else {
-                RunStatus::FetchFailed
-            };
-            record(state, ctx.outcome(state, status, Some(reason)), None);
-            return;
-        }
+        Err(reason) => return mainline_failed(state, &ctx, shutdown, reason),
     };
     set_step(state, &ctx, "build");
     let build_timeout = Duration::from_secs(repo.build_timeout_secs);
@@ -321,6 +305,21 @@ async fn repository_tick(
         ..CommandSpec::shell("harness", &repo.harness_command)
     };
     harness_with_retries(state, config, &ctx, &harness, None, shutdown).await;
+}
+
+/// Records a failed fetch or checkout: cancelled when perfd is stopping, else fetch_failed.
+fn mainline_failed(
+    state: &DaemonState,
+    ctx: &RunContext,
+    shutdown: &watch::Receiver<bool>,
+    reason: String,
+) {
+    let status = if *shutdown.borrow() {
+        RunStatus::Cancelled
+    } else {
+        RunStatus::FetchFailed
+    };
+    record(state, ctx.outcome(state, status, Some(reason)), None);
 }
 
 /// Runs the harness (and optional kernel harness), retrying noisy attempts; records the outcome.

@@ -39,14 +39,37 @@ pub fn abs_dot(w: &[u8], x: &[f32]) -> f64 {
         .sum()
 }
 
-fn dot(isa: Isa, w: &[u8], x: &[f32]) -> f32 {
-    match isa {
+/// The F16 dot product a call uses, resolved once per GEMV (not per row).
+#[derive(Clone, Copy)]
+enum Path {
+    Avx512,
+    Avx2,
+    Scalar,
+}
+
+impl Path {
+    fn for_isa(isa: Isa) -> Self {
+        if !isa.is_supported() {
+            return Path::Scalar;
+        }
+        match isa {
+            Isa::Avx512Bw | Isa::Avx512Vnni => Path::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 if has_f16c_fma() => Path::Avx2,
+            _ => Path::Scalar,
+        }
+    }
+}
+
+fn dot(path: Path, w: &[u8], x: &[f32]) -> f32 {
+    match path {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `gemv` only passes an ISA this CPU supports; AVX-512F includes the F16 conversion.
-        Isa::Avx512Bw | Isa::Avx512Vnni => unsafe { f16_dot_avx512(w, x) },
+        // SAFETY: `Path::for_isa` chose Avx512 only for a supported AVX-512 ISA (AVX-512F
+        // includes the F16 conversion).
+        Path::Avx512 => unsafe { f16_dot_avx512(w, x) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX2 support was verified; F16C and FMA are checked at the call site below.
-        Isa::Avx2 if has_f16c_fma() => unsafe { f16_dot_avx2(w, x) },
+        // SAFETY: `Path::for_isa` chose Avx2 only with AVX2, F16C and FMA detected.
+        Path::Avx2 => unsafe { f16_dot_avx2(w, x) },
         _ => dot_reference(w, x),
     }
 }
@@ -60,14 +83,14 @@ fn has_f16c_fma() -> bool {
 ///
 /// An `isa` this CPU lacks falls back to the scalar reference (the SIMD paths need the feature).
 pub fn gemv(isa: Isa, pool: &WorkerPool, w: &[u8], x: &[f32], out: &mut [f32]) {
-    let isa = if isa.is_supported() { isa } else { Isa::Scalar };
+    let path = Path::for_isa(isa);
     let cols = x.len();
     let row_bytes = 2 * cols;
     pool.for_each_chunk(out, ROWS_PER_TASK, |chunk, ys| {
         let r0 = chunk * ROWS_PER_TASK;
         for (i, y) in ys.iter_mut().enumerate() {
             let row = &w[(r0 + i) * row_bytes..(r0 + i + 1) * row_bytes];
-            *y = dot(isa, row, x);
+            *y = dot(path, row, x);
         }
     });
 }

@@ -20,18 +20,6 @@ pub struct TileParams {
     pub prefetch_hint: PrefetchHint,
 }
 
-impl Default for TileParams {
-    fn default() -> Self {
-        Self {
-            row_tile: 4,
-            batch_width: 1,
-            col_block: 0,
-            prefetch_bytes: 0,
-            prefetch_hint: PrefetchHint::L2,
-        }
-    }
-}
-
 /// Splits `units` (blocks or superblocks) into column blocks of `units_per_block` (0 = one block).
 pub fn column_blocks(units: usize, units_per_block: usize) -> impl Iterator<Item = (usize, usize)> {
     let step = if units_per_block == 0 {

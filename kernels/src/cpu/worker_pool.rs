@@ -85,12 +85,4 @@ impl WorkerPool {
             self.for_each_chunk(out, chunk_len, task);
         }
     }
-
-    /// Runs `task(i)` for `i` in `0..n` on the pool.
-    pub fn for_each_index(&self, n: usize, task: impl Fn(usize) + Sync + Send) {
-        match &self.pool {
-            Some(pool) => pool.install(|| (0..n).into_par_iter().for_each(task)),
-            None => (0..n).for_each(task),
-        }
-    }
 }

@@ -20,6 +20,15 @@ const ZERO_BYTE: u8 = 0b0101_0101;
 
 const FORMAT: &str = "I2_S";
 
+/// The 81 byte values whose four 2-bit fields are each 0, 1 or 2 (valid I2_S codes), for
+/// generating packed weights directly.
+pub fn valid_code_bytes() -> Vec<u8> {
+    (0u16..256)
+        .map(|b| b as u8)
+        .filter(|b| (0..4).all(|s| (b >> (2 * s)) & 3 != 3))
+        .collect()
+}
+
 /// Byte index within a block and bit shift of weight `j` (0..128) of that block.
 #[inline]
 pub fn code_position(j: usize) -> (usize, u32) {

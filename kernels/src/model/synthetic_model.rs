@@ -13,7 +13,7 @@ use half::f16;
 use rand::{Rng, RngCore};
 use rayon::prelude::*;
 
-use crate::format::i2s::TAIL_BYTES;
+use crate::format::i2s::{valid_code_bytes, TAIL_BYTES};
 use crate::gguf::{write_gguf, GgmlType, MetaValue, TensorSpec};
 use crate::model::error::ModelError;
 use crate::model::hparams::{BitnetHparams, Preset};
@@ -107,11 +107,7 @@ pub fn write_model(
     metadata.extend(hp.to_metadata());
     metadata.push(("bitnet-perfd.synthetic_seed".into(), MetaValue::U64(seed)));
     let specs = tensor_specs(hp);
-    // The 81 bytes whose four 2-bit fields are each 0, 1 or 2 (valid I2_S codes).
-    let valid: Vec<u8> = (0u16..256)
-        .map(|b| b as u8)
-        .filter(|b| (0..4).all(|s| (b >> (2 * s)) & 3 != 3))
-        .collect();
+    let valid = valid_code_bytes();
     write_gguf(path, &metadata, &specs, |i, spec, out| {
         let s = tensor_seed(seed, i);
         let n: usize = spec.dims.iter().product::<u64>() as usize;
