@@ -5,18 +5,20 @@ mod common;
 
 use common::{http_get, promtool_check_metrics, start, start_with};
 
-const CONFIG: &str = "[schedule]\ninterval_secs = 2\n\n[benchmark]\npreset = \"tiny\"\nprompt_tokens = 8\ngen_tokens = 8\nreps = 3\n";
+/// Small bandwidth arrays (not 4x a VM's 300-480 MiB L3) and a noise limit above what a busy
+/// 2-core CI host shows: this test checks the daemon's behaviour, not the host's quietness.
+const CONFIG: &str = "[schedule]\ninterval_secs = 2\n\n[benchmark]\npreset = \"tiny\"\nprompt_tokens = 8\ngen_tokens = 8\nreps = 3\nbandwidth_memory_mib = 48\n\n[noise]\nlimit_cores = 64.0\n";
 
 #[test]
 fn embedded_default_benchmarks_and_serves_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let d = start(dir.path(), CONFIG);
     assert_eq!(d.get("/healthz").0, 200);
-    let ready = common::wait_for(std::time::Duration::from_secs(10), || {
+    let ready = common::wait_for(std::time::Duration::from_secs(60), || {
         (d.get("/readyz").0 == 200).then_some(())
     });
     assert!(ready.is_some());
-    let runs = d.wait_runs(60, "two successful runs", |r| {
+    let runs = d.wait_runs(600, "two successful runs", |r| {
         r.iter().filter(|x| x["status"] == "success").count() >= 2
     });
     let run = &runs[0];

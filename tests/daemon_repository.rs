@@ -21,7 +21,7 @@ fn each_new_mainline_commit_is_benchmarked_once() {
     let repo = fixture_repo(dir.path(), TINY_HARNESS);
     let first = git(&repo, &["rev-parse", "HEAD"]);
     let d = start(dir.path(), &config(&repo, 120, "sh build.sh"));
-    d.wait_runs(60, "first commit benchmarked", |r| {
+    d.wait_runs(300, "first commit benchmarked", |r| {
         r.iter()
             .any(|x| x["commit"] == first.as_str() && x["status"] == "success")
     });
@@ -30,7 +30,7 @@ fn each_new_mainline_commit_is_benchmarked_once() {
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "second"]);
     let second = git(&repo, &["rev-parse", "HEAD"]);
-    let runs = d.wait_runs(60, "second commit benchmarked", |r| {
+    let runs = d.wait_runs(300, "second commit benchmarked", |r| {
         r.iter()
             .any(|x| x["commit"] == second.as_str() && x["status"] == "success")
     });
@@ -75,7 +75,7 @@ fn hanging_harness_is_killed_by_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let repo = fixture_repo(dir.path(), "sleep 317\n");
     let d = start(dir.path(), &config(&repo, 2, "true"));
-    let runs = d.wait_runs(40, "timeout recorded", |r| {
+    let runs = d.wait_runs(300, "timeout recorded", |r| {
         r.iter().any(|x| x["status"] == "timeout")
     });
     let reason = runs[0]["reason"].as_str().unwrap();
@@ -95,7 +95,7 @@ fn build_failure_and_bad_report_are_recorded_runs() {
     std::fs::write(repo.join("build.sh"), "echo compiling; exit 3\n").unwrap();
     git(&repo, &["commit", "-q", "-am", "break the build"]);
     let d = start(dir.path(), &config(&repo, 30, "sh build.sh"));
-    let runs = d.wait_runs(30, "build failure", |r| {
+    let runs = d.wait_runs(300, "build failure", |r| {
         r.iter().any(|x| x["status"] == "build_failed")
     });
     let reason = runs[0]["reason"].as_str().unwrap();
@@ -119,7 +119,7 @@ fn build_failure_and_bad_report_are_recorded_runs() {
         &dir.path().join("perfd.toml"),
         &dir.path().join("state"),
     );
-    let runs = d.wait_runs(30, "harness failure", |r| {
+    let runs = d.wait_runs(300, "harness failure", |r| {
         r.iter().any(|x| x["status"] == "harness_failed")
     });
     assert_eq!(runs[0]["commit"], fixed.as_str());
@@ -145,7 +145,7 @@ fn sigterm_mid_run_records_a_cancelled_run_and_keeps_the_store_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let repo = fixture_repo(dir.path(), "sleep 323\n");
     let d = start(dir.path(), &config(&repo, 600, "true"));
-    common::wait_for(std::time::Duration::from_secs(30), || {
+    common::wait_for(std::time::Duration::from_secs(300), || {
         let (_, _, body) = d.get("/api/v1/runs");
         body.contains("\"step\": \"harness\"").then_some(())
     })
@@ -185,7 +185,7 @@ fn sigkill_mid_run_leaves_a_consistent_store() {
     let dir = tempfile::tempdir().unwrap();
     let repo = fixture_repo(dir.path(), TINY_HARNESS);
     let mut d = start(dir.path(), &config(&repo, 120, "true"));
-    d.wait_runs(60, "a stored run", |r| !r.is_empty());
+    d.wait_runs(300, "a stored run", |r| !r.is_empty());
     d.child.kill().unwrap();
     d.child.wait().unwrap();
     let db = rusqlite::Connection::open(d.state_dir.join("history.sqlite")).unwrap();

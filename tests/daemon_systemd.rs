@@ -29,7 +29,7 @@ fn notify_protocol_and_config_reload() {
     let config = dir.path().join("perfd.toml");
     let body = |interval: u64| {
         format!(
-            "[daemon]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n[schedule]\ninterval_secs = {interval}\n[benchmark]\npreset = \"tiny\"\nprompt_tokens = 4\ngen_tokens = 4\nreps = 3\n",
+            "[daemon]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n[schedule]\ninterval_secs = {interval}\n[benchmark]\npreset = \"tiny\"\nprompt_tokens = 4\ngen_tokens = 4\nreps = 3\nbandwidth_memory_mib = 48\n",
             dir.path().join("state").display()
         )
     };
@@ -73,7 +73,7 @@ fn notify_protocol_and_config_reload() {
         child.try_wait().unwrap().is_none(),
         "daemon died on a bad reload"
     );
-    common::wait_for(Duration::from_secs(5), || {
+    common::wait_for(Duration::from_secs(60), || {
         std::fs::read_to_string(&log)
             .unwrap()
             .contains("keeping the current configuration")
@@ -82,7 +82,7 @@ fn notify_protocol_and_config_reload() {
     .expect("bad reload not logged");
     std::fs::write(&config, body(7200)).unwrap();
     Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-    common::wait_for(Duration::from_secs(5), || {
+    common::wait_for(Duration::from_secs(60), || {
         std::fs::read_to_string(&log)
             .unwrap()
             .contains("configuration reloaded")
@@ -93,7 +93,7 @@ fn notify_protocol_and_config_reload() {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let got = collect(&sock, |g| g.iter().any(|l| l == "STOPPING=1"), 20);
     assert!(got.iter().any(|l| l == "STOPPING=1"), "{got:?}");
-    let status = common::wait_for(Duration::from_secs(30), || child.try_wait().unwrap())
+    let status = common::wait_for(Duration::from_secs(120), || child.try_wait().unwrap())
         .expect("daemon stops");
     assert!(status.success());
 }

@@ -15,7 +15,7 @@ const KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/github-app-test-key.pem"
 );
-const HARNESS: &str = "exec \"$PERFD_BIN\" bench --json --preset tiny --pp 8 --tg 48 --reps 3 --params \"$(cat params.txt)\"\n";
+const HARNESS: &str = "exec \"$PERFD_BIN\" bench --json --preset tiny --pp 8 --tg 48 --reps 3 --bandwidth-mib 48 --params \"$(cat params.txt)\"\n";
 
 fn created(reqs: &[Request], sha: &str, name: &str) -> Vec<Value> {
     reqs.iter()
@@ -76,10 +76,10 @@ async fn planted_regression_fails_the_throughput_gate_and_the_fix_passes() {
                 .any(|x| x["commit"] == sha.as_str() && x["status"] == "success")
         }
     };
-    d.wait_runs(90, "baseline 1", benchmarked(&good[0]));
+    d.wait_runs(450, "baseline 1", benchmarked(&good[0]));
     for i in 2..=3 {
         good.push(commit(&repo, "isa=auto", &format!("baseline {i}")));
-        d.wait_runs(90, "baseline commit", benchmarked(good.last().unwrap()));
+        d.wait_runs(450, "baseline commit", benchmarked(good.last().unwrap()));
     }
 
     // The planted regression: the harness now runs the scalar reference kernel.
@@ -88,8 +88,8 @@ async fn planted_regression_fails_the_throughput_gate_and_the_fix_passes() {
         "isa=scalar,threads=1",
         "refactor: simplify kernel dispatch",
     );
-    d.wait_runs(180, "regressed commit benchmarked", benchmarked(&bad));
-    let posted = common::wait_for(std::time::Duration::from_secs(120), || {
+    d.wait_runs(600, "regressed commit benchmarked", benchmarked(&bad));
+    let posted = common::wait_for(std::time::Duration::from_secs(600), || {
         let reqs = futures_lite_block(server.received_requests()).unwrap_or_default();
         let g = created(&reqs, &bad, "integrative:gate:throughput");
         (!g.is_empty()).then(|| g[0].clone())
@@ -144,8 +144,8 @@ async fn planted_regression_fails_the_throughput_gate_and_the_fix_passes() {
 
     // The fix: back to the fast kernel, on its own commit, judged against the good baseline.
     let fix = commit(&repo, "isa=auto", "fix: restore SIMD dispatch");
-    d.wait_runs(120, "fixing commit benchmarked", benchmarked(&fix));
-    let fixed = common::wait_for(std::time::Duration::from_secs(60), || {
+    d.wait_runs(600, "fixing commit benchmarked", benchmarked(&fix));
+    let fixed = common::wait_for(std::time::Duration::from_secs(300), || {
         let reqs = futures_lite_block(server.received_requests()).unwrap_or_default();
         let g = created(&reqs, &fix, "integrative:gate:throughput");
         (!g.is_empty()).then(|| g[0].clone())

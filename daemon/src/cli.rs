@@ -29,6 +29,23 @@ pub enum Command {
     History(HistoryArgs),
     /// Post (again) the gates of a stored run to GitHub, through the outbox.
     Gate(GateArgs),
+    /// Internal: start a benchmark child that dies with the daemon (used by `perfd run`).
+    #[command(hide = true)]
+    ChildGuard(ChildGuardArgs),
+}
+
+/// Options of `perfd child-guard`.
+#[derive(Debug, Args)]
+pub struct ChildGuardArgs {
+    /// Pid of the daemon that must be alive.
+    #[arg(long)]
+    pub parent: i32,
+    /// Niceness to run the command at.
+    #[arg(long, default_value_t = 0)]
+    pub nice: u8,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 /// Options of `perfd gate`.
@@ -153,4 +170,9 @@ pub struct BenchArgs {
     /// Average cores other processes may keep busy before the run is marked noisy.
     #[arg(long, default_value_t = 0.25)]
     pub noise_limit_cores: f64,
+    /// Most memory (MiB) one bandwidth measurement may hold: STREAM's three arrays, or the
+    /// DRAM-streaming kernel working set. Default: 4x the last-level cache, capped at 1 GiB and a
+    /// quarter of the available memory. The report states the sizes used.
+    #[arg(long, value_name = "MIB")]
+    pub bandwidth_mib: Option<u64>,
 }

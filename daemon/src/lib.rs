@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod gates;
+pub mod health;
 pub mod host;
 pub mod http;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod scheduler;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod store_spool;
 pub mod systemd;
 pub mod verdict;
 

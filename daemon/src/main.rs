@@ -23,6 +23,23 @@ fn text(stdout: String) -> commands::bench::BenchOutcome {
     }
 }
 
+/// The error and its causes on one line, each cause once: library errors often print their
+/// source in their own message too (`path: No such device`), which `{:#}` would repeat.
+fn describe(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(text.as_str()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -39,6 +56,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => commands::check_config::run(args).map(text),
         Command::History(args) => commands::history::run(args).map(text),
         Command::Gate(args) => commands::gate::run(args).map(text),
+        Command::ChildGuard(args) => commands::child_guard::run(args).map(|()| text(String::new())),
     };
     match result {
         Ok(outcome) => {
@@ -57,7 +75,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("perfd: error: {e:#}");
+            eprintln!("perfd: error: {}", describe(&e));
             if e.downcast_ref::<UsageError>().is_some()
                 || e.downcast_ref::<bitnet_kernels::KernelError>()
                     .is_some_and(|k| {

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, RwLock};
 
 use tokio::sync::Notify;
@@ -47,8 +46,8 @@ pub struct DaemonState {
     pub store: Mutex<Store>,
     /// This host.
     pub host: HostFingerprint,
-    /// Startup finished (config, store, listener).
-    pub ready: AtomicBool,
+    /// Readiness by cause (store writable, scheduler alive, startup done).
+    pub health: crate::health::Health,
     /// Scheduler progress for the watchdog.
     pub heartbeat: Heartbeat,
     /// Wakes the scheduler for an immediate tick (coalesced while a run is going).
@@ -65,6 +64,10 @@ pub struct DaemonState {
     pub outbox_wake: Notify,
     /// Verdicts of the newest judged run (for /metrics).
     pub verdicts: RwLock<Option<LatestVerdicts>>,
+    /// Finished runs the store could not take yet.
+    pub spool: crate::store_spool::Spool,
+    /// The run in progress, on disk (for crash reporting at the next start).
+    pub marker: crate::runner::run_marker::RunMarker,
 }
 
 /// What the newest judged run concluded.
@@ -95,12 +98,15 @@ impl DaemonState {
             .collect();
         let latest = latest_from_store(&store);
         let verdicts = verdicts_from_store(&store);
+        let state_dir = config.state_dir();
         Self {
+            spool: crate::store_spool::Spool::new(state_dir.join("spool")),
+            marker: crate::runner::run_marker::RunMarker::new(&state_dir),
             config: RwLock::new(config),
             config_path,
             store: Mutex::new(store),
             host,
-            ready: AtomicBool::new(false),
+            health: crate::health::Health::default(),
             heartbeat: Heartbeat::default(),
             trigger: Notify::new(),
             latest: RwLock::new(latest),
@@ -138,6 +144,16 @@ pub fn latest_from_store(store: &Store) -> Option<LatestRun> {
         kernels: parse(kernels),
         row,
     })
+}
+
+/// The reports of a stored successful run (for a run that reached the store from the spool).
+pub fn latest_from_store_row(
+    state: &DaemonState,
+    row: &RunRow,
+) -> Option<(Option<BenchReport>, Option<BenchReport>)> {
+    let (report, kernels) = state.store.lock().ok()?.reports(row.id).ok()?;
+    let parse = |s: Option<String>| s.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
+    Some((parse(report), parse(kernels)))
 }
 
 /// The verdicts of the newest run that has any, so /metrics is complete after a restart.

@@ -1,7 +1,9 @@
 //! Corrupt, truncated and hostile GGUF files: every one must be a clean, specific error — never a
 //! panic, an abort on a huge allocation or an out-of-bounds read.
 
-use bitnet_kernels::gguf::{write_gguf, GgmlType, GgufError, GgufFile, MetaValue, TensorSpec};
+use bitnet_kernels::gguf::{
+    write_gguf, GgmlType, GgufError, GgufFile, MetaArray, MetaValue, TensorSpec,
+};
 use bitnet_kernels::model::synthetic_model::write_preset;
 use bitnet_kernels::model::{BitnetModel, ModelError, Preset};
 use rand::{Rng, SeedableRng};
@@ -18,7 +20,9 @@ fn small_file() -> Vec<u8> {
         ("a.count".into(), MetaValue::U32(7)),
         (
             "a.list".into(),
-            MetaValue::Array(4, vec![MetaValue::U32(1), MetaValue::U32(2)]),
+            MetaValue::Array(
+                MetaArray::from_values(4, vec![MetaValue::U32(1), MetaValue::U32(2)]).unwrap(),
+            ),
         ),
     ];
     let specs = vec![

@@ -255,4 +255,4 @@ pub fn fixture_repo(dir: &Path, harness: &str) -> PathBuf {
 
 /// The harness script of the fixture: perfd's own tiny benchmark (PERFD_BIN is set by `start`).
 pub const TINY_HARNESS: &str =
-    "exec \"$PERFD_BIN\" bench --json --preset tiny --pp 8 --tg 8 --reps 3\n";
+    "exec \"$PERFD_BIN\" bench --json --preset tiny --pp 8 --tg 8 --reps 3 --bandwidth-mib 48\n";

@@ -18,9 +18,6 @@ use crate::stats::Summary;
 pub const BITNET_2B4T_SHAPES: [(usize, usize); 4] =
     [(2560, 2560), (640, 2560), (6912, 2560), (2560, 6912)];
 
-/// DRAM-streaming working sets are at least this many times the last-level cache.
-const DRAM_LLC_MULTIPLE: u64 = 4;
-
 /// Where the weights live during the measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,16 +88,14 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Seeded weights (one matrix, or enough copies to exceed the LLC several times) and one
+    /// Seeded weights (one matrix, or enough copies to fill `dram_bytes`, at least two) and one
     /// token of activations.
-    pub fn new(rows: usize, cols: usize, residency: Residency, llc_bytes: u64) -> Result<Self> {
+    pub fn new(rows: usize, cols: usize, residency: Residency, dram_bytes: u64) -> Result<Self> {
         let base = random_matrix(rows, cols, 0xB17_5EED).context("generate weights")?;
         let matrix_bytes = base.view().weight_bytes() as u64;
         let count = match residency {
             Residency::Cache => 1,
-            Residency::Dram => (DRAM_LLC_MULTIPLE * llc_bytes)
-                .div_ceil(matrix_bytes)
-                .max(2) as usize,
+            Residency::Dram => dram_bytes.div_ceil(matrix_bytes.max(1)).max(2) as usize,
         };
         // Identical contents in distinct memory: the caches see distinct lines, which is all that matters.
         let mats: Vec<I2sMatrix> = (0..count).map(|_| base.clone()).collect();

@@ -15,6 +15,59 @@ use crate::stats::Summary;
 const LLC_MULTIPLE: u64 = 4;
 /// Smallest array, for hosts that do not report their cache.
 const MIN_ARRAY_BYTES: u64 = 64 << 20;
+/// LLC assumed for the DRAM-streaming kernel working set when the OS does not report one.
+const UNKNOWN_LLC_BYTES: u64 = 32 << 20;
+/// Default ceiling of the memory one bandwidth measurement may hold (STREAM's three arrays
+/// together, or the DRAM-streaming kernel working set). VMs report the whole socket's L3
+/// (300–480 MiB), and 4× that was three 2 GB arrays twice per run: past a few hundred MiB the
+/// arrays are far beyond any one core's share of the cache and a bigger set measures nothing new.
+pub const DEFAULT_MEMORY_CAP_BYTES: u64 = 1 << 30;
+/// Smallest cap a user may set (`--bandwidth-mib`).
+pub const MIN_MEMORY_CAP_MIB: u64 = 8;
+
+/// How much memory the bandwidth measurements use on this host: the STREAM arrays and the
+/// DRAM-streaming kernel working set, each sized from the LLC and capped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BandwidthMemory {
+    /// Last-level cache the sizes follow, when the OS reports it.
+    pub llc_bytes: Option<u64>,
+    /// Most bytes one measurement holds.
+    pub cap_bytes: u64,
+}
+
+impl BandwidthMemory {
+    /// The plan for a host: `cap_mib` when the user set one, else the smaller of
+    /// [`DEFAULT_MEMORY_CAP_BYTES`] and a quarter of `available_bytes`.
+    pub fn new(llc_bytes: Option<u64>, cap_mib: Option<u64>, available_bytes: u64) -> Self {
+        let cap_bytes = match cap_mib {
+            Some(m) => m.saturating_mul(1 << 20),
+            None => DEFAULT_MEMORY_CAP_BYTES
+                .min(available_bytes / 4)
+                .max(MIN_MEMORY_CAP_MIB << 20),
+        };
+        Self {
+            llc_bytes,
+            cap_bytes,
+        }
+    }
+
+    /// Size of each of STREAM's three arrays.
+    pub fn stream_array_bytes(&self) -> u64 {
+        let wanted = self
+            .llc_bytes
+            .map_or(MIN_ARRAY_BYTES, |l| l.saturating_mul(LLC_MULTIPLE))
+            .max(MIN_ARRAY_BYTES);
+        wanted.min(self.cap_bytes / 3)
+    }
+
+    /// Bytes of distinct weight matrices a DRAM-streaming kernel measurement cycles through.
+    pub fn dram_working_set_bytes(&self) -> u64 {
+        self.llc_bytes
+            .unwrap_or(UNKNOWN_LLC_BYTES)
+            .saturating_mul(LLC_MULTIPLE)
+            .min(self.cap_bytes)
+    }
+}
 
 /// Bandwidth figures of one measurement, in bytes per second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,11 +89,6 @@ impl StreamBandwidth {
     pub fn stream_bytes_per_second(&self) -> f64 {
         self.copy.median.max(self.triad.median)
     }
-}
-
-/// Array size for a host with the given last-level cache.
-pub fn array_bytes_for(llc_bytes: Option<u64>) -> u64 {
-    llc_bytes.map_or(MIN_ARRAY_BYTES, |l| (l * LLC_MULTIPLE).max(MIN_ARRAY_BYTES))
 }
 
 /// Splits `0..n` into `parts` contiguous chunk lengths (the same split for init and every kernel,
@@ -175,9 +223,26 @@ mod tests {
 
     #[test]
     fn array_size_follows_the_cache() {
-        assert_eq!(array_bytes_for(Some(32 << 20)), 128 << 20);
-        assert_eq!(array_bytes_for(Some(1 << 20)), MIN_ARRAY_BYTES);
-        assert_eq!(array_bytes_for(None), MIN_ARRAY_BYTES);
+        let plan = |llc| BandwidthMemory::new(llc, None, 64 << 30);
+        assert_eq!(plan(Some(32 << 20)).stream_array_bytes(), 128 << 20);
+        assert_eq!(plan(Some(1 << 20)).stream_array_bytes(), MIN_ARRAY_BYTES);
+        assert_eq!(plan(None).stream_array_bytes(), MIN_ARRAY_BYTES);
+        assert_eq!(plan(Some(32 << 20)).dram_working_set_bytes(), 128 << 20);
+    }
+
+    #[test]
+    fn a_huge_or_misreported_cache_stays_within_the_cap() {
+        // A VM reporting the socket's 480 MiB L3 used to get three 1.9 GB arrays.
+        let big = BandwidthMemory::new(Some(480 << 20), None, 64 << 30);
+        assert!(3 * big.stream_array_bytes() <= DEFAULT_MEMORY_CAP_BYTES);
+        assert!(big.dram_working_set_bytes() <= DEFAULT_MEMORY_CAP_BYTES);
+        // Little free memory: a quarter of it.
+        let tight = BandwidthMemory::new(Some(480 << 20), None, 2 << 30);
+        assert!(3 * tight.stream_array_bytes() <= 512 << 20);
+        // A user cap wins over everything.
+        let user = BandwidthMemory::new(Some(480 << 20), Some(48), 64 << 30);
+        assert_eq!(user.stream_array_bytes(), 16 << 20);
+        assert_eq!(user.dram_working_set_bytes(), 48 << 20);
     }
 
     #[test]

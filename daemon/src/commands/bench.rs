@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use bitnet_kernels::crossval::{crossval, GUARD_SHAPES};
 use bitnet_kernels::{I2sGemm, KernelConfig, ParamSpace};
 
-use crate::bench::stream_bandwidth::{self, StreamBandwidth};
+use crate::bench::stream_bandwidth::{self, BandwidthMemory, StreamBandwidth, MIN_MEMORY_CAP_MIB};
 use crate::cli::BenchArgs;
 use crate::report::bench_report::CrossvalSummary;
 use crate::stats::Summary;
@@ -74,6 +74,26 @@ pub(crate) fn timestamp() -> Result<String> {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .context("format timestamp")
+}
+
+/// The memory plan of the bandwidth measurements, from `--bandwidth-mib` or the host.
+pub(crate) fn bandwidth_memory(
+    args: &BenchArgs,
+    llc_bytes: Option<u64>,
+) -> Result<BandwidthMemory> {
+    if let Some(m) = args.bandwidth_mib {
+        if m < MIN_MEMORY_CAP_MIB {
+            return Err(UsageError(format!(
+                "--bandwidth-mib {m} is too small to measure anything (at least {MIN_MEMORY_CAP_MIB})"
+            ))
+            .into());
+        }
+    }
+    Ok(BandwidthMemory::new(
+        llc_bytes,
+        args.bandwidth_mib,
+        crate::host::memory::available_bytes(),
+    ))
 }
 
 /// One round of STREAM measurements.

@@ -8,12 +8,13 @@ use anyhow::{bail, Context, Result};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
 use super::bench::{
-    kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome,
+    bandwidth_memory, kernel_crossval, merge_stream, parse_params, progress, stream_round,
+    timestamp, BenchOutcome,
 };
 use crate::bench::kernel_bench::{
     measure_interleaved, Residency, Sampling, Workload, BITNET_2B4T_SHAPES,
 };
-use crate::bench::stream_bandwidth;
+use crate::bench::stream_bandwidth::BandwidthMemory;
 use crate::cli::BenchArgs;
 use crate::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::host::rss::peak_rss_bytes;
@@ -45,6 +46,39 @@ fn parse_shapes(spec: Option<&str>) -> Result<Vec<(usize, usize)>> {
             Ok((parse(m)?, parse(k)?))
         })
         .collect()
+}
+
+/// Refuses shapes whose weights (one matrix cache-resident, at least two DRAM-streaming) and
+/// activations do not fit in the memory this host has available: a usage error, not an
+/// allocation abort halfway through the run.
+fn check_shapes_fit(
+    shapes: &[(usize, usize)],
+    residencies: &[Residency],
+    memory: &BandwidthMemory,
+    available: u64,
+) -> Result<()> {
+    for &(rows, cols) in shapes {
+        // I2_S: 4 weights per byte; int8 activations and f32 outputs, one token.
+        let matrix = (rows as u64 * cols as u64).div_ceil(4) + 64;
+        let io = cols as u64 + 4 * rows as u64;
+        for &res in residencies {
+            let weights = match res {
+                Residency::Cache => matrix,
+                Residency::Dram => memory.dram_working_set_bytes().max(2 * matrix),
+            };
+            // Generating a ragged matrix holds one ternary byte per weight before packing.
+            let needed = weights + rows as u64 * cols as u64 + io;
+            if needed > available {
+                bail!(UsageError(format!(
+                    "--shapes: {rows}x{cols} ({}) needs {:.1} GiB but this host has {:.1} GiB available",
+                    res.name(),
+                    needed as f64 / f64::from(1u32 << 30),
+                    available as f64 / f64::from(1u32 << 30)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_residency(spec: &str) -> Result<Vec<Residency>> {
@@ -84,7 +118,13 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let configs = configs(args.params.as_deref())?;
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
-    let llc = host.llc_bytes.unwrap_or(32 << 20);
+    let memory = bandwidth_memory(args, host.llc_bytes)?;
+    check_shapes_fit(
+        &shapes,
+        &residencies,
+        &memory,
+        crate::host::memory::available_bytes(),
+    )?;
     let threads = configs.iter().map(|c| c.threads).max().unwrap_or(1);
     let sampling = Sampling {
         samples: args.samples,
@@ -110,7 +150,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     }
 
     let snapshot = CpuSnapshot::take();
-    let array_bytes = stream_bandwidth::array_bytes_for(host.llc_bytes);
+    let array_bytes = memory.stream_array_bytes();
     pb.set_message("STREAM bandwidth (before)");
     let before = stream_round(threads, array_bytes)?;
     pb.inc(1);
@@ -123,7 +163,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
                 res.name(),
                 refs.len()
             ));
-            let workload = Workload::new(rows, cols, res, llc)
+            let workload = Workload::new(rows, cols, res, memory.dram_working_set_bytes())
                 .with_context(|| format!("prepare {rows}x{cols} ({})", res.name()))?;
             kernels.extend(
                 measure_interleaved(&refs, &workload, sampling)

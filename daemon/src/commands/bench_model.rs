@@ -9,11 +9,11 @@ use bitnet_kernels::model::{BitnetModel, Preset};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
 use super::bench::{
-    kernel_crossval, merge_stream, parse_params, progress, stream_round, timestamp, BenchOutcome,
+    bandwidth_memory, kernel_crossval, merge_stream, parse_params, progress, stream_round,
+    timestamp, BenchOutcome,
 };
 use crate::bench::model_bench::{self, ModelBenchSpec};
 use crate::bench::model_cache::{default_cache_dir, load_or_write, DEFAULT_SEED};
-use crate::bench::stream_bandwidth;
 use crate::cli::BenchArgs;
 use crate::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::host::rss::{peak_rss_bytes, reset_peak_rss};
@@ -60,6 +60,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
+    let memory = bandwidth_memory(args, host.llc_bytes)?;
     let pb = progress(
         args.json,
         4 + 2 * args.reps as u64 + u64::from(args.crossval),
@@ -128,7 +129,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     }
 
     let snapshot = CpuSnapshot::take();
-    let array_bytes = stream_bandwidth::array_bytes_for(host.llc_bytes);
+    let array_bytes = memory.stream_array_bytes();
     pb.set_message("STREAM bandwidth (before)");
     let before = stream_round(config.threads, array_bytes)?;
     pb.inc(1);

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_kernels;
 pub mod bench_model;
 pub mod check_config;
+pub mod child_guard;
 pub mod gate;
 pub mod history;
 pub mod model_write;

@@ -4,7 +4,6 @@
 //! reloads the configuration, keeping the old one if the new one is invalid.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +14,12 @@ use tokio::sync::watch;
 
 use crate::cli::RunArgs;
 use crate::config::{self, Config, DEFAULT_CONFIG_PATH};
+use crate::health::Problem;
 use crate::host::HostFingerprint;
 use crate::http::routes::HttpContext;
 use crate::metrics::gpu::GpuCollector;
 use crate::state::DaemonState;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::{http, scheduler, systemd, UsageError};
 
 /// Time the scheduler gets to record the cancelled run after SIGTERM.
@@ -63,8 +63,39 @@ fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
         .write(true)
         .open(&path)
         .with_context(|| format!("open {}", path.display()))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, e)| anyhow::anyhow!("another perfd is using {} ({e})", dir.display()))
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        if e == nix::errno::Errno::EWOULDBLOCK {
+            anyhow::anyhow!(
+                "another perfd is already running with state directory {}",
+                dir.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot lock {}: {}", path.display(), e.desc())
+        }
+    })
+}
+
+/// Opens the history store. A damaged database (SQLite's quick check fails) is moved aside as
+/// `history.sqlite.corrupt-UNIXTIME` and a fresh one is started, loudly: the daemon keeps
+/// benchmarking, the old file stays for recovery (README: "A corrupt history database").
+fn open_store(db: &Path) -> Result<Store> {
+    match Store::open(db) {
+        Err(StoreError::Corrupt { detail, .. }) => {
+            let moved = Store::move_aside(db).with_context(|| {
+                format!(
+                    "history database {} is corrupt ({detail}) and cannot be moved aside",
+                    db.display()
+                )
+            })?;
+            tracing::error!(
+                database = %db.display(),
+                moved_to = %moved.display(),
+                "history database is corrupt ({detail}); moved it aside and starting a new one"
+            );
+            Ok(Store::open(db)?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -87,11 +118,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
 async fn serve(config: Config, path: Option<PathBuf>) -> Result<()> {
     let state_dir = config.state_dir();
+    if state_dir.exists() && !state_dir.is_dir() {
+        anyhow::bail!(
+            "state directory {} exists but is not a directory",
+            state_dir.display()
+        );
+    }
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("create state directory {}", state_dir.display()))?;
     let _lock = lock_state_dir(&state_dir)?;
     let db = state_dir.join("history.sqlite");
-    let store = Store::open(&db)?;
+    let store = open_store(&db)?;
     tracing::info!(database = %db.display(), "history store open");
     let listen = config.daemon.listen.clone();
     let listener = TcpListener::bind(&listen)
@@ -102,18 +139,19 @@ async fn serve(config: Config, path: Option<PathBuf>) -> Result<()> {
 
     let host = HostFingerprint::detect();
     let state = Arc::new(DaemonState::new(config, path.clone(), store, host));
+    // Before the scheduler starts a run of its own: report the one a dead daemon left behind.
+    scheduler::record_interrupted(&state);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Arc::new(HttpContext {
         state: state.clone(),
         gpu: GpuCollector::init(),
-        stopping: Default::default(),
     });
     let http_task = tokio::spawn(http::server::serve(
         listener,
         ctx.clone(),
         shutdown_rx.clone(),
     ));
-    let scheduler_task = tokio::spawn(scheduler::run_loop(state.clone(), shutdown_rx.clone()));
+    let mut scheduler_task = tokio::spawn(scheduler::run_loop(state.clone(), shutdown_rx.clone()));
     let watchdog_task = tokio::spawn(systemd::watchdog(
         state.heartbeat.clone(),
         shutdown_rx.clone(),
@@ -122,33 +160,65 @@ async fn serve(config: Config, path: Option<PathBuf>) -> Result<()> {
         state.clone(),
         shutdown_rx.clone(),
     ));
-    state.ready.store(true, Ordering::Relaxed);
+    state.health.set_started();
     systemd::ready(&format!("serving on {addr}"));
 
     let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("install SIGHUP handler")?;
+    let mut scheduler_died = None;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break }
             _ = hup.recv() => reload(&state, path.as_deref()),
+            joined = &mut scheduler_task => {
+                // A daemon whose scheduler is gone must not look healthy: say why, stop, and let
+                // systemd (Restart=on-failure) start a fresh one.
+                let why = scheduler_death(joined);
+                tracing::error!("{why}; perfd is exiting so that it can be restarted");
+                state.health.fail(Problem::Scheduler, why.clone());
+                scheduler_died = Some(why);
+                break;
+            }
         }
     }
     systemd::stopping();
-    ctx.stopping.store(true, Ordering::Relaxed);
+    state.health.set_stopping();
+    // Receivers may all be gone already (scheduler died); nothing then listens for the signal.
     let _ = shutdown_tx.send(true);
-    if tokio::time::timeout(STOP_GRACE, scheduler_task)
-        .await
-        .is_err()
+    if scheduler_died.is_none()
+        && tokio::time::timeout(STOP_GRACE, scheduler_task)
+            .await
+            .is_err()
     {
         tracing::error!("scheduler did not stop within {} s", STOP_GRACE.as_secs());
     }
     let _ = tokio::time::timeout(Duration::from_secs(6), http_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), outbox_task).await;
     watchdog_task.abort();
+    if let Some(why) = scheduler_died {
+        anyhow::bail!("{why}");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Why the scheduler task ended while the daemon was not stopping.
+fn scheduler_death(joined: Result<(), tokio::task::JoinError>) -> String {
+    match joined {
+        Ok(()) => "the scheduler stopped unexpectedly".into(),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".into());
+            format!("the scheduler panicked: {msg}")
+        }
+        Err(_) => "the scheduler task was cancelled".into(),
+    }
 }
 
 fn reload(state: &DaemonState, path: Option<&Path>) {

@@ -184,6 +184,9 @@ pub struct BenchmarkSection {
     pub params: String,
     /// Kill the harness after this many seconds.
     pub timeout_secs: u64,
+    /// Most memory (MiB) one bandwidth measurement may hold (STREAM arrays, DRAM-streaming
+    /// kernel working set); absent = 4× the LLC, capped at 1 GiB and a quarter of free memory.
+    pub bandwidth_memory_mib: Option<u64>,
 }
 
 impl Default for BenchmarkSection {
@@ -196,6 +199,7 @@ impl Default for BenchmarkSection {
             reps: 5,
             params: String::new(),
             timeout_secs: 1800,
+            bandwidth_memory_mib: None,
         }
     }
 }

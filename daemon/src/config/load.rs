@@ -9,6 +9,10 @@ use bitnet_kernels::KernelConfig;
 
 use super::file::Config;
 
+/// Longest duration any `*_secs` key accepts (one year): far beyond any sensible schedule or
+/// timeout, and far below what would overflow the scheduler's clock arithmetic.
+pub const MAX_DURATION_SECS: u64 = 365 * 86_400;
+
 /// Where `perfd run` and `perfd check-config` look when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/perfd/perfd.toml";
 
@@ -161,6 +165,29 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if c.schedule.interval_secs == 0 {
         err("schedule.interval_secs", "must be at least 1 second".into());
     }
+    let mut durations = vec![
+        ("schedule.interval_secs", c.schedule.interval_secs),
+        (
+            "schedule.rebench_interval_secs",
+            c.schedule.rebench_interval_secs,
+        ),
+        ("benchmark.timeout_secs", c.benchmark.timeout_secs),
+    ];
+    if let Some(r) = &c.repository {
+        durations.extend([
+            ("repository.build_timeout_secs", r.build_timeout_secs),
+            ("repository.harness_timeout_secs", r.harness_timeout_secs),
+            ("repository.fetch_timeout_secs", r.fetch_timeout_secs),
+        ]);
+    }
+    for (k, v) in durations {
+        if v > MAX_DURATION_SECS {
+            err(
+                k,
+                format!("{v} s is above the maximum of {MAX_DURATION_SECS} s (one year)"),
+            );
+        }
+    }
     let b = &c.benchmark;
     if b.model.is_none() {
         if let Err(e) = b.preset.parse::<Preset>() {
@@ -178,6 +205,15 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     }
     if b.timeout_secs == 0 {
         err("benchmark.timeout_secs", "must be at least 1".into());
+    }
+    if let Some(m) = b.bandwidth_memory_mib {
+        let min = crate::bench::stream_bandwidth::MIN_MEMORY_CAP_MIB;
+        if !(min..=1 << 20).contains(&m) {
+            err(
+                "benchmark.bandwidth_memory_mib",
+                format!("{m} is outside {min}..=1048576 MiB"),
+            );
+        }
     }
     if !b.params.trim().is_empty() {
         if let Err(e) = KernelConfig::default().with_params(&b.params) {
@@ -344,6 +380,24 @@ mod tests {
             ]
         );
         assert!(e.to_string().contains("benchmark.params (line 9)"));
+    }
+
+    #[test]
+    fn huge_durations_are_refused_with_their_key() {
+        let e = parse(
+            "[schedule]\ninterval_secs = 9223372036854775807\n\n[repository]\nurl = \"/r\"\nfetch_timeout_secs = 99999999999\n",
+            "t",
+        )
+        .unwrap_err();
+        let got: Vec<_> = e.errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("schedule.interval_secs", Some(2)),
+                ("repository.fetch_timeout_secs", Some(6)),
+            ]
+        );
+        assert!(parse("[schedule]\ninterval_secs = 31536000\n", "t").is_ok());
     }
 
     #[test]

@@ -8,4 +8,6 @@ pub use file::{
     BenchmarkSection, Config, DaemonSection, GithubSection, NoiseSection, RegressionSection,
     RepositorySection, ScheduleSection, SloSection,
 };
-pub use load::{load_file, parse, ConfigError, ConfigErrors, DEFAULT_CONFIG_PATH};
+pub use load::{
+    load_file, parse, ConfigError, ConfigErrors, DEFAULT_CONFIG_PATH, MAX_DURATION_SECS,
+};

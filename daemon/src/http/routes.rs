@@ -1,7 +1,6 @@
 //! Request routing and the JSON API.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,8 +27,6 @@ pub struct HttpContext {
     pub state: Arc<DaemonState>,
     /// NVML handle (or its absence).
     pub gpu: GpuCollector,
-    /// Set when shutdown begins: `/readyz` turns 503.
-    pub stopping: AtomicBool,
 }
 
 fn response(
@@ -83,13 +80,14 @@ pub async fn handle(
             response(StatusCode::OK, format.content_type(), body)
         }
         "/healthz" => response(StatusCode::OK, "text/plain", "ok\n"),
-        "/readyz" => {
-            if ctx.state.ready.load(Ordering::Relaxed) && !ctx.stopping.load(Ordering::Relaxed) {
-                response(StatusCode::OK, "text/plain", "ready\n")
-            } else {
-                response(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
-            }
-        }
+        "/readyz" => match ctx.state.health.readiness() {
+            Ok(()) => response(StatusCode::OK, "text/plain", "ready\n"),
+            Err(why) => response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {why}\n"),
+            ),
+        },
         "/api/v1/runs" => runs(&req, &ctx),
         p if p.starts_with("/api/v1/runs/") => run(&p["/api/v1/runs/".len()..], &ctx),
         "/" => match status_page::render(&ctx.state) {

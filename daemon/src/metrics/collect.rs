@@ -231,6 +231,21 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
         );
     }
     out.push(errs);
+    let mut store_errs = Family::new(
+        "bitnet_store_errors",
+        "History store operations that failed (a run that could not be stored waits in the spool).",
+        Kind::Counter,
+        None,
+    );
+    store_errs.push(vec![], state.health.store_errors() as f64);
+    let mut spooled = Family::new(
+        "bitnet_spooled_runs",
+        "Finished runs waiting in the spool for the history store to accept them.",
+        Kind::Gauge,
+        None,
+    );
+    spooled.push(vec![], state.spool.len() as f64);
+    out.extend([store_errs, spooled]);
     out
 }
 

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
+use super::child_group::ChildGroup;
 use super::heartbeat::Heartbeat;
 use super::noise_watch::NoiseWatch;
 
@@ -45,6 +46,18 @@ pub struct CommandSpec {
     pub watch_noise: bool,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// The daemon that owns this child: when set, the child dies with it (`perfd child-guard`)
+    /// and its process group is recorded for the next start to clean up.
+    pub owner: Option<ChildOwner>,
+}
+
+/// What ties a child to the daemon that started it.
+#[derive(Debug, Clone)]
+pub struct ChildOwner {
+    /// The perfd binary, run as `perfd child-guard` in front of the command.
+    pub perfd: PathBuf,
+    /// Where the child's process group is recorded while it runs.
+    pub group_file: PathBuf,
 }
 
 impl CommandSpec {
@@ -60,6 +73,7 @@ impl CommandSpec {
             log: PathBuf::from("/dev/null"),
             watch_noise: false,
             env: Vec::new(),
+            owner: None,
         }
     }
 }
@@ -125,10 +139,28 @@ pub async fn run(
         .create(true)
         .append(true)
         .open(&spec.log)?;
-    // `nice` (coreutils) execs the program in place: same pid, same process group.
-    let mut cmd = tokio::process::Command::new("nice");
-    cmd.args(["-n", &CHILD_NICE.to_string()])
-        .arg(&spec.program)
+    // `nice` (coreutils) execs the program in place: same pid, same process group; so does
+    // `perfd child-guard`, which first arranges for the child to die with the daemon.
+    let mut cmd = match &spec.owner {
+        Some(owner) => {
+            let mut c = tokio::process::Command::new(&owner.perfd);
+            c.args([
+                "child-guard",
+                "--parent",
+                &std::process::id().to_string(),
+                "--nice",
+                &CHILD_NICE.to_string(),
+                "--",
+            ]);
+            c
+        }
+        None => {
+            let mut c = tokio::process::Command::new("nice");
+            c.args(["-n", &CHILD_NICE.to_string()]);
+            c
+        }
+    };
+    cmd.arg(&spec.program)
         .args(&spec.args)
         .stdin(Stdio::null())
         .stderr(log.try_clone()?)
@@ -150,6 +182,15 @@ pub async fn run(
     let started = Instant::now();
     let mut child = cmd.spawn()?;
     let pid = child.id().unwrap_or(0);
+    let group_file = spec.owner.as_ref().map(|o| o.group_file.clone());
+    if let Some(path) = &group_file {
+        let written = ChildGroup::of(pid)
+            .ok_or_else(|| std::io::Error::other("the child exited at once"))
+            .and_then(|g| g.write(path));
+        if let Err(e) = written {
+            tracing::warn!(file = %path.display(), error = %e, "cannot record the child's process group; a crash would leave it for the OS to clean up");
+        }
+    }
     let reader = child.stdout.take().map(|out| {
         tokio::spawn(async move {
             let mut buf = Vec::new();
@@ -192,6 +233,9 @@ pub async fn run(
         }
         // Whatever the leader's children left behind goes too.
         kill_group(pid, Signal::SIGKILL);
+    }
+    if let Some(path) = &group_file {
+        ChildGroup::forget(path);
     }
     let stdout = match reader {
         Some(r) => r.await.unwrap_or_default(),

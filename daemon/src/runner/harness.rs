@@ -28,10 +28,13 @@ pub async fn run_report(
             Ending::Cancelled => RunStatus::Cancelled,
             _ => RunStatus::HarnessFailed,
         };
+        let cause = last_error_line(&spec.log)
+            .map(|l| format!(": {l}"))
+            .unwrap_or_default();
         return Err((
             status,
             format!(
-                "{} (log: {})",
+                "{}{cause} (log: {})",
                 r.describe(&spec.label, spec.timeout),
                 spec.log.display()
             ),
@@ -44,6 +47,23 @@ pub async fn run_report(
         )
     })?;
     Ok((report, r.other_busy_cores.unwrap_or(0.0)))
+}
+
+/// Longest line of a child's log kept in a run's reason.
+const MAX_CAUSE_CHARS: usize = 400;
+
+/// The last non-empty line a failed child wrote to its log (its error message, usually), so
+/// the stored reason says why without opening the log file.
+pub fn last_error_line(log: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(16 << 10))).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(MAX_CAUSE_CHARS).collect())
 }
 
 /// Arguments of the embedded model benchmark (`perfd bench --json ...`).
@@ -64,7 +84,15 @@ pub fn embedded_model_args(b: &BenchmarkSection) -> Vec<String> {
     if !b.params.trim().is_empty() {
         args.extend(["--params".into(), b.params.clone()]);
     }
+    args.extend(bandwidth_args(b));
     args
+}
+
+/// `--bandwidth-mib N` when the configuration caps the bandwidth measurements' memory.
+fn bandwidth_args(b: &BenchmarkSection) -> Vec<String> {
+    b.bandwidth_memory_mib
+        .map(|m| vec!["--bandwidth-mib".to_string(), m.to_string()])
+        .unwrap_or_default()
 }
 
 /// Arguments of the embedded kernel benchmark: the configured kernel on the 2B-4T shapes,
@@ -90,6 +118,7 @@ pub fn embedded_kernel_args(b: &BenchmarkSection) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(bandwidth_args(b))
     .collect()
 }
 

@@ -40,6 +40,8 @@ async fn git(
         log: log.to_path_buf(),
         watch_noise: false,
         env: Vec::new(),
+        // git ends by itself (or by its timeout); only benchmark children need the guard.
+        owner: None,
     };
     let r = child_process::run(&spec, shutdown, hb)
         .await

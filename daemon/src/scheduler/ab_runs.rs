@@ -33,6 +33,7 @@ async fn harness_metric(
             "PERFD_CACHE_DIR".into(),
             config.state_dir().join("models").display().to_string(),
         )],
+        owner: state.marker.owner(),
         ..CommandSpec::shell("A/B harness", &repo.harness_command)
     };
     let (report, _) = run_report(&spec, shutdown, &state.heartbeat)
@@ -60,6 +61,7 @@ pub async fn built_worktree(
             cwd: Some(dir.clone()),
             timeout: Duration::from_secs(repo.build_timeout_secs),
             log: log.to_path_buf(),
+            owner: state.marker.owner(),
             ..CommandSpec::shell("build", &repo.build_command)
         };
         let r = child_process::run(&build, shutdown, &state.heartbeat)

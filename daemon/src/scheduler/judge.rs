@@ -47,8 +47,12 @@ pub async fn after_run(
     let Some((row, report, kernels)) = loaded else {
         return false;
     };
-    // A cancelled run is redone on the next start; a failed fetch has no commit to judge.
-    if matches!(row.status, RunStatus::Cancelled | RunStatus::FetchFailed) {
+    // A cancelled or interrupted run is redone on the next start; a failed fetch has no commit
+    // to judge.
+    if matches!(
+        row.status,
+        RunStatus::Cancelled | RunStatus::Interrupted | RunStatus::FetchFailed
+    ) {
         return false;
     }
     let parse = |s: Option<String>| s.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::state::DaemonState;
 
-pub use run_once::tick;
+pub use run_once::{record_interrupted, tick};
 
 /// Runs ticks until `shutdown` turns true (the run in progress is cancelled and recorded).
 pub async fn run_loop(state: Arc<DaemonState>, mut shutdown: watch::Receiver<bool>) {
@@ -35,7 +35,12 @@ pub async fn run_loop(state: Arc<DaemonState>, mut shutdown: watch::Receiver<boo
             break;
         }
         let interval = state.config().schedule.interval_secs;
-        next = tokio::time::Instant::now() + Duration::from_secs(interval);
+        let now = tokio::time::Instant::now();
+        // Config bounds keep this far from overflow; a clock that cannot add an interval must
+        // still not panic the scheduler.
+        next = now
+            .checked_add(Duration::from_secs(interval))
+            .unwrap_or(now + Duration::from_secs(crate::config::MAX_DURATION_SECS));
         state.heartbeat.beat();
         tick(&state, &mut shutdown).await;
         state.heartbeat.beat();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{Config, RepositorySection};
+use crate::health::Problem;
 use crate::report::BenchReport;
 use crate::runner::child_process::{self, CommandSpec, Ending};
 use crate::runner::harness::{
@@ -15,8 +16,9 @@ use crate::runner::harness::{
 };
 use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
+use crate::runner::run_marker::InProgress;
 use crate::state::{DaemonState, LatestRun, RunningInfo};
-use crate::store::{NewRun, RunStatus};
+use crate::store::{NewRun, RunRow, RunStatus};
 
 /// What a run is about, before it has an outcome.
 struct RunContext {
@@ -64,45 +66,142 @@ fn set_step(state: &DaemonState, ctx: &RunContext, step: &str) {
             started_at: ctx.started_at,
         });
     }
+    let marker = InProgress {
+        started_at: ctx.started_at,
+        commit: ctx.commit.clone(),
+        branch: ctx.branch.clone(),
+        source: ctx.source.into(),
+        step: step.into(),
+    };
+    if let Err(e) = state.marker.set(&marker) {
+        tracing::warn!(error = %e, "cannot write the run-in-progress marker; a crash now would not be reported");
+    }
 }
 
-/// Stores `run` and updates counters and the latest result. The store is written first: nothing
-/// is exported that is not on disk.
-fn record(
+/// Stores `run` and updates counters and the latest result; returns the stored row. The store
+/// is written first: nothing is exported that is not on disk. When the store cannot write, the
+/// run goes to the spool (retried every tick), the failure is counted and `/readyz` says why.
+pub(super) fn record(
     state: &DaemonState,
     run: NewRun,
     reports: Option<(Option<BenchReport>, Option<BenchReport>)>,
-) {
-    let inserted = state
+) -> Option<RunRow> {
+    let stored = state
         .store
         .lock()
         .map_err(|_| "store lock poisoned".to_string())
-        .and_then(|mut s| {
-            let id = s.insert_run(&run).map_err(|e| e.to_string())?;
-            s.run(id).map_err(|e| e.to_string())
-        });
-    match inserted {
-        Ok(Some(row)) => {
-            tracing::info!(run = row.id, commit = %row.commit, status = row.status.name(), reason = ?row.reason, "run recorded");
-            if let Ok(mut c) = state.counts.lock() {
-                *c.entry(row.status).or_default() += 1;
-            }
-            if let (RunStatus::Success, Some((report, kernels))) = (row.status, reports) {
-                if let Ok(mut l) = state.latest.write() {
-                    *l = Some(LatestRun {
-                        row,
-                        report,
-                        kernels,
-                    });
-                }
-            }
-        }
-        Ok(None) => tracing::error!("run stored but not found again"),
-        Err(e) => tracing::error!(error = %e, "could not record run"),
-    }
+        .and_then(|mut s| s.insert_run(&run).map_err(|e| e.to_string()));
+    state.marker.clear();
     if let Ok(mut r) = state.running.lock() {
         *r = None;
     }
+    match stored {
+        Ok(row) => {
+            state.health.clear(Problem::Store);
+            tracing::info!(run = row.id, commit = %row.commit, status = row.status.name(), reason = ?row.reason, "run recorded");
+            recorded(state, &row, reports);
+            Some(row)
+        }
+        Err(e) => {
+            state
+                .health
+                .store_failed(format!("the history store cannot write: {e}"));
+            match state.spool.keep(&run) {
+                Ok(path) => {
+                    tracing::error!(error = %e, spool = %path.display(), "cannot store the run; kept in the spool until the store writes again")
+                }
+                Err(io) => {
+                    tracing::error!(error = %e, spool_error = %io, "cannot store the run nor spool it to disk; kept in memory until the store writes again")
+                }
+            }
+            None
+        }
+    }
+}
+
+/// Counters and the latest result follow a run that reached the store.
+fn recorded(
+    state: &DaemonState,
+    row: &RunRow,
+    reports: Option<(Option<BenchReport>, Option<BenchReport>)>,
+) {
+    if let Ok(mut c) = state.counts.lock() {
+        *c.entry(row.status).or_default() += 1;
+    }
+    if row.status != RunStatus::Success {
+        return;
+    }
+    let (report, kernels) = match reports {
+        Some(r) => r,
+        // A run from the spool: its reports are in the row's stored JSON.
+        None => match crate::state::latest_from_store_row(state, row) {
+            Some(r) => r,
+            None => return,
+        },
+    };
+    if let Ok(mut l) = state.latest.write() {
+        *l = Some(LatestRun {
+            row: row.clone(),
+            report,
+            kernels,
+        });
+    }
+}
+
+/// Moves spooled runs into the store once it writes again; returns the rows stored.
+fn drain_spool(state: &DaemonState) -> Vec<RunRow> {
+    if state.spool.is_empty() {
+        return Vec::new();
+    }
+    let (rows, err) = state.spool.drain(|run| {
+        state
+            .store
+            .lock()
+            .map_err(|_| crate::store::StoreError::Corrupt {
+                path: "history".into(),
+                detail: "store lock poisoned".into(),
+            })
+            .and_then(|mut s| s.insert_run(run))
+    });
+    for row in &rows {
+        tracing::info!(run = row.id, commit = %row.commit, "spooled run stored");
+        recorded(state, row, None);
+    }
+    match err {
+        Some(e) => state
+            .health
+            .store_failed(format!("the history store cannot write: {e}")),
+        None => state.health.clear(Problem::Store),
+    }
+    rows
+}
+
+/// Records the run a dead daemon left unfinished (found at start-up) as interrupted.
+pub fn record_interrupted(state: &DaemonState) {
+    let Some((run, children)) = state.marker.take_stale() else {
+        return;
+    };
+    tracing::warn!(commit = %run.commit, step = %run.step, "the previous perfd died during a run; {children}");
+    let reason = format!(
+        "perfd stopped unexpectedly during the {} step (killed, crashed or the host went down); {children}",
+        run.step
+    );
+    let ctx = RunContext {
+        started_at: run.started_at,
+        commit: run.commit,
+        branch: run.branch,
+        source: if run.source == "repository" {
+            "repository"
+        } else {
+            "embedded"
+        },
+        log_dir: PathBuf::new(),
+    };
+    record(
+        state,
+        ctx.outcome(state, RunStatus::Interrupted, Some(reason)),
+        None,
+    );
 }
 
 /// One tick of the scheduler.
@@ -114,8 +213,8 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
         tracing::error!(error = %e, dir = %log_dir.display(), "cannot create log directory; skipping tick");
         return;
     }
-    let newest_before = newest_run_id(state);
-    match &config.repository {
+    let mut recorded = drain_spool(state);
+    let outcome = match &config.repository {
         None => {
             let ctx = RunContext {
                 started_at: unix_now(),
@@ -124,34 +223,15 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
                 source: "embedded",
                 log_dir,
             };
-            embedded_run(state, &config, &ctx, &state_dir, shutdown).await;
+            embedded_run(state, &config, &ctx, &state_dir, shutdown).await
         }
         Some(repo) => repository_tick(state, &config, repo, &state_dir, log_dir, shutdown).await,
-    }
+    };
+    recorded.extend(outcome);
     // Judge what this tick recorded (normally one run): verdicts, A/B, gates.
-    let mut recorded: Vec<i64> = state
-        .store
-        .lock()
-        .ok()
-        .and_then(|s| s.runs(10).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.id)
-        .filter(|&id| newest_before.is_none_or(|b| id > b))
-        .collect();
-    recorded.sort_unstable();
-    for id in recorded {
-        super::judge::after_run(state, &config, id, shutdown).await;
+    for row in recorded {
+        super::judge::after_run(state, &config, row.id, shutdown).await;
     }
-}
-
-fn newest_run_id(state: &DaemonState) -> Option<i64> {
-    state
-        .store
-        .lock()
-        .ok()
-        .and_then(|s| s.runs(1).ok())
-        .and_then(|r| r.first().map(|r| r.id))
 }
 
 async fn embedded_run(
@@ -160,11 +240,11 @@ async fn embedded_run(
     ctx: &RunContext,
     state_dir: &Path,
     shutdown: &mut watch::Receiver<bool>,
-) {
+) -> Option<RunRow> {
     let exe = match self_exe() {
         Ok(e) => e,
         Err(e) => {
-            record(
+            return record(
                 state,
                 ctx.outcome(
                     state,
@@ -173,7 +253,6 @@ async fn embedded_run(
                 ),
                 None,
             );
-            return;
         }
     };
     let b = &config.benchmark;
@@ -191,6 +270,7 @@ async fn embedded_run(
         log: ctx.log("harness"),
         watch_noise: true,
         env: env.clone(),
+        owner: state.marker.owner(),
     };
     let kernels = CommandSpec {
         label: "kernel harness".into(),
@@ -198,7 +278,7 @@ async fn embedded_run(
         log: ctx.log("kernels"),
         ..model.clone()
     };
-    harness_with_retries(state, config, ctx, &model, Some(&kernels), shutdown).await;
+    harness_with_retries(state, config, ctx, &model, Some(&kernels), shutdown).await
 }
 
 async fn repository_tick(
@@ -208,7 +288,7 @@ async fn repository_tick(
     state_dir: &Path,
     log_dir: PathBuf,
     shutdown: &mut watch::Receiver<bool>,
-) {
+) -> Option<RunRow> {
     let mut ctx = RunContext {
         started_at: unix_now(),
         commit: "unknown".into(),
@@ -241,7 +321,8 @@ async fn repository_tick(
             if let Ok(mut r) = state.running.lock() {
                 *r = None;
             }
-            return;
+            state.marker.clear();
+            return None;
         }
     }
     tracing::info!(commit = %ctx.commit, branch = %repo.branch, "benchmarking mainline commit");
@@ -259,6 +340,7 @@ async fn repository_tick(
         cwd: Some(worktree.clone()),
         timeout: build_timeout,
         log: ctx.log("build"),
+        owner: state.marker.owner(),
         ..CommandSpec::shell("build", &repo.build_command)
     };
     match child_process::run(&build, shutdown, hb).await {
@@ -276,11 +358,10 @@ async fn repository_tick(
                 r.describe("build", build_timeout),
                 build.log.display()
             );
-            record(state, ctx.outcome(state, status, Some(reason)), None);
-            return;
+            return record(state, ctx.outcome(state, status, Some(reason)), None);
         }
         Err(e) => {
-            record(
+            return record(
                 state,
                 ctx.outcome(
                     state,
@@ -289,7 +370,6 @@ async fn repository_tick(
                 ),
                 None,
             );
-            return;
         }
     }
     let harness = CommandSpec {
@@ -302,9 +382,10 @@ async fn repository_tick(
             "PERFD_CACHE_DIR".into(),
             state_dir.join("models").display().to_string(),
         )],
+        owner: state.marker.owner(),
         ..CommandSpec::shell("harness", &repo.harness_command)
     };
-    harness_with_retries(state, config, &ctx, &harness, None, shutdown).await;
+    harness_with_retries(state, config, &ctx, &harness, None, shutdown).await
 }
 
 /// Records a failed fetch or checkout: cancelled when perfd is stopping, else fetch_failed.
@@ -313,13 +394,13 @@ fn mainline_failed(
     ctx: &RunContext,
     shutdown: &watch::Receiver<bool>,
     reason: String,
-) {
+) -> Option<RunRow> {
     let status = if *shutdown.borrow() {
         RunStatus::Cancelled
     } else {
         RunStatus::FetchFailed
     };
-    record(state, ctx.outcome(state, status, Some(reason)), None);
+    record(state, ctx.outcome(state, status, Some(reason)), None)
 }
 
 /// Runs the harness (and optional kernel harness), retrying noisy attempts; records the outcome.
@@ -330,7 +411,7 @@ async fn harness_with_retries(
     model: &CommandSpec,
     kernels: Option<&CommandSpec>,
     shutdown: &mut watch::Receiver<bool>,
-) {
+) -> Option<RunRow> {
     let hb = &state.heartbeat;
     let attempts = config.noise.max_retries + 1;
     for attempt in 1..=attempts {
@@ -338,8 +419,7 @@ async fn harness_with_retries(
         let (report, mut noise) = match run_report(model, shutdown, hb).await {
             Ok(x) => x,
             Err((status, reason)) => {
-                record(state, ctx.outcome(state, status, Some(reason)), None);
-                return;
+                return record(state, ctx.outcome(state, status, Some(reason)), None);
             }
         };
         let mut kernel_report = None;
@@ -351,8 +431,7 @@ async fn harness_with_retries(
                     kernel_report = Some(rep);
                 }
                 Err((status, reason)) => {
-                    record(state, ctx.outcome(state, status, Some(reason)), None);
-                    return;
+                    return record(state, ctx.outcome(state, status, Some(reason)), None);
                 }
             }
         }
@@ -396,7 +475,7 @@ async fn harness_with_retries(
         run.kernels_json = kernel_report
             .as_ref()
             .and_then(|k| serde_json::to_string(k).ok());
-        record(state, run, Some((Some(report), kernel_report)));
-        return;
+        return record(state, run, Some((Some(report), kernel_report)));
     }
+    None
 }

@@ -24,6 +24,9 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The file is damaged (SQLite's quick check failed, or it is not a database at all).
+    #[error("history database {path} is corrupt: {detail}")]
+    Corrupt { path: String, detail: String },
     /// The database was written by a newer perfd.
     #[error("history database {path} has schema version {found}; this perfd knows up to {known}")]
     TooNew {
@@ -49,10 +52,7 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
-        let err = |source| StoreError::Sqlite {
-            path: shown.clone(),
-            source,
-        };
+        let err = |source| classify(&shown, source);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
@@ -64,21 +64,69 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         let mut store = Self { conn, path: shown };
+        store.quick_check()?;
         migrations::apply(&mut store.conn, &store.path)?;
         Ok(store)
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
+    /// Moves a corrupt database (and its WAL and shared-memory files) aside as
+    /// `NAME.corrupt-UNIXTIME*`, so a fresh one can be created; returns the new name of the main
+    /// file. Nothing is deleted: the old file stays for inspection or recovery (`sqlite3 .recover`).
+    pub fn move_aside(path: &Path) -> std::io::Result<std::path::PathBuf> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "history.sqlite".into());
+        let moved = path.with_file_name(format!("{name}.corrupt-{stamp}"));
+        std::fs::rename(path, &moved)?;
+        for suffix in ["-wal", "-shm"] {
+            let side = path.with_file_name(format!("{name}{suffix}"));
+            if side.exists() {
+                std::fs::rename(
+                    &side,
+                    path.with_file_name(format!("{name}.corrupt-{stamp}{suffix}")),
+                )?;
+            }
         }
+        Ok(moved)
     }
 
-    /// Runs SQLite's integrity check; `Ok(())` when the database is consistent.
-    pub fn integrity_check(&self) -> Result<String, StoreError> {
-        self.conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        classify(&self.path, source)
+    }
+
+    /// SQLite's quick check (page structure and b-trees, without the slow index cross-check):
+    /// `Ok(())` when the database is sound, [`StoreError::Corrupt`] naming the first problem.
+    pub fn quick_check(&self) -> Result<(), StoreError> {
+        let first = self
+            .conn
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        if first == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: first,
+            })
+        }
+    }
+}
+
+/// A SQLite error as a store error: damage is [`StoreError::Corrupt`], everything else as is.
+fn classify(path: &str, source: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match source.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => StoreError::Corrupt {
+            path: path.into(),
+            detail: source.to_string(),
+        },
+        _ => StoreError::Sqlite {
+            path: path.into(),
+            source,
+        },
     }
 }

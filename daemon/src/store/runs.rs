@@ -21,17 +21,20 @@ pub enum RunStatus {
     Cancelled,
     /// The mainline could not be fetched.
     FetchFailed,
+    /// The daemon died during the run (SIGKILL, crash, power loss); found at the next start.
+    Interrupted,
 }
 
 impl RunStatus {
     /// Every status (metric label values).
-    pub const ALL: [RunStatus; 6] = [
+    pub const ALL: [RunStatus; 7] = [
         RunStatus::Success,
         RunStatus::BuildFailed,
         RunStatus::HarnessFailed,
         RunStatus::Timeout,
         RunStatus::Cancelled,
         RunStatus::FetchFailed,
+        RunStatus::Interrupted,
     ];
 
     /// Stored and exported name.
@@ -43,6 +46,7 @@ impl RunStatus {
             RunStatus::Timeout => "timeout",
             RunStatus::Cancelled => "cancelled",
             RunStatus::FetchFailed => "fetch_failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -51,8 +55,8 @@ impl RunStatus {
     }
 }
 
-/// A run to record.
-#[derive(Debug, Clone, PartialEq)]
+/// A run to record (serialisable: a run the store cannot take waits in the spool as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewRun {
     /// Unix seconds the run started.
     pub started_at: f64,
@@ -155,13 +159,10 @@ fn row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
 }
 
 impl Store {
-    /// Records a run and its samples in one transaction; returns its id.
-    pub fn insert_run(&mut self, run: &NewRun) -> Result<i64, StoreError> {
+    /// Records a run and its samples in one transaction; returns the stored row.
+    pub fn insert_run(&mut self, run: &NewRun) -> Result<RunRow, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = |source| super::classify(&path, source);
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute(
             "INSERT INTO runs (started_at, finished_at, commit_sha, branch, source, status, reason, host_id, noisy,
@@ -200,7 +201,23 @@ impl Store {
             }
         }
         tx.commit().map_err(err)?;
-        Ok(id)
+        Ok(RunRow {
+            id,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            commit: run.commit.clone(),
+            branch: run.branch.clone(),
+            source: run.source.clone(),
+            status: run.status,
+            reason: run.reason.clone(),
+            host_id: run.host_id.clone(),
+            noisy: run.noisy,
+            attempts: run.attempts,
+            params: run.params.clone(),
+            kernel_ids: run.kernel_ids.clone(),
+            decode_tps: run.decode_tps,
+            prefill_tps: run.prefill_tps,
+        })
     }
 
     /// The newest `limit` runs, newest first.
@@ -246,7 +263,7 @@ impl Store {
     pub fn last_run_of_commit(&self, commit: &str) -> Result<Option<RunRow>, StoreError> {
         self.conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM runs WHERE commit_sha = ?1 AND status != 'cancelled' ORDER BY id DESC LIMIT 1"),
+                &format!("SELECT {COLUMNS} FROM runs WHERE commit_sha = ?1 AND status NOT IN ('cancelled', 'interrupted') ORDER BY id DESC LIMIT 1"),
                 [commit],
                 row,
             )
@@ -353,7 +370,7 @@ mod tests {
         let mut counts = s.counts_by_status().unwrap();
         counts.sort_by_key(|c| c.0.name());
         assert_eq!(counts.len(), 3);
-        assert_eq!(s.integrity_check().unwrap(), "ok");
+        s.quick_check().unwrap();
     }
 
     #[test]

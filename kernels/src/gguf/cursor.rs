@@ -47,17 +47,27 @@ impl<'a> Cursor<'a> {
         Ok(a)
     }
 
-    pub(crate) fn u8(&mut self, what: &str) -> Result<u8, GgufError> {
-        Ok(self.array::<1>(what)?[0])
-    }
-    pub(crate) fn u16(&mut self, what: &str) -> Result<u16, GgufError> {
-        Ok(u16::from_le_bytes(self.array(what)?))
-    }
     pub(crate) fn u32(&mut self, what: &str) -> Result<u32, GgufError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
     pub(crate) fn u64(&mut self, what: &str) -> Result<u64, GgufError> {
         Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    /// A string value of metadata `key`; messages are only formatted on error, since a
+    /// tokenizer array holds hundreds of thousands of them.
+    pub(crate) fn string_of(&mut self, key: &str) -> Result<String, GgufError> {
+        let len = u64::from_le_bytes(
+            self.take(8, || format!("length of string value of `{key}`"))?
+                .try_into()
+                .unwrap_or([0; 8]),
+        );
+        let offset = self.pos as u64;
+        let bytes = self.take(len, || format!("string value of `{key}`"))?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::BadUtf8 {
+            what: format!("string value of `{key}`"),
+            offset,
+        })
     }
 
     /// A GGUF string: u64 length, then that many UTF-8 bytes.

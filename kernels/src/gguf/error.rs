@@ -33,6 +33,12 @@ pub enum GgufError {
         count: u64,
         file_len: u64,
     },
+    /// A FIFO, device, directory or socket where a model file was expected.
+    #[error("{path} is not a regular file")]
+    NotRegularFile { path: String },
+    /// The metadata would need more memory than any real file's.
+    #[error("metadata value `{key}` takes the metadata past {max} bytes; no real model file needs that much")]
+    MetadataTooLarge { key: String, max: u64 },
     /// A string that is not UTF-8.
     #[error("{what} at byte {offset} is not valid UTF-8")]
     BadUtf8 { what: String, offset: u64 },

@@ -7,12 +7,14 @@
 mod cursor;
 pub mod error;
 pub mod ggml_type;
+pub mod meta_array;
 pub mod reader;
 pub mod value;
 pub mod writer;
 
 pub use error::GgufError;
 pub use ggml_type::GgmlType;
+pub use meta_array::MetaArray;
 pub use reader::{GgufFile, TensorInfo};
 pub use value::MetaValue;
 pub use writer::{write_gguf, TensorSpec};

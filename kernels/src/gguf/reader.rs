@@ -7,6 +7,7 @@ use std::path::Path;
 use super::cursor::Cursor;
 use super::error::GgufError;
 use super::ggml_type::GgmlType;
+use super::meta_array::{scalar_size, MetaArray};
 use super::value::MetaValue;
 use super::{DEFAULT_ALIGNMENT, MAGIC, MAX_DIMS};
 
@@ -14,6 +15,10 @@ use super::{DEFAULT_ALIGNMENT, MAGIC, MAX_DIMS};
 const MAX_ARRAY_DEPTH: usize = 3;
 /// Smallest encoding of one metadata key/value: 8-byte key length, 4-byte type, 1-byte value.
 const MIN_KV_BYTES: u64 = 13;
+/// Most memory the parsed metadata may hold. Real files carry a tokenizer of a few MB (Llama 3's
+/// 128k tokens and 280k merges are ~15 MB parsed); a file asking for more is refused before it is
+/// allocated rather than turned into gigabytes of values.
+pub const MAX_METADATA_BYTES: u64 = 256 << 20;
 /// Smallest encoding of one tensor info: name length, n_dims, one dim, type, offset.
 const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 8 + 4 + 8;
 
@@ -85,6 +90,13 @@ impl GgufFile {
             path: path.display().to_string(),
             source,
         };
+        // Checked before opening: open(2) on a FIFO blocks until a writer appears.
+        let kind = std::fs::metadata(path).map_err(io)?.file_type();
+        if !kind.is_file() {
+            return Err(GgufError::NotRegularFile {
+                path: path.display().to_string(),
+            });
+        }
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len == 0 {
@@ -132,10 +144,15 @@ impl GgufFile {
         }
         let mut metadata = Vec::with_capacity(n_kv as usize);
         let mut keys = HashMap::with_capacity(n_kv as usize);
+        let mut budget = MetaBudget {
+            left: MAX_METADATA_BYTES,
+            file_len,
+        };
         for i in 0..n_kv {
             let key = c.string(&format!("metadata key #{i}"))?;
+            budget.spend(&key, key.len() as u64 + 64)?;
             let type_id = c.u32(&format!("value type of `{key}`"))?;
-            let value = read_value(&mut c, &key, type_id, 0, file_len)?;
+            let value = read_value(&mut c, &key, type_id, 0, &mut budget)?;
             if keys.insert(key.clone(), metadata.len()).is_some() {
                 return Err(GgufError::DuplicateKey(key));
             }
@@ -341,24 +358,50 @@ fn check_overlaps(tensors: &[TensorInfo]) -> Result<(), GgufError> {
     Ok(())
 }
 
+/// What the metadata parsed so far may still allocate.
+struct MetaBudget {
+    left: u64,
+    file_len: u64,
+}
+
+impl MetaBudget {
+    fn spend(&mut self, key: &str, bytes: u64) -> Result<(), GgufError> {
+        self.left = self
+            .left
+            .checked_sub(bytes)
+            .ok_or_else(|| GgufError::MetadataTooLarge {
+                key: key.into(),
+                max: MAX_METADATA_BYTES,
+            })?;
+        Ok(())
+    }
+}
+
 fn read_value(
     c: &mut Cursor<'_>,
     key: &str,
     type_id: u32,
     depth: usize,
-    file_len: u64,
+    budget: &mut MetaBudget,
 ) -> Result<MetaValue, GgufError> {
-    let what = |t: &str| format!("{t} value of `{key}`");
-    Ok(match type_id {
-        0 => MetaValue::U8(c.u8(&what("u8"))?),
-        1 => MetaValue::I8(c.u8(&what("i8"))? as i8),
-        2 => MetaValue::U16(c.u16(&what("u16"))?),
-        3 => MetaValue::I16(c.u16(&what("i16"))? as i16),
-        4 => MetaValue::U32(c.u32(&what("u32"))?),
-        5 => MetaValue::I32(c.u32(&what("i32"))? as i32),
-        6 => MetaValue::F32(f32::from_bits(c.u32(&what("f32"))?)),
-        7 => MetaValue::Bool(c.u8(&what("bool"))? != 0),
-        8 => MetaValue::String(c.string(&what("string"))?),
+    if let Some(size) = scalar_size(type_id) {
+        let bytes = c.take(size as u64, || {
+            format!("{} value of `{key}`", type_name(type_id))
+        })?;
+        return MetaValue::scalar_from_le(type_id, bytes).ok_or(GgufError::BadValueType {
+            key: key.into(),
+            type_id,
+        });
+    }
+    match type_id {
+        8 => {
+            let s = c.string_of(key)?;
+            budget.spend(
+                key,
+                s.len() as u64 + std::mem::size_of::<MetaValue>() as u64,
+            )?;
+            Ok(MetaValue::String(s))
+        }
         9 => {
             if depth >= MAX_ARRAY_DEPTH {
                 return Err(GgufError::TooDeep {
@@ -373,23 +416,66 @@ fn read_value(
                 return Err(GgufError::AbsurdCount {
                     what: "array element",
                     count,
-                    file_len,
+                    file_len: budget.file_len,
                 });
             }
-            let mut items = Vec::with_capacity(count.min(1 << 20) as usize);
-            for _ in 0..count {
-                items.push(read_value(c, key, elem, depth + 1, file_len)?);
+            if let Some(size) = scalar_size(elem) {
+                // Fixed-size elements: one bounds check and one copy, at the file's own size.
+                let n = count
+                    .checked_mul(size as u64)
+                    .ok_or(GgufError::AbsurdCount {
+                        what: "array element",
+                        count,
+                        file_len: budget.file_len,
+                    })?;
+                budget.spend(key, n)?;
+                let bytes = c.take(n, || format!("{count} array elements of `{key}`"))?;
+                let array = MetaArray::from_scalar_bytes(elem, bytes.to_vec()).ok_or(
+                    GgufError::BadValueType {
+                        key: key.into(),
+                        type_id: elem,
+                    },
+                )?;
+                return Ok(MetaValue::Array(array));
             }
-            MetaValue::Array(elem, items)
+            if elem != 8 && elem != 9 {
+                return Err(GgufError::BadValueType {
+                    key: key.into(),
+                    type_id: elem,
+                });
+            }
+            let mut items = Vec::with_capacity(count.min(1 << 16) as usize);
+            for _ in 0..count {
+                items.push(read_value(c, key, elem, depth + 1, budget)?);
+            }
+            let array =
+                MetaArray::from_values(elem, items).map_err(|_| GgufError::BadValueType {
+                    key: key.into(),
+                    type_id: elem,
+                })?;
+            Ok(MetaValue::Array(array))
         }
-        10 => MetaValue::U64(c.u64(&what("u64"))?),
-        11 => MetaValue::I64(c.u64(&what("i64"))? as i64),
-        12 => MetaValue::F64(f64::from_bits(c.u64(&what("f64"))?)),
-        _ => {
-            return Err(GgufError::BadValueType {
-                key: key.into(),
-                type_id,
-            })
-        }
-    })
+        _ => Err(GgufError::BadValueType {
+            key: key.into(),
+            type_id,
+        }),
+    }
+}
+
+/// Name of a scalar type id, for messages.
+fn type_name(type_id: u32) -> &'static str {
+    match type_id {
+        0 => "u8",
+        1 => "i8",
+        2 => "u16",
+        3 => "i16",
+        4 => "u32",
+        5 => "i32",
+        6 => "f32",
+        7 => "bool",
+        10 => "u64",
+        11 => "i64",
+        12 => "f64",
+        _ => "unknown",
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::meta_array::MetaArray;
+
 /// One metadata value (GGUF value types 0–12).
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetaValue {
@@ -23,8 +25,8 @@ pub enum MetaValue {
     Bool(bool),
     /// Type 8.
     String(String),
-    /// Type 9: element type id and values.
-    Array(u32, Vec<MetaValue>),
+    /// Type 9: an array (stored compactly, see [`MetaArray`]).
+    Array(MetaArray),
     /// Type 10.
     U64(u64),
     /// Type 11.
@@ -85,6 +87,52 @@ impl MetaValue {
         }
     }
 
+    /// Decodes a fixed-size scalar of type `type_id` from exactly its little-endian bytes.
+    pub fn scalar_from_le(type_id: u32, b: &[u8]) -> Option<Self> {
+        Some(match type_id {
+            0 => Self::U8(*b.first()?),
+            1 => Self::I8(i8::from_le_bytes(b.try_into().ok()?)),
+            2 => Self::U16(u16::from_le_bytes(b.try_into().ok()?)),
+            3 => Self::I16(i16::from_le_bytes(b.try_into().ok()?)),
+            4 => Self::U32(u32::from_le_bytes(b.try_into().ok()?)),
+            5 => Self::I32(i32::from_le_bytes(b.try_into().ok()?)),
+            6 => Self::F32(f32::from_le_bytes(b.try_into().ok()?)),
+            7 => Self::Bool(*b.first()? != 0),
+            10 => Self::U64(u64::from_le_bytes(b.try_into().ok()?)),
+            11 => Self::I64(i64::from_le_bytes(b.try_into().ok()?)),
+            12 => Self::F64(f64::from_le_bytes(b.try_into().ok()?)),
+            _ => return None,
+        })
+    }
+
+    /// Appends a fixed-size scalar's little-endian bytes (strings and arrays append nothing).
+    pub fn write_scalar_le(&self, out: &mut Vec<u8>) {
+        match *self {
+            Self::U8(v) => out.push(v),
+            Self::I8(v) => out.extend(v.to_le_bytes()),
+            Self::U16(v) => out.extend(v.to_le_bytes()),
+            Self::I16(v) => out.extend(v.to_le_bytes()),
+            Self::U32(v) => out.extend(v.to_le_bytes()),
+            Self::I32(v) => out.extend(v.to_le_bytes()),
+            Self::F32(v) => out.extend(v.to_le_bytes()),
+            Self::Bool(v) => out.push(u8::from(v)),
+            Self::U64(v) => out.extend(v.to_le_bytes()),
+            Self::I64(v) => out.extend(v.to_le_bytes()),
+            Self::F64(v) => out.extend(v.to_le_bytes()),
+            Self::String(_) | Self::Array(_) => {}
+        }
+    }
+
+    /// Approximate bytes this value holds: its own size plus its heap.
+    pub fn heap_bytes(&self) -> u64 {
+        let own = std::mem::size_of::<Self>() as u64;
+        match self {
+            Self::String(s) => own + s.len() as u64,
+            Self::Array(a) => own + a.heap_bytes(),
+            _ => own,
+        }
+    }
+
     /// Short name of the type, for error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -109,7 +157,7 @@ impl fmt::Display for MetaValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::String(s) => write!(f, "{s:?}"),
-            Self::Array(_, v) => write!(f, "[{} values]", v.len()),
+            Self::Array(a) => write!(f, "[{} values]", a.len()),
             Self::U8(v) => write!(f, "{v}"),
             Self::I8(v) => write!(f, "{v}"),
             Self::U16(v) => write!(f, "{v}"),

@@ -77,10 +77,14 @@ fn write_value(w: &mut impl Write, v: &MetaValue) -> io::Result<()> {
         MetaValue::F32(x) => w.write_all(&x.to_le_bytes()),
         MetaValue::Bool(x) => w.write_all(&[u8::from(*x)]),
         MetaValue::String(s) => write_string(w, s),
-        MetaValue::Array(elem, items) => {
-            w.write_all(&elem.to_le_bytes())?;
-            w.write_all(&(items.len() as u64).to_le_bytes())?;
-            items.iter().try_for_each(|i| write_value(w, i))
+        MetaValue::Array(a) => {
+            w.write_all(&a.elem_type().to_le_bytes())?;
+            w.write_all(&(a.len() as u64).to_le_bytes())?;
+            match (a.scalar_bytes(), a.values()) {
+                (Some(bytes), _) => w.write_all(bytes),
+                (None, Some(values)) => values.iter().try_for_each(|i| write_value(w, i)),
+                (None, None) => Ok(()),
+            }
         }
         MetaValue::U64(x) => w.write_all(&x.to_le_bytes()),
         MetaValue::I64(x) => w.write_all(&x.to_le_bytes()),

@@ -34,8 +34,8 @@ pub enum ModelError {
         expected: &'static str,
         found: String,
     },
-    /// A norm weight is NaN or infinite.
-    #[error("tensor `{tensor}`: value {index} is not finite")]
+    /// A norm or embedding weight is NaN or infinite.
+    #[error("tensor `{tensor}`: value {index} is not finite (NaN or infinity)")]
     NonFinite { tensor: String, index: usize },
     /// A token id outside the vocabulary.
     #[error("token {token} is outside the vocabulary (0..{vocab})")]

@@ -136,7 +136,7 @@ impl BitnetHparams {
             vocab: int("vocab_size").or_else(|_| {
                 // Files without vocab_size carry it as the token list's length.
                 match file.get("tokenizer.ggml.tokens") {
-                    Some(MetaValue::Array(_, v)) => Ok(v.len()),
+                    Some(MetaValue::Array(a)) => Ok(a.len()),
                     _ => int("vocab_size"),
                 }
             })?,

@@ -105,6 +105,23 @@ fn norm(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError>
     Ok(values)
 }
 
+/// Refuses an F16 tensor holding NaN or infinity. The whole tensor is scanned (the 2B-4T
+/// embedding is 657 MB: one pass at memory speed, which decode pays on every token anyway);
+/// without this a broken embedding benchmarks "fine" and only cross-validation notices.
+fn check_f16_finite(t: &TensorInfo, bytes: &[u8]) -> Result<(), ModelError> {
+    // F16 is non-finite exactly when all five exponent bits are set.
+    let bad = bytes
+        .chunks_exact(2)
+        .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7C00 == 0x7C00);
+    match bad {
+        Some(index) => Err(ModelError::NonFinite {
+            tensor: t.name.clone(),
+            index,
+        }),
+        None => Ok(()),
+    }
+}
+
 fn ternary(file: &GgufFile, name: &str, rows: usize, cols: usize) -> Result<Ternary, ModelError> {
     let t = file.tensor(name)?;
     expect_type(t, GgmlType::I2S)?;
@@ -142,6 +159,7 @@ impl BitnetModel {
         let embd = file.tensor("token_embd.weight")?;
         expect_type(embd, GgmlType::F16)?;
         expect_shape(embd, &[h, hp.vocab])?;
+        check_f16_finite(embd, file.data(embd))?;
         let embd_offset = embd.offset as usize;
         let output_norm = norm(&file, "output_norm.weight", h)?;
         let mut layers = Vec::with_capacity(hp.layers);
