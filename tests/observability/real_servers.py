@@ -234,7 +234,7 @@ interval_secs = 10
 [benchmark]
 preset = "tiny"
 prompt_tokens = 8
-gen_tokens = 8
+gen_tokens = 128
 reps = 3
 
 [noise]
@@ -286,7 +286,7 @@ def fixture_repo(tmp: Path, perfd: Path) -> Path:
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     (repo / "bench.sh").write_text(
-        f'exec "{perfd}" bench --json --preset tiny --pp 8 --tg 8 --reps 3\n')
+        f'exec "{perfd}" bench --json --preset tiny --pp 8 --tg 128 --reps 3\n')
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "initial")
     return repo
@@ -657,12 +657,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
 
     res = Results()
+    t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="perfd-observability-"))
     servers = Servers(tmp)
-    receiver = Receiver()
-    receiver.start()
-    t0 = time.monotonic()
+    receiver = None
     try:
+        receiver = Receiver()
+        receiver.start()
         run(args, res, tmp, servers, receiver)
     except KeyboardInterrupt as e:
         res.fail("interrupted", str(e) or "Ctrl-C")
@@ -670,8 +671,12 @@ def main() -> int:
         res.fail("run", f"{type(e).__name__}: {e}")
         print(servers.tails(), flush=True)
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the cleanup short and leave servers running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         servers.stop_all()
-        receiver.stop()
+        if receiver is not None:
+            receiver.stop()
         if args.keep or res.failed:
             log(f"kept {tmp}")
         else:
