@@ -43,6 +43,8 @@ command -v git >/dev/null || need_deb git
 if [[ $want_test -eq 1 ]]; then
   # promtool (Debian's prometheus package): lints /metrics and tests the alert rules.
   command -v promtool >/dev/null || need_deb prometheus
+  # Alertmanager (and amtool): the real-server test of the alert routing.
+  command -v prometheus-alertmanager >/dev/null || need_deb prometheus-alertmanager
   command -v python3 >/dev/null || need_deb python3
   python3 -c 'import ensurepip, venv' 2>/dev/null || need_deb python3-venv
   stamp=.venv/.requirements.sha256

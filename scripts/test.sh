@@ -12,5 +12,13 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release --locked -- -D warnings
 
+echo "== alert rules and Alertmanager example"
+promtool check rules alerts/perfd.rules.yml
+promtool test rules alerts/tests/*.yml
+amtool check-config alerts/alertmanager.example.yml
+
 echo "== tests (release: the numeric tests are heavy)"
 cargo test --workspace --release --locked
+
+echo "== alerts and dashboards against real perfd, Prometheus and Alertmanager"
+python3 tests/observability/real_servers.py --perfd target/release/perfd

@@ -38,7 +38,7 @@ fn embedded_default_benchmarks_and_serves_metrics() {
         "bitnet_kernel_ops_per_second{kernel=\"i2s_gemv_",
         "bitnet_kernel_bandwidth_bytes_per_second{",
         "bitnet_kernel_roofline_ratio{",
-        "bitnet_host_memory_bandwidth_bytes_per_second ",
+        "bitnet_host_memory_bandwidth_bytes_per_second{kind=\"read\"} ",
         "bitnet_bench_runs_total{result=\"success\"}",
         "bitnet_bench_last_success_timestamp_seconds ",
         "bitnet_bench_info{commit=",

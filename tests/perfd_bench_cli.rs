@@ -73,9 +73,19 @@ fn kernel_bench_json_report_is_complete_and_measured() {
         assert!(k["roofline_ratio"].as_f64().unwrap() > 0.0);
         assert!(k["bytes_per_op"].as_u64().unwrap() > 0);
         if k["residency"] == "dram" {
-            // The working set must exceed the last-level cache several times over.
+            // The working set is 4x the LLC, within the memory cap (48 MiB here), and never one
+            // matrix repeated.
             let llc = r["host"]["llc_bytes"].as_u64().unwrap_or(32 << 20);
-            assert!(k["working_set_bytes"].as_u64().unwrap() >= 4 * llc);
+            let ws = k["working_set_bytes"].as_u64().unwrap();
+            assert!(
+                ws >= (4 * llc).min(48 << 20) - k["bytes_per_op"].as_u64().unwrap(),
+                "{ws}"
+            );
+            assert!(
+                ws <= (48 << 20) + 2 * k["bytes_per_op"].as_u64().unwrap(),
+                "{ws}"
+            );
+            assert!(k["matrices"].as_u64().unwrap() >= 2);
         } else {
             assert_eq!(k["matrices"], 1);
         }
@@ -159,6 +169,15 @@ fn bad_input_exits_64_naming_the_problem() {
             "--residency",
         ),
         (vec!["bench", "--kernels", "--samples", "1"], "--samples"),
+        // 256 GiB of weights: refused up front, not an allocation abort.
+        (
+            vec!["bench", "--kernels", "--shapes", "1048576x1048576"],
+            "GiB available",
+        ),
+        (
+            vec!["bench", "--kernels", "--bandwidth-mib", "2"],
+            "--bandwidth-mib",
+        ),
         (vec!["bench", "--pp", "0"], "--pp"),
         (vec!["bench", "--preset", "7b"], "--preset"),
         (vec!["bench", "--kernels", "--model", "x.gguf"], "--model"),

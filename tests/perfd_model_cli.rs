@@ -195,11 +195,93 @@ fn corrupt_model_file_is_a_clean_error() {
     assert!(o.stdout.is_empty());
     let o = perfd(&["bench", "--model", "/nonexistent.gguf"], dir.path());
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("/nonexistent.gguf"));
+    let err = stderr(&o);
+    assert!(err.contains("/nonexistent.gguf"));
+    // Each cause once (the I/O error used to be printed by its wrapper and again as its source).
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     // Positions beyond the model's context.
     let o = perfd(
         &["bench", "--preset", "tiny", "--pp", "200", "--tg", "100"],
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+}
+
+#[test]
+fn a_fifo_or_device_as_the_model_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("model.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for path in [fifo.to_str().unwrap(), "/dev/null"] {
+        // open(2) on a FIFO without a writer blocks forever: the run must not get that far.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_perfd"))
+            .args(["bench", "--model", path, "--bandwidth-mib", "48"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("perfd bench --model {path} blocked");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(1), "{path}: {err}");
+        assert!(err.contains("not a regular file"), "{path}: {err}");
+    }
+}
+
+#[test]
+fn a_nan_in_the_embedding_is_refused_at_load_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nan.gguf");
+    let o = perfd(
+        &[
+            "model",
+            "write",
+            "--preset",
+            "tiny",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let offset = {
+        let g = bitnet_kernels::gguf::GgufFile::open(&file).unwrap();
+        g.tensor("token_embd.weight").unwrap().offset as usize
+    };
+    let mut bytes = std::fs::read(&file).unwrap();
+    // F16 NaN (0x7E00), little-endian, at element 7.
+    bytes[offset + 14] = 0x00;
+    bytes[offset + 15] = 0x7E;
+    std::fs::write(&file, bytes).unwrap();
+    let o = perfd(
+        &[
+            "bench",
+            "--model",
+            file.to_str().unwrap(),
+            "--pp",
+            "4",
+            "--tg",
+            "4",
+            "--reps",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("token_embd.weight") && err.contains("value 7 is not finite"),
+        "{err}"
+    );
 }

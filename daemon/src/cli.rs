@@ -29,7 +29,7 @@ pub enum Command {
     History(HistoryArgs),
     /// Post (again) the gates of a stored run to GitHub, through the outbox.
     Gate(GateArgs),
-    /// Internal: start a benchmark child that dies with the daemon (used by `perfd run`).
+    /// Internal: run a benchmark child whose process group dies with the daemon (`perfd run`).
     #[command(hide = true)]
     ChildGuard(ChildGuardArgs),
 }

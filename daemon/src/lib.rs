@@ -12,6 +12,7 @@ pub mod gates;
 pub mod health;
 pub mod host;
 pub mod http;
+pub mod judge_queue;
 pub mod metrics;
 pub mod report;
 pub mod runner;

@@ -64,6 +64,8 @@ pub struct DaemonState {
     pub outbox_wake: Notify,
     /// Verdicts of the newest judged run (for /metrics).
     pub verdicts: RwLock<Option<LatestVerdicts>>,
+    /// Stored runs whose judgement failed, judged again at the next tick.
+    pub unjudged: crate::judge_queue::JudgeQueue,
     /// Finished runs the store could not take yet.
     pub spool: crate::store_spool::Spool,
     /// The run in progress, on disk (for crash reporting at the next start).
@@ -100,6 +102,7 @@ impl DaemonState {
         let verdicts = verdicts_from_store(&store);
         let state_dir = config.state_dir();
         Self {
+            unjudged: crate::judge_queue::JudgeQueue::default(),
             spool: crate::store_spool::Spool::new(state_dir.join("spool")),
             marker: crate::runner::run_marker::RunMarker::new(&state_dir),
             config: RwLock::new(config),

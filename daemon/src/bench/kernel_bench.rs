@@ -74,7 +74,8 @@ pub struct KernelResult {
     pub bytes_per_second: Summary,
     /// Median calls per second.
     pub ops_per_second: f64,
-    /// Median bandwidth ÷ the STREAM bandwidth measured in the same run (set once it is known).
+    /// Median bandwidth ÷ the best read-only bandwidth measured in the same run (a GEMV only
+    /// reads its weights; set once it is known).
     pub roofline_ratio: Option<f64>,
 }
 

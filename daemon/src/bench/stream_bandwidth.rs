@@ -85,9 +85,20 @@ pub struct StreamBandwidth {
 }
 
 impl StreamBandwidth {
-    /// The STREAM figure: the better of copy and triad medians. Kernel roofline ratios divide by it.
+    /// The STREAM figure: the better of copy and triad medians. It counts written bytes too, so
+    /// it is not the roofline of a workload that only reads (on some hosts copy is 2x read).
     pub fn stream_bytes_per_second(&self) -> f64 {
         self.copy.median.max(self.triad.median)
+    }
+
+    /// The best read-only figure of the run: what a GEMV or a decode step (which only read
+    /// weights) can at most stream. Roofline ratios divide by it.
+    pub fn read_bytes_per_second(&self) -> f64 {
+        self.read
+            .samples
+            .iter()
+            .copied()
+            .fold(self.read.median, f64::max)
     }
 }
 

@@ -183,9 +183,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     pb.finish_and_clear();
     let noise = NoiseVerdict::judge(snapshot.others_busy_cores_since(), args.noise_limit_cores);
     let memory_bandwidth = merge_stream(before, after)?;
-    let stream = memory_bandwidth.stream_bytes_per_second();
+    let read = memory_bandwidth.read_bytes_per_second();
     for k in &mut kernels {
-        k.roofline_ratio = Some(k.bytes_per_second.median / stream);
+        k.roofline_ratio = Some(k.bytes_per_second.median / read);
     }
     let mut kernel_ids: Vec<String> = engines.iter().map(|e| e.kernel_id().to_string()).collect();
     kernel_ids.dedup();

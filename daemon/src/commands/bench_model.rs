@@ -158,9 +158,11 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         .find(|p| p.phase == "decode")
         .context("decode phase missing")?;
     let bytes_per_token = hp.decode_bytes_per_token();
-    let roofline_tokens_per_second =
-        memory_bandwidth.stream_bytes_per_second() / bytes_per_token as f64;
+    let read = memory_bandwidth.read_bytes_per_second();
+    let roofline_tokens_per_second = read / bytes_per_token as f64;
     let decode_roofline = DecodeRoofline {
+        bandwidth: "read".into(),
+        bandwidth_bytes_per_second: read,
         bytes_per_token,
         roofline_tokens_per_second,
         ratio: decode.tokens_per_second.median / roofline_tokens_per_second,

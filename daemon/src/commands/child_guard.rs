@@ -1,21 +1,25 @@
-//! `perfd child-guard` (hidden): the first program of every benchmark child. It asks the kernel
-//! to SIGKILL it when the daemon dies (`PR_SET_PDEATHSIG`, kept across exec), then lowers its
-//! priority and execs the real command in its place: same pid, same process group, so a daemon
-//! killed with SIGKILL cannot leave a benchmark running beside the next one. Grandchildren are
-//! not covered by the signal; the next daemon start kills the recorded process group for them.
+//! `perfd child-guard` (hidden): the first program of every benchmark child. It leads the
+//! child's process group, runs the real command in it, and watches its own parent: when the
+//! daemon dies (SIGKILL, OOM killer) the guard is re-parented, notices within a poll interval and
+//! kills the whole group, grandchildren included (`sh -c` does not exec its last command, so a
+//! parent-death signal on the direct child alone would leave the harness running). The command's
+//! exit status, or the signal that ended it, becomes the guard's own.
 
-use std::os::unix::process::CommandExt;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use nix::sys::signal::Signal;
+use nix::sys::signal::{killpg, raise, Signal};
+use nix::unistd::{getpgrp, getppid};
 
 use crate::cli::ChildGuardArgs;
 
-/// Runs the guard: returns only on failure (success replaces this process).
+/// How often the guard checks that the daemon is still its parent.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Runs the command until it ends; exits like it (this function only returns on failure).
 pub fn run(args: &ChildGuardArgs) -> Result<()> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("set the parent-death signal")?;
-    // The daemon may have died between fork and prctl: then nobody would ever kill us.
-    if nix::unistd::getppid().as_raw() != args.parent {
+    // The daemon may have died before we got here: then nobody would ever stop the command.
+    if getppid().as_raw() != args.parent {
         bail!(
             "perfd (pid {}) exited before its child started",
             args.parent
@@ -24,10 +28,28 @@ pub fn run(args: &ChildGuardArgs) -> Result<()> {
     let Some((program, rest)) = args.command.split_first() else {
         bail!("child-guard: no command given");
     };
-    let err = std::process::Command::new("nice")
+    let mut child = std::process::Command::new("nice")
         .args(["-n", &args.nice.to_string()])
         .arg(program)
         .args(rest)
-        .exec();
-    Err(err).with_context(|| format!("exec {program}"))
+        .spawn()
+        .with_context(|| format!("start {program}"))?;
+    loop {
+        if let Some(status) = child.try_wait().context("wait for the command")? {
+            if let Some(code) = status.code() {
+                std::process::exit(code);
+            }
+            let sig = std::os::unix::process::ExitStatusExt::signal(&status)
+                .and_then(|s| Signal::try_from(s).ok())
+                .unwrap_or(Signal::SIGKILL);
+            // The guard installs no handlers, so the signal ends it the same way.
+            raise(sig).context("re-raise the command's signal")?;
+            std::process::exit(128 + sig as i32);
+        }
+        if getppid().as_raw() != args.parent {
+            // Orphaned: the daemon is gone. Everything in our group goes, us included.
+            killpg(getpgrp(), Signal::SIGKILL).context("kill the orphaned process group")?;
+        }
+        std::thread::sleep(POLL);
+    }
 }

@@ -227,11 +227,11 @@ fn body(i: &GateInputs<'_>) -> String {
     if let Some(rep) = i.report {
         let _ = writeln!(
             t,
-            "**Hardware:** {} ({}), kernels {}, STREAM {:.1} GB/s",
+            "**Hardware:** {} ({}), kernels {}, read-only bandwidth {:.1} GB/s",
             rep.host.cpu_model,
             rep.host.isa_features.join(" "),
             rep.kernel_ids.join(", "),
-            rep.memory_bandwidth.stream_bytes_per_second() / 1e9
+            rep.memory_bandwidth.read_bytes_per_second() / 1e9
         );
     }
     let _ = writeln!(t, "\nReproduce:\n```sh\n{}\n```", i.reproduce);

@@ -14,6 +14,11 @@ use super::routes::{handle, HttpContext};
 
 /// Longest time in-flight requests get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(5);
+/// Most connections served at once. Prometheus needs one per scraper; past this a connection
+/// gets a 503 and is closed, so thousands of idle clients cannot grow the daemon's memory.
+pub const MAX_CONNECTIONS: usize = 256;
+/// What a connection over the limit is told before it is closed.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 36\r\nRetry-After: 1\r\nConnection: close\r\n\r\nperfd: too many connections (limit)\n";
 
 /// Serves `listener` until `shutdown` turns true, then drains open connections.
 pub async fn serve(
@@ -22,6 +27,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -33,6 +39,10 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tokio::spawn(refuse(stream));
+                    continue;
+                };
                 let ctx = ctx.clone();
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
@@ -43,6 +53,7 @@ pub async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection error");
                     }
+                    drop(slot);
                 });
             }
             _ = shutdown.changed() => if *shutdown.borrow() { break },
@@ -53,5 +64,14 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("HTTP connections still open after the drain period; closing them");
+    }
+}
+
+/// Answers a connection over the limit with a 503 and closes it (bounded in time).
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let wrote = tokio::time::timeout(Duration::from_secs(2), stream.write_all(TOO_MANY)).await;
+    if !matches!(wrote, Ok(Ok(()))) {
+        tracing::debug!("could not tell a refused connection why");
     }
 }

@@ -61,7 +61,7 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
     }
     let mut ratio = Family::new(
         "bitnet_inference_roofline_ratio",
-        "Decode tokens/sec of the latest run divided by the memory-bandwidth roofline of the same run.",
+        "Decode tokens/sec of the latest run divided by its roofline: the best read-only memory bandwidth of the same run over the bytes read per token.",
         Kind::Gauge,
         Some("ratio"),
     );
@@ -89,7 +89,7 @@ fn kernel_families(r: &BenchReport) -> Vec<Family> {
     );
     let mut roof = Family::new(
         "bitnet_kernel_roofline_ratio",
-        "Kernel bandwidth divided by the STREAM bandwidth measured in the same run.",
+        "Kernel bandwidth divided by the best read-only memory bandwidth measured in the same run.",
         Kind::Gauge,
         Some("ratio"),
     );
@@ -116,7 +116,7 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
     let latest = state.latest.read().ok().and_then(|l| l.clone());
     let mut host_bw = Family::new(
         "bitnet_host_memory_bandwidth_bytes_per_second",
-        "STREAM memory bandwidth (better of copy and triad) measured with the latest successful run.",
+        "Memory bandwidth measured with the latest successful run: read (best read-only, the roofline basis), copy and triad (STREAM medians; they count written bytes too).",
         Kind::Gauge,
         Some("bytes_per_second"),
     );
@@ -141,7 +141,14 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
     if let Some(l) = &latest {
         if let Some(r) = &l.report {
             out.extend(inference_families(r));
-            host_bw.push(vec![], r.memory_bandwidth.stream_bytes_per_second());
+            let bw = &r.memory_bandwidth;
+            for (kind, v) in [
+                ("read", bw.read_bytes_per_second()),
+                ("copy", bw.copy.median),
+                ("triad", bw.triad.median),
+            ] {
+                host_bw.push(vec![("kind", kind.to_string())], v);
+            }
         }
         if let Some(k) = &l.kernels {
             out.extend(kernel_families(k));
@@ -245,7 +252,23 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
         None,
     );
     spooled.push(vec![], state.spool.len() as f64);
-    out.extend([store_errs, spooled]);
+    let mut expected = Family::new(
+        "bitnet_bench_expected_interval_seconds",
+        "Longest time between successful runs that the schedule implies (0: none, e.g. a repository with re-benchmarking off); the stale-benchmark alert fires at twice this.",
+        Kind::Gauge,
+        Some("seconds"),
+    );
+    let config = state.config();
+    let interval = match &config.repository {
+        None => config.schedule.interval_secs,
+        Some(_) if config.schedule.rebench_interval_secs == 0 => 0,
+        Some(_) => config
+            .schedule
+            .rebench_interval_secs
+            .max(config.schedule.interval_secs),
+    };
+    expected.push(vec![], interval as f64);
+    out.extend([store_errs, spooled, expected]);
     out
 }
 

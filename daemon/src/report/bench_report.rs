@@ -94,10 +94,21 @@ pub struct ModelInfo {
 pub struct DecodeRoofline {
     /// Weight bytes one decoded token reads (ternary matrices, norms, F16 lm_head).
     pub bytes_per_token: u64,
-    /// STREAM bandwidth ÷ bytes per token.
+    /// The bandwidth the roofline divides by: `read` (best read-only figure of this run; decode
+    /// only reads weights). Reports written before this field used STREAM copy/triad.
+    #[serde(default = "stream_name")]
+    pub bandwidth: String,
+    /// That bandwidth, bytes/s (0 in reports written before this field).
+    #[serde(default)]
+    pub bandwidth_bytes_per_second: f64,
+    /// Bandwidth ÷ bytes per token.
     pub roofline_tokens_per_second: f64,
     /// Median decode tokens/sec ÷ the roofline.
     pub ratio: f64,
+}
+
+fn stream_name() -> String {
+    "stream".into()
 }
 
 /// Model-level cross-validation against the scalar reference configuration.

@@ -73,7 +73,10 @@ pub fn take(path: &Path) -> String {
     }
     // The pid cannot be reused while the group has members, so a live group is ours.
     match killpg(Pid::from_raw(g.pgid), Signal::SIGKILL) {
-        Ok(()) => format!("its leftover process group {} was killed", g.pgid),
+        Ok(()) => format!(
+            "its leftover children (process group {}) were killed",
+            g.pgid
+        ),
         Err(_) => "its children had already exited".into(),
     }
 }

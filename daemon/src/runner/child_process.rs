@@ -46,8 +46,8 @@ pub struct CommandSpec {
     pub watch_noise: bool,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
-    /// The daemon that owns this child: when set, the child dies with it (`perfd child-guard`)
-    /// and its process group is recorded for the next start to clean up.
+    /// The daemon that owns this child: when set, the child's group dies with it (`perfd
+    /// child-guard`) and is recorded for the next start to clean up should the guard fail too.
     pub owner: Option<ChildOwner>,
 }
 
@@ -139,8 +139,8 @@ pub async fn run(
         .create(true)
         .append(true)
         .open(&spec.log)?;
-    // `nice` (coreutils) execs the program in place: same pid, same process group; so does
-    // `perfd child-guard`, which first arranges for the child to die with the daemon.
+    // `nice` (coreutils) execs the program in place: same pid, same process group.
+    // `perfd child-guard` instead leads the group and kills it when the daemon dies.
     let mut cmd = match &spec.owner {
         Some(owner) => {
             let mut c = tokio::process::Command::new(&owner.perfd);

@@ -10,7 +10,7 @@ use crate::gates::outbox::LedgerPost;
 use crate::report::BenchReport;
 use crate::runner::heartbeat::unix_now;
 use crate::state::{DaemonState, LatestVerdicts};
-use crate::store::{RunStatus, StoredVerdicts};
+use crate::store::{RunStatus, Store, StoreError, StoredVerdicts};
 use crate::verdict::ab_confirm::{self, AbResult};
 use crate::verdict::regression::{assess, Assessment};
 use crate::verdict::slo::{self, SloVerdict};
@@ -31,21 +31,37 @@ fn reproduce(config: &Config, commit: &str) -> String {
     }
 }
 
+/// Why a run could not be judged now; it is judged again at the next tick. Never a verdict:
+/// an empty baseline read from a failing store must not become "neutral: no baseline yet".
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    /// The history store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A panic elsewhere poisoned the store's lock.
+    #[error("the history store's lock is poisoned")]
+    Poisoned,
+}
+
+fn store(state: &DaemonState) -> Result<std::sync::MutexGuard<'_, Store>, JudgeError> {
+    state.store.lock().map_err(|_| JudgeError::Poisoned)
+}
+
 /// Judges run `run_id` and queues its gates (repository mode). Returns whether a regression was
-/// confirmed.
+/// confirmed; a store failure is an error (nothing was decided or queued).
 pub async fn after_run(
     state: &DaemonState,
     config: &Config,
     run_id: i64,
     shutdown: &mut watch::Receiver<bool>,
-) -> bool {
-    let loaded = state.store.lock().ok().and_then(|s| {
-        let row = s.run(run_id).ok()??;
-        let (report, kernels) = s.reports(run_id).ok()?;
-        Some((row, report, kernels))
-    });
-    let Some((row, report, kernels)) = loaded else {
-        return false;
+) -> Result<bool, JudgeError> {
+    let (row, report, kernels) = {
+        let s = store(state)?;
+        let Some(row) = s.run(run_id)? else {
+            return Ok(false);
+        };
+        let (report, kernels) = s.reports(run_id)?;
+        (row, report, kernels)
     };
     // A cancelled or interrupted run is redone on the next start; a failed fetch has no commit
     // to judge.
@@ -53,7 +69,7 @@ pub async fn after_run(
         row.status,
         RunStatus::Cancelled | RunStatus::Interrupted | RunStatus::FetchFailed
     ) {
-        return false;
+        return Ok(false);
     }
     let parse = |s: Option<String>| s.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
     let (report, kernels) = (parse(report), parse(kernels));
@@ -63,27 +79,18 @@ pub async fn after_run(
     let mut ab: Option<AbResult> = None;
     if row.status == RunStatus::Success {
         slos = slo::evaluate(&config.slo, report.as_ref(), kernels.as_ref());
-        let current = state
-            .store
-            .lock()
-            .ok()
-            .and_then(|s| s.samples(run_id, &metric).ok())
-            .unwrap_or_default();
-        let baseline = state
-            .store
-            .lock()
-            .ok()
-            .and_then(|s| {
-                s.baseline_runs(
-                    &row.host_id,
-                    &row.branch,
-                    &row.commit,
-                    &metric,
-                    config.regression.baseline_runs,
-                )
-                .ok()
-            })
-            .unwrap_or_default();
+        let (current, baseline) = {
+            let s = store(state)?;
+            let current = s.samples(run_id, &metric)?;
+            let baseline = s.baseline_runs(
+                &row.host_id,
+                &row.branch,
+                &row.commit,
+                &metric,
+                config.regression.baseline_runs,
+            )?;
+            (current, baseline)
+        };
         assessment = assess(&config.regression, &metric, &row.commit, &current, baseline);
         if let (Some(a), Some(repo)) = (
             assessment.as_ref().filter(|a| a.suspected),
@@ -116,18 +123,17 @@ pub async fn after_run(
         confirmed_regression: confirmed,
         gates: gates.as_ref().and_then(|g| serde_json::to_value(g).ok()),
     };
-    if let Ok(mut s) = state.store.lock() {
-        if let Err(e) = s.put_verdicts(run_id, &stored) {
-            tracing::error!(error = %e, run = run_id, "cannot store verdicts");
-        }
+    {
+        let mut s = store(state)?;
+        // Verdicts first: a failure here leaves nothing queued, and the whole judgement is
+        // retried at the next tick.
+        s.put_verdicts(run_id, &stored)?;
         if let Some(gates) = &gates {
             let now = unix_now();
             for g in gates {
                 match serde_json::to_value(g) {
                     Ok(p) => {
-                        if let Err(e) = s.enqueue(run_id, "gate", &g.name, &g.head_sha, &p, now) {
-                            tracing::error!(error = %e, gate = %g.name, "cannot queue gate");
-                        }
+                        s.enqueue(run_id, "gate", &g.name, &g.head_sha, &p, now)?;
                     }
                     Err(e) => tracing::error!(error = %e, "cannot encode gate"),
                 }
@@ -147,8 +153,11 @@ pub async fn after_run(
                     section.push_str(&g.text);
                 }
                 let post = LedgerPost { issue, section };
-                if let Ok(p) = serde_json::to_value(&post) {
-                    let _ = s.enqueue(run_id, "ledger", "ledger", &row.commit, &p, now);
+                match serde_json::to_value(&post) {
+                    Ok(p) => {
+                        s.enqueue(run_id, "ledger", "ledger", &row.commit, &p, now)?;
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot encode the ledger section"),
                 }
             }
         }
@@ -174,7 +183,7 @@ pub async fn after_run(
         });
     }
     state.outbox_wake.notify_one();
-    confirmed
+    Ok(confirmed)
 }
 
 /// Interleaved A/B between the newest baseline commit and `commit`.

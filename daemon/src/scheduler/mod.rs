@@ -44,6 +44,11 @@ pub async fn run_loop(state: Arc<DaemonState>, mut shutdown: watch::Receiver<boo
         state.heartbeat.beat();
         tick(&state, &mut shutdown).await;
         state.heartbeat.beat();
+        // A stop that arrived during the tick was already seen by it (the watch's `changed`
+        // fired there), so look at the value itself rather than wait for another change.
+        if *shutdown.borrow() {
+            break;
+        }
     }
     tracing::info!("scheduler stopped");
 }

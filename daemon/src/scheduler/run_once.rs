@@ -228,9 +228,18 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
         Some(repo) => repository_tick(state, &config, repo, &state_dir, log_dir, shutdown).await,
     };
     recorded.extend(outcome);
-    // Judge what this tick recorded (normally one run): verdicts, A/B, gates.
-    for row in recorded {
-        super::judge::after_run(state, &config, row.id, shutdown).await;
+    // Judge what earlier ticks could not, then what this tick recorded (normally one run):
+    // verdicts, A/B, gates. A store failure leaves the run for the next tick, never a verdict.
+    let mut ids = state.unjudged.take();
+    ids.extend(recorded.iter().map(|r| r.id));
+    for id in ids {
+        if let Err(e) = super::judge::after_run(state, &config, id, shutdown).await {
+            tracing::error!(run = id, error = %e, "cannot judge the run now; retrying at the next tick");
+            state.health.store_failed(format!(
+                "the history store failed while judging run {id}: {e}"
+            ));
+            state.unjudged.retry(id);
+        }
     }
 }
 
