@@ -5,7 +5,7 @@
 
 use perfd::config::{Config, GithubSection};
 use perfd::gates::decide::{Conclusion, GateOutcome};
-use perfd::gates::outbox::{process_due, LedgerPost};
+use perfd::gates::outbox::{process_due, LedgerPost, Poster};
 use perfd::host::HostFingerprint;
 use perfd::state::DaemonState;
 use perfd::store::{NewRun, OutboxState, RunStatus, Store};
@@ -187,7 +187,7 @@ async fn app_creates_then_updates_the_same_check_run() {
 
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), Some(app_config(&server.uri())));
-    let mut cache = None;
+    let mut cache = Poster::default();
     enqueue(
         &st,
         &gate(
@@ -269,7 +269,7 @@ async fn personal_token_posts_commit_statuses() {
     };
     let st = state(dir.path(), Some(cfg));
     enqueue(&st, &gate(Conclusion::Failure, &"x".repeat(300)));
-    process_due(&st, &mut None).await;
+    process_due(&st, &mut Poster::default()).await;
     assert_eq!(entries(&st)[0].state, OutboxState::Posted);
     let reqs = server.received_requests().await.unwrap();
     let b = &bodies(&reqs, "POST", "/statuses/")[0];
@@ -316,7 +316,7 @@ async fn ledger_is_edited_in_place_keeping_the_rest() {
             0.0,
         )
         .unwrap();
-    process_due(&st, &mut None).await;
+    process_due(&st, &mut Poster::default()).await;
     assert_eq!(entries(&st)[0].state, OutboxState::Posted);
     let reqs = server.received_requests().await.unwrap();
     let body = bodies(&reqs, "PATCH", "/issues/comments/12")[0]["body"]
@@ -360,7 +360,7 @@ async fn server_errors_are_retried_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), Some(app_config(&server.uri())));
     enqueue(&st, &gate(Conclusion::Failure, "throughput: x"));
-    let mut cache = None;
+    let mut cache = Poster::default();
     process_due(&st, &mut cache).await;
     let e = &entries(&st)[0];
     assert_eq!((e.state, e.attempts), (OutboxState::Pending, 1), "{e:?}");
@@ -407,7 +407,7 @@ async fn unauthorized_is_a_clear_error_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), Some(app_config(&server.uri())));
     enqueue(&st, &gate(Conclusion::Success, "throughput: x"));
-    process_due(&st, &mut None).await;
+    process_due(&st, &mut Poster::default()).await;
     let e = &entries(&st)[0];
     assert_eq!(e.state, OutboxState::Pending);
     let err = e.last_error.clone().unwrap();
@@ -430,8 +430,106 @@ async fn without_credentials_gates_are_recorded_as_a_dry_run() {
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), None);
     enqueue(&st, &gate(Conclusion::Failure, "throughput: x"));
-    process_due(&st, &mut None).await;
+    process_due(&st, &mut Poster::default()).await;
     let e = &entries(&st)[0];
     assert_eq!(e.state, OutboxState::DryRun);
     assert_eq!(e.payload["summary"], "throughput: x");
+}
+
+#[tokio::test]
+async fn a_rate_limit_pauses_every_post_for_the_time_github_asked() {
+    let server = MockServer::start().await;
+    mount_token_exchange(&server).await;
+    Mock::given(method("GET"))
+        .and(path_regex("/check-runs$"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "total_count": 0, "check_runs": [] })),
+        )
+        .mount(&server)
+        .await;
+    // The first post hits a secondary rate limit: 403 with retry-after: 2.
+    Mock::given(method("POST"))
+        .and(path("/repos/bitnet/engine/check-runs"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", "2")
+                .set_body_json(json!({ "message": "You have exceeded a secondary rate limit." })),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/bitnet/engine/check-runs"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(check_run_json(
+            11,
+            "integrative:gate:throughput",
+            "bitnet-perfd:c38807541dda",
+        )))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path(), Some(app_config(&server.uri())));
+    // Several gates waiting: none may be sent once the limit is hit.
+    for summary in ["a", "b", "c", "d"] {
+        let mut g = gate(Conclusion::Success, summary);
+        g.name = format!("integrative:gate:{summary}");
+        enqueue(&st, &g);
+    }
+    let mut poster = Poster::default();
+    process_due(&st, &mut poster).await;
+    let posts = |reqs: &[Request]| {
+        reqs.iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/check-runs"))
+            .count()
+    };
+    let after_limit = posts(&server.received_requests().await.unwrap());
+    assert_eq!(after_limit, 1, "posts went on after the rate limit");
+    let paused = poster.paused_for(perfd::runner::heartbeat::unix_now());
+    assert!(paused > 1.0 && paused <= 2.0, "paused for {paused} s");
+    // During the pause nothing is sent, even for entries that are due.
+    make_due(&st);
+    assert_eq!(process_due(&st, &mut poster).await, 0);
+    assert_eq!(posts(&server.received_requests().await.unwrap()), 1);
+    // After it, every entry goes out (the limited one included).
+    tokio::time::sleep(std::time::Duration::from_secs_f64(paused + 0.1)).await;
+    make_due(&st);
+    process_due(&st, &mut poster).await;
+    assert!(
+        entries(&st).iter().all(|e| e.state == OutboxState::Posted),
+        "{:#?}",
+        entries(&st)
+    );
+}
+
+#[tokio::test]
+async fn an_older_ledger_edit_never_overwrites_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path(), None);
+    let ledger = |commit: &str| {
+        let post = LedgerPost {
+            issue: 7,
+            section: format!("### Performance — `{commit}`\n"),
+        };
+        st.store
+            .lock()
+            .unwrap()
+            .enqueue(
+                1,
+                "ledger",
+                "ledger",
+                commit,
+                &serde_json::to_value(&post).unwrap(),
+                0.0,
+            )
+            .unwrap();
+    };
+    // Commit 3's edit is held back (say by 5xx), then commit 9's is queued.
+    ledger("commit3");
+    ledger("commit9");
+    let pending: Vec<_> = entries(&st)
+        .into_iter()
+        .filter(|e| e.state == OutboxState::Pending)
+        .collect();
+    assert_eq!(pending.len(), 1, "{pending:#?}");
+    assert_eq!(pending[0].commit, "commit9");
 }

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 
 use crate::cli::GateArgs;
-use crate::gates::outbox::process_due;
+use crate::gates::outbox::{process_due, Poster};
 use crate::gates::GateOutcome;
 use crate::host::HostFingerprint;
 use crate::runner::heartbeat::unix_now;
@@ -48,7 +48,7 @@ pub fn run(args: &GateArgs) -> Result<String> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut cache = None;
+        let mut cache = Poster::default();
         while process_due(&state, &mut cache).await > 0 {}
     });
     let store = state

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{classify, GateError, GithubClient};
+use super::client::{GateError, GithubClient};
 use super::decide::GateOutcome;
 
 /// Pages of check runs searched for ours (100 per page).
@@ -29,7 +29,7 @@ async fn find(c: &GithubClient, g: &GateOutcome) -> Result<Option<u64>, GateErro
             "/repos/{}/{}/commits/{}/check-runs?filter=all&per_page=100&page={page}",
             c.owner, c.repo, g.head_sha
         );
-        let list: RemoteList = c.octo.get(route, None::<&()>).await.map_err(classify)?;
+        let list: RemoteList = c.get(&route).await?;
         if let Some(r) = list
             .check_runs
             .iter()
@@ -55,22 +55,17 @@ pub async fn upsert(c: &GithubClient, g: &GateOutcome) -> Result<u64, GateError>
         "output": { "title": g.title, "summary": g.summary, "text": g.text },
     });
     let run: RemoteCheckRun = match find(c, g).await? {
-        Some(id) => c
-            .octo
-            .patch(
-                format!("/repos/{}/{}/check-runs/{id}", c.owner, c.repo),
-                Some(&body),
+        Some(id) => {
+            c.patch(
+                &format!("/repos/{}/{}/check-runs/{id}", c.owner, c.repo),
+                &body,
             )
-            .await
-            .map_err(classify)?,
-        None => c
-            .octo
-            .post(
-                format!("/repos/{}/{}/check-runs", c.owner, c.repo),
-                Some(&body),
-            )
-            .await
-            .map_err(classify)?,
+            .await?
+        }
+        None => {
+            c.post(&format!("/repos/{}/{}/check-runs", c.owner, c.repo), &body)
+                .await?
+        }
     };
     Ok(run.id)
 }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{classify, GateError, GithubClient};
+use super::client::{GateError, GithubClient};
 
 /// Opening anchor.
 pub const START: &str = "<!-- perf:start -->";
@@ -39,8 +39,7 @@ pub async fn update(c: &GithubClient, number: u64, section: &str) -> Result<u64,
             "/repos/{}/{}/issues/{number}/comments?per_page=100&page={page}",
             c.owner, c.repo
         );
-        let comments: Vec<RemoteComment> =
-            c.octo.get(route, None::<&()>).await.map_err(classify)?;
+        let comments: Vec<RemoteComment> = c.get(&route).await?;
         let n = comments.len();
         if let Some(found) = comments
             .into_iter()
@@ -56,25 +55,22 @@ pub async fn update(c: &GithubClient, number: u64, section: &str) -> Result<u64,
     let comment: RemoteComment = match ours {
         Some(existing) => {
             let body = replace_section(existing.body.as_deref().unwrap_or(""), section);
-            c.octo
-                .patch(
-                    format!(
-                        "/repos/{}/{}/issues/comments/{}",
-                        c.owner, c.repo, existing.id
-                    ),
-                    Some(&json!({ "body": body })),
-                )
-                .await
-                .map_err(classify)?
-        }
-        None => c
-            .octo
-            .post(
-                format!("/repos/{}/{}/issues/{number}/comments", c.owner, c.repo),
-                Some(&json!({ "body": replace_section("", section) })),
+            c.patch(
+                &format!(
+                    "/repos/{}/{}/issues/comments/{}",
+                    c.owner, c.repo, existing.id
+                ),
+                &json!({ "body": body }),
             )
-            .await
-            .map_err(classify)?,
+            .await?
+        }
+        None => {
+            c.post(
+                &format!("/repos/{}/{}/issues/{number}/comments", c.owner, c.repo),
+                &json!({ "body": replace_section("", section) }),
+            )
+            .await?
+        }
     };
     Ok(comment.id)
 }

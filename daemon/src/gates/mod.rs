@@ -4,6 +4,7 @@
 pub mod check_runs;
 pub mod client;
 pub mod decide;
+pub mod github_http;
 pub mod ledger;
 pub mod outbox;
 pub mod statuses;

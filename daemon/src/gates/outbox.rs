@@ -29,24 +29,47 @@ pub struct LedgerPost {
     pub section: String,
 }
 
-/// The client and the configuration it was built from (rebuilt when the config changes).
-type ClientCache = Option<(GithubSection, Option<Arc<GithubClient>>)>;
+/// What the worker keeps between rounds: the client and the configuration it was built from
+/// (rebuilt when the config changes), and until when GitHub asked us to send nothing.
+#[derive(Default)]
+pub struct Poster {
+    client: Option<(GithubSection, Option<Arc<GithubClient>>)>,
+    paused_until: f64,
+}
 
-fn client_for(
-    cache: &mut ClientCache,
-    cfg: &GithubSection,
-) -> Result<Option<Arc<GithubClient>>, client::GateError> {
-    if let Some((c, built)) = cache {
-        if c == cfg {
-            return Ok(built.clone());
+impl Poster {
+    fn client_for(
+        &mut self,
+        cfg: &GithubSection,
+    ) -> Result<Option<Arc<GithubClient>>, client::GateError> {
+        if let Some((c, built)) = &self.client {
+            if c == cfg {
+                return Ok(built.clone());
+            }
         }
+        let built = client::build(cfg)?.map(Arc::new);
+        if built.is_none() {
+            tracing::info!(repository = %cfg.repository, "no GitHub credentials configured: gates are recorded as a dry run");
+        }
+        self.client = Some((cfg.clone(), built.clone()));
+        Ok(built)
     }
-    let built = client::build(cfg)?.map(Arc::new);
-    if built.is_none() {
-        tracing::info!(repository = %cfg.repository, "no GitHub credentials configured: gates are recorded as a dry run");
+
+    /// Seconds GitHub still wants us to wait (0 when posting may go on).
+    pub fn paused_for(&self, now: f64) -> f64 {
+        (self.paused_until - now).max(0.0)
     }
-    *cache = Some((cfg.clone(), built.clone()));
-    Ok(built)
+}
+
+/// Logs and counts a failed outbox write. The entry stays as it was (pending), so it is posted
+/// again later; the posts are idempotent (found by name, sha and external id, then updated).
+fn note_store<T>(state: &DaemonState, result: Result<T, crate::store::StoreError>, what: &str) {
+    if let Err(e) = result {
+        tracing::error!(error = %e, "cannot record {what} in the gate outbox; it will be retried");
+        state
+            .health
+            .store_failed(format!("the history store failed on the gate outbox: {e}"));
+    }
 }
 
 async fn post(c: &GithubClient, e: &OutboxEntry) -> Result<u64, client::GateError> {
@@ -72,9 +95,13 @@ async fn post(c: &GithubClient, e: &OutboxEntry) -> Result<u64, client::GateErro
     }
 }
 
-/// Handles the entries due now; returns how many were handled.
-pub async fn process_due(state: &DaemonState, cache: &mut ClientCache) -> usize {
+/// Handles the entries due now; returns how many were handled. After a rate limit nothing is
+/// sent to GitHub until the time it asked for has passed, and the entries keep their order.
+pub async fn process_due(state: &DaemonState, poster: &mut Poster) -> usize {
     let now = unix_now();
+    if poster.paused_for(now) > 0.0 {
+        return 0;
+    }
     let due = match state.store.lock().map(|s| s.due(now, BATCH)) {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => {
@@ -89,24 +116,27 @@ pub async fn process_due(state: &DaemonState, cache: &mut ClientCache) -> usize 
     let cfg = state.config().github;
     let client = match cfg.as_ref().filter(|g| !g.dry_run) {
         None => None,
-        Some(g) => match client_for(cache, g) {
+        Some(g) => match poster.client_for(g) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the GitHub client; gates stay queued");
                 if let Ok(s) = state.store.lock() {
                     for d in &due {
-                        let _ = s.outbox_failed(
+                        let failed = s.outbox_failed(
                             d.id,
                             &e.to_string(),
                             now + e.backoff_secs(d.attempts) as f64,
                         );
+                        note_store(state, failed, "a failed attempt");
                     }
                 }
                 return due.len();
             }
         },
     };
+    let mut handled = 0;
     for e in &due {
+        handled += 1;
         let result = match &client {
             None => {
                 tracing::info!(kind = %e.kind, name = %e.name, commit = %e.commit, payload = %e.payload, "dry run: recorded instead of posted");
@@ -119,31 +149,46 @@ pub async fn process_due(state: &DaemonState, cache: &mut ClientCache) -> usize 
         };
         match result {
             Ok(None) => {
-                let _ = store.outbox_done(e.id, OutboxState::DryRun, None, unix_now());
+                let done = store.outbox_done(e.id, OutboxState::DryRun, None, unix_now());
+                note_store(state, done, "a dry-run entry");
             }
             Ok(Some(id)) => {
                 tracing::info!(kind = %e.kind, name = %e.name, commit = %e.commit, remote_id = id, "posted to GitHub");
-                let _ =
+                let done =
                     store.outbox_done(e.id, OutboxState::Posted, Some(&id.to_string()), unix_now());
+                note_store(state, done, "a posted entry");
             }
             Err(err) => {
                 let wait = err.backoff_secs(e.attempts);
                 tracing::warn!(kind = %e.kind, name = %e.name, commit = %e.commit, attempt = e.attempts + 1, retry_in_secs = wait, error = %err, "GitHub post failed; will retry");
-                let _ = store.outbox_failed(e.id, &err.to_string(), unix_now() + wait as f64);
+                let failed = store.outbox_failed(e.id, &err.to_string(), unix_now() + wait as f64);
+                note_store(state, failed, "a failed attempt");
+                if let client::GateError::RateLimited { retry_after_secs } = err {
+                    // A rate limit is the host's, not this entry's: every post waits.
+                    poster.paused_until = unix_now() + retry_after_secs as f64;
+                    break;
+                }
             }
         }
     }
-    due.len()
+    handled
 }
 
 /// Runs until shutdown, handling due entries when woken or every few seconds.
 pub async fn run_worker(state: Arc<DaemonState>, mut shutdown: watch::Receiver<bool>) {
-    let mut cache: ClientCache = None;
+    let mut poster = Poster::default();
     loop {
-        while process_due(&state, &mut cache).await == BATCH {}
+        while process_due(&state, &mut poster).await == BATCH {}
+        // Wake at the end of a rate-limit pause rather than a whole poll period later.
+        let paused = poster.paused_for(unix_now());
+        let wait = if paused > 0.0 {
+            Duration::from_secs_f64(paused).min(POLL)
+        } else {
+            POLL
+        };
         tokio::select! {
             _ = state.outbox_wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => if *shutdown.borrow() { return },
         }
     }

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{classify, GateError, GithubClient};
+use super::client::{GateError, GithubClient};
 use super::decide::{Conclusion, GateOutcome};
 
 /// GitHub's limit on a status description.
@@ -33,12 +33,10 @@ pub async fn post(c: &GithubClient, g: &GateOutcome) -> Result<u64, GateError> {
     }
     let body = json!({ "state": state, "context": g.name, "description": description });
     let s: RemoteStatus = c
-        .octo
         .post(
-            format!("/repos/{}/{}/statuses/{}", c.owner, c.repo, g.head_sha),
-            Some(&body),
+            &format!("/repos/{}/{}/statuses/{}", c.owner, c.repo, g.head_sha),
+            &body,
         )
-        .await
-        .map_err(classify)?;
+        .await?;
     Ok(s.id)
 }

@@ -87,7 +87,9 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
 }
 
 impl Store {
-    /// Queues a post; an older pending entry for the same kind, name and commit is superseded.
+    /// Queues a post; an older pending entry for the same kind, name and commit is superseded,
+    /// and for the ledger every older pending edit (it is one comment: only its newest state may
+    /// be written, never an older one replayed after it).
     pub fn enqueue(
         &mut self,
         run_id: i64,
@@ -104,7 +106,7 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute(
-            "UPDATE gate_outbox SET state = 'superseded' WHERE state = 'pending' AND kind = ?1 AND name = ?2 AND commit_sha = ?3",
+            "UPDATE gate_outbox SET state = 'superseded' WHERE state = 'pending' AND kind = ?1 AND name = ?2 AND (commit_sha = ?3 OR kind = 'ledger')",
             params![kind, name, commit],
         )
         .map_err(err)?;
