@@ -237,3 +237,33 @@ fn state_directory_problems_are_said_once_in_words() {
     );
     assert!(d.stop(60).success());
 }
+
+#[test]
+fn connections_past_the_limit_get_a_clear_503() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), "[schedule]\ninterval_secs = 3600\n\n[benchmark]\npreset = \"tiny\"\nbandwidth_memory_mib = 48\n");
+    // Hold the daemon's whole connection budget with idle keep-alive connections (each sends
+    // one request so that it is surely accepted and served before the next is opened).
+    let mut held = Vec::new();
+    for _ in 0..256 {
+        let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(s);
+    }
+    let (status, _, body) = d.get("/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("too many connections"), "{body}");
+    // Freed slots serve again.
+    held.truncate(200);
+    let ok = common::wait_for(Duration::from_secs(30), || {
+        (d.get("/healthz").0 == 200).then_some(())
+    });
+    assert!(ok.is_some(), "slots were not freed");
+    drop(held);
+    assert!(d.stop(60).success());
+}

@@ -285,3 +285,51 @@ fn a_nan_in_the_embedding_is_refused_at_load_naming_the_tensor() {
         "{err}"
     );
 }
+
+/// bitnet.cpp's own quantiser output (`../shared/fixtures/bitnetcpp/`): the keys its loader needs.
+fn bitnetcpp_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/bitnetcpp/tiny-s1001.i2_s.gguf")
+}
+
+#[test]
+fn written_models_carry_every_key_the_cpp_loaders_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.gguf");
+    let o = perfd(
+        &[
+            "model",
+            "write",
+            "--preset",
+            "tiny",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ours = bitnet_kernels::gguf::GgufFile::open(&file).unwrap();
+    let theirs = bitnet_kernels::gguf::GgufFile::open(&bitnetcpp_fixture())
+        .expect("the bitnet.cpp fixture is in ../shared/fixtures/bitnetcpp");
+    for (key, value) in theirs.metadata() {
+        // Free text and the fixture generator's own keys are not read by any loader.
+        if key == "general.name" || key.starts_with("synthetic.") {
+            continue;
+        }
+        let mine = ours
+            .get(key)
+            .unwrap_or_else(|| panic!("perfd's file lacks `{key}` (bitnet.cpp has {value})"));
+        assert_eq!(
+            mine.type_id(),
+            value.type_id(),
+            "`{key}`: {mine} vs {value}"
+        );
+    }
+    for key in [
+        "general.file_type",
+        "general.quantization_version",
+        "tokenizer.ggml.model",
+    ] {
+        assert_eq!(ours.get(key), theirs.get(key), "`{key}`");
+    }
+}

@@ -67,11 +67,21 @@ pub async fn serve(
     }
 }
 
-/// Answers a connection over the limit with a 503 and closes it (bounded in time).
+/// Answers a connection over the limit with a 503 and closes it, all bounded in time. The
+/// request is read first (what arrives within a second): closing a socket with unread input
+/// resets it, and the client would see a reset instead of the answer.
 async fn refuse(mut stream: tokio::net::TcpStream) {
-    use tokio::io::AsyncWriteExt;
-    let wrote = tokio::time::timeout(Duration::from_secs(2), stream.write_all(TOO_MANY)).await;
-    if !matches!(wrote, Ok(Ok(()))) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = [0u8; 4096];
+    let answered = tokio::time::timeout(Duration::from_secs(2), async {
+        // Whatever part of the request arrives in time; the answer does not depend on it.
+        let _request_bytes =
+            tokio::time::timeout(Duration::from_secs(1), stream.read(&mut request)).await;
+        stream.write_all(TOO_MANY).await?;
+        stream.shutdown().await
+    })
+    .await;
+    if !matches!(answered, Ok(Ok(()))) {
         tracing::debug!("could not tell a refused connection why");
     }
 }

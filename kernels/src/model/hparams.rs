@@ -229,6 +229,8 @@ impl BitnetHparams {
             (key("rope.freq_base"), MetaValue::F32(self.rope_base)),
             (key("context_length"), u(self.context)),
             (key("vocab_size"), u(self.vocab)),
+            // llama.cpp's loaders read the rope dimension (= head_dim for BitNet) themselves.
+            (key("rope.dimension_count"), u(self.head_dim())),
         ]
     }
 

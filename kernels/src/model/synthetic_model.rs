@@ -91,6 +91,31 @@ fn tensor_seed(seed: u64, index: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
+/// `general.file_type` of a mostly-I2_S file in bitnet.cpp's llama.cpp fork (`LLAMA_FTYPE_MOSTLY_I2_S`).
+pub const FILE_TYPE_MOSTLY_I2_S: u32 = 40;
+/// `general.quantization_version` that llama.cpp writes for quantised files.
+pub const QUANTIZATION_VERSION: u32 = 2;
+
+/// What bitnet.cpp's and llama.cpp's loaders require beyond the hyper-parameters, for a model
+/// without a vocabulary (they refuse a file without `tokenizer.ggml.model`): the same keys
+/// bitnet.cpp's own quantiser writes (see `../shared/fixtures/bitnetcpp/`).
+fn loader_metadata() -> Vec<(String, MetaValue)> {
+    vec![
+        (
+            "general.file_type".into(),
+            MetaValue::U32(FILE_TYPE_MOSTLY_I2_S),
+        ),
+        (
+            "general.quantization_version".into(),
+            MetaValue::U32(QUANTIZATION_VERSION),
+        ),
+        (
+            "tokenizer.ggml.model".into(),
+            MetaValue::String("no_vocab".into()),
+        ),
+    ]
+}
+
 /// Writes a synthetic model of shape `hp` to `path`; returns the file size.
 pub fn write_model(
     path: &Path,
@@ -105,6 +130,7 @@ pub fn write_model(
     )];
     metadata.push(("general.alignment".into(), MetaValue::U32(32)));
     metadata.extend(hp.to_metadata());
+    metadata.extend(loader_metadata());
     metadata.push(("bitnet-perfd.synthetic_seed".into(), MetaValue::U64(seed)));
     let specs = tensor_specs(hp);
     let valid = valid_code_bytes();
