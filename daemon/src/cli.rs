@@ -95,6 +95,32 @@ pub struct HistoryArgs {
 pub enum ModelCommand {
     /// Write a synthetic BitNet b1.58 GGUF with seeded random ternary weights.
     Write(ModelWriteArgs),
+    /// Compute a model's logits for given tokens (for comparison with other engines).
+    Logits(ModelLogitsArgs),
+}
+
+/// Options of `perfd model logits`.
+#[derive(Debug, Args)]
+pub struct ModelLogitsArgs {
+    /// Model file (GGUF).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Token ids, comma-separated.
+    #[arg(long, value_name = "ID,...")]
+    pub tokens: String,
+    /// prefill: all tokens in one forward call; decode: one token per call.
+    #[arg(long, default_value = "prefill")]
+    pub mode: String,
+    /// Write the logits here as raw little-endian f32, `[tokens][vocab]` row-major (the layout
+    /// of the bitnet.cpp fixtures); without it they are printed as JSON.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Kernel parameters `k=v,...` (default: the fastest ISA).
+    #[arg(long, value_name = "K=V,...")]
+    pub params: Option<String>,
+    /// exact (f32 KV cache, f64 attention) or ggml (bitnet.cpp's F16 rounding points).
+    #[arg(long, default_value = "exact")]
+    pub numerics: String,
 }
 
 /// Options of `perfd model write`.
@@ -152,6 +178,13 @@ pub struct BenchArgs {
     /// model also logits and greedy tokens); a failure exits with status 2.
     #[arg(long)]
     pub crossval: bool,
+    /// With --crossval: compare with a reference set of another engine's logits instead of
+    /// benchmarking (a directory with MANIFEST.json, like ../shared/fixtures/bitnetcpp).
+    #[arg(long, value_name = "DIR", requires = "crossval")]
+    pub against: Option<PathBuf>,
+    /// With --against: exact (perfd's default) or ggml (bitnet.cpp's F16 rounding points).
+    #[arg(long, default_value = "exact", requires = "against")]
+    pub numerics: String,
     /// Greedy steps of the model-level cross-validation.
     #[arg(long, default_value_t = 32)]
     pub crossval_steps: usize,

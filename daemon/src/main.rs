@@ -52,6 +52,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Bench(args) => commands::bench::run(args),
         Command::Model(ModelCommand::Write(args)) => commands::model_write::run(args).map(text),
+        Command::Model(ModelCommand::Logits(args)) => commands::model_logits::run(args).map(text),
         Command::Run(args) => commands::run::run(args).map(|()| text(String::new())),
         Command::CheckConfig(args) => commands::check_config::run(args).map(text),
         Command::History(args) => commands::history::run(args).map(text),
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             if outcome.crossval_failed {
-                eprintln!("perfd: cross-validation against the scalar reference FAILED");
+                eprintln!("perfd: cross-validation FAILED (the report above says where)");
                 return ExitCode::from(EXIT_CROSSVAL);
             }
             ExitCode::SUCCESS

@@ -32,6 +32,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     if args.list_params {
         return list_params(args.json);
     }
+    if let Some(dir) = &args.against {
+        return super::crossval_against::run(args, dir);
+    }
     if args.kernels {
         bench_kernels::run(args)
     } else {

@@ -28,11 +28,31 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
+/// Floating-point choices of the attention and lm_head (the ternary matmuls and the int8
+/// activation quantisation are exact integer arithmetic either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Numerics {
+    /// f32 KV cache, attention in f64: independent of summation order (the numpy parity check).
+    #[default]
+    Exact,
+    /// bitnet.cpp's (ggml's) rounding points: F16 KV cache and Q rounded to F16 for Q·Kᵀ; for a
+    /// single-token evaluation also the softmax probabilities before P·V and the normed hidden
+    /// state before the F16 lm_head rounded to F16 (ggml converts them to the weights' type).
+    GgmlF16,
+}
+
+/// Rounds every value to the nearest F16 (kept as f32).
+fn round_f16(v: &mut [f32]) {
+    v.iter_mut()
+        .for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+}
+
 /// An inference session: one sequence, its KV cache and scratch buffers.
 #[derive(Debug)]
 pub struct Session<'m> {
     model: &'m BitnetModel,
     engine: &'m I2sGemm,
+    numerics: Numerics,
     kv: KvCache,
     rope: RopeTable,
     pos: usize,
@@ -57,12 +77,19 @@ impl<'m> Session<'m> {
         Ok(Self {
             model,
             engine,
+            numerics: Numerics::Exact,
             kv: KvCache::new(hp.layers, hp.kv_dim(), max_positions),
             rope: RopeTable::new(hp.head_dim(), max_positions, hp.rope_base),
             pos: 0,
             acts: None,
             profile: OpProfile::default(),
         })
+    }
+
+    /// The same session computing with `numerics`.
+    pub fn with_numerics(mut self, numerics: Numerics) -> Self {
+        self.numerics = numerics;
+        self
     }
 
     /// Tokens fed so far.
@@ -148,10 +175,16 @@ impl<'m> Session<'m> {
                 .gemm_into(&self.model.proj(l, Proj::V), a, &mut v)?;
             t0 = self.profile.lap(Op::Qkv, t0);
 
+            let ggml = self.numerics == Numerics::GgmlF16;
             for t in 0..n {
                 let p = self.pos + t;
                 self.rope.apply(&mut q[t * h..(t + 1) * h], p);
                 self.rope.apply(&mut k[t * kvd..(t + 1) * kvd], p);
+                if ggml {
+                    round_f16(&mut q[t * h..(t + 1) * h]);
+                    round_f16(&mut k[t * kvd..(t + 1) * kvd]);
+                    round_f16(&mut v[t * kvd..(t + 1) * kvd]);
+                }
                 self.kv
                     .store(l, p, &k[t * kvd..(t + 1) * kvd], &v[t * kvd..(t + 1) * kvd]);
             }
@@ -160,6 +193,7 @@ impl<'m> Session<'m> {
                     l,
                     self.pos + t + 1,
                     &q[t * h..(t + 1) * h],
+                    ggml && n == 1,
                     &mut attn[t * h..(t + 1) * h],
                 );
             }
@@ -206,6 +240,9 @@ impl<'m> Session<'m> {
             .zip(logits.chunks_exact_mut(hp.vocab))
         {
             rms_norm(row, &self.model.output_norm, hp.rms_eps, &mut xn);
+            if self.numerics == Numerics::GgmlF16 && n == 1 {
+                round_f16(&mut xn);
+            }
             f16_gemv::gemv(self.engine.isa(), self.engine.pool(), embd, &xn, out);
         }
         self.profile.lap(Op::LmHead, t0);
@@ -218,7 +255,9 @@ impl<'m> Session<'m> {
     /// Scores, softmax and the weighted sum run in f64: cheap next to the weight streaming, and
     /// independent of summation order to the last f32 bit, which keeps int8 rounding downstream
     /// identical to other implementations (the numpy parity check).
-    fn attend(&self, l: usize, ctx: usize, q: &[f32], out: &mut [f32]) {
+    /// With `f16_probabilities` the softmax weights are rounded to F16 before P·V (ggml's
+    /// single-token path).
+    fn attend(&self, l: usize, ctx: usize, q: &[f32], f16_probabilities: bool, out: &mut [f32]) {
         let hp = self.model.hparams();
         let (d, kvd) = (hp.head_dim(), hp.kv_dim());
         let group = hp.heads / hp.kv_heads;
@@ -242,7 +281,10 @@ impl<'m> Session<'m> {
             let mut acc = vec![0f64; d];
             for (j, &e) in scores.iter().enumerate() {
                 let vj = &values[j * kvd + kvh * d..j * kvd + (kvh + 1) * d];
-                let w = e / sum;
+                let mut w = e / sum;
+                if f16_probabilities {
+                    w = f64::from(half::f16::from_f64(w).to_f32());
+                }
                 acc.iter_mut()
                     .zip(vj)
                     .for_each(|(o, &vv)| *o += w * f64::from(vv));

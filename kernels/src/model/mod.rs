@@ -5,6 +5,7 @@ pub mod error;
 pub mod forward;
 pub mod hparams;
 mod kv_cache;
+pub mod logit_parity;
 pub mod model_crossval;
 pub mod op_profile;
 mod rms_norm;
@@ -13,6 +14,6 @@ pub mod synthetic_model;
 pub mod weights;
 
 pub use error::ModelError;
-pub use forward::Session;
+pub use forward::{Numerics, Session};
 pub use hparams::{BitnetHparams, Preset};
 pub use weights::BitnetModel;

@@ -1,0 +1,311 @@
+//! End-to-end: `perfd adapt llama-bench` on a fake llama-bench (`tests/fixtures/fake-llama-bench.sh`)
+//! that prints real llama-bench output of bitnet.cpp and llama.cpp (`../shared/fixtures/llama-bench/`):
+//! a report the daemon accepts for each, a clear error for each kind of failure, and the daemon
+//! tracking a repository whose harness is the adapter.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use common::{fixture_repo, git, start};
+
+/// llama-bench `-o json` output: bitnet.cpp (two dates) and llama.cpp.
+const FIXTURES: [&str; 3] = [
+    "bitnetcpp-2025-05-i2_s.json",
+    "bitnetcpp-2026-03-i2_s.json",
+    "llamacpp-2026-10-tq2_0.json",
+];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/llama-bench")
+        .join(name)
+}
+
+fn fake_llama_bench() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake-llama-bench.sh")
+}
+
+/// `perfd adapt llama-bench --bandwidth-mib 48 -- sh fake-llama-bench.sh FAKE_ARGS...`.
+fn adapt(fake_args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_perfd"))
+        .args(["adapt", "llama-bench", "--bandwidth-mib", "48", "--", "sh"])
+        .arg(fake_llama_bench())
+        .args(fake_args)
+        .output()
+        .expect("run perfd")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn each_sample_output_becomes_a_report_the_daemon_accepts() {
+    for name in FIXTURES {
+        let path = fixture(name);
+        let rows: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let o = adapt(&[
+            path.to_str().unwrap(),
+            "-m",
+            "model.gguf",
+            "-p",
+            "128",
+            "-n",
+            "128",
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        // The daemon's own reader accepts it: schema, phases, positive figures.
+        let report = perfd::runner::harness::parse_report(&o.stdout)
+            .unwrap_or_else(|e| panic!("{name}: daemon refuses the report: {e}"));
+        let r: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+        assert_eq!(r["schema"], "bitnet-perfd/bench-report/v1");
+        assert_eq!(r["suite"], "model");
+        assert_eq!(r["commit"], "unknown", "{name}: llama-bench's build_commit");
+        assert!(r["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert!(r["host"]["id"].as_str().is_some_and(|id| id.len() == 12));
+
+        let phases = r["phases"].as_array().unwrap();
+        let names: Vec<&str> = phases
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["prefill", "decode"], "{name}");
+        for (phase, row) in phases.iter().zip(rows.as_array().unwrap()) {
+            let ts = floats(&row["samples_ts"]);
+            assert_eq!(phase["tokens"], 128);
+            assert_eq!(floats(&phase["tokens_per_second"]["samples"]), ts);
+            assert_eq!(
+                phase["tokens_per_second"]["median"].as_f64().unwrap(),
+                median(ts),
+                "{name}: {}",
+                phase["phase"]
+            );
+            let seconds = median(floats(&row["samples_ns"])) / 1e9;
+            assert!((phase["seconds"]["median"].as_f64().unwrap() - seconds).abs() < 1e-12);
+        }
+        let decode_median = median(floats(&rows[1]["samples_ts"]));
+        assert_eq!(
+            perfd::runner::harness::phase_tps(&report, "decode"),
+            Some(decode_median)
+        );
+        assert_eq!(
+            perfd::runner::harness::phase_tps(&report, "prefill"),
+            Some(median(floats(&rows[0]["samples_ts"])))
+        );
+
+        // STREAM measured in the same process, at llama-bench's thread count.
+        let bw = &r["memory_bandwidth"];
+        assert_eq!(bw["threads"], rows[0]["n_threads"]);
+        assert!(bw["read"]["median"].as_f64().unwrap() > 1e8);
+        assert_eq!(
+            bw["read"]["samples"].as_array().unwrap().len(),
+            12,
+            "two rounds of six"
+        );
+        let rf = &r["decode_roofline"];
+        assert_eq!(rf["bandwidth"], "read", "{name}");
+        assert_eq!(rf["bytes_per_token"], rows[0]["model_size"]);
+        let roof = rf["roofline_tokens_per_second"].as_f64().unwrap();
+        assert!(roof > 0.0);
+        assert!((rf["ratio"].as_f64().unwrap() - decode_median / roof).abs() < 1e-9);
+        assert!(r["generation_128_seconds"]["median"].as_f64().unwrap() > 0.0);
+
+        let m = &r["model"];
+        assert_eq!(m["path"], rows[0]["model_filename"]);
+        assert_eq!(m["name"], rows[0]["model_type"]);
+        assert!(m.get("layers").is_none(), "{name}: no invented shape");
+        let params = r["params"].as_str().unwrap();
+        assert!(
+            params.starts_with("n_threads=2,n_batch=2048,n_ubatch=512,"),
+            "{params}"
+        );
+        assert!(params.contains("build_commit=unknown"), "{params}");
+        assert_eq!(
+            r["kernel_ids"][0].as_str().unwrap(),
+            format!(
+                "llama-bench:CPU:{}",
+                rows[0]["model_type"].as_str().unwrap()
+            )
+        );
+        assert!(r["noise"]["noisy"].is_boolean());
+        assert!(r["tools"]["perfd"].is_string());
+    }
+}
+
+#[test]
+fn an_empty_result_list_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "[]\n").unwrap();
+    let o = adapt(&[empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "no report on failure");
+    let e = stderr(&o);
+    assert!(
+        e.contains("no results") && e.contains("llama-bench command"),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_output_is_an_error_naming_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.txt");
+    std::fs::write(
+        &garbage,
+        "| model | size | params | backend | threads | test | t/s |\n",
+    )
+    .unwrap();
+    let o = adapt(&[garbage.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let e = stderr(&o);
+    assert!(e.contains("perfd: error:") && e.contains("JSON"), "{e}");
+
+    // A result without the fields perfd maps: named, with its position.
+    let partial = dir.path().join("partial.json");
+    std::fs::write(
+        &partial,
+        r#"[{"model_filename": "m.gguf", "model_type": "x", "n_threads": 2}]"#,
+    )
+    .unwrap();
+    let o = adapt(&[partial.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("result 0") && e.contains("n_prompt"), "{e}");
+}
+
+#[test]
+fn a_failing_llama_bench_is_an_error_naming_its_status_and_message() {
+    let o = adapt(&[
+        "--exit",
+        "3",
+        "error: failed to load model 'models/missing.gguf'",
+        "-m",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let e = stderr(&o);
+    // llama-bench's stderr is passed through, and the error line names the command's end.
+    assert!(e.contains("llama_model_loader"), "{e}");
+    let last = e.lines().next_back().unwrap();
+    assert!(
+        last.contains("exited with status 3")
+            && last.contains("failed to load model 'models/missing.gguf'")
+            && last.contains("fake-llama-bench.sh"),
+        "{last}"
+    );
+}
+
+#[test]
+fn a_missing_program_or_another_output_format_is_refused() {
+    let o = Command::new(env!("CARGO_BIN_EXE_perfd"))
+        .args(["adapt", "llama-bench", "--bandwidth-mib", "48", "--"])
+        .args(["/nonexistent/llama-bench", "-m", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot start `/nonexistent/llama-bench`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = adapt(&[fixture(FIXTURES[0]).to_str().unwrap(), "-o", "md"]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(stderr(&o).contains("-o md"), "{}", stderr(&o));
+
+    let o = Command::new(env!("CARGO_BIN_EXE_perfd"))
+        .args(["adapt", "llama-bench"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64), "the command is required");
+}
+
+/// The harness of the tracked repository, less the fake's arguments: the adapter over the fake
+/// llama-bench committed beside it (PERFD_BIN is set by `start`).
+const ADAPT: &str =
+    "exec \"$PERFD_BIN\" adapt llama-bench --bandwidth-mib 48 -- sh fake-llama-bench.sh";
+
+fn repository_config(repo: &Path) -> String {
+    format!(
+        "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n[repository]\nurl = \"{}\"\nbranch = \"main\"\nbuild_command = \"true\"\nharness_command = \"sh bench.sh\"\nharness_timeout_secs = 120\n\n[noise]\nmax_retries = 0\nlimit_cores = 64.0\n",
+        repo.display()
+    )
+}
+
+#[test]
+fn the_daemon_tracks_an_engine_through_the_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let harness = format!("{ADAPT} llama-bench.json -t 2\n");
+    let repo = fixture_repo(dir.path(), &harness);
+    std::fs::copy(fake_llama_bench(), repo.join("fake-llama-bench.sh")).unwrap();
+    std::fs::copy(fixture(FIXTURES[1]), repo.join("llama-bench.json")).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "engine with llama-bench"]);
+    let good = git(&repo, &["rev-parse", "HEAD"]);
+
+    let d = start(dir.path(), &repository_config(&repo));
+    let runs = d.wait_runs(300, "the adapted run", |r| {
+        r.iter().any(|x| x["commit"] == good.as_str())
+    });
+    let run = runs.iter().find(|x| x["commit"] == good.as_str()).unwrap();
+    assert_eq!(run["status"], "success", "{run:#}\n{}", d.log());
+    let rows: Value =
+        serde_json::from_slice(&std::fs::read(fixture(FIXTURES[1])).unwrap()).unwrap();
+    assert_eq!(
+        run["decode_tps"].as_f64().unwrap(),
+        median(floats(&rows[1]["samples_ts"]))
+    );
+    assert_eq!(
+        run["prefill_tps"].as_f64().unwrap(),
+        median(floats(&rows[0]["samples_ts"]))
+    );
+    let (status, _, body) = d.get(&format!("/api/v1/runs/{}", run["id"]));
+    assert_eq!(status, 200, "{body}");
+    let stored: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stored["report"]["decode_roofline"]["bandwidth"], "read");
+
+    // The engine breaks: llama-bench fails, and the run is stored as a failure with its reason.
+    std::fs::write(
+        repo.join("bench.sh"),
+        format!("{ADAPT} --exit 3 'error: failed to load model' -t 2\n"),
+    )
+    .unwrap();
+    git(&repo, &["commit", "-q", "-am", "break the engine"]);
+    let bad = git(&repo, &["rev-parse", "HEAD"]);
+    let runs = d.wait_runs(300, "the failed adapted run", |r| {
+        r.iter()
+            .any(|x| x["commit"] == bad.as_str() && x["status"] == "harness_failed")
+    });
+    let run = runs.iter().find(|x| x["commit"] == bad.as_str()).unwrap();
+    let reason = run["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exited with status 3") && reason.contains("failed to load model"),
+        "{reason}"
+    );
+    assert!(d.stop(30).success());
+}
