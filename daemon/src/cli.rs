@@ -29,9 +29,36 @@ pub enum Command {
     History(HistoryArgs),
     /// Post (again) the gates of a stored run to GitHub, through the outbox.
     Gate(GateArgs),
+    /// Run another engine's benchmark tool and print its results as a bench report.
+    #[command(subcommand)]
+    Adapt(AdaptCommand),
     /// Internal: run a benchmark child whose process group dies with the daemon (`perfd run`).
     #[command(hide = true)]
     ChildGuard(ChildGuardArgs),
+}
+
+/// `perfd adapt ...`: other engines' benchmark tools, their results mapped onto a bench report.
+#[derive(Debug, Subcommand)]
+pub enum AdaptCommand {
+    /// Run llama-bench (bitnet.cpp, llama.cpp) with `-o json`, measure STREAM around it and
+    /// print a `bitnet-perfd/bench-report/v1` document.
+    LlamaBench(AdaptArgs),
+}
+
+/// Options of `perfd adapt llama-bench`.
+#[derive(Debug, Args)]
+pub struct AdaptArgs {
+    /// Average cores other processes may keep busy during llama-bench's run before it is marked
+    /// noisy.
+    #[arg(long, default_value_t = 0.25)]
+    pub noise_limit_cores: f64,
+    /// Most memory (MiB) the STREAM measurement may hold (its three arrays). Default: 4x the
+    /// last-level cache, capped at 1 GiB and a quarter of the available memory.
+    #[arg(long, value_name = "MIB")]
+    pub bandwidth_mib: Option<u64>,
+    /// The llama-bench command and its arguments, after `--` (`-o json` is added unless given).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Options of `perfd child-guard`.

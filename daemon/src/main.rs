@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use perfd::cli::{Cli, Command, ModelCommand};
+use perfd::cli::{AdaptCommand, Cli, Command, ModelCommand};
 use perfd::commands;
 use perfd::UsageError;
 
@@ -57,6 +57,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => commands::check_config::run(args).map(text),
         Command::History(args) => commands::history::run(args).map(text),
         Command::Gate(args) => commands::gate::run(args).map(text),
+        Command::Adapt(AdaptCommand::LlamaBench(args)) => commands::adapt::run(args).map(text),
         Command::ChildGuard(args) => commands::child_guard::run(args).map(|()| text(String::new())),
     };
     match result {

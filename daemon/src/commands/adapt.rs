@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::bench::{merge_stream, stream_round, timestamp};
-use crate::bench::stream_bandwidth::{BandwidthMemory, MIN_MEMORY_CAP_MIB};
+use super::bench::{bandwidth_memory, merge_stream, stream_round, timestamp};
 use crate::cli::AdaptArgs;
 use crate::host::noise::NoiseVerdict;
 use crate::host::HostFingerprint;
@@ -47,22 +46,10 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         return Err(UsageError("give the llama-bench command after `--`".into()).into());
     }
     let command = llama_bench::json_command(&args.command).map_err(UsageError)?;
-    if let Some(m) = args.bandwidth_mib {
-        if m < MIN_MEMORY_CAP_MIB {
-            return Err(UsageError(format!(
-                "--bandwidth-mib {m} is too small to measure anything (at least {MIN_MEMORY_CAP_MIB})"
-            ))
-            .into());
-        }
-    }
     let shown = command.join(" ");
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
-    let memory = BandwidthMemory::new(
-        host.llc_bytes,
-        args.bandwidth_mib,
-        crate::host::memory::available_bytes(),
-    );
+    let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
     let array_bytes = memory.stream_array_bytes();
     // llama-bench's thread count is only known for sure from its results; until then, what the
     // command asks for, else llama-bench's default (the physical cores).

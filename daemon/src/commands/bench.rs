@@ -81,10 +81,10 @@ pub(crate) fn timestamp() -> Result<String> {
 
 /// The memory plan of the bandwidth measurements, from `--bandwidth-mib` or the host.
 pub(crate) fn bandwidth_memory(
-    args: &BenchArgs,
+    bandwidth_mib: Option<u64>,
     llc_bytes: Option<u64>,
 ) -> Result<BandwidthMemory> {
-    if let Some(m) = args.bandwidth_mib {
+    if let Some(m) = bandwidth_mib {
         if m < MIN_MEMORY_CAP_MIB {
             return Err(UsageError(format!(
                 "--bandwidth-mib {m} is too small to measure anything (at least {MIN_MEMORY_CAP_MIB})"
@@ -94,7 +94,7 @@ pub(crate) fn bandwidth_memory(
     }
     Ok(BandwidthMemory::new(
         llc_bytes,
-        args.bandwidth_mib,
+        bandwidth_mib,
         crate::host::memory::available_bytes(),
     ))
 }

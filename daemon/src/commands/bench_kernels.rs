@@ -118,7 +118,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let configs = configs(args.params.as_deref())?;
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
-    let memory = bandwidth_memory(args, host.llc_bytes)?;
+    let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
     check_shapes_fit(
         &shapes,
         &residencies,

@@ -31,13 +31,13 @@ fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelInfo {
         path: model.source().to_string(),
         preset: preset.map(|p| p.name().to_string()),
         name: model.metadata_str("general.name").map(String::from),
-        layers: hp.layers,
-        hidden: hp.hidden,
-        ffn: hp.ffn,
-        heads: hp.heads,
-        kv_heads: hp.kv_heads,
-        vocab: hp.vocab,
-        file_bytes: model.file_bytes(),
+        layers: Some(hp.layers),
+        hidden: Some(hp.hidden),
+        ffn: Some(hp.ffn),
+        heads: Some(hp.heads),
+        kv_heads: Some(hp.kv_heads),
+        vocab: Some(hp.vocab),
+        file_bytes: Some(model.file_bytes()),
     }
 }
 
@@ -60,7 +60,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
-    let memory = bandwidth_memory(args, host.llc_bytes)?;
+    let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
     let pb = progress(
         args.json,
         4 + 2 * args.reps as u64 + u64::from(args.crossval),

@@ -1,5 +1,6 @@
 //! One module per `perfd` subcommand (the bench command in three: dispatch, kernels, model).
 
+pub mod adapt;
 pub mod bench;
 pub mod bench_kernels;
 pub mod bench_model;

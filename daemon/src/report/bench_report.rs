@@ -73,20 +73,28 @@ pub struct ModelInfo {
     /// `general.name` of the file.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
-    /// Transformer blocks.
-    pub layers: usize,
+    /// Transformer blocks. The shape fields are absent when the harness does not know them
+    /// (`perfd adapt llama-bench`: llama-bench prints no shape); never invented.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub layers: Option<usize>,
     /// Residual width.
-    pub hidden: usize,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hidden: Option<usize>,
     /// FFN width.
-    pub ffn: usize,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ffn: Option<usize>,
     /// Query heads.
-    pub heads: usize,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub heads: Option<usize>,
     /// Key/value heads.
-    pub kv_heads: usize,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kv_heads: Option<usize>,
     /// Vocabulary size.
-    pub vocab: usize,
-    /// File size in bytes.
-    pub file_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vocab: Option<usize>,
+    /// File size in bytes (absent when the harness could not read the file).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file_bytes: Option<u64>,
 }
 
 /// Decode throughput against the memory-bandwidth roofline of the same run.

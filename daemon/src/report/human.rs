@@ -55,17 +55,27 @@ fn rate_line(name: &str, tokens: usize, tps: &Summary) -> String {
 
 fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     if let Some(m) = &r.model {
+        // Shape and size only where the harness knew them (an adapted llama-bench run does not).
+        let mut facts = Vec::new();
+        if let (Some(l), Some(h), Some(f), Some(q), Some(kv), Some(v)) =
+            (m.layers, m.hidden, m.ffn, m.heads, m.kv_heads, m.vocab)
+        {
+            facts.push(format!(
+                "{l} layers, hidden {h}, ffn {f}, {q}/{kv} heads, vocab {v}"
+            ));
+        }
+        if let Some(b) = m.file_bytes {
+            facts.push(format!("{:.2} GB", b as f64 / 1e9));
+        }
+        let facts = if facts.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", facts.join(", "))
+        };
         let _ = writeln!(
             s,
-            "model     {} — {} layers, hidden {}, ffn {}, {}/{} heads, vocab {}, {:.2} GB",
-            m.name.as_deref().unwrap_or(&m.path),
-            m.layers,
-            m.hidden,
-            m.ffn,
-            m.heads,
-            m.kv_heads,
-            m.vocab,
-            m.file_bytes as f64 / 1e9
+            "model     {}{facts}",
+            m.name.as_deref().unwrap_or(&m.path)
         );
         let _ = writeln!(s, "file      {}", m.path);
     }

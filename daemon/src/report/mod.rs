@@ -2,5 +2,6 @@
 
 pub mod bench_report;
 pub mod human;
+pub mod llama_bench;
 
 pub use bench_report::{BenchReport, SCHEMA};
