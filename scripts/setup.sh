@@ -45,6 +45,8 @@ if [[ $want_test -eq 1 ]]; then
   command -v promtool >/dev/null || need_deb prometheus
   # Alertmanager (and amtool): the real-server test of the alert routing.
   command -v prometheus-alertmanager >/dev/null || need_deb prometheus-alertmanager
+  # Headless Chromium: the status page is checked in a real browser.
+  command -v chromium >/dev/null || need_deb chromium
   command -v python3 >/dev/null || need_deb python3
   python3 -c 'import ensurepip, venv' 2>/dev/null || need_deb python3-venv
   stamp=.venv/.requirements.sha256

@@ -2,4 +2,5 @@
 
 pub mod routes;
 pub mod server;
+pub mod status_chart;
 pub mod status_page;

@@ -21,7 +21,8 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
-    fn name(self) -> &'static str {
+    /// Stored and shown name.
+    pub fn name(self) -> &'static str {
         match self {
             OutboxState::Pending => "pending",
             OutboxState::Posted => "posted",
