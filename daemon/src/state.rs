@@ -64,6 +64,8 @@ pub struct DaemonState {
     pub outbox_wake: Notify,
     /// Verdicts of the newest judged run (for /metrics).
     pub verdicts: RwLock<Option<LatestVerdicts>>,
+    /// GitHub posts that failed, by kind.
+    pub gate_failures: crate::gates::post_failures::PostFailures,
     /// Stored runs whose judgement failed, judged again at the next tick.
     pub unjudged: crate::judge_queue::JudgeQueue,
     /// Finished runs the store could not take yet.
@@ -103,6 +105,7 @@ impl DaemonState {
         let state_dir = config.state_dir();
         Self {
             unjudged: crate::judge_queue::JudgeQueue::default(),
+            gate_failures: Default::default(),
             spool: crate::store_spool::Spool::new(state_dir.join("spool")),
             marker: crate::runner::run_marker::RunMarker::new(&state_dir),
             config: RwLock::new(config),

@@ -7,6 +7,7 @@ pub mod decide;
 pub mod github_http;
 pub mod ledger;
 pub mod outbox;
+pub mod post_failures;
 pub mod statuses;
 
 pub use decide::{Conclusion, GateOutcome};

@@ -159,6 +159,7 @@ pub async fn process_due(state: &DaemonState, poster: &mut Poster) -> usize {
                 note_store(state, done, "a posted entry");
             }
             Err(err) => {
+                state.gate_failures.record(&e.kind);
                 let wait = err.backoff_secs(e.attempts);
                 tracing::warn!(kind = %e.kind, name = %e.name, commit = %e.commit, attempt = e.attempts + 1, retry_in_secs = wait, error = %err, "GitHub post failed; will retry");
                 let failed = store.outbox_failed(e.id, &err.to_string(), unix_now() + wait as f64);

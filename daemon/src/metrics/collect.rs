@@ -268,7 +268,16 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
             .max(config.schedule.interval_secs),
     };
     expected.push(vec![], interval as f64);
-    out.extend([store_errs, spooled, expected]);
+    let mut post_failures = Family::new(
+        "bitnet_gate_post_failures",
+        "GitHub posts that failed (each is retried from the outbox), by kind.",
+        Kind::Counter,
+        None,
+    );
+    for (kind, n) in state.gate_failures.snapshot() {
+        post_failures.push(vec![("kind", kind.to_string())], n as f64);
+    }
+    out.extend([store_errs, spooled, expected, post_failures]);
     out
 }
 

@@ -52,6 +52,12 @@ impl GpuCollector {
             Kind::Gauge,
             Some("bytes"),
         );
+        let mut mem_total = Family::new(
+            "bitnet_gpu_memory_total_bytes",
+            "GPU memory installed (the memory-pressure alert divides used by it).",
+            Kind::Gauge,
+            Some("bytes"),
+        );
         let mut power = Family::new(
             "bitnet_gpu_power_watts",
             "GPU power draw.",
@@ -94,7 +100,9 @@ impl GpuCollector {
                     .ok()
                     .map(|u| (&mut util, f64::from(u.gpu) / 100.0)),
             );
-            read(d.memory_info().ok().map(|m| (&mut mem, m.used as f64)));
+            let memory = d.memory_info().ok();
+            read(memory.as_ref().map(|m| (&mut mem, m.used as f64)));
+            read(memory.as_ref().map(|m| (&mut mem_total, m.total as f64)));
             read(
                 d.power_usage()
                     .ok()
@@ -111,7 +119,7 @@ impl GpuCollector {
                     .map(|mhz| (&mut clock, f64::from(mhz) * 1e6)),
             );
         }
-        let families = vec![util, mem, power, temp, clock];
+        let families = vec![util, mem, mem_total, power, temp, clock];
         if failures == 0 {
             Ok(families)
         } else {
