@@ -1,0 +1,160 @@
+//! llama.cpp's block formats that real GGUF files use besides I2_S: the ternary TQ2_0 and TQ1_0
+//! (repacked to I2_S at load) and the Q8_0, Q6_K and BF16 token embeddings (converted to the
+//! F16 lm_head's layout at load). Layouts as in ggml-quants.c; checked value for value against
+//! the `gguf` PyPI package's independent numpy implementation (`tests/python/quant_reference.py`).
+
+use half::f16;
+
+/// Weights per block of the K-quants and the TQ formats.
+pub const QK_K: usize = 256;
+/// Weights per Q8_0 block.
+pub const QK8_0: usize = 32;
+/// Bytes of one TQ2_0 block: 64 bytes of 2-bit codes, then an f16 scale.
+pub const TQ2_0_BLOCK_BYTES: usize = QK_K / 4 + 2;
+/// Bytes of one TQ1_0 block: 48 bytes of five base-3 digits each, 4 of four, then an f16 scale.
+pub const TQ1_0_BLOCK_BYTES: usize = 48 + 4 + 2;
+/// Bytes of one Q8_0 block: an f16 scale, then 32 int8 values.
+pub const Q8_0_BLOCK_BYTES: usize = 2 + QK8_0;
+/// Bytes of one Q6_K block: 128 low nibbles, 64 high 2-bit parts, 16 int8 scales, an f16 scale.
+pub const Q6_K_BLOCK_BYTES: usize = QK_K / 2 + QK_K / 4 + QK_K / 16 + 2;
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+}
+
+/// One TQ2_0 block: its 256 ternary values (−1, 0, +1; a code 3 gives 2, which the caller
+/// refuses) and its scale.
+pub fn tq2_0_block(b: &[u8]) -> ([i8; QK_K], f32) {
+    let mut out = [0i8; QK_K];
+    let mut k = 0;
+    for group in b[..QK_K / 4].chunks_exact(32) {
+        for shift in [0u32, 2, 4, 6] {
+            for &byte in group {
+                out[k] = ((byte >> shift) & 3) as i8 - 1;
+                k += 1;
+            }
+        }
+    }
+    (out, f16_at(b, QK_K / 4))
+}
+
+/// One TQ1_0 block: its 256 ternary values and its scale. Each byte holds base-3 digits as a
+/// fixed-point fraction: digit n is `((byte · 3ⁿ mod 256) · 3) >> 8`.
+pub fn tq1_0_block(b: &[u8]) -> ([i8; QK_K], f32) {
+    const POW3: [u8; 5] = [1, 3, 9, 27, 81];
+    let digit = |byte: u8, n: usize| (((u16::from(byte.wrapping_mul(POW3[n]))) * 3) >> 8) as i8 - 1;
+    let mut out = [0i8; QK_K];
+    let mut k = 0;
+    for (bytes, digits) in [(&b[..32], 5), (&b[32..48], 5), (&b[48..52], 4)] {
+        for n in 0..digits {
+            for &byte in bytes {
+                out[k] = digit(byte, n);
+                k += 1;
+            }
+        }
+    }
+    (out, f16_at(b, 52))
+}
+
+/// Appends one Q8_0 block's 32 values.
+pub fn q8_0_block(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    out.extend(b[2..2 + QK8_0].iter().map(|&q| d * f32::from(q as i8)));
+}
+
+/// Appends one Q6_K block's 256 values.
+pub fn q6_k_block(b: &[u8], out: &mut Vec<f32>) {
+    let (ql, qh) = (&b[..QK_K / 2], &b[QK_K / 2..QK_K / 2 + QK_K / 4]);
+    let scales = &b[QK_K / 2 + QK_K / 4..QK_K / 2 + QK_K / 4 + QK_K / 16];
+    let d = f16_at(b, QK_K / 2 + QK_K / 4 + QK_K / 16);
+    let start = out.len();
+    out.resize(start + QK_K, 0.0);
+    let y = &mut out[start..];
+    for half in 0..2 {
+        let (ql, qh) = (&ql[half * 64..], &qh[half * 32..]);
+        for l in 0..32 {
+            let q = [
+                (ql[l] & 0xF) | ((qh[l] & 3) << 4),
+                (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4),
+                (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
+                (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4),
+            ];
+            for (k, &q) in q.iter().enumerate() {
+                let v = half * 128 + l + 32 * k;
+                let sc = f32::from(scales[v / 16] as i8);
+                y[v] = d * sc * f32::from(q as i8 - 32);
+            }
+        }
+    }
+}
+
+/// One BF16 value.
+pub fn bf16(b: &[u8]) -> f32 {
+    f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)
+}
+
+/// Encodes 256 ternary values with scale `d` as one TQ2_0 block (for writing test files).
+pub fn encode_tq2_0(values: &[i8], d: f32) -> [u8; TQ2_0_BLOCK_BYTES] {
+    let mut out = [0u8; TQ2_0_BLOCK_BYTES];
+    for (g, group) in values.chunks_exact(128).enumerate() {
+        for (s, quarter) in group.chunks_exact(32).enumerate() {
+            for (m, &v) in quarter.iter().enumerate() {
+                out[g * 32 + m] |= ((v + 1) as u8 & 3) << (2 * s);
+            }
+        }
+    }
+    out[QK_K / 4..].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+    out
+}
+
+/// Encodes 256 ternary values with scale `d` as one TQ1_0 block (for writing test files).
+pub fn encode_tq1_0(values: &[i8], d: f32) -> [u8; TQ1_0_BLOCK_BYTES] {
+    const WEIGHTS: [u16; 5] = [81, 27, 9, 3, 1];
+    let mut out = [0u8; TQ1_0_BLOCK_BYTES];
+    let mut pack = |dst: usize, width: usize, digits: usize, src: &[i8]| {
+        for m in 0..width {
+            let mut q: u16 = 0;
+            for n in 0..digits {
+                q += (src[n * width + m] + 1) as u16 * WEIGHTS[n];
+            }
+            // Fixed point: q / 243 rounded up to a byte (ggml's encoding; four digits use the
+            // top four weights, so they are scaled the same way).
+            out[dst + m] = ((q * 256 + 242) / 243) as u8;
+        }
+    };
+    pack(0, 32, 5, &values[..160]);
+    pack(32, 16, 5, &values[160..240]);
+    pack(48, 4, 4, &values[240..256]);
+    out[52..].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ternary_blocks_round_trip() {
+        let values: Vec<i8> = (0..QK_K)
+            .map(|i| ((i * 7 + i / 13) % 3) as i8 - 1)
+            .collect();
+        let (tq2, d2) = tq2_0_block(&encode_tq2_0(&values, 0.25));
+        assert_eq!(&tq2[..], &values[..]);
+        assert_eq!(d2, 0.25);
+        let (tq1, d1) = tq1_0_block(&encode_tq1_0(&values, 0.5));
+        assert_eq!(&tq1[..], &values[..]);
+        assert_eq!(d1, 0.5);
+    }
+
+    #[test]
+    fn q8_0_and_bf16_decode() {
+        let mut b = vec![0u8; Q8_0_BLOCK_BYTES];
+        b[..2].copy_from_slice(&f16::from_f32(0.5).to_le_bytes());
+        b[2] = (-4i8) as u8;
+        b[3] = 6;
+        let mut out = Vec::new();
+        q8_0_block(&b, &mut out);
+        assert_eq!(&out[..3], &[-2.0, 3.0, 0.0]);
+        assert_eq!(bf16(&0x3FC0u16.to_le_bytes()), 1.5);
+    }
+}
