@@ -74,7 +74,7 @@ fn every_block_format_decodes_like_the_gguf_package() {
         (
             "TQ1_0",
             TQ1_0_BLOCK_BYTES,
-            tq1_0_block as fn(&[u8]) -> ([i8; QK_K], f32),
+            tq1_0_block as fn(&[u8]) -> TernaryBlock,
         ),
         ("TQ2_0", TQ2_0_BLOCK_BYTES, tq2_0_block),
     ] {

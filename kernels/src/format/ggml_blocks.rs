@@ -22,9 +22,12 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
 }
 
+/// A decoded ternary block: its 256 values and its scale.
+pub type TernaryBlock = ([i8; QK_K], f32);
+
 /// One TQ2_0 block: its 256 ternary values (−1, 0, +1; a code 3 gives 2, which the caller
 /// refuses) and its scale.
-pub fn tq2_0_block(b: &[u8]) -> ([i8; QK_K], f32) {
+pub fn tq2_0_block(b: &[u8]) -> TernaryBlock {
     let mut out = [0i8; QK_K];
     let mut k = 0;
     for group in b[..QK_K / 4].chunks_exact(32) {
@@ -40,7 +43,7 @@ pub fn tq2_0_block(b: &[u8]) -> ([i8; QK_K], f32) {
 
 /// One TQ1_0 block: its 256 ternary values and its scale. Each byte holds base-3 digits as a
 /// fixed-point fraction: digit n is `((byte · 3ⁿ mod 256) · 3) >> 8`.
-pub fn tq1_0_block(b: &[u8]) -> ([i8; QK_K], f32) {
+pub fn tq1_0_block(b: &[u8]) -> TernaryBlock {
     const POW3: [u8; 5] = [1, 3, 9, 27, 81];
     let digit = |byte: u8, n: usize| (((u16::from(byte.wrapping_mul(POW3[n]))) * 3) >> 8) as i8 - 1;
     let mut out = [0i8; QK_K];
@@ -119,7 +122,7 @@ pub fn encode_tq1_0(values: &[i8], d: f32) -> [u8; TQ1_0_BLOCK_BYTES] {
             }
             // Fixed point: q / 243 rounded up to a byte (ggml's encoding; four digits use the
             // top four weights, so they are scaled the same way).
-            out[dst + m] = ((q * 256 + 242) / 243) as u8;
+            out[dst + m] = (q * 256).div_ceil(243) as u8;
         }
     };
     pack(0, 32, 5, &values[..160]);

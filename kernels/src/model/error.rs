@@ -34,6 +34,9 @@ pub enum ModelError {
         expected: &'static str,
         found: String,
     },
+    /// A block-format tensor perfd cannot take as it is.
+    #[error("tensor `{tensor}`: {reason}")]
+    BlockFormat { tensor: String, reason: String },
     /// A norm or embedding weight is NaN or infinite.
     #[error("tensor `{tensor}`: value {index} is not finite (NaN or infinity)")]
     NonFinite { tensor: String, index: usize },

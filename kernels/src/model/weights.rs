@@ -3,6 +3,10 @@
 
 use std::path::Path;
 
+use crate::format::ggml_blocks::{
+    bf16, q6_k_block, q8_0_block, tq1_0_block, tq2_0_block, TernaryBlock, Q6_K_BLOCK_BYTES,
+    Q8_0_BLOCK_BYTES, QK_K, TQ1_0_BLOCK_BYTES, TQ2_0_BLOCK_BYTES,
+};
 use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_WEIGHTS};
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
 use crate::model::error::ModelError;
@@ -49,13 +53,21 @@ pub(crate) enum Proj {
     Down,
 }
 
+/// The token embedding (= lm_head) in the F16 layout the lm_head kernels read: borrowed from
+/// the file when it is F16, converted once at load from BF16, Q8_0 or Q6_K.
+#[derive(Debug)]
+enum Embedding {
+    Mapped { offset: usize },
+    Owned(Vec<u8>),
+}
+
 /// A loaded BitNet b1.58 model.
 #[derive(Debug)]
 pub struct BitnetModel {
     file: GgufFile,
     hparams: BitnetHparams,
     pub(crate) layers: Vec<LayerWeights>,
-    embd_offset: usize,
+    embedding: Embedding,
     pub(crate) output_norm: Vec<f32>,
     source: String,
 }
@@ -85,6 +97,107 @@ fn expect_type(t: &TensorInfo, want: GgmlType) -> Result<(), ModelError> {
         });
     }
     Ok(())
+}
+
+/// Rows of a block format must hold whole blocks (ggml's own rule).
+fn expect_whole_blocks(t: &TensorInfo, cols: usize) -> Result<(), ModelError> {
+    let block = t.ggml_type.block_weights() as usize;
+    if !cols.is_multiple_of(block) {
+        return Err(ModelError::TensorShape {
+            tensor: t.name.clone(),
+            expected: vec![cols.div_ceil(block) as u64 * block as u64],
+            found: t.dims.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// A TQ1_0 / TQ2_0 tensor as ternary values and its one scale. perfd's kernels take one scale
+/// per tensor (BitNet's own quantisation has one); blocks whose scales differ cannot be
+/// represented and are refused. An all-zero block's scale does not matter.
+fn tq_ternary(t: &TensorInfo, bytes: &[u8], cols: usize) -> Result<(Vec<i8>, f32), ModelError> {
+    expect_whole_blocks(t, cols)?;
+    let (size, decode): (usize, fn(&[u8]) -> TernaryBlock) = match t.ggml_type {
+        GgmlType::Tq1_0 => (TQ1_0_BLOCK_BYTES, tq1_0_block),
+        _ => (TQ2_0_BLOCK_BYTES, tq2_0_block),
+    };
+    let mut values = Vec::with_capacity(bytes.len() / size * QK_K);
+    let mut scale: Option<f32> = None;
+    for (i, block) in bytes.chunks_exact(size).enumerate() {
+        let (v, d) = decode(block);
+        if let Some(bad) = v.iter().position(|&x| x > 1) {
+            return Err(ModelError::BlockFormat {
+                tensor: t.name.clone(),
+                reason: format!("weight {} has code 3, which is not ternary", i * QK_K + bad),
+            });
+        }
+        if v.iter().any(|&x| x != 0) {
+            match scale {
+                None => scale = Some(d),
+                Some(s) if s.to_bits() == d.to_bits() => {}
+                Some(s) => {
+                    return Err(ModelError::BlockFormat {
+                        tensor: t.name.clone(),
+                        reason: format!(
+                            "block {i} has scale {d}, block 0's is {s}: perfd's ternary kernels take one scale per tensor"
+                        ),
+                    })
+                }
+            }
+        }
+        values.extend_from_slice(&v);
+    }
+    Ok((values, scale.unwrap_or(0.0)))
+}
+
+/// The token embedding in the F16 layout, from F16 (mapped), BF16, Q8_0 or Q6_K (converted).
+/// Values are checked for NaN/Inf (the whole tensor: the 2B-4T embedding is 657 MB in F16, one
+/// pass at memory speed, which decode pays on every token anyway); converted values must fit F16.
+fn embedding(t: &TensorInfo, bytes: &[u8], hidden: usize) -> Result<Embedding, ModelError> {
+    let values: Vec<f32> = match t.ggml_type {
+        GgmlType::F16 => {
+            check_f16_finite(t, bytes)?;
+            return Ok(Embedding::Mapped {
+                offset: t.offset as usize,
+            });
+        }
+        GgmlType::Bf16 => bytes.chunks_exact(2).map(bf16).collect(),
+        GgmlType::Q8_0 => {
+            expect_whole_blocks(t, hidden)?;
+            let mut v = Vec::with_capacity(bytes.len() / Q8_0_BLOCK_BYTES * 32);
+            bytes
+                .chunks_exact(Q8_0_BLOCK_BYTES)
+                .for_each(|b| q8_0_block(b, &mut v));
+            v
+        }
+        GgmlType::Q6K => {
+            expect_whole_blocks(t, hidden)?;
+            let mut v = Vec::with_capacity(bytes.len() / Q6_K_BLOCK_BYTES * QK_K);
+            bytes
+                .chunks_exact(Q6_K_BLOCK_BYTES)
+                .for_each(|b| q6_k_block(b, &mut v));
+            v
+        }
+        other => {
+            return Err(ModelError::TensorType {
+                tensor: t.name.clone(),
+                expected: "F16, BF16, Q8_0 or Q6_K",
+                found: other.to_string(),
+            })
+        }
+    };
+    let mut out = Vec::with_capacity(values.len() * 2);
+    for (index, &v) in values.iter().enumerate() {
+        let h = half::f16::from_f32(v);
+        if !v.is_finite() || !h.is_finite() {
+            return Err(ModelError::NonFinite {
+                tensor: t.name.clone(),
+                index,
+            });
+        }
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    Ok(Embedding::Owned(out))
 }
 
 fn norm(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
@@ -124,10 +237,17 @@ fn check_f16_finite(t: &TensorInfo, bytes: &[u8]) -> Result<(), ModelError> {
 
 fn ternary(file: &GgufFile, name: &str, rows: usize, cols: usize) -> Result<Ternary, ModelError> {
     let t = file.tensor(name)?;
-    expect_type(t, GgmlType::I2S)?;
     // ggml order: dims[0] is the input (column) count.
     expect_shape(t, &[cols, rows])?;
     let bytes = file.data(t);
+    if matches!(t.ggml_type, GgmlType::Tq1_0 | GgmlType::Tq2_0) {
+        // llama.cpp's ternary formats: repacked once into I2_S for perfd's kernels.
+        let (values, scale) = tq_ternary(t, bytes, cols)?;
+        return Ok(Ternary::Owned(I2sMatrix::from_ternary(
+            &values, rows, cols, scale,
+        )?));
+    }
+    expect_type(t, GgmlType::I2S)?;
     if cols.is_multiple_of(BLOCK_WEIGHTS) {
         let view = I2sMatrixRef::from_gguf_bytes(bytes, rows, cols)?;
         view.validate_codes()?;
@@ -157,10 +277,8 @@ impl BitnetModel {
         let hp = BitnetHparams::from_gguf(&file)?;
         let (h, f, kv) = (hp.hidden, hp.ffn, hp.kv_dim());
         let embd = file.tensor("token_embd.weight")?;
-        expect_type(embd, GgmlType::F16)?;
         expect_shape(embd, &[h, hp.vocab])?;
-        check_f16_finite(embd, file.data(embd))?;
-        let embd_offset = embd.offset as usize;
+        let embedding = embedding(embd, file.data(embd), h)?;
         let output_norm = norm(&file, "output_norm.weight", h)?;
         let mut layers = Vec::with_capacity(hp.layers);
         for l in 0..hp.layers {
@@ -183,7 +301,7 @@ impl BitnetModel {
             file,
             hparams: hp,
             layers,
-            embd_offset,
+            embedding,
             output_norm,
             source,
         })
@@ -211,8 +329,13 @@ impl BitnetModel {
 
     /// The F16 token embedding (= lm_head), `vocab × hidden`, little-endian bytes.
     pub(crate) fn embedding(&self) -> &[u8] {
-        let len = 2 * self.hparams.vocab * self.hparams.hidden;
-        &self.file.bytes()[self.embd_offset..self.embd_offset + len]
+        match &self.embedding {
+            Embedding::Mapped { offset } => {
+                let len = 2 * self.hparams.vocab * self.hparams.hidden;
+                &self.file.bytes()[*offset..offset + len]
+            }
+            Embedding::Owned(bytes) => bytes,
+        }
     }
 
     /// One ternary projection of layer `l`.

@@ -1,0 +1,199 @@
+//! Models whose ternary weights are llama.cpp's TQ1_0 / TQ2_0 and whose token embeddings are
+//! BF16, Q8_0 or Q6_K load through the validating reader and compute exactly what the same
+//! weights give in perfd's own layout (I2_S, F16): the TQ tensors are repacked to I2_S and the
+//! embeddings converted to F16 at load, so the logits must be bit-identical to a reference file
+//! written directly in those formats from the dequantised values. The decoders themselves are
+//! checked against the `gguf` package in `ggml_blocks_reference.rs`.
+
+use bitnet_kernels::format::ggml_blocks::*;
+use bitnet_kernels::format::i2s::{pack_gguf, unpack_gguf};
+use bitnet_kernels::gguf::{write_gguf, GgmlType, GgufFile, TensorSpec};
+use bitnet_kernels::model::synthetic_model::write_model;
+use bitnet_kernels::model::{BitnetHparams, BitnetModel, ModelError, Session};
+use bitnet_kernels::{I2sGemm, KernelConfig};
+use half::f16;
+use rand::{Rng, SeedableRng};
+
+/// A small shape whose every row holds whole 256-weight blocks (the TQ formats need that).
+fn hparams() -> BitnetHparams {
+    BitnetHparams {
+        layers: 2,
+        hidden: 256,
+        ffn: 768,
+        heads: 4,
+        kv_heads: 2,
+        vocab: 512,
+        context: 64,
+        rms_eps: 1e-5,
+        rope_base: 500_000.0,
+    }
+}
+
+/// How a variant stores its ternary tensors.
+#[derive(Clone, Copy)]
+enum Ternary {
+    I2s,
+    Tq1,
+    Tq2,
+}
+
+/// Rewrites `base` with the ternary tensors in `ternary` (their scale rounded to F16, which is
+/// what the TQ formats store) and the token embedding given as (type, bytes).
+fn write_variant(
+    base: &GgufFile,
+    out: &std::path::Path,
+    ternary: Ternary,
+    embedding: &(GgmlType, Vec<u8>),
+) {
+    let mut specs = Vec::new();
+    let mut data: Vec<Vec<u8>> = Vec::new();
+    for t in base.tensors() {
+        let bytes = base.data(t);
+        let (ty, body) = match (t.ggml_type, t.name.as_str()) {
+            (_, "token_embd.weight") => (embedding.0, embedding.1.clone()),
+            (GgmlType::I2S, _) => {
+                let (cols, rows) = (t.dims[0] as usize, t.dims[1] as usize);
+                let (values, scale) = unpack_gguf(bytes, rows, cols).unwrap();
+                let scale = f16::from_f32(scale).to_f32();
+                match ternary {
+                    Ternary::I2s => (
+                        GgmlType::I2S,
+                        pack_gguf(&values, rows, cols, scale).unwrap(),
+                    ),
+                    Ternary::Tq1 => (
+                        GgmlType::Tq1_0,
+                        values
+                            .chunks_exact(QK_K)
+                            .flat_map(|b| encode_tq1_0(b, scale))
+                            .collect(),
+                    ),
+                    Ternary::Tq2 => (
+                        GgmlType::Tq2_0,
+                        values
+                            .chunks_exact(QK_K)
+                            .flat_map(|b| encode_tq2_0(b, scale))
+                            .collect(),
+                    ),
+                }
+            }
+            _ => (t.ggml_type, bytes.to_vec()),
+        };
+        specs.push(TensorSpec {
+            name: t.name.clone(),
+            dims: t.dims.clone(),
+            ggml_type: ty,
+        });
+        data.push(body);
+    }
+    write_gguf(out, base.metadata(), &specs, |i, _, w| {
+        w.write_all(&data[i])
+    })
+    .unwrap();
+}
+
+fn logits(path: &std::path::Path) -> Vec<f32> {
+    let model = BitnetModel::load(path).unwrap();
+    let engine = I2sGemm::new(KernelConfig::default()).unwrap();
+    let mut s = Session::new(&model, &engine, 8).unwrap();
+    s.forward(&[1, 7, 300, 42, 511], true).unwrap()
+}
+
+/// Random embedding blocks of `ty` (sane scales) and the F16 bytes they convert to.
+fn embedding(ty: GgmlType, n: usize, seed: u64) -> ((GgmlType, Vec<u8>), Vec<u8>) {
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (block_bytes, block_len) = match ty {
+        GgmlType::Q8_0 => (Q8_0_BLOCK_BYTES, 32),
+        GgmlType::Q6K => (Q6_K_BLOCK_BYTES, QK_K),
+        _ => (2, 1),
+    };
+    let mut raw = Vec::new();
+    let mut values = Vec::new();
+    for _ in 0..n / block_len {
+        let mut b: Vec<u8> = (0..block_bytes).map(|_| r.random()).collect();
+        match ty {
+            GgmlType::Q8_0 => {
+                b[..2].copy_from_slice(&f16::from_f32(r.random_range(0.001..0.02)).to_le_bytes());
+                q8_0_block(&b, &mut values);
+            }
+            GgmlType::Q6K => {
+                let at = block_bytes - 2;
+                b[at..]
+                    .copy_from_slice(&f16::from_f32(r.random_range(0.0001..0.002)).to_le_bytes());
+                q6_k_block(&b, &mut values);
+            }
+            _ => {
+                let v: f32 = r.random_range(-1.5..1.5);
+                b = ((v.to_bits() >> 16) as u16).to_le_bytes().to_vec();
+                values.push(bf16(&b));
+            }
+        }
+        raw.extend(b);
+    }
+    let f16_bytes = values
+        .iter()
+        .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+        .collect();
+    ((ty, raw), f16_bytes)
+}
+
+#[test]
+fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let base_path = dir.path().join("base.gguf");
+    write_model(&base_path, &hparams(), "block formats", 7).unwrap();
+    let base = GgufFile::open(&base_path).unwrap();
+    let f16_embd = (
+        GgmlType::F16,
+        base.data(base.tensor("token_embd.weight").unwrap())
+            .to_vec(),
+    );
+    let n = hparams().vocab * hparams().hidden;
+    let write = |name: &str, t: Ternary, e: &(GgmlType, Vec<u8>)| {
+        let p = dir.path().join(name);
+        write_variant(&base, &p, t, e);
+        p
+    };
+    let reference = logits(&write("ref.gguf", Ternary::I2s, &f16_embd));
+    for (name, t) in [("tq1.gguf", Ternary::Tq1), ("tq2.gguf", Ternary::Tq2)] {
+        assert_eq!(logits(&write(name, t, &f16_embd)), reference, "{name}");
+    }
+    for (i, ty) in [GgmlType::Bf16, GgmlType::Q8_0, GgmlType::Q6K]
+        .into_iter()
+        .enumerate()
+    {
+        let (quantised, as_f16) = embedding(ty, n, 100 + i as u64);
+        let expected = logits(&write("f16.gguf", Ternary::I2s, &(GgmlType::F16, as_f16)));
+        let got = logits(&write("q.gguf", Ternary::Tq2, &quantised));
+        assert_eq!(got, expected, "{ty} embedding");
+    }
+}
+
+#[test]
+fn tensors_the_kernels_cannot_take_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let base_path = dir.path().join("base.gguf");
+    write_model(&base_path, &hparams(), "block formats", 7).unwrap();
+    let base = GgufFile::open(&base_path).unwrap();
+    let f16_embd = (
+        GgmlType::F16,
+        base.data(base.tensor("token_embd.weight").unwrap())
+            .to_vec(),
+    );
+    let path = dir.path().join("tq2.gguf");
+    write_variant(&base, &path, Ternary::Tq2, &f16_embd);
+    // Give the second block of one tensor another scale.
+    let file = GgufFile::open(&path).unwrap();
+    let t = file.tensor("blk.0.attn_q.weight").unwrap().clone();
+    drop(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = t.offset as usize + TQ2_0_BLOCK_BYTES + QK_K / 4;
+    bytes[at..at + 2].copy_from_slice(&f16::from_f32(0.5).to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    match BitnetModel::load(&path) {
+        Err(ModelError::BlockFormat { tensor, reason }) => {
+            assert_eq!(tensor, "blk.0.attn_q.weight");
+            assert!(reason.contains("one scale per tensor"), "{reason}");
+        }
+        other => panic!("expected a block-format error, got {other:?}"),
+    }
+}
