@@ -332,4 +332,33 @@ fn written_models_carry_every_key_the_cpp_loaders_read() {
     ] {
         assert_eq!(ours.get(key), theirs.get(key), "`{key}`");
     }
+    // The same, read back by the `gguf` PyPI package (independent of perfd's reader).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let py = |f: &std::path::Path| -> Value {
+        let o = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("tests/python/loader_keys.py"))
+            .arg(f)
+            .output()
+            .expect("run the venv's python (scripts/setup.sh --test)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (mine, cpp) = (py(&file), py(&bitnetcpp_fixture()));
+    for (key, typed) in cpp.as_object().unwrap() {
+        if key == "general.name" || key.starts_with("synthetic.") {
+            continue;
+        }
+        assert_eq!(
+            mine[key][0], typed[0],
+            "`{key}` type, as the gguf package reads it"
+        );
+    }
+    for key in [
+        "general.file_type",
+        "general.quantization_version",
+        "tokenizer.ggml.model",
+        "general.architecture",
+    ] {
+        assert_eq!(mine[key], cpp[key], "`{key}`, as the gguf package reads it");
+    }
 }
