@@ -100,7 +100,12 @@ async fn planted_regression_fails_the_throughput_gate_and_the_fix_passes() {
             d.log()
         )
     });
-    assert_eq!(posted["conclusion"], "failure", "{posted:#}");
+    assert_eq!(
+        posted["conclusion"],
+        "failure",
+        "{posted:#}\nlog:\n{}",
+        d.log()
+    );
     let summary = posted["output"]["summary"].as_str().unwrap();
     assert!(
         summary.starts_with("throughput: inference: ")

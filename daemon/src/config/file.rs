@@ -72,9 +72,14 @@ pub struct RegressionSection {
     pub suspicion_effect: f64,
     /// Mann-Whitney p-value at or below which the drop counts as suspect.
     pub suspicion_p: f64,
-    /// Interleaved A/B pairs run to confirm a suspicion.
+    /// A run is suspect only when it falls this many between-process σ (estimated from the
+    /// baseline host's own recent runs) below the baseline.
+    pub suspicion_sigmas: f64,
+    /// A/B pairs one commit may add (the A/B stops earlier once it is decided).
     pub ab_pairs: usize,
-    /// One-sided p-value the A/B log ratios must reach.
+    /// Pairs carried over from earlier inconclusive commits against the same baseline, at most.
+    pub ab_max_pooled: usize,
+    /// One-sided error rate of an A/B confirmation, per look.
     pub alpha: f64,
     /// p-value threshold of change-point detection.
     pub change_point_max_p: f64,
@@ -88,8 +93,10 @@ impl Default for RegressionSection {
             min_effect: 0.02,
             suspicion_effect: 0.0,
             suspicion_p: 0.5,
-            ab_pairs: 3,
-            alpha: 0.01,
+            suspicion_sigmas: 1.5,
+            ab_pairs: 4,
+            ab_max_pooled: 40,
+            alpha: 0.005,
             change_point_max_p: 0.001,
         }
     }

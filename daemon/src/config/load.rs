@@ -292,6 +292,18 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             format!("{} is outside 2..=20", g.ab_pairs),
         );
     }
+    if !(g.suspicion_sigmas.is_finite() && (0.0..=10.0).contains(&g.suspicion_sigmas)) {
+        err(
+            "regression.suspicion_sigmas",
+            format!("{} is outside 0..=10", g.suspicion_sigmas),
+        );
+    }
+    if !(2..=400).contains(&g.ab_max_pooled) {
+        err(
+            "regression.ab_max_pooled",
+            format!("{} is outside 2..=400", g.ab_max_pooled),
+        );
+    }
     if !(g.suspicion_effect.is_finite() && (0.0..1.0).contains(&g.suspicion_effect)) {
         err(
             "regression.suspicion_effect",

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::BenchReport;
 use crate::store::{RunRow, RunStatus};
-use crate::verdict::ab_confirm::AbResult;
+use crate::verdict::ab_confirm::{AbDecision, AbResult};
 use crate::verdict::regression::Assessment;
 use crate::verdict::slo::{all_met, SloVerdict};
 
@@ -191,13 +191,26 @@ fn body(i: &GateInputs<'_>) -> String {
                     ab.pairs.iter().map(|p| format!("{:.4}", p.ratio)).collect();
                 let _ = writeln!(
                     t,
-                    "**A/B confirmation:** {} interleaved pairs vs `{}`: ratios {}; median {} (p = {:.4}) → {}",
+                    "**A/B confirmation:** {} interleaved pairs{} vs `{}`: ratios {}; median {}, mean {} (one-sided bounds [{:.4}, {:.4}], process σ {:.1} %, p = {:.4}) → {}",
                     ab.pairs.len(),
+                    if ab.pooled_pairs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (+{} pooled from earlier inconclusive commits)", ab.pooled_pairs.len())
+                    },
                     &ab.baseline_commit[..ab.baseline_commit.len().min(10)],
                     pairs.join(", "),
                     pct(ab.median_ratio),
+                    pct(ab.mean_ratio),
+                    ab.ratio_bounds[0],
+                    ab.ratio_bounds[1],
+                    100.0 * ab.sigma_process,
                     ab.p_value,
-                    if ab.confirmed { "regression confirmed" } else { "not confirmed" }
+                    match ab.decision {
+                        AbDecision::Confirmed => "regression confirmed",
+                        AbDecision::Cleared => "cleared: no drop of min_effect",
+                        AbDecision::Inconclusive => "inconclusive: pairs carry over to the next commit",
+                    }
                 );
             }
             if let Some(c) = &a.attributed_commit {
@@ -336,7 +349,21 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::ab_confirm::judge;
+    use crate::verdict::ab_confirm::{decide as ab_decide, AbPolicy, AbResult};
+
+    /// The daemon's A/B decision on `pairs`, σ unknown (a t-interval on the pairs alone).
+    fn judge(baseline: &str, pairs: &[(f64, f64)], min_effect: f64, alpha: f64) -> AbResult {
+        let policy = AbPolicy {
+            min_effect,
+            confirm_fraction: 0.5,
+            alpha,
+            clear_alpha: 0.01,
+            min_pairs: 1,
+            max_pairs_per_commit: 4,
+            max_pooled: 40,
+        };
+        ab_decide(baseline, pairs, &[], None, &policy)
+    }
     use crate::verdict::regression::BaselineRun;
 
     fn row(status: RunStatus, tps: Option<f64>) -> RunRow {
@@ -376,6 +403,7 @@ mod tests {
             mann_whitney: None,
             ratio_ci95: None,
             change_points: vec![],
+            sigma_process: None,
             attributed_commit: None,
             suspected: ratio < 1.0,
         }

@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::{Config, RepositorySection};
+use crate::config::{Config, RegressionSection, RepositorySection};
 use crate::runner::child_process::{self, CommandSpec};
 use crate::runner::harness::{phase_tps, run_report};
 use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
 use crate::state::DaemonState;
+use crate::verdict::ab_confirm::{
+    decide, AbDecision, AbPolicy, AbResult, CLEAR_ALPHA, CONFIRM_FRACTION, MIN_PAIRS,
+};
 
 /// File marking a worktree whose build succeeded.
 pub const BUILT_MARKER: &str = ".perfd-built";
@@ -75,15 +78,19 @@ pub async fn built_worktree(
     Ok(dir)
 }
 
-/// Runs `ab_pairs` interleaved pairs; returns `(baseline, candidate)` metric per pair.
+/// Runs interleaved pairs until `decide` settles the question or `ab_pairs` pairs were added,
+/// with `pooled` pairs carried over from the previous inconclusive commit.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_pairs(
     state: &DaemonState,
     config: &Config,
     repo: &RepositorySection,
     baseline: &str,
     candidate: &str,
+    pooled: &[(f64, f64)],
+    sigma_history: Option<f64>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Vec<(f64, f64)>, String> {
+) -> Result<AbResult, String> {
     let state_dir = config.state_dir();
     let mainline = Mainline::new(&repo.url, &repo.branch, &state_dir);
     let log = state_dir
@@ -91,19 +98,28 @@ pub async fn run_pairs(
         .join(format!("ab-{}.log", unix_now() as u64));
     let a = built_worktree(state, repo, &mainline, baseline, &log, shutdown).await?;
     let b = built_worktree(state, repo, &mainline, candidate, &log, shutdown).await?;
+    let policy = ab_policy(&config.regression);
     let mut pairs = Vec::new();
-    for _ in 0..config.regression.ab_pairs {
+    loop {
         let va = harness_metric(state, config, repo, &a, &log, shutdown).await?;
         let vb = harness_metric(state, config, repo, &b, &log, shutdown).await?;
         pairs.push((va, vb));
-        if pairs.len() == 1
-            && crate::verdict::ab_confirm::clearly_not_a_regression(
-                pairs[0],
-                config.regression.min_effect,
-            )
-        {
-            break;
+        let r = decide(baseline, &pairs, pooled, sigma_history, &policy);
+        if r.decision != AbDecision::Inconclusive || pairs.len() >= policy.max_pairs_per_commit {
+            return Ok(r);
         }
     }
-    Ok(pairs)
+}
+
+/// The A/B policy of a configuration.
+pub fn ab_policy(cfg: &RegressionSection) -> AbPolicy {
+    AbPolicy {
+        min_effect: cfg.min_effect,
+        confirm_fraction: CONFIRM_FRACTION,
+        alpha: cfg.alpha,
+        clear_alpha: CLEAR_ALPHA,
+        min_pairs: MIN_PAIRS,
+        max_pairs_per_commit: cfg.ab_pairs,
+        max_pooled: cfg.ab_max_pooled,
+    }
 }

@@ -11,7 +11,7 @@ use crate::report::BenchReport;
 use crate::runner::heartbeat::unix_now;
 use crate::state::{DaemonState, LatestVerdicts};
 use crate::store::{RunStatus, Store, StoreError, StoredVerdicts};
-use crate::verdict::ab_confirm::{self, AbResult};
+use crate::verdict::ab_confirm::{AbDecision, AbResult};
 use crate::verdict::regression::{assess, Assessment};
 use crate::verdict::slo::{self, SloVerdict};
 
@@ -79,27 +79,47 @@ pub async fn after_run(
     let mut ab: Option<AbResult> = None;
     if row.status == RunStatus::Success {
         slos = slo::evaluate(&config.slo, report.as_ref(), kernels.as_ref());
-        let (current, baseline) = {
+        let (current, mut baseline, carried) = {
             let s = store(state)?;
             let current = s.samples(run_id, &metric)?;
-            let baseline = s.baseline_runs(
+            // The baseline, and beyond it the host's recent history for the process σ.
+            let history = s.baseline_runs(
                 &row.host_id,
                 &row.branch,
                 &row.commit,
                 &metric,
-                config.regression.baseline_runs,
+                config.regression.baseline_runs.max(SIGMA_HISTORY_RUNS),
             )?;
-            (current, baseline)
+            let carried = carried_pairs(&s, &row)?;
+            (current, history, carried)
         };
-        assessment = assess(&config.regression, &metric, &row.commit, &current, baseline);
+        let history: Vec<f64> = baseline.iter().map(|b| b.median).collect();
+        baseline.truncate(config.regression.baseline_runs);
+        assessment = assess(
+            &config.regression,
+            &metric,
+            &row.commit,
+            &current,
+            baseline,
+            &history,
+        );
         if let (Some(a), Some(repo)) = (
             assessment.as_ref().filter(|a| a.suspected),
             &config.repository,
         ) {
-            ab = confirm(state, config, repo, a, &row.commit, shutdown).await;
+            let pooled = carried
+                .filter(|(b, _)| *b == a.reference_commit)
+                .map(|(_, p)| p)
+                .unwrap_or_default();
+            ab = confirm(state, config, repo, a, &row.commit, &pooled, shutdown).await;
         }
     }
     let confirmed = ab.as_ref().is_some_and(|a| a.confirmed);
+    // An inconclusive A/B keeps the run out of the baseline too: its pairs carry over to the
+    // next commit, and absorbing it would hide the step it may be.
+    let baseline_excluded = ab
+        .as_ref()
+        .is_some_and(|a| a.decision != AbDecision::Cleared);
     let gates = config.repository.as_ref().map(|_| {
         decide(&GateInputs {
             run: &row,
@@ -121,6 +141,7 @@ pub async fn after_run(
             .and_then(|a| serde_json::to_value(a).ok()),
         ab: ab.as_ref().and_then(|a| serde_json::to_value(a).ok()),
         confirmed_regression: confirmed,
+        baseline_excluded,
         gates: gates.as_ref().and_then(|g| serde_json::to_value(g).ok()),
     };
     {
@@ -186,32 +207,80 @@ pub async fn after_run(
     Ok(confirmed)
 }
 
-/// Interleaved A/B between the newest baseline commit and `commit`.
+/// Runs of the host's history used to estimate the between-process σ.
+const SIGMA_HISTORY_RUNS: usize = 20;
+
+/// Pairs carried over from an inconclusive A/B: its baseline commit and (A, B) metric pairs.
+type CarriedPairs = (String, Vec<(f64, f64)>);
+
+/// The pairs to pool: those of the previous judged run of this branch and host, when its A/B
+/// ended inconclusive — (its baseline commit, its pooled and own pairs, newest last).
+fn carried_pairs(
+    s: &Store,
+    row: &crate::store::RunRow,
+) -> Result<Option<CarriedPairs>, JudgeError> {
+    let previous = s.runs(50)?.into_iter().find(|r| {
+        r.id < row.id
+            && r.branch == row.branch
+            && r.host_id == row.host_id
+            && r.status == RunStatus::Success
+    });
+    let Some(previous) = previous else {
+        return Ok(None);
+    };
+    let ab: Option<AbResult> = s
+        .verdicts(previous.id)?
+        .and_then(|v| v.ab)
+        .and_then(|j| serde_json::from_value(j).ok());
+    Ok(ab
+        .filter(|a| a.decision == AbDecision::Inconclusive)
+        .map(|a| {
+            let pairs = a
+                .pooled_pairs
+                .iter()
+                .chain(&a.pairs)
+                .map(|p| (p.baseline, p.candidate))
+                .collect();
+            (a.baseline_commit, pairs)
+        }))
+}
+
+/// Sequential interleaved A/B between the baseline's reference commit and `commit`.
 async fn confirm(
     state: &DaemonState,
     config: &Config,
     repo: &RepositorySection,
     a: &Assessment,
     commit: &str,
+    pooled: &[(f64, f64)],
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<AbResult> {
     let baseline = a.reference_commit.clone();
     if baseline.is_empty() {
         return None;
     }
-    tracing::info!(commit, baseline = %baseline, ratio = a.ratio, pairs = config.regression.ab_pairs, "suspected regression: confirming by interleaved A/B");
-    match run_pairs(state, config, repo, &baseline, commit, shutdown).await {
-        Ok(pairs) => {
-            let r = ab_confirm::judge(
-                &baseline,
-                &pairs,
-                config.regression.min_effect,
-                config.regression.alpha,
-            );
+    let keep = pooled.len().saturating_sub(config.regression.ab_max_pooled);
+    let pooled = &pooled[keep..];
+    tracing::info!(commit, baseline = %baseline, ratio = a.ratio, pooled = pooled.len(), sigma = ?a.sigma_process, "suspected regression: confirming by sequential interleaved A/B");
+    match run_pairs(
+        state,
+        config,
+        repo,
+        &baseline,
+        commit,
+        pooled,
+        a.sigma_process,
+        shutdown,
+    )
+    .await
+    {
+        Ok(r) => {
             tracing::info!(
                 median_ratio = r.median_ratio,
                 p = r.p_value,
-                confirmed = r.confirmed,
+                pairs = r.pairs.len(),
+                pooled = r.pooled_pairs.len(),
+                decision = ?r.decision,
                 "A/B done"
             );
             Some(r)

@@ -60,6 +60,10 @@ const MIGRATIONS: &[&str] = &[
         posted_at REAL
     );
     CREATE INDEX gate_outbox_pending ON gate_outbox(state, next_attempt_at);",
+    // 3: runs kept out of later baselines: confirmed regressions and inconclusive A/Bs (their
+    // pairs carry over to the next commit; absorbing them would hide the step).
+    "ALTER TABLE verdicts ADD COLUMN baseline_excluded INTEGER NOT NULL DEFAULT 0;
+     UPDATE verdicts SET baseline_excluded = confirmed_regression;",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

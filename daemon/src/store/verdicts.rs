@@ -15,8 +15,11 @@ pub struct StoredVerdicts {
     pub regression: Option<serde_json::Value>,
     /// A/B confirmation.
     pub ab: Option<serde_json::Value>,
-    /// A regression was confirmed (the run is then excluded from later baselines).
+    /// A regression was confirmed.
     pub confirmed_regression: bool,
+    /// Kept out of later baselines (a confirmed regression, or an A/B still inconclusive).
+    #[serde(default)]
+    pub baseline_excluded: bool,
     /// Gate outcomes.
     pub gates: Option<serde_json::Value>,
 }
@@ -27,9 +30,9 @@ impl Store {
         let j = |x: &Option<serde_json::Value>| x.as_ref().map(|v| v.to_string());
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO verdicts (run_id, slo_json, regression_json, ab_json, confirmed_regression, gates_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![run_id, j(&v.slo), j(&v.regression), j(&v.ab), v.confirmed_regression, j(&v.gates)],
+                "INSERT OR REPLACE INTO verdicts (run_id, slo_json, regression_json, ab_json, confirmed_regression, gates_json, baseline_excluded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![run_id, j(&v.slo), j(&v.regression), j(&v.ab), v.confirmed_regression, j(&v.gates), v.baseline_excluded || v.confirmed_regression],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -40,7 +43,7 @@ impl Store {
         let parse = |s: Option<String>| s.and_then(|t| serde_json::from_str(&t).ok());
         self.conn
             .query_row(
-                "SELECT slo_json, regression_json, ab_json, confirmed_regression, gates_json FROM verdicts WHERE run_id = ?1",
+                "SELECT slo_json, regression_json, ab_json, confirmed_regression, gates_json, baseline_excluded FROM verdicts WHERE run_id = ?1",
                 [run_id],
                 |r| {
                     Ok(StoredVerdicts {
@@ -49,6 +52,7 @@ impl Store {
                         ab: parse(r.get(2)?),
                         confirmed_regression: r.get(3)?,
                         gates: parse(r.get(4)?),
+                        baseline_excluded: r.get(5)?,
                     })
                 },
             )
@@ -70,7 +74,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT r.id, r.commit_sha FROM runs r LEFT JOIN verdicts v ON v.run_id = r.id
-                 WHERE r.status = 'success' AND r.noisy = 0 AND COALESCE(v.confirmed_regression, 0) = 0
+                 WHERE r.status = 'success' AND r.noisy = 0 AND COALESCE(v.baseline_excluded, 0) = 0
                    AND r.host_id = ?1 AND r.branch = ?2 AND r.commit_sha != ?3
                  ORDER BY r.id DESC LIMIT 200",
             )

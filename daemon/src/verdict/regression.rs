@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ab_confirm::process_sigma;
+
 use crate::config::RegressionSection;
 use crate::stats::bootstrap::median_ratio_ci;
 use crate::stats::change_point::{self, ChangePoint};
@@ -56,18 +58,23 @@ pub struct Assessment {
     pub change_points: Vec<ChangePoint>,
     /// Commit a downward step is attributed to, when change-point detection found one.
     pub attributed_commit: Option<String>,
+    /// Between-process σ of the metric (log scale) estimated from the host's recent good runs.
+    #[serde(default)]
+    pub sigma_process: Option<f64>,
     /// Worth confirming by A/B.
     pub suspected: bool,
 }
 
 /// Assesses `current` (samples of this run, commit `commit`) against `baseline` (newest first).
-/// `None` without any baseline run: nothing to compare with yet.
+/// `history` holds the medians of the host's recent good runs (the baseline's and older), from
+/// which the between-process σ is estimated. `None` without any baseline run.
 pub fn assess(
     cfg: &RegressionSection,
     metric: &str,
     commit: &str,
     current: &[f64],
     baseline: Vec<BaselineRun>,
+    history: &[f64],
 ) -> Option<Assessment> {
     if baseline.is_empty() {
         return None;
@@ -99,7 +106,12 @@ pub fn assess(
         .filter(|c| c.relative_change < 0.0)
         .max_by_key(|c| c.index)
         .map(|c| series[c.index].0.clone());
-    let below = ratio <= 1.0 - cfg.suspicion_effect;
+    // One run against the median of N: its drift and the baseline median's, σ·√(1 + 1/N).
+    let sigma_process = process_sigma(history);
+    let sigma_line = sigma_process.map_or(0.0, |s| {
+        cfg.suspicion_sigmas * s * (1.0 + 1.0 / baseline.len() as f64).sqrt()
+    });
+    let below = ratio <= 1.0 - cfg.suspicion_effect && ratio.ln() <= -sigma_line;
     let significant = mw.is_none_or(|m| m.p_value <= cfg.suspicion_p);
     Some(Assessment {
         metric: metric.into(),
@@ -112,6 +124,7 @@ pub fn assess(
         ratio_ci95: ci,
         change_points,
         attributed_commit,
+        sigma_process,
         suspected: below && significant,
     })
 }
