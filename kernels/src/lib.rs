@@ -4,6 +4,8 @@
 //! The crate has no async runtime, HTTP or GitHub code: an inference engine can depend on it
 //! alone. Every fast path is checked against [`cpu::i2s_reference`] by [`crossval`].
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod activation;
 pub mod config;
 pub mod cpu;

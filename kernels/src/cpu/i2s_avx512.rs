@@ -66,6 +66,11 @@ impl InterleavedActs {
 
 /// How a plane of codes is multiplied with activations and added to i32 lanes.
 trait DotAcc {
+    /// `acc` + Σ over each lane's 4 bytes of codes (u8) × activations (i8).
+    ///
+    /// # Safety
+    /// The CPU must support the instructions of the implementation (AVX-512BW, and VNNI for
+    /// `Vnni`), which the public entry points' callers checked.
     unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i;
 }
 
@@ -73,7 +78,8 @@ struct Vnni;
 impl DotAcc for Vnni {
     #[inline(always)]
     unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i {
-        _mm512_dpbusd_epi32(acc, codes, acts)
+        // SAFETY: this function's contract: the CPU has the implementation's instructions.
+        unsafe { _mm512_dpbusd_epi32(acc, codes, acts) }
     }
 }
 
@@ -81,9 +87,12 @@ struct MaddBw;
 impl DotAcc for MaddBw {
     #[inline(always)]
     unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i {
-        // |pair sum| ≤ 2·2·128 = 512: no i16 saturation.
-        let pairs = _mm512_maddubs_epi16(codes, acts);
-        _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)))
+        // SAFETY: this function's contract: the CPU has the implementation's instructions.
+        unsafe {
+            // |pair sum| ≤ 2·2·128 = 512: no i16 saturation.
+            let pairs = _mm512_maddubs_epi16(codes, acts);
+            _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)))
+        }
     }
 }
 
@@ -99,7 +108,8 @@ pub unsafe fn dot_codes_vnni(
     tile: TileParams,
     out: &mut [i32],
 ) {
-    drive::<Vnni>(w, rows, acts, tile, out)
+    // SAFETY: this function's contract: AVX-512F/BW/VNNI are present and the shapes agree.
+    unsafe { drive::<Vnni>(w, rows, acts, tile, out) }
 }
 
 /// AVX-512BW kernel (no VNNI), same contract as [`dot_codes_vnni`].
@@ -114,9 +124,15 @@ pub unsafe fn dot_codes_bw(
     tile: TileParams,
     out: &mut [i32],
 ) {
-    drive::<MaddBw>(w, rows, acts, tile, out)
+    // SAFETY: this function's contract: AVX-512F/BW are present and the shapes agree.
+    unsafe { drive::<MaddBw>(w, rows, acts, tile, out) }
 }
 
+/// Walks the rows of `rows` in tiles and accumulates each into `out`.
+///
+/// # Safety
+/// The CPU must support what `A` needs (AVX-512F/BW, VNNI for `Vnni`); the shapes of `w`,
+/// `acts` and `out` agree (checked by `I2sGemm` before any kernel runs).
 #[inline(always)]
 unsafe fn drive<A: DotAcc>(
     w: &I2sMatrixRef<'_>,
@@ -125,51 +141,54 @@ unsafe fn drive<A: DotAcc>(
     tile: TileParams,
     out: &mut [i32],
 ) {
-    let tokens = acts.tokens();
-    let nrows = rows.len();
-    out[..nrows * tokens].fill(0);
-    let blocks = w.row_bytes() / BLOCK_BYTES;
-    let supers = blocks.div_ceil(2);
-    let per_cb = tile.col_block / SUPER_WEIGHTS;
-    for (s0, s1) in column_blocks(supers, per_cb) {
-        let mut r = 0;
-        while r < nrows {
-            let rt = if nrows - r >= tile.row_tile {
-                tile.row_tile
-            } else {
-                1
-            };
-            let mut t = 0;
-            while t < tokens {
-                let tt = if tokens - t >= tile.batch_width {
-                    tile.batch_width
+    // SAFETY: this function's contract: the CPU features of `A` are present and the shapes agree.
+    unsafe {
+        let tokens = acts.tokens();
+        let nrows = rows.len();
+        out[..nrows * tokens].fill(0);
+        let blocks = w.row_bytes() / BLOCK_BYTES;
+        let supers = blocks.div_ceil(2);
+        let per_cb = tile.col_block / SUPER_WEIGHTS;
+        for (s0, s1) in column_blocks(supers, per_cb) {
+            let mut r = 0;
+            while r < nrows {
+                let rt = if nrows - r >= tile.row_tile {
+                    tile.row_tile
                 } else {
                     1
                 };
-                let args = TileArgs {
-                    w,
-                    row: rows.start + r,
-                    acts,
-                    token: t,
-                    supers: s0..s1,
-                    odd_tail: blocks % 2 == 1 && s1 == supers,
-                    prefetch: tile.prefetch_bytes,
-                    hint: tile.prefetch_hint,
-                };
-                match (rt, tt) {
-                    (4, 4) => add_tile::<A, 4, 4>(&args, out, r, tokens),
-                    (4, 2) => add_tile::<A, 4, 2>(&args, out, r, tokens),
-                    (4, _) => add_tile::<A, 4, 1>(&args, out, r, tokens),
-                    (2, 4) => add_tile::<A, 2, 4>(&args, out, r, tokens),
-                    (2, 2) => add_tile::<A, 2, 2>(&args, out, r, tokens),
-                    (2, _) => add_tile::<A, 2, 1>(&args, out, r, tokens),
-                    (_, 4) => add_tile::<A, 1, 4>(&args, out, r, tokens),
-                    (_, 2) => add_tile::<A, 1, 2>(&args, out, r, tokens),
-                    _ => add_tile::<A, 1, 1>(&args, out, r, tokens),
+                let mut t = 0;
+                while t < tokens {
+                    let tt = if tokens - t >= tile.batch_width {
+                        tile.batch_width
+                    } else {
+                        1
+                    };
+                    let args = TileArgs {
+                        w,
+                        row: rows.start + r,
+                        acts,
+                        token: t,
+                        supers: s0..s1,
+                        odd_tail: blocks % 2 == 1 && s1 == supers,
+                        prefetch: tile.prefetch_bytes,
+                        hint: tile.prefetch_hint,
+                    };
+                    match (rt, tt) {
+                        (4, 4) => add_tile::<A, 4, 4>(&args, out, r, tokens),
+                        (4, 2) => add_tile::<A, 4, 2>(&args, out, r, tokens),
+                        (4, _) => add_tile::<A, 4, 1>(&args, out, r, tokens),
+                        (2, 4) => add_tile::<A, 2, 4>(&args, out, r, tokens),
+                        (2, 2) => add_tile::<A, 2, 2>(&args, out, r, tokens),
+                        (2, _) => add_tile::<A, 2, 1>(&args, out, r, tokens),
+                        (_, 4) => add_tile::<A, 1, 4>(&args, out, r, tokens),
+                        (_, 2) => add_tile::<A, 1, 2>(&args, out, r, tokens),
+                        _ => add_tile::<A, 1, 1>(&args, out, r, tokens),
+                    }
+                    t += tt;
                 }
-                t += tt;
+                r += rt;
             }
-            r += rt;
         }
     }
 }
@@ -186,6 +205,10 @@ struct TileArgs<'a, 'w> {
     hint: PrefetchHint,
 }
 
+/// One R-row × T-token tile over the whole column range.
+///
+/// # Safety
+/// As [`drive`]; the tile's rows and tokens lie inside the matrix and the activations.
 #[inline(always)]
 unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
     a: &TileArgs<'_, '_>,
@@ -193,49 +216,56 @@ unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
     r: usize,
     tokens: usize,
 ) {
-    let rows: [&[u8]; R] = std::array::from_fn(|i| a.w.row(a.row + i));
-    let toks: [&[i8]; T] = std::array::from_fn(|j| a.acts.token(a.token + j));
-    let mask = _mm512_set1_epi8(3);
-    let mut acc = [[_mm512_setzero_si512(); T]; R];
-    let mut acc2 = [[_mm512_setzero_si512(); T]; R];
-    // A second accumulator set only while it fits the 32 vector registers with codes and loads.
-    let two_chains = R * T <= 4;
-    let full_end = if a.odd_tail {
-        a.supers.end - 1
-    } else {
-        a.supers.end
-    };
-    for s in a.supers.start..full_end {
-        for i in 0..R {
-            let wp = rows[i].as_ptr().add(s * SUPER_BYTES);
-            if a.prefetch != 0 {
-                prefetch(wp.wrapping_add(a.prefetch), a.hint);
+    // SAFETY: this function's contract: the features are present and the tile lies inside the operands.
+    unsafe {
+        let rows: [&[u8]; R] = std::array::from_fn(|i| a.w.row(a.row + i));
+        let toks: [&[i8]; T] = std::array::from_fn(|j| a.acts.token(a.token + j));
+        let mask = _mm512_set1_epi8(3);
+        let mut acc = [[_mm512_setzero_si512(); T]; R];
+        let mut acc2 = [[_mm512_setzero_si512(); T]; R];
+        // A second accumulator set only while it fits the 32 vector registers with codes and loads.
+        let two_chains = R * T <= 4;
+        let full_end = if a.odd_tail {
+            a.supers.end - 1
+        } else {
+            a.supers.end
+        };
+        for s in a.supers.start..full_end {
+            for i in 0..R {
+                let wp = rows[i].as_ptr().add(s * SUPER_BYTES);
+                if a.prefetch != 0 {
+                    prefetch(wp.wrapping_add(a.prefetch), a.hint);
+                }
+                // SAFETY: s < full_end, so both blocks of superblock s lie inside row i.
+                let wv = _mm512_loadu_si512(wp as *const __m512i);
+                accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
             }
-            // SAFETY: s < full_end, so both blocks of superblock s lie inside row i.
-            let wv = _mm512_loadu_si512(wp as *const __m512i);
-            accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
         }
-    }
-    if a.odd_tail && a.supers.end > a.supers.start {
-        let s = a.supers.end - 1;
+        if a.odd_tail && a.supers.end > a.supers.start {
+            let s = a.supers.end - 1;
+            for i in 0..R {
+                // SAFETY: the mask keeps the load to the row's last 32-byte block; masked bytes are
+                // not read and become code 0, which adds nothing.
+                let wv = _mm512_maskz_loadu_epi8(
+                    0xFFFF_FFFF,
+                    rows[i].as_ptr().add(s * SUPER_BYTES) as *const i8,
+                );
+                accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
+            }
+        }
         for i in 0..R {
-            // SAFETY: the mask keeps the load to the row's last 32-byte block; masked bytes are
-            // not read and become code 0, which adds nothing.
-            let wv = _mm512_maskz_loadu_epi8(
-                0xFFFF_FFFF,
-                rows[i].as_ptr().add(s * SUPER_BYTES) as *const i8,
-            );
-            accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
-        }
-    }
-    for i in 0..R {
-        for j in 0..T {
-            out[(r + i) * tokens + a.token + j] +=
-                _mm512_reduce_add_epi32(_mm512_add_epi32(acc[i][j], acc2[i][j]));
+            for j in 0..T {
+                out[(r + i) * tokens + a.token + j] +=
+                    _mm512_reduce_add_epi32(_mm512_add_epi32(acc[i][j], acc2[i][j]));
+            }
         }
     }
 }
 
+/// One superblock of one row against T tokens.
+///
+/// # Safety
+/// As [`drive`]; the superblock lies inside the row and the activations.
 #[inline(always)]
 unsafe fn accumulate<A: DotAcc, const T: usize>(
     acc: &mut [__m512i; T],
@@ -246,25 +276,29 @@ unsafe fn accumulate<A: DotAcc, const T: usize>(
     s: usize,
     two_chains: bool,
 ) {
-    let c0 = _mm512_and_si512(_mm512_srli_epi16::<6>(wv), mask);
-    let c1 = _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask);
-    let c2 = _mm512_and_si512(_mm512_srli_epi16::<2>(wv), mask);
-    let c3 = _mm512_and_si512(wv, mask);
-    for j in 0..T {
-        // SAFETY: interleaved token rows are padded to whole superblocks (stride ≥ (s+1)·256).
-        let ap = toks[j].as_ptr().add(s * SUPER_WEIGHTS) as *const __m512i;
-        if two_chains {
-            // Two independent accumulators halve the dependent `vpdpbusd` chain (latency ~5
-            // cycles each), which otherwise bounds small tiles.
-            let v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
-            let w = A::acc(acc2[j], c1, _mm512_loadu_si512(ap.add(1)));
-            acc[j] = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
-            acc2[j] = A::acc(w, c3, _mm512_loadu_si512(ap.add(3)));
-        } else {
-            let mut v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
-            v = A::acc(v, c1, _mm512_loadu_si512(ap.add(1)));
-            v = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
-            acc[j] = A::acc(v, c3, _mm512_loadu_si512(ap.add(3)));
+    // SAFETY: this function's contract: the features are present and the superblock lies inside
+    // the operands.
+    unsafe {
+        let c0 = _mm512_and_si512(_mm512_srli_epi16::<6>(wv), mask);
+        let c1 = _mm512_and_si512(_mm512_srli_epi16::<4>(wv), mask);
+        let c2 = _mm512_and_si512(_mm512_srli_epi16::<2>(wv), mask);
+        let c3 = _mm512_and_si512(wv, mask);
+        for j in 0..T {
+            // SAFETY: interleaved token rows are padded to whole superblocks (stride ≥ (s+1)·256).
+            let ap = toks[j].as_ptr().add(s * SUPER_WEIGHTS) as *const __m512i;
+            if two_chains {
+                // Two independent accumulators halve the dependent `vpdpbusd` chain (latency ~5
+                // cycles each), which otherwise bounds small tiles.
+                let v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
+                let w = A::acc(acc2[j], c1, _mm512_loadu_si512(ap.add(1)));
+                acc[j] = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
+                acc2[j] = A::acc(w, c3, _mm512_loadu_si512(ap.add(3)));
+            } else {
+                let mut v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
+                v = A::acc(v, c1, _mm512_loadu_si512(ap.add(1)));
+                v = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
+                acc[j] = A::acc(v, c3, _mm512_loadu_si512(ap.add(3)));
+            }
         }
     }
 }
