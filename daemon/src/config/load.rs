@@ -59,22 +59,19 @@ fn line_of_offset(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// Line of `key` (dotted `section.name`) in `text`: the `name =` line inside `[section]`.
+/// Line of `key` (dotted `section.name`) in `text`, from the TOML parser's spans.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
-    let mut in_section = section.is_empty();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            in_section = t.trim_start_matches('[').trim_end_matches(']').trim() == section;
-            continue;
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part)?;
+        if parts.peek().is_none() {
+            return Some(line_of_offset(text, value.span().start));
         }
-        if in_section {
-            if let Some((k, _)) = t.split_once('=') {
-                if k.trim().trim_matches('"') == name {
-                    return Some(i + 1);
-                }
-            }
+        match value.get_ref() {
+            toml::de::DeValue::Table(t) => table = t,
+            _ => return None,
         }
     }
     None
