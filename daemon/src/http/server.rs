@@ -68,15 +68,22 @@ pub async fn serve(
 }
 
 /// Answers a connection over the limit with a 503 and closes it, all bounded in time. The
-/// request is read first (what arrives within a second): closing a socket with unread input
-/// resets it, and the client would see a reset instead of the answer.
+/// request head is read first (what arrives within a second, up to 4 KiB): closing a socket with
+/// unread input resets it, and a client still writing its request would see a reset or a broken
+/// pipe instead of the answer.
 async fn refuse(mut stream: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut request = [0u8; 4096];
     let answered = tokio::time::timeout(Duration::from_secs(2), async {
-        // Whatever part of the request arrives in time; the answer does not depend on it.
-        let _request_bytes =
-            tokio::time::timeout(Duration::from_secs(1), stream.read(&mut request)).await;
+        let mut head = Vec::with_capacity(512);
+        let mut buf = [0u8; 512];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while head.len() < 4096 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                // Closed, failed or slow: answer with what we have.
+                _ => break,
+            }
+        }
         stream.write_all(TOO_MANY).await?;
         stream.shutdown().await
     })
