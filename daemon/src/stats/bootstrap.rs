@@ -4,15 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
+use super::median;
 
 /// `[low, high]` of the `level` (e.g. 0.95) interval of median(b)/median(a) over `resamples`.
 pub fn median_ratio_ci(

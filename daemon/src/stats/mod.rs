@@ -6,4 +6,4 @@ pub mod change_point;
 pub mod mann_whitney;
 pub mod summary;
 
-pub use summary::Summary;
+pub use summary::{median, Summary};

@@ -21,6 +21,15 @@ pub struct Summary {
     pub ci95: [f64; 2],
 }
 
+/// Median of `v` (sorted in place); NaN when empty.
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    median_sorted(v)
+}
+
 /// Median of already sorted values.
 fn median_sorted(sorted: &[f64]) -> f64 {
     let n = sorted.len();

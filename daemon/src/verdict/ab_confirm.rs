@@ -17,6 +17,8 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
+use crate::stats::median;
+
 /// Pairs before any decision.
 pub const MIN_PAIRS: usize = 3;
 /// One-sided error rate of clearing a real drop of min_effect, per look.
@@ -97,15 +99,6 @@ pub struct AbResult {
     pub decision: AbDecision,
     /// Regression confirmed (`decision == Confirmed`).
     pub confirmed: bool,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// Robust σ of ln(x) across separate processes (1.4826·MAD), from at least 4 values.
