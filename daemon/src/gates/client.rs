@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hyper::header::HeaderMap;
 use octocrab::models::{AppId, InstallationId};
 use octocrab::Octocrab;
 
@@ -48,23 +49,49 @@ impl GateError {
     }
 }
 
-/// Maps an octocrab error to a `GateError`.
+/// Wait when GitHub says "rate limit" without saying for how long.
+pub const DEFAULT_RATE_LIMIT_WAIT_SECS: u64 = 60;
+
+/// The error for a non-success answer: rate limits (primary: remaining 0 until the reset time;
+/// secondary: 403/429 with `retry-after`) carry the wait GitHub asked for.
+pub fn error_for(status: u16, headers: &HeaderMap, message: String, now: f64) -> GateError {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+    let exhausted = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
+    let reset_in = header("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|reset| (reset - now).ceil().max(1.0) as u64);
+    let limited = status == 429
+        || (status == 403
+            && (retry_after.is_some()
+                || exhausted
+                || message.to_lowercase().contains("rate limit")));
+    if limited {
+        let wait = retry_after
+            .or(if exhausted { reset_in } else { None })
+            .unwrap_or(DEFAULT_RATE_LIMIT_WAIT_SECS);
+        return GateError::RateLimited {
+            retry_after_secs: wait.max(1),
+        };
+    }
+    match status {
+        401 => GateError::Unauthorized(message),
+        500..=599 => GateError::Server { status, message },
+        _ => GateError::Client { status, message },
+    }
+}
+
+/// Maps an octocrab error (transport, decoding, or a status octocrab mapped) to a `GateError`.
 pub fn classify(e: octocrab::Error) -> GateError {
     match e {
-        octocrab::Error::GitHub { source, .. } => {
-            let status = source.status_code.as_u16();
-            let message = source.message.clone();
-            match status {
-                401 => GateError::Unauthorized(message),
-                403 | 429 if message.to_lowercase().contains("rate limit") || status == 429 => {
-                    GateError::RateLimited {
-                        retry_after_secs: 60,
-                    }
-                }
-                500..=599 => GateError::Server { status, message },
-                _ => GateError::Client { status, message },
-            }
-        }
+        // Errors octocrab maps itself (the App token exchange) carry no headers: the same
+        // status mapping as our own requests, without a stated wait.
+        octocrab::Error::GitHub { source, .. } => error_for(
+            source.status_code.as_u16(),
+            &HeaderMap::new(),
+            source.message.clone(),
+            crate::runner::heartbeat::unix_now(),
+        ),
         e @ (octocrab::Error::Json { .. } | octocrab::Error::Serde { .. }) => {
             GateError::BadResponse(e.to_string())
         }

@@ -3,14 +3,10 @@
 //! how long every post to the host must wait.
 
 use http_body_util::BodyExt;
-use hyper::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::client::{classify, GateError, GithubClient};
-
-/// Wait when GitHub says "rate limit" without saying for how long.
-const DEFAULT_RATE_LIMIT_WAIT_SECS: u64 = 60;
+use super::client::{classify, error_for, GateError, GithubClient};
 
 impl GithubClient {
     /// `GET route`, decoded.
@@ -69,38 +65,11 @@ async fn decode<R: DeserializeOwned>(response: Response) -> Result<R, GateError>
     ))
 }
 
-/// The error for a non-success answer: rate limits (primary: remaining 0 until the reset time;
-/// secondary: 403/429 with `retry-after`) carry the wait GitHub asked for.
-pub fn error_for(status: u16, headers: &HeaderMap, message: String, now: f64) -> GateError {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-    let exhausted = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
-    let reset_in = header("x-ratelimit-reset")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|reset| (reset - now).ceil().max(1.0) as u64);
-    let limited = status == 429
-        || (status == 403
-            && (retry_after.is_some()
-                || exhausted
-                || message.to_lowercase().contains("rate limit")));
-    if limited {
-        let wait = retry_after
-            .or(if exhausted { reset_in } else { None })
-            .unwrap_or(DEFAULT_RATE_LIMIT_WAIT_SECS);
-        return GateError::RateLimited {
-            retry_after_secs: wait.max(1),
-        };
-    }
-    match status {
-        401 => GateError::Unauthorized(message),
-        500..=599 => GateError::Server { status, message },
-        _ => GateError::Client { status, message },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gates::client::DEFAULT_RATE_LIMIT_WAIT_SECS;
+    use hyper::header::HeaderMap;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
