@@ -143,21 +143,20 @@ impl DaemonState {
 /// The newest successful run with its parsed reports.
 pub fn latest_from_store(store: &Store) -> Option<LatestRun> {
     let row = store.last_success().ok().flatten()?;
-    let (report, kernels) = store.reports(row.id).ok()?;
-    let parse = |s: Option<String>| s.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
+    let (report, kernels) = stored_reports(store, row.id)?;
     Some(LatestRun {
-        report: parse(report),
-        kernels: parse(kernels),
+        report,
+        kernels,
         row,
     })
 }
 
-/// The reports of a stored successful run (for a run that reached the store from the spool).
-pub fn latest_from_store_row(
-    state: &DaemonState,
-    row: &RunRow,
+/// The parsed model and kernel reports of stored run `id`.
+pub fn stored_reports(
+    store: &Store,
+    id: i64,
 ) -> Option<(Option<BenchReport>, Option<BenchReport>)> {
-    let (report, kernels) = state.store.lock().ok()?.reports(row.id).ok()?;
+    let (report, kernels) = store.reports(id).ok()?;
     let parse = |s: Option<String>| s.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
     Some((parse(report), parse(kernels)))
 }

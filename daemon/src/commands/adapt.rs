@@ -19,6 +19,7 @@ use crate::host::HostFingerprint;
 use crate::report::bench_report::ToolVersions;
 use crate::report::llama_bench;
 use crate::report::{BenchReport, SCHEMA};
+use crate::runner::harness::MAX_CAUSE_CHARS;
 use crate::runner::noise_watch::NoiseWatch;
 use crate::UsageError;
 
@@ -29,8 +30,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const NOISE_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 /// Most stdout kept from llama-bench (its JSON is a few KiB per result).
 const MAX_STDOUT_BYTES: u64 = 64 << 20;
-/// Longest stderr line kept for an error message.
-const MAX_CAUSE_CHARS: usize = 400;
 
 /// What llama-bench left behind.
 struct Finished {

@@ -46,10 +46,16 @@ impl ChildGroup {
 
     /// Removes the record at `path` (the child was reaped).
     pub fn forget(path: &Path) {
-        if let Err(e) = std::fs::remove_file(path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(file = %path.display(), error = %e, "cannot remove the child-group record");
-            }
+        remove_marker(path);
+    }
+}
+
+/// Removes a marker file; one that is already gone is fine, any other failure is logged (a
+/// stale marker only makes the next start report a run it did not need to).
+pub(super) fn remove_marker(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(file = %path.display(), error = %e, "cannot remove marker file");
         }
     }
 }

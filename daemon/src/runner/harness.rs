@@ -49,8 +49,8 @@ pub async fn run_report(
     Ok((report, r.other_busy_cores.unwrap_or(0.0)))
 }
 
-/// Longest line of a child's log kept in a run's reason.
-const MAX_CAUSE_CHARS: usize = 400;
+/// Longest line of a child's output kept in a run's reason.
+pub const MAX_CAUSE_CHARS: usize = 400;
 
 /// The last non-empty line a failed child wrote to its log (its error message, usually), so
 /// the stored reason says why without opening the log file.

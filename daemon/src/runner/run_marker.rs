@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::child_group;
+use super::child_group::{self, remove_marker};
 use super::child_process::ChildOwner;
 
 /// File naming the run in progress.
@@ -80,7 +80,7 @@ impl RunMarker {
 
     /// The run was recorded: forget it.
     pub fn clear(&self) {
-        remove_if_present(&self.dir.join(RUN_FILE));
+        remove_marker(&self.dir.join(RUN_FILE));
     }
 
     /// At start-up: the run a dead daemon left unfinished, if any, with what was done about its
@@ -91,17 +91,9 @@ impl RunMarker {
         let run = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<InProgress>(&b).ok());
-        remove_if_present(&path);
+        remove_marker(&path);
         let run = run?;
         Some((run, group))
-    }
-}
-
-fn remove_if_present(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(file = %path.display(), error = %e, "cannot remove marker file");
-        }
     }
 }
 

@@ -134,7 +134,12 @@ fn recorded(
     let (report, kernels) = match reports {
         Some(r) => r,
         // A run from the spool: its reports are in the row's stored JSON.
-        None => match crate::state::latest_from_store_row(state, row) {
+        None => match state
+            .store
+            .lock()
+            .ok()
+            .and_then(|s| crate::state::stored_reports(&s, row.id))
+        {
             Some(r) => r,
             None => return,
         },
