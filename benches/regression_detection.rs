@@ -82,12 +82,6 @@ struct Outcome {
     commits_suspicious: usize,
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[s.len() / 2]
-}
-
 fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outcome {
     let mut host = Host {
         r: ChaCha8Rng::seed_from_u64(seed),
@@ -180,7 +174,7 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
             _ => good.push(BaselineRun {
                 run_id: c as i64,
                 commit,
-                median: median(&samples),
+                median: perfd::stats::median(&mut samples.clone()),
                 samples,
             }),
         }
