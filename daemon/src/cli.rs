@@ -21,6 +21,9 @@ pub enum Command {
     /// Model files.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Search the kernel parameters of this host for a faster profile, cross-validating every
+    /// candidate, and adopt the winner when an interleaved A/B shows it is faster.
+    Tune(TuneArgs),
     /// Run the daemon: benchmark on schedule, serve /metrics (embedded default without a config).
     Run(RunArgs),
     /// Validate a configuration file, naming the key and line of every problem.
@@ -59,6 +62,83 @@ pub struct AdaptArgs {
     /// The llama-bench command and its arguments, after `--` (`-o json` is added unless given).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// Options of `perfd tune`.
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Model file (GGUF) to tune on.
+    #[arg(long, conflicts_with = "preset")]
+    pub model: Option<PathBuf>,
+    /// Synthetic model preset: tiny or 2b4t.
+    #[arg(long, default_value = "2b4t")]
+    pub preset: String,
+    /// Directory for synthetic models (as for `perfd bench`).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// What to maximise: decode, prefill or kernel:ROWSxCOLS.
+    #[arg(long, default_value = "decode")]
+    pub objective: String,
+    /// Wall-clock budget of the whole job, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub budget_secs: u64,
+    /// Most configurations cross-validated and timed.
+    #[arg(long, default_value_t = 60)]
+    pub max_evals: usize,
+    /// Smallest gain (0.01 = 1 %) the adoption A/B must show.
+    #[arg(long, default_value_t = 0.01)]
+    pub min_gain: f64,
+    /// Significance level of the adoption A/B.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Interleaved pairs of the adoption A/B.
+    #[arg(long, default_value_t = 8)]
+    pub adoption_pairs: usize,
+    /// Greedy steps of the model-level cross-validation of each candidate.
+    #[arg(long, default_value_t = 32)]
+    pub crossval_steps: usize,
+    /// The profile to start from and compare against (default: the adopted profile of this host
+    /// and model, else perfd's defaults).
+    #[arg(long, value_name = "K=V,...")]
+    pub params: Option<String>,
+    /// Configuration whose state directory keeps the results (default: /etc/perfd/perfd.toml
+    /// when it exists, else the embedded default's).
+    #[arg(long, conflicts_with = "state_dir")]
+    pub config: Option<PathBuf>,
+    /// State directory that keeps the results (instead of the configuration's).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Search and report, but do not adopt (nothing is written but the resumable measurements).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Tune a harness instead of perfd's own kernels in-process: the shell command of the
+    /// harness protocol, run once per check and sample with the candidate in PERFD_PARAMS and in
+    /// place of `{params}`. Its space comes from `[tuner.space]` of the configuration, else from
+    /// the harness itself (run with PERFD_LIST_PARAMS=1).
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["model", "compare_exhaustive"])]
+    pub harness: Option<String>,
+    /// The harness's space, `name=v1|v2;name=v1|v2` (default: asked from the harness).
+    #[arg(long, value_name = "SPACE", requires = "harness")]
+    pub space: Option<String>,
+    /// Working directory of the harness.
+    #[arg(long, requires = "harness")]
+    pub harness_cwd: Option<PathBuf>,
+    /// Timeout of one harness run, in seconds.
+    #[arg(long, default_value_t = 600, requires = "harness")]
+    pub harness_timeout_secs: u64,
+    /// Key the profile is kept under instead of the preset or model (the daemon sets it).
+    #[arg(long, hide = true)]
+    pub model_key: Option<String>,
+    /// Compare the tuner with an exhaustive search of a reduced space of one GEMV shape (isa x
+    /// rows_per_task x row_tile x prefetch_bytes) and report both (the objective must be kernel:).
+    #[arg(long)]
+    pub compare_exhaustive: bool,
+    /// What started this job (recorded with it; the daemon sets it).
+    #[arg(long, default_value = "manual", hide = true)]
+    pub trigger: String,
+    /// Print the outcome as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `perfd child-guard`.
@@ -195,15 +275,18 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Run one configuration, `key=value,...` (see --list-params). Kernel suite default: every
-    /// supported ISA; model suite default: the fastest ISA.
-    #[arg(long, value_name = "K=V,...")]
+    /// supported ISA; model suite default: the fastest ISA. The tuner passes candidates through
+    /// PERFD_PARAMS, so a harness script that runs `perfd bench` needs no change.
+    #[arg(long, value_name = "K=V,...", env = "PERFD_PARAMS")]
     pub params: Option<String>,
-    /// Print the tunable parameter space of this host and exit.
-    #[arg(long)]
+    /// Print the tunable parameter space of this host and exit (PERFD_LIST_PARAMS=1: how the
+    /// tuner asks a harness for its space).
+    #[arg(long, env = "PERFD_LIST_PARAMS", value_parser = clap::builder::BoolishValueParser::new())]
     pub list_params: bool,
     /// Cross-validate against the scalar reference first (kernels on seeded ragged shapes; for a
-    /// model also logits and greedy tokens); a failure exits with status 2.
-    #[arg(long)]
+    /// model also logits and greedy tokens); a failure exits with status 2 (PERFD_CROSSVAL=1:
+    /// how the tuner's guard asks a harness).
+    #[arg(long, env = "PERFD_CROSSVAL", value_parser = clap::builder::BoolishValueParser::new())]
     pub crossval: bool,
     /// With --crossval: compare with a reference set of another engine's logits instead of
     /// benchmarking (a directory with MANIFEST.json, like ../shared/fixtures/bitnetcpp).

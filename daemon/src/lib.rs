@@ -21,6 +21,8 @@ pub mod state;
 pub mod stats;
 pub mod store;
 pub mod store_spool;
+pub mod tune_queue;
+pub mod tuner;
 pub mod systemd;
 pub mod verdict;
 

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         Command::Model(ModelCommand::Write(args)) => commands::model_write::run(args).map(text),
         Command::Model(ModelCommand::Logits(args)) => commands::model_logits::run(args).map(text),
         Command::Run(args) => commands::run::run(args).map(|()| text(String::new())),
+        Command::Tune(args) => commands::tune::run(args).map(text),
         Command::CheckConfig(args) => commands::check_config::run(args).map(text),
         Command::History(args) => commands::history::run(args).map(text),
         Command::Gate(args) => commands::gate::run(args).map(text),

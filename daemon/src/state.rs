@@ -72,6 +72,8 @@ pub struct DaemonState {
     pub spool: crate::store_spool::Spool,
     /// The run in progress, on disk (for crash reporting at the next start).
     pub marker: crate::runner::run_marker::RunMarker,
+    /// Tuning jobs waiting for the scheduler.
+    pub tune_queue: crate::tune_queue::TuneQueue,
 }
 
 /// What the newest judged run concluded.
@@ -105,6 +107,7 @@ impl DaemonState {
         let state_dir = config.state_dir();
         Self {
             unjudged: crate::judge_queue::JudgeQueue::default(),
+            tune_queue: crate::tune_queue::TuneQueue::default(),
             gate_failures: Default::default(),
             spool: crate::store_spool::Spool::new(state_dir.join("spool")),
             marker: crate::runner::run_marker::RunMarker::new(&state_dir),

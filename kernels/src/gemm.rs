@@ -28,6 +28,8 @@ pub struct I2sGemm {
     config: KernelConfig,
     isa: Isa,
     pool: WorkerPool,
+    #[cfg(feature = "planted-faults")]
+    fault: Option<crate::planted_fault::PlantedFault>,
 }
 
 impl I2sGemm {
@@ -43,7 +45,24 @@ impl I2sGemm {
             ));
         }
         let pool = WorkerPool::new(config.threads, config.pin_threads)?;
-        Ok(Self { config, isa, pool })
+        Ok(Self {
+            config,
+            isa,
+            pool,
+            #[cfg(feature = "planted-faults")]
+            fault: None,
+        })
+    }
+
+    /// An engine that computes wrong results the way `fault` says (tests of the tuner's guard).
+    #[cfg(feature = "planted-faults")]
+    pub fn with_planted_fault(
+        config: KernelConfig,
+        fault: crate::planted_fault::PlantedFault,
+    ) -> Result<Self, KernelError> {
+        let mut engine = Self::new(config)?;
+        engine.fault = Some(fault);
+        Ok(engine)
     }
 
     /// The scalar reference kernel, single-threaded: the oracle configuration.
@@ -109,6 +128,15 @@ impl I2sGemm {
         prep: &Prepared<'_>,
         out: &mut [i32],
     ) {
+        #[cfg(feature = "planted-faults")]
+        if let Some(f) = self.fault {
+            if f.skips(&rows, self.config.rows_per_task) {
+                out.fill(0);
+                return;
+            }
+        }
+        #[cfg(feature = "planted-faults")]
+        let planted = (rows.clone(), w.rows(), w.cols());
         let tile = self.config.tile();
         match (self.isa, prep) {
             #[cfg(target_arch = "x86_64")]
@@ -132,6 +160,20 @@ impl I2sGemm {
                 unreachable!("interleaved activations are only prepared for AVX-512")
             }
         }
+        #[cfg(feature = "planted-faults")]
+        if let Some(f) = self.fault {
+            f.corrupt_codes(&planted.0, planted.1, planted.2, out);
+        }
+    }
+
+    /// Applies a planted epilogue fault to finished f32 outputs.
+    fn finish(&self, out: &mut [f32]) {
+        #[cfg(feature = "planted-faults")]
+        if let Some(f) = self.fault {
+            f.corrupt_outputs(out);
+        }
+        #[cfg(not(feature = "planted-faults"))]
+        let _ = out;
     }
 
     /// The engine's worker pool (other kernels of a forward pass share it).
@@ -212,6 +254,7 @@ impl I2sGemm {
                     }
                 },
             );
+            self.finish(out);
             return Ok(());
         }
         let mut codes = vec![0i32; m * n];
@@ -226,6 +269,7 @@ impl I2sGemm {
                 out[t * m + r] = dequantize_dot(codes[r * n + t] - sums[t], scales[t], ws);
             }
         }
+        self.finish(out);
         Ok(())
     }
 

@@ -15,6 +15,8 @@ pub mod format;
 pub mod gemm;
 pub mod gguf;
 pub mod model;
+#[cfg(feature = "planted-faults")]
+pub mod planted_fault;
 pub mod synthetic;
 
 pub use activation::QuantizedActivations;

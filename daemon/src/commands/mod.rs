@@ -12,3 +12,5 @@ pub mod history;
 pub mod model_logits;
 pub mod model_write;
 pub mod run;
+pub mod tune;
+pub mod tune_exhaustive;

@@ -30,6 +30,87 @@ pub struct Config {
     pub regression: RegressionSection,
     /// Where gates are posted; absent = dry run (what would be posted is recorded).
     pub github: Option<GithubSection>,
+    /// Automatic tuning: triggers, budget, the Alertmanager webhook, the proposed profile file.
+    #[serde(default)]
+    pub tuner: TunerSection,
+}
+
+/// `[tuner]`: when and how the daemon tunes kernel parameters.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TunerSection {
+    /// Verdicts that start a tuning job: `slo` (a breached SLO), `regression` (a confirmed one).
+    /// Empty: only alerts and `perfd tune` start jobs.
+    pub on: Vec<String>,
+    /// What a job maximises: `decode`, `prefill` or `kernel:ROWSxCOLS` (embedded mode only).
+    pub objective: String,
+    /// Wall-clock budget of one job, in seconds.
+    pub budget_secs: u64,
+    /// Most configurations one job cross-validates and times.
+    pub max_evals: usize,
+    /// After a job on this host, verdicts start no other for this long (alerts still can).
+    pub cooldown_secs: u64,
+    /// Smallest gain (fraction) the adoption A/B must show.
+    pub min_gain: f64,
+    /// Significance level of the adoption A/B.
+    pub alpha: f64,
+    /// Interleaved pairs of the adoption A/B.
+    pub adoption_pairs: usize,
+    /// Greedy steps of each candidate's model cross-validation.
+    pub crossval_steps: usize,
+    /// File holding the bearer token Alertmanager sends to `/api/v1/alerts` (else the systemd
+    /// credential `webhook-token`; with neither, the webhook is disabled).
+    pub webhook_token_file: Option<PathBuf>,
+    /// Path of the profile file a tuning pull request adds (`{host}`: the host fingerprint id).
+    pub profile_path: String,
+    /// Propose adopted profiles as a pull request (repository mode with GitHub App credentials).
+    pub pull_request: bool,
+    /// The space of a harness other than perfd's (`threads = ["1", "2"]`); empty: asked from the
+    /// harness (`PERFD_LIST_PARAMS=1`, i.e. `perfd bench --list-params --json`).
+    pub space: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for TunerSection {
+    fn default() -> Self {
+        Self {
+            on: vec!["slo".into(), "regression".into()],
+            objective: "decode".into(),
+            budget_secs: 600,
+            max_evals: 60,
+            cooldown_secs: 3600,
+            min_gain: 0.01,
+            alpha: 0.01,
+            adoption_pairs: 8,
+            crossval_steps: 32,
+            webhook_token_file: None,
+            profile_path: "perf/profiles/{host}.toml".into(),
+            pull_request: true,
+            space: Default::default(),
+        }
+    }
+}
+
+impl TunerSection {
+    /// The webhook's bearer token: the configured file, else the systemd credential; None when
+    /// neither is set up. An unreadable or empty configured file is an error.
+    pub fn webhook_token(&self) -> Result<Option<String>, String> {
+        let path = match &self.webhook_token_file {
+            Some(p) => p.clone(),
+            None => match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                Some(d) if PathBuf::from(&d).join("webhook-token").exists() => {
+                    PathBuf::from(d).join("webhook-token")
+                }
+                _ => return Ok(None),
+            },
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the webhook token {}: {e}", path.display()))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!("the webhook token file {} is empty", path.display()));
+        }
+        Ok(Some(token.to_string()))
+    }
 }
 
 /// `[slo]`: absolute objectives; an absent key is not judged.

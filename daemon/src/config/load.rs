@@ -147,8 +147,60 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// Value checks the type system cannot express; each error is (dotted key, message).
-fn validate(c: &Config) -> Vec<(String, String)> {
+/// The `[tuner]` section's problems.
+fn validate_tuner(t: &crate::config::TunerSection, repository: bool) -> Vec<(String, String)> {
     let mut errs = Vec::new();
+    let mut err = |k: &str, m: String| errs.push((format!("tuner.{k}"), m));
+    for on in &t.on {
+        if on != "slo" && on != "regression" {
+            err("on", format!("`{on}` is not slo or regression"));
+        }
+    }
+    match t.objective.parse::<crate::tuner::Objective>() {
+        Err(e) => err("objective", e),
+        Ok(crate::tuner::Objective::Kernel { .. }) if repository => err(
+            "objective",
+            "a repository's harness is tuned on decode or prefill".into(),
+        ),
+        Ok(_) => {}
+    }
+    if !(1..=MAX_DURATION_SECS).contains(&t.budget_secs) {
+        err("budget_secs", format!("{} is outside 1..={MAX_DURATION_SECS}", t.budget_secs));
+    }
+    if t.cooldown_secs > MAX_DURATION_SECS {
+        err("cooldown_secs", format!("{} is above {MAX_DURATION_SECS}", t.cooldown_secs));
+    }
+    if !(2..=10_000).contains(&t.max_evals) {
+        err("max_evals", format!("{} is outside 2..=10000", t.max_evals));
+    }
+    if !(t.min_gain.is_finite() && (0.0..1.0).contains(&t.min_gain)) {
+        err("min_gain", format!("{} is outside [0, 1)", t.min_gain));
+    }
+    if !(t.alpha > 0.0 && t.alpha < 0.5) {
+        err("alpha", format!("{} is outside (0, 0.5)", t.alpha));
+    }
+    if !(3..=200).contains(&t.adoption_pairs) {
+        err("adoption_pairs", format!("{} is outside 3..=200", t.adoption_pairs));
+    }
+    if !(1..=512).contains(&t.crossval_steps) {
+        err("crossval_steps", format!("{} is outside 1..=512", t.crossval_steps));
+    }
+    if t.profile_path.trim().is_empty() || t.profile_path.starts_with('/') || t.profile_path.contains("..") {
+        err("profile_path", format!("`{}` is not a relative path inside the repository", t.profile_path));
+    }
+    for (name, values) in &t.space {
+        if values.is_empty() {
+            err(&format!("space.{name}"), "must list at least one value".into());
+        }
+    }
+    if let Err(e) = t.webhook_token() {
+        err("webhook_token_file", e);
+    }
+    errs
+}
+
+fn validate(c: &Config) -> Vec<(String, String)> {
+    let mut errs = validate_tuner(&c.tuner, c.repository.is_some());
     let mut err = |k: &str, m: String| errs.push((k.to_string(), m));
     if c.daemon.listen.parse::<std::net::SocketAddr>().is_err() {
         err(

@@ -6,7 +6,7 @@ mod load;
 
 pub use file::{
     BenchmarkSection, Config, DaemonSection, GithubSection, NoiseSection, RegressionSection,
-    RepositorySection, ScheduleSection, SloSection,
+    RepositorySection, ScheduleSection, SloSection, TunerSection,
 };
 pub use load::{
     load_file, parse, ConfigError, ConfigErrors, DEFAULT_CONFIG_PATH, MAX_DURATION_SECS,

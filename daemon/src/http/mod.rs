@@ -1,5 +1,7 @@
-//! The HTTP listener: `/metrics`, `/healthz`, `/readyz`, `/api/v1/runs`, and `/`, a status page.
+//! The HTTP listener: `/metrics`, `/healthz`, `/readyz`, `/api/v1/runs`, `/api/v1/alerts` (the
+//! Alertmanager webhook), and `/`, a status page.
 
+pub mod alerts_webhook;
 pub mod routes;
 pub mod server;
 pub mod status_chart;

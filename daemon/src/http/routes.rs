@@ -1,20 +1,22 @@
-//! Request routing and the JSON API.
+//! Routing (axum) and the JSON API: `/metrics`, `/healthz`, `/readyz`, `/api/v1/runs`,
+//! `/api/v1/runs/{id}`, `/api/v1/alerts` (the Alertmanager webhook) and `/`, the status page.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{ACCEPT, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
 
 use crate::metrics::collect::collect;
 use crate::metrics::exposition::{encode, Format};
 use crate::metrics::gpu::GpuCollector;
 use crate::state::DaemonState;
 
-use super::status_page;
+use super::{alerts_webhook, status_page};
 
 /// Default and largest number of runs `/api/v1/runs` returns.
 const RUNS_DEFAULT: usize = 50;
@@ -29,77 +31,84 @@ pub struct HttpContext {
     pub gpu: GpuCollector,
 }
 
-fn response(
-    status: StatusCode,
-    content_type: &str,
-    body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    if let Ok(v) = content_type.parse() {
-        r.headers_mut().insert(CONTENT_TYPE, v);
-    }
-    r
+type Ctx = State<Arc<HttpContext>>;
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    (status, [(CONTENT_TYPE, content_type)], body).into_response()
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    response(
+/// A JSON response.
+pub(super) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+    (
         status,
-        "application/json",
+        [(CONTENT_TYPE, "application/json")],
         serde_json::to_vec_pretty(value).unwrap_or_default(),
     )
+        .into_response()
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+/// A JSON error `{"error": message}`.
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     json(status, &serde_json::json!({ "error": message }))
 }
 
-fn query_param<'a>(req: &'a Request<Incoming>, key: &str) -> Option<&'a str> {
-    req.uri()
-        .query()?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+/// The daemon's router.
+pub fn router(ctx: Arc<HttpContext>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { text(StatusCode::OK, "text/plain", "ok\n".into()) }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{id}", get(run))
+        .route(
+            "/api/v1/alerts",
+            post(alerts_webhook::receive)
+                .layer(DefaultBodyLimit::max(alerts_webhook::MAX_BODY_BYTES)),
+        )
+        .route("/", get(status))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+        })
+        .with_state(ctx)
 }
 
-/// Handles one request.
-pub async fn handle(
-    req: Request<Incoming>,
-    ctx: Arc<HttpContext>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_string();
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Ok(error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "only GET is served here",
-        ));
+async fn metrics(State(ctx): Ctx, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(ACCEPT).and_then(|v| v.to_str().ok()));
+    let body = encode(&collect(&ctx.state, &ctx.gpu), format);
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+async fn readyz(State(ctx): Ctx) -> Response {
+    match ctx.state.health.readiness() {
+        Ok(()) => text(StatusCode::OK, "text/plain", "ready\n".into()),
+        Err(why) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            format!("not ready: {why}\n"),
+        ),
     }
-    Ok(match path.as_str() {
-        "/metrics" => {
-            let format = Format::negotiate(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()));
-            let body = encode(&collect(&ctx.state, &ctx.gpu), format);
-            response(StatusCode::OK, format.content_type(), body)
-        }
-        "/healthz" => response(StatusCode::OK, "text/plain", "ok\n"),
-        "/readyz" => match ctx.state.health.readiness() {
-            Ok(()) => response(StatusCode::OK, "text/plain", "ready\n"),
-            Err(why) => response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                format!("not ready: {why}\n"),
-            ),
-        },
-        "/api/v1/runs" => runs(&req, &ctx),
-        p if p.starts_with("/api/v1/runs/") => run(&p["/api/v1/runs/".len()..], &ctx),
-        "/" => match status_page::render(&ctx.state) {
-            Ok(html) => response(StatusCode::OK, "text/html; charset=utf-8", html),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
-        },
-        _ => error(StatusCode::NOT_FOUND, "no such endpoint"),
-    })
 }
 
-fn runs(req: &Request<Incoming>, ctx: &HttpContext) -> Response<Full<Bytes>> {
-    let limit = match query_param(req, "limit").map(str::parse::<usize>) {
+async fn status(State(ctx): Ctx) -> Response {
+    match status_page::render(&ctx.state) {
+        Ok(html) => text(StatusCode::OK, "text/html; charset=utf-8", html),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    limit: Option<String>,
+}
+
+async fn runs(State(ctx): Ctx, Query(query): Query<RunsQuery>) -> Response {
+    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
         None => RUNS_DEFAULT,
         Some(Ok(n)) if (1..=RUNS_MAX).contains(&n) => n,
         Some(_) => {
@@ -123,6 +132,10 @@ fn runs(req: &Request<Incoming>, ctx: &HttpContext) -> Response<Full<Bytes>> {
                 &serde_json::json!({
                     "runs": rows,
                     "running": running.map(|r| serde_json::json!({"commit": r.commit, "step": r.step, "started_at": r.started_at})),
+                    "tuning": {
+                        "running": ctx.state.tune_queue.running(),
+                        "waiting": ctx.state.tune_queue.waiting(),
+                    },
                 }),
             )
         }
@@ -130,7 +143,7 @@ fn runs(req: &Request<Incoming>, ctx: &HttpContext) -> Response<Full<Bytes>> {
     }
 }
 
-fn run(id: &str, ctx: &HttpContext) -> Response<Full<Bytes>> {
+async fn run(State(ctx): Ctx, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<i64>() else {
         return error(StatusCode::BAD_REQUEST, "run id must be an integer");
     };

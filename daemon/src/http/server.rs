@@ -4,13 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::Request;
+use tower::ServiceExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::routes::{handle, HttpContext};
+use super::routes::{router, HttpContext};
 
 /// Longest time in-flight requests get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -28,6 +31,7 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let app = router(ctx);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -43,11 +47,11 @@ pub async fn serve(
                     tokio::spawn(refuse(stream));
                     continue;
                 };
-                let ctx = ctx.clone();
+                let app = app.clone();
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(req, ctx.clone())));
+                    .serve_connection(TokioIo::new(stream), service_fn(move |req: Request<Incoming>| app.clone().oneshot(req)));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {

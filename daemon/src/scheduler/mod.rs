@@ -4,6 +4,7 @@
 mod ab_runs;
 mod judge;
 mod run_once;
+mod tune_job;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -64,6 +64,52 @@ const MIGRATIONS: &[&str] = &[
     // pairs carry over to the next commit; absorbing them would hide the step).
     "ALTER TABLE verdicts ADD COLUMN baseline_excluded INTEGER NOT NULL DEFAULT 0;
      UPDATE verdicts SET baseline_excluded = confirmed_regression;",
+    // 4: the tuner: what it learnt (guard reports, timed pairs; resumable), its jobs and the
+    // profiles it adopted.
+    "CREATE TABLE tuning_guards (
+        scope TEXT NOT NULL,
+        params TEXT NOT NULL,
+        pass INTEGER NOT NULL,
+        report_json TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (scope, params)
+    );
+    CREATE TABLE tuning_pairs (
+        scope TEXT NOT NULL,
+        incumbent TEXT NOT NULL,
+        candidate TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        a REAL NOT NULL,
+        b REAL NOT NULL,
+        PRIMARY KEY (scope, incumbent, candidate, idx)
+    );
+    CREATE TABLE tuning_jobs (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        host_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        objective TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        evaluations INTEGER NOT NULL,
+        rejected INTEGER NOT NULL,
+        gain REAL,
+        before_params TEXT NOT NULL,
+        after_params TEXT NOT NULL,
+        outcome_json TEXT NOT NULL
+    );
+    CREATE TABLE tuned_profiles (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES tuning_jobs(id),
+        host_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        objective TEXT NOT NULL,
+        params TEXT NOT NULL,
+        adopted_at REAL NOT NULL,
+        profile_toml TEXT NOT NULL
+    );
+    CREATE INDEX tuned_profiles_key ON tuned_profiles(host_id, model, objective, id);",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

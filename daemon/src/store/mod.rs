@@ -4,10 +4,12 @@
 mod migrations;
 mod outbox;
 mod runs;
+mod tuning;
 mod verdicts;
 
 pub use outbox::{OutboxEntry, OutboxState};
 pub use runs::{NewRun, RunRow, RunStatus};
+pub use tuning::{NewTuningJob, StoredProfile, TuningJobRow, TuningTotals};
 pub use verdicts::StoredVerdicts;
 
 use std::path::Path;

@@ -1,0 +1,171 @@
+//! A tuning job inside the daemon: `perfd tune --json` as a child process (under the child guard,
+//! like every benchmark), on perfd's own kernels in embedded mode or on the repository's harness
+//! at the newest benchmarked commit. The child records the job and any adopted profile in the
+//! store; the daemon reads its report back, updates the gates of the run that triggered it and
+//! proposes the profile upstream.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::runner::child_process::{self, CommandSpec};
+use crate::runner::harness::self_exe;
+use crate::runner::heartbeat::unix_now;
+use crate::runner::mainline::Mainline;
+use crate::state::DaemonState;
+use crate::store::RunStatus;
+use crate::tune_queue::TuneRequest;
+use crate::tuner::TuneReport;
+
+use super::ab_runs::built_worktree;
+
+/// Model key of the profile in repository mode (one harness per daemon).
+pub const REPOSITORY_MODEL_KEY: &str = "repository";
+
+/// Time a job may take beyond its search budget: writing and loading the model, the guard's
+/// reference generation, the adoption A/B.
+const JOB_OVERHEAD_SECS: u64 = 900;
+
+/// Why a tuning job produced no report.
+#[derive(Debug, thiserror::Error)]
+pub enum TuneJobError {
+    /// The perfd binary or the harness's worktree is not available.
+    #[error("{0}")]
+    Setup(String),
+    /// The tuning child failed.
+    #[error("{0}")]
+    Child(String),
+}
+
+/// The model key and the arguments that select the model (embedded mode).
+pub fn embedded_model(config: &Config) -> (String, Vec<String>) {
+    let b = &config.benchmark;
+    match &b.model {
+        Some(m) => (
+            crate::tuner::profile::model_key(&b.preset, Some(m)),
+            vec!["--model".into(), m.display().to_string()],
+        ),
+        None => (b.preset.clone(), vec!["--preset".into(), b.preset.clone()]),
+    }
+}
+
+/// The newest successful run (its id and commit), for repository mode.
+fn newest_success(state: &DaemonState) -> Option<(i64, String)> {
+    let s = state.store.lock().ok()?;
+    let row = s.last_success().ok().flatten()?;
+    (row.status == RunStatus::Success).then_some((row.id, row.commit))
+}
+
+/// Runs one job; returns the child's report.
+pub async fn run(
+    state: &DaemonState,
+    config: &Config,
+    request: &TuneRequest,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<TuneReport, TuneJobError> {
+    let exe = self_exe().map_err(|e| TuneJobError::Setup(format!("cannot locate perfd: {e}")))?;
+    let state_dir = config.state_dir();
+    let t = &config.tuner;
+    let mut args: Vec<String> = vec![
+        "tune".into(),
+        "--json".into(),
+        "--state-dir".into(),
+        state_dir.display().to_string(),
+        "--objective".into(),
+        t.objective.clone(),
+        "--budget-secs".into(),
+        t.budget_secs.to_string(),
+        "--max-evals".into(),
+        t.max_evals.to_string(),
+        "--min-gain".into(),
+        t.min_gain.to_string(),
+        "--alpha".into(),
+        t.alpha.to_string(),
+        "--adoption-pairs".into(),
+        t.adoption_pairs.to_string(),
+        "--crossval-steps".into(),
+        t.crossval_steps.to_string(),
+        "--trigger".into(),
+        request.trigger.clone(),
+    ];
+    let log = state_dir
+        .join("logs")
+        .join(format!("tune-{}.log", unix_now() as u64));
+    let mut timeout = t.budget_secs + JOB_OVERHEAD_SECS;
+    let cwd: PathBuf = match &config.repository {
+        None => {
+            args.extend(embedded_model(config).1);
+            args.extend(["--cache-dir".into(), state_dir.join("models").display().to_string()]);
+            state_dir.clone()
+        }
+        Some(repo) => {
+            let (_, commit) = newest_success(state).ok_or_else(|| {
+                TuneJobError::Setup("no successful run yet: nothing to tune on".into())
+            })?;
+            let mainline = Mainline::new(&repo.url, &repo.branch, &state_dir);
+            let worktree = built_worktree(state, repo, &mainline, &commit, &log, shutdown)
+                .await
+                .map_err(TuneJobError::Setup)?;
+            args.extend([
+                "--harness".into(),
+                repo.harness_command.clone(),
+                "--harness-cwd".into(),
+                worktree.display().to_string(),
+                "--harness-timeout-secs".into(),
+                repo.harness_timeout_secs.to_string(),
+                "--model-key".into(),
+                REPOSITORY_MODEL_KEY.into(),
+            ]);
+            if !t.space.is_empty() {
+                let space: Vec<String> = t
+                    .space
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.join("|")))
+                    .collect();
+                args.extend(["--space".into(), space.join(";")]);
+            }
+            // Each harness run may take its whole timeout; a job runs many.
+            timeout = timeout.saturating_add(repo.harness_timeout_secs.saturating_mul(4));
+            worktree
+        }
+    };
+    let spec = CommandSpec {
+        label: "tuner".into(),
+        program: exe,
+        args,
+        cwd: Some(cwd),
+        timeout: Duration::from_secs(timeout.min(crate::config::MAX_DURATION_SECS)),
+        capture_stdout: true,
+        log,
+        watch_noise: false,
+        env: vec![(
+            "PERFD_CACHE_DIR".into(),
+            state_dir.join("models").display().to_string(),
+        )],
+        owner: state.marker.owner(),
+    };
+    tracing::info!(trigger = %request.trigger, log = %spec.log.display(), "tuning job started");
+    let r = child_process::run(&spec, shutdown, &state.heartbeat)
+        .await
+        .map_err(|e| TuneJobError::Child(format!("cannot start the tuner: {e}")))?;
+    if !r.success() {
+        return Err(TuneJobError::Child(format!(
+            "{} (log: {})",
+            r.describe("the tuner", spec.timeout),
+            spec.log.display()
+        )));
+    }
+    serde_json::from_slice(&r.stdout).map_err(|e| {
+        TuneJobError::Child(format!(
+            "the tuner printed no tune report ({e}); log: {}",
+            spec.log.display()
+        ))
+    })
+}
+
+/// The run a job's outcome belongs to: the request's, else the newest successful one.
+pub fn target_run(state: &DaemonState, request: &TuneRequest) -> Option<i64> {
+    request.run_id.or_else(|| newest_success(state).map(|(id, _)| id))
+}

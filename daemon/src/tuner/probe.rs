@@ -1,0 +1,244 @@
+//! How the tuner checks and times a candidate. [`Probe`] is the seam: [`EngineProbe`] runs
+//! perfd's own kernels in this process (candidate and incumbent interleaved, so a pair shares the
+//! host's state of the moment); a harness-backed probe can time other engines.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bitnet_kernels::model::forward::argmax;
+use bitnet_kernels::model::{BitnetModel, ModelError, Session};
+use bitnet_kernels::synthetic::{random_activations, random_matrix};
+use bitnet_kernels::{I2sGemm, I2sMatrix, KernelConfig, KernelError, QuantizedActivations};
+
+use super::guard::{self, GuardReport, ModelReference};
+use super::objective::Objective;
+use super::space::Candidate;
+
+/// Why a probe could not check or time a candidate (not a failed check: that is a report).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The kernels refused the configuration or inputs.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    /// The forward pass failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A harness process failed.
+    #[error("{0}")]
+    Harness(String),
+}
+
+/// Checks and times candidates for one objective.
+pub trait Probe {
+    /// Whether the candidate is a valid configuration (domains and constraints), without running it.
+    fn validate(&self, candidate: &Candidate) -> Result<(), String>;
+    /// Runs the cross-validation guard on the candidate.
+    fn guard(&mut self, candidate: &Candidate) -> Result<GuardReport, ProbeError>;
+    /// Times incumbent and candidate back to back (candidate first when `candidate_first`):
+    /// `(incumbent, candidate)` in objective units, higher is better.
+    fn pair(
+        &mut self,
+        incumbent: &Candidate,
+        candidate: &Candidate,
+        candidate_first: bool,
+    ) -> Result<(f64, f64), ProbeError>;
+    /// One sample of a candidate alone (exhaustive comparisons; the search only uses pairs).
+    fn sample(&mut self, candidate: &Candidate) -> Result<f64, ProbeError>;
+}
+
+/// Builds the engine of a configuration (tests plant wrong kernels through it).
+pub type EngineFactory = Box<dyn Fn(KernelConfig) -> Result<I2sGemm, KernelError>>;
+
+/// Engines kept warm at once: each holds a thread pool, and an exhaustive run visits hundreds.
+const MAX_WARM_ENGINES: usize = 12;
+
+/// Target duration of one timed sample: long enough that timer and scheduler jitter are small,
+/// short enough that many pairs fit a budget.
+const SAMPLE_SECS: f64 = 0.15;
+
+/// perfd's own kernels, in this process.
+pub struct EngineProbe {
+    objective: Objective,
+    model: Option<BitnetModel>,
+    reference: Option<ModelReference>,
+    guard_steps: usize,
+    make: EngineFactory,
+    engines: HashMap<Candidate, I2sGemm>,
+    gemv: Option<(I2sMatrix, QuantizedActivations)>,
+    /// Work per sample (decode tokens, prefill prompt length, GEMV calls), set on first use.
+    work: Option<usize>,
+}
+
+impl EngineProbe {
+    /// A probe of `objective` on `model` (needed for decode and prefill; with a model, the guard
+    /// also runs the model check over `guard_steps` greedy tokens).
+    pub fn new(
+        objective: Objective,
+        model: Option<BitnetModel>,
+        guard_steps: usize,
+        make: EngineFactory,
+    ) -> Result<Self, ProbeError> {
+        let gemv = match objective {
+            Objective::Kernel { rows, cols } => {
+                let w = random_matrix(rows, cols, 7)?;
+                let x = random_activations(1, cols, 8);
+                Some((w, QuantizedActivations::quantize(&x, 1, cols)?))
+            }
+            Objective::Decode | Objective::Prefill => {
+                if model.is_none() {
+                    return Err(ProbeError::Harness(format!(
+                        "the {objective} objective needs a model"
+                    )));
+                }
+                None
+            }
+        };
+        Ok(Self {
+            objective,
+            model,
+            reference: None,
+            guard_steps,
+            make,
+            engines: HashMap::new(),
+            gemv,
+            work: None,
+        })
+    }
+
+    /// The engine of `c`, created (and warmed up) on first use.
+    fn engine(&mut self, c: &Candidate, keep: &Candidate) -> Result<&I2sGemm, ProbeError> {
+        if !self.engines.contains_key(c) {
+            if self.engines.len() >= MAX_WARM_ENGINES {
+                self.engines.retain(|k, _| k == keep);
+            }
+            let config = KernelConfig::default()
+                .with_params(&c.to_string())
+                .map_err(ProbeError::Kernel)?;
+            let engine = (self.make)(config)?;
+            // Warm-up: page in the weights, start the pool, settle the clocks.
+            self.sample_on(&engine, 1)?;
+            self.engines.insert(c.clone(), engine);
+        }
+        self.engines
+            .get(c)
+            .ok_or_else(|| ProbeError::Harness("engine cache lost an entry".into()))
+    }
+
+    /// One timed sample of `work` units on `engine`: (units per second).
+    fn sample_on(&self, engine: &I2sGemm, work: usize) -> Result<f64, ProbeError> {
+        let work = work.max(1);
+        match (self.objective, &self.model, &self.gemv) {
+            (Objective::Decode, Some(m), _) => {
+                let mut s = Session::new(m, engine, 1 + work)?;
+                let mut token = argmax(&s.forward(&[1], false)?);
+                let t = Instant::now();
+                for _ in 0..work {
+                    token = argmax(&s.decode(token)?);
+                }
+                Ok(work as f64 / t.elapsed().as_secs_f64())
+            }
+            (Objective::Prefill, Some(m), _) => {
+                let prompt: Vec<u32> = (0..work as u32).map(|i| 1 + i % 64).collect();
+                let mut s = Session::new(m, engine, work)?;
+                let t = Instant::now();
+                s.forward(&prompt, false)?;
+                Ok(work as f64 / t.elapsed().as_secs_f64())
+            }
+            (Objective::Kernel { rows, .. }, _, Some((w, acts))) => {
+                let mut out = vec![0f32; rows];
+                let view = w.view();
+                let t = Instant::now();
+                for _ in 0..work {
+                    engine.gemm_into(&view, acts, &mut out)?;
+                }
+                Ok(work as f64 / t.elapsed().as_secs_f64())
+            }
+            _ => Err(ProbeError::Harness(format!(
+                "the {} objective has nothing to run",
+                self.objective
+            ))),
+        }
+    }
+
+    /// Work per sample: sized on the first engine so a sample lasts about [`SAMPLE_SECS`].
+    fn work(&mut self, engine_of: &Candidate) -> Result<usize, ProbeError> {
+        if let Some(w) = self.work {
+            return Ok(w);
+        }
+        self.engine(engine_of, engine_of)?;
+        let engine = &self.engines[engine_of];
+        let probe = match self.objective {
+            Objective::Kernel { .. } => 16,
+            Objective::Decode => 2,
+            Objective::Prefill => 8,
+        };
+        let rate = self.sample_on(engine, probe)?;
+        // A decode sample holds its prompt token and `work` generated ones in the KV cache.
+        let context = self.model.as_ref().map_or(1, |m| m.hparams().context);
+        let limit = match self.objective {
+            Objective::Kernel { .. } => 1 << 20,
+            Objective::Decode => context.saturating_sub(1).max(1),
+            Objective::Prefill => context.max(1),
+        };
+        let w = ((rate * SAMPLE_SECS) as usize).clamp(probe, limit);
+        self.work = Some(w);
+        Ok(w)
+    }
+}
+
+impl Probe for EngineProbe {
+    fn validate(&self, candidate: &Candidate) -> Result<(), String> {
+        KernelConfig::default()
+            .with_params(&candidate.to_string())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn guard(&mut self, candidate: &Candidate) -> Result<GuardReport, ProbeError> {
+        if self.reference.is_none() {
+            if let Some(m) = &self.model {
+                self.reference = Some(ModelReference::compute(m, self.guard_steps)?);
+            }
+        }
+        let config = KernelConfig::default()
+            .with_params(&candidate.to_string())
+            .map_err(ProbeError::Kernel)?;
+        // A fresh engine, not the cached (warmed) one: the guard must see exactly what the
+        // factory builds for this configuration.
+        let engine = (self.make)(config)?;
+        let model = self.model.as_ref().zip(self.reference.as_ref());
+        guard::check(&engine, model)
+    }
+
+    fn pair(
+        &mut self,
+        incumbent: &Candidate,
+        candidate: &Candidate,
+        candidate_first: bool,
+    ) -> Result<(f64, f64), ProbeError> {
+        let work = self.work(incumbent)?;
+        self.engine(incumbent, candidate)?;
+        self.engine(candidate, incumbent)?;
+        let (a, b) = (&self.engines[incumbent], &self.engines[candidate]);
+        if candidate_first {
+            let vb = self.sample_on(b, work)?;
+            let va = self.sample_on(a, work)?;
+            Ok((va, vb))
+        } else {
+            let va = self.sample_on(a, work)?;
+            let vb = self.sample_on(b, work)?;
+            Ok((va, vb))
+        }
+    }
+
+    fn sample(&mut self, candidate: &Candidate) -> Result<f64, ProbeError> {
+        let work = self.work(candidate)?;
+        self.engine(candidate, candidate)?;
+        self.sample_on(&self.engines[candidate], work)
+    }
+}
+
+/// Seconds left until `deadline` (zero when past).
+pub fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
