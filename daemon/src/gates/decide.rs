@@ -84,6 +84,8 @@ pub struct GateInputs<'a> {
     pub reproduce: String,
     /// Host suffix for gate names (empty for none).
     pub suffix: &'a str,
+    /// The tuning job this run's verdicts triggered, once it finished.
+    pub tuning: Option<&'a crate::tuner::TuneReport>,
 }
 
 fn pct(ratio: f64) -> String {
@@ -231,11 +233,42 @@ fn body(i: &GateInputs<'_>) -> String {
             );
         }
     }
-    let _ = writeln!(
-        t,
-        "**Optimization Applied:** none (no tuning run for this commit)"
-    );
-    let _ = writeln!(t, "**Cross-Validation:** {}", crossval_text(i.report));
+    match i.tuning {
+        Some(tr) => {
+            let _ = writeln!(t, "**Optimization Applied:** {}", tr.optimization_applied());
+            if let Some(ab) = tr.job.decisive_test() {
+                let _ = writeln!(
+                    t,
+                    "**Tuning A/B:** {} interleaved pairs, current profile {:.2} → tuned {:.2} {} ({:+.1} %, 95 % CI {:+.1} % .. {:+.1} %, p = {:.1e} for a gain above {:.1} %)",
+                    ab.pairs.len(),
+                    ab.before,
+                    ab.after,
+                    tr.unit,
+                    ab.gain * 100.0,
+                    ab.gain_ci95[0] * 100.0,
+                    ab.gain_ci95[1] * 100.0,
+                    ab.p_value,
+                    ab.min_gain * 100.0
+                );
+            }
+            let _ = writeln!(
+                t,
+                "**Cross-Validation:** {}; tuning: {}",
+                crossval_text(i.report),
+                tr.crossval_line()
+            );
+            for x in tr.job.rejected.iter().take(10) {
+                let _ = writeln!(t, "- rejected `{}`: {}", x.params, x.check);
+            }
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "**Optimization Applied:** none (no tuning run for this commit)"
+            );
+            let _ = writeln!(t, "**Cross-Validation:** {}", crossval_text(i.report));
+        }
+    }
     let _ = writeln!(t, "**SLO Status:** {}", slo_text(i.slos));
     if let Some(rep) = i.report {
         let _ = writeln!(
@@ -294,7 +327,7 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
             k.rsplit('_').next().unwrap_or(k).to_string()
         });
     let d = delta(i);
-    let perf_line = format!(
+    let mut perf_line = format!(
         "perf: CPU: {}; SIMD: {simd}; crossval: {}",
         d.map_or("no baseline yet".into(), |x| format!(
             "{} vs baseline",
@@ -302,6 +335,22 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
         )),
         crossval_text(i.report)
     );
+    if let Some(tr) = i.tuning {
+        let guard = tr.job.crossval.as_ref();
+        let _ = write!(
+            perf_line,
+            "; tuned: {}{}",
+            match tr.job.decisive_test() {
+                Some(ab) if tr.job.adopted => format!("{:+.1}% vs current profile", ab.gain * 100.0),
+                _ => "not adopted".into(),
+            },
+            guard.map_or(String::new(), |g| format!(
+                " (crossval: {} , max |Δ| {:.0e})",
+                if g.pass { "pass" } else { "FAIL" },
+                g.model.as_ref().map_or(g.max_rel_err, |m| m.max_abs_diff)
+            ))
+        );
+    }
     let perf_conclusion = if confirmed {
         Conclusion::Failure
     } else if i.assessment.is_none() {
@@ -422,6 +471,7 @@ mod tests {
             ab,
             slos,
             reproduce: "perfd bench".into(),
+            tuning: None,
             suffix: "",
         }
     }

@@ -25,6 +25,28 @@ impl GithubClient {
         decode(response).await
     }
 
+    /// `PUT route` with a JSON body, decoded.
+    pub async fn put<B: Serialize, R: DeserializeOwned>(
+        &self,
+        route: &str,
+        body: &B,
+    ) -> Result<R, GateError> {
+        let response = self.octo._put(route, Some(body)).await.map_err(classify)?;
+        decode(response).await
+    }
+
+    /// `GET route`, decoded; `None` when GitHub answers 404.
+    pub async fn get_optional<R: DeserializeOwned>(
+        &self,
+        route: &str,
+    ) -> Result<Option<R>, GateError> {
+        match self.get(route).await {
+            Ok(r) => Ok(Some(r)),
+            Err(GateError::Client { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `PATCH route` with a JSON body, decoded.
     pub async fn patch<B: Serialize, R: DeserializeOwned>(
         &self,

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::client::{self, GateMode, GithubClient};
 use super::decide::GateOutcome;
-use super::{check_runs, ledger, statuses};
+use super::{check_runs, ledger, pull_request, statuses};
 use crate::config::GithubSection;
 use crate::runner::heartbeat::unix_now;
 use crate::state::DaemonState;
@@ -90,6 +90,11 @@ async fn post(c: &GithubClient, e: &OutboxEntry) -> Result<u64, client::GateErro
             let l: LedgerPost =
                 serde_json::from_value(e.payload.clone()).map_err(|_| bad("ledger"))?;
             ledger::update(c, l.issue, &l.section).await
+        }
+        "pull_request" => {
+            let p: pull_request::ProfileProposal =
+                serde_json::from_value(e.payload.clone()).map_err(|_| bad("pull request"))?;
+            pull_request::propose(c, &p).await
         }
         other => Err(bad(other)),
     }

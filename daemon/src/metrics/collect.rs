@@ -213,6 +213,10 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
         Some(f) => out.extend(f),
         None => state.count_collector_error("process"),
     }
+    match super::tuning::collect(state) {
+        Some(f) => out.extend(f),
+        None => state.count_collector_error("tuning"),
+    }
     match gpu.collect() {
         Ok(f) => out.extend(f),
         Err((f, _)) => {
@@ -231,7 +235,7 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
         .lock()
         .map(|e| e.clone())
         .unwrap_or_default();
-    for c in ["process", "gpu"] {
+    for c in ["process", "gpu", "tuning"] {
         errs.push(
             vec![("collector", c.to_string())],
             *errors.get(c).unwrap_or(&0) as f64,

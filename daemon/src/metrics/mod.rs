@@ -9,3 +9,4 @@ pub mod collect;
 pub mod exposition;
 pub mod gpu;
 pub mod process;
+pub mod tuning;

@@ -27,18 +27,20 @@ async fn harness_metric(
     log: &Path,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<f64, String> {
-    let spec = CommandSpec {
+    // Both sides run with the profile in use: the A/B compares builds, not parameters.
+    let params = super::profile_in_use::adopted_params(state, config);
+    let mut spec = CommandSpec {
         cwd: Some(worktree.to_path_buf()),
         timeout: Duration::from_secs(repo.harness_timeout_secs),
         capture_stdout: true,
         log: log.to_path_buf(),
-        env: vec![(
-            "PERFD_CACHE_DIR".into(),
-            config.state_dir().join("models").display().to_string(),
-        )],
         owner: state.marker.owner(),
-        ..CommandSpec::shell("A/B harness", &repo.harness_command)
+        ..super::profile_in_use::harness_command("A/B harness", repo, params.as_deref())
     };
+    spec.env.push((
+        "PERFD_CACHE_DIR".into(),
+        config.state_dir().join("models").display().to_string(),
+    ));
     let (report, _) = run_report(&spec, shutdown, &state.heartbeat)
         .await
         .map_err(|(_, reason)| reason)?;

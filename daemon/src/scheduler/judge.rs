@@ -47,18 +47,27 @@ fn store(state: &DaemonState) -> Result<std::sync::MutexGuard<'_, Store>, JudgeE
     state.store.lock().map_err(|_| JudgeError::Poisoned)
 }
 
-/// Judges run `run_id` and queues its gates (repository mode). Returns whether a regression was
-/// confirmed; a store failure is an error (nothing was decided or queued).
+/// What judging a run concluded, for the tuner's triggers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Judgement {
+    /// A regression was confirmed by A/B.
+    pub confirmed_regression: bool,
+    /// SLOs the run breached, by name.
+    pub breached: Vec<String>,
+}
+
+/// Judges run `run_id` and queues its gates (repository mode). A store failure is an error
+/// (nothing was decided or queued).
 pub async fn after_run(
     state: &DaemonState,
     config: &Config,
     run_id: i64,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<bool, JudgeError> {
+) -> Result<Judgement, JudgeError> {
     let (row, report, kernels) = {
         let s = store(state)?;
         let Some(row) = s.run(run_id)? else {
-            return Ok(false);
+            return Ok(Judgement::default());
         };
         let (report, kernels) = s.reports(run_id)?;
         (row, report, kernels)
@@ -69,7 +78,7 @@ pub async fn after_run(
         row.status,
         RunStatus::Cancelled | RunStatus::Interrupted | RunStatus::FetchFailed
     ) {
-        return Ok(false);
+        return Ok(Judgement::default());
     }
     let parse = |s: Option<String>| s.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
     let (report, kernels) = (parse(report), parse(kernels));
@@ -132,6 +141,7 @@ pub async fn after_run(
                 .github
                 .as_ref()
                 .map_or("", |g| g.check_suffix.as_str()),
+            tuning: None,
         })
     });
     let stored = StoredVerdicts {
@@ -150,42 +160,17 @@ pub async fn after_run(
         // retried at the next tick.
         s.put_verdicts(run_id, &stored)?;
         if let Some(gates) = &gates {
-            let now = unix_now();
-            for g in gates {
-                match serde_json::to_value(g) {
-                    Ok(p) => {
-                        s.enqueue(run_id, "gate", &g.name, &g.head_sha, &p, now)?;
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot encode gate"),
-                }
-            }
-            if let Some(issue) = config.github.as_ref().and_then(|g| g.ledger_issue) {
-                let mut section = format!("### Performance — `{}`\n", row.commit);
-                for g in gates {
-                    section.push_str(&format!(
-                        "- **{}**: {} — {}\n",
-                        g.name,
-                        g.conclusion.name(),
-                        g.summary
-                    ));
-                }
-                if let Some(g) = gates.last() {
-                    section.push('\n');
-                    section.push_str(&g.text);
-                }
-                let post = LedgerPost { issue, section };
-                match serde_json::to_value(&post) {
-                    Ok(p) => {
-                        s.enqueue(run_id, "ledger", "ledger", &row.commit, &p, now)?;
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot encode the ledger section"),
-                }
-            }
+            queue_gates(&mut s, config, &row, gates)?;
         }
     }
     for g in gates.iter().flatten() {
         tracing::info!(gate = %g.name, conclusion = g.conclusion.name(), commit = %g.head_sha, evidence = %g.summary, "gate decided");
     }
+    let breached = slos
+        .iter()
+        .filter(|v| v.ok == Some(false))
+        .map(|v| v.slo.clone())
+        .collect();
     if let Ok(mut v) = state.verdicts.write() {
         *v = Some(LatestVerdicts {
             slos,
@@ -204,7 +189,100 @@ pub async fn after_run(
         });
     }
     state.outbox_wake.notify_one();
-    Ok(confirmed)
+    Ok(Judgement {
+        confirmed_regression: confirmed,
+        breached,
+    })
+}
+
+/// Queues a run's gates and its ledger section in the outbox.
+fn queue_gates(
+    s: &mut Store,
+    config: &Config,
+    row: &crate::store::RunRow,
+    gates: &[crate::gates::GateOutcome],
+) -> Result<(), JudgeError> {
+    let now = unix_now();
+    for g in gates {
+        match serde_json::to_value(g) {
+            Ok(p) => {
+                s.enqueue(row.id, "gate", &g.name, &g.head_sha, &p, now)?;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode gate"),
+        }
+    }
+    if let Some(issue) = config.github.as_ref().and_then(|g| g.ledger_issue) {
+        let mut section = format!("### Performance — `{}`\n", row.commit);
+        for g in gates {
+            section.push_str(&format!(
+                "- **{}**: {} — {}\n",
+                g.name,
+                g.conclusion.name(),
+                g.summary
+            ));
+        }
+        if let Some(g) = gates.last() {
+            section.push('\n');
+            section.push_str(&g.text);
+        }
+        let post = LedgerPost { issue, section };
+        match serde_json::to_value(&post) {
+            Ok(p) => {
+                s.enqueue(row.id, "ledger", "ledger", &row.commit, &p, now)?;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode the ledger section"),
+        }
+    }
+    Ok(())
+}
+
+/// A stored JSON verdict as its type (None when absent or from an older, different shape).
+fn typed<T: serde::de::DeserializeOwned>(v: &Option<serde_json::Value>) -> Option<T> {
+    v.clone().and_then(|j| serde_json::from_value(j).ok())
+}
+
+/// Decides run `run_id`'s gates again with the outcome of the tuning job it triggered (the
+/// "Optimization Applied" evidence), and queues them: the outbox updates the same check runs.
+pub fn regate_after_tuning(
+    state: &DaemonState,
+    config: &Config,
+    run_id: i64,
+    tuning: &crate::tuner::TuneReport,
+) -> Result<(), JudgeError> {
+    if config.repository.is_none() {
+        return Ok(());
+    }
+    let mut s = store(state)?;
+    let (Some(row), Some(mut verdicts)) = (s.run(run_id)?, s.verdicts(run_id)?) else {
+        return Ok(());
+    };
+    let (report, _) = s.reports(run_id)?;
+    let report = report.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
+    let slos: Vec<SloVerdict> = typed(&verdicts.slo).unwrap_or_default();
+    let assessment: Option<Assessment> = typed(&verdicts.regression);
+    let ab: Option<AbResult> = typed(&verdicts.ab);
+    let gates = decide(&GateInputs {
+        run: &row,
+        report: report.as_ref(),
+        assessment: assessment.as_ref(),
+        ab: ab.as_ref(),
+        slos: &slos,
+        reproduce: reproduce(config, &row.commit),
+        suffix: config
+            .github
+            .as_ref()
+            .map_or("", |g| g.check_suffix.as_str()),
+        tuning: Some(tuning),
+    });
+    verdicts.gates = serde_json::to_value(&gates).ok();
+    s.put_verdicts(run_id, &verdicts)?;
+    queue_gates(&mut s, config, &row, &gates)?;
+    drop(s);
+    for g in &gates {
+        tracing::info!(gate = %g.name, conclusion = g.conclusion.name(), commit = %g.head_sha, evidence = %g.summary, "gate updated with the tuning outcome");
+    }
+    state.outbox_wake.notify_one();
+    Ok(())
 }
 
 /// Runs of the host's history used to estimate the between-process σ.

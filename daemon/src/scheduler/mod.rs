@@ -4,7 +4,9 @@
 mod ab_runs;
 mod judge;
 mod run_once;
+mod profile_in_use;
 mod tune_job;
+mod tune_proposal;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +22,11 @@ pub async fn run_loop(state: Arc<DaemonState>, mut shutdown: watch::Receiver<boo
     let mut next = tokio::time::Instant::now();
     let mut alive = tokio::time::interval(Duration::from_secs(1));
     loop {
+        let mut tick_due = true;
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
             _ = state.trigger.notified() => tracing::info!("benchmark triggered"),
+            _ = state.tune_queue.requested() => tick_due = false,
             _ = alive.tick() => {
                 state.heartbeat.beat();
                 continue;
@@ -35,6 +39,11 @@ pub async fn run_loop(state: Arc<DaemonState>, mut shutdown: watch::Receiver<boo
         if *shutdown.borrow() {
             break;
         }
+        if !tick_due {
+            // Tuning jobs run between benchmark runs, never beside one.
+            tune_job::run_queued(&state, &mut shutdown).await;
+            continue;
+        }
         let interval = state.config().schedule.interval_secs;
         let now = tokio::time::Instant::now();
         // Config bounds keep this far from overflow; a clock that cannot add an interval must
@@ -44,6 +53,8 @@ pub async fn run_loop(state: Arc<DaemonState>, mut shutdown: watch::Receiver<boo
             .unwrap_or(now + Duration::from_secs(crate::config::MAX_DURATION_SECS));
         state.heartbeat.beat();
         tick(&state, &mut shutdown).await;
+        state.heartbeat.beat();
+        tune_job::run_queued(&state, &mut shutdown).await;
         state.heartbeat.beat();
         // A stop that arrived during the tick was already seen by it (the watch's `changed`
         // fired there), so look at the value itself rather than wait for another change.

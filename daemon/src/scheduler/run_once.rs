@@ -238,12 +238,15 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
     let mut ids = state.unjudged.take();
     ids.extend(recorded.iter().map(|r| r.id));
     for id in ids {
-        if let Err(e) = super::judge::after_run(state, &config, id, shutdown).await {
+        match super::judge::after_run(state, &config, id, shutdown).await {
+            Ok(j) => super::tune_job::on_judgement(state, &config, id, &j),
+            Err(e) => {
             tracing::error!(run = id, error = %e, "cannot judge the run now; retrying at the next tick");
             state.health.store_failed(format!(
                 "the history store failed while judging run {id}: {e}"
             ));
             state.unjudged.retry(id);
+            }
         }
     }
 }
@@ -269,7 +272,12 @@ async fn embedded_run(
             );
         }
     };
-    let b = &config.benchmark;
+    // The adopted tuning profile replaces the configured parameters.
+    let mut bench = config.benchmark.clone();
+    if let Some(p) = super::profile_in_use::adopted_params(state, config) {
+        bench.params = p;
+    }
+    let b = &bench;
     let env = vec![(
         "PERFD_CACHE_DIR".to_string(),
         state_dir.join("models").display().to_string(),
@@ -386,19 +394,20 @@ async fn repository_tick(
             );
         }
     }
-    let harness = CommandSpec {
+    let params = super::profile_in_use::adopted_params(state, config);
+    let mut harness = CommandSpec {
         cwd: Some(worktree),
         timeout: Duration::from_secs(repo.harness_timeout_secs),
         capture_stdout: true,
         log: ctx.log("harness"),
         watch_noise: true,
-        env: vec![(
-            "PERFD_CACHE_DIR".into(),
-            state_dir.join("models").display().to_string(),
-        )],
         owner: state.marker.owner(),
-        ..CommandSpec::shell("harness", &repo.harness_command)
+        ..super::profile_in_use::harness_command("harness", repo, params.as_deref())
     };
+    harness.env.push((
+        "PERFD_CACHE_DIR".into(),
+        state_dir.join("models").display().to_string(),
+    ));
     harness_with_retries(state, config, &ctx, &harness, None, shutdown).await
 }
 

@@ -169,3 +169,114 @@ pub async fn run(
 pub fn target_run(state: &DaemonState, request: &TuneRequest) -> Option<i64> {
     request.run_id.or_else(|| newest_success(state).map(|(id, _)| id))
 }
+
+/// Queues a job when the run's verdicts call for one (`[tuner] on`), unless a job on this host
+/// finished within the cooldown: a breach the tuner could not fix must not start a loop.
+pub fn on_judgement(
+    state: &DaemonState,
+    config: &Config,
+    run_id: i64,
+    j: &super::judge::Judgement,
+) {
+    let on = |k: &str| config.tuner.on.iter().any(|o| o == k);
+    let trigger = if j.confirmed_regression && on("regression") {
+        "regression".to_string()
+    } else if !j.breached.is_empty() && on("slo") {
+        format!("slo:{}", j.breached.join(","))
+    } else {
+        return;
+    };
+    let last = state
+        .store
+        .lock()
+        .ok()
+        .map(|s| s.last_tuning_job_finished(&state.host.id));
+    match last {
+        Some(Ok(Some(at))) if unix_now() - at < config.tuner.cooldown_secs as f64 => {
+            tracing::info!(trigger = %trigger, cooldown_secs = config.tuner.cooldown_secs, "tuning not started: a job on this host finished within the cooldown");
+            return;
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the last tuning job; not starting one now");
+            return;
+        }
+        _ => {}
+    }
+    let request = TuneRequest {
+        group_key: Some(format!("verdict:{trigger}")),
+        trigger: trigger.clone(),
+        run_id: Some(run_id),
+    };
+    match state.tune_queue.request(request) {
+        Ok(()) => tracing::info!(trigger = %trigger, run = run_id, "tuning job queued by the run's verdicts"),
+        Err(e) => tracing::info!(trigger = %trigger, reason = %e, "tuning job not queued"),
+    }
+}
+
+/// Runs every queued job, one at a time, and hands each outcome on.
+pub async fn run_queued(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
+    while let Some(request) = state.tune_queue.start_next() {
+        if *shutdown.borrow() {
+            state.tune_queue.finished();
+            break;
+        }
+        let config = state.config();
+        let started_at = unix_now();
+        match run(state, &config, &request, shutdown).await {
+            Ok(report) => {
+                tracing::info!(trigger = %request.trigger, outcome = %report.outcome, change = %report.job.before.diff_text(&report.job.after), why = %report.job.why, evaluations = report.job.evaluations, rejected = report.job.rejected.len(), "tuning job finished");
+                if let Some(id) = target_run(state, &request) {
+                    if let Err(e) = super::judge::regate_after_tuning(state, &config, id, &report) {
+                        tracing::error!(run = id, error = %e, "cannot update the gates with the tuning outcome");
+                    }
+                }
+                if report.job.adopted {
+                    super::tune_proposal::propose(state, &config, &report);
+                }
+            }
+            Err(e) => {
+                tracing::error!(trigger = %request.trigger, error = %e, "tuning job failed");
+                record_failure(state, &config, &request, started_at, &e.to_string());
+            }
+        }
+        state.tune_queue.finished();
+    }
+}
+
+/// A job that produced no report is still a job: counted as failed, with the reason.
+fn record_failure(
+    state: &DaemonState,
+    config: &Config,
+    request: &TuneRequest,
+    started_at: f64,
+    why: &str,
+) {
+    let model = match &config.repository {
+        None => embedded_model(config).0,
+        Some(_) => REPOSITORY_MODEL_KEY.to_string(),
+    };
+    let job = crate::store::NewTuningJob {
+        started_at,
+        finished_at: unix_now(),
+        host_id: state.host.id.clone(),
+        model,
+        objective: config.tuner.objective.clone(),
+        trigger: request.trigger.clone(),
+        outcome: "failed".into(),
+        evaluations: 0,
+        rejected: 0,
+        gain: None,
+        before_params: String::new(),
+        after_params: String::new(),
+        outcome_json: serde_json::json!({ "error": why }).to_string(),
+        profile_toml: None,
+    };
+    let stored = state
+        .store
+        .lock()
+        .map_err(|_| "store lock poisoned".to_string())
+        .and_then(|mut s| s.record_tuning_job(&job).map_err(|e| e.to_string()));
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "cannot record the failed tuning job");
+    }
+}

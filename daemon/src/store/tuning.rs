@@ -285,3 +285,16 @@ impl Store {
 }
 
 use super::classify;
+
+impl Store {
+    /// When the newest tuning job on `host_id` finished (cooldowns).
+    pub fn last_tuning_job_finished(&self, host_id: &str) -> Result<Option<f64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(finished_at) FROM tuning_jobs WHERE host_id = ?1",
+                [host_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+}
