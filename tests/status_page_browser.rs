@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-const CONFIG: &str = "[schedule]\ninterval_secs = 3600\n\n[benchmark]\npreset = \"tiny\"\nprompt_tokens = 8\ngen_tokens = 8\nreps = 3\nbandwidth_memory_mib = 48\n\n[noise]\nlimit_cores = 64.0\n\n[slo]\ndecode_tokens_per_second_min = 1000000.0\n";
+const CONFIG: &str = "[schedule]\ninterval_secs = 3600\n\n[benchmark]\npreset = \"tiny\"\nprompt_tokens = 8\ngen_tokens = 8\nreps = 3\nbandwidth_memory_mib = 48\n\n[noise]\nlimit_cores = 64.0\n\n[slo]\ndecode_tokens_per_second_min = 1000000.0\n\n[tuner]\non = []\n";
 
 fn chromium() -> &'static str {
     ["chromium", "chromium-browser"]

@@ -256,3 +256,43 @@ pub fn fixture_repo(dir: &Path, harness: &str) -> PathBuf {
 /// The harness script of the fixture: perfd's own tiny benchmark (PERFD_BIN is set by `start`).
 pub const TINY_HARNESS: &str =
     "exec \"$PERFD_BIN\" bench --json --preset tiny --pp 8 --tg 8 --reps 3 --bandwidth-mib 48\n";
+
+/// A minimal HTTP/1.1 POST with `Expect: 100-continue` (the body is sent only when the server asks
+/// for it, so a refusal by size or auth arrives without a reset); (status, body).
+pub fn http_post(addr: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to daemon");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut sent = false;
+    loop {
+        let n = match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        if !sent && text.starts_with("HTTP/1.1 100") && text.contains("\r\n\r\n") {
+            sent = true;
+            raw.clear();
+            s.write_all(body).unwrap();
+        }
+    }
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
