@@ -59,14 +59,28 @@ fn only_an_authenticated_firing_tune_alert_starts_a_job() {
     d.wait_runs(300, "first run", |r| !r.is_empty());
     let auth = format!("Bearer {TOKEN}");
     let tune = json!({"alertname": "PerfdSLOBreached", "perfd_action": "tune", "severity": "page"});
-    let good = payload("firing", "{}:{alertname=\"PerfdSLOBreached\"}", tune.clone());
+    let good = payload(
+        "firing",
+        "{}:{alertname=\"PerfdSLOBreached\"}",
+        tune.clone(),
+    );
 
     let (s, body) = http_post(&d.addr, "/api/v1/alerts", &[], &good);
     assert_eq!(s, 401, "no token: {body}");
     assert!(body.contains("Bearer"), "{body}");
-    let (s, body) = http_post(&d.addr, "/api/v1/alerts", &[("Authorization", "Bearer wrong")], &good);
+    let (s, body) = http_post(
+        &d.addr,
+        "/api/v1/alerts",
+        &[("Authorization", "Bearer wrong")],
+        &good,
+    );
     assert_eq!(s, 401, "wrong token: {body}");
-    let (s, body) = http_post(&d.addr, "/api/v1/alerts", &[("Authorization", &auth)], b"{not json");
+    let (s, body) = http_post(
+        &d.addr,
+        "/api/v1/alerts",
+        &[("Authorization", &auth)],
+        b"{not json",
+    );
     assert_eq!(s, 400, "{body}");
     assert!(body.contains("malformed webhook body"), "{body}");
     let mut v3: serde_json::Value = serde_json::from_slice(&good).unwrap();
@@ -80,7 +94,12 @@ fn only_an_authenticated_firing_tune_alert_starts_a_job() {
     assert_eq!(s, 400, "{body}");
     assert!(body.contains("version"), "{body}");
     let huge = vec![b' '; (1 << 20) + 10];
-    let (s, body) = http_post(&d.addr, "/api/v1/alerts", &[("Authorization", &auth)], &huge);
+    let (s, body) = http_post(
+        &d.addr,
+        "/api/v1/alerts",
+        &[("Authorization", &auth)],
+        &huge,
+    );
     assert_eq!(s, 413, "{body}");
     let (s, body) = http_post(
         &d.addr,
@@ -94,21 +113,42 @@ fn only_an_authenticated_firing_tune_alert_starts_a_job() {
         &d.addr,
         "/api/v1/alerts",
         &[("Authorization", &auth)],
-        &payload("firing", "g-other", json!({"alertname": "PerfdBenchmarkStale"})),
+        &payload(
+            "firing",
+            "g-other",
+            json!({"alertname": "PerfdBenchmarkStale"}),
+        ),
     );
     assert_eq!(s, 200, "{body}");
     assert!(body.contains("\"queued\": false"), "{body}");
     // Nothing so far may have started a job.
     let (_, _, m) = d.get("/metrics");
-    assert_eq!(metric(&m, "bitnet_tuning_jobs{state=\"waiting\"}"), Some(0.0), "{m}");
-    assert_eq!(metric(&m, "bitnet_tuning_jobs{state=\"running\"}"), Some(0.0));
+    assert_eq!(
+        metric(&m, "bitnet_tuning_jobs{state=\"waiting\"}"),
+        Some(0.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "bitnet_tuning_jobs{state=\"running\"}"),
+        Some(0.0)
+    );
     assert!(!d.log().contains("tuning job started"), "{}", d.log());
 
-    let (s, body) = http_post(&d.addr, "/api/v1/alerts", &[("Authorization", &auth)], &good);
+    let (s, body) = http_post(
+        &d.addr,
+        "/api/v1/alerts",
+        &[("Authorization", &auth)],
+        &good,
+    );
     assert_eq!(s, 202, "{body}");
     assert!(body.contains("\"queued\": true"), "{body}");
     // The same group again while its job is queued or running: acknowledged, no second job.
-    let (s, body) = http_post(&d.addr, "/api/v1/alerts", &[("Authorization", &auth)], &good);
+    let (s, body) = http_post(
+        &d.addr,
+        "/api/v1/alerts",
+        &[("Authorization", &auth)],
+        &good,
+    );
     assert_eq!(s, 200, "{body}");
     assert!(body.contains("already queued or running"), "{body}");
 
@@ -123,7 +163,16 @@ fn only_an_authenticated_firing_tune_alert_starts_a_job() {
     .unwrap_or_else(|| panic!("the tuning job never finished; log:\n{}", d.log()));
     assert_eq!(total, 1.0, "exactly one job; log:\n{}", d.log());
     let (_, _, m) = d.get("/metrics");
-    assert_eq!(metric(&m, "bitnet_tuning_runs_total{outcome=\"failed\"}"), Some(0.0), "log:\n{}", d.log());
-    assert!(d.log().contains("trigger=alert:PerfdSLOBreached"), "{}", d.log());
+    assert_eq!(
+        metric(&m, "bitnet_tuning_runs_total{outcome=\"failed\"}"),
+        Some(0.0),
+        "log:\n{}",
+        d.log()
+    );
+    assert!(
+        d.log().contains("trigger=alert:PerfdSLOBreached"),
+        "{}",
+        d.log()
+    );
     d.stop(30);
 }

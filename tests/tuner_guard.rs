@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+use bitnet_kernels::config::PrefetchHint;
 use bitnet_kernels::model::Preset;
 use bitnet_kernels::planted_fault::PlantedFault;
-use bitnet_kernels::config::PrefetchHint;
 use bitnet_kernels::{I2sGemm, KernelConfig};
 use perfd::bench::model_cache::{load_or_write, DEFAULT_SEED};
 use perfd::tuner::guard::GuardReport;
@@ -92,7 +92,10 @@ fn planted_wrong_kernels_are_all_rejected_and_never_adopted() {
         let fault = planted(&config_of(c));
         match fault {
             Some(f) => {
-                assert!(!report.pass, "planted {f:?} in {c} passed the guard: {report:?}");
+                assert!(
+                    !report.pass,
+                    "planted {f:?} in {c} passed the guard: {report:?}"
+                );
                 seen.insert(format!("{f:?}"));
                 assert!(
                     outcome.rejected.iter().any(|r| &r.params == c),
@@ -104,15 +107,31 @@ fn planted_wrong_kernels_are_all_rejected_and_never_adopted() {
     }
     // The search visited every dimension's values from the defaults, so it met every fault.
     for f in PlantedFault::ALL {
-        assert!(seen.contains(&format!("{f:?}")), "the search never met {f:?}; guarded: {:?}", memory.guards.iter().map(|g| g.0.to_string()).collect::<Vec<_>>());
+        assert!(
+            seen.contains(&format!("{f:?}")),
+            "the search never met {f:?}; guarded: {:?}",
+            memory
+                .guards
+                .iter()
+                .map(|g| g.0.to_string())
+                .collect::<Vec<_>>()
+        );
     }
-    assert!(planted(&config_of(&outcome.after)).is_none(), "adopted a planted kernel: {}", outcome.after);
+    assert!(
+        planted(&config_of(&outcome.after)).is_none(),
+        "adopted a planted kernel: {}",
+        outcome.after
+    );
     for attempt in &outcome.attempts {
         assert!(planted(&config_of(&attempt.search.best)).is_none());
     }
     assert_eq!(
         outcome.rejected.len(),
-        memory.guards.iter().filter(|(c, _)| planted(&config_of(c)).is_some()).count()
+        memory
+            .guards
+            .iter()
+            .filter(|(c, _)| planted(&config_of(c)).is_some())
+            .count()
     );
     for r in &outcome.rejected {
         assert!(!r.check.is_empty() && r.check.contains("crossval"), "{r:?}");
@@ -139,6 +158,12 @@ fn a_faster_planted_kernel_loses_to_the_guard_not_to_the_clock() {
     )
     .unwrap();
     assert_ne!(found.best.get("row_tile"), Some("2"));
-    let planted_one = Candidate::parse(&start.to_string()).unwrap().with("row_tile", "2");
-    assert!(found.rejected.iter().any(|r| r.params == planted_one), "{:?}", found.rejected);
+    let planted_one = Candidate::parse(&start.to_string())
+        .unwrap()
+        .with("row_tile", "2");
+    assert!(
+        found.rejected.iter().any(|r| r.params == planted_one),
+        "{:?}",
+        found.rejected
+    );
 }

@@ -21,9 +21,9 @@ pub mod state;
 pub mod stats;
 pub mod store;
 pub mod store_spool;
+pub mod systemd;
 pub mod tune_queue;
 pub mod tuner;
-pub mod systemd;
 pub mod verdict;
 
 /// A mistake in how perfd was invoked (bad flag value, bad parameter): exit status 64.

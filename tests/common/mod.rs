@@ -2,6 +2,8 @@
 //! loopback port, talk HTTP, wait for conditions, stop it with signals.
 #![allow(dead_code)]
 
+pub mod fake_github;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -17,10 +17,10 @@ use crate::cli::TuneArgs;
 use crate::host::HostFingerprint;
 use crate::runner::heartbeat::unix_now;
 use crate::store::{NewTuningJob, Store};
+use crate::tuner::harness_probe::{run_harness, with_params, HarnessProbe};
 use crate::tuner::profile::{file_name, model_key};
 use crate::tuner::search::Progress;
 use crate::tuner::store_memory::{scope, StoreMemory};
-use crate::tuner::harness_probe::{run_harness, with_params, HarnessProbe};
 use crate::tuner::{
     job, Candidate, EngineProbe, JobSpec, Objective, Probe, TuneReport, TuneSpace, TunedProfile,
     TUNE_SCHEMA,
@@ -198,16 +198,13 @@ pub fn run(args: &TuneArgs) -> Result<String> {
         adoption_pairs: args.adoption_pairs,
     };
     let started_at = unix_now();
-    let mut memory = StoreMemory::new(
-        &store,
-        scope(&host.id, &model_name, &objective.to_string()),
-    );
+    let mut memory = StoreMemory::new(&store, scope(&host.id, &model_name, &objective.to_string()));
     let mut on_progress = |p: Progress| {
         pb.set_position(p.evaluations as u64);
         pb.set_message(p.message);
     };
-    let outcome = job::run(probe.as_mut(), &space, &spec, &mut memory, &mut on_progress)
-        .context("tuning")?;
+    let outcome =
+        job::run(probe.as_mut(), &space, &spec, &mut memory, &mut on_progress).context("tuning")?;
     pb.finish_and_clear();
 
     let decisive = outcome.decisive_test().cloned();

@@ -107,7 +107,10 @@ impl TunerSection {
             .map_err(|e| format!("cannot read the webhook token {}: {e}", path.display()))?;
         let token = text.trim();
         if token.is_empty() {
-            return Err(format!("the webhook token file {} is empty", path.display()));
+            return Err(format!(
+                "the webhook token file {} is empty",
+                path.display()
+            ));
         }
         Ok(Some(token.to_string()))
     }

@@ -165,10 +165,16 @@ fn validate_tuner(t: &crate::config::TunerSection, repository: bool) -> Vec<(Str
         Ok(_) => {}
     }
     if !(1..=MAX_DURATION_SECS).contains(&t.budget_secs) {
-        err("budget_secs", format!("{} is outside 1..={MAX_DURATION_SECS}", t.budget_secs));
+        err(
+            "budget_secs",
+            format!("{} is outside 1..={MAX_DURATION_SECS}", t.budget_secs),
+        );
     }
     if t.cooldown_secs > MAX_DURATION_SECS {
-        err("cooldown_secs", format!("{} is above {MAX_DURATION_SECS}", t.cooldown_secs));
+        err(
+            "cooldown_secs",
+            format!("{} is above {MAX_DURATION_SECS}", t.cooldown_secs),
+        );
     }
     if !(2..=10_000).contains(&t.max_evals) {
         err("max_evals", format!("{} is outside 2..=10000", t.max_evals));
@@ -180,17 +186,35 @@ fn validate_tuner(t: &crate::config::TunerSection, repository: bool) -> Vec<(Str
         err("alpha", format!("{} is outside (0, 0.5)", t.alpha));
     }
     if !(3..=200).contains(&t.adoption_pairs) {
-        err("adoption_pairs", format!("{} is outside 3..=200", t.adoption_pairs));
+        err(
+            "adoption_pairs",
+            format!("{} is outside 3..=200", t.adoption_pairs),
+        );
     }
     if !(1..=512).contains(&t.crossval_steps) {
-        err("crossval_steps", format!("{} is outside 1..=512", t.crossval_steps));
+        err(
+            "crossval_steps",
+            format!("{} is outside 1..=512", t.crossval_steps),
+        );
     }
-    if t.profile_path.trim().is_empty() || t.profile_path.starts_with('/') || t.profile_path.contains("..") {
-        err("profile_path", format!("`{}` is not a relative path inside the repository", t.profile_path));
+    if t.profile_path.trim().is_empty()
+        || t.profile_path.starts_with('/')
+        || t.profile_path.contains("..")
+    {
+        err(
+            "profile_path",
+            format!(
+                "`{}` is not a relative path inside the repository",
+                t.profile_path
+            ),
+        );
     }
     for (name, values) in &t.space {
         if values.is_empty() {
-            err(&format!("space.{name}"), "must list at least one value".into());
+            err(
+                &format!("space.{name}"),
+                "must list at least one value".into(),
+            );
         }
     }
     if let Err(e) = t.webhook_token() {

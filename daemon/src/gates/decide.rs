@@ -341,7 +341,8 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
             perf_line,
             "; tuned: {}{}",
             match tr.job.decisive_test() {
-                Some(ab) if tr.job.adopted => format!("{:+.1}% vs current profile", ab.gain * 100.0),
+                Some(ab) if tr.job.adopted =>
+                    format!("{:+.1}% vs current profile", ab.gain * 100.0),
                 _ => "not adopted".into(),
             },
             guard.map_or(String::new(), |g| format!(

@@ -55,9 +55,7 @@ pub async fn propose(c: &GithubClient, p: &ProfileProposal) -> Result<u64, GateE
     let repo = format!("/repos/{}/{}", c.owner, c.repo);
     let branch_ref = format!("{repo}/git/ref/heads/{}", p.branch);
     if c.get_optional::<GitRef>(&branch_ref).await?.is_none() {
-        let base: GitRef = c
-            .get(&format!("{repo}/git/ref/heads/{}", p.base))
-            .await?;
+        let base: GitRef = c.get(&format!("{repo}/git/ref/heads/{}", p.base)).await?;
         let _created: serde_json::Value = c
             .post(
                 &format!("{repo}/git/refs"),
@@ -79,9 +77,8 @@ pub async fn propose(c: &GithubClient, p: &ProfileProposal) -> Result<u64, GateE
         if let Some(f) = &existing {
             body["sha"] = json!(f.sha);
         }
-        let _written: serde_json::Value = c
-            .put(&format!("{repo}/contents/{}", p.path), &body)
-            .await?;
+        let _written: serde_json::Value =
+            c.put(&format!("{repo}/contents/{}", p.path), &body).await?;
     }
     let open: Vec<PullRequest> = c
         .get(&format!(

@@ -53,34 +53,58 @@ fn unauthorized(message: &str) -> Response {
     r
 }
 
-/// Checks the bearer token; the response to send when it does not match.
-fn authenticate(ctx: &HttpContext, headers: &HeaderMap) -> Result<(), Response> {
-    let expected = match ctx.state.config().tuner.webhook_token() {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return Err(error(
+/// Why a call was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// No token is configured: the webhook is off.
+    Disabled,
+    /// The configured token cannot be read.
+    Unreadable,
+    /// No Authorization header.
+    Missing,
+    /// Not a bearer token.
+    NotBearer,
+    /// The token does not match.
+    Wrong,
+}
+
+impl Refusal {
+    fn response(self) -> Response {
+        match self {
+            Refusal::Disabled => error(
                 StatusCode::FORBIDDEN,
                 "the webhook is disabled: no token configured ([tuner] webhook_token_file or the systemd credential webhook-token)",
-            ))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "webhook token unreadable");
-            return Err(error(
+            ),
+            Refusal::Unreadable => error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the webhook token cannot be read; see the daemon's log",
-            ));
+            ),
+            Refusal::Missing => unauthorized("missing Authorization: Bearer token"),
+            Refusal::NotBearer => unauthorized("Authorization must be a Bearer token"),
+            Refusal::Wrong => unauthorized("wrong bearer token"),
+        }
+    }
+}
+
+/// Checks the bearer token.
+fn authenticate(ctx: &HttpContext, headers: &HeaderMap) -> Result<(), Refusal> {
+    let expected = match ctx.state.config().tuner.webhook_token() {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(Refusal::Disabled),
+        Err(e) => {
+            tracing::error!(error = %e, "webhook token unreadable");
+            return Err(Refusal::Unreadable);
         }
     };
-    let Some(given) = headers.get(AUTHORIZATION) else {
-        return Err(unauthorized("missing Authorization: Bearer token"));
-    };
-    let given = given.to_str().unwrap_or_default();
-    let Some(token) = given.strip_prefix("Bearer ") else {
-        return Err(unauthorized("Authorization must be a Bearer token"));
-    };
+    let given = headers.get(AUTHORIZATION).ok_or(Refusal::Missing)?;
+    let token = given
+        .to_str()
+        .unwrap_or_default()
+        .strip_prefix("Bearer ")
+        .ok_or(Refusal::NotBearer)?;
     if !same_secret(token.trim().as_bytes(), expected.as_bytes()) {
         tracing::warn!("webhook call with a wrong token refused");
-        return Err(unauthorized("wrong bearer token"));
+        return Err(Refusal::Wrong);
     }
     Ok(())
 }
@@ -92,7 +116,7 @@ pub async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(r) = authenticate(&ctx, &headers) {
-        return r;
+        return r.response();
     }
     let body = match body {
         Ok(b) => b,

@@ -56,7 +56,10 @@ pub(super) fn error(status: StatusCode, message: &str) -> Response {
 pub fn router(ctx: Arc<HttpContext>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { text(StatusCode::OK, "text/plain", "ok\n".into()) }))
+        .route(
+            "/healthz",
+            get(|| async { text(StatusCode::OK, "text/plain", "ok\n".into()) }),
+        )
         .route("/readyz", get(readyz))
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/{id}", get(run))
@@ -68,7 +71,10 @@ pub fn router(ctx: Arc<HttpContext>) -> Router {
         .route("/", get(status))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+            )
         })
         .with_state(ctx)
 }

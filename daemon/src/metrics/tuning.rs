@@ -68,7 +68,11 @@ pub fn collect(state: &DaemonState) -> Option<Vec<Family>> {
         with_params.push(("params", p.params.clone()));
         info.push(with_params, 1.0);
         adopted_at.push(labels.clone(), p.adopted_at);
-        if let Some(g) = jobs.iter().find(|j| j.id == p.job_id).and_then(|j| j.job.gain) {
+        if let Some(g) = jobs
+            .iter()
+            .find(|j| j.id == p.job_id)
+            .and_then(|j| j.job.gain)
+        {
             gain.push(labels, g);
         }
     }

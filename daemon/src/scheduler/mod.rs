@@ -3,8 +3,8 @@
 
 mod ab_runs;
 mod judge;
-mod run_once;
 mod profile_in_use;
+mod run_once;
 mod tune_job;
 mod tune_proposal;
 

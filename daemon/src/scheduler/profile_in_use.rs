@@ -15,9 +15,11 @@ pub fn adopted_params(state: &DaemonState, config: &Config) -> Option<String> {
         None => embedded_model(config).0,
         Some(_) => REPOSITORY_MODEL_KEY.to_string(),
     };
-    let found = state.store.lock().ok().map(|s| {
-        s.current_profile(&state.host.id, &model, &config.tuner.objective)
-    });
+    let found = state
+        .store
+        .lock()
+        .ok()
+        .map(|s| s.current_profile(&state.host.id, &model, &config.tuner.objective));
     match found {
         Some(Ok(p)) => p.map(|p| p.params),
         Some(Err(e)) => {

@@ -241,11 +241,11 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
         match super::judge::after_run(state, &config, id, shutdown).await {
             Ok(j) => super::tune_job::on_judgement(state, &config, id, &j),
             Err(e) => {
-            tracing::error!(run = id, error = %e, "cannot judge the run now; retrying at the next tick");
-            state.health.store_failed(format!(
-                "the history store failed while judging run {id}: {e}"
-            ));
-            state.unjudged.retry(id);
+                tracing::error!(run = id, error = %e, "cannot judge the run now; retrying at the next tick");
+                state.health.store_failed(format!(
+                    "the history store failed while judging run {id}: {e}"
+                ));
+                state.unjudged.retry(id);
             }
         }
     }

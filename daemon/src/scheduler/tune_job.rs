@@ -97,7 +97,10 @@ pub async fn run(
     let cwd: PathBuf = match &config.repository {
         None => {
             args.extend(embedded_model(config).1);
-            args.extend(["--cache-dir".into(), state_dir.join("models").display().to_string()]);
+            args.extend([
+                "--cache-dir".into(),
+                state_dir.join("models").display().to_string(),
+            ]);
             state_dir.clone()
         }
         Some(repo) => {
@@ -167,7 +170,9 @@ pub async fn run(
 
 /// The run a job's outcome belongs to: the request's, else the newest successful one.
 pub fn target_run(state: &DaemonState, request: &TuneRequest) -> Option<i64> {
-    request.run_id.or_else(|| newest_success(state).map(|(id, _)| id))
+    request
+        .run_id
+        .or_else(|| newest_success(state).map(|(id, _)| id))
 }
 
 /// Queues a job when the run's verdicts call for one (`[tuner] on`), unless a job on this host
@@ -208,7 +213,9 @@ pub fn on_judgement(
         run_id: Some(run_id),
     };
     match state.tune_queue.request(request) {
-        Ok(()) => tracing::info!(trigger = %trigger, run = run_id, "tuning job queued by the run's verdicts"),
+        Ok(()) => {
+            tracing::info!(trigger = %trigger, run = run_id, "tuning job queued by the run's verdicts")
+        }
         Err(e) => tracing::info!(trigger = %trigger, reason = %e, "tuning job not queued"),
     }
 }

@@ -75,8 +75,15 @@ pub fn propose(state: &DaemonState, config: &Config, report: &TuneReport) {
                 .lock()
                 .map_err(|_| "store lock poisoned".to_string())
                 .and_then(|mut s| {
-                    s.enqueue(run_id, "pull_request", &p.branch, &p.branch, &payload, unix_now())
-                        .map_err(|e| e.to_string())
+                    s.enqueue(
+                        run_id,
+                        "pull_request",
+                        &p.branch,
+                        &p.branch,
+                        &payload,
+                        unix_now(),
+                    )
+                    .map_err(|e| e.to_string())
                 })
         });
     match queued {

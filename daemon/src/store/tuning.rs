@@ -117,7 +117,9 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([scope, incumbent, candidate], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([scope, incumbent, candidate], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         rows.map_err(|e| self.err(e))
     }
@@ -142,7 +144,10 @@ impl Store {
 
     /// Records a finished job, and its adopted profile, in one transaction.
     pub fn record_tuning_job(&mut self, job: &NewTuningJob) -> Result<i64, StoreError> {
-        let tx = self.conn.transaction().map_err(|e| classify(&self.path, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| classify(&self.path, e))?;
         tx.execute(
             "INSERT INTO tuning_jobs (started_at, finished_at, host_id, model, objective, trigger, outcome, evaluations, rejected, gain, before_params, after_params, outcome_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",

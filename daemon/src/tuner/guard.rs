@@ -120,12 +120,7 @@ pub fn check(
         Some((m, reference)) => {
             let mut s = Session::new(m, engine, GUARD_PROMPT.len() + reference.steps)?;
             let (tokens, logits) = greedy(&mut s, &GUARD_PROMPT, reference.steps)?;
-            let c = compare(
-                &logits,
-                &reference.logits,
-                tokens,
-                reference.tokens.clone(),
-            );
+            let c = compare(&logits, &reference.logits, tokens, reference.tokens.clone());
             let check = ModelCheck {
                 steps: c.steps,
                 max_abs_diff: c.max_abs_diff,

@@ -106,7 +106,9 @@ pub fn run(
         } else {
             spec.fallback_start.clone()
         };
-        let search_end = end.checked_sub(adoption_reserve(spec.budget)).unwrap_or(end);
+        let search_end = end
+            .checked_sub(adoption_reserve(spec.budget))
+            .unwrap_or(end);
         if Instant::now() >= search_end || evaluations >= spec.max_evals {
             if why.is_empty() {
                 why = "the tuning budget ran out before an attempt could run".into();
@@ -119,7 +121,10 @@ pub fn run(
         }
         progress(Progress {
             evaluations,
-            message: format!("attempt {} of {MAX_ATTEMPTS}: searching from {start}", attempt + 1),
+            message: format!(
+                "attempt {} of {MAX_ATTEMPTS}: searching from {start}",
+                attempt + 1
+            ),
         });
         let found = search(probe, space, &start, limits, memory, progress)?;
         evaluations += found.evaluations;

@@ -50,9 +50,9 @@ impl FromStr for Objective {
             "decode" => Ok(Objective::Decode),
             "prefill" => Ok(Objective::Prefill),
             _ => {
-                let shape = s.strip_prefix("kernel:").ok_or_else(|| {
-                    format!("`{s}` is not decode, prefill or kernel:ROWSxCOLS")
-                })?;
+                let shape = s
+                    .strip_prefix("kernel:")
+                    .ok_or_else(|| format!("`{s}` is not decode, prefill or kernel:ROWSxCOLS"))?;
                 let (r, c) = shape
                     .split_once('x')
                     .ok_or_else(|| format!("`{shape}` is not ROWSxCOLS"))?;

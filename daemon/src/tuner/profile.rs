@@ -103,6 +103,9 @@ mod tests {
         let text = p.to_toml().unwrap();
         assert!(text.starts_with("# Tuned kernel profile"));
         assert_eq!(TunedProfile::from_toml(&text).unwrap(), p);
-        assert_eq!(file_name("abc", "2b4t", "kernel:1x2"), "abc-2b4t-kernel_1x2.toml");
+        assert_eq!(
+            file_name("abc", "2b4t", "kernel:1x2"),
+            "abc-2b4t-kernel_1x2.toml"
+        );
     }
 }

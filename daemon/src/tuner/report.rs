@@ -48,7 +48,10 @@ impl TuneReport {
                 self.job.why
             )
         } else {
-            format!("none — tuning ran ({} configurations): {}", self.job.evaluations, self.job.why)
+            format!(
+                "none — tuning ran ({} configurations): {}",
+                self.job.evaluations, self.job.why
+            )
         }
     }
 

@@ -34,10 +34,7 @@ impl<'a> StoreMemory<'a> {
 /// The scope of a job's memory: measurements of another host, model, objective or perfd build
 /// say nothing about this one.
 pub fn scope(host: &str, model: &str, objective: &str) -> String {
-    format!(
-        "{host}|{model}|{objective}|{}",
-        env!("PERFD_GIT_COMMIT")
-    )
+    format!("{host}|{model}|{objective}|{}", env!("PERFD_GIT_COMMIT"))
 }
 
 impl TuneMemory for StoreMemory<'_> {
@@ -71,11 +68,10 @@ impl TuneMemory for StoreMemory<'_> {
     }
 
     fn pairs(&mut self, incumbent: &Candidate, candidate: &Candidate) -> Vec<(f64, f64)> {
-        match self.store.tuning_pairs(
-            &self.scope,
-            &incumbent.to_string(),
-            &candidate.to_string(),
-        ) {
+        match self
+            .store
+            .tuning_pairs(&self.scope, &incumbent.to_string(), &candidate.to_string())
+        {
             Ok(p) => p,
             Err(e) => {
                 self.warn(&e);
