@@ -12,8 +12,8 @@ Starts, each in its own temporary directory:
     both receivers pointed at a recording HTTP receiver this script runs.
 
 Checks: the planted SLO breach fires PerfdSLOBreached in Prometheus, reaches Alertmanager and the
-default receiver; an alert labelled perfd_action="tune" is routed to the tune receiver with the
-bearer token from the credentials file; every PromQL expression of every dashboard panel (and every
+default receiver; an alert labelled perfd_action="tune" is routed to perfd's own webhook with the
+bearer token from the credentials file, and perfd runs a tuning job for it; every PromQL expression of every dashboard panel (and every
 variable and annotation query) parses, and returns data unless the panel's description says
 "May be empty:" (see dashboards/README.md). Every server started is stopped on exit, also on
 failure or Ctrl-C.
@@ -166,6 +166,9 @@ class Servers:
                 p.wait(timeout=10)
         self.procs.clear()
 
+    def log_tail(self, name: str, n: int = 25) -> str:
+        return tail(self.tmp / f"{name}.log", n)
+
     def tails(self) -> str:
         return "\n".join(f"--- {name} ({logf})\n{tail(logf)}" for name, _, logf in self.procs)
 
@@ -222,7 +225,7 @@ class Receiver:
 
 # ----------------------------------------------------------------------------- configuration
 
-def perfd_embedded_config(state: Path, port: int) -> str:
+def perfd_embedded_config(state: Path, port: int, token_file: Path) -> str:
     return f"""# Embedded default, tiny model, short interval; an SLO no machine meets plants a breach.
 [daemon]
 state_dir = "{state}"
@@ -244,6 +247,16 @@ max_retries = 0
 
 [slo]
 decode_tokens_per_second_min = 1e9
+
+[tuner]
+# Only the alert below starts a job (the planted breach would start one on every run), and a
+# small one: this test is about the route, the token and the webhook, not the search.
+on = []
+budget_secs = 20
+max_evals = 4
+adoption_pairs = 3
+crossval_steps = 4
+webhook_token_file = "{token_file}"
 """
 
 
@@ -311,11 +324,12 @@ scrape_configs:
 """
 
 
-def alertmanager_config(rx_port: int, token_file: Path) -> str:
-    """alerts/alertmanager.example.yml with this test's receiver, token file and short waits."""
+def alertmanager_config(rx_port: int, perfd_port: int, token_file: Path) -> str:
+    """alerts/alertmanager.example.yml with this test's receiver, perfd's real webhook, the token
+    file and short waits."""
     text = AM_EXAMPLE.read_text()
     subs = [
-        ("http://127.0.0.1:9464/api/v1/alerts", f"http://127.0.0.1:{rx_port}/tune"),
+        ("http://127.0.0.1:9464/api/v1/alerts", f"http://127.0.0.1:{perfd_port}/api/v1/alerts"),
         ("http://127.0.0.1:5001/alerts", f"http://127.0.0.1:{rx_port}/default"),
         ("/etc/perfd/webhook-token", str(token_file)),
     ]
@@ -503,12 +517,12 @@ def run(args, res: Results, tmp: Path, servers: Servers, receiver: Receiver) -> 
     token_file.chmod(0o600)
 
     am_cfg = tmp / "alertmanager.yml"
-    am_cfg.write_text(alertmanager_config(receiver.port, token_file))
+    am_cfg.write_text(alertmanager_config(receiver.port, ports["embedded"], token_file))
     prom_cfg = tmp / "prometheus.yml"
     targets = [f"127.0.0.1:{ports['embedded']}", f"127.0.0.1:{ports['repository']}"]
     prom_cfg.write_text(prometheus_config(targets, ports["alertmanager"]))
     emb_cfg = tmp / "perfd-embedded.toml"
-    emb_cfg.write_text(perfd_embedded_config(tmp / "state-embedded", ports["embedded"]))
+    emb_cfg.write_text(perfd_embedded_config(tmp / "state-embedded", ports["embedded"], token_file))
     repo = fixture_repo(tmp, perfd)
     repo_cfg = tmp / "perfd-repository.toml"
     repo_cfg.write_text(perfd_repository_config(tmp / "state-repository", ports["repository"], repo))
@@ -623,12 +637,29 @@ def run(args, res: Results, tmp: Path, servers: Servers, receiver: Receiver) -> 
     s, b = fetch("POST", f"{am}/api/v2/alerts", json.dumps(synthetic).encode(),
                 {"Content-Type": "application/json"})
     res.check(s == 200, "Alertmanager accepts a perfd_action=tune alert", f"HTTP {s}: {b[:200]!r}")
-    got = wait_for("the tune alert at perfd's webhook (recorded)", STATE_DEADLINE_S,
-                   lambda: receiver.alerts_at("/tune"), servers)
-    res.check(got[0][0] == f"Bearer {token}", "tune webhook called with the bearer token from credentials_file",
-              f"Authorization: {got[0][0]!r}")
-    res.check(all(x[1]["labels"].get("perfd_action") == "tune" for x in got),
-              "only perfd_action=tune alerts reach the tune webhook", json.dumps([x[1] for x in got]))
+    emb = f"http://127.0.0.1:{ports['embedded']}"
+
+    def tuning_jobs() -> float:
+        s, b = fetch("GET", f"{emb}/metrics")
+        if s != 200:
+            return 0.0
+        total = 0.0
+        for line in b.decode().splitlines():
+            if line.startswith("bitnet_tuning_runs_total{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    got = wait_for("a tuning job run by perfd's webhook (Alertmanager -> /api/v1/alerts)",
+                   STATE_DEADLINE_S, lambda: tuning_jobs() >= 1.0 or None, servers)
+    log = servers.log_tail("perfd-embedded", 400)
+    res.check("tuning job queued by an alert" in log and "trigger=alert:PerfdRegressionConfirmed" in log,
+              "perfd's webhook accepted Alertmanager's call (bearer token from credentials_file) and queued a job",
+              log[-2000:])
+    res.check("wrong bearer token" not in log and "missing Authorization" not in log,
+              "no webhook call was refused", log[-2000:])
+    res.check(not [x for x in receiver.alerts_at("/default")
+                   if x[1]["labels"].get("perfd_action") == "tune"],
+              "perfd_action=tune alerts are not sent to the default receiver")
 
     # Enough data for every dashboard query: the second commit judged against the first (regression
     # ratio and gates), a successful embedded run with kernels, and the recording rules evaluated.

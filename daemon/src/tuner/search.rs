@@ -99,6 +99,8 @@ pub struct SearchResult {
     pub evaluations: usize,
     /// Interleaved pairs timed in this search (not counting pairs found in memory).
     pub pairs_timed: usize,
+    /// Guards run in this search (not counting reports found in memory).
+    pub guards_run: usize,
     /// Candidates the guard rejected.
     pub rejected: Vec<Rejected>,
     /// Why it stopped.
@@ -122,6 +124,7 @@ struct Searcher<'a> {
     guarded: HashSet<Candidate>,
     rejected: Vec<Rejected>,
     pairs_timed: usize,
+    guards_run: usize,
     out_of_budget: Option<StopReason>,
 }
 
@@ -155,6 +158,7 @@ impl Searcher<'_> {
             None => {
                 self.note(format!("cross-validating {c}"));
                 let r = self.probe.guard(c)?;
+                self.guards_run += 1;
                 self.memory.keep_guard(c, &r);
                 r
             }
@@ -288,6 +292,7 @@ pub fn search(
         guarded: HashSet::new(),
         rejected: Vec::new(),
         pairs_timed: 0,
+        guards_run: 0,
         out_of_budget: None,
     };
     let start_guard = s.guard(start)?;
@@ -332,6 +337,7 @@ pub fn search(
         moves,
         evaluations: s.guarded.len(),
         pairs_timed: s.pairs_timed,
+        guards_run: s.guards_run,
         rejected: s.rejected,
         stopped,
     })
