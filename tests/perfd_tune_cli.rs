@@ -63,8 +63,14 @@ fn a_tuning_job_reports_as_json_and_resumes_without_measuring_again() {
     let (code, second, err) = tune(&state, &cache, &args);
     assert_eq!(code, 0, "{err}");
     let s2 = &second["job"]["attempts"][0]["search"];
-    assert_eq!(s2["guards_run"], 0, "guards were run again: {s2}");
-    assert_eq!(s2["pairs_timed"], 0, "pairs were timed again: {s2}");
+    assert_eq!(
+        s2["guards_run"], 0,
+        "guards were run again: {s2}\nfirst: {s1}"
+    );
+    assert_eq!(
+        s2["pairs_timed"], 0,
+        "pairs were timed again: {s2}\nfirst: {s1}"
+    );
     assert_eq!(s2["best"], s1["best"]);
     assert_eq!(s2["moves"], s1["moves"]);
 }

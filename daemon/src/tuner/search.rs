@@ -185,6 +185,9 @@ impl Searcher<'_> {
         n: usize,
     ) -> Result<Vec<f64>, ProbeError> {
         let mut pairs = self.memory.pairs(incumbent, c);
+        // Exactly the first `n`: every arm of a round is judged on as many pairs, and a resumed
+        // job (whose memory may hold more from later rounds) replays the same decisions.
+        pairs.truncate(n);
         while pairs.len() < n && self.budget_left() {
             let candidate_first = pairs.len() % 2 == 1;
             let p = self.probe.pair(incumbent, c, candidate_first)?;
