@@ -8,7 +8,7 @@ use perfd::gates::decide::{Conclusion, GateOutcome};
 use perfd::gates::outbox::{process_due, LedgerPost, Poster};
 use perfd::host::HostFingerprint;
 use perfd::state::DaemonState;
-use perfd::store::{NewRun, OutboxState, RunStatus, Store};
+use perfd::store::{NewRun, OutboxState, RunRecord, RunStatus, Store};
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -38,20 +38,22 @@ fn state(dir: &std::path::Path, github: Option<GithubSection>) -> DaemonState {
     let mut store = Store::open(&dir.join("h.sqlite")).unwrap();
     store
         .insert_run(&NewRun {
-            started_at: 1.0,
-            finished_at: 2.0,
-            commit: SHA.into(),
-            branch: "main".into(),
-            source: "repository".into(),
-            status: RunStatus::Success,
-            reason: None,
-            host_id: "c38807541dda".into(),
-            noisy: false,
-            attempts: 1,
-            params: None,
-            kernel_ids: None,
-            decode_tps: Some(32.1),
-            prefill_tps: None,
+            record: RunRecord {
+                started_at: 1.0,
+                finished_at: 2.0,
+                commit: SHA.into(),
+                branch: "main".into(),
+                source: "repository".into(),
+                status: RunStatus::Success,
+                reason: None,
+                host_id: "c38807541dda".into(),
+                noisy: false,
+                attempts: 1,
+                params: None,
+                kernel_ids: None,
+                decode_tps: Some(32.1),
+                prefill_tps: None,
+            },
             report_json: None,
             kernels_json: None,
             samples: vec![],

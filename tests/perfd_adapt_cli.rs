@@ -107,11 +107,11 @@ fn each_sample_output_becomes_a_report_the_daemon_accepts() {
         }
         let decode_median = median(floats(&rows[1]["samples_ts"]));
         assert_eq!(
-            perfd::runner::harness::phase_tps(&report, "decode"),
+            report.phase_tps(&perfd::report::Phase::Decode),
             Some(decode_median)
         );
         assert_eq!(
-            perfd::runner::harness::phase_tps(&report, "prefill"),
+            report.phase_tps(&perfd::report::Phase::Prefill),
             Some(median(floats(&rows[0]["samples_ts"])))
         );
 

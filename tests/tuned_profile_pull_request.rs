@@ -13,7 +13,7 @@ use perfd::gates::outbox::{process_due, Poster};
 use perfd::gates::pull_request::ProfileProposal;
 use perfd::host::HostFingerprint;
 use perfd::state::DaemonState;
-use perfd::store::{NewRun, OutboxState, RunStatus, Store};
+use perfd::store::{NewRun, OutboxState, RunRecord, RunStatus, Store};
 use serde_json::json;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -27,20 +27,22 @@ fn state(dir: &std::path::Path, api: &str) -> DaemonState {
     let mut store = Store::open(&dir.join("h.sqlite")).unwrap();
     store
         .insert_run(&NewRun {
-            started_at: 1.0,
-            finished_at: 2.0,
-            commit: "abc".into(),
-            branch: "main".into(),
-            source: "repository".into(),
-            status: RunStatus::Success,
-            reason: None,
-            host_id: "h1".into(),
-            noisy: false,
-            attempts: 1,
-            params: None,
-            kernel_ids: None,
-            decode_tps: Some(10.0),
-            prefill_tps: None,
+            record: RunRecord {
+                started_at: 1.0,
+                finished_at: 2.0,
+                commit: "abc".into(),
+                branch: "main".into(),
+                source: "repository".into(),
+                status: RunStatus::Success,
+                reason: None,
+                host_id: "h1".into(),
+                noisy: false,
+                attempts: 1,
+                params: None,
+                kernel_ids: None,
+                decode_tps: Some(10.0),
+                prefill_tps: None,
+            },
             report_json: None,
             kernels_json: None,
             samples: vec![],

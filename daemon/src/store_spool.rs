@@ -136,24 +136,26 @@ fn read_run(path: &Path) -> Result<NewRun, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{RunStatus, Store};
+    use crate::store::{RunRecord, RunStatus, Store};
 
     fn run(commit: &str) -> NewRun {
         NewRun {
-            started_at: 1.0,
-            finished_at: 2.0,
-            commit: commit.into(),
-            branch: "main".into(),
-            source: "embedded".into(),
-            status: RunStatus::Success,
-            reason: None,
-            host_id: "h".into(),
-            noisy: false,
-            attempts: 1,
-            params: None,
-            kernel_ids: None,
-            decode_tps: Some(3.0),
-            prefill_tps: None,
+            record: RunRecord {
+                started_at: 1.0,
+                finished_at: 2.0,
+                commit: commit.into(),
+                branch: "main".into(),
+                source: "embedded".into(),
+                status: RunStatus::Success,
+                reason: None,
+                host_id: "h".into(),
+                noisy: false,
+                attempts: 1,
+                params: None,
+                kernel_ids: None,
+                decode_tps: Some(3.0),
+                prefill_tps: None,
+            },
             report_json: Some("{}".into()),
             kernels_json: None,
             samples: vec![("decode_tps".into(), vec![3.0])],

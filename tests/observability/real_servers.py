@@ -651,12 +651,13 @@ def run(args, res: Results, tmp: Path, servers: Servers, receiver: Receiver) -> 
 
     got = wait_for("a tuning job run by perfd's webhook (Alertmanager -> /api/v1/alerts)",
                    STATE_DEADLINE_S, lambda: tuning_jobs() >= 1.0 or None, servers)
-    log = servers.log_tail("perfd-embedded", 400)
-    res.check("tuning job queued by an alert" in log and "trigger=alert:PerfdRegressionConfirmed" in log,
+    perfd_log = servers.log_tail("perfd-embedded", 400)
+    res.check("tuning job queued by an alert" in perfd_log
+              and "trigger=alert:PerfdRegressionConfirmed" in perfd_log,
               "perfd's webhook accepted Alertmanager's call (bearer token from credentials_file) and queued a job",
-              log[-2000:])
-    res.check("wrong bearer token" not in log and "missing Authorization" not in log,
-              "no webhook call was refused", log[-2000:])
+              perfd_log[-2000:])
+    res.check("wrong bearer token" not in perfd_log and "missing Authorization" not in perfd_log,
+              "no webhook call was refused", perfd_log[-2000:])
     res.check(not [x for x in receiver.alerts_at("/default")
                    if x[1]["labels"].get("perfd_action") == "tune"],
               "perfd_action=tune alerts are not sent to the default receiver")

@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 
 use bitnet_kernels::model::forward::argmax;
 use bitnet_kernels::model::op_profile::{Op, OpProfile};
@@ -13,6 +12,7 @@ use bitnet_kernels::synthetic::rng;
 use bitnet_kernels::I2sGemm;
 use rand::Rng;
 
+use crate::report::phase::{OpShare, Phase, PhaseResult};
 use crate::stats::Summary;
 
 /// Tokens of the warm-up run (prefill and decode each).
@@ -29,30 +29,6 @@ pub struct ModelBenchSpec {
     pub reps: usize,
 }
 
-/// Timings of one phase over the repetitions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseResult {
-    /// `prefill` or `decode`.
-    pub phase: String,
-    /// Tokens per repetition.
-    pub tokens: usize,
-    /// Wall seconds per repetition.
-    pub seconds: Summary,
-    /// Tokens per second per repetition.
-    pub tokens_per_second: Summary,
-}
-
-/// Share of decode time per operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OpShare {
-    /// Operation name.
-    pub op: String,
-    /// Seconds per decoded token.
-    pub seconds_per_token: f64,
-    /// Fraction of the decode time.
-    pub share: f64,
-}
-
 /// Everything measured on the model.
 #[derive(Debug, Clone)]
 pub struct ModelBenchResult {
@@ -64,11 +40,11 @@ pub struct ModelBenchResult {
     pub kernel_ids: Vec<String>,
 }
 
-fn phase(name: &str, tokens: usize, secs: Vec<f64>) -> Result<PhaseResult> {
+fn phase(name: Phase, tokens: usize, secs: Vec<f64>) -> Result<PhaseResult> {
     let seconds = Summary::of(secs).with_context(|| format!("{name}: no valid timing"))?;
     let tokens_per_second = seconds.map(|s| tokens as f64 / s);
     Ok(PhaseResult {
-        phase: name.into(),
+        phase: name,
         tokens,
         seconds,
         tokens_per_second,
@@ -150,8 +126,8 @@ pub fn run(
     }
     Ok(ModelBenchResult {
         phases: vec![
-            phase("prefill", spec.prompt_tokens, pre)?,
-            phase("decode", spec.gen_tokens, dec)?,
+            phase(Phase::Prefill, spec.prompt_tokens, pre)?,
+            phase(Phase::Decode, spec.gen_tokens, dec)?,
         ],
         decode_profile: shares(&decode_profile, spec.gen_tokens * spec.reps),
         kernel_ids: session.kernel_ids().into_iter().map(String::from).collect(),

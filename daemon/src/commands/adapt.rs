@@ -97,7 +97,7 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
     let generation_128_seconds = adapted
         .phases
         .iter()
-        .find(|p| p.phase == "decode" && p.tokens == 128)
+        .find(|p| p.phase == crate::report::Phase::Decode && p.tokens == 128)
         .map(|p| p.seconds.clone());
     let mut model = adapted.model;
     // llama-bench ran in this directory, so a relative model path resolves here too.

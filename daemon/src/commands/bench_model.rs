@@ -19,7 +19,7 @@ use crate::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::host::rss::{peak_rss_bytes, reset_peak_rss};
 use crate::host::HostFingerprint;
 use crate::report::bench_report::{DecodeRoofline, ModelCrossvalSummary, ModelInfo, ToolVersions};
-use crate::report::{human, BenchReport, SCHEMA};
+use crate::report::{human, BenchReport, Phase, SCHEMA};
 use crate::UsageError;
 
 /// Prompt of the model-level cross-validation (fixed, so reports are comparable).
@@ -155,7 +155,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let decode = result
         .phases
         .iter()
-        .find(|p| p.phase == "decode")
+        .find(|p| p.phase == Phase::Decode)
         .context("decode phase missing")?;
     let bytes_per_token = hp.decode_bytes_per_token();
     let read = memory_bandwidth.read_bytes_per_second();

@@ -414,26 +414,29 @@ mod tests {
         };
         ab_decide(baseline, pairs, &[], None, &policy)
     }
+    use crate::store::RunRecord;
     use crate::verdict::regression::BaselineRun;
 
     fn row(status: RunStatus, tps: Option<f64>) -> RunRow {
         RunRow {
             id: 7,
-            started_at: 0.0,
-            finished_at: 1.0,
-            commit: "abcdef0123456789".into(),
-            branch: "main".into(),
-            source: "repository".into(),
-            status,
-            reason: Some("build exited with status 3".into())
-                .filter(|_| status != RunStatus::Success),
-            host_id: "h1".into(),
-            noisy: false,
-            attempts: 1,
-            params: None,
-            kernel_ids: None,
-            decode_tps: tps,
-            prefill_tps: None,
+            record: RunRecord {
+                started_at: 0.0,
+                finished_at: 1.0,
+                commit: "abcdef0123456789".into(),
+                branch: "main".into(),
+                source: "repository".into(),
+                status,
+                reason: Some("build exited with status 3".into())
+                    .filter(|_| status != RunStatus::Success),
+                host_id: "h1".into(),
+                noisy: false,
+                attempts: 1,
+                params: None,
+                kernel_ids: None,
+                decode_tps: tps,
+                prefill_tps: None,
+            },
         }
     }
 

@@ -123,7 +123,7 @@ fn result_table(s: &mut String, r: &BenchReport) {
         let _ = write!(
             s,
             "<tr><td>{} tokens/s</td><td>{:.2} (95 % CI {:.2}–{:.2})</td></tr>",
-            esc(&p.phase),
+            esc(p.phase.name()),
             p.tokens_per_second.median,
             p.tokens_per_second.ci95[0],
             p.tokens_per_second.ci95[1]

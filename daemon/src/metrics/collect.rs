@@ -1,7 +1,7 @@
 //! Builds every metric family from the daemon's state at scrape time. A collector that fails is
 //! counted in `bitnet_collector_errors_total{collector}` and skipped; the scrape still succeeds.
 
-use crate::report::BenchReport;
+use crate::report::{BenchReport, Phase};
 use crate::state::DaemonState;
 use crate::store::{OutboxState, RunStatus};
 
@@ -45,15 +45,15 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
         ]
     };
     for p in &r.phases {
-        tps.push(labels(&p.phase), p.tokens_per_second.median);
-        match p.phase.as_str() {
-            "prefill" => {
+        tps.push(labels(p.phase.name()), p.tokens_per_second.median);
+        match p.phase {
+            Phase::Prefill => {
                 lat.push(labels("prefill"), p.seconds.median);
             }
-            "decode" => {
+            Phase::Decode => {
                 lat.push(labels("decode_token"), 1.0 / p.tokens_per_second.median);
             }
-            _ => {}
+            Phase::Other(_) => {}
         }
     }
     if let Some(g) = &r.generation_128_seconds {

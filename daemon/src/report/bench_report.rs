@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::phase::{OpShare, Phase, PhaseResult};
 use crate::bench::kernel_bench::KernelResult;
-use crate::bench::model_bench::{OpShare, PhaseResult};
 use crate::bench::stream_bandwidth::StreamBandwidth;
 use crate::host::noise::NoiseVerdict;
 use crate::host::HostFingerprint;
@@ -190,4 +190,38 @@ pub struct BenchReport {
     pub noise: NoiseVerdict,
     /// Tool versions.
     pub tools: ToolVersions,
+}
+
+impl BenchReport {
+    /// Median tokens/sec of a phase, when the report has it.
+    pub fn phase_tps(&self, phase: &Phase) -> Option<f64> {
+        self.phase(phase).map(|p| p.tokens_per_second.median)
+    }
+
+    /// The result of a phase.
+    pub fn phase(&self, phase: &Phase) -> Option<&PhaseResult> {
+        self.phases.iter().find(|p| &p.phase == phase)
+    }
+
+    /// Samples worth keeping per run: tokens/sec per phase and ns/op per kernel measurement.
+    pub fn samples(&self) -> Vec<(String, Vec<f64>)> {
+        let mut out: Vec<(String, Vec<f64>)> = self
+            .phases
+            .iter()
+            .map(|p| (p.phase.tps_series(), p.tokens_per_second.samples.clone()))
+            .collect();
+        out.extend(self.kernels.iter().map(|k| {
+            (
+                format!(
+                    "kernel:{}:{}x{}:{}:ns",
+                    k.kernel_id,
+                    k.rows,
+                    k.cols,
+                    k.residency.name()
+                ),
+                k.ns_per_op.samples.clone(),
+            )
+        }));
+        out
+    }
 }

@@ -82,7 +82,11 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     let _ = writeln!(s, "kernels   {} ({})", r.kernel_ids.join(", "), r.params);
     let _ = writeln!(s);
     for p in &r.phases {
-        let _ = writeln!(s, "{}", rate_line(&p.phase, p.tokens, &p.tokens_per_second));
+        let _ = writeln!(
+            s,
+            "{}",
+            rate_line(p.phase.name(), p.tokens, &p.tokens_per_second)
+        );
     }
     if let Some(g) = &r.generation_128_seconds {
         let _ = writeln!(

@@ -6,8 +6,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::bench::model_bench::PhaseResult;
 use crate::report::bench_report::{DecodeRoofline, ModelInfo};
+use crate::report::phase::{Phase, PhaseResult};
 use crate::stats::Summary;
 
 /// Why llama-bench's output cannot become a report.
@@ -155,29 +155,37 @@ pub struct LlamaBenchRow {
     pub samples_ts: Vec<f64>,
 }
 
-/// The two phases a report holds.
+/// The two phases a llama-bench result can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub enum RowPhase {
     /// Prompt processing: `n_prompt > 0`, `n_gen = 0`.
     Prefill,
     /// Generation: `n_gen > 0`, `n_prompt = 0`.
     Decode,
 }
 
-impl Phase {
-    /// The phase name the daemon reads (`phase_tps`).
+impl RowPhase {
+    /// The report's phase.
+    pub fn phase(self) -> Phase {
+        match self {
+            RowPhase::Prefill => Phase::Prefill,
+            RowPhase::Decode => Phase::Decode,
+        }
+    }
+
+    /// The phase's name in reports.
     pub fn name(self) -> &'static str {
         match self {
-            Phase::Prefill => "prefill",
-            Phase::Decode => "decode",
+            RowPhase::Prefill => "prefill",
+            RowPhase::Decode => "decode",
         }
     }
 
     /// Tokens one repetition processes.
     fn tokens(self, row: &LlamaBenchRow) -> usize {
         match self {
-            Phase::Prefill => row.n_prompt,
-            Phase::Decode => row.n_gen,
+            RowPhase::Prefill => row.n_prompt,
+            RowPhase::Decode => row.n_gen,
         }
     }
 
@@ -185,8 +193,8 @@ impl Phase {
     /// phase in the report.
     pub fn of(row: &LlamaBenchRow) -> Option<Self> {
         match (row.n_prompt, row.n_gen) {
-            (p, 0) if p > 0 => Some(Phase::Prefill),
-            (0, g) if g > 0 => Some(Phase::Decode),
+            (p, 0) if p > 0 => Some(RowPhase::Prefill),
+            (0, g) if g > 0 => Some(RowPhase::Decode),
             _ => None,
         }
     }
@@ -241,8 +249,8 @@ pub fn parse(stdout: &[u8]) -> Result<Vec<LlamaBenchRow>, LlamaBenchError> {
 /// Parses llama-bench's stdout and maps it onto the parts of a bench report.
 pub fn adapt(stdout: &[u8]) -> Result<Adapted, LlamaBenchError> {
     let rows = parse(stdout)?;
-    let prefill = only_result(&rows, Phase::Prefill)?;
-    let decode = only_result(&rows, Phase::Decode)?;
+    let prefill = only_result(&rows, RowPhase::Prefill)?;
+    let decode = only_result(&rows, RowPhase::Decode)?;
     let first = match (prefill, decode) {
         (None, None) => return Err(LlamaBenchError::NoPhase),
         (Some(p), Some(d)) => {
@@ -258,7 +266,7 @@ pub fn adapt(stdout: &[u8]) -> Result<Adapted, LlamaBenchError> {
         (Some(r), None) | (None, Some(r)) => r,
     };
     let mut phases = Vec::new();
-    for (phase, row) in [(Phase::Prefill, prefill), (Phase::Decode, decode)] {
+    for (phase, row) in [(RowPhase::Prefill, prefill), (RowPhase::Decode, decode)] {
         if let Some(row) = row {
             phases.push(phase_result(phase, row)?);
         }
@@ -284,11 +292,11 @@ pub fn adapt(stdout: &[u8]) -> Result<Adapted, LlamaBenchError> {
 /// The one result of `phase`, if any; several are an error (a sweep).
 fn only_result(
     rows: &[LlamaBenchRow],
-    phase: Phase,
+    phase: RowPhase,
 ) -> Result<Option<&LlamaBenchRow>, LlamaBenchError> {
     let of_phase: Vec<&LlamaBenchRow> = rows
         .iter()
-        .filter(|r| Phase::of(r) == Some(phase))
+        .filter(|r| RowPhase::of(r) == Some(phase))
         .collect();
     match of_phase.len() {
         0 => Ok(None),
@@ -313,7 +321,7 @@ fn only_result(
 }
 
 /// Summaries of one result's samples, checked: present, as many ns as tokens/s, all positive.
-fn phase_result(phase: Phase, row: &LlamaBenchRow) -> Result<PhaseResult, LlamaBenchError> {
+fn phase_result(phase: RowPhase, row: &LlamaBenchRow) -> Result<PhaseResult, LlamaBenchError> {
     let bad = |problem: String| LlamaBenchError::BadSamples {
         phase: phase.name(),
         problem,
@@ -332,7 +340,7 @@ fn phase_result(phase: Phase, row: &LlamaBenchRow) -> Result<PhaseResult, LlamaB
     let seconds = Summary::of(row.samples_ns.iter().map(|ns| ns / 1e9).collect())
         .ok_or_else(|| bad("samples_ns cannot be summarised".into()))?;
     Ok(PhaseResult {
-        phase: phase.name().into(),
+        phase: phase.phase(),
         tokens: phase.tokens(row),
         seconds,
         tokens_per_second,
@@ -459,7 +467,7 @@ pub fn decode_roofline(
     weights_bytes: Option<u64>,
     read_bytes_per_second: f64,
 ) -> Option<DecodeRoofline> {
-    let decode = phases.iter().find(|p| p.phase == Phase::Decode.name())?;
+    let decode = phases.iter().find(|p| p.phase == Phase::Decode)?;
     let bytes_per_token = weights_bytes.filter(|&b| b > 0)?;
     let measured = read_bytes_per_second.is_finite() && read_bytes_per_second > 0.0;
     if !measured {
@@ -562,7 +570,7 @@ mod tests {
         for name in FIXTURES {
             let rows = fixture_value(name);
             let a = adapt(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let names: Vec<&str> = a.phases.iter().map(|p| p.phase.as_str()).collect();
+            let names: Vec<&str> = a.phases.iter().map(|p| p.phase.name()).collect();
             assert_eq!(names, ["prefill", "decode"], "{name}");
             for (phase, row) in a.phases.iter().zip(rows.as_array().unwrap()) {
                 assert_eq!(phase.tokens, 128, "{name}");
@@ -675,7 +683,7 @@ mod tests {
         let r = rows(FIXTURES[2]);
         let a = adapt(&with_rows(vec![r[1].clone()])).unwrap();
         assert_eq!(a.phases.len(), 1);
-        assert_eq!(a.phases[0].phase, "decode");
+        assert_eq!(a.phases[0].phase, Phase::Decode);
     }
 
     #[test]

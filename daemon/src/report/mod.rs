@@ -3,5 +3,7 @@
 pub mod bench_report;
 pub mod human;
 pub mod llama_bench;
+pub mod phase;
 
 pub use bench_report::{BenchReport, SCHEMA};
+pub use phase::{Phase, PhaseResult};

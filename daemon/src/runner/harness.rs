@@ -157,42 +157,6 @@ pub fn parse_report(stdout: &[u8]) -> Result<BenchReport, String> {
     Ok(report)
 }
 
-/// Median tokens/sec of a phase, when the report has it.
-pub fn phase_tps(report: &BenchReport, phase: &str) -> Option<f64> {
-    report
-        .phases
-        .iter()
-        .find(|p| p.phase == phase)
-        .map(|p| p.tokens_per_second.median)
-}
-
-/// Samples worth keeping per run: tokens/sec per phase and ns/op per kernel measurement.
-pub fn samples(report: &BenchReport) -> Vec<(String, Vec<f64>)> {
-    let mut out: Vec<(String, Vec<f64>)> = report
-        .phases
-        .iter()
-        .map(|p| {
-            (
-                format!("{}_tps", p.phase),
-                p.tokens_per_second.samples.clone(),
-            )
-        })
-        .collect();
-    out.extend(report.kernels.iter().map(|k| {
-        (
-            format!(
-                "kernel:{}:{}x{}:{}:ns",
-                k.kernel_id,
-                k.rows,
-                k.cols,
-                k.residency.name()
-            ),
-            k.ns_per_op.samples.clone(),
-        )
-    }));
-    out
-}
-
 /// The perfd binary to run the embedded harness with: this executable.
 pub fn self_exe() -> std::io::Result<std::path::PathBuf> {
     std::env::current_exe()

@@ -7,8 +7,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{Config, RegressionSection, RepositorySection};
+use crate::report::Phase;
 use crate::runner::child_process::{self, CommandSpec};
-use crate::runner::harness::{phase_tps, run_report};
+use crate::runner::harness::run_report;
 use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
 use crate::state::DaemonState;
@@ -44,8 +45,10 @@ async fn harness_metric(
     let (report, _) = run_report(&spec, shutdown, &state.heartbeat)
         .await
         .map_err(|(_, reason)| reason)?;
-    let phase = config.regression.metric.trim_end_matches("_tps");
-    phase_tps(&report, phase).ok_or_else(|| format!("A/B harness report has no {phase} phase"))
+    let phase = Phase::of_metric(&config.regression.metric);
+    report
+        .phase_tps(&phase)
+        .ok_or_else(|| format!("A/B harness report has no {phase} phase"))
 }
 
 /// Makes sure `commit` has a built worktree; returns its path.

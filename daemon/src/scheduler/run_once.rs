@@ -9,16 +9,14 @@ use tokio::sync::watch;
 
 use crate::config::{Config, RepositorySection};
 use crate::health::Problem;
-use crate::report::BenchReport;
+use crate::report::{BenchReport, Phase};
 use crate::runner::child_process::{self, CommandSpec, Ending};
-use crate::runner::harness::{
-    embedded_kernel_args, embedded_model_args, phase_tps, run_report, samples, self_exe,
-};
+use crate::runner::harness::{embedded_kernel_args, embedded_model_args, run_report, self_exe};
 use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
 use crate::runner::run_marker::InProgress;
 use crate::state::{DaemonState, LatestRun, RunningInfo};
-use crate::store::{NewRun, RunRow, RunStatus};
+use crate::store::{NewRun, RunRecord, RunRow, RunStatus};
 
 /// What a run is about, before it has an outcome.
 struct RunContext {
@@ -37,20 +35,22 @@ impl RunContext {
 
     fn outcome(&self, state: &DaemonState, status: RunStatus, reason: Option<String>) -> NewRun {
         NewRun {
-            started_at: self.started_at,
-            finished_at: unix_now(),
-            commit: self.commit.clone(),
-            branch: self.branch.clone(),
-            source: self.source.into(),
-            status,
-            reason,
-            host_id: state.host.id.clone(),
-            noisy: false,
-            attempts: 1,
-            params: None,
-            kernel_ids: None,
-            decode_tps: None,
-            prefill_tps: None,
+            record: RunRecord {
+                started_at: self.started_at,
+                finished_at: unix_now(),
+                commit: self.commit.clone(),
+                branch: self.branch.clone(),
+                source: self.source.into(),
+                status,
+                reason,
+                host_id: state.host.id.clone(),
+                noisy: false,
+                attempts: 1,
+                params: None,
+                kernel_ids: None,
+                decode_tps: None,
+                prefill_tps: None,
+            },
             report_json: None,
             kernels_json: None,
             samples: Vec::new(),
@@ -488,11 +488,11 @@ async fn harness_with_retries(
             );
         }
         run.kernel_ids = Some(ids.join(","));
-        run.decode_tps = phase_tps(&report, "decode");
-        run.prefill_tps = phase_tps(&report, "prefill");
-        run.samples = samples(&report);
+        run.decode_tps = report.phase_tps(&Phase::Decode);
+        run.prefill_tps = report.phase_tps(&Phase::Prefill);
+        run.samples = report.samples();
         if let Some(k) = &kernel_report {
-            run.samples.extend(samples(k));
+            run.samples.extend(k.samples());
         }
         run.report_json = serde_json::to_string(&report).ok();
         run.kernels_json = kernel_report

@@ -55,7 +55,7 @@ pub fn embedded_model(config: &Config) -> (String, Vec<String>) {
 fn newest_success(state: &DaemonState) -> Option<(i64, String)> {
     let s = state.store.lock().ok()?;
     let row = s.last_success().ok().flatten()?;
-    (row.status == RunStatus::Success).then_some((row.id, row.commit))
+    (row.status == RunStatus::Success).then_some((row.id, row.record.commit))
 }
 
 /// Runs one job; returns the child's report.

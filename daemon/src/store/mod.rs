@@ -8,7 +8,7 @@ mod tuning;
 mod verdicts;
 
 pub use outbox::{OutboxEntry, OutboxState};
-pub use runs::{NewRun, RunRow, RunStatus};
+pub use runs::{NewRun, RunRecord, RunRow, RunStatus};
 pub use tuning::{NewTuningJob, StoredProfile, TuningJobRow, TuningTotals};
 pub use verdicts::StoredVerdicts;
 

@@ -55,9 +55,9 @@ impl RunStatus {
     }
 }
 
-/// A run to record (serialisable: a run the store cannot take waits in the spool as JSON).
+/// What a run was and how it ended: the summary every stored run has, without its reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewRun {
+pub struct RunRecord {
     /// Unix seconds the run started.
     pub started_at: f64,
     /// Unix seconds it ended.
@@ -86,6 +86,15 @@ pub struct NewRun {
     pub decode_tps: Option<f64>,
     /// Median prefill tokens/sec.
     pub prefill_tps: Option<f64>,
+}
+
+/// A run to record: its record and what it measured (serialisable: a run the store cannot take
+/// waits in the spool as JSON, in the same flat shape as before the record was split out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRun {
+    /// The summary.
+    #[serde(flatten)]
+    pub record: RunRecord,
     /// The model report, as printed by the harness.
     pub report_json: Option<String>,
     /// The kernel report, when one was run.
@@ -94,39 +103,34 @@ pub struct NewRun {
     pub samples: Vec<(String, Vec<f64>)>,
 }
 
-/// A stored run.
+impl std::ops::Deref for NewRun {
+    type Target = RunRecord;
+    fn deref(&self) -> &RunRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for NewRun {
+    fn deref_mut(&mut self) -> &mut RunRecord {
+        &mut self.record
+    }
+}
+
+/// A stored run: its row id and its record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRow {
     /// Row id.
     pub id: i64,
-    /// Unix seconds started.
-    pub started_at: f64,
-    /// Unix seconds finished.
-    pub finished_at: f64,
-    /// Commit.
-    pub commit: String,
-    /// Branch.
-    pub branch: String,
-    /// `embedded` or `repository`.
-    pub source: String,
-    /// Outcome.
-    pub status: RunStatus,
-    /// Failure reason.
-    pub reason: Option<String>,
-    /// Host fingerprint id.
-    pub host_id: String,
-    /// Judged noisy.
-    pub noisy: bool,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Kernel parameters.
-    pub params: Option<String>,
-    /// Kernel ids.
-    pub kernel_ids: Option<String>,
-    /// Median decode tokens/sec.
-    pub decode_tps: Option<f64>,
-    /// Median prefill tokens/sec.
-    pub prefill_tps: Option<f64>,
+    /// The summary.
+    #[serde(flatten)]
+    pub record: RunRecord,
+}
+
+impl std::ops::Deref for RunRow {
+    type Target = RunRecord;
+    fn deref(&self) -> &RunRecord {
+        &self.record
+    }
 }
 
 const COLUMNS: &str = "id, started_at, finished_at, commit_sha, branch, source, status, reason, host_id, noisy, attempts, params, kernel_ids, decode_tps, prefill_tps";
@@ -135,26 +139,28 @@ fn row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     let status: String = r.get(6)?;
     Ok(RunRow {
         id: r.get(0)?,
-        started_at: r.get(1)?,
-        finished_at: r.get(2)?,
-        commit: r.get(3)?,
-        branch: r.get(4)?,
-        source: r.get(5)?,
-        status: RunStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                6,
-                rusqlite::types::Type::Text,
-                format!("unknown status `{status}`").into(),
-            )
-        })?,
-        reason: r.get(7)?,
-        host_id: r.get(8)?,
-        noisy: r.get(9)?,
-        attempts: r.get(10)?,
-        params: r.get(11)?,
-        kernel_ids: r.get(12)?,
-        decode_tps: r.get(13)?,
-        prefill_tps: r.get(14)?,
+        record: RunRecord {
+            started_at: r.get(1)?,
+            finished_at: r.get(2)?,
+            commit: r.get(3)?,
+            branch: r.get(4)?,
+            source: r.get(5)?,
+            status: RunStatus::parse(&status).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    6,
+                    rusqlite::types::Type::Text,
+                    format!("unknown status `{status}`").into(),
+                )
+            })?,
+            reason: r.get(7)?,
+            host_id: r.get(8)?,
+            noisy: r.get(9)?,
+            attempts: r.get(10)?,
+            params: r.get(11)?,
+            kernel_ids: r.get(12)?,
+            decode_tps: r.get(13)?,
+            prefill_tps: r.get(14)?,
+        },
     })
 }
 
@@ -203,20 +209,7 @@ impl Store {
         tx.commit().map_err(err)?;
         Ok(RunRow {
             id,
-            started_at: run.started_at,
-            finished_at: run.finished_at,
-            commit: run.commit.clone(),
-            branch: run.branch.clone(),
-            source: run.source.clone(),
-            status: run.status,
-            reason: run.reason.clone(),
-            host_id: run.host_id.clone(),
-            noisy: run.noisy,
-            attempts: run.attempts,
-            params: run.params.clone(),
-            kernel_ids: run.kernel_ids.clone(),
-            decode_tps: run.decode_tps,
-            prefill_tps: run.prefill_tps,
+            record: run.record.clone(),
         })
     }
 
@@ -323,20 +316,22 @@ mod tests {
 
     fn run(commit: &str, status: RunStatus, tps: Option<f64>) -> NewRun {
         NewRun {
-            started_at: 1.0,
-            finished_at: 2.0,
-            commit: commit.into(),
-            branch: "main".into(),
-            source: "repository".into(),
-            status,
-            reason: None,
-            host_id: "h".into(),
-            noisy: false,
-            attempts: 1,
-            params: None,
-            kernel_ids: None,
-            decode_tps: tps,
-            prefill_tps: None,
+            record: RunRecord {
+                started_at: 1.0,
+                finished_at: 2.0,
+                commit: commit.into(),
+                branch: "main".into(),
+                source: "repository".into(),
+                status,
+                reason: None,
+                host_id: "h".into(),
+                noisy: false,
+                attempts: 1,
+                params: None,
+                kernel_ids: None,
+                decode_tps: tps,
+                prefill_tps: None,
+            },
             report_json: Some("{}".into()),
             kernels_json: None,
             samples: vec![("decode_tps".into(), vec![1.0, 2.0, 3.0])],

@@ -15,7 +15,7 @@ use super::guard::{GuardReport, ModelCheck};
 use super::objective::Objective;
 use super::probe::{Probe, ProbeError};
 use super::space::{Candidate, TuneSpace};
-use crate::report::BenchReport;
+use crate::report::{BenchReport, Phase};
 
 /// Shell-quotes `s` for substitution into a `sh -c` command.
 pub fn shell_quote(s: &str) -> String {
@@ -82,10 +82,11 @@ impl HarnessProbe {
             ProbeError::Harness(format!("the harness printed no bench report: {e}"))
         })?;
         let phase = match self.objective {
-            Objective::Prefill => "prefill",
-            _ => "decode",
+            Objective::Prefill => Phase::Prefill,
+            _ => Phase::Decode,
         };
-        crate::runner::harness::phase_tps(&report, phase)
+        report
+            .phase_tps(&phase)
             .filter(|v| v.is_finite() && *v > 0.0)
             .ok_or_else(|| ProbeError::Harness(format!("the harness reported no {phase} tokens/s")))
     }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::SloSection;
 use crate::report::BenchReport;
-use crate::runner::harness::phase_tps;
+use crate::report::Phase;
 
 /// The judgement of one SLO.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,13 +53,13 @@ pub fn evaluate(
         judge(
             "decode_tokens_per_second",
             cfg.decode_tokens_per_second_min,
-            report.and_then(|r| phase_tps(r, "decode")),
+            report.and_then(|r| r.phase_tps(&Phase::Decode)),
             true,
         ),
         judge(
             "prefill_tokens_per_second",
             cfg.prefill_tokens_per_second_min,
-            report.and_then(|r| phase_tps(r, "prefill")),
+            report.and_then(|r| r.phase_tps(&Phase::Prefill)),
             true,
         ),
         judge(
@@ -90,7 +90,7 @@ pub fn all_met(verdicts: &[SloVerdict]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::model_bench::PhaseResult;
+    use crate::report::{Phase, PhaseResult};
     use crate::stats::Summary;
 
     fn report(decode: f64, gen128: Option<f64>) -> BenchReport {
@@ -98,7 +98,7 @@ mod tests {
         let mut r: BenchReport = serde_json::from_str(json).expect("fixture parses");
         let s = Summary::of(vec![decode, decode * 1.01, decode * 0.99]).unwrap();
         r.phases = vec![PhaseResult {
-            phase: "decode".into(),
+            phase: Phase::Decode,
             tokens: 128,
             seconds: s.map(|t| 128.0 / t),
             tokens_per_second: s,
