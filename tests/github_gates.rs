@@ -83,7 +83,6 @@ fn app_config(api: &str) -> GithubSection {
 fn enqueue(st: &DaemonState, g: &GateOutcome) {
     st.store
         .lock()
-        .unwrap()
         .enqueue(
             1,
             "gate",
@@ -96,12 +95,12 @@ fn enqueue(st: &DaemonState, g: &GateOutcome) {
 }
 
 fn entries(st: &DaemonState) -> Vec<perfd::store::OutboxEntry> {
-    st.store.lock().unwrap().outbox(None, 100).unwrap()
+    st.store.lock().outbox(None, 100).unwrap()
 }
 
 /// Makes every queued entry due now (skips the backoff in tests).
 fn make_due(st: &DaemonState) {
-    let s = st.store.lock().unwrap();
+    let s = st.store.lock();
     for e in s
         .outbox(None, 100)
         .unwrap()
@@ -197,7 +196,7 @@ async fn app_creates_then_updates_the_same_check_run() {
             "throughput: inference: 32.1 tokens/sec; Δ vs baseline: -29.0%; SLO: fail",
         ),
     );
-    assert_eq!(process_due(&st, &mut cache).await, 1);
+    assert_eq!(process_due(&st.outbox, &mut cache).await, 1);
     enqueue(
         &st,
         &gate(
@@ -205,7 +204,7 @@ async fn app_creates_then_updates_the_same_check_run() {
             "throughput: inference: 45.9 tokens/sec; Δ vs baseline: +1.6%; SLO: pass",
         ),
     );
-    assert_eq!(process_due(&st, &mut cache).await, 1);
+    assert_eq!(process_due(&st.outbox, &mut cache).await, 1);
     let e = entries(&st);
     assert!(
         e.iter()
@@ -271,7 +270,7 @@ async fn personal_token_posts_commit_statuses() {
     };
     let st = state(dir.path(), Some(cfg));
     enqueue(&st, &gate(Conclusion::Failure, &"x".repeat(300)));
-    process_due(&st, &mut Poster::default()).await;
+    process_due(&st.outbox, &mut Poster::default()).await;
     assert_eq!(entries(&st)[0].state, OutboxState::Posted);
     let reqs = server.received_requests().await.unwrap();
     let b = &bodies(&reqs, "POST", "/statuses/")[0];
@@ -308,7 +307,6 @@ async fn ledger_is_edited_in_place_keeping_the_rest() {
     };
     st.store
         .lock()
-        .unwrap()
         .enqueue(
             1,
             "ledger",
@@ -318,7 +316,7 @@ async fn ledger_is_edited_in_place_keeping_the_rest() {
             0.0,
         )
         .unwrap();
-    process_due(&st, &mut Poster::default()).await;
+    process_due(&st.outbox, &mut Poster::default()).await;
     assert_eq!(entries(&st)[0].state, OutboxState::Posted);
     let reqs = server.received_requests().await.unwrap();
     let body = bodies(&reqs, "PATCH", "/issues/comments/12")[0]["body"]
@@ -363,7 +361,7 @@ async fn server_errors_are_retried_and_nothing_is_lost() {
     let st = state(dir.path(), Some(app_config(&server.uri())));
     enqueue(&st, &gate(Conclusion::Failure, "throughput: x"));
     let mut cache = Poster::default();
-    process_due(&st, &mut cache).await;
+    process_due(&st.outbox, &mut cache).await;
     let e = &entries(&st)[0];
     assert_eq!((e.state, e.attempts), (OutboxState::Pending, 1), "{e:?}");
     assert!(
@@ -378,11 +376,11 @@ async fn server_errors_are_retried_and_nothing_is_lost() {
         "backoff scheduled"
     );
     // Not due yet: nothing happens.
-    assert_eq!(process_due(&st, &mut cache).await, 0);
+    assert_eq!(process_due(&st.outbox, &mut cache).await, 0);
     make_due(&st);
-    process_due(&st, &mut cache).await;
+    process_due(&st.outbox, &mut cache).await;
     make_due(&st);
-    process_due(&st, &mut cache).await;
+    process_due(&st.outbox, &mut cache).await;
     let e = &entries(&st)[0];
     assert_eq!(
         (e.state, e.remote_id.as_deref()),
@@ -409,7 +407,7 @@ async fn unauthorized_is_a_clear_error_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), Some(app_config(&server.uri())));
     enqueue(&st, &gate(Conclusion::Success, "throughput: x"));
-    process_due(&st, &mut Poster::default()).await;
+    process_due(&st.outbox, &mut Poster::default()).await;
     let e = &entries(&st)[0];
     assert_eq!(e.state, OutboxState::Pending);
     let err = e.last_error.clone().unwrap();
@@ -432,7 +430,7 @@ async fn without_credentials_gates_are_recorded_as_a_dry_run() {
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), None);
     enqueue(&st, &gate(Conclusion::Failure, "throughput: x"));
-    process_due(&st, &mut Poster::default()).await;
+    process_due(&st.outbox, &mut Poster::default()).await;
     let e = &entries(&st)[0];
     assert_eq!(e.state, OutboxState::DryRun);
     assert_eq!(e.payload["summary"], "throughput: x");
@@ -478,7 +476,7 @@ async fn a_rate_limit_pauses_every_post_for_the_time_github_asked() {
         enqueue(&st, &g);
     }
     let mut poster = Poster::default();
-    process_due(&st, &mut poster).await;
+    process_due(&st.outbox, &mut poster).await;
     let posts = |reqs: &[Request]| {
         reqs.iter()
             .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/check-runs"))
@@ -490,12 +488,12 @@ async fn a_rate_limit_pauses_every_post_for_the_time_github_asked() {
     assert!(paused > 1.0 && paused <= 2.0, "paused for {paused} s");
     // During the pause nothing is sent, even for entries that are due.
     make_due(&st);
-    assert_eq!(process_due(&st, &mut poster).await, 0);
+    assert_eq!(process_due(&st.outbox, &mut poster).await, 0);
     assert_eq!(posts(&server.received_requests().await.unwrap()), 1);
     // After it, every entry goes out (the limited one included).
     tokio::time::sleep(std::time::Duration::from_secs_f64(paused + 0.1)).await;
     make_due(&st);
-    process_due(&st, &mut poster).await;
+    process_due(&st.outbox, &mut poster).await;
     assert!(
         entries(&st).iter().all(|e| e.state == OutboxState::Posted),
         "{:#?}",
@@ -514,7 +512,6 @@ async fn an_older_ledger_edit_never_overwrites_a_newer_one() {
         };
         st.store
             .lock()
-            .unwrap()
             .enqueue(
                 1,
                 "ledger",

@@ -81,7 +81,6 @@ async fn post(st: &DaemonState, p: &ProfileProposal) -> OutboxState {
     let id = st
         .store
         .lock()
-        .unwrap()
         .enqueue(
             1,
             "pull_request",
@@ -92,8 +91,8 @@ async fn post(st: &DaemonState, p: &ProfileProposal) -> OutboxState {
         )
         .unwrap();
     let mut poster = Poster::default();
-    process_due(st, &mut poster).await;
-    let s = st.store.lock().unwrap();
+    process_due(&st.outbox, &mut poster).await;
+    let s = st.store.lock();
     s.outbox(None, 100)
         .unwrap()
         .into_iter()

@@ -1,71 +1,42 @@
 //! What the scheduler knows and the HTTP side shows: configuration, store, latest results,
 //! run counters, readiness and the scheduler's heartbeat.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::gates::outbox_handle::Outbox;
+use crate::health::Health;
 use crate::host::HostFingerprint;
+pub use crate::published::{LatestVerdicts, Published, RunningInfo};
 use crate::report::BenchReport;
+use crate::run::{RecordedRun, RunRow};
 use crate::runner::heartbeat::Heartbeat;
-use crate::store::{RunRow, RunStatus, Store};
-
-/// The newest successful run and its reports.
-#[derive(Debug, Clone)]
-pub struct LatestRun {
-    /// The stored row.
-    pub row: RunRow,
-    /// The model report, when the harness produced one.
-    pub report: Option<BenchReport>,
-    /// The kernel report, when one was run.
-    pub kernels: Option<BenchReport>,
-}
-
-/// A run in progress.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunningInfo {
-    /// Commit being benchmarked.
-    pub commit: String,
-    /// Step (`fetch`, `build`, `harness`).
-    pub step: String,
-    /// Unix seconds the run started.
-    pub started_at: f64,
-}
+use crate::store::{Store, StoreHandle};
 
 /// State shared by the scheduler, the HTTP server and the signal handlers.
 #[derive(Debug)]
 pub struct DaemonState {
-    /// Current configuration (replaced on SIGHUP).
-    pub config: RwLock<Config>,
+    /// Current configuration (replaced on SIGHUP through `set_config`).
+    config: RwLock<Config>,
     /// File the configuration came from (None: embedded default).
     pub config_path: Option<PathBuf>,
     /// The history database.
-    pub store: Mutex<Store>,
+    pub store: StoreHandle,
     /// This host.
     pub host: HostFingerprint,
     /// Readiness by cause (store writable, scheduler alive, startup done).
-    pub health: crate::health::Health,
+    pub health: Arc<Health>,
     /// Scheduler progress for the watchdog.
     pub heartbeat: Heartbeat,
     /// Wakes the scheduler for an immediate tick (coalesced while a run is going).
     pub trigger: Notify,
-    /// Newest successful run.
-    pub latest: RwLock<Option<LatestRun>>,
-    /// Runs per outcome since the database was created.
-    pub counts: Mutex<HashMap<RunStatus, u64>>,
-    /// The run in progress.
-    pub running: Mutex<Option<RunningInfo>>,
-    /// Metric collector failures by collector name.
-    pub collector_errors: Mutex<HashMap<&'static str, u64>>,
-    /// Wakes the gate outbox worker.
-    pub outbox_wake: Notify,
-    /// Verdicts of the newest judged run (for /metrics).
-    pub verdicts: RwLock<Option<LatestVerdicts>>,
-    /// GitHub posts that failed, by kind.
-    pub gate_failures: crate::gates::post_failures::PostFailures,
+    /// The newest run, verdicts and counters, for `/metrics`, the API and the status page.
+    pub published: Published,
+    /// The gate outbox (shared with its worker).
+    pub outbox: Arc<Outbox>,
     /// Stored runs whose judgement failed, judged again at the next tick.
     pub unjudged: crate::judge_queue::JudgeQueue,
     /// Finished runs the store could not take yet.
@@ -74,19 +45,6 @@ pub struct DaemonState {
     pub marker: crate::runner::run_marker::RunMarker,
     /// Tuning jobs waiting for the scheduler.
     pub tune_queue: crate::tune_queue::TuneQueue,
-}
-
-/// What the newest judged run concluded.
-#[derive(Debug, Clone, Default)]
-pub struct LatestVerdicts {
-    /// SLO verdicts.
-    pub slos: Vec<crate::verdict::slo::SloVerdict>,
-    /// (metric, current/baseline ratio) of the regression assessment.
-    pub regression_ratio: Option<(String, f64)>,
-    /// A regression was confirmed by A/B.
-    pub confirmed_regression: bool,
-    /// Gate conclusions by gate name.
-    pub gates: Vec<(String, crate::gates::Conclusion)>,
 }
 
 impl DaemonState {
@@ -105,25 +63,27 @@ impl DaemonState {
         let latest = latest_from_store(&store);
         let verdicts = verdicts_from_store(&store);
         let state_dir = config.state_dir();
+        let store = StoreHandle::new(store);
+        let health = Arc::new(Health::default());
+        let outbox = Arc::new(Outbox::new(
+            store.clone(),
+            health.clone(),
+            config.github.clone(),
+        ));
         Self {
             unjudged: crate::judge_queue::JudgeQueue::default(),
             tune_queue: crate::tune_queue::TuneQueue::default(),
-            gate_failures: Default::default(),
             spool: crate::store_spool::Spool::new(state_dir.join("spool")),
             marker: crate::runner::run_marker::RunMarker::new(&state_dir),
             config: RwLock::new(config),
             config_path,
-            store: Mutex::new(store),
+            store,
             host,
-            health: crate::health::Health::default(),
+            health,
             heartbeat: Heartbeat::default(),
             trigger: Notify::new(),
-            latest: RwLock::new(latest),
-            counts: Mutex::new(counts),
-            running: Mutex::new(None),
-            collector_errors: Mutex::new(HashMap::new()),
-            outbox_wake: Notify::new(),
-            verdicts: RwLock::new(verdicts),
+            published: Published::new(latest, verdicts, counts),
+            outbox,
         }
     }
 
@@ -131,26 +91,36 @@ impl DaemonState {
     pub fn config(&self) -> Config {
         self.config
             .read()
-            .map(|c| c.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the configuration (SIGHUP); the outbox posts with the new `[github]`.
+    pub fn set_config(&self, new: Config) {
+        self.outbox.set_github(new.github.clone());
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = new;
     }
 
     /// Counts a collector failure.
     pub fn count_collector_error(&self, collector: &'static str) {
-        if let Ok(mut m) = self.collector_errors.lock() {
-            *m.entry(collector).or_default() += 1;
-        }
+        self.published.collector_failed(collector);
     }
 }
 
 /// The newest successful run with its parsed reports.
-pub fn latest_from_store(store: &Store) -> Option<LatestRun> {
+pub fn latest_from_store(store: &Store) -> Option<RecordedRun> {
     let row = store.last_success().ok().flatten()?;
+    recorded_from_store(store, row)
+}
+
+/// A stored run with its reports read back from the store (a run judged after a restart, a
+/// retry or the spool; a freshly recorded run carries its reports as a value instead).
+pub fn recorded_from_store(store: &Store, row: RunRow) -> Option<RecordedRun> {
     let (report, kernels) = stored_reports(store, row.id)?;
-    Some(LatestRun {
+    Some(RecordedRun {
+        row,
         report,
         kernels,
-        row,
     })
 }
 

@@ -77,13 +77,14 @@ impl Spool {
         files
     }
 
-    /// Moves waiting runs into the store with `insert`, oldest first, and returns the stored rows.
+    /// Moves waiting runs into the store with `insert`, oldest first, and returns each stored row
+    /// with its run (whose reports the caller parses once).
     /// Stops at the first store error (returned with the rows stored before it); what is left
     /// waits for the next call. A file that is not a run is renamed `*.unreadable` and logged.
     pub fn drain(
         &self,
         mut insert: impl FnMut(&NewRun) -> Result<RunRow, StoreError>,
-    ) -> (Vec<RunRow>, Option<StoreError>) {
+    ) -> (Vec<(RunRow, NewRun)>, Option<StoreError>) {
         let mut stored = Vec::new();
         loop {
             let Some(run) = self.memory().first().cloned() else {
@@ -92,7 +93,7 @@ impl Spool {
             match insert(&run) {
                 Ok(row) => {
                     self.memory().remove(0);
-                    stored.push(row);
+                    stored.push((row, run));
                 }
                 Err(e) => return (stored, Some(e)),
             }
@@ -119,7 +120,7 @@ impl Spool {
                             return (stored, None);
                         }
                     }
-                    stored.push(row);
+                    stored.push((row, run));
                 }
                 Err(e) => return (stored, Some(e)),
             }
@@ -181,7 +182,7 @@ mod tests {
         let mut store = Store::open(&dir.path().join("h.sqlite")).unwrap();
         let (rows, err) = spool.drain(|r| store.insert_run(r));
         assert!(err.is_none());
-        let commits: Vec<_> = rows.iter().map(|r| r.commit.as_str()).collect();
+        let commits: Vec<_> = rows.iter().map(|(r, _)| r.commit.as_str()).collect();
         assert_eq!(commits, ["a", "b"]);
         assert!(spool.is_empty());
         assert_eq!(store.runs(10).unwrap().len(), 2);

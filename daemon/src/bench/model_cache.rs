@@ -65,3 +65,29 @@ pub fn load_or_write(
     ));
     BitnetModel::load(&path).with_context(|| format!("load freshly written {}", path.display()))
 }
+
+/// The model a command names: a file (`--model`), else a synthetic preset (`--preset`, written to
+/// `cache_dir`, default [`default_cache_dir`], on first use). Returns the preset when it was one.
+pub fn load_named(
+    model: Option<&Path>,
+    preset: &str,
+    cache_dir: Option<&Path>,
+    note: &dyn Fn(String),
+) -> Result<(BitnetModel, Option<Preset>)> {
+    match model {
+        Some(path) => Ok((
+            BitnetModel::load(path).with_context(|| format!("load model {}", path.display()))?,
+            None,
+        )),
+        None => {
+            let preset: Preset = preset
+                .parse()
+                .map_err(|e| crate::UsageError(format!("--preset: {e}")))?;
+            let dir = cache_dir.map_or_else(default_cache_dir, Path::to_path_buf);
+            Ok((
+                load_or_write(&dir, preset, DEFAULT_SEED, note)?,
+                Some(preset),
+            ))
+        }
+    }
+}

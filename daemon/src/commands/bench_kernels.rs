@@ -12,7 +12,7 @@ use super::bench::{
     timestamp, BenchOutcome,
 };
 use crate::bench::kernel_bench::{
-    measure_interleaved, Residency, Sampling, Workload, BITNET_2B4T_SHAPES,
+    measure_interleaved, KernelResult, Residency, Sampling, Workload, BITNET_2B4T_SHAPES,
 };
 use crate::bench::stream_bandwidth::BandwidthMemory;
 use crate::cli::BenchArgs;
@@ -105,6 +105,43 @@ fn configs(params: Option<&str>) -> Result<Vec<KernelConfig>> {
     }
 }
 
+/// Times every engine on every shape and residency (engines interleaved per workload), grouped
+/// by kernel.
+fn measure_all(
+    engines: &[I2sGemm],
+    shapes: &[(usize, usize)],
+    residencies: &[Residency],
+    memory: &BandwidthMemory,
+    sampling: Sampling,
+    pb: &indicatif::ProgressBar,
+) -> Result<Vec<KernelResult>> {
+    let mut kernels = Vec::new();
+    let refs: Vec<&I2sGemm> = engines.iter().collect();
+    for &(rows, cols) in shapes {
+        for &res in residencies {
+            pb.set_message(format!(
+                "{rows}x{cols} {}: {} kernels interleaved",
+                res.name(),
+                refs.len()
+            ));
+            let workload = Workload::new(rows, cols, res, memory.dram_working_set_bytes())
+                .with_context(|| format!("prepare {rows}x{cols} ({})", res.name()))?;
+            kernels.extend(
+                measure_interleaved(&refs, &workload, sampling)
+                    .with_context(|| format!("benchmark {rows}x{cols} ({})", res.name()))?,
+            );
+            pb.inc(1);
+        }
+    }
+    // Group by kernel (stable: shapes and residencies keep their order within a kernel).
+    kernels.sort_by_key(|k| {
+        engines
+            .iter()
+            .position(|e| e.kernel_id() == k.kernel_id && e.config().to_string() == k.params)
+    });
+    Ok(kernels)
+}
+
 /// Runs the kernel suite.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     if args.samples < 3 {
@@ -154,30 +191,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     pb.set_message("STREAM bandwidth (before)");
     let before = stream_round(threads, array_bytes)?;
     pb.inc(1);
-    let mut kernels = Vec::new();
-    let refs: Vec<&I2sGemm> = engines.iter().collect();
-    for &(rows, cols) in &shapes {
-        for &res in &residencies {
-            pb.set_message(format!(
-                "{rows}x{cols} {}: {} kernels interleaved",
-                res.name(),
-                refs.len()
-            ));
-            let workload = Workload::new(rows, cols, res, memory.dram_working_set_bytes())
-                .with_context(|| format!("prepare {rows}x{cols} ({})", res.name()))?;
-            kernels.extend(
-                measure_interleaved(&refs, &workload, sampling)
-                    .with_context(|| format!("benchmark {rows}x{cols} ({})", res.name()))?,
-            );
-            pb.inc(1);
-        }
-    }
-    // Group by kernel (stable: shapes and residencies keep their order within a kernel).
-    kernels.sort_by_key(|k| {
-        engines
-            .iter()
-            .position(|e| e.kernel_id() == k.kernel_id && e.config().to_string() == k.params)
-    });
+    let mut kernels = measure_all(&engines, &shapes, &residencies, &memory, sampling, &pb)?;
     pb.set_message("STREAM bandwidth (after)");
     let after = stream_round(threads, array_bytes)?;
     pb.finish_and_clear();

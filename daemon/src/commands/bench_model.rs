@@ -13,13 +13,15 @@ use super::bench::{
     timestamp, BenchOutcome,
 };
 use crate::bench::model_bench::{self, ModelBenchSpec};
-use crate::bench::model_cache::{default_cache_dir, load_or_write, DEFAULT_SEED};
+use crate::bench::model_cache::load_named;
 use crate::cli::BenchArgs;
 use crate::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::host::rss::{peak_rss_bytes, reset_peak_rss};
 use crate::host::HostFingerprint;
-use crate::report::bench_report::{DecodeRoofline, ModelCrossvalSummary, ModelInfo, ToolVersions};
-use crate::report::{human, BenchReport, Phase, SCHEMA};
+use crate::report::bench_report::{
+    CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo, ToolVersions,
+};
+use crate::report::{human, BenchReport, Phase, PhaseResult, SCHEMA};
 use crate::UsageError;
 
 /// Prompt of the model-level cross-validation (fixed, so reports are comparable).
@@ -41,8 +43,8 @@ fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelInfo {
     }
 }
 
-/// Runs the model suite.
-pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+/// Counts that must be at least 1.
+fn check_counts(args: &BenchArgs) -> Result<()> {
     for (flag, v) in [
         ("--pp", args.pp),
         ("--tg", args.tg),
@@ -53,6 +55,68 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             bail!(UsageError(format!("{flag} must be at least 1")));
         }
     }
+    Ok(())
+}
+
+/// Kernel and model cross-validation of `engine` against the scalar reference.
+fn crossval(
+    args: &BenchArgs,
+    model: &BitnetModel,
+    engine: &I2sGemm,
+    config: KernelConfig,
+) -> Result<(Vec<CrossvalSummary>, ModelCrossvalSummary)> {
+    let kernel = vec![kernel_crossval(engine)?];
+    let reference = I2sGemm::new(KernelConfig {
+        isa: Some(Isa::Scalar),
+        ..config
+    })
+    .context("configure the scalar reference")?;
+    let r = crossval_model(
+        model,
+        engine,
+        &reference,
+        &CROSSVAL_PROMPT,
+        args.crossval_steps,
+    )
+    .context("model-level cross-validation")?;
+    Ok((
+        kernel,
+        ModelCrossvalSummary {
+            params: config.to_string(),
+            prompt: CROSSVAL_PROMPT.to_vec(),
+            steps: r.steps,
+            positions: r.positions,
+            max_abs_diff: r.max_abs_diff,
+            min_cosine: r.min_cosine,
+            tokens_identical: r.tokens == r.reference_tokens,
+            pass: r.pass,
+        },
+    ))
+}
+
+/// Decode against the read-only bandwidth roofline of the same run.
+fn decode_roofline(
+    phases: &[PhaseResult],
+    bytes_per_token: u64,
+    read_bytes_per_second: f64,
+) -> Result<DecodeRoofline> {
+    let decode = phases
+        .iter()
+        .find(|p| p.phase == Phase::Decode)
+        .context("decode phase missing")?;
+    let roofline_tokens_per_second = read_bytes_per_second / bytes_per_token as f64;
+    Ok(DecodeRoofline {
+        bandwidth: "read".into(),
+        bandwidth_bytes_per_second: read_bytes_per_second,
+        bytes_per_token,
+        roofline_tokens_per_second,
+        ratio: decode.tokens_per_second.median / roofline_tokens_per_second,
+    })
+}
+
+/// Runs the model suite.
+pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+    check_counts(args)?;
     let config = match &args.params {
         Some(p) => parse_params(p)?,
         None => KernelConfig::default(),
@@ -67,24 +131,13 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     );
     let note = |line: String| pb.println(line);
 
-    let (model, preset) = match &args.model {
-        Some(path) => (
-            BitnetModel::load(path).with_context(|| format!("load model {}", path.display()))?,
-            None,
-        ),
-        None => {
-            let preset: Preset = args
-                .preset
-                .parse()
-                .map_err(|e| UsageError(format!("--preset: {e}")))?;
-            let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-            pb.set_message(format!("synthetic {preset} model"));
-            (
-                load_or_write(&dir, preset, DEFAULT_SEED, &note)?,
-                Some(preset),
-            )
-        }
-    };
+    pb.set_message("loading the model");
+    let (model, preset) = load_named(
+        args.model.as_deref(),
+        &args.preset,
+        args.cache_dir.as_deref(),
+        &note,
+    )?;
     pb.inc(1);
     let hp = *model.hparams();
     let positions = args.pp + args.tg;
@@ -101,30 +154,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             "crossval vs scalar reference ({} greedy steps)",
             args.crossval_steps
         ));
-        crossval = Some(vec![kernel_crossval(&engine)?]);
-        let reference = I2sGemm::new(KernelConfig {
-            isa: Some(Isa::Scalar),
-            ..config
-        })
-        .context("configure the scalar reference")?;
-        let r = crossval_model(
-            &model,
-            &engine,
-            &reference,
-            &CROSSVAL_PROMPT,
-            args.crossval_steps,
-        )
-        .context("model-level cross-validation")?;
-        model_crossval = Some(ModelCrossvalSummary {
-            params: config.to_string(),
-            prompt: CROSSVAL_PROMPT.to_vec(),
-            steps: r.steps,
-            positions: r.positions,
-            max_abs_diff: r.max_abs_diff,
-            min_cosine: r.min_cosine,
-            tokens_identical: r.tokens == r.reference_tokens,
-            pass: r.pass,
-        });
+        let (k, m) = self::crossval(args, &model, &engine, config)?;
+        (crossval, model_crossval) = (Some(k), Some(m));
         pb.inc(1);
     }
 
@@ -152,22 +183,15 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let noise = NoiseVerdict::judge(snapshot.others_busy_cores_since(), args.noise_limit_cores);
     let memory_bandwidth = merge_stream(before, after)?;
 
-    let decode = result
-        .phases
-        .iter()
-        .find(|p| p.phase == Phase::Decode)
-        .context("decode phase missing")?;
-    let bytes_per_token = hp.decode_bytes_per_token();
-    let read = memory_bandwidth.read_bytes_per_second();
-    let roofline_tokens_per_second = read / bytes_per_token as f64;
-    let decode_roofline = DecodeRoofline {
-        bandwidth: "read".into(),
-        bandwidth_bytes_per_second: read,
-        bytes_per_token,
-        roofline_tokens_per_second,
-        ratio: decode.tokens_per_second.median / roofline_tokens_per_second,
-    };
-    let generation_128_seconds = (args.tg == 128).then(|| decode.seconds.clone());
+    let decode_roofline = decode_roofline(
+        &result.phases,
+        hp.decode_bytes_per_token(),
+        memory_bandwidth.read_bytes_per_second(),
+    )?;
+    let generation_128_seconds = (args.tg == 128)
+        .then(|| result.phases.iter().find(|p| p.phase == Phase::Decode))
+        .flatten()
+        .map(|d| d.seconds.clone());
     let report = BenchReport {
         schema: SCHEMA.to_string(),
         commit: env!("PERFD_GIT_COMMIT").to_string(),

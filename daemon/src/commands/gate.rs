@@ -5,10 +5,12 @@ use anyhow::{bail, Context, Result};
 use crate::cli::GateArgs;
 use crate::gates::outbox::{process_due, Poster};
 use crate::gates::GateOutcome;
-use crate::host::HostFingerprint;
+use std::sync::Arc;
+
+use crate::gates::outbox_handle::Outbox;
+use crate::health::Health;
 use crate::runner::heartbeat::unix_now;
-use crate::state::DaemonState;
-use crate::store::Store;
+use crate::store::{Store, StoreHandle};
 
 use super::run::{config_path, load_config};
 
@@ -43,18 +45,16 @@ pub fn run(args: &GateArgs) -> Result<String> {
             unix_now(),
         )?;
     }
-    let state = DaemonState::new(config, path, store, HostFingerprint::detect());
+    let store = StoreHandle::new(store);
+    let outbox = Outbox::new(store.clone(), Arc::new(Health::default()), config.github);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let mut cache = Poster::default();
-        while process_due(&state, &mut cache).await > 0 {}
+        while process_due(&outbox, &mut cache).await > 0 {}
     });
-    let store = state
-        .store
-        .lock()
-        .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
+    let store = store.lock();
     let mut out = String::new();
     for e in store.outbox(Some(row.id), 20)? {
         out.push_str(&format!(

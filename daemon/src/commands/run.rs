@@ -157,7 +157,7 @@ async fn serve(config: Config, path: Option<PathBuf>) -> Result<()> {
         shutdown_rx.clone(),
     ));
     let outbox_task = tokio::spawn(crate::gates::outbox::run_worker(
-        state.clone(),
+        state.outbox.clone(),
         shutdown_rx.clone(),
     ));
     state.health.set_started();
@@ -234,9 +234,7 @@ fn reload(state: &DaemonState, path: Option<&Path>) {
                     "[daemon] changes (listen address, state directory) take effect on restart"
                 );
             }
-            if let Ok(mut c) = state.config.write() {
-                *c = new;
-            }
+            state.set_config(new);
             tracing::info!(config = %path.display(), "configuration reloaded");
             state.trigger.notify_one();
         }

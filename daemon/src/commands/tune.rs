@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use bitnet_kernels::model::{BitnetModel, Preset};
+use bitnet_kernels::model::BitnetModel;
 use bitnet_kernels::{I2sGemm, KernelConfig};
 
 use super::bench::{progress, timestamp};
 use super::tune_exhaustive;
-use crate::bench::model_cache::{default_cache_dir, load_or_write, DEFAULT_SEED};
+use crate::bench::model_cache::load_named;
 use crate::cli::TuneArgs;
 use crate::host::HostFingerprint;
 use crate::runner::heartbeat::unix_now;
@@ -119,19 +119,87 @@ fn parse_space(text: &str) -> Result<TuneSpace> {
 }
 
 fn load_model(args: &TuneArgs, note: &dyn Fn(String)) -> Result<BitnetModel> {
-    match &args.model {
-        Some(path) => {
-            BitnetModel::load(path).with_context(|| format!("load model {}", path.display()))
-        }
-        None => {
-            let preset: Preset = args
-                .preset
-                .parse()
-                .map_err(|e| UsageError(format!("--preset: {e}")))?;
-            let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-            load_or_write(&dir, preset, DEFAULT_SEED, note)
-        }
+    let (model, _) = load_named(
+        args.model.as_deref(),
+        &args.preset,
+        args.cache_dir.as_deref(),
+        note,
+    )?;
+    Ok(model)
+}
+
+/// What a job runs on: the probe, its space, the current profile and the second attempt's start.
+struct Setup {
+    probe: Box<dyn Probe>,
+    space: TuneSpace,
+    current: Candidate,
+    fallback: Candidate,
+}
+
+/// A harness's probe (`--harness`), or perfd's own kernels in this process on the model.
+fn setup(
+    args: &TuneArgs,
+    objective: Objective,
+    stored: Option<&str>,
+    note: &dyn Fn(String),
+    pb: &indicatif::ProgressBar,
+) -> Result<Setup> {
+    let bad_params = |e: String| UsageError(format!("--params: {e}"));
+    if let Some(command) = &args.harness {
+        let (probe, space) = harness_probe(args, command, objective)?;
+        // A harness's own default is what it runs without PERFD_PARAMS: the empty profile.
+        return Ok(Setup {
+            probe: Box::new(probe),
+            space,
+            current: Candidate::parse(stored.unwrap_or_default()).map_err(bad_params)?,
+            fallback: Candidate::default(),
+        });
     }
+    let current = KernelConfig::default()
+        .with_params(stored.unwrap_or_default())
+        .map_err(|e| bad_params(e.to_string()))?;
+    pb.set_message("loading the model");
+    let model = load_model(args, note)?;
+    let probe = EngineProbe::new(
+        objective,
+        Some(model),
+        args.crossval_steps,
+        Box::new(I2sGemm::new),
+    )?;
+    Ok(Setup {
+        probe: Box::new(probe),
+        space: TuneSpace::kernel_params(),
+        current: Candidate::of_kernel_config(&current),
+        fallback: Candidate::of_kernel_config(&KernelConfig::default()),
+    })
+}
+
+/// The profile a job adopted, with its evidence.
+fn adopted_profile(
+    outcome: &crate::tuner::JobOutcome,
+    host: &HostFingerprint,
+    model: &str,
+    objective: Objective,
+) -> Result<Option<TunedProfile>> {
+    let Some(t) = outcome.decisive_test().filter(|_| outcome.adopted) else {
+        return Ok(None);
+    };
+    Ok(Some(TunedProfile {
+        host: host.id.clone(),
+        cpu: host.cpu_model.clone(),
+        model: model.to_string(),
+        objective: objective.to_string(),
+        params: outcome.after.to_string(),
+        replaced: outcome.before.to_string(),
+        gain: t.gain,
+        gain_ci95: t.gain_ci95,
+        p_value: t.p_value,
+        crossval: outcome
+            .crossval
+            .as_ref()
+            .map_or_else(|| "not run".into(), |g| g.summary()),
+        adopted_at: timestamp()?,
+    }))
 }
 
 /// Runs the command; returns what to print.
@@ -159,35 +227,12 @@ pub fn run(args: &TuneArgs) -> Result<String> {
     };
     let pb = progress(args.json, args.max_evals as u64);
     let note = |line: String| pb.println(line);
-    let (mut probe, space, current, fallback): (Box<dyn Probe>, TuneSpace, Candidate, Candidate) =
-        match &args.harness {
-            Some(command) => {
-                let (probe, space) = harness_probe(args, command, objective)?;
-                // A harness's own default is what it runs without PERFD_PARAMS: the empty profile.
-                let current = Candidate::parse(stored.as_deref().unwrap_or_default())
-                    .map_err(|e| UsageError(format!("--params: {e}")))?;
-                (Box::new(probe), space, current, Candidate::default())
-            }
-            None => {
-                let current_config = KernelConfig::default()
-                    .with_params(stored.as_deref().unwrap_or_default())
-                    .map_err(|e| UsageError(format!("--params: {e}")))?;
-                pb.set_message("loading the model");
-                let model = load_model(args, &note)?;
-                let probe = EngineProbe::new(
-                    objective,
-                    Some(model),
-                    args.crossval_steps,
-                    Box::new(I2sGemm::new),
-                )?;
-                (
-                    Box::new(probe),
-                    TuneSpace::kernel_params(),
-                    Candidate::of_kernel_config(&current_config),
-                    Candidate::of_kernel_config(&KernelConfig::default()),
-                )
-            }
-        };
+    let Setup {
+        mut probe,
+        space,
+        current,
+        fallback,
+    } = setup(args, objective, stored.as_deref(), &note, &pb)?;
     let spec = JobSpec {
         current,
         fallback_start: fallback,
@@ -207,26 +252,7 @@ pub fn run(args: &TuneArgs) -> Result<String> {
         job::run(probe.as_mut(), &space, &spec, &mut memory, &mut on_progress).context("tuning")?;
     pb.finish_and_clear();
 
-    let decisive = outcome.decisive_test().cloned();
-    let profile = match (&decisive, outcome.adopted) {
-        (Some(t), true) => Some(TunedProfile {
-            host: host.id.clone(),
-            cpu: host.cpu_model.clone(),
-            model: model_name.clone(),
-            objective: objective.to_string(),
-            params: outcome.after.to_string(),
-            replaced: outcome.before.to_string(),
-            gain: t.gain,
-            gain_ci95: t.gain_ci95,
-            p_value: t.p_value,
-            crossval: outcome
-                .crossval
-                .as_ref()
-                .map_or_else(|| "not run".into(), |g| g.summary()),
-            adopted_at: timestamp()?,
-        }),
-        _ => None,
-    };
+    let profile = adopted_profile(&outcome, &host, &model_name, objective)?;
     let mut report = TuneReport {
         schema: TUNE_SCHEMA.into(),
         host_id: host.id.clone(),

@@ -49,6 +49,64 @@ struct Comparison {
     within_2_percent: bool,
 }
 
+/// Guards and times every point; the best one, its median and how many the guard rejected.
+fn exhaustive(
+    probe: &mut EngineProbe,
+    points: &[Candidate],
+    pb: &indicatif::ProgressBar,
+) -> Result<(Candidate, f64, usize)> {
+    let mut rejected = 0;
+    let mut best: Option<(Candidate, f64)> = None;
+    for (i, c) in points.iter().enumerate() {
+        pb.set_position(i as u64);
+        pb.set_message(format!("exhaustive: {c}"));
+        if !probe.guard(c)?.pass {
+            rejected += 1;
+            continue;
+        }
+        let mut v = (0..EXHAUSTIVE_SAMPLES)
+            .map(|_| probe.sample(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let m = median(&mut v);
+        if best.as_ref().is_none_or(|(_, b)| m > *b) {
+            best = Some((c.clone(), m));
+        }
+    }
+    let (optimum, optimum_median) = best.context("no configuration passed the guard")?;
+    Ok((optimum, optimum_median, rejected))
+}
+
+/// The comparison in words.
+fn human(c: &Comparison) -> String {
+    format!(
+        "tuner efficiency on {} ({}), {} over {}:\n\
+         exhaustive: {} configurations ({} rejected) in {:.0} s; optimum {} at {:.0} {}\n\
+         tuner:      {} evaluations ({:.1} % of exhaustive) in {:.0} s; choice {}\n\
+         choice / optimum, {} interleaved pairs: median {:.4} ({})\n",
+        c.cpu_model,
+        c.host_id,
+        c.objective,
+        c.space.join(" x "),
+        c.configurations,
+        c.exhaustive_rejected,
+        c.exhaustive_seconds,
+        c.exhaustive_best,
+        c.exhaustive_best_median,
+        c.unit,
+        c.tuner_evaluations,
+        c.evaluation_fraction * 100.0,
+        c.tuner_seconds,
+        c.tuner_choice,
+        c.final_pairs.len(),
+        c.choice_vs_optimum,
+        if c.within_2_percent {
+            "within 2 % of the optimum"
+        } else {
+            "MORE than 2 % below the optimum"
+        }
+    )
+}
+
 /// Runs the comparison.
 pub fn run(args: &TuneArgs, objective: Objective) -> Result<String> {
     if !matches!(objective, Objective::Kernel { .. }) {
@@ -68,25 +126,8 @@ pub fn run(args: &TuneArgs, objective: Objective) -> Result<String> {
     let pb = progress(args.json, points.len() as u64);
 
     let t = Instant::now();
-    let mut rejected = 0;
-    let mut best: Option<(Candidate, f64)> = None;
-    for (i, c) in points.iter().enumerate() {
-        pb.set_position(i as u64);
-        pb.set_message(format!("exhaustive: {c}"));
-        if !probe.guard(c)?.pass {
-            rejected += 1;
-            continue;
-        }
-        let mut v = (0..EXHAUSTIVE_SAMPLES)
-            .map(|_| probe.sample(c))
-            .collect::<Result<Vec<_>, _>>()?;
-        let m = median(&mut v);
-        if best.as_ref().is_none_or(|(_, b)| m > *b) {
-            best = Some((c.clone(), m));
-        }
-    }
+    let (optimum, optimum_median, rejected) = exhaustive(&mut probe, &points, &pb)?;
     let exhaustive_seconds = t.elapsed().as_secs_f64();
-    let (optimum, optimum_median) = best.context("no configuration passed the guard")?;
 
     let t = Instant::now();
     let max_evals = points.len() / 4;
@@ -138,31 +179,5 @@ pub fn run(args: &TuneArgs, objective: Objective) -> Result<String> {
     if args.json {
         return Ok(serde_json::to_string_pretty(&c)? + "\n");
     }
-    Ok(format!(
-        "tuner efficiency on {} ({}), {} over {}:\n\
-         exhaustive: {} configurations ({} rejected) in {:.0} s; optimum {} at {:.0} {}\n\
-         tuner:      {} evaluations ({:.1} % of exhaustive) in {:.0} s; choice {}\n\
-         choice / optimum, {} interleaved pairs: median {:.4} ({})\n",
-        c.cpu_model,
-        c.host_id,
-        c.objective,
-        c.space.join(" x "),
-        c.configurations,
-        c.exhaustive_rejected,
-        c.exhaustive_seconds,
-        c.exhaustive_best,
-        c.exhaustive_best_median,
-        c.unit,
-        c.tuner_evaluations,
-        c.evaluation_fraction * 100.0,
-        c.tuner_seconds,
-        c.tuner_choice,
-        FINAL_PAIRS,
-        c.choice_vs_optimum,
-        if c.within_2_percent {
-            "within 2 % of the optimum"
-        } else {
-            "MORE than 2 % below the optimum"
-        }
-    ))
+    Ok(human(&c))
 }

@@ -226,6 +226,17 @@ fn validate_tuner(t: &crate::config::TunerSection, repository: bool) -> Vec<(Str
 fn validate(c: &Config) -> Vec<(String, String)> {
     let mut errs = validate_tuner(&c.tuner, c.repository.is_some());
     let mut err = |k: &str, m: String| errs.push((k.to_string(), m));
+    validate_daemon_and_schedule(c, &mut err);
+    validate_benchmark(c, &mut err);
+    validate_repository(c, &mut err);
+    validate_noise_and_slo(c, &mut err);
+    validate_regression(c, &mut err);
+    validate_github(c, &mut err);
+    errs
+}
+
+/// Problems of `[daemon]` and `[schedule]`, and every duration's bound.
+fn validate_daemon_and_schedule(c: &Config, err: &mut impl FnMut(&str, String)) {
     if c.daemon.listen.parse::<std::net::SocketAddr>().is_err() {
         err(
             "daemon.listen",
@@ -261,6 +272,10 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             );
         }
     }
+}
+
+/// Problems of `[benchmark]`.
+fn validate_benchmark(c: &Config, err: &mut impl FnMut(&str, String)) {
     let b = &c.benchmark;
     if b.model.is_none() {
         if let Err(e) = b.preset.parse::<Preset>() {
@@ -293,6 +308,10 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             err("benchmark.params", e.to_string());
         }
     }
+}
+
+/// Problems of `[repository]`.
+fn validate_repository(c: &Config, err: &mut impl FnMut(&str, String)) {
     if let Some(r) = &c.repository {
         if r.url.trim().is_empty() {
             err("repository.url", "must not be empty".into());
@@ -321,6 +340,10 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             }
         }
     }
+}
+
+/// Problems of `[noise]` and `[slo]`.
+fn validate_noise_and_slo(c: &Config, err: &mut impl FnMut(&str, String)) {
     if !(c.noise.limit_cores.is_finite() && c.noise.limit_cores >= 0.0) {
         err(
             "noise.limit_cores",
@@ -349,6 +372,16 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             err(k, "must be a positive number".into());
         }
     }
+    if c.noise.max_retries > 10 {
+        err(
+            "noise.max_retries",
+            format!("{} is above the maximum of 10", c.noise.max_retries),
+        );
+    }
+}
+
+/// Problems of `[regression]`.
+fn validate_regression(c: &Config, err: &mut impl FnMut(&str, String)) {
     let g = &c.regression;
     if g.metric != "decode_tps" && g.metric != "prefill_tps" {
         err(
@@ -393,6 +426,10 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             err(k, format!("{v} is not a fraction between 0 and 1"));
         }
     }
+}
+
+/// Problems of `[github]`.
+fn validate_github(c: &Config, err: &mut impl FnMut(&str, String)) {
     if let Some(gh) = &c.github {
         let parts: Vec<&str> = gh.repository.split('/').collect();
         if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
@@ -414,13 +451,6 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             );
         }
     }
-    if c.noise.max_retries > 10 {
-        err(
-            "noise.max_retries",
-            format!("{} is above the maximum of 10", c.noise.max_retries),
-        );
-    }
-    errs
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod decide;
 pub mod github_http;
 pub mod ledger;
 pub mod outbox;
+pub mod outbox_handle;
 pub mod post_failures;
 pub mod pull_request;
 pub mod statuses;

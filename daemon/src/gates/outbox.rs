@@ -9,10 +9,10 @@ use tokio::sync::watch;
 
 use super::client::{self, GateMode, GithubClient};
 use super::decide::GateOutcome;
+use super::outbox_handle::Outbox;
 use super::{check_runs, ledger, pull_request, statuses};
 use crate::config::GithubSection;
 use crate::runner::heartbeat::unix_now;
-use crate::state::DaemonState;
 use crate::store::{OutboxEntry, OutboxState};
 
 /// Entries handled per round.
@@ -63,11 +63,11 @@ impl Poster {
 
 /// Logs and counts a failed outbox write. The entry stays as it was (pending), so it is posted
 /// again later; the posts are idempotent (found by name, sha and external id, then updated).
-fn note_store<T>(state: &DaemonState, result: Result<T, crate::store::StoreError>, what: &str) {
+fn note_store<T>(outbox: &Outbox, result: Result<T, crate::store::StoreError>, what: &str) {
     if let Err(e) = result {
         tracing::error!(error = %e, "cannot record {what} in the gate outbox; it will be retried");
-        state
-            .health
+        outbox
+            .health()
             .store_failed(format!("the history store failed on the gate outbox: {e}"));
     }
 }
@@ -102,37 +102,37 @@ async fn post(c: &GithubClient, e: &OutboxEntry) -> Result<u64, client::GateErro
 
 /// Handles the entries due now; returns how many were handled. After a rate limit nothing is
 /// sent to GitHub until the time it asked for has passed, and the entries keep their order.
-pub async fn process_due(state: &DaemonState, poster: &mut Poster) -> usize {
+pub async fn process_due(outbox: &Outbox, poster: &mut Poster) -> usize {
     let now = unix_now();
     if poster.paused_for(now) > 0.0 {
         return 0;
     }
-    let due = match state.store.lock().map(|s| s.due(now, BATCH)) {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => {
+    let due = match outbox.store().lock().due(now, BATCH) {
+        Ok(d) => d,
+        Err(e) => {
             tracing::error!(error = %e, "cannot read the gate outbox");
             return 0;
         }
-        Err(_) => return 0,
     };
     if due.is_empty() {
         return 0;
     }
-    let cfg = state.config().github;
+    let cfg = outbox.github();
     let client = match cfg.as_ref().filter(|g| !g.dry_run) {
         None => None,
         Some(g) => match poster.client_for(g) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the GitHub client; gates stay queued");
-                if let Ok(s) = state.store.lock() {
+                {
+                    let s = outbox.store().lock();
                     for d in &due {
                         let failed = s.outbox_failed(
                             d.id,
                             &e.to_string(),
                             now + e.backoff_secs(d.attempts) as f64,
                         );
-                        note_store(state, failed, "a failed attempt");
+                        note_store(outbox, failed, "a failed attempt");
                     }
                 }
                 return due.len();
@@ -149,26 +149,24 @@ pub async fn process_due(state: &DaemonState, poster: &mut Poster) -> usize {
             }
             Some(c) => post(c, e).await.map(Some),
         };
-        let Ok(store) = state.store.lock() else {
-            continue;
-        };
+        let store = outbox.store().lock();
         match result {
             Ok(None) => {
                 let done = store.outbox_done(e.id, OutboxState::DryRun, None, unix_now());
-                note_store(state, done, "a dry-run entry");
+                note_store(outbox, done, "a dry-run entry");
             }
             Ok(Some(id)) => {
                 tracing::info!(kind = %e.kind, name = %e.name, commit = %e.commit, remote_id = id, "posted to GitHub");
                 let done =
                     store.outbox_done(e.id, OutboxState::Posted, Some(&id.to_string()), unix_now());
-                note_store(state, done, "a posted entry");
+                note_store(outbox, done, "a posted entry");
             }
             Err(err) => {
-                state.gate_failures.record(&e.kind);
+                outbox.failures().record(&e.kind);
                 let wait = err.backoff_secs(e.attempts);
                 tracing::warn!(kind = %e.kind, name = %e.name, commit = %e.commit, attempt = e.attempts + 1, retry_in_secs = wait, error = %err, "GitHub post failed; will retry");
                 let failed = store.outbox_failed(e.id, &err.to_string(), unix_now() + wait as f64);
-                note_store(state, failed, "a failed attempt");
+                note_store(outbox, failed, "a failed attempt");
                 if let client::GateError::RateLimited { retry_after_secs } = err {
                     // A rate limit is the host's, not this entry's: every post waits.
                     poster.paused_until = unix_now() + retry_after_secs as f64;
@@ -181,10 +179,10 @@ pub async fn process_due(state: &DaemonState, poster: &mut Poster) -> usize {
 }
 
 /// Runs until shutdown, handling due entries when woken or every few seconds.
-pub async fn run_worker(state: Arc<DaemonState>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_worker(outbox: Arc<Outbox>, mut shutdown: watch::Receiver<bool>) {
     let mut poster = Poster::default();
     loop {
-        while process_due(&state, &mut poster).await == BATCH {}
+        while process_due(&outbox, &mut poster).await == BATCH {}
         // Wake at the end of a rate-limit pause rather than a whole poll period later.
         let paused = poster.paused_for(unix_now());
         let wait = if paused > 0.0 {
@@ -193,7 +191,7 @@ pub async fn run_worker(state: Arc<DaemonState>, mut shutdown: watch::Receiver<b
             POLL
         };
         tokio::select! {
-            _ = state.outbox_wake.notified() => {}
+            _ = outbox.woken() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => if *shutdown.borrow() { return },
         }

@@ -104,7 +104,7 @@ async fn readyz(State(ctx): Ctx) -> Response {
 async fn status(State(ctx): Ctx) -> Response {
     match status_page::render(&ctx.state) {
         Ok(html) => text(StatusCode::OK, "text/html; charset=utf-8", html),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
@@ -128,11 +128,11 @@ async fn runs(State(ctx): Ctx, Query(query): Query<RunsQuery>) -> Response {
         .state
         .store
         .lock()
-        .map_err(|_| "store unavailable".to_string())
-        .and_then(|s| s.runs(limit).map_err(|e| e.to_string()));
+        .runs(limit)
+        .map_err(|e| e.to_string());
     match rows {
         Ok(rows) => {
-            let running = ctx.state.running.lock().ok().and_then(|r| r.clone());
+            let running = ctx.state.published.running();
             json(
                 StatusCode::OK,
                 &serde_json::json!({
@@ -145,7 +145,7 @@ async fn runs(State(ctx): Ctx, Query(query): Query<RunsQuery>) -> Response {
                 }),
             )
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
@@ -153,16 +153,9 @@ async fn run(State(ctx): Ctx, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<i64>() else {
         return error(StatusCode::BAD_REQUEST, "run id must be an integer");
     };
-    let found = ctx
-        .state
-        .store
-        .lock()
-        .map_err(|_| "store unavailable".to_string())
-        .and_then(|s| {
-            let row = s.run(id).map_err(|e| e.to_string())?;
-            let reports = s.reports(id).map_err(|e| e.to_string())?;
-            Ok((row, reports))
-        });
+    let found = ctx.state.store.with(|s| -> Result<_, crate::store::StoreError> {
+        Ok((s.run(id)?, s.reports(id)?))
+    });
     match found {
         Ok((Some(row), (report, kernels))) => {
             let parse = |s: Option<String>| {
@@ -174,6 +167,6 @@ async fn run(State(ctx): Ctx, Path(id): Path<String>) -> Response {
             )
         }
         Ok((None, _)) => error(StatusCode::NOT_FOUND, &format!("no run {id}")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

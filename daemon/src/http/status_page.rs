@@ -98,7 +98,7 @@ fn slo_section(s: &mut String, slos: &[SloVerdict]) {
 
 fn latest_section(s: &mut String, state: &DaemonState) {
     s.push_str("<h2>Latest result</h2>");
-    let Some(latest) = state.latest.read().ok().and_then(|l| l.clone()) else {
+    let Some(latest) = state.published.latest() else {
         s.push_str("<p>No successful run yet.</p>");
         return;
     };
@@ -301,10 +301,7 @@ fn runs_table(s: &mut String, runs: &[RunRow]) {
 /// Renders the page.
 pub fn render(state: &DaemonState) -> Result<String, String> {
     let (runs, judged, posts) = {
-        let store = state
-            .store
-            .lock()
-            .map_err(|_| "store unavailable".to_string())?;
+        let store = state.store.lock();
         let runs = store.runs(SHOWN).map_err(|e| e.to_string())?;
         let judged = latest_judged(&store, &runs);
         let posts = match &judged {
@@ -332,7 +329,7 @@ pub fn render(state: &DaemonState) -> Result<String, String> {
         esc(&state.host.id)
     );
     readiness(&mut s, state);
-    match state.running.lock().ok().and_then(|r| r.clone()) {
+    match state.published.running() {
         Some(r) => {
             let _ = write!(
                 s,
@@ -345,10 +342,9 @@ pub fn render(state: &DaemonState) -> Result<String, String> {
         None => s.push_str("<p>Idle.</p>"),
     }
     let slos: Vec<SloVerdict> = state
-        .verdicts
-        .read()
-        .ok()
-        .and_then(|v| v.as_ref().map(|v| v.slos.clone()))
+        .published
+        .verdicts()
+        .map(|v| v.slos)
         .unwrap_or_default();
     slo_section(&mut s, &slos);
     latest_section(&mut s, state);

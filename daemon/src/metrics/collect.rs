@@ -112,8 +112,45 @@ fn kernel_families(r: &BenchReport) -> Vec<Family> {
 
 /// All families for one scrape.
 pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
+    let mut out = latest_run_families(state);
+    out.extend(scheduler_families(state));
+    match process::collect() {
+        Some(f) => out.extend(f),
+        None => state.count_collector_error("process"),
+    }
+    match super::tuning::collect(state) {
+        Some(f) => out.extend(f),
+        None => state.count_collector_error("tuning"),
+    }
+    match gpu.collect() {
+        Ok(f) => out.extend(f),
+        Err((f, _)) => {
+            out.extend(f);
+            state.count_collector_error("gpu");
+        }
+    }
+    let mut errs = Family::new(
+        "bitnet_collector_errors",
+        "Metric collector failures by collector.",
+        Kind::Counter,
+        None,
+    );
+    let errors = state.published.collector_errors();
+    for c in ["process", "gpu", "tuning"] {
+        errs.push(
+            vec![("collector", c.to_string())],
+            *errors.get(c).unwrap_or(&0) as f64,
+        );
+    }
+    out.push(errs);
+    out.extend(store_and_outbox_families(state));
+    out
+}
+
+/// The newest successful run: its inference and kernel figures, bandwidth, info and age.
+fn latest_run_families(state: &DaemonState) -> Vec<Family> {
     let mut out = Vec::new();
-    let latest = state.latest.read().ok().and_then(|l| l.clone());
+    let latest = state.published.latest();
     let mut host_bw = Family::new(
         "bitnet_host_memory_bandwidth_bytes_per_second",
         "Memory bandwidth measured with the latest successful run: read (best read-only, the roofline basis), copy and triad (STREAM medians; they count written bytes too).",
@@ -171,6 +208,12 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
         noisy.push(vec![], f64::from(u8::from(l.row.noisy)));
     }
     out.extend([host_bw, info, last, noisy]);
+    out
+}
+
+/// Run counters, verdicts, the run in progress and the scheduler's heartbeat.
+fn scheduler_families(state: &DaemonState) -> Vec<Family> {
+    let mut out = Vec::new();
 
     let mut runs = Family::new(
         "bitnet_bench_runs",
@@ -178,7 +221,7 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
         Kind::Counter,
         None,
     );
-    let counts = state.counts.lock().map(|c| c.clone()).unwrap_or_default();
+    let counts = state.published.counts();
     for s in RunStatus::ALL {
         runs.push(
             vec![("result", s.name().to_string())],
@@ -195,9 +238,7 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
     );
     running.push(
         vec![],
-        f64::from(u8::from(
-            state.running.lock().map(|r| r.is_some()).unwrap_or(false),
-        )),
+        f64::from(u8::from(state.published.running().is_some())),
     );
     out.push(running);
     let mut hb = Family::new(
@@ -209,39 +250,11 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
     hb.push(vec![], state.heartbeat.age_secs() as f64);
     out.push(hb);
 
-    match process::collect() {
-        Some(f) => out.extend(f),
-        None => state.count_collector_error("process"),
-    }
-    match super::tuning::collect(state) {
-        Some(f) => out.extend(f),
-        None => state.count_collector_error("tuning"),
-    }
-    match gpu.collect() {
-        Ok(f) => out.extend(f),
-        Err((f, _)) => {
-            out.extend(f);
-            state.count_collector_error("gpu");
-        }
-    }
-    let mut errs = Family::new(
-        "bitnet_collector_errors",
-        "Metric collector failures by collector.",
-        Kind::Counter,
-        None,
-    );
-    let errors = state
-        .collector_errors
-        .lock()
-        .map(|e| e.clone())
-        .unwrap_or_default();
-    for c in ["process", "gpu", "tuning"] {
-        errs.push(
-            vec![("collector", c.to_string())],
-            *errors.get(c).unwrap_or(&0) as f64,
-        );
-    }
-    out.push(errs);
+    out
+}
+
+/// Store errors, the spool, the schedule's expected interval and GitHub post failures.
+fn store_and_outbox_families(state: &DaemonState) -> Vec<Family> {
     let mut store_errs = Family::new(
         "bitnet_store_errors",
         "History store operations that failed (a run that could not be stored waits in the spool).",
@@ -278,11 +291,10 @@ pub fn collect(state: &DaemonState, gpu: &GpuCollector) -> Vec<Family> {
         Kind::Counter,
         None,
     );
-    for (kind, n) in state.gate_failures.snapshot() {
+    for (kind, n) in state.outbox.failures().snapshot() {
         post_failures.push(vec![("kind", kind.to_string())], n as f64);
     }
-    out.extend([store_errs, spooled, expected, post_failures]);
-    out
+    vec![store_errs, spooled, expected, post_failures]
 }
 
 fn verdict_families(state: &DaemonState) -> Vec<Family> {
@@ -310,7 +322,7 @@ fn verdict_families(state: &DaemonState) -> Vec<Family> {
         Kind::Gauge,
         None,
     );
-    if let Some(v) = state.verdicts.read().ok().and_then(|v| v.clone()) {
+    if let Some(v) = state.published.verdicts() {
         for s in &v.slos {
             if let Some(ok) = s.ok {
                 slo.push(vec![("slo", s.slo.clone())], f64::from(u8::from(ok)));
@@ -330,12 +342,7 @@ fn verdict_families(state: &DaemonState) -> Vec<Family> {
         Kind::Gauge,
         None,
     );
-    let counts = state
-        .store
-        .lock()
-        .ok()
-        .and_then(|s| s.outbox_counts().ok())
-        .unwrap_or_default();
+    let counts = state.store.lock().outbox_counts().ok().unwrap_or_default();
     for st in [
         OutboxState::Pending,
         OutboxState::Posted,

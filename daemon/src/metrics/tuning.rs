@@ -9,7 +9,7 @@ use super::exposition::{Family, Kind};
 /// Every tuning family; `None` when the store cannot be read (the caller counts the error).
 pub fn collect(state: &DaemonState) -> Option<Vec<Family>> {
     let (totals, profiles, jobs) = {
-        let s = state.store.lock().ok()?;
+        let s = state.store.lock();
         (
             s.tuning_totals().ok()?,
             s.profiles_of_host(&state.host.id).ok()?,

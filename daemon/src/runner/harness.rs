@@ -3,49 +3,39 @@
 
 use tokio::sync::watch;
 
-use super::child_process::{self, CommandSpec, Ending};
+use super::child_process::{self, CommandSpec};
 use super::heartbeat::Heartbeat;
+use super::run_failure::RunFailure;
 use crate::config::BenchmarkSection;
 use crate::report::{BenchReport, SCHEMA};
-use crate::store::RunStatus;
 
 /// Runs a harness command and reads its report: the report and the cores other processes kept
-/// busy meanwhile, or the run status and reason to record.
+/// busy meanwhile, or why there is none.
 pub async fn run_report(
     spec: &CommandSpec,
     shutdown: &mut watch::Receiver<bool>,
     hb: &Heartbeat,
-) -> Result<(BenchReport, f64), (RunStatus, String)> {
-    let r = child_process::run(spec, shutdown, hb).await.map_err(|e| {
-        (
-            RunStatus::HarnessFailed,
-            format!("cannot start the {}: {e}", spec.label),
-        )
-    })?;
+) -> Result<(BenchReport, f64), RunFailure> {
+    let r = child_process::run(spec, shutdown, hb)
+        .await
+        .map_err(|e| RunFailure::Spawn {
+            label: spec.label.clone(),
+            cause: e.to_string(),
+        })?;
     if !r.success() {
-        let status = match r.ending {
-            Ending::TimedOut => RunStatus::Timeout,
-            Ending::Cancelled => RunStatus::Cancelled,
-            _ => RunStatus::HarnessFailed,
-        };
         let cause = last_error_line(&spec.log)
             .map(|l| format!(": {l}"))
             .unwrap_or_default();
-        return Err((
-            status,
-            format!(
-                "{}{cause} (log: {})",
-                r.describe(&spec.label, spec.timeout),
-                spec.log.display()
-            ),
+        return Err(RunFailure::of_child(
+            &r,
+            &spec.label,
+            spec.timeout,
+            format!("{cause} (log: {})", spec.log.display()),
+            RunFailure::HarnessFailed,
         ));
     }
-    let report = parse_report(&r.stdout).map_err(|reason| {
-        (
-            RunStatus::HarnessFailed,
-            format!("{}: {reason}", spec.label),
-        )
-    })?;
+    let report = parse_report(&r.stdout)
+        .map_err(|reason| RunFailure::HarnessFailed(format!("{}: {reason}", spec.label)))?;
     Ok((report, r.other_busy_cores.unwrap_or(0.0)))
 }
 

@@ -7,4 +7,5 @@ pub mod harness;
 pub mod heartbeat;
 pub mod mainline;
 pub mod noise_watch;
+pub mod run_failure;
 pub mod run_marker;

@@ -8,10 +8,11 @@ use tokio::sync::watch;
 
 use crate::config::{Config, RegressionSection, RepositorySection};
 use crate::report::Phase;
-use crate::runner::child_process::{self, CommandSpec};
+use crate::runner::child_process::CommandSpec;
 use crate::runner::harness::run_report;
 use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
+use crate::runner::run_failure::RunFailure;
 use crate::state::DaemonState;
 use crate::verdict::ab_confirm::{
     decide, AbDecision, AbPolicy, AbResult, CLEAR_ALPHA, CONFIRM_FRACTION, MIN_PAIRS,
@@ -44,7 +45,7 @@ async fn harness_metric(
     ));
     let (report, _) = run_report(&spec, shutdown, &state.heartbeat)
         .await
-        .map_err(|(_, reason)| reason)?;
+        .map_err(|e| e.to_string())?;
     let phase = Phase::of_metric(&config.regression.metric);
     report
         .phase_tps(&phase)
@@ -59,26 +60,16 @@ pub async fn built_worktree(
     commit: &str,
     log: &Path,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<std::path::PathBuf, String> {
+) -> Result<std::path::PathBuf, RunFailure> {
     let timeout = Duration::from_secs(repo.fetch_timeout_secs);
     let dir = mainline
         .worktree(commit, log, timeout, shutdown, &state.heartbeat)
-        .await?;
+        .await
+        .map_err(RunFailure::FetchFailed)?;
     if !dir.join(BUILT_MARKER).exists() {
-        let build = CommandSpec {
-            cwd: Some(dir.clone()),
-            timeout: Duration::from_secs(repo.build_timeout_secs),
-            log: log.to_path_buf(),
-            owner: state.marker.owner(),
-            ..CommandSpec::shell("build", &repo.build_command)
-        };
-        let r = child_process::run(&build, shutdown, &state.heartbeat)
+        super::run_once::build(state, repo, &dir, log, shutdown)
             .await
-            .map_err(|e| format!("cannot start the build: {e}"))?;
-        if !r.success() {
-            return Err(r.describe(&format!("build of {commit}"), build.timeout));
-        }
-        let _ = std::fs::write(dir.join(BUILT_MARKER), "");
+            .map_err(|e| RunFailure::BuildFailed(format!("build of {commit}: {e}")))?;
     }
     Ok(dir)
 }
@@ -101,8 +92,12 @@ pub async fn run_pairs(
     let log = state_dir
         .join("logs")
         .join(format!("ab-{}.log", unix_now() as u64));
-    let a = built_worktree(state, repo, &mainline, baseline, &log, shutdown).await?;
-    let b = built_worktree(state, repo, &mainline, candidate, &log, shutdown).await?;
+    let a = built_worktree(state, repo, &mainline, baseline, &log, shutdown)
+        .await
+        .map_err(|e| e.to_string())?;
+    let b = built_worktree(state, repo, &mainline, candidate, &log, shutdown)
+        .await
+        .map_err(|e| e.to_string())?;
     let policy = ab_policy(&config.regression);
     let mut pairs = Vec::new();
     loop {

@@ -8,6 +8,7 @@ use crate::config::{Config, RepositorySection};
 use crate::gates::decide::{decide, GateInputs};
 use crate::gates::outbox::LedgerPost;
 use crate::report::BenchReport;
+use crate::run::RecordedRun;
 use crate::runner::heartbeat::unix_now;
 use crate::state::{DaemonState, LatestVerdicts};
 use crate::store::{RunStatus, Store, StoreError, StoredVerdicts};
@@ -38,13 +39,6 @@ pub enum JudgeError {
     /// The history store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A panic elsewhere poisoned the store's lock.
-    #[error("the history store's lock is poisoned")]
-    Poisoned,
-}
-
-fn store(state: &DaemonState) -> Result<std::sync::MutexGuard<'_, Store>, JudgeError> {
-    state.store.lock().map_err(|_| JudgeError::Poisoned)
 }
 
 /// What judging a run concluded, for the tuner's triggers.
@@ -61,17 +55,11 @@ pub struct Judgement {
 pub async fn after_run(
     state: &DaemonState,
     config: &Config,
-    run_id: i64,
+    run: &RecordedRun,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Judgement, JudgeError> {
-    let (row, report, kernels) = {
-        let s = store(state)?;
-        let Some(row) = s.run(run_id)? else {
-            return Ok(Judgement::default());
-        };
-        let (report, kernels) = s.reports(run_id)?;
-        (row, report, kernels)
-    };
+    let (row, report) = (&run.row, run.report.as_ref());
+    let run_id = row.id;
     // A cancelled or interrupted run is redone on the next start; a failed fetch has no commit
     // to judge.
     if matches!(
@@ -80,49 +68,15 @@ pub async fn after_run(
     ) {
         return Ok(Judgement::default());
     }
-    let parse = |s: Option<String>| s.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
-    let (report, kernels) = (parse(report), parse(kernels));
-    let metric = config.regression.metric.clone();
-    let mut slos: Vec<SloVerdict> = Vec::new();
-    let mut assessment: Option<Assessment> = None;
-    let mut ab: Option<AbResult> = None;
-    if row.status == RunStatus::Success {
-        slos = slo::evaluate(&config.slo, report.as_ref(), kernels.as_ref());
-        let (current, mut baseline, carried) = {
-            let s = store(state)?;
-            let current = s.samples(run_id, &metric)?;
-            // The baseline, and beyond it the host's recent history for the process σ.
-            let history = s.baseline_runs(
-                &row.host_id,
-                &row.branch,
-                &row.commit,
-                &metric,
-                config.regression.baseline_runs.max(SIGMA_HISTORY_RUNS),
-            )?;
-            let carried = carried_pairs(&s, &row)?;
-            (current, history, carried)
-        };
-        let history: Vec<f64> = baseline.iter().map(|b| b.median).collect();
-        baseline.truncate(config.regression.baseline_runs);
-        assessment = assess(
-            &config.regression,
-            &metric,
-            &row.commit,
-            &current,
-            baseline,
-            &history,
-        );
-        if let (Some(a), Some(repo)) = (
-            assessment.as_ref().filter(|a| a.suspected),
-            &config.repository,
-        ) {
-            let pooled = carried
-                .filter(|(b, _)| *b == a.reference_commit)
-                .map(|(_, p)| p)
-                .unwrap_or_default();
-            ab = confirm(state, config, repo, a, &row.commit, &pooled, shutdown).await;
-        }
-    }
+    let Verdicts {
+        slos,
+        assessment,
+        ab,
+    } = if row.status == RunStatus::Success {
+        verdicts(state, config, run, shutdown).await?
+    } else {
+        Verdicts::default()
+    };
     let confirmed = ab.as_ref().is_some_and(|a| a.confirmed);
     // An inconclusive A/B keeps the run out of the baseline too: its pairs carry over to the
     // next commit, and absorbing it would hide the step it may be.
@@ -131,8 +85,8 @@ pub async fn after_run(
         .is_some_and(|a| a.decision != AbDecision::Cleared);
     let gates = config.repository.as_ref().map(|_| {
         decide(&GateInputs {
-            run: &row,
-            report: report.as_ref(),
+            run: row,
+            report,
             assessment: assessment.as_ref(),
             ab: ab.as_ref(),
             slos: &slos,
@@ -155,12 +109,12 @@ pub async fn after_run(
         gates: gates.as_ref().and_then(|g| serde_json::to_value(g).ok()),
     };
     {
-        let mut s = store(state)?;
+        let mut s = state.store.lock();
         // Verdicts first: a failure here leaves nothing queued, and the whole judgement is
         // retried at the next tick.
         s.put_verdicts(run_id, &stored)?;
         if let Some(gates) = &gates {
-            queue_gates(&mut s, config, &row, gates)?;
+            queue_gates(&mut s, config, row, gates)?;
         }
     }
     for g in gates.iter().flatten() {
@@ -171,24 +125,22 @@ pub async fn after_run(
         .filter(|v| v.ok == Some(false))
         .map(|v| v.slo.clone())
         .collect();
-    if let Ok(mut v) = state.verdicts.write() {
-        *v = Some(LatestVerdicts {
-            slos,
-            regression_ratio: assessment.as_ref().map(|a| {
-                (
-                    a.metric.clone(),
-                    ab.as_ref().map_or(a.ratio, |x| x.median_ratio),
-                )
-            }),
-            confirmed_regression: confirmed,
-            gates: gates
-                .iter()
-                .flatten()
-                .map(|g| (g.name.clone(), g.conclusion))
-                .collect(),
-        });
-    }
-    state.outbox_wake.notify_one();
+    state.published.set_verdicts(LatestVerdicts {
+        slos,
+        regression_ratio: assessment.as_ref().map(|a| {
+            (
+                a.metric.clone(),
+                ab.as_ref().map_or(a.ratio, |x| x.median_ratio),
+            )
+        }),
+        confirmed_regression: confirmed,
+        gates: gates
+            .iter()
+            .flatten()
+            .map(|g| (g.name.clone(), g.conclusion))
+            .collect(),
+    });
+    state.outbox.wake();
     Ok(Judgement {
         confirmed_regression: confirmed,
         breached,
@@ -252,7 +204,7 @@ pub fn regate_after_tuning(
     if config.repository.is_none() {
         return Ok(());
     }
-    let mut s = store(state)?;
+    let mut s = state.store.lock();
     let (Some(row), Some(mut verdicts)) = (s.run(run_id)?, s.verdicts(run_id)?) else {
         return Ok(());
     };
@@ -281,8 +233,68 @@ pub fn regate_after_tuning(
     for g in &gates {
         tracing::info!(gate = %g.name, conclusion = g.conclusion.name(), commit = %g.head_sha, evidence = %g.summary, "gate updated with the tuning outcome");
     }
-    state.outbox_wake.notify_one();
+    state.outbox.wake();
     Ok(())
+}
+
+/// The verdicts of a successful run.
+#[derive(Debug, Default)]
+struct Verdicts {
+    slos: Vec<SloVerdict>,
+    assessment: Option<Assessment>,
+    ab: Option<AbResult>,
+}
+
+/// SLOs, the regression assessment against the baseline, and the A/B of a suspicion.
+async fn verdicts(
+    state: &DaemonState,
+    config: &Config,
+    run: &RecordedRun,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Verdicts, JudgeError> {
+    let row = &run.row;
+    let metric = config.regression.metric.clone();
+    let slos = slo::evaluate(&config.slo, run.report.as_ref(), run.kernels.as_ref());
+    let (current, mut baseline, carried) = {
+        let s = state.store.lock();
+        let current = s.samples(row.id, &metric)?;
+        // The baseline, and beyond it the host's recent history for the process σ.
+        let history = s.baseline_runs(
+            &row.host_id,
+            &row.branch,
+            &row.commit,
+            &metric,
+            config.regression.baseline_runs.max(SIGMA_HISTORY_RUNS),
+        )?;
+        let carried = carried_pairs(&s, row)?;
+        (current, history, carried)
+    };
+    let history: Vec<f64> = baseline.iter().map(|b| b.median).collect();
+    baseline.truncate(config.regression.baseline_runs);
+    let assessment = assess(
+        &config.regression,
+        &metric,
+        &row.commit,
+        &current,
+        baseline,
+        &history,
+    );
+    let mut ab = None;
+    if let (Some(a), Some(repo)) = (
+        assessment.as_ref().filter(|a| a.suspected),
+        &config.repository,
+    ) {
+        let pooled = carried
+            .filter(|(b, _)| *b == a.reference_commit)
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+        ab = confirm(state, config, repo, a, &row.commit, &pooled, shutdown).await;
+    }
+    Ok(Verdicts {
+        slos,
+        assessment,
+        ab,
+    })
 }
 
 /// Runs of the host's history used to estimate the between-process σ.

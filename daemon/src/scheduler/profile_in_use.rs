@@ -18,15 +18,13 @@ pub fn adopted_params(state: &DaemonState, config: &Config) -> Option<String> {
     let found = state
         .store
         .lock()
-        .ok()
-        .map(|s| s.current_profile(&state.host.id, &model, &config.tuner.objective));
+        .current_profile(&state.host.id, &model, &config.tuner.objective);
     match found {
-        Some(Ok(p)) => p.map(|p| p.params),
-        Some(Err(e)) => {
+        Ok(p) => p.map(|p| p.params),
+        Err(e) => {
             tracing::warn!(error = %e, "cannot read the adopted tuning profile; running with the configured parameters");
             None
         }
-        None => None,
     }
 }
 

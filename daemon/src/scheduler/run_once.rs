@@ -10,13 +10,15 @@ use tokio::sync::watch;
 use crate::config::{Config, RepositorySection};
 use crate::health::Problem;
 use crate::report::{BenchReport, Phase};
-use crate::runner::child_process::{self, CommandSpec, Ending};
+use crate::run::RecordedRun;
+use crate::runner::child_process::{self, CommandSpec};
 use crate::runner::harness::{embedded_kernel_args, embedded_model_args, run_report, self_exe};
 use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
+use crate::runner::run_failure::RunFailure;
 use crate::runner::run_marker::InProgress;
-use crate::state::{DaemonState, LatestRun, RunningInfo};
-use crate::store::{NewRun, RunRecord, RunRow, RunStatus};
+use crate::state::{DaemonState, RunningInfo};
+use crate::store::{NewRun, RunRecord, RunStatus};
 
 /// What a run is about, before it has an outcome.
 struct RunContext {
@@ -31,6 +33,11 @@ impl RunContext {
     fn log(&self, step: &str) -> PathBuf {
         self.log_dir
             .join(format!("run-{}-{}.log", self.started_at as u64, step))
+    }
+
+    /// The run as failed for `why`.
+    fn failed(&self, state: &DaemonState, why: RunFailure) -> NewRun {
+        self.outcome(state, why.status(), Some(why.to_string()))
     }
 
     fn outcome(&self, state: &DaemonState, status: RunStatus, reason: Option<String>) -> NewRun {
@@ -59,13 +66,11 @@ impl RunContext {
 }
 
 fn set_step(state: &DaemonState, ctx: &RunContext, step: &str) {
-    if let Ok(mut r) = state.running.lock() {
-        *r = Some(RunningInfo {
-            commit: ctx.commit.clone(),
-            step: step.into(),
-            started_at: ctx.started_at,
-        });
-    }
+    state.published.set_running(Some(RunningInfo {
+        commit: ctx.commit.clone(),
+        step: step.into(),
+        started_at: ctx.started_at,
+    }));
     let marker = InProgress {
         started_at: ctx.started_at,
         commit: ctx.commit.clone(),
@@ -78,29 +83,30 @@ fn set_step(state: &DaemonState, ctx: &RunContext, step: &str) {
     }
 }
 
-/// Stores `run` and updates counters and the latest result; returns the stored row. The store
-/// is written first: nothing is exported that is not on disk. When the store cannot write, the
-/// run goes to the spool (retried every tick), the failure is counted and `/readyz` says why.
+/// Stores `run` and updates counters and the latest result; returns the stored run with its
+/// reports (the value judging takes). The store is written first: nothing is exported that is
+/// not on disk. When the store cannot write, the run goes to the spool (retried every tick),
+/// the failure is counted and `/readyz` says why.
 pub(super) fn record(
     state: &DaemonState,
     run: NewRun,
     reports: Option<(Option<BenchReport>, Option<BenchReport>)>,
-) -> Option<RunRow> {
-    let stored = state
-        .store
-        .lock()
-        .map_err(|_| "store lock poisoned".to_string())
-        .and_then(|mut s| s.insert_run(&run).map_err(|e| e.to_string()));
+) -> Option<RecordedRun> {
+    let stored = state.store.lock().insert_run(&run);
     state.marker.clear();
-    if let Ok(mut r) = state.running.lock() {
-        *r = None;
-    }
+    state.published.set_running(None);
     match stored {
         Ok(row) => {
             state.health.clear(Problem::Store);
             tracing::info!(run = row.id, commit = %row.commit, status = row.status.name(), reason = ?row.reason, "run recorded");
-            recorded(state, &row, reports);
-            Some(row)
+            let (report, kernels) = reports.unwrap_or_default();
+            let run = RecordedRun {
+                row,
+                report,
+                kernels,
+            };
+            recorded(state, &run);
+            Some(run)
         }
         Err(e) => {
             state
@@ -120,57 +126,34 @@ pub(super) fn record(
 }
 
 /// Counters and the latest result follow a run that reached the store.
-fn recorded(
-    state: &DaemonState,
-    row: &RunRow,
-    reports: Option<(Option<BenchReport>, Option<BenchReport>)>,
-) {
-    if let Ok(mut c) = state.counts.lock() {
-        *c.entry(row.status).or_default() += 1;
-    }
-    if row.status != RunStatus::Success {
-        return;
-    }
-    let (report, kernels) = match reports {
-        Some(r) => r,
-        // A run from the spool: its reports are in the row's stored JSON.
-        None => match state
-            .store
-            .lock()
-            .ok()
-            .and_then(|s| crate::state::stored_reports(&s, row.id))
-        {
-            Some(r) => r,
-            None => return,
-        },
-    };
-    if let Ok(mut l) = state.latest.write() {
-        *l = Some(LatestRun {
-            row: row.clone(),
-            report,
-            kernels,
-        });
-    }
+fn recorded(state: &DaemonState, run: &RecordedRun) {
+    state.published.recorded(run);
 }
 
-/// Moves spooled runs into the store once it writes again; returns the rows stored.
-fn drain_spool(state: &DaemonState) -> Vec<RunRow> {
+/// Moves spooled runs into the store once it writes again; returns the runs stored.
+fn drain_spool(state: &DaemonState) -> Vec<RecordedRun> {
     if state.spool.is_empty() {
         return Vec::new();
     }
-    let (rows, err) = state.spool.drain(|run| {
-        state
-            .store
-            .lock()
-            .map_err(|_| crate::store::StoreError::Corrupt {
-                path: "history".into(),
-                detail: "store lock poisoned".into(),
-            })
-            .and_then(|mut s| s.insert_run(run))
-    });
-    for row in &rows {
-        tracing::info!(run = row.id, commit = %row.commit, "spooled run stored");
-        recorded(state, row, None);
+    let (rows, err) = state.spool.drain(|run| state.store.lock().insert_run(run));
+    // A spooled run kept its reports as JSON: parse them once, here.
+    let runs: Vec<RecordedRun> = rows
+        .into_iter()
+        .map(|(row, run)| {
+            let parse = |j: &Option<String>| {
+                j.as_deref()
+                    .and_then(|t| serde_json::from_str::<BenchReport>(t).ok())
+            };
+            RecordedRun {
+                report: parse(&run.report_json),
+                kernels: parse(&run.kernels_json),
+                row,
+            }
+        })
+        .collect();
+    for run in &runs {
+        tracing::info!(run = run.row.id, commit = %run.row.commit, "spooled run stored");
+        recorded(state, run);
     }
     match err {
         Some(e) => state
@@ -178,7 +161,7 @@ fn drain_spool(state: &DaemonState) -> Vec<RunRow> {
             .store_failed(format!("the history store cannot write: {e}")),
         None => state.health.clear(Problem::Store),
     }
-    rows
+    runs
 }
 
 /// Records the run a dead daemon left unfinished (found at start-up) as interrupted.
@@ -235,10 +218,11 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
     recorded.extend(outcome);
     // Judge what earlier ticks could not, then what this tick recorded (normally one run):
     // verdicts, A/B, gates. A store failure leaves the run for the next tick, never a verdict.
-    let mut ids = state.unjudged.take();
-    ids.extend(recorded.iter().map(|r| r.id));
-    for id in ids {
-        match super::judge::after_run(state, &config, id, shutdown).await {
+    let mut runs = load_unjudged(state);
+    runs.extend(recorded);
+    for run in runs {
+        let id = run.row.id;
+        match super::judge::after_run(state, &config, &run, shutdown).await {
             Ok(j) => super::tune_job::on_judgement(state, &config, id, &j),
             Err(e) => {
                 tracing::error!(run = id, error = %e, "cannot judge the run now; retrying at the next tick");
@@ -251,25 +235,39 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
+/// The runs whose judgement failed earlier, read back from the store (still queued when the
+/// store cannot give them back).
+fn load_unjudged(state: &DaemonState) -> Vec<RecordedRun> {
+    let mut runs = Vec::new();
+    for id in state.unjudged.take() {
+        let found = state.store.with(|s| {
+            s.run(id)
+                .map(|row| row.and_then(|row| crate::state::recorded_from_store(s, row)))
+        });
+        match found {
+            Ok(Some(run)) => runs.push(run),
+            Ok(None) => tracing::warn!(run = id, "a run waiting to be judged is no longer stored"),
+            Err(e) => {
+                tracing::error!(run = id, error = %e, "cannot read a run waiting to be judged; retrying at the next tick");
+                state.unjudged.retry(id);
+            }
+        }
+    }
+    runs
+}
+
 async fn embedded_run(
     state: &DaemonState,
     config: &Config,
     ctx: &RunContext,
     state_dir: &Path,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<RunRow> {
+) -> Option<RecordedRun> {
     let exe = match self_exe() {
         Ok(e) => e,
         Err(e) => {
-            return record(
-                state,
-                ctx.outcome(
-                    state,
-                    RunStatus::HarnessFailed,
-                    Some(format!("cannot locate the perfd binary: {e}")),
-                ),
-                None,
-            );
+            let why = RunFailure::Setup(format!("cannot locate the perfd binary: {e}"));
+            return record(state, ctx.failed(state, why), None);
         }
     };
     // The adopted tuning profile replaces the configured parameters.
@@ -310,7 +308,7 @@ async fn repository_tick(
     state_dir: &Path,
     log_dir: PathBuf,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<RunRow> {
+) -> Option<RecordedRun> {
     let mut ctx = RunContext {
         started_at: unix_now(),
         commit: "unknown".into(),
@@ -333,16 +331,15 @@ async fn repository_tick(
     let last = state
         .store
         .lock()
+        .last_run_of_commit(&ctx.commit)
         .ok()
-        .and_then(|s| s.last_run_of_commit(&ctx.commit).ok().flatten());
+        .flatten();
     if let Some(last) = last {
         let rebench = config.schedule.rebench_interval_secs;
         let due = rebench > 0 && unix_now() - last.finished_at >= rebench as f64;
         if !due {
             tracing::debug!(commit = %ctx.commit, "mainline unchanged; nothing to do");
-            if let Ok(mut r) = state.running.lock() {
-                *r = None;
-            }
+            state.published.set_running(None);
             state.marker.clear();
             return None;
         }
@@ -357,42 +354,8 @@ async fn repository_tick(
         Err(reason) => return mainline_failed(state, &ctx, shutdown, reason),
     };
     set_step(state, &ctx, "build");
-    let build_timeout = Duration::from_secs(repo.build_timeout_secs);
-    let build = CommandSpec {
-        cwd: Some(worktree.clone()),
-        timeout: build_timeout,
-        log: ctx.log("build"),
-        owner: state.marker.owner(),
-        ..CommandSpec::shell("build", &repo.build_command)
-    };
-    match child_process::run(&build, shutdown, hb).await {
-        Ok(r) if r.success() => {
-            let _ = std::fs::write(worktree.join(super::ab_runs::BUILT_MARKER), "");
-        }
-        Ok(r) => {
-            let status = match r.ending {
-                Ending::TimedOut => RunStatus::Timeout,
-                Ending::Cancelled => RunStatus::Cancelled,
-                _ => RunStatus::BuildFailed,
-            };
-            let reason = format!(
-                "{} (log: {})",
-                r.describe("build", build_timeout),
-                build.log.display()
-            );
-            return record(state, ctx.outcome(state, status, Some(reason)), None);
-        }
-        Err(e) => {
-            return record(
-                state,
-                ctx.outcome(
-                    state,
-                    RunStatus::BuildFailed,
-                    Some(format!("cannot start the build: {e}")),
-                ),
-                None,
-            );
-        }
+    if let Err(why) = build(state, repo, &worktree, &ctx.log("build"), shutdown).await {
+        return record(state, ctx.failed(state, why), None);
     }
     let params = super::profile_in_use::adopted_params(state, config);
     let mut harness = CommandSpec {
@@ -411,19 +374,53 @@ async fn repository_tick(
     harness_with_retries(state, config, &ctx, &harness, None, shutdown).await
 }
 
+/// Builds the worktree at its commit; marks it built, so an A/B reuses the build.
+pub(super) async fn build(
+    state: &DaemonState,
+    repo: &RepositorySection,
+    worktree: &Path,
+    log: &Path,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), RunFailure> {
+    let spec = CommandSpec {
+        cwd: Some(worktree.to_path_buf()),
+        timeout: Duration::from_secs(repo.build_timeout_secs),
+        log: log.to_path_buf(),
+        owner: state.marker.owner(),
+        ..CommandSpec::shell("build", &repo.build_command)
+    };
+    let r = child_process::run(&spec, shutdown, &state.heartbeat)
+        .await
+        .map_err(|e| RunFailure::BuildFailed(format!("cannot start the build: {e}")))?;
+    if !r.success() {
+        return Err(RunFailure::of_child(
+            &r,
+            "build",
+            spec.timeout,
+            format!(" (log: {})", spec.log.display()),
+            RunFailure::BuildFailed,
+        ));
+    }
+    if let Err(e) = std::fs::write(worktree.join(super::ab_runs::BUILT_MARKER), "") {
+        // The marker only spares an A/B a rebuild of this commit.
+        tracing::warn!(error = %e, worktree = %worktree.display(), "cannot mark the worktree as built");
+    }
+    Ok(())
+}
+
 /// Records a failed fetch or checkout: cancelled when perfd is stopping, else fetch_failed.
 fn mainline_failed(
     state: &DaemonState,
     ctx: &RunContext,
     shutdown: &watch::Receiver<bool>,
     reason: String,
-) -> Option<RunRow> {
-    let status = if *shutdown.borrow() {
-        RunStatus::Cancelled
+) -> Option<RecordedRun> {
+    let why = if *shutdown.borrow() {
+        RunFailure::Cancelled(reason)
     } else {
-        RunStatus::FetchFailed
+        RunFailure::FetchFailed(reason)
     };
-    record(state, ctx.outcome(state, status, Some(reason)), None)
+    record(state, ctx.failed(state, why), None)
 }
 
 /// Runs the harness (and optional kernel harness), retrying noisy attempts; records the outcome.
@@ -434,16 +431,14 @@ async fn harness_with_retries(
     model: &CommandSpec,
     kernels: Option<&CommandSpec>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<RunRow> {
+) -> Option<RecordedRun> {
     let hb = &state.heartbeat;
     let attempts = config.noise.max_retries + 1;
     for attempt in 1..=attempts {
         set_step(state, ctx, "harness");
         let (report, mut noise) = match run_report(model, shutdown, hb).await {
             Ok(x) => x,
-            Err((status, reason)) => {
-                return record(state, ctx.outcome(state, status, Some(reason)), None);
-            }
+            Err(why) => return record(state, ctx.failed(state, why), None),
         };
         let mut kernel_report = None;
         if let Some(k) = kernels {
@@ -453,9 +448,7 @@ async fn harness_with_retries(
                     noise = noise.max(n);
                     kernel_report = Some(rep);
                 }
-                Err((status, reason)) => {
-                    return record(state, ctx.outcome(state, status, Some(reason)), None);
-                }
+                Err(why) => return record(state, ctx.failed(state, why), None),
             }
         }
         let noisy = noise > config.noise.limit_cores;

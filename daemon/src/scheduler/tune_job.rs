@@ -53,9 +53,39 @@ pub fn embedded_model(config: &Config) -> (String, Vec<String>) {
 
 /// The newest successful run (its id and commit), for repository mode.
 fn newest_success(state: &DaemonState) -> Option<(i64, String)> {
-    let s = state.store.lock().ok()?;
+    let s = state.store.lock();
     let row = s.last_success().ok().flatten()?;
     (row.status == RunStatus::Success).then_some((row.id, row.record.commit))
+}
+
+/// The `perfd tune` arguments of `[tuner]`, for the state directory and the trigger.
+fn tune_args(config: &Config, state_dir: &std::path::Path, trigger: &str) -> Vec<String> {
+    let t = &config.tuner;
+    [
+        "tune",
+        "--json",
+        "--state-dir",
+        &state_dir.display().to_string(),
+        "--objective",
+        &t.objective,
+        "--budget-secs",
+        &t.budget_secs.to_string(),
+        "--max-evals",
+        &t.max_evals.to_string(),
+        "--min-gain",
+        &t.min_gain.to_string(),
+        "--alpha",
+        &t.alpha.to_string(),
+        "--adoption-pairs",
+        &t.adoption_pairs.to_string(),
+        "--crossval-steps",
+        &t.crossval_steps.to_string(),
+        "--trigger",
+        trigger,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// Runs one job; returns the child's report.
@@ -67,32 +97,11 @@ pub async fn run(
 ) -> Result<TuneReport, TuneJobError> {
     let exe = self_exe().map_err(|e| TuneJobError::Setup(format!("cannot locate perfd: {e}")))?;
     let state_dir = config.state_dir();
-    let t = &config.tuner;
-    let mut args: Vec<String> = vec![
-        "tune".into(),
-        "--json".into(),
-        "--state-dir".into(),
-        state_dir.display().to_string(),
-        "--objective".into(),
-        t.objective.clone(),
-        "--budget-secs".into(),
-        t.budget_secs.to_string(),
-        "--max-evals".into(),
-        t.max_evals.to_string(),
-        "--min-gain".into(),
-        t.min_gain.to_string(),
-        "--alpha".into(),
-        t.alpha.to_string(),
-        "--adoption-pairs".into(),
-        t.adoption_pairs.to_string(),
-        "--crossval-steps".into(),
-        t.crossval_steps.to_string(),
-        "--trigger".into(),
-        request.trigger.clone(),
-    ];
+    let mut args = tune_args(config, &state_dir, &request.trigger);
     let log = state_dir
         .join("logs")
         .join(format!("tune-{}.log", unix_now() as u64));
+    let t = &config.tuner;
     let mut timeout = t.budget_secs + JOB_OVERHEAD_SECS;
     let cwd: PathBuf = match &config.repository {
         None => {
@@ -110,7 +119,7 @@ pub async fn run(
             let mainline = Mainline::new(&repo.url, &repo.branch, &state_dir);
             let worktree = built_worktree(state, repo, &mainline, &commit, &log, shutdown)
                 .await
-                .map_err(TuneJobError::Setup)?;
+                .map_err(|e| TuneJobError::Setup(e.to_string()))?;
             args.extend([
                 "--harness".into(),
                 repo.harness_command.clone(),
@@ -191,17 +200,13 @@ pub fn on_judgement(
     } else {
         return;
     };
-    let last = state
-        .store
-        .lock()
-        .ok()
-        .map(|s| s.last_tuning_job_finished(&state.host.id));
+    let last = state.store.lock().last_tuning_job_finished(&state.host.id);
     match last {
-        Some(Ok(Some(at))) if unix_now() - at < config.tuner.cooldown_secs as f64 => {
+        Ok(Some(at)) if unix_now() - at < config.tuner.cooldown_secs as f64 => {
             tracing::info!(trigger = %trigger, cooldown_secs = config.tuner.cooldown_secs, "tuning not started: a job on this host finished within the cooldown");
             return;
         }
-        Some(Err(e)) => {
+        Err(e) => {
             tracing::warn!(error = %e, "cannot read the last tuning job; not starting one now");
             return;
         }
@@ -278,11 +283,7 @@ fn record_failure(
         outcome_json: serde_json::json!({ "error": why }).to_string(),
         profile_toml: None,
     };
-    let stored = state
-        .store
-        .lock()
-        .map_err(|_| "store lock poisoned".to_string())
-        .and_then(|mut s| s.record_tuning_job(&job).map_err(|e| e.to_string()));
+    let stored = state.store.lock().record_tuning_job(&job);
     if let Err(e) = stored {
         tracing::error!(error = %e, "cannot record the failed tuning job");
     }

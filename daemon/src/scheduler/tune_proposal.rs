@@ -60,8 +60,9 @@ pub fn propose(state: &DaemonState, config: &Config, report: &TuneReport) {
     let Some(run_id) = state
         .store
         .lock()
+        .last_success()
         .ok()
-        .and_then(|s| s.last_success().ok().flatten())
+        .flatten()
         .map(|r| r.id)
     else {
         tracing::warn!("no stored run to attach the profile pull request to; not proposed");
@@ -70,26 +71,22 @@ pub fn propose(state: &DaemonState, config: &Config, report: &TuneReport) {
     let queued = serde_json::to_value(&p)
         .map_err(|e| e.to_string())
         .and_then(|payload| {
-            state
-                .store
-                .lock()
-                .map_err(|_| "store lock poisoned".to_string())
-                .and_then(|mut s| {
-                    s.enqueue(
-                        run_id,
-                        "pull_request",
-                        &p.branch,
-                        &p.branch,
-                        &payload,
-                        unix_now(),
-                    )
-                    .map_err(|e| e.to_string())
-                })
+            state.store.with(|s| {
+                s.enqueue(
+                    run_id,
+                    "pull_request",
+                    &p.branch,
+                    &p.branch,
+                    &payload,
+                    unix_now(),
+                )
+                .map_err(|e| e.to_string())
+            })
         });
     match queued {
         Ok(_) => {
             tracing::info!(branch = %p.branch, path = %p.path, "tuned profile pull request queued");
-            state.outbox_wake.notify_one();
+            state.outbox.wake();
         }
         Err(e) => tracing::error!(error = %e, "cannot queue the tuned profile pull request"),
     }

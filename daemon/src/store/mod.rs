@@ -1,14 +1,16 @@
 //! The history database: SQLite in WAL mode in the state directory. Every run is written in one
 //! transaction, so a crash or SIGKILL at any point leaves either the whole run or none of it.
 
+mod handle;
 mod migrations;
 mod outbox;
 mod runs;
 mod tuning;
 mod verdicts;
 
+pub use crate::run::{NewRun, RunRecord, RunRow, RunStatus};
+pub use handle::StoreHandle;
 pub use outbox::{OutboxEntry, OutboxState};
-pub use runs::{NewRun, RunRecord, RunRow, RunStatus};
 pub use tuning::{NewTuningJob, StoredProfile, TuningJobRow, TuningTotals};
 pub use verdicts::StoredVerdicts;
 

@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
-use crate::verdict::regression::BaselineRun;
+use crate::run::BaselineRun;
 
 /// Verdicts stored with a run (JSON evidence, as shown in gates and the API).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

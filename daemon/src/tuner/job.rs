@@ -82,6 +82,49 @@ fn adoption_reserve(budget: Duration) -> Duration {
     budget.mul_f64(0.15)
 }
 
+/// The interleaved A/B of `winner` against the current profile.
+fn adoption_test(
+    probe: &mut dyn Probe,
+    spec: &JobSpec,
+    winner: &Candidate,
+) -> Result<AdoptionTest, ProbeError> {
+    let mut pairs = Vec::with_capacity(spec.adoption_pairs);
+    for i in 0..spec.adoption_pairs.max(2) {
+        pairs.push(probe.pair(&spec.current, winner, i % 2 == 1)?);
+    }
+    Ok(judge(pairs, spec.min_gain, spec.alpha))
+}
+
+/// Why an A/B adopted its winner or did not, in the words the gates quote.
+fn explain(test: &AdoptionTest, spec: &JobSpec, current_ok: bool) -> String {
+    let ci = format!(
+        "95 % CI {:+.1} % .. {:+.1} %",
+        test.gain_ci95[0] * 100.0,
+        test.gain_ci95[1] * 100.0
+    );
+    if test.adopted {
+        format!(
+            "adopted: {:+.1} % ({ci}, p = {:.2e} for gain > {:.1} %)",
+            test.gain * 100.0,
+            test.p_value,
+            spec.min_gain * 100.0
+        )
+    } else if !current_ok {
+        format!(
+            "adopted because the current profile fails cross-validation (gain {:+.1} %)",
+            test.gain * 100.0
+        )
+    } else {
+        format!(
+            "not adopted: gain {:+.1} % ({ci}) is not above {:.1} % at alpha {} (p = {:.3})",
+            test.gain * 100.0,
+            spec.min_gain * 100.0,
+            spec.alpha,
+            test.p_value
+        )
+    }
+}
+
 /// Runs the job.
 pub fn run(
     probe: &mut dyn Probe,
@@ -160,38 +203,10 @@ pub fn run(
             evaluations,
             message: format!("adoption A/B: {} vs current", found.best),
         });
-        let mut pairs = Vec::with_capacity(spec.adoption_pairs);
-        for i in 0..spec.adoption_pairs.max(2) {
-            pairs.push(probe.pair(&spec.current, &found.best, i % 2 == 1)?);
-        }
-        let test = judge(pairs, spec.min_gain, spec.alpha);
-        let best = found.best.clone();
+        let test = adoption_test(probe, spec, &found.best)?;
+        why = explain(&test, spec, current_ok);
         if test.adopted || !current_ok {
-            why = format!(
-                "adopted: {:+.1} % (95 % CI {:+.1} % .. {:+.1} %, p = {:.2e} for gain > {:.1} %)",
-                test.gain * 100.0,
-                test.gain_ci95[0] * 100.0,
-                test.gain_ci95[1] * 100.0,
-                test.p_value,
-                spec.min_gain * 100.0
-            );
-            if !current_ok && !test.adopted {
-                why = format!(
-                    "adopted because the current profile fails cross-validation (gain {:+.1} %)",
-                    test.gain * 100.0
-                );
-            }
-            adopted = Some((best, why.clone()));
-        } else {
-            why = format!(
-                "not adopted: gain {:+.1} % (95 % CI {:+.1} % .. {:+.1} %) is not above {:.1} % at alpha {} (p = {:.3})",
-                test.gain * 100.0,
-                test.gain_ci95[0] * 100.0,
-                test.gain_ci95[1] * 100.0,
-                spec.min_gain * 100.0,
-                spec.alpha,
-                test.p_value
-            );
+            adopted = Some((found.best.clone(), why.clone()));
         }
         attempts.push(Attempt {
             search: found,

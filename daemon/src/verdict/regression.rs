@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::run::BaselineRun;
+
 use super::ab_confirm::process_sigma;
 
 use crate::config::RegressionSection;
@@ -18,20 +20,6 @@ use crate::stats::Summary;
 
 /// Bootstrap resamples for the median-ratio interval.
 const BOOTSTRAP_RESAMPLES: usize = 2000;
-
-/// A past run in the baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BaselineRun {
-    /// Run id.
-    pub run_id: i64,
-    /// Commit.
-    pub commit: String,
-    /// Median of the metric in that run.
-    pub median: f64,
-    /// Per-repetition samples of the metric.
-    #[serde(skip)]
-    pub samples: Vec<f64>,
-}
 
 /// The evidence of one assessment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
