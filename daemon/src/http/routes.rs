@@ -153,9 +153,10 @@ async fn run(State(ctx): Ctx, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<i64>() else {
         return error(StatusCode::BAD_REQUEST, "run id must be an integer");
     };
-    let found = ctx.state.store.with(|s| -> Result<_, crate::store::StoreError> {
-        Ok((s.run(id)?, s.reports(id)?))
-    });
+    let found = ctx
+        .state
+        .store
+        .with(|s| -> Result<_, crate::store::StoreError> { Ok((s.run(id)?, s.reports(id)?)) });
     match found {
         Ok((Some(row), (report, kernels))) => {
             let parse = |s: Option<String>| {
