@@ -11,8 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use crate::metrics::collect::collect;
-use crate::metrics::exposition::{encode, Format};
+use crate::metrics::encode::{scrape, Format};
 use crate::metrics::gpu::GpuCollector;
 use crate::state::DaemonState;
 
@@ -81,13 +80,18 @@ pub fn router(ctx: Arc<HttpContext>) -> Router {
 
 async fn metrics(State(ctx): Ctx, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = encode(&collect(&ctx.state, &ctx.gpu), format);
-    (
-        StatusCode::OK,
-        [(CONTENT_TYPE, format.content_type())],
-        body,
-    )
-        .into_response()
+    match scrape(&ctx.state, &ctx.gpu, format) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, format.content_type())],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode /metrics");
+            error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
+    }
 }
 
 async fn readyz(State(ctx): Ctx) -> Response {

@@ -5,7 +5,7 @@ use crate::report::{BenchReport, Phase};
 use crate::state::DaemonState;
 use crate::store::{OutboxState, RunStatus};
 
-use super::exposition::{Family, Kind};
+use super::family::{Family, Kind};
 use super::gpu::GpuCollector;
 use super::process;
 

@@ -4,7 +4,7 @@
 use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
 use nvml_wrapper::Nvml;
 
-use super::exposition::{Family, Kind};
+use super::family::{Family, Kind};
 
 /// A loaded NVML, or the reason there is none.
 pub struct GpuCollector {

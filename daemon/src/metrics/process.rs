@@ -2,7 +2,7 @@
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-use super::exposition::{Family, Kind};
+use super::family::{Family, Kind};
 
 /// Builds the process families; `None` when the OS does not tell (counted as a collector error).
 pub fn collect() -> Option<Vec<Family>> {

@@ -4,7 +4,7 @@
 
 use crate::state::DaemonState;
 
-use super::exposition::{Family, Kind};
+use super::family::{Family, Kind};
 
 /// Every tuning family; `None` when the store cannot be read (the caller counts the error).
 pub fn collect(state: &DaemonState) -> Option<Vec<Family>> {
