@@ -9,8 +9,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 use bitnet_kernels::synthetic::{random_activations, random_matrix};
 use bitnet_kernels::{I2sGemm, I2sMatrix, Isa, KernelConfig, QuantizedActivations};
-use perfd::bench::kernel_bench::BITNET_2B4T_SHAPES;
-use perfd::host::fingerprint::last_level_cache_bytes;
+use perfd::harness::host::fingerprint::last_level_cache_bytes;
+use perfd::harness::kernel_bench::BITNET_2B4T_SHAPES;
 
 fn engines() -> Vec<I2sGemm> {
     Isa::supported()

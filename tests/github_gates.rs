@@ -6,7 +6,7 @@
 use perfd::config::{Config, GithubSection};
 use perfd::gates::decide::{Conclusion, GateOutcome};
 use perfd::gates::outbox::{process_due, LedgerPost, Poster};
-use perfd::host::HostFingerprint;
+use perfd::harness::host::HostFingerprint;
 use perfd::state::DaemonState;
 use perfd::store::{NewRun, OutboxState, RunRecord, RunStatus, Store};
 use serde_json::{json, Value};

@@ -11,7 +11,7 @@ use common::fake_github::{b64, Fake, FakeGithub};
 use perfd::config::{Config, GithubSection};
 use perfd::gates::outbox::{process_due, Poster};
 use perfd::gates::pull_request::ProfileProposal;
-use perfd::host::HostFingerprint;
+use perfd::harness::host::HostFingerprint;
 use perfd::state::DaemonState;
 use perfd::store::{NewRun, OutboxState, RunRecord, RunStatus, Store};
 use serde_json::json;

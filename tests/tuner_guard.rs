@@ -10,7 +10,7 @@ use bitnet_kernels::config::PrefetchHint;
 use bitnet_kernels::model::Preset;
 use bitnet_kernels::planted_fault::PlantedFault;
 use bitnet_kernels::{I2sGemm, KernelConfig};
-use perfd::bench::model_cache::{load_or_write, DEFAULT_SEED};
+use perfd::harness::model_cache::{load_or_write, DEFAULT_SEED};
 use perfd::tuner::guard::GuardReport;
 use perfd::tuner::memory::TuneMemory;
 use perfd::tuner::search::{search, SearchLimits};

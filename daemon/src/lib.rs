@@ -4,13 +4,12 @@
 //! directly.
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod gates;
+pub mod harness;
 pub mod health;
-pub mod host;
 pub mod http;
 pub mod judge_queue;
 pub mod metrics;

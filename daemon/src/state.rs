@@ -8,8 +8,8 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::gates::outbox_handle::Outbox;
+use crate::harness::host::HostFingerprint;
 use crate::health::Health;
-use crate::host::HostFingerprint;
 pub use crate::published::{LatestVerdicts, Published, RunningInfo};
 use crate::report::BenchReport;
 use crate::run::{RecordedRun, RunRow};
@@ -140,25 +140,19 @@ pub fn verdicts_from_store(store: &Store) -> Option<LatestVerdicts> {
     let v = runs
         .iter()
         .find_map(|r| store.verdicts(r.id).ok().flatten())?;
-    let slos = v
-        .slo
-        .and_then(|j| serde_json::from_value(j).ok())
-        .unwrap_or_default();
-    let regression_ratio = v.regression.as_ref().and_then(|r| {
-        Some((
-            r.get("metric")?.as_str()?.to_string(),
-            r.get("ratio")?.as_f64()?,
-        ))
-    });
-    let ab_ratio = v.ab.as_ref().and_then(|a| a.get("median_ratio")?.as_f64());
-    let gates: Vec<crate::gates::GateOutcome> = v
-        .gates
-        .and_then(|j| serde_json::from_value(j).ok())
-        .unwrap_or_default();
     Some(LatestVerdicts {
-        slos,
-        regression_ratio: regression_ratio.map(|(m, r)| (m, ab_ratio.unwrap_or(r))),
+        regression_ratio: v.regression.as_ref().map(|a| {
+            (
+                a.metric.clone(),
+                v.ab.as_ref().map_or(a.ratio, |x| x.median_ratio),
+            )
+        }),
         confirmed_regression: v.confirmed_regression,
-        gates: gates.into_iter().map(|g| (g.name, g.conclusion)).collect(),
+        gates: v
+            .gates
+            .iter()
+            .map(|g| (g.name.clone(), g.conclusion))
+            .collect(),
+        slos: v.slo,
     })
 }

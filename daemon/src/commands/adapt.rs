@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::bench::{bandwidth_memory, merge_stream, stream_round, timestamp};
 use crate::cli::AdaptArgs;
-use crate::host::noise::NoiseVerdict;
-use crate::host::HostFingerprint;
+use crate::harness::host::noise::NoiseVerdict;
+use crate::harness::host::HostFingerprint;
+use crate::harness::support::{bandwidth_memory, merge_stream, stream_round, timestamp};
 use crate::report::bench_report::ToolVersions;
 use crate::report::llama_bench;
 use crate::report::{BenchReport, SCHEMA};

@@ -14,9 +14,9 @@ use bitnet_kernels::model::logit_parity::{compare, logits, PositionParity};
 use bitnet_kernels::model::{BitnetModel, Numerics, Session};
 use bitnet_kernels::{I2sGemm, KernelConfig};
 
-use super::bench::{parse_params, BenchOutcome};
 use super::model_logits::{parse_mode, parse_numerics};
 use crate::cli::BenchArgs;
+use crate::harness::support::{parse_params, BenchOutcome};
 
 /// Every position must reach this cosine with the reference.
 pub const MIN_COSINE: f64 = 0.999;

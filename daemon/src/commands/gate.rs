@@ -24,11 +24,7 @@ pub fn run(args: &GateArgs) -> Result<String> {
     let row = store
         .run(args.run)?
         .with_context(|| format!("no run {} in {}", args.run, db.display()))?;
-    let gates: Vec<GateOutcome> = store
-        .verdicts(row.id)?
-        .and_then(|v| v.gates)
-        .and_then(|g| serde_json::from_value(g).ok())
-        .unwrap_or_default();
+    let gates: Vec<GateOutcome> = store.verdicts(row.id)?.map(|v| v.gates).unwrap_or_default();
     if gates.is_empty() {
         bail!(
             "run {} has no gates (embedded runs and cancelled runs are not gated)",

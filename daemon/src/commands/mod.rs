@@ -1,9 +1,7 @@
-//! One module per `perfd` subcommand (the bench command in three: dispatch, kernels, model).
+//! One module per `perfd` subcommand (the bench suites live in `harness/`).
 
 pub mod adapt;
 pub mod bench;
-pub mod bench_kernels;
-pub mod bench_model;
 pub mod check_config;
 pub mod child_guard;
 pub mod crossval_against;

@@ -9,8 +9,8 @@ use bitnet_kernels::model::logit_parity::{logits, EvalMode};
 use bitnet_kernels::model::{BitnetModel, Numerics, Session};
 use bitnet_kernels::{I2sGemm, KernelConfig};
 
-use super::bench::parse_params;
 use crate::cli::ModelLogitsArgs;
+use crate::harness::support::parse_params;
 use crate::UsageError;
 
 /// Parses `--mode`.

@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use crate::cli::RunArgs;
 use crate::config::{self, Config, DEFAULT_CONFIG_PATH};
+use crate::harness::host::HostFingerprint;
 use crate::health::Problem;
-use crate::host::HostFingerprint;
 use crate::http::routes::HttpContext;
 use crate::metrics::gpu::GpuCollector;
 use crate::state::DaemonState;

@@ -10,11 +10,11 @@ use anyhow::{bail, Context, Result};
 use bitnet_kernels::model::BitnetModel;
 use bitnet_kernels::{I2sGemm, KernelConfig};
 
-use super::bench::{progress, timestamp};
 use super::tune_exhaustive;
-use crate::bench::model_cache::load_named;
 use crate::cli::TuneArgs;
-use crate::host::HostFingerprint;
+use crate::harness::host::HostFingerprint;
+use crate::harness::model_cache::load_named;
+use crate::harness::support::{progress, timestamp};
 use crate::runner::heartbeat::unix_now;
 use crate::store::{NewTuningJob, Store};
 use crate::tuner::harness_probe::{run_harness, with_params, HarnessProbe};

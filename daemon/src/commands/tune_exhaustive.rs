@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use bitnet_kernels::{I2sGemm, KernelConfig};
 
-use super::bench::progress;
 use crate::cli::TuneArgs;
-use crate::host::HostFingerprint;
+use crate::harness::host::HostFingerprint;
+use crate::harness::support::progress;
 use crate::stats::median;
 use crate::tuner::memory::InMemory;
 use crate::tuner::search::{search, Progress, SearchLimits};

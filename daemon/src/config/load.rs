@@ -295,7 +295,7 @@ fn validate_benchmark(c: &Config, err: &mut impl FnMut(&str, String)) {
         err("benchmark.timeout_secs", "must be at least 1".into());
     }
     if let Some(m) = b.bandwidth_memory_mib {
-        let min = crate::bench::stream_bandwidth::MIN_MEMORY_CAP_MIB;
+        let min = crate::harness::stream_bandwidth::MIN_MEMORY_CAP_MIB;
         if !(min..=1 << 20).contains(&m) {
             err(
                 "benchmark.bandwidth_memory_mib",

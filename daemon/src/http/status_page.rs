@@ -12,8 +12,6 @@ use crate::report::BenchReport;
 use crate::runner::heartbeat::unix_now;
 use crate::state::DaemonState;
 use crate::store::{OutboxEntry, RunRow, RunStatus, Store, StoredVerdicts};
-use crate::verdict::ab_confirm::AbResult;
-use crate::verdict::regression::Assessment;
 use crate::verdict::slo::SloVerdict;
 
 /// Runs shown in the table and chart.
@@ -185,12 +183,8 @@ fn regression_section(s: &mut String, judged: Option<&(RunRow, StoredVerdicts)>)
         s.push_str("<p>No run judged yet.</p>");
         return;
     };
-    let assessment: Option<Assessment> = v
-        .regression
-        .clone()
-        .and_then(|j| serde_json::from_value(j).ok());
-    let ab: Option<AbResult> = v.ab.clone().and_then(|j| serde_json::from_value(j).ok());
-    let Some(a) = assessment else {
+    let ab = v.ab.as_ref();
+    let Some(a) = v.regression.as_ref() else {
         let _ = write!(
             s,
             "<p>Run {} (<code>{}</code>): no baseline on this host yet.</p>",
@@ -245,10 +239,7 @@ fn gate_section(
     judged: Option<&(RunRow, StoredVerdicts)>,
     posts: &[OutboxEntry],
 ) {
-    let gates: Vec<GateOutcome> = judged
-        .and_then(|(_, v)| v.gates.clone())
-        .and_then(|j| serde_json::from_value(j).ok())
-        .unwrap_or_default();
+    let gates: Vec<GateOutcome> = judged.map(|(_, v)| v.gates.clone()).unwrap_or_default();
     if gates.is_empty() {
         return;
     }

@@ -6,10 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::phase::{OpShare, Phase, PhaseResult};
-use crate::bench::kernel_bench::KernelResult;
-use crate::bench::stream_bandwidth::StreamBandwidth;
-use crate::host::noise::NoiseVerdict;
-use crate::host::HostFingerprint;
+use crate::harness::host::noise::NoiseVerdict;
+use crate::harness::host::HostFingerprint;
+use crate::harness::kernel_bench::KernelResult;
+use crate::harness::stream_bandwidth::StreamBandwidth;
 
 /// Schema id of the report.
 pub const SCHEMA: &str = "bitnet-perfd/bench-report/v1";

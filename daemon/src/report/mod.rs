@@ -1,7 +1,6 @@
-//! The harness protocol's document: `bitnet-perfd/bench-report/v1` (DESIGN §5), and its human form.
+//! The harness protocol's document: `bitnet-perfd/bench-report/v1` (DESIGN §5).
 
 pub mod bench_report;
-pub mod human;
 pub mod llama_bench;
 pub mod phase;
 

@@ -99,14 +99,12 @@ pub async fn after_run(
         })
     });
     let stored = StoredVerdicts {
-        slo: serde_json::to_value(&slos).ok(),
-        regression: assessment
-            .as_ref()
-            .and_then(|a| serde_json::to_value(a).ok()),
-        ab: ab.as_ref().and_then(|a| serde_json::to_value(a).ok()),
+        slo: slos.clone(),
+        regression: assessment.clone(),
+        ab: ab.clone(),
         confirmed_regression: confirmed,
         baseline_excluded,
-        gates: gates.as_ref().and_then(|g| serde_json::to_value(g).ok()),
+        gates: gates.clone().unwrap_or_default(),
     };
     {
         let mut s = state.store.lock();
@@ -188,11 +186,6 @@ fn queue_gates(
     Ok(())
 }
 
-/// A stored JSON verdict as its type (None when absent or from an older, different shape).
-fn typed<T: serde::de::DeserializeOwned>(v: &Option<serde_json::Value>) -> Option<T> {
-    v.clone().and_then(|j| serde_json::from_value(j).ok())
-}
-
 /// Decides run `run_id`'s gates again with the outcome of the tuning job it triggered (the
 /// "Optimization Applied" evidence), and queues them: the outbox updates the same check runs.
 pub fn regate_after_tuning(
@@ -210,15 +203,12 @@ pub fn regate_after_tuning(
     };
     let (report, _) = s.reports(run_id)?;
     let report = report.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok());
-    let slos: Vec<SloVerdict> = typed(&verdicts.slo).unwrap_or_default();
-    let assessment: Option<Assessment> = typed(&verdicts.regression);
-    let ab: Option<AbResult> = typed(&verdicts.ab);
     let gates = decide(&GateInputs {
         run: &row,
         report: report.as_ref(),
-        assessment: assessment.as_ref(),
-        ab: ab.as_ref(),
-        slos: &slos,
+        assessment: verdicts.regression.as_ref(),
+        ab: verdicts.ab.as_ref(),
+        slos: &verdicts.slo,
         reproduce: reproduce(config, &row.commit),
         suffix: config
             .github
@@ -226,7 +216,7 @@ pub fn regate_after_tuning(
             .map_or("", |g| g.check_suffix.as_str()),
         tuning: Some(tuning),
     });
-    verdicts.gates = serde_json::to_value(&gates).ok();
+    verdicts.gates = gates.clone();
     s.put_verdicts(run_id, &verdicts)?;
     queue_gates(&mut s, config, &row, &gates)?;
     drop(s);
@@ -318,10 +308,7 @@ fn carried_pairs(
     let Some(previous) = previous else {
         return Ok(None);
     };
-    let ab: Option<AbResult> = s
-        .verdicts(previous.id)?
-        .and_then(|v| v.ab)
-        .and_then(|j| serde_json::from_value(j).ok());
+    let ab: Option<AbResult> = s.verdicts(previous.id)?.and_then(|v| v.ab);
     Ok(ab
         .filter(|a| a.decision == AbDecision::Inconclusive)
         .map(|a| {

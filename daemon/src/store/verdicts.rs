@@ -5,34 +5,63 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
 use crate::run::BaselineRun;
+use crate::verdict::ab_confirm::AbResult;
+use crate::verdict::gate::GateOutcome;
+use crate::verdict::regression::Assessment;
+use crate::verdict::slo::SloVerdict;
 
-/// Verdicts stored with a run (JSON evidence, as shown in gates and the API).
+/// Verdicts stored with a run: the evidence shown in gates, the API and the status page, typed.
+/// Each is kept as JSON text in its own column.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoredVerdicts {
     /// SLO verdicts.
-    pub slo: Option<serde_json::Value>,
+    pub slo: Vec<SloVerdict>,
     /// Regression assessment.
-    pub regression: Option<serde_json::Value>,
+    pub regression: Option<Assessment>,
     /// A/B confirmation.
-    pub ab: Option<serde_json::Value>,
+    pub ab: Option<AbResult>,
     /// A regression was confirmed.
     pub confirmed_regression: bool,
     /// Kept out of later baselines (a confirmed regression, or an A/B still inconclusive).
     #[serde(default)]
     pub baseline_excluded: bool,
-    /// Gate outcomes.
-    pub gates: Option<serde_json::Value>,
+    /// Gate outcomes (repository mode).
+    pub gates: Vec<GateOutcome>,
+}
+
+/// A JSON column as its type; evidence written by a perfd with another shape is reported and
+/// left out (the row itself stays).
+fn column<T: serde::de::DeserializeOwned>(
+    run_id: i64,
+    what: &str,
+    text: Option<String>,
+) -> Option<T> {
+    let text = text?;
+    match serde_json::from_str(&text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(run = run_id, column = what, error = %e, "stored verdict evidence has another shape; shown as absent");
+            None
+        }
+    }
 }
 
 impl Store {
     /// Records the verdicts of run `run_id` (replacing earlier ones).
     pub fn put_verdicts(&mut self, run_id: i64, v: &StoredVerdicts) -> Result<(), StoreError> {
-        let j = |x: &Option<serde_json::Value>| x.as_ref().map(|v| v.to_string());
+        let json = |x: Result<String, serde_json::Error>| x.ok();
+        let slo = json(serde_json::to_string(&v.slo));
+        let regression = v
+            .regression
+            .as_ref()
+            .and_then(|a| json(serde_json::to_string(a)));
+        let ab = v.ab.as_ref().and_then(|a| json(serde_json::to_string(a)));
+        let gates = json(serde_json::to_string(&v.gates));
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO verdicts (run_id, slo_json, regression_json, ab_json, confirmed_regression, gates_json, baseline_excluded)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![run_id, j(&v.slo), j(&v.regression), j(&v.ab), v.confirmed_regression, j(&v.gates), v.baseline_excluded || v.confirmed_regression],
+                params![run_id, slo, regression, ab, v.confirmed_regression, gates, v.baseline_excluded || v.confirmed_regression],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -40,18 +69,17 @@ impl Store {
 
     /// The verdicts of a run.
     pub fn verdicts(&self, run_id: i64) -> Result<Option<StoredVerdicts>, StoreError> {
-        let parse = |s: Option<String>| s.and_then(|t| serde_json::from_str(&t).ok());
         self.conn
             .query_row(
                 "SELECT slo_json, regression_json, ab_json, confirmed_regression, gates_json, baseline_excluded FROM verdicts WHERE run_id = ?1",
                 [run_id],
                 |r| {
                     Ok(StoredVerdicts {
-                        slo: parse(r.get(0)?),
-                        regression: parse(r.get(1)?),
-                        ab: parse(r.get(2)?),
+                        slo: column(run_id, "slo", r.get(0)?).unwrap_or_default(),
+                        regression: column(run_id, "regression", r.get(1)?),
+                        ab: column(run_id, "ab", r.get(2)?),
                         confirmed_regression: r.get(3)?,
-                        gates: parse(r.get(4)?),
+                        gates: column(run_id, "gates", r.get(4)?).unwrap_or_default(),
                         baseline_excluded: r.get(5)?,
                     })
                 },

@@ -9,7 +9,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::prefetch::{prefetch, PrefetchHint};
-use super::tile::{column_blocks, TileParams};
+use super::tile::{drive, TileKernel, TileParams};
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
 
@@ -25,115 +25,82 @@ pub unsafe fn dot_codes(
     tile: TileParams,
     out: &mut [i32],
 ) {
+    let k = Avx2Tiles {
+        w,
+        row0: rows.start,
+        acts,
+        tokens: acts.tokens(),
+        prefetch: tile.prefetch_bytes,
+        hint: tile.prefetch_hint,
+    };
     // SAFETY: this function's contract: AVX2 is present and the shapes agree.
-    unsafe {
-        let tokens = acts.tokens();
-        let nrows = rows.len();
-        out[..nrows * tokens].fill(0);
-        let blocks = w.row_bytes() / BLOCK_BYTES;
-        let per_cb = tile.col_block / BLOCK_WEIGHTS;
-        for (b0, b1) in column_blocks(blocks, per_cb) {
-            let mut r = 0;
-            while r < nrows {
-                let left = nrows - r;
-                let rt = if left >= tile.row_tile {
-                    tile.row_tile
-                } else {
-                    1
-                };
-                let mut t = 0;
-                while t < tokens {
-                    let tl = tokens - t;
-                    let tt = if tl >= tile.batch_width {
-                        tile.batch_width
-                    } else {
-                        1
-                    };
-                    let args = TileArgs {
-                        w,
-                        row: rows.start + r,
-                        acts,
-                        token: t,
-                        blocks: b0..b1,
-                        prefetch: tile.prefetch_bytes,
-                        hint: tile.prefetch_hint,
-                    };
-                    // SAFETY: AVX2 is enabled on this function; the tile stays within `nrows × tokens`.
-                    match (rt, tt) {
-                        (4, 4) => add_tile::<4, 4>(&args, out, r, tokens),
-                        (4, 2) => add_tile::<4, 2>(&args, out, r, tokens),
-                        (4, _) => add_tile::<4, 1>(&args, out, r, tokens),
-                        (2, 4) => add_tile::<2, 4>(&args, out, r, tokens),
-                        (2, 2) => add_tile::<2, 2>(&args, out, r, tokens),
-                        (2, _) => add_tile::<2, 1>(&args, out, r, tokens),
-                        (_, 4) => add_tile::<1, 4>(&args, out, r, tokens),
-                        (_, 2) => add_tile::<1, 2>(&args, out, r, tokens),
-                        _ => add_tile::<1, 1>(&args, out, r, tokens),
-                    }
-                    t += tt;
-                }
-                r += rt;
-            }
-        }
-    }
+    unsafe { drive(&k, rows.len(), acts.tokens(), tile, out) }
 }
 
-struct TileArgs<'a, 'w> {
+/// The AVX2 tile over natural-order activations.
+struct Avx2Tiles<'a, 'w> {
     w: &'a I2sMatrixRef<'w>,
-    row: usize,
+    row0: usize,
     acts: &'a QuantizedActivations,
-    token: usize,
-    blocks: Range<usize>,
+    tokens: usize,
     prefetch: usize,
     hint: PrefetchHint,
 }
 
-/// One R-row × T-token tile over the whole column range.
-///
-/// # Safety
-/// The CPU must support AVX2; the tile's rows and tokens lie inside the matrix and the
-/// activations (as checked by `I2sGemm`).
-#[target_feature(enable = "avx2")]
-unsafe fn add_tile<const R: usize, const T: usize>(
-    a: &TileArgs<'_, '_>,
-    out: &mut [i32],
-    r: usize,
-    tokens: usize,
-) {
-    // SAFETY: this function's contract: the features are present and the tile lies inside the operands.
-    unsafe {
-        let rows: [&[u8]; R] = std::array::from_fn(|i| a.w.row(a.row + i));
-        let toks: [&[i8]; T] = std::array::from_fn(|j| a.acts.token(a.token + j));
-        let mask = _mm256_set1_epi8(3);
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = [[_mm256_setzero_si256(); T]; R];
-        for b in a.blocks.clone() {
-            for i in 0..R {
-                let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
-                if a.prefetch != 0 {
-                    prefetch(wp.wrapping_add(a.prefetch), a.hint);
-                }
-                // SAFETY: block b < blocks, so 32 bytes from wp lie inside row i.
-                let wv = _mm256_loadu_si256(wp as *const __m256i);
-                let c0 = _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask);
-                let c1 = _mm256_and_si256(_mm256_srli_epi16::<4>(wv), mask);
-                let c2 = _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask);
-                let c3 = _mm256_and_si256(wv, mask);
-                for j in 0..T {
-                    // SAFETY: each token row holds padded_cols = 4·row_bytes activations.
-                    let ap = toks[j].as_ptr().add(b * BLOCK_WEIGHTS) as *const __m256i;
-                    let s0 = _mm256_maddubs_epi16(c0, _mm256_loadu_si256(ap));
-                    let s1 = _mm256_maddubs_epi16(c1, _mm256_loadu_si256(ap.add(1)));
-                    let s2 = _mm256_maddubs_epi16(c2, _mm256_loadu_si256(ap.add(2)));
-                    let s3 = _mm256_maddubs_epi16(c3, _mm256_loadu_si256(ap.add(3)));
-                    let s = _mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3));
-                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones));
+impl TileKernel for Avx2Tiles<'_, '_> {
+    fn units(&self) -> usize {
+        self.w.row_bytes() / BLOCK_BYTES
+    }
+
+    fn unit_weights(&self) -> usize {
+        BLOCK_WEIGHTS
+    }
+
+    #[inline(always)]
+    unsafe fn add_tile<const R: usize, const T: usize>(
+        &self,
+        r: usize,
+        token: usize,
+        units: Range<usize>,
+        out: &mut [i32],
+    ) {
+        // SAFETY: this function's contract: AVX2 is present (the caller is the `avx2` entry
+        // point, into which this is inlined) and the tile lies inside the operands.
+        unsafe {
+            let rows: [&[u8]; R] = std::array::from_fn(|i| self.w.row(self.row0 + r + i));
+            let toks: [&[i8]; T] = std::array::from_fn(|j| self.acts.token(token + j));
+            let mask = _mm256_set1_epi8(3);
+            let ones = _mm256_set1_epi16(1);
+            let mut acc = [[_mm256_setzero_si256(); T]; R];
+            for b in units {
+                for i in 0..R {
+                    let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
+                    if self.prefetch != 0 {
+                        prefetch(wp.wrapping_add(self.prefetch), self.hint);
+                    }
+                    // SAFETY: block b < blocks, so 32 bytes from wp lie inside row i.
+                    let wv = _mm256_loadu_si256(wp as *const __m256i);
+                    let c0 = _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask);
+                    let c1 = _mm256_and_si256(_mm256_srli_epi16::<4>(wv), mask);
+                    let c2 = _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask);
+                    let c3 = _mm256_and_si256(wv, mask);
+                    for j in 0..T {
+                        // SAFETY: each token row holds padded_cols = 4·row_bytes activations.
+                        let ap = toks[j].as_ptr().add(b * BLOCK_WEIGHTS) as *const __m256i;
+                        let s0 = _mm256_maddubs_epi16(c0, _mm256_loadu_si256(ap));
+                        let s1 = _mm256_maddubs_epi16(c1, _mm256_loadu_si256(ap.add(1)));
+                        let s2 = _mm256_maddubs_epi16(c2, _mm256_loadu_si256(ap.add(2)));
+                        let s3 = _mm256_maddubs_epi16(c3, _mm256_loadu_si256(ap.add(3)));
+                        let s =
+                            _mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3));
+                        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones));
+                    }
                 }
             }
-        }
-        for i in 0..R {
-            for j in 0..T {
-                out[(r + i) * tokens + a.token + j] += hsum_epi32(acc[i][j]);
+            for i in 0..R {
+                for j in 0..T {
+                    out[(r + i) * self.tokens + token + j] += hsum_epi32(acc[i][j]);
+                }
             }
         }
     }
@@ -143,11 +110,13 @@ unsafe fn add_tile<const R: usize, const T: usize>(
 ///
 /// # Safety
 /// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
+#[inline(always)]
 unsafe fn hsum_epi32(v: __m256i) -> i32 {
-    // Register-only intrinsics: safe inside this `avx2` function.
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s)
+    // SAFETY: this function's contract: AVX2 is present (inlined into the `avx2` entry point).
+    unsafe {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s)
+    }
 }

@@ -10,7 +10,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::prefetch::{prefetch, PrefetchHint};
-use super::tile::{column_blocks, TileParams};
+use super::tile::{self, TileKernel, TileParams};
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
 
@@ -141,122 +141,91 @@ unsafe fn drive<A: DotAcc>(
     tile: TileParams,
     out: &mut [i32],
 ) {
+    let k = Avx512Tiles::<A> {
+        w,
+        row0: rows.start,
+        acts,
+        tokens: acts.tokens(),
+        blocks: w.row_bytes() / BLOCK_BYTES,
+        prefetch: tile.prefetch_bytes,
+        hint: tile.prefetch_hint,
+        acc: std::marker::PhantomData,
+    };
     // SAFETY: this function's contract: the CPU features of `A` are present and the shapes agree.
-    unsafe {
-        let tokens = acts.tokens();
-        let nrows = rows.len();
-        out[..nrows * tokens].fill(0);
-        let blocks = w.row_bytes() / BLOCK_BYTES;
-        let supers = blocks.div_ceil(2);
-        let per_cb = tile.col_block / SUPER_WEIGHTS;
-        for (s0, s1) in column_blocks(supers, per_cb) {
-            let mut r = 0;
-            while r < nrows {
-                let rt = if nrows - r >= tile.row_tile {
-                    tile.row_tile
-                } else {
-                    1
-                };
-                let mut t = 0;
-                while t < tokens {
-                    let tt = if tokens - t >= tile.batch_width {
-                        tile.batch_width
-                    } else {
-                        1
-                    };
-                    let args = TileArgs {
-                        w,
-                        row: rows.start + r,
-                        acts,
-                        token: t,
-                        supers: s0..s1,
-                        odd_tail: blocks % 2 == 1 && s1 == supers,
-                        prefetch: tile.prefetch_bytes,
-                        hint: tile.prefetch_hint,
-                    };
-                    match (rt, tt) {
-                        (4, 4) => add_tile::<A, 4, 4>(&args, out, r, tokens),
-                        (4, 2) => add_tile::<A, 4, 2>(&args, out, r, tokens),
-                        (4, _) => add_tile::<A, 4, 1>(&args, out, r, tokens),
-                        (2, 4) => add_tile::<A, 2, 4>(&args, out, r, tokens),
-                        (2, 2) => add_tile::<A, 2, 2>(&args, out, r, tokens),
-                        (2, _) => add_tile::<A, 2, 1>(&args, out, r, tokens),
-                        (_, 4) => add_tile::<A, 1, 4>(&args, out, r, tokens),
-                        (_, 2) => add_tile::<A, 1, 2>(&args, out, r, tokens),
-                        _ => add_tile::<A, 1, 1>(&args, out, r, tokens),
-                    }
-                    t += tt;
-                }
-                r += rt;
-            }
-        }
-    }
+    unsafe { tile::drive(&k, rows.len(), acts.tokens(), tile, out) }
 }
 
-struct TileArgs<'a, 'w> {
+/// The AVX-512 tile over superblock-interleaved activations, multiplying with `A`.
+struct Avx512Tiles<'a, 'w, A> {
     w: &'a I2sMatrixRef<'w>,
-    row: usize,
+    row0: usize,
     acts: &'a InterleavedActs,
-    token: usize,
-    supers: Range<usize>,
-    /// The last superblock of the range holds only one block (odd block count).
-    odd_tail: bool,
+    tokens: usize,
+    /// 32-byte blocks per row (an odd count ends in a half superblock).
+    blocks: usize,
     prefetch: usize,
     hint: PrefetchHint,
+    acc: std::marker::PhantomData<A>,
 }
 
-/// One R-row × T-token tile over the whole column range.
-///
-/// # Safety
-/// As [`drive`]; the tile's rows and tokens lie inside the matrix and the activations.
-#[inline(always)]
-unsafe fn add_tile<A: DotAcc, const R: usize, const T: usize>(
-    a: &TileArgs<'_, '_>,
-    out: &mut [i32],
-    r: usize,
-    tokens: usize,
-) {
-    // SAFETY: this function's contract: the features are present and the tile lies inside the operands.
-    unsafe {
-        let rows: [&[u8]; R] = std::array::from_fn(|i| a.w.row(a.row + i));
-        let toks: [&[i8]; T] = std::array::from_fn(|j| a.acts.token(a.token + j));
-        let mask = _mm512_set1_epi8(3);
-        let mut acc = [[_mm512_setzero_si512(); T]; R];
-        let mut acc2 = [[_mm512_setzero_si512(); T]; R];
-        // A second accumulator set only while it fits the 32 vector registers with codes and loads.
-        let two_chains = R * T <= 4;
-        let full_end = if a.odd_tail {
-            a.supers.end - 1
-        } else {
-            a.supers.end
-        };
-        for s in a.supers.start..full_end {
-            for i in 0..R {
-                let wp = rows[i].as_ptr().add(s * SUPER_BYTES);
-                if a.prefetch != 0 {
-                    prefetch(wp.wrapping_add(a.prefetch), a.hint);
+impl<A: DotAcc> TileKernel for Avx512Tiles<'_, '_, A> {
+    fn units(&self) -> usize {
+        self.blocks.div_ceil(2)
+    }
+
+    fn unit_weights(&self) -> usize {
+        SUPER_WEIGHTS
+    }
+
+    #[inline(always)]
+    unsafe fn add_tile<const R: usize, const T: usize>(
+        &self,
+        r: usize,
+        token: usize,
+        supers: Range<usize>,
+        out: &mut [i32],
+    ) {
+        // SAFETY: this function's contract: the features are present (inlined into the entry
+        // point that enables them) and the tile lies inside the operands.
+        unsafe {
+            let rows: [&[u8]; R] = std::array::from_fn(|i| self.w.row(self.row0 + r + i));
+            let toks: [&[i8]; T] = std::array::from_fn(|j| self.acts.token(token + j));
+            let mask = _mm512_set1_epi8(3);
+            let mut acc = [[_mm512_setzero_si512(); T]; R];
+            let mut acc2 = [[_mm512_setzero_si512(); T]; R];
+            // A second accumulator set only while it fits the 32 vector registers with codes and loads.
+            let two_chains = R * T <= 4;
+            // The last superblock of a row with an odd block count holds only one block.
+            let odd_tail = self.blocks % 2 == 1 && supers.end == self.units();
+            let full_end = if odd_tail { supers.end - 1 } else { supers.end };
+            for s in supers.start..full_end {
+                for i in 0..R {
+                    let wp = rows[i].as_ptr().add(s * SUPER_BYTES);
+                    if self.prefetch != 0 {
+                        prefetch(wp.wrapping_add(self.prefetch), self.hint);
+                    }
+                    // SAFETY: s < full_end, so both blocks of superblock s lie inside row i.
+                    let wv = _mm512_loadu_si512(wp as *const __m512i);
+                    accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
                 }
-                // SAFETY: s < full_end, so both blocks of superblock s lie inside row i.
-                let wv = _mm512_loadu_si512(wp as *const __m512i);
-                accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
             }
-        }
-        if a.odd_tail && a.supers.end > a.supers.start {
-            let s = a.supers.end - 1;
+            if odd_tail && supers.end > supers.start {
+                let s = supers.end - 1;
+                for i in 0..R {
+                    // SAFETY: the mask keeps the load to the row's last 32-byte block; masked
+                    // bytes are not read and become code 0, which adds nothing.
+                    let wv = _mm512_maskz_loadu_epi8(
+                        0xFFFF_FFFF,
+                        rows[i].as_ptr().add(s * SUPER_BYTES) as *const i8,
+                    );
+                    accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
+                }
+            }
             for i in 0..R {
-                // SAFETY: the mask keeps the load to the row's last 32-byte block; masked bytes are
-                // not read and become code 0, which adds nothing.
-                let wv = _mm512_maskz_loadu_epi8(
-                    0xFFFF_FFFF,
-                    rows[i].as_ptr().add(s * SUPER_BYTES) as *const i8,
-                );
-                accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
-            }
-        }
-        for i in 0..R {
-            for j in 0..T {
-                out[(r + i) * tokens + a.token + j] +=
-                    _mm512_reduce_add_epi32(_mm512_add_epi32(acc[i][j], acc2[i][j]));
+                for j in 0..T {
+                    out[(r + i) * self.tokens + token + j] +=
+                        _mm512_reduce_add_epi32(_mm512_add_epi32(acc[i][j], acc2[i][j]));
+                }
             }
         }
     }

@@ -11,6 +11,10 @@ pub mod tile;
 pub mod worker_pool;
 
 #[cfg(target_arch = "x86_64")]
+pub mod f16_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod f16_avx512;
+#[cfg(target_arch = "x86_64")]
 pub mod i2s_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_avx512;

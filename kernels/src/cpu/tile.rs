@@ -31,3 +31,80 @@ pub fn column_blocks(units: usize, units_per_block: usize) -> impl Iterator<Item
         .step_by(step)
         .map(move |s| (s, (s + step).min(units)))
 }
+
+/// One ISA's R-row × T-token tile: the only part of a SIMD kernel that differs between ISAs.
+/// [`drive`] walks a task's rows and tokens in tiles and calls it (the pattern of memchr's
+/// `generic` module: one walk over a vector-specific step).
+pub trait TileKernel {
+    /// Column units of a row (32-byte blocks for AVX2, 64-byte superblocks for AVX-512).
+    fn units(&self) -> usize;
+
+    /// Weights one column unit covers (to turn `col_block` into units).
+    fn unit_weights(&self) -> usize;
+
+    /// Adds Σ code·q of rows `r..r+R` (relative to the task's first row) × tokens `t..t+T` over
+    /// column units `units` to `out[(r + i)·tokens + t + j]`.
+    ///
+    /// # Safety
+    /// The CPU must support the kernel's instructions, and the tile must lie inside the task's
+    /// rows, the activations and `out` (checked by `I2sGemm` before any kernel runs).
+    unsafe fn add_tile<const R: usize, const T: usize>(
+        &self,
+        r: usize,
+        t: usize,
+        units: std::ops::Range<usize>,
+        out: &mut [i32],
+    );
+}
+
+/// Walks `nrows × tokens` in tiles of `tile.row_tile × tile.batch_width` (1-wide at the edges),
+/// column block by column block, and accumulates every tile into `out` (`[row][token]`).
+///
+/// # Safety
+/// As [`TileKernel::add_tile`]. Inlined into each ISA's `#[target_feature]` entry point, so the
+/// tile loops compile with that ISA's features.
+#[inline(always)]
+pub unsafe fn drive<K: TileKernel>(
+    k: &K,
+    nrows: usize,
+    tokens: usize,
+    tile: TileParams,
+    out: &mut [i32],
+) {
+    out[..nrows * tokens].fill(0);
+    let per_block = tile.col_block / k.unit_weights();
+    for (u0, u1) in column_blocks(k.units(), per_block) {
+        let mut r = 0;
+        while r < nrows {
+            let rt = if nrows - r >= tile.row_tile {
+                tile.row_tile
+            } else {
+                1
+            };
+            let mut t = 0;
+            while t < tokens {
+                let tt = if tokens - t >= tile.batch_width {
+                    tile.batch_width
+                } else {
+                    1
+                };
+                // SAFETY: this function's contract; the tile stays inside `nrows × tokens`.
+                unsafe {
+                    match (rt, tt) {
+                        (4, 4) => k.add_tile::<4, 4>(r, t, u0..u1, out),
+                        (4, 2) => k.add_tile::<4, 2>(r, t, u0..u1, out),
+                        (4, _) => k.add_tile::<4, 1>(r, t, u0..u1, out),
+                        (2, 4) => k.add_tile::<2, 4>(r, t, u0..u1, out),
+                        (2, 2) => k.add_tile::<2, 2>(r, t, u0..u1, out),
+                        (2, _) => k.add_tile::<2, 1>(r, t, u0..u1, out),
+                        (_, 4) => k.add_tile::<1, 4>(r, t, u0..u1, out),
+                        (_, 2) => k.add_tile::<1, 2>(r, t, u0..u1, out),
+                        _ => k.add_tile::<1, 1>(r, t, u0..u1, out),
+                    }
+                }
+                t += tt;
+            }
+            r += rt;
+        }
+    }
+}

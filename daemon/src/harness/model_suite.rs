@@ -8,20 +8,21 @@ use bitnet_kernels::model::model_crossval::crossval_model;
 use bitnet_kernels::model::{BitnetModel, Preset};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use super::bench::{
+use super::human;
+use crate::cli::BenchArgs;
+use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
+use crate::harness::host::rss::{peak_rss_bytes, reset_peak_rss};
+use crate::harness::host::HostFingerprint;
+use crate::harness::model_bench::{self, ModelBenchSpec};
+use crate::harness::model_cache::load_named;
+use crate::harness::support::{
     bandwidth_memory, kernel_crossval, merge_stream, parse_params, progress, stream_round,
     timestamp, BenchOutcome,
 };
-use crate::bench::model_bench::{self, ModelBenchSpec};
-use crate::bench::model_cache::load_named;
-use crate::cli::BenchArgs;
-use crate::host::noise::{CpuSnapshot, NoiseVerdict};
-use crate::host::rss::{peak_rss_bytes, reset_peak_rss};
-use crate::host::HostFingerprint;
 use crate::report::bench_report::{
     CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo, ToolVersions,
 };
-use crate::report::{human, BenchReport, Phase, PhaseResult, SCHEMA};
+use crate::report::{BenchReport, Phase, PhaseResult, SCHEMA};
 use crate::UsageError;
 
 /// Prompt of the model-level cross-validation (fixed, so reports are comparable).

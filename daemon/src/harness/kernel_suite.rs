@@ -7,20 +7,21 @@ use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use super::bench::{
+use super::human;
+use crate::cli::BenchArgs;
+use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
+use crate::harness::host::rss::peak_rss_bytes;
+use crate::harness::host::HostFingerprint;
+use crate::harness::kernel_bench::{
+    measure_interleaved, KernelResult, Residency, Sampling, Workload, BITNET_2B4T_SHAPES,
+};
+use crate::harness::stream_bandwidth::BandwidthMemory;
+use crate::harness::support::{
     bandwidth_memory, kernel_crossval, merge_stream, parse_params, progress, stream_round,
     timestamp, BenchOutcome,
 };
-use crate::bench::kernel_bench::{
-    measure_interleaved, KernelResult, Residency, Sampling, Workload, BITNET_2B4T_SHAPES,
-};
-use crate::bench::stream_bandwidth::BandwidthMemory;
-use crate::cli::BenchArgs;
-use crate::host::noise::{CpuSnapshot, NoiseVerdict};
-use crate::host::rss::peak_rss_bytes;
-use crate::host::HostFingerprint;
 use crate::report::bench_report::ToolVersions;
-use crate::report::{human, BenchReport, SCHEMA};
+use crate::report::{BenchReport, SCHEMA};
 use crate::UsageError;
 
 fn parse_shapes(spec: Option<&str>) -> Result<Vec<(usize, usize)>> {
@@ -160,7 +161,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         &shapes,
         &residencies,
         &memory,
-        crate::host::memory::available_bytes(),
+        crate::harness::host::memory::available_bytes(),
     )?;
     let threads = configs.iter().map(|c| c.threads).max().unwrap_or(1);
     let sampling = Sampling {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::BenchReport;
+use crate::report::BenchReport;
 use crate::stats::Summary;
 
 fn gbps(bytes_per_second: f64) -> f64 {

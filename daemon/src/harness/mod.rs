@@ -1,0 +1,14 @@
+//! The harness: the child side of the harness protocol (`perfd bench`), everything that runs
+//! inside a benchmark process — the kernel and model suites, STREAM bandwidth, kernel and model
+//! timing, synthetic model files, the host fingerprint and noise measurement, and the report's
+//! human form. The daemon runs it as a child and reads its report.
+
+pub mod host;
+pub mod human;
+pub mod kernel_bench;
+pub mod kernel_suite;
+pub mod model_bench;
+pub mod model_cache;
+pub mod model_suite;
+pub mod stream_bandwidth;
+pub mod support;

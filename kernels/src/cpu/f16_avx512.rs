@@ -1,0 +1,43 @@
+//! F16 × f32 dot product with AVX-512F: `vcvtph2ps` converts 16 halves at a time, four FMA
+//! chains hide the FMA latency.
+
+/// Σ f16(w)·x over one row.
+///
+/// # Safety
+/// The CPU must support AVX-512F (the caller resolved the path with `is_x86_feature_detected!`);
+/// `w` holds two bytes per element of `x`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn dot(w: &[u8], x: &[f32]) -> f32 {
+    // SAFETY: the caller checked AVX-512F; every load stays inside `w` and `x` (lengths checked by the loop bounds).
+    unsafe {
+        use std::arch::x86_64::*;
+        let n = x.len();
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut k = 0;
+        while k + 64 <= n {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let o = k + 16 * j;
+                // SAFETY: o + 16 ≤ n, and w holds 2n bytes.
+                let h = _mm256_loadu_si256(w.as_ptr().add(2 * o) as *const __m256i);
+                *a = _mm512_fmadd_ps(_mm512_cvtph_ps(h), _mm512_loadu_ps(x.as_ptr().add(o)), *a);
+            }
+            k += 64;
+        }
+        while k + 16 <= n {
+            // SAFETY: k + 16 ≤ n.
+            let h = _mm256_loadu_si256(w.as_ptr().add(2 * k) as *const __m256i);
+            acc[0] = _mm512_fmadd_ps(
+                _mm512_cvtph_ps(h),
+                _mm512_loadu_ps(x.as_ptr().add(k)),
+                acc[0],
+            );
+            k += 16;
+        }
+        let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        let mut total = _mm512_reduce_add_ps(sum);
+        for i in k..n {
+            total += half::f16::from_le_bytes([w[2 * i], w[2 * i + 1]]).to_f32() * x[i];
+        }
+        total
+    }
+}
