@@ -333,18 +333,7 @@ fn human(r: &TuneReport) -> String {
     out.push_str(&format!("after:  {}\n", j.after));
     out.push_str(&format!("change: {}\n", j.before.diff_text(&j.after)));
     if let Some(t) = j.decisive_test() {
-        out.push_str(&format!(
-            "A/B ({} interleaved pairs): {:.2} → {:.2} {}, gain {:+.1} % (95 % CI {:+.1} % .. {:+.1} %), p = {:.2e} for gain > {:.1} %\n",
-            t.pairs.len(),
-            t.before,
-            t.after,
-            r.unit,
-            t.gain * 100.0,
-            t.gain_ci95[0] * 100.0,
-            t.gain_ci95[1] * 100.0,
-            t.p_value,
-            t.min_gain * 100.0
-        ));
+        out.push_str(&format!("A/B: {}\n", t.describe(&r.unit)));
     }
     out.push_str(&format!("why: {}\n", j.why));
     out.push_str(&format!(

@@ -3,7 +3,6 @@
 
 use std::fmt::Write;
 
-
 use crate::report::BenchReport;
 use crate::store::{RunRow, RunStatus};
 use crate::verdict::ab_confirm::{AbDecision, AbResult};
@@ -189,16 +188,8 @@ fn body(i: &GateInputs<'_>) -> String {
             if let Some(ab) = tr.job.decisive_test() {
                 let _ = writeln!(
                     t,
-                    "**Tuning A/B:** {} interleaved pairs, current profile {:.2} → tuned {:.2} {} ({:+.1} %, 95 % CI {:+.1} % .. {:+.1} %, p = {:.1e} for a gain above {:.1} %)",
-                    ab.pairs.len(),
-                    ab.before,
-                    ab.after,
-                    tr.unit,
-                    ab.gain * 100.0,
-                    ab.gain_ci95[0] * 100.0,
-                    ab.gain_ci95[1] * 100.0,
-                    ab.p_value,
-                    ab.min_gain * 100.0
+                    "**Tuning A/B:** current profile vs tuned: {}",
+                    ab.describe(&tr.unit)
                 );
             }
             let _ = writeln!(

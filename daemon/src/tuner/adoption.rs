@@ -29,6 +29,23 @@ pub struct AdoptionTest {
     pub adopted: bool,
 }
 
+impl AdoptionTest {
+    /// The A/B in one line: pairs, before → after, gain with its interval and p-value.
+    pub fn describe(&self, unit: &str) -> String {
+        format!(
+            "{} interleaved pairs, {:.2} → {:.2} {unit}, gain {:+.1} % (95 % CI {:+.1} % .. {:+.1} %), p = {:.2e} for a gain above {:.1} %",
+            self.pairs.len(),
+            self.before,
+            self.after,
+            self.gain * 100.0,
+            self.gain_ci95[0] * 100.0,
+            self.gain_ci95[1] * 100.0,
+            self.p_value,
+            self.min_gain * 100.0
+        )
+    }
+}
+
 /// Judges the pairs.
 pub fn judge(pairs: Vec<(f64, f64)>, min_gain: f64, alpha: f64) -> AdoptionTest {
     let logs: Vec<f64> = pairs

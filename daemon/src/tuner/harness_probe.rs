@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::guard::{GuardReport, ModelCheck};
 use super::objective::Objective;
-use super::probe::{Probe, ProbeError};
+use super::probe::{in_order, Probe, ProbeError};
 use super::space::{Candidate, TuneSpace};
 use crate::report::{BenchReport, Phase};
 
@@ -255,13 +255,11 @@ impl Probe for HarnessProbe {
         candidate: &Candidate,
         candidate_first: bool,
     ) -> Result<(f64, f64), ProbeError> {
-        if candidate_first {
-            let b = self.value(candidate)?;
-            Ok((self.value(incumbent)?, b))
-        } else {
-            let a = self.value(incumbent)?;
-            Ok((a, self.value(candidate)?))
-        }
+        in_order(
+            candidate_first,
+            || self.value(incumbent),
+            || self.value(candidate),
+        )
     }
 
     fn sample(&mut self, candidate: &Candidate) -> Result<f64, ProbeError> {

@@ -46,6 +46,22 @@ pub trait Probe {
     fn sample(&mut self, candidate: &Candidate) -> Result<f64, ProbeError>;
 }
 
+/// Times `incumbent` and `candidate` back to back, the candidate first when asked; returns
+/// `(incumbent, candidate)`. Alternating the order across pairs cancels a drift within a pair.
+pub fn in_order<E>(
+    candidate_first: bool,
+    mut incumbent: impl FnMut() -> Result<f64, E>,
+    mut candidate: impl FnMut() -> Result<f64, E>,
+) -> Result<(f64, f64), E> {
+    if candidate_first {
+        let b = candidate()?;
+        Ok((incumbent()?, b))
+    } else {
+        let a = incumbent()?;
+        Ok((a, candidate()?))
+    }
+}
+
 /// Builds the engine of a configuration (tests plant wrong kernels through it).
 pub type EngineFactory = Box<dyn Fn(KernelConfig) -> Result<I2sGemm, KernelError>>;
 
@@ -220,15 +236,11 @@ impl Probe for EngineProbe {
         self.engine(incumbent, candidate)?;
         self.engine(candidate, incumbent)?;
         let (a, b) = (&self.engines[incumbent], &self.engines[candidate]);
-        if candidate_first {
-            let vb = self.sample_on(b, work)?;
-            let va = self.sample_on(a, work)?;
-            Ok((va, vb))
-        } else {
-            let va = self.sample_on(a, work)?;
-            let vb = self.sample_on(b, work)?;
-            Ok((va, vb))
-        }
+        in_order(
+            candidate_first,
+            || self.sample_on(a, work),
+            || self.sample_on(b, work),
+        )
     }
 
     fn sample(&mut self, candidate: &Candidate) -> Result<f64, ProbeError> {
