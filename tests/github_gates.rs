@@ -372,7 +372,7 @@ async fn server_errors_are_retried_and_nothing_is_lost() {
         "{e:?}"
     );
     assert!(
-        e.next_attempt_at > perfd::runner::heartbeat::unix_now(),
+        e.next_attempt_at > perfd::clock::unix_now(),
         "backoff scheduled"
     );
     // Not due yet: nothing happens.
@@ -420,7 +420,7 @@ async fn unauthorized_is_a_clear_error_without_secrets() {
         "secret leaked: {err}"
     );
     assert!(
-        e.next_attempt_at - perfd::runner::heartbeat::unix_now() >= 299.0,
+        e.next_attempt_at - perfd::clock::unix_now() >= 299.0,
         "bad credentials retry slowly"
     );
 }
@@ -484,7 +484,7 @@ async fn a_rate_limit_pauses_every_post_for_the_time_github_asked() {
     };
     let after_limit = posts(&server.received_requests().await.unwrap());
     assert_eq!(after_limit, 1, "posts went on after the rate limit");
-    let paused = poster.paused_for(perfd::runner::heartbeat::unix_now());
+    let paused = poster.paused_for(perfd::clock::unix_now());
     assert!(paused > 1.0 && paused <= 2.0, "paused for {paused} s");
     // During the pause nothing is sent, even for entries that are due.
     make_due(&st);

@@ -240,7 +240,7 @@ pub struct ModelWriteArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Seed of the random weights.
-    #[arg(long, default_value_t = crate::harness::model_cache::DEFAULT_SEED)]
+    #[arg(long, default_value_t = bitnet_kernels::model::synthetic_model::DEFAULT_SEED)]
     pub seed: u64,
 }
 

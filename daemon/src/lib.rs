@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod gates;
@@ -19,6 +20,7 @@ pub mod run;
 pub mod runner;
 pub mod scheduler;
 pub mod state;
+pub mod state_dir;
 pub mod stats;
 pub mod store;
 pub mod store_spool;

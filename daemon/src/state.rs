@@ -73,7 +73,7 @@ impl DaemonState {
         Self {
             unjudged: crate::judge_queue::JudgeQueue::default(),
             tune_queue: crate::tune_queue::TuneQueue::default(),
-            spool: crate::store_spool::Spool::new(state_dir.join("spool")),
+            spool: crate::store_spool::Spool::new(crate::state_dir::spool(&state_dir)),
             marker: crate::runner::run_marker::RunMarker::new(&state_dir),
             config: RwLock::new(config),
             config_path,

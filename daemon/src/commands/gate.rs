@@ -7,9 +7,9 @@ use crate::gates::outbox::{process_due, Poster};
 use crate::gates::GateOutcome;
 use std::sync::Arc;
 
+use crate::clock::unix_now;
 use crate::gates::outbox_handle::Outbox;
 use crate::health::Health;
-use crate::runner::heartbeat::unix_now;
 use crate::store::{Store, StoreHandle};
 
 use super::run::{config_path, load_config};
@@ -18,7 +18,7 @@ use super::run::{config_path, load_config};
 pub fn run(args: &GateArgs) -> Result<String> {
     let path = config_path(args.config.as_deref());
     let config = load_config(path.as_deref())?;
-    let db = config.state_dir().join("history.sqlite");
+    let db = crate::state_dir::history_db(&config.state_dir());
     anyhow::ensure!(db.exists(), "no history database at {}", db.display());
     let mut store = Store::open(&db)?;
     let row = store

@@ -26,7 +26,7 @@ pub fn run(args: &HistoryArgs) -> Result<String> {
         Some(d) => d.clone(),
         None => load_config(config_path(args.config.as_deref()).as_deref())?.state_dir(),
     };
-    let db = dir.join("history.sqlite");
+    let db = crate::state_dir::history_db(&dir);
     anyhow::ensure!(
         db.exists(),
         "no history database at {} (has the daemon run here?)",

@@ -30,6 +30,8 @@ pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PERFD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Fails only when a subscriber is already installed (tests that run commands in-process),
+    // and then logs still go to that one.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -56,7 +58,7 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
 
 /// Holds an exclusive lock on the state directory for the daemon's lifetime.
 fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    let path = dir.join("perfd.lock");
+    let path = crate::state_dir::lock_file(dir);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -127,7 +129,7 @@ async fn serve(config: Config, path: Option<PathBuf>) -> Result<()> {
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("create state directory {}", state_dir.display()))?;
     let _lock = lock_state_dir(&state_dir)?;
-    let db = state_dir.join("history.sqlite");
+    let db = crate::state_dir::history_db(&state_dir);
     let store = open_store(&db)?;
     tracing::info!(database = %db.display(), "history store open");
     let listen = config.daemon.listen.clone();
@@ -194,6 +196,8 @@ async fn serve(config: Config, path: Option<PathBuf>) -> Result<()> {
     {
         tracing::error!("scheduler did not stop within {} s", STOP_GRACE.as_secs());
     }
+    // Both end by themselves on the shutdown signal (the HTTP side after draining); a task that
+    // overruns is dropped with the runtime, and neither holds data that is not in the store.
     let _ = tokio::time::timeout(Duration::from_secs(6), http_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), outbox_task).await;
     watchdog_task.abort();

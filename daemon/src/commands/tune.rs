@@ -12,10 +12,10 @@ use bitnet_kernels::{I2sGemm, KernelConfig};
 
 use super::tune_exhaustive;
 use crate::cli::TuneArgs;
+use crate::clock::unix_now;
 use crate::harness::host::HostFingerprint;
 use crate::harness::model_cache::load_named;
 use crate::harness::support::{progress, timestamp};
-use crate::runner::heartbeat::unix_now;
 use crate::store::{NewTuningJob, Store};
 use crate::tuner::harness_probe::{run_harness, with_params, HarnessProbe};
 use crate::tuner::profile::{file_name, model_key};
@@ -211,7 +211,7 @@ pub fn run(args: &TuneArgs) -> Result<String> {
     let dir = state_dir(args)?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("create state directory {}", dir.display()))?;
-    let store = Store::open(&dir.join("history.sqlite"))
+    let store = Store::open(&crate::state_dir::history_db(&dir))
         .with_context(|| format!("open the history store in {}", dir.display()))?;
     let host = HostFingerprint::detect();
     let model_name = args
@@ -281,7 +281,7 @@ fn record(dir: &Path, mut store: Store, report: &mut TuneReport, started_at: f64
     let toml = match &report.profile {
         Some(p) => {
             let text = p.to_toml().context("encode the tuned profile")?;
-            let profiles = dir.join("profiles");
+            let profiles = crate::state_dir::profiles(dir);
             std::fs::create_dir_all(&profiles)
                 .with_context(|| format!("create {}", profiles.display()))?;
             let file = profiles.join(file_name(&p.host, &p.model, &p.objective));

@@ -90,7 +90,7 @@ pub fn classify(e: octocrab::Error) -> GateError {
             source.status_code.as_u16(),
             &HeaderMap::new(),
             source.message.clone(),
-            crate::runner::heartbeat::unix_now(),
+            crate::clock::unix_now(),
         ),
         e @ (octocrab::Error::Json { .. } | octocrab::Error::Serde { .. }) => {
             GateError::BadResponse(e.to_string())

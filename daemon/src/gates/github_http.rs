@@ -83,7 +83,7 @@ async fn decode<R: DeserializeOwned>(response: Response) -> Result<R, GateError>
         parts.status.as_u16(),
         &parts.headers,
         message,
-        crate::runner::heartbeat::unix_now(),
+        crate::clock::unix_now(),
     ))
 }
 

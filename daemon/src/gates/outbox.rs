@@ -11,8 +11,8 @@ use super::client::{self, GateMode, GithubClient};
 use super::decide::GateOutcome;
 use super::outbox_handle::Outbox;
 use super::{check_runs, ledger, pull_request, statuses};
+use crate::clock::unix_now;
 use crate::config::GithubSection;
-use crate::runner::heartbeat::unix_now;
 use crate::store::{OutboxEntry, OutboxState};
 
 /// Entries handled per round.

@@ -7,36 +7,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 
 use bitnet_kernels::synthetic::{random_activations, random_matrix};
 use bitnet_kernels::{I2sGemm, I2sMatrix, QuantizedActivations};
 
+pub use crate::report::kernel_result::{KernelResult, Residency};
 use crate::stats::Summary;
 
 /// The four GEMV shapes of a BitNet b1.58 2B-4T layer (rows × cols): Q/O, K/V, gate/up, down.
 pub const BITNET_2B4T_SHAPES: [(usize, usize); 4] =
     [(2560, 2560), (640, 2560), (6912, 2560), (2560, 6912)];
-
-/// Where the weights live during the measurement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Residency {
-    /// One matrix, repeated: it stays in the last-level cache.
-    Cache,
-    /// Distinct matrices totalling several times the LLC: every read comes from DRAM.
-    Dram,
-}
-
-impl Residency {
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Residency::Cache => "cache",
-            Residency::Dram => "dram",
-        }
-    }
-}
 
 /// How long and how often to sample.
 #[derive(Debug, Clone, Copy)]
@@ -45,38 +25,6 @@ pub struct Sampling {
     pub samples: usize,
     /// Minimum wall time of one sample; ops per sample are calibrated to reach it.
     pub min_sample: Duration,
-}
-
-/// One kernel × shape × residency measurement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KernelResult {
-    /// Stable kernel id (e.g. `i2s_gemv_avx512vnni`).
-    pub kernel_id: String,
-    /// Configuration it ran with, `k=v,...`.
-    pub params: String,
-    /// Output rows (M).
-    pub rows: usize,
-    /// Input columns (K).
-    pub cols: usize,
-    /// Tokens per call (1 = GEMV).
-    pub tokens: usize,
-    /// Cache-resident or DRAM-streaming.
-    pub residency: Residency,
-    /// Distinct weight matrices cycled through.
-    pub matrices: usize,
-    /// Bytes of all of them.
-    pub working_set_bytes: u64,
-    /// Bytes one call reads or writes: packed weights + int8 activations + f32 outputs.
-    pub bytes_per_op: u64,
-    /// Nanoseconds per call.
-    pub ns_per_op: Summary,
-    /// Effective bandwidth per sample, bytes/s.
-    pub bytes_per_second: Summary,
-    /// Median calls per second.
-    pub ops_per_second: f64,
-    /// Median bandwidth ÷ the best read-only bandwidth measured in the same run (a GEMV only
-    /// reads its weights; set once it is known).
-    pub roofline_ratio: Option<f64>,
 }
 
 /// One shape's weights and activations, shared by every kernel measured on it.

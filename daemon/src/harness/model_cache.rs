@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use bitnet_kernels::model::synthetic_model::write_preset;
 use bitnet_kernels::model::{BitnetModel, Preset};
 
-/// Seed of the synthetic models `perfd bench` uses, so every host benchmarks the same weights.
-pub const DEFAULT_SEED: u64 = 0x0B17_2B4E;
+pub use bitnet_kernels::model::synthetic_model::DEFAULT_SEED;
 
 /// The cache directory: `$PERFD_CACHE_DIR`, else `$XDG_CACHE_HOME/bitnet-perfd`, else
 /// `$HOME/.cache/bitnet-perfd`, else a directory under the system temp dir.

@@ -33,9 +33,7 @@ pub fn parse_params(spec: &str) -> Result<KernelConfig> {
 
 /// The current time as RFC 3339 UTC.
 pub fn timestamp() -> Result<String> {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .context("format timestamp")
+    crate::clock::rfc3339_now().context("format timestamp")
 }
 
 /// The memory plan of the bandwidth measurements, from `--bandwidth-mib` or the host.

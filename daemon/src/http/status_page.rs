@@ -6,10 +6,10 @@
 use std::fmt::Write;
 
 use super::status_chart::decode_chart;
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::gates::GateOutcome;
 use crate::report::BenchReport;
-use crate::runner::heartbeat::unix_now;
 use crate::state::DaemonState;
 use crate::store::{OutboxEntry, RunRow, RunStatus, Store, StoredVerdicts};
 use crate::verdict::slo::SloVerdict;

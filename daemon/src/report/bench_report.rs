@@ -5,11 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bandwidth::StreamBandwidth;
+use super::host::HostFingerprint;
+use super::kernel_result::KernelResult;
+use super::noise::NoiseVerdict;
 use super::phase::{OpShare, Phase, PhaseResult};
-use crate::harness::host::noise::NoiseVerdict;
-use crate::harness::host::HostFingerprint;
-use crate::harness::kernel_bench::KernelResult;
-use crate::harness::stream_bandwidth::StreamBandwidth;
 
 /// Schema id of the report.
 pub const SCHEMA: &str = "bitnet-perfd/bench-report/v1";

@@ -1,7 +1,11 @@
 //! The harness protocol's document: `bitnet-perfd/bench-report/v1` (DESIGN §5).
 
+pub mod bandwidth;
 pub mod bench_report;
+pub mod host;
+pub mod kernel_result;
 pub mod llama_bench;
+pub mod noise;
 pub mod phase;
 
 pub use bench_report::{BenchReport, SCHEMA};

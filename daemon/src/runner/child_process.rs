@@ -229,6 +229,7 @@ pub async fn run(
             .is_err()
         {
             kill_group(pid, Signal::SIGKILL);
+            // Reap it: after SIGKILL its exit status says nothing more than "killed".
             let _ = child.wait().await;
         }
         // Whatever the leader's children left behind goes too.

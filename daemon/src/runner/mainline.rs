@@ -64,8 +64,8 @@ impl Mainline {
         Self {
             url: url.into(),
             branch: branch.into(),
-            mirror: state_dir.join("repo.git"),
-            worktrees: state_dir.join("worktrees"),
+            mirror: crate::state_dir::mirror(state_dir),
+            worktrees: crate::state_dir::worktrees(state_dir),
         }
     }
 
@@ -192,6 +192,7 @@ impl Mainline {
         let mirror = self.mirror.display().to_string();
         for (_, d) in dirs.into_iter().take(excess) {
             let p = d.display().to_string();
+            // Pruning old worktrees is housekeeping: one that cannot go now goes next time.
             let _ = git(
                 &["--git-dir", &mirror, "worktree", "remove", "--force", &p],
                 None,

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::clock::unix_now;
 use crate::config::{Config, RegressionSection, RepositorySection};
 use crate::report::Phase;
 use crate::runner::child_process::CommandSpec;
 use crate::runner::harness::run_report;
-use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
 use crate::runner::run_failure::RunFailure;
 use crate::state::DaemonState;
@@ -41,7 +41,9 @@ async fn harness_metric(
     };
     spec.env.push((
         "PERFD_CACHE_DIR".into(),
-        config.state_dir().join("models").display().to_string(),
+        crate::state_dir::models(&config.state_dir())
+            .display()
+            .to_string(),
     ));
     let (report, _) = run_report(&spec, shutdown, &state.heartbeat)
         .await
@@ -89,9 +91,7 @@ pub async fn run_pairs(
 ) -> Result<AbResult, String> {
     let state_dir = config.state_dir();
     let mainline = Mainline::new(&repo.url, &repo.branch, &state_dir);
-    let log = state_dir
-        .join("logs")
-        .join(format!("ab-{}.log", unix_now() as u64));
+    let log = crate::state_dir::logs(&state_dir).join(format!("ab-{}.log", unix_now() as u64));
     let a = built_worktree(state, repo, &mainline, baseline, &log, shutdown)
         .await
         .map_err(|e| e.to_string())?;

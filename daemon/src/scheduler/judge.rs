@@ -4,12 +4,12 @@
 
 use tokio::sync::watch;
 
+use crate::clock::unix_now;
 use crate::config::{Config, RepositorySection};
 use crate::gates::decide::{decide, GateInputs};
 use crate::gates::outbox::LedgerPost;
 use crate::report::BenchReport;
 use crate::run::RecordedRun;
-use crate::runner::heartbeat::unix_now;
 use crate::state::{DaemonState, LatestVerdicts};
 use crate::store::{RunStatus, Store, StoreError, StoredVerdicts};
 use crate::verdict::ab_confirm::{AbDecision, AbResult};

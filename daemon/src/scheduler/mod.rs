@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::state::DaemonState;
 
-pub use run_once::{record_interrupted, tick};
+pub use run_once::{judge_runs, record_interrupted, tick};
 
 /// Runs ticks until `shutdown` turns true (the run in progress is cancelled and recorded).
 pub async fn run_loop(state: Arc<DaemonState>, mut shutdown: watch::Receiver<bool>) {

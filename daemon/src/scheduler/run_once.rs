@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::clock::unix_now;
 use crate::config::{Config, RepositorySection};
 use crate::health::Problem;
 use crate::report::{BenchReport, Phase};
 use crate::run::RecordedRun;
 use crate::runner::child_process::{self, CommandSpec};
 use crate::runner::harness::{embedded_kernel_args, embedded_model_args, run_report, self_exe};
-use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
 use crate::runner::run_failure::RunFailure;
 use crate::runner::run_marker::InProgress;
@@ -196,7 +196,7 @@ pub fn record_interrupted(state: &DaemonState) {
 pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
     let config = state.config();
     let state_dir = config.state_dir();
-    let log_dir = state_dir.join("logs");
+    let log_dir = crate::state_dir::logs(&state_dir);
     if let Err(e) = std::fs::create_dir_all(&log_dir) {
         tracing::error!(error = %e, dir = %log_dir.display(), "cannot create log directory; skipping tick");
         return;
@@ -216,14 +216,30 @@ pub async fn tick(state: &DaemonState, shutdown: &mut watch::Receiver<bool>) {
         Some(repo) => repository_tick(state, &config, repo, &state_dir, log_dir, shutdown).await,
     };
     recorded.extend(outcome);
-    // Judge what earlier ticks could not, then what this tick recorded (normally one run):
-    // verdicts, A/B, gates. A store failure leaves the run for the next tick, never a verdict.
+    judge_runs(state, &config, recorded, shutdown).await;
+}
+
+/// Judges what earlier ticks could not, then `recorded` (normally this tick's one run): verdicts,
+/// A/B, gates, tuning triggers. A store failure leaves the run for the next call, never a verdict.
+pub async fn judge_runs(
+    state: &DaemonState,
+    config: &Config,
+    recorded: Vec<RecordedRun>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
     let mut runs = load_unjudged(state);
     runs.extend(recorded);
     for run in runs {
         let id = run.row.id;
-        match super::judge::after_run(state, &config, &run, shutdown).await {
-            Ok(j) => super::tune_job::on_judgement(state, &config, id, &j),
+        match super::judge::after_run(state, config, &run, shutdown).await {
+            Ok(j) => {
+                // The store took the verdicts: a store problem is over unless runs still wait in
+                // the spool (the next drain clears it then).
+                if state.spool.is_empty() {
+                    state.health.clear(Problem::Store);
+                }
+                super::tune_job::on_judgement(state, config, id, &j)
+            }
             Err(e) => {
                 tracing::error!(run = id, error = %e, "cannot judge the run now; retrying at the next tick");
                 state.health.store_failed(format!(
@@ -278,7 +294,7 @@ async fn embedded_run(
     let b = &bench;
     let env = vec![(
         "PERFD_CACHE_DIR".to_string(),
-        state_dir.join("models").display().to_string(),
+        crate::state_dir::models(state_dir).display().to_string(),
     )];
     let model = CommandSpec {
         label: "harness".into(),
@@ -369,7 +385,7 @@ async fn repository_tick(
     };
     harness.env.push((
         "PERFD_CACHE_DIR".into(),
-        state_dir.join("models").display().to_string(),
+        crate::state_dir::models(state_dir).display().to_string(),
     ));
     harness_with_retries(state, config, &ctx, &harness, None, shutdown).await
 }

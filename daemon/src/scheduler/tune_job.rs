@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::runner::child_process::{self, CommandSpec};
 use crate::runner::harness::self_exe;
-use crate::runner::heartbeat::unix_now;
 use crate::runner::mainline::Mainline;
 use crate::state::DaemonState;
 use crate::store::RunStatus;
@@ -98,9 +98,7 @@ pub async fn run(
     let exe = self_exe().map_err(|e| TuneJobError::Setup(format!("cannot locate perfd: {e}")))?;
     let state_dir = config.state_dir();
     let mut args = tune_args(config, &state_dir, &request.trigger);
-    let log = state_dir
-        .join("logs")
-        .join(format!("tune-{}.log", unix_now() as u64));
+    let log = crate::state_dir::logs(&state_dir).join(format!("tune-{}.log", unix_now() as u64));
     let t = &config.tuner;
     let mut timeout = t.budget_secs + JOB_OVERHEAD_SECS;
     let cwd: PathBuf = match &config.repository {
@@ -108,7 +106,7 @@ pub async fn run(
             args.extend(embedded_model(config).1);
             args.extend([
                 "--cache-dir".into(),
-                state_dir.join("models").display().to_string(),
+                crate::state_dir::models(&state_dir).display().to_string(),
             ]);
             state_dir.clone()
         }
@@ -154,7 +152,7 @@ pub async fn run(
         watch_noise: false,
         env: vec![(
             "PERFD_CACHE_DIR".into(),
-            state_dir.join("models").display().to_string(),
+            crate::state_dir::models(&state_dir).display().to_string(),
         )],
         owner: state.marker.owner(),
     };

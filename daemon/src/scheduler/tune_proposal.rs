@@ -2,9 +2,9 @@
 //! that adds or updates the profile file on `perfd/tune-<host>`. The outbox posts it (or records
 //! it in a dry run), retrying like any gate.
 
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::gates::pull_request::ProfileProposal;
-use crate::runner::heartbeat::unix_now;
 use crate::state::DaemonState;
 use crate::tuner::TuneReport;
 

@@ -10,16 +10,20 @@ use crate::runner::heartbeat::Heartbeat;
 
 /// Tells systemd startup is complete.
 pub fn ready(status: &str) {
+    // Outside systemd there is no socket to tell; under it a failed notify shows as a start
+    // timeout in `systemctl status`, which says more than a log line here could.
     let _ = sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
 /// Tells systemd we are shutting down.
 pub fn stopping() {
+    // As in `ready`: nothing to do about a notify that did not arrive.
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
 }
 
 /// Tells systemd we are reloading the configuration.
 pub fn reloading() {
+    // As in `ready`: nothing to do about a notify that did not arrive.
     let _ = sd_notify::notify(false, &[NotifyState::Reloading]);
 }
 
@@ -36,6 +40,7 @@ pub async fn watchdog(heartbeat: Heartbeat, mut shutdown: watch::Receiver<bool>)
         tokio::select! {
             _ = tick.tick() => {
                 if Duration::from_secs(heartbeat.age_secs()) < interval {
+                    // A lost ping is retried at the next tick, long before systemd's deadline.
                     let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
                 } else {
                     tracing::error!(age_secs = heartbeat.age_secs(), "scheduler shows no progress; withholding the watchdog ping");

@@ -58,7 +58,7 @@ impl TuneMemory for StoreMemory<'_> {
                         &c.to_string(),
                         report.pass,
                         &j,
-                        crate::runner::heartbeat::unix_now(),
+                        crate::clock::unix_now(),
                     )
                     .map_err(|e| e.to_string())
             });

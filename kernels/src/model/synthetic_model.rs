@@ -19,6 +19,9 @@ use crate::model::error::ModelError;
 use crate::model::hparams::{BitnetHparams, Preset};
 use crate::synthetic::rng;
 
+/// Seed of the synthetic models perfd benchmarks, so every host measures the same weights.
+pub const DEFAULT_SEED: u64 = 0x0B17_2B4E;
+
 /// Multiplier of the variance-preserving ternary scale (see module docs).
 const GAIN: f32 = 8.0;
 /// Standard deviation-like magnitude of embedding values (uniform in ±this·√3).

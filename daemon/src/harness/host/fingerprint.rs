@@ -1,7 +1,7 @@
 //! Host fingerprint: the hardware description every result is labelled with, and a stable id over
 //! it so baselines only ever compare runs on the same kind of machine.
 
-use serde::{Deserialize, Serialize};
+pub use crate::report::host::HostFingerprint;
 use sha2::{Digest, Sha256};
 use sysinfo::System;
 
@@ -31,31 +31,6 @@ const REPORTED_FEATURES: &[FeatureProbe] = &[
     }),
     ("avxvnni", || std::arch::is_x86_feature_detected!("avxvnni")),
 ];
-
-/// The hardware a result was measured on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostFingerprint {
-    /// Short stable id: hash of the fields that define the hardware class.
-    pub id: String,
-    /// CPU brand string.
-    pub cpu_model: String,
-    /// ISA features relevant to the kernels.
-    pub isa_features: Vec<String>,
-    /// Kernel ISAs usable on this CPU.
-    pub kernel_isas: Vec<String>,
-    /// Logical CPUs.
-    pub logical_cpus: usize,
-    /// Physical cores, when the OS tells.
-    pub physical_cores: Option<usize>,
-    /// Installed memory in bytes.
-    pub memory_bytes: u64,
-    /// Last-level cache size in bytes, when the OS tells.
-    pub llc_bytes: Option<u64>,
-    /// GPU name and driver, when one is present.
-    pub gpu: Option<String>,
-    /// Operating system and kernel.
-    pub os: String,
-}
 
 impl HostFingerprint {
     /// Reads this machine's description.

@@ -4,7 +4,7 @@
 //! process's accumulated CPU time before and after, excluding our own process, and express the
 //! difference as cores kept busy on average.
 
-use serde::{Deserialize, Serialize};
+pub use crate::report::noise::NoiseVerdict;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// CPU time of every process but ours at one instant.
@@ -46,28 +46,6 @@ impl CpuSnapshot {
             used / wall
         } else {
             0.0
-        }
-    }
-}
-
-/// The noise guard's verdict on one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NoiseVerdict {
-    /// Average cores other processes kept busy during the run.
-    pub other_busy_cores: f64,
-    /// Limit above which the run counts as noisy.
-    pub limit_cores: f64,
-    /// `other_busy_cores > limit_cores`.
-    pub noisy: bool,
-}
-
-impl NoiseVerdict {
-    /// Judges a measured interference level against a limit.
-    pub fn judge(other_busy_cores: f64, limit_cores: f64) -> Self {
-        Self {
-            other_busy_cores,
-            limit_cores,
-            noisy: other_busy_cores > limit_cores,
         }
     }
 }
