@@ -2,6 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+/// The run in progress (what it is about, its step): found at start-up after a crash.
+pub const RUN_MARKER: &str = "run-in-progress.json";
+/// The process group the current child leads (killed at start-up when a crash left it).
+pub const CHILD_GROUP: &str = "child-group";
+
 /// The history database (SQLite, WAL).
 pub fn history_db(state_dir: &Path) -> PathBuf {
     state_dir.join("history.sqlite")

@@ -287,7 +287,7 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
                 _ => "not adopted".into(),
             },
             guard.map_or(String::new(), |g| format!(
-                " (crossval: {} , max |Δ| {:.0e})",
+                " (crossval: {}, max |Δ| {:.0e})",
                 if g.pass { "pass" } else { "FAIL" },
                 g.model.as_ref().map_or(g.max_rel_err, |m| m.max_abs_diff)
             ))

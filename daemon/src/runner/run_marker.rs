@@ -12,9 +12,9 @@ use super::child_group::{self, remove_marker};
 use super::child_process::ChildOwner;
 
 /// File naming the run in progress.
-const RUN_FILE: &str = "run-in-progress.json";
+const RUN_FILE: &str = crate::state_dir::RUN_MARKER;
 /// File naming the process group of the child running now.
-const CHILD_GROUP_FILE: &str = "child-group";
+const CHILD_GROUP_FILE: &str = crate::state_dir::CHILD_GROUP;
 
 /// What a run in progress is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
