@@ -90,8 +90,12 @@ fn the_metrics_contract_matches_the_golden_file() {
     d.wait_runs(300, "one run", |r| {
         r.iter().any(|x| x["status"] == "success")
     });
-    let (status, _, text) = d.get("/metrics");
-    assert_eq!(status, 200);
+    // The run is stored before it is judged: wait for its verdicts to be published too.
+    let text = common::wait_for(std::time::Duration::from_secs(60), || {
+        let (status, _, text) = d.get("/metrics");
+        (status == 200 && text.contains("\nbitnet_regression_confirmed ")).then_some(text)
+    })
+    .unwrap_or_else(|| panic!("the run's verdicts were never published; log:\n{}", d.log()));
     let (ok, out) = promtool_check_metrics(&text);
     assert!(ok, "promtool check metrics: {out}\n{text}");
     let got = contract(&text);

@@ -17,14 +17,15 @@ use perfd::tuner::search::{search, SearchLimits};
 use perfd::tuner::space::Candidate;
 use perfd::tuner::{job, EngineProbe, JobSpec, Objective, TuneSpace};
 
-/// The fault planted into a configuration, if any: each on a value the search visits from the
-/// defaults (row_tile 4, rows_per_task 64, prefetch_hint l2, col_block 0).
+/// The fault planted into a configuration, if any: each on a value the search visits whatever
+/// it adopted before (from the defaults row_tile 4, rows_per_task 64, prefetch_hint l2,
+/// col_block 0, each race tries every other value of its parameter), so every host meets all four.
 fn planted(c: &KernelConfig) -> Option<PlantedFault> {
     if c.row_tile == 2 {
         Some(PlantedFault::SkipTasks)
     } else if c.rows_per_task == 32 {
         Some(PlantedFault::RaggedTail)
-    } else if c.prefetch_hint == PrefetchHint::L1 && c.prefetch_bytes > 0 {
+    } else if c.prefetch_hint == PrefetchHint::L1 {
         Some(PlantedFault::BitFlip)
     } else if c.col_block == 512 {
         Some(PlantedFault::EpilogueDrift)
