@@ -165,6 +165,10 @@ pub struct RegressionSection {
     pub ab_max_pooled: usize,
     /// One-sided error rate of an A/B confirmation, per look.
     pub alpha: f64,
+    /// What each A/B pair compares: `tokens_per_second`, `per_read_bandwidth` (tokens/s per GB/s
+    /// of read bandwidth measured in the same process: cancels the host's bandwidth drift), or
+    /// `auto` (per host, whichever spread less over its recent runs).
+    pub ab_metric: String,
     /// p-value threshold of change-point detection.
     pub change_point_max_p: f64,
 }
@@ -181,6 +185,7 @@ impl Default for RegressionSection {
             ab_pairs: 4,
             ab_max_pooled: 40,
             alpha: 0.005,
+            ab_metric: "auto".into(),
             change_point_max_p: 0.001,
         }
     }

@@ -389,6 +389,15 @@ fn validate_regression(c: &Config, err: &mut impl FnMut(&str, String)) {
             format!("`{}` is not decode_tps or prefill_tps", g.metric),
         );
     }
+    if !["auto", "tokens_per_second", "per_read_bandwidth"].contains(&g.ab_metric.as_str()) {
+        err(
+            "regression.ab_metric",
+            format!(
+                "`{}` is not auto, tokens_per_second or per_read_bandwidth",
+                g.ab_metric
+            ),
+        );
+    }
     if g.baseline_runs == 0 {
         err("regression.baseline_runs", "must be at least 1".into());
     }

@@ -142,8 +142,9 @@ fn body(i: &GateInputs<'_>) -> String {
                     ab.pairs.iter().map(|p| format!("{:.4}", p.ratio)).collect();
                 let _ = writeln!(
                     t,
-                    "**A/B confirmation:** {} interleaved pairs{} vs `{}`: ratios {}; median {}, mean {} (one-sided bounds [{:.4}, {:.4}], process σ {:.1} %, p = {:.4}) → {}",
+                    "**A/B confirmation:** {} interleaved pairs of {}{} vs `{}`: ratios {}; median {}, mean {} (one-sided bounds [{:.4}, {:.4}], process σ {:.1} %, p = {:.4}) → {}",
                     ab.pairs.len(),
+                    ab.metric.name(),
                     if ab.pooled_pairs.is_empty() {
                         String::new()
                     } else {

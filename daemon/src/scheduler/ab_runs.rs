@@ -17,6 +17,7 @@ use crate::state::DaemonState;
 use crate::verdict::ab_confirm::{
     decide, AbDecision, AbPolicy, AbResult, CLEAR_ALPHA, CONFIRM_FRACTION, MIN_PAIRS,
 };
+use crate::verdict::ab_metric::AbMetric;
 
 /// File marking a worktree whose build succeeded.
 pub const BUILT_MARKER: &str = ".perfd-built";
@@ -27,6 +28,7 @@ async fn harness_metric(
     repo: &RepositorySection,
     worktree: &Path,
     log: &Path,
+    metric: AbMetric,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<f64, String> {
     // Both sides run with the profile in use: the A/B compares builds, not parameters.
@@ -49,9 +51,12 @@ async fn harness_metric(
         .await
         .map_err(|e| e.to_string())?;
     let phase = Phase::of_metric(&config.regression.metric);
-    report
-        .phase_tps(&phase)
-        .ok_or_else(|| format!("A/B harness report has no {phase} phase"))
+    metric.value(&report, &phase).ok_or_else(|| {
+        format!(
+            "A/B harness report has no {phase} phase or no read bandwidth ({})",
+            metric.name()
+        )
+    })
 }
 
 /// Makes sure `commit` has a built worktree; returns its path.
@@ -87,6 +92,7 @@ pub async fn run_pairs(
     candidate: &str,
     pooled: &[(f64, f64)],
     sigma_history: Option<f64>,
+    metric: AbMetric,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<AbResult, String> {
     let state_dir = config.state_dir();
@@ -101,10 +107,11 @@ pub async fn run_pairs(
     let policy = ab_policy(&config.regression);
     let mut pairs = Vec::new();
     loop {
-        let va = harness_metric(state, config, repo, &a, &log, shutdown).await?;
-        let vb = harness_metric(state, config, repo, &b, &log, shutdown).await?;
+        let va = harness_metric(state, config, repo, &a, &log, metric, shutdown).await?;
+        let vb = harness_metric(state, config, repo, &b, &log, metric, shutdown).await?;
         pairs.push((va, vb));
-        let r = decide(baseline, &pairs, pooled, sigma_history, &policy);
+        let mut r = decide(baseline, &pairs, pooled, sigma_history, &policy);
+        r.metric = metric;
         if r.decision != AbDecision::Inconclusive || pairs.len() >= policy.max_pairs_per_commit {
             return Ok(r);
         }

@@ -5,14 +5,16 @@
 use tokio::sync::watch;
 
 use crate::clock::unix_now;
-use crate::config::{Config, RepositorySection};
+use crate::config::Config;
 use crate::gates::decide::{decide, GateInputs};
 use crate::gates::outbox::LedgerPost;
 use crate::report::BenchReport;
+use crate::report::Phase;
 use crate::run::RecordedRun;
 use crate::state::{DaemonState, LatestVerdicts};
 use crate::store::{RunStatus, Store, StoreError, StoredVerdicts};
 use crate::verdict::ab_confirm::{AbDecision, AbResult};
+use crate::verdict::ab_metric::{resolve, AbMetric};
 use crate::verdict::regression::{assess, Assessment};
 use crate::verdict::slo::{self, SloVerdict};
 
@@ -245,7 +247,7 @@ async fn verdicts(
     let row = &run.row;
     let metric = config.regression.metric.clone();
     let slos = slo::evaluate(&config.slo, run.report.as_ref(), run.kernels.as_ref());
-    let (current, mut baseline, carried) = {
+    let (current, mut baseline, carried, recent) = {
         let s = state.store.lock();
         let current = s.samples(row.id, &metric)?;
         // The baseline, and beyond it the host's recent history for the process σ.
@@ -257,7 +259,8 @@ async fn verdicts(
             config.regression.baseline_runs.max(SIGMA_HISTORY_RUNS),
         )?;
         let carried = carried_pairs(&s, row)?;
-        (current, history, carried)
+        let recent = recent_reports(&s, row)?;
+        (current, history, carried, recent)
     };
     let history: Vec<f64> = baseline.iter().map(|b| b.median).collect();
     baseline.truncate(config.regression.baseline_runs);
@@ -270,15 +273,21 @@ async fn verdicts(
         &history,
     );
     let mut ab = None;
-    if let (Some(a), Some(repo)) = (
+    if let (Some(a), Some(_)) = (
         assessment.as_ref().filter(|a| a.suspected),
         &config.repository,
     ) {
+        let metric = resolve(
+            &config.regression.ab_metric,
+            &recent,
+            &Phase::of_metric(&metric),
+        );
+        // Pairs pool only with pairs of the same figure against the same baseline.
         let pooled = carried
-            .filter(|(b, _)| *b == a.reference_commit)
-            .map(|(_, p)| p)
+            .filter(|c| c.baseline == a.reference_commit && c.metric == metric)
+            .map(|c| c.pairs)
             .unwrap_or_default();
-        ab = confirm(state, config, repo, a, &row.commit, &pooled, shutdown).await;
+        ab = confirm(state, config, a, &row.commit, &pooled, metric, shutdown).await;
     }
     Ok(Verdicts {
         slos,
@@ -290,8 +299,36 @@ async fn verdicts(
 /// Runs of the host's history used to estimate the between-process σ.
 const SIGMA_HISTORY_RUNS: usize = 20;
 
-/// Pairs carried over from an inconclusive A/B: its baseline commit and (A, B) metric pairs.
-type CarriedPairs = (String, Vec<(f64, f64)>);
+/// Pairs carried over from an inconclusive A/B.
+struct CarriedPairs {
+    /// Its baseline commit.
+    baseline: String,
+    /// The figure its pairs compare.
+    metric: AbMetric,
+    /// (A, B) values, pooled ones first.
+    pairs: Vec<(f64, f64)>,
+}
+
+/// Runs of the host's history whose reports decide the A/B metric (`auto`).
+const METRIC_HISTORY_RUNS: usize = 20;
+
+/// The model reports of the host's recent successful runs on this branch (newest first).
+fn recent_reports(s: &Store, row: &crate::store::RunRow) -> Result<Vec<BenchReport>, JudgeError> {
+    let mut out = Vec::new();
+    for r in s.runs(100)? {
+        if out.len() >= METRIC_HISTORY_RUNS {
+            break;
+        }
+        if r.branch != row.branch || r.host_id != row.host_id || r.status != RunStatus::Success {
+            continue;
+        }
+        let (report, _) = s.reports(r.id)?;
+        if let Some(rep) = report.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok()) {
+            out.push(rep);
+        }
+    }
+    Ok(out)
+}
 
 /// The pairs to pool: those of the previous judged run of this branch and host, when its A/B
 /// ended inconclusive — (its baseline commit, its pooled and own pairs, newest last).
@@ -318,7 +355,11 @@ fn carried_pairs(
                 .chain(&a.pairs)
                 .map(|p| (p.baseline, p.candidate))
                 .collect();
-            (a.baseline_commit, pairs)
+            CarriedPairs {
+                baseline: a.baseline_commit,
+                metric: a.metric,
+                pairs,
+            }
         }))
 }
 
@@ -326,19 +367,20 @@ fn carried_pairs(
 async fn confirm(
     state: &DaemonState,
     config: &Config,
-    repo: &RepositorySection,
     a: &Assessment,
     commit: &str,
     pooled: &[(f64, f64)],
+    metric: AbMetric,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<AbResult> {
+    let repo = config.repository.as_ref()?;
     let baseline = a.reference_commit.clone();
     if baseline.is_empty() {
         return None;
     }
     let keep = pooled.len().saturating_sub(config.regression.ab_max_pooled);
     let pooled = &pooled[keep..];
-    tracing::info!(commit, baseline = %baseline, ratio = a.ratio, pooled = pooled.len(), sigma = ?a.sigma_process, "suspected regression: confirming by sequential interleaved A/B");
+    tracing::info!(commit, baseline = %baseline, ratio = a.ratio, pooled = pooled.len(), sigma = ?a.sigma_process, metric = metric.name(), "suspected regression: confirming by sequential interleaved A/B");
     match run_pairs(
         state,
         config,
@@ -347,6 +389,7 @@ async fn confirm(
         commit,
         pooled,
         a.sigma_process,
+        metric,
         shutdown,
     )
     .await

@@ -99,6 +99,9 @@ pub struct AbResult {
     pub decision: AbDecision,
     /// Regression confirmed (`decision == Confirmed`).
     pub confirmed: bool,
+    /// The figure each pair compared (older results: tokens/s).
+    #[serde(default)]
+    pub metric: super::ab_metric::AbMetric,
 }
 
 /// Robust σ of ln(x) across separate processes (1.4826·MAD), from at least 4 values.
@@ -190,6 +193,7 @@ pub fn decide(
         p_value: 1.0,
         decision: AbDecision::Inconclusive,
         confirmed: false,
+        metric: super::ab_metric::AbMetric::default(),
     };
     let valid = n == this.len() + pooled.len();
     if n < policy.min_pairs.max(2) || !valid {

@@ -2,6 +2,7 @@
 //! confirmation), and the gates' conclusions. Each keeps its evidence.
 
 pub mod ab_confirm;
+pub mod ab_metric;
 pub mod gate;
 pub mod regression;
 pub mod slo;

@@ -1,0 +1,143 @@
+//! Which figure of a harness process the A/B compares. Decode streams the weights, so a process
+//! on a host whose memory bandwidth drifts decodes slower or faster with it; dividing tokens/s
+//! by the read-only bandwidth measured in the same process (a control variate) cancels that part
+//! of the drift. It helps only where the workload is bandwidth-bound, so `auto` picks, per host,
+//! the figure that spread less over its recent runs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::{BenchReport, Phase};
+use crate::stats::median;
+
+/// Runs needed before `auto` trusts the comparison of spreads.
+pub const MIN_RUNS_TO_CHOOSE: usize = 6;
+
+/// The figure an A/B pair compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbMetric {
+    /// The phase's tokens/s.
+    #[default]
+    TokensPerSecond,
+    /// The phase's tokens/s per GB/s of read-only bandwidth measured in the same process.
+    PerReadBandwidth,
+}
+
+impl AbMetric {
+    /// Name in configuration and evidence.
+    pub fn name(self) -> &'static str {
+        match self {
+            AbMetric::TokensPerSecond => "tokens_per_second",
+            AbMetric::PerReadBandwidth => "per_read_bandwidth",
+        }
+    }
+
+    /// The figure of one harness report.
+    pub fn value(self, report: &BenchReport, phase: &Phase) -> Option<f64> {
+        let tps = report.phase_tps(phase)?;
+        match self {
+            AbMetric::TokensPerSecond => Some(tps),
+            AbMetric::PerReadBandwidth => {
+                let gbs = report.memory_bandwidth.read_bytes_per_second() / 1e9;
+                (gbs.is_finite() && gbs > 0.0).then(|| tps / gbs)
+            }
+        }
+    }
+}
+
+/// Robust relative spread (1.4826·MAD / median) of positive values.
+fn robust_cv(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .collect();
+    if v.len() < MIN_RUNS_TO_CHOOSE {
+        return None;
+    }
+    let m = median(&mut v);
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    Some(1.4826 * median(&mut dev) / m)
+}
+
+/// The metric with the smaller spread over `reports` (the host's recent runs of one build line),
+/// and both spreads; tokens/s until there are enough runs to tell.
+pub fn choose(reports: &[BenchReport], phase: &Phase) -> (AbMetric, Option<[f64; 2]>) {
+    let of =
+        |m: AbMetric| -> Vec<f64> { reports.iter().filter_map(|r| m.value(r, phase)).collect() };
+    match (
+        robust_cv(&of(AbMetric::TokensPerSecond)),
+        robust_cv(&of(AbMetric::PerReadBandwidth)),
+    ) {
+        (Some(tps), Some(per_bw)) if per_bw < tps => {
+            (AbMetric::PerReadBandwidth, Some([tps, per_bw]))
+        }
+        (Some(tps), Some(per_bw)) => (AbMetric::TokensPerSecond, Some([tps, per_bw])),
+        _ => (AbMetric::TokensPerSecond, None),
+    }
+}
+
+/// The configured metric (`[regression] ab_metric`), `auto` resolved against `reports`.
+pub fn resolve(configured: &str, reports: &[BenchReport], phase: &Phase) -> AbMetric {
+    match configured {
+        "tokens_per_second" => AbMetric::TokensPerSecond,
+        "per_read_bandwidth" => AbMetric::PerReadBandwidth,
+        _ => choose(reports, phase).0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::PhaseResult;
+    use crate::stats::Summary;
+
+    /// A report decoding `tps` tokens/s on a host that read `gbs` GB/s.
+    fn report(tps: f64, gbs: f64) -> BenchReport {
+        let json = include_str!("../../../tests/fixtures/bench_report_minimal.json");
+        let mut r: BenchReport = serde_json::from_str(json).expect("fixture parses");
+        let s = Summary::of(vec![tps]).unwrap();
+        r.phases = vec![PhaseResult {
+            phase: Phase::Decode,
+            tokens: 32,
+            seconds: s.map(|t| 32.0 / t),
+            tokens_per_second: s,
+        }];
+        r.memory_bandwidth.read = Summary::of(vec![gbs * 1e9]).unwrap();
+        r
+    }
+
+    #[test]
+    fn bandwidth_bound_drift_picks_the_control_variate_and_cache_bound_keeps_tokens() {
+        // Decode follows the host's bandwidth (±8 %), with 0.5 % of its own scatter.
+        let drift = [1.0, 0.92, 1.05, 0.97, 1.08, 0.95, 1.02, 0.9];
+        let bound: Vec<_> = drift
+            .iter()
+            .enumerate()
+            .map(|(i, d)| report(13.0 * d * (1.0 + 0.005 * (i % 2) as f64), 18.0 * d))
+            .collect();
+        let (m, spreads) = choose(&bound, &Phase::Decode);
+        assert_eq!(m, AbMetric::PerReadBandwidth, "{spreads:?}");
+        // Cache-resident: tokens/s steady, the bandwidth figure drifts on its own.
+        let cached: Vec<_> = drift
+            .iter()
+            .enumerate()
+            .map(|(i, d)| report(9000.0 * (1.0 + 0.005 * (i % 2) as f64), 24.0 * d))
+            .collect();
+        assert_eq!(choose(&cached, &Phase::Decode).0, AbMetric::TokensPerSecond);
+        // Too few runs to tell.
+        assert_eq!(
+            choose(&bound[..3], &Phase::Decode),
+            (AbMetric::TokensPerSecond, None)
+        );
+        assert_eq!(
+            resolve("tokens_per_second", &bound, &Phase::Decode),
+            AbMetric::TokensPerSecond
+        );
+        let r = report(13.0, 20.0);
+        assert_eq!(
+            AbMetric::PerReadBandwidth.value(&r, &Phase::Decode),
+            Some(13.0 / 20.0)
+        );
+    }
+}
