@@ -17,7 +17,7 @@ use crate::harness::host::HostFingerprint;
 use crate::harness::model_cache::load_named;
 use crate::harness::support::{progress, timestamp};
 use crate::store::{NewTuningJob, Store};
-use crate::tuner::harness_probe::{run_harness, with_params, HarnessProbe};
+use crate::tuner::harness_probe::{HarnessProbe, HarnessRunner};
 use crate::tuner::profile::{file_name, model_key};
 use crate::tuner::search::Progress;
 use crate::tuner::store_memory::{scope, StoreMemory};
@@ -67,6 +67,7 @@ fn check_args(args: &TuneArgs) -> Result<Objective> {
 /// The probe and space of a harness: the space from `--space`, else asked from the harness.
 fn harness_probe(
     args: &TuneArgs,
+    dir: &Path,
     command: &str,
     objective: Objective,
 ) -> Result<(HarnessProbe, TuneSpace)> {
@@ -75,27 +76,20 @@ fn harness_probe(
         None => std::env::current_dir().context("the current directory")?,
     };
     let timeout = Duration::from_secs(args.harness_timeout_secs.max(1));
+    let logs = crate::state_dir::logs(dir);
+    std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
+    let log = logs.join(format!("tune-harness-{}.log", unix_now() as u64));
+    let mut runner = HarnessRunner::new(command.to_string(), cwd, timeout, log)?;
     let space = match &args.space {
         Some(text) => parse_space(text)?,
         None => {
-            let listed = run_harness(
-                &with_params(command, ""),
-                &cwd,
-                [("PERFD_LIST_PARAMS", "1"), ("PERFD_PARAMS", "")].into_iter(),
-                timeout,
-            )
-            .context("ask the harness for its parameter space (PERFD_LIST_PARAMS=1)")?;
+            let listed = runner
+                .stdout("", &[("PERFD_LIST_PARAMS", "1")])
+                .context("ask the harness for its parameter space (PERFD_LIST_PARAMS=1)")?;
             TuneSpace::from_list_params_json(&listed).map_err(anyhow::Error::msg)?
         }
     };
-    let probe = HarnessProbe::new(
-        command.to_string(),
-        cwd,
-        Vec::new(),
-        timeout,
-        objective,
-        space.clone(),
-    )?;
+    let probe = HarnessProbe::new(runner, objective, space.clone())?;
     Ok((probe, space))
 }
 
@@ -139,6 +133,7 @@ struct Setup {
 /// A harness's probe (`--harness`), or perfd's own kernels in this process on the model.
 fn setup(
     args: &TuneArgs,
+    dir: &Path,
     objective: Objective,
     stored: Option<&str>,
     note: &dyn Fn(String),
@@ -146,7 +141,7 @@ fn setup(
 ) -> Result<Setup> {
     let bad_params = |e: String| UsageError(format!("--params: {e}"));
     if let Some(command) = &args.harness {
-        let (probe, space) = harness_probe(args, command, objective)?;
+        let (probe, space) = harness_probe(args, dir, command, objective)?;
         // A harness's own default is what it runs without PERFD_PARAMS: the empty profile.
         return Ok(Setup {
             probe: Box::new(probe),
@@ -221,9 +216,8 @@ pub fn run(args: &TuneArgs) -> Result<String> {
     let stored = match &args.params {
         Some(p) => Some(p.clone()),
         None => store
-            .current_profile(&host.id, &model_name, &objective.to_string())
-            .context("read the adopted profile")?
-            .map(|p| p.params),
+            .current_params(&host.id, &model_name, &objective.to_string())
+            .context("read the adopted profile")?,
     };
     let pb = progress(args.json, args.max_evals as u64);
     let note = |line: String| pb.println(line);
@@ -232,7 +226,7 @@ pub fn run(args: &TuneArgs) -> Result<String> {
         space,
         current,
         fallback,
-    } = setup(args, objective, stored.as_deref(), &note, &pb)?;
+    } = setup(args, &dir, objective, stored.as_deref(), &note, &pb)?;
     let spec = JobSpec {
         current,
         fallback_start: fallback,
@@ -243,7 +237,19 @@ pub fn run(args: &TuneArgs) -> Result<String> {
         adoption_pairs: args.adoption_pairs,
     };
     let started_at = unix_now();
-    let mut memory = StoreMemory::new(&store, scope(&host.id, &model_name, &objective.to_string()));
+    // A harness's measurements belong to its command and its checkout (a worktree per commit in
+    // the daemon): another build of the code must be checked and timed again.
+    let measured = match &args.harness {
+        Some(command) => format!(
+            "{model_name}|{command}|{}",
+            args.harness_cwd
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        ),
+        None => model_name.clone(),
+    };
+    let mut memory = StoreMemory::new(&store, scope(&host.id, &measured, &objective.to_string()));
     let mut on_progress = |p: Progress| {
         pb.set_position(p.evaluations as u64);
         pb.set_message(p.message);

@@ -8,12 +8,11 @@ use super::family::{Family, Kind};
 
 /// Every tuning family; `None` when the store cannot be read (the caller counts the error).
 pub fn collect(state: &DaemonState) -> Option<Vec<Family>> {
-    let (totals, profiles, jobs) = {
+    let (totals, profiles) = {
         let s = state.store.lock();
         (
             s.tuning_totals().ok()?,
-            s.profiles_of_host(&state.host.id).ok()?,
-            s.tuning_jobs(50).ok()?,
+            s.profiles_in_force(&state.host.id).ok()?,
         )
     };
     let mut runs = Family::new(
@@ -62,17 +61,16 @@ pub fn collect(state: &DaemonState) -> Option<Vec<Family>> {
         Kind::Gauge,
         Some("seconds"),
     );
-    for (model, objective, p) in &profiles {
-        let labels = vec![("model", model.clone()), ("objective", objective.clone())];
+    for p in &profiles {
+        let labels = vec![
+            ("model", p.model.clone()),
+            ("objective", p.objective.clone()),
+        ];
         let mut with_params = labels.clone();
         with_params.push(("params", p.params.clone()));
         info.push(with_params, 1.0);
         adopted_at.push(labels.clone(), p.adopted_at);
-        if let Some(g) = jobs
-            .iter()
-            .find(|j| j.id == p.job_id)
-            .and_then(|j| j.job.gain)
-        {
+        if let Some(g) = p.gain {
             gain.push(labels, g);
         }
     }

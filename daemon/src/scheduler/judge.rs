@@ -247,7 +247,7 @@ async fn verdicts(
     let row = &run.row;
     let metric = config.regression.metric.clone();
     let slos = slo::evaluate(&config.slo, run.report.as_ref(), run.kernels.as_ref());
-    let (current, mut baseline, carried, recent) = {
+    let (current, mut baseline, carried) = {
         let s = state.store.lock();
         let current = s.samples(row.id, &metric)?;
         // The baseline, and beyond it the host's recent history for the process σ.
@@ -259,8 +259,7 @@ async fn verdicts(
             config.regression.baseline_runs.max(SIGMA_HISTORY_RUNS),
         )?;
         let carried = carried_pairs(&s, row)?;
-        let recent = recent_reports(&s, row)?;
-        (current, history, carried, recent)
+        (current, history, carried)
     };
     let history: Vec<f64> = baseline.iter().map(|b| b.median).collect();
     baseline.truncate(config.regression.baseline_runs);
@@ -277,6 +276,8 @@ async fn verdicts(
         assessment.as_ref().filter(|a| a.suspected),
         &config.repository,
     ) {
+        // Only a suspicion pays for reading the host's recent reports.
+        let recent = recent_reports(&state.store.lock(), row)?;
         let metric = resolve(
             &config.regression.ab_metric,
             &recent,

@@ -18,9 +18,9 @@ pub fn adopted_params(state: &DaemonState, config: &Config) -> Option<String> {
     let found = state
         .store
         .lock()
-        .current_profile(&state.host.id, &model, &config.tuner.objective);
+        .current_params(&state.host.id, &model, &config.tuner.objective);
     match found {
-        Ok(p) => p.map(|p| p.params),
+        Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the adopted tuning profile; running with the configured parameters");
             None

@@ -15,7 +15,6 @@ use crate::runner::child_process::{self, CommandSpec};
 use crate::runner::harness::self_exe;
 use crate::runner::mainline::Mainline;
 use crate::state::DaemonState;
-use crate::store::RunStatus;
 use crate::tune_queue::TuneRequest;
 use crate::tuner::TuneReport;
 
@@ -55,7 +54,7 @@ pub fn embedded_model(config: &Config) -> (String, Vec<String>) {
 fn newest_success(state: &DaemonState) -> Option<(i64, String)> {
     let s = state.store.lock();
     let row = s.last_success().ok().flatten()?;
-    (row.status == RunStatus::Success).then_some((row.id, row.record.commit))
+    Some((row.id, row.record.commit))
 }
 
 /// The `perfd tune` arguments of `[tuner]`, for the state directory and the trigger.

@@ -11,7 +11,7 @@ mod verdicts;
 pub use crate::run::{NewRun, RunRecord, RunRow, RunStatus};
 pub use handle::StoreHandle;
 pub use outbox::{OutboxEntry, OutboxState};
-pub use tuning::{NewTuningJob, StoredProfile, TuningJobRow, TuningTotals};
+pub use tuning::{NewTuningJob, ProfileInForce, TuningTotals};
 pub use verdicts::StoredVerdicts;
 
 use std::path::Path;

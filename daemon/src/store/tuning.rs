@@ -50,26 +50,19 @@ pub struct TuningTotals {
     pub rejected: u64,
 }
 
-/// A stored job.
+/// The profile in force for one model and objective of a host, with the gain that adopted it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TuningJobRow {
-    /// Row id.
-    pub id: i64,
-    /// The job as recorded.
-    pub job: NewTuningJob,
-}
-
-/// The profile in force for a host, model and objective.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredProfile {
-    /// The job that adopted it.
-    pub job_id: i64,
+pub struct ProfileInForce {
+    /// Model key.
+    pub model: String,
+    /// Objective.
+    pub objective: String,
     /// `k=v,...`.
     pub params: String,
-    /// Unix seconds.
+    /// Unix seconds it was adopted.
     pub adopted_at: f64,
-    /// The profile document.
-    pub toml: String,
+    /// Gain of the adoption A/B.
+    pub gain: Option<f64>,
 }
 
 impl Store {
@@ -171,57 +164,46 @@ impl Store {
         Ok(id)
     }
 
-    /// The newest adopted profile for a host, model and objective.
-    pub fn current_profile(
+    /// The parameters of the newest profile adopted for a host, model and objective.
+    pub fn current_params(
         &self,
         host_id: &str,
         model: &str,
         objective: &str,
-    ) -> Result<Option<StoredProfile>, StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row(
-                "SELECT job_id, params, adopted_at, profile_toml FROM tuned_profiles
+                "SELECT params FROM tuned_profiles
                  WHERE host_id = ?1 AND model = ?2 AND objective = ?3 ORDER BY id DESC LIMIT 1",
                 [host_id, model, objective],
-                |r| {
-                    Ok(StoredProfile {
-                        job_id: r.get(0)?,
-                        params: r.get(1)?,
-                        adopted_at: r.get(2)?,
-                        toml: r.get(3)?,
-                    })
-                },
+                |r| r.get(0),
             )
             .optional()
             .map_err(|e| self.err(e))
     }
 
-    /// The newest profile adopted on a host for any model (for metrics and the status page).
-    pub fn profiles_of_host(
-        &self,
-        host_id: &str,
-    ) -> Result<Vec<(String, String, StoredProfile)>, StoreError> {
+    /// The profile in force for each model and objective of a host (for `/metrics`: one query,
+    /// no evidence documents read).
+    pub fn profiles_in_force(&self, host_id: &str) -> Result<Vec<ProfileInForce>, StoreError> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT model, objective, job_id, params, adopted_at, profile_toml FROM tuned_profiles p
-                 WHERE host_id = ?1 AND id = (SELECT MAX(id) FROM tuned_profiles q
+                "SELECT p.model, p.objective, p.params, p.adopted_at, j.gain
+                 FROM tuned_profiles p JOIN tuning_jobs j ON j.id = p.job_id
+                 WHERE p.host_id = ?1 AND p.id = (SELECT MAX(id) FROM tuned_profiles q
                    WHERE q.host_id = p.host_id AND q.model = p.model AND q.objective = p.objective)
-                 ORDER BY model, objective",
+                 ORDER BY p.model, p.objective",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([host_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    StoredProfile {
-                        job_id: r.get(2)?,
-                        params: r.get(3)?,
-                        adopted_at: r.get(4)?,
-                        toml: r.get(5)?,
-                    },
-                ))
+                Ok(ProfileInForce {
+                    model: r.get(0)?,
+                    objective: r.get(1)?,
+                    params: r.get(2)?,
+                    adopted_at: r.get(3)?,
+                    gain: r.get(4)?,
+                })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         rows.map_err(|e| self.err(e))
@@ -250,42 +232,6 @@ impl Store {
             evaluations: evals as u64,
             rejected: rejected as u64,
         })
-    }
-
-    /// The newest jobs, newest first.
-    pub fn tuning_jobs(&self, limit: usize) -> Result<Vec<TuningJobRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id, started_at, finished_at, host_id, model, objective, trigger, outcome, evaluations, rejected, gain, before_params, after_params, outcome_json,
-                        (SELECT profile_toml FROM tuned_profiles WHERE job_id = tuning_jobs.id)
-                 FROM tuning_jobs ORDER BY id DESC LIMIT ?1",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([limit as i64], |r| {
-                Ok(TuningJobRow {
-                    id: r.get(0)?,
-                    job: NewTuningJob {
-                        started_at: r.get(1)?,
-                        finished_at: r.get(2)?,
-                        host_id: r.get(3)?,
-                        model: r.get(4)?,
-                        objective: r.get(5)?,
-                        trigger: r.get(6)?,
-                        outcome: r.get(7)?,
-                        evaluations: r.get::<_, i64>(8)? as u64,
-                        rejected: r.get::<_, i64>(9)? as u64,
-                        gain: r.get(10)?,
-                        before_params: r.get(11)?,
-                        after_params: r.get(12)?,
-                        outcome_json: r.get(13)?,
-                        profile_toml: r.get(14)?,
-                    },
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.err(e))
     }
 }
 

@@ -6,16 +6,19 @@
 //! Separate processes drift by a few percent against each other, so pairs here carry that noise:
 //! the search's move threshold and the adoption A/B's pairs must be sized for it.
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use super::guard::{GuardReport, ModelCheck};
 use super::objective::Objective;
 use super::probe::{in_order, Probe, ProbeError};
 use super::space::{Candidate, TuneSpace};
 use crate::report::{BenchReport, Phase};
+use crate::runner::child_process::{self, CommandSpec};
+use crate::runner::harness::{last_error_line, run_report};
+use crate::runner::heartbeat::Heartbeat;
 
 /// Shell-quotes `s` for substitution into a `sh -c` command.
 pub fn shell_quote(s: &str) -> String {
@@ -29,21 +32,110 @@ pub fn with_params(command: &str, params: &str) -> String {
 
 /// A harness run as a tuning probe.
 pub struct HarnessProbe {
-    command: String,
-    cwd: PathBuf,
-    env: Vec<(String, String)>,
-    timeout: Duration,
+    runner: HarnessRunner,
     objective: Objective,
     space: TuneSpace,
 }
 
-impl HarnessProbe {
-    /// A probe running `command` (through `sh -c`) in `cwd`.
+/// Runs a harness command through the daemon's supervised runner (own process group, timeout,
+/// stderr to a log) on a small runtime of its own: the tuner is a plain command.
+pub struct HarnessRunner {
+    command: String,
+    cwd: PathBuf,
+    timeout: Duration,
+    log: PathBuf,
+    runtime: tokio::runtime::Runtime,
+    // Never signalled: a tuning child is stopped by its process group, not by a message.
+    shutdown: watch::Receiver<bool>,
+    _stop: watch::Sender<bool>,
+    heartbeat: Heartbeat,
+}
+
+impl HarnessRunner {
+    /// A runner for `command` (through `sh -c`) in `cwd`, each run killed at `timeout`, stderr
+    /// appended to `log`.
     pub fn new(
         command: String,
         cwd: PathBuf,
-        env: Vec<(String, String)>,
         timeout: Duration,
+        log: PathBuf,
+    ) -> Result<Self, ProbeError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ProbeError::Harness(format!("cannot start a runtime: {e}")))?;
+        let (stop, shutdown) = watch::channel(false);
+        Ok(Self {
+            command,
+            cwd,
+            timeout,
+            log,
+            runtime,
+            shutdown,
+            _stop: stop,
+            heartbeat: Heartbeat::default(),
+        })
+    }
+
+    fn spec(&self, params: &str, env: &[(&str, &str)]) -> CommandSpec {
+        let mut spec = CommandSpec {
+            cwd: Some(self.cwd.clone()),
+            timeout: self.timeout,
+            capture_stdout: true,
+            log: self.log.clone(),
+            ..CommandSpec::shell("harness", &with_params(&self.command, params))
+        };
+        spec.env = std::iter::once(("PERFD_PARAMS", params))
+            .chain(env.iter().copied())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        spec
+    }
+
+    /// One run with `params`, read as a bench report.
+    pub fn report(
+        &mut self,
+        params: &str,
+        env: &[(&str, &str)],
+    ) -> Result<BenchReport, ProbeError> {
+        let spec = self.spec(params, env);
+        let (report, _) = self
+            .runtime
+            .block_on(run_report(&spec, &mut self.shutdown, &self.heartbeat))
+            .map_err(|e| ProbeError::Harness(e.to_string()))?;
+        Ok(report)
+    }
+
+    /// One run with `params`; its stdout, whatever it is.
+    pub fn stdout(&mut self, params: &str, env: &[(&str, &str)]) -> Result<String, ProbeError> {
+        let spec = self.spec(params, env);
+        let r = self
+            .runtime
+            .block_on(child_process::run(
+                &spec,
+                &mut self.shutdown,
+                &self.heartbeat,
+            ))
+            .map_err(|e| ProbeError::Harness(format!("cannot start the harness: {e}")))?;
+        if !r.success() {
+            let cause = last_error_line(&spec.log)
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default();
+            return Err(ProbeError::Harness(format!(
+                "{}{cause} (log: {})",
+                r.describe("harness", spec.timeout),
+                spec.log.display()
+            )));
+        }
+        String::from_utf8(r.stdout)
+            .map_err(|e| ProbeError::Harness(format!("the harness printed no text: {e}")))
+    }
+}
+
+impl HarnessProbe {
+    /// A probe over `runner` for `objective` in `space`.
+    pub fn new(
+        runner: HarnessRunner,
         objective: Objective,
         space: TuneSpace,
     ) -> Result<Self, ProbeError> {
@@ -53,34 +145,14 @@ impl HarnessProbe {
             ));
         }
         Ok(Self {
-            command,
-            cwd,
-            env,
-            timeout,
+            runner,
             objective,
             space,
         })
     }
 
-    /// Runs the harness once with `params` (and the extra environment); returns its stdout.
-    fn run(&self, params: &str, extra: &[(&str, &str)]) -> Result<String, ProbeError> {
-        run_harness(
-            &with_params(&self.command, params),
-            &self.cwd,
-            self.env
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .chain([("PERFD_PARAMS", params)])
-                .chain(extra.iter().copied()),
-            self.timeout,
-        )
-    }
-
-    fn value(&self, params: &Candidate) -> Result<f64, ProbeError> {
-        let out = self.run(&params.to_string(), &[])?;
-        let report: BenchReport = serde_json::from_str(&out).map_err(|e| {
-            ProbeError::Harness(format!("the harness printed no bench report: {e}"))
-        })?;
+    fn value(&mut self, params: &Candidate) -> Result<f64, ProbeError> {
+        let report = self.runner.report(&params.to_string(), &[])?;
         let phase = match self.objective {
             Objective::Prefill => Phase::Prefill,
             _ => Phase::Decode,
@@ -90,85 +162,6 @@ impl HarnessProbe {
             .filter(|v| v.is_finite() && *v > 0.0)
             .ok_or_else(|| ProbeError::Harness(format!("the harness reported no {phase} tokens/s")))
     }
-}
-
-/// Runs `command` through `sh -c` in its own process group, killed whole at the timeout.
-pub fn run_harness<'a>(
-    command: &str,
-    cwd: &std::path::Path,
-    env: impl Iterator<Item = (&'a str, &'a str)>,
-    timeout: Duration,
-) -> Result<String, ProbeError> {
-    use std::os::unix::process::CommandExt;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(cwd)
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| ProbeError::Harness(format!("cannot start the harness: {e}")))?;
-    // Drain both pipes on threads so a chatty harness cannot block on a full pipe.
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                // A read error leaves what was read; the exit status says whether it matters.
-                if let Err(e) = r.read_to_string(&mut s) {
-                    s.push_str(&format!("\n(read error: {e})"));
-                }
-            }
-            s
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let end = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) | Err(_) => {
-                let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-                if let Err(e) = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL) {
-                    tracing::warn!(error = %e, "cannot kill the harness's process group");
-                }
-                // Reap it; its exit status no longer matters.
-                let reaped = child.wait();
-                tracing::debug!(?reaped, "timed-out harness reaped");
-                return Err(ProbeError::Harness(format!(
-                    "the harness ran past its {} s timeout and was killed",
-                    timeout.as_secs()
-                )));
-            }
-        }
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    if !status.success() {
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("(no output)");
-        return Err(ProbeError::Harness(format!(
-            "the harness failed ({status}): {last}"
-        )));
-    }
-    Ok(stdout)
 }
 
 impl Probe for HarnessProbe {
@@ -193,15 +186,14 @@ impl Probe for HarnessProbe {
             pass: false,
             failed_check: Some(check),
         };
-        let out = match self.run(&candidate.to_string(), &[("PERFD_CROSSVAL", "1")]) {
-            Ok(o) => o,
-            // A harness that refuses or crashes on a configuration rejects that candidate.
+        let report = match self
+            .runner
+            .report(&candidate.to_string(), &[("PERFD_CROSSVAL", "1")])
+        {
+            Ok(r) => r,
+            // A harness that refuses, crashes or prints no report on a configuration rejects it.
             Err(ProbeError::Harness(why)) => return Ok(failed(why)),
             Err(e) => return Err(e),
-        };
-        let report: BenchReport = match serde_json::from_str(&out) {
-            Ok(r) => r,
-            Err(e) => return Ok(failed(format!("the harness printed no bench report: {e}"))),
         };
         let kernel = report.crossval.clone().unwrap_or_default();
         let Some(model) = report.model_crossval.clone() else {
@@ -255,11 +247,7 @@ impl Probe for HarnessProbe {
         candidate: &Candidate,
         candidate_first: bool,
     ) -> Result<(f64, f64), ProbeError> {
-        in_order(
-            candidate_first,
-            || self.value(incumbent),
-            || self.value(candidate),
-        )
+        in_order(candidate_first, incumbent, candidate, |c| self.value(c))
     }
 
     fn sample(&mut self, candidate: &Candidate) -> Result<f64, ProbeError> {

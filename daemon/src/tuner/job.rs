@@ -187,12 +187,16 @@ pub fn run(
             continue;
         }
         if found.best == spec.current {
-            why = format!(
-                "no configuration beat the current profile by {:.1} % in interleaved pairs ({} evaluated, stopped: {:?})",
-                limits.move_gain * 100.0,
-                found.evaluations,
-                found.stopped
-            );
+            why = if current_ok {
+                format!(
+                    "no configuration beat the current profile by {:.1} % in interleaved pairs ({} evaluated, stopped: {:?})",
+                    limits.move_gain * 100.0,
+                    found.evaluations,
+                    found.stopped
+                )
+            } else {
+                "the current profile fails cross-validation, and no search start passed it".into()
+            };
             attempts.push(Attempt {
                 search: found,
                 adoption: None,

@@ -48,17 +48,18 @@ pub trait Probe {
 
 /// Times `incumbent` and `candidate` back to back, the candidate first when asked; returns
 /// `(incumbent, candidate)`. Alternating the order across pairs cancels a drift within a pair.
-pub fn in_order<E>(
+pub fn in_order<C, E>(
     candidate_first: bool,
-    mut incumbent: impl FnMut() -> Result<f64, E>,
-    mut candidate: impl FnMut() -> Result<f64, E>,
+    incumbent: C,
+    candidate: C,
+    mut time: impl FnMut(C) -> Result<f64, E>,
 ) -> Result<(f64, f64), E> {
     if candidate_first {
-        let b = candidate()?;
-        Ok((incumbent()?, b))
+        let b = time(candidate)?;
+        Ok((time(incumbent)?, b))
     } else {
-        let a = incumbent()?;
-        Ok((a, candidate()?))
+        let a = time(incumbent)?;
+        Ok((a, time(candidate)?))
     }
 }
 
@@ -236,11 +237,7 @@ impl Probe for EngineProbe {
         self.engine(incumbent, candidate)?;
         self.engine(candidate, incumbent)?;
         let (a, b) = (&self.engines[incumbent], &self.engines[candidate]);
-        in_order(
-            candidate_first,
-            || self.sample_on(a, work),
-            || self.sample_on(b, work),
-        )
+        in_order(candidate_first, a, b, |e| self.sample_on(e, work))
     }
 
     fn sample(&mut self, candidate: &Candidate) -> Result<f64, ProbeError> {

@@ -60,7 +60,7 @@ pub struct Rejected {
 pub struct Move {
     /// Parameter changed.
     pub param: String,
-    /// Old and new value.
+    /// Old value.
     pub from: String,
     /// New value.
     pub to: String,
