@@ -1,17 +1,24 @@
 //! Detection delay, false alarms and harness runs spent by the regression pipeline on simulated
 //! commit series with realistic between-process drift (`cargo bench --bench regression_detection`).
 //!
-//! Noise model (measured on these hosts, see README "Regression detection"): every harness
-//! *process* — each commit's run and each half of every A/B pair — measures
+//! Noise model (parameters from the drift measured on our hosts, see README "Regression
+//! detection"): every harness *process* — each commit's run and every A/B run — measures
 //! truth × exp(σ·z) × (0.94 with probability 5 % in the slow-mode scenarios); its 5 samples
 //! scatter by 0.3 % around that. A correlated variant draws the process drift as an AR(1)
-//! series in time (ρ = 0.7). Per commit the daemon's own code runs: `assess` against the last
-//! good runs, and on suspicion the sequential A/B (`ab_confirm::decide`) with pairs pooled from
-//! the previous inconclusive commit against the same baseline. Confirmed and inconclusive commits
-//! stay out of the baseline.
+//! series in time (ρ = 0.7). Each series starts with 100 step-free runs of history (a daemon
+//! that has watched the host for a while).
+//!
+//! Per commit the daemon's own code decides, in the order the judge applies it: `assess` against
+//! the last good runs; on suspicion, or when the previous commit's A/B was inconclusive, an
+//! `AbSession` in the design `choose_design` picks from the history, continuing the open
+//! evidence; confirmed and inconclusive commits stay out of the baseline, and a cleared
+//! question returns its earlier runs to it.
 
 use perfd::config::RegressionSection;
-use perfd::verdict::ab_confirm::{decide, AbDecision, AbPolicy};
+use perfd::verdict::ab_confirm::{
+    choose_design, process_sigma, AbDecision, AbDesign, AbPolicy, AbResult, BETA,
+};
+use perfd::verdict::ab_session::{AbPlan, AbSession, Side};
 use perfd::verdict::regression::{assess, BaselineRun};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -29,7 +36,6 @@ const TRUE_TPS: f64 = 14.0;
 const WITHIN_CV: f64 = 0.003;
 const REPS: usize = 5;
 const SLOW_FACTOR: f64 = 0.94;
-const HISTORY: usize = 20;
 
 #[derive(Clone, Copy)]
 struct Noise {
@@ -90,11 +96,10 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
     };
     let policy = AbPolicy {
         min_effect: cfg.min_effect,
-        confirm_fraction: perfd::verdict::ab_confirm::CONFIRM_FRACTION,
         alpha: cfg.alpha,
-        clear_alpha: perfd::verdict::ab_confirm::CLEAR_ALPHA,
-        min_pairs: perfd::verdict::ab_confirm::MIN_PAIRS,
-        max_pairs_per_commit: cfg.ab_pairs,
+        beta: BETA,
+        runs_per_commit: cfg.ab_runs,
+        max_runs_per_commit: cfg.ab_max_runs,
         max_pooled: cfg.ab_max_pooled,
     };
     let truth_of = |c: usize| {
@@ -104,54 +109,77 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
             TRUE_TPS
         }
     };
-    let mut good: Vec<BaselineRun> = Vec::new();
-    // Pairs of the previous commit's A/B when it was inconclusive: (baseline commit, pairs).
-    let mut carried: Option<(String, Vec<(f64, f64)>)> = None;
+    let baseline_run = |id: i64, samples: Vec<f64>| BaselineRun {
+        run_id: id,
+        commit: format!("c{id}"),
+        median: perfd::stats::median(&mut samples.clone()),
+        samples,
+    };
+    // Good runs, oldest first: a history of step-free runs before the series.
+    let mut good: Vec<BaselineRun> = (0..cfg.history_runs)
+        .map(|i| baseline_run(-1 - i as i64, host.samples(TRUE_TPS)))
+        .collect();
+    let mut carried: Option<AbResult> = None;
+    // Runs kept out of the baseline by the open question.
+    let mut open: Vec<BaselineRun> = Vec::new();
     let mut out = Outcome::default();
     for c in 0..COMMITS {
         let truth = truth_of(c);
         let samples = host.samples(truth);
-        let commit = format!("c{c}");
-        let baseline: Vec<BaselineRun> =
-            good.iter().rev().take(cfg.baseline_runs).cloned().collect();
-        let history: Vec<f64> = good.iter().rev().take(HISTORY).map(|b| b.median).collect();
+        let run = baseline_run(c as i64, samples.clone());
+        let window: Vec<BaselineRun> = good
+            .iter()
+            .rev()
+            .take(cfg.history_runs.max(cfg.baseline_runs))
+            .cloned()
+            .collect();
+        let history: Vec<f64> = window.iter().map(|b| b.median).collect();
+        let baseline: Vec<BaselineRun> = window.into_iter().take(cfg.baseline_runs).collect();
         let mut runs = 1;
         let mut decision = None;
+        let assessment = assess(cfg, "decode_tps", &run.commit, &samples, baseline, &history);
         let mut next_carry = None;
-        if let Some(a) = assess(cfg, "decode_tps", &commit, &samples, baseline, &history) {
-            if a.suspected {
-                let reference: usize = a
-                    .reference_commit
-                    .trim_start_matches('c')
-                    .parse()
-                    .unwrap_or(0);
-                let base_truth = truth_of(reference);
-                let pooled = match &carried {
-                    Some((b, p)) if *b == a.reference_commit => p.clone(),
-                    _ => Vec::new(),
-                };
-                let mut pairs = Vec::new();
-                let result = loop {
-                    pairs.push((host.process(base_truth), host.process(truth)));
-                    runs += 2;
-                    let r = decide(
-                        &a.reference_commit,
-                        &pairs,
-                        &pooled,
-                        a.sigma_process,
-                        &policy,
-                    );
-                    if r.decision != AbDecision::Inconclusive || pairs.len() >= cfg.ab_pairs {
-                        break r;
-                    }
-                };
-                if result.decision == AbDecision::Inconclusive {
-                    let mut all = pooled;
-                    all.extend(&pairs);
-                    let keep = all.len().saturating_sub(cfg.ab_max_pooled);
-                    next_carry = Some((a.reference_commit.clone(), all.split_off(keep)));
+        if let Some(a) = assessment.filter(|a| a.suspected || carried.is_some()) {
+            // The judge's plan (scheduler/ab_plan.rs).
+            let design = match &carried {
+                Some(p) if p.baseline_level_moved => AbDesign::Paired,
+                _ => choose_design(&history),
+            };
+            let mut plan = AbPlan {
+                baseline_commit: a.reference_commit.clone(),
+                design,
+                sigma_history: process_sigma(&history),
+                history: history.clone(),
+                ..AbPlan::default()
+            };
+            if let Some(p) = carried.take() {
+                plan.baseline_commit = p.baseline_commit.clone();
+                plan.own_run = Some(run.median);
+                let mut from = p.pooled_from.clone();
+                from.push(c as i64 - 1);
+                plan.pooled_from = from;
+                if p.design == design && !p.baseline_level_moved {
+                    plan.pooled = p.all_runs();
                 }
-                decision = Some(result.decision);
+            }
+            let base_truth = TRUE_TPS;
+            let mut session = AbSession::new(plan, policy);
+            while let Some(side) = session.next() {
+                let v = match side {
+                    Side::Baseline => host.process(base_truth),
+                    Side::Candidate => host.process(truth),
+                };
+                session.record(side, v);
+            }
+            runs += session.runs_spent();
+            let result = session.result();
+            decision = Some(result.decision);
+            if result.decision == AbDecision::Cleared {
+                // The store returns the runs whose A/Bs this one pooled.
+                open.retain(|r| result.pooled_from.contains(&r.run_id));
+            }
+            if result.decision == AbDecision::Inconclusive {
+                next_carry = Some(result);
             }
         }
         carried = next_carry;
@@ -169,14 +197,18 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
                     out.alarms_before_step += 1;
                 }
                 out.first_alarm.get_or_insert(c);
+                open.clear();
             }
-            Some(AbDecision::Inconclusive) => {}
-            _ => good.push(BaselineRun {
-                run_id: c as i64,
-                commit,
-                median: perfd::stats::median(&mut samples.clone()),
-                samples,
-            }),
+            Some(AbDecision::Inconclusive) => open.push(run),
+            Some(AbDecision::Cleared) => {
+                good.append(&mut open);
+                good.push(run);
+            }
+            None => {
+                // The open question ended without a verdict (no suspicion): its runs stay out.
+                open.clear();
+                good.push(run);
+            }
         }
     }
     out
@@ -186,9 +218,9 @@ fn main() {
     let cfg = RegressionSection::default();
     let start = std::time::Instant::now();
     println!(
-        "{} series x {COMMITS} commits (step at commit {STEP_AT}); config: baseline {} runs, suspicion {} sigma, A/B up to {} pairs per commit, {} pooled, min effect {:.0} %, alpha {}",
+        "{} series x {COMMITS} commits (step at commit {STEP_AT}); config: baseline {} runs, history {} runs, suspicion {} sigma, A/B {}..{} runs per commit, {} pooled, min effect {:.0} %, alpha {}",
         series(),
-        cfg.baseline_runs, cfg.suspicion_sigmas, cfg.ab_pairs, cfg.ab_max_pooled, cfg.min_effect * 100.0, cfg.alpha
+        cfg.baseline_runs, cfg.history_runs, cfg.suspicion_sigmas, cfg.ab_runs, cfg.ab_max_runs, cfg.ab_max_pooled, cfg.min_effect * 100.0, cfg.alpha
     );
     let scenarios = [
         Noise {

@@ -159,11 +159,17 @@ pub struct RegressionSection {
     /// A run is suspect only when it falls this many between-process σ (estimated from the
     /// baseline host's own recent runs) below the baseline.
     pub suspicion_sigmas: f64,
-    /// A/B pairs one commit may add (the A/B stops earlier once it is decided).
-    pub ab_pairs: usize,
-    /// Pairs carried over from earlier inconclusive commits against the same baseline, at most.
+    /// Harness runs one commit's A/B may add on a host with between-process σ ≤ 1 % (it stops
+    /// earlier once decided); the share grows with σ², up to `ab_max_runs`.
+    pub ab_runs: usize,
+    /// Harness runs one commit's A/B may add on a noisy host.
+    pub ab_max_runs: usize,
+    /// Runs per side carried over from earlier inconclusive commits against the same baseline.
     pub ab_max_pooled: usize,
-    /// One-sided error rate of an A/B confirmation, per look.
+    /// Good runs of the host's history used as baseline evidence and for its σ.
+    pub history_runs: usize,
+    /// Error rate of an A/B confirming a drop of min_effect/2, per sequence (its other error,
+    /// clearing a drop of 1.5 × min_effect, is 5 %).
     pub alpha: f64,
     /// What each A/B pair compares: `tokens_per_second`, `per_read_bandwidth` (tokens/s per GB/s
     /// of read bandwidth measured in the same process: cancels the host's bandwidth drift), or
@@ -181,10 +187,12 @@ impl Default for RegressionSection {
             min_effect: 0.02,
             suspicion_effect: 0.0,
             suspicion_p: 0.5,
-            suspicion_sigmas: 1.5,
-            ab_pairs: 4,
-            ab_max_pooled: 40,
-            alpha: 0.005,
+            suspicion_sigmas: 1.3,
+            ab_runs: 6,
+            ab_max_runs: 24,
+            ab_max_pooled: 200,
+            history_runs: 100,
+            alpha: 0.001,
             ab_metric: "auto".into(),
             change_point_max_p: 0.001,
         }

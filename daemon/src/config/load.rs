@@ -401,10 +401,22 @@ fn validate_regression(c: &Config, err: &mut impl FnMut(&str, String)) {
     if g.baseline_runs == 0 {
         err("regression.baseline_runs", "must be at least 1".into());
     }
-    if !(2..=20).contains(&g.ab_pairs) {
+    if !(2..=100).contains(&g.ab_runs) {
         err(
-            "regression.ab_pairs",
-            format!("{} is outside 2..=20", g.ab_pairs),
+            "regression.ab_runs",
+            format!("{} is outside 2..=100", g.ab_runs),
+        );
+    }
+    if !(g.ab_runs..=400).contains(&g.ab_max_runs) {
+        err(
+            "regression.ab_max_runs",
+            format!("{} is outside ab_runs ({})..=400", g.ab_max_runs, g.ab_runs),
+        );
+    }
+    if !(1..=1000).contains(&g.history_runs) {
+        err(
+            "regression.history_runs",
+            format!("{} is outside 1..=1000", g.history_runs),
         );
     }
     if !(g.suspicion_sigmas.is_finite() && (0.0..=10.0).contains(&g.suspicion_sigmas)) {
@@ -413,10 +425,10 @@ fn validate_regression(c: &Config, err: &mut impl FnMut(&str, String)) {
             format!("{} is outside 0..=10", g.suspicion_sigmas),
         );
     }
-    if !(2..=400).contains(&g.ab_max_pooled) {
+    if !(2..=1000).contains(&g.ab_max_pooled) {
         err(
             "regression.ab_max_pooled",
-            format!("{} is outside 2..=400", g.ab_max_pooled),
+            format!("{} is outside 2..=1000", g.ab_max_pooled),
         );
     }
     if !(g.suspicion_effect.is_finite() && (0.0..1.0).contains(&g.suspicion_effect)) {

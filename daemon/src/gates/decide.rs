@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::report::BenchReport;
 use crate::store::{RunRow, RunStatus};
-use crate::verdict::ab_confirm::{AbDecision, AbResult};
+use crate::verdict::ab_confirm::{AbDecision, AbDesign, AbResult};
 use crate::verdict::regression::Assessment;
 use crate::verdict::slo::{all_met, SloVerdict};
 
@@ -53,6 +53,56 @@ fn gate_name(base: &str, suffix: &str) -> String {
 fn delta(i: &GateInputs<'_>) -> Option<f64> {
     i.ab.map(|a| a.median_ratio)
         .or(i.assessment.map(|a| a.ratio))
+}
+
+/// The A/B line of a gate body: design, runs, estimate, decision.
+fn ab_evidence(ab: &AbResult) -> String {
+    let all = ab.all_runs();
+    let design = match ab.design {
+        AbDesign::History => format!(
+            "{} runs of this build vs {} good runs of the host's history and {} fresh runs of `{}`",
+            all.candidate.len(),
+            ab.history_runs,
+            all.baseline.len(),
+            short(&ab.baseline_commit)
+        ),
+        AbDesign::Paired => format!(
+            "{} interleaved pairs vs `{}`",
+            all.candidate.len(),
+            short(&ab.baseline_commit)
+        ),
+    };
+    let pooled = if ab.pooled.candidate.is_empty() && ab.pooled_pairs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} of them pooled from earlier inconclusive commits)",
+            ab.pooled.candidate.len().max(ab.pooled_pairs.len())
+        )
+    };
+    format!(
+        "{design}{pooled}, {} design, figure {}: median {}, mean {} (one-sided bounds [{:.4}, {:.4}], process σ {:.1} %, log likelihood ratio {:.1}) → {}",
+        ab.design.name(),
+        ab.metric.name(),
+        pct(ab.median_ratio),
+        pct(ab.mean_ratio),
+        ab.ratio_bounds[0],
+        ab.ratio_bounds[1],
+        100.0 * ab.sigma_process,
+        ab.llr,
+        match ab.decision {
+            AbDecision::Confirmed => "regression confirmed",
+            AbDecision::Cleared => "cleared: no drop of min_effect",
+            AbDecision::Inconclusive if ab.baseline_level_moved => {
+                "inconclusive: the baseline build measures below its history now; the next commit's A/B is paired"
+            }
+            AbDecision::Inconclusive => "inconclusive: the runs carry over to the next commit",
+        }
+    )
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
 }
 
 fn crossval_text(r: Option<&BenchReport>) -> String {
@@ -138,32 +188,7 @@ fn body(i: &GateInputs<'_>) -> String {
                 a.ratio_ci95.map_or("–".into(), |c| format!("[{:.3}, {:.3}]", c[0], c[1]))
             );
             if let Some(ab) = i.ab {
-                let pairs: Vec<String> =
-                    ab.pairs.iter().map(|p| format!("{:.4}", p.ratio)).collect();
-                let _ = writeln!(
-                    t,
-                    "**A/B confirmation:** {} interleaved pairs of {}{} vs `{}`: ratios {}; median {}, mean {} (one-sided bounds [{:.4}, {:.4}], process σ {:.1} %, p = {:.4}) → {}",
-                    ab.pairs.len(),
-                    ab.metric.name(),
-                    if ab.pooled_pairs.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (+{} pooled from earlier inconclusive commits)", ab.pooled_pairs.len())
-                    },
-                    &ab.baseline_commit[..ab.baseline_commit.len().min(10)],
-                    pairs.join(", "),
-                    pct(ab.median_ratio),
-                    pct(ab.mean_ratio),
-                    ab.ratio_bounds[0],
-                    ab.ratio_bounds[1],
-                    100.0 * ab.sigma_process,
-                    ab.p_value,
-                    match ab.decision {
-                        AbDecision::Confirmed => "regression confirmed",
-                        AbDecision::Cleared => "cleared: no drop of min_effect",
-                        AbDecision::Inconclusive => "inconclusive: pairs carry over to the next commit",
-                    }
-                );
+                let _ = writeln!(t, "**A/B confirmation:** {}", ab_evidence(ab));
             }
             if let Some(c) = &a.attributed_commit {
                 let _ = writeln!(t, "**Change point:** a step down attributed to `{c}`");
@@ -341,20 +366,38 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::ab_confirm::{decide as ab_decide, AbPolicy, AbResult};
+    use crate::verdict::ab_confirm::{
+        decide as ab_decide, AbDesign, AbEvidence, AbPolicy, AbResult, AbRuns,
+    };
+    use crate::verdict::ab_metric::AbMetric;
 
-    /// The daemon's A/B decision on `pairs`, σ unknown (a t-interval on the pairs alone).
+    /// The daemon's paired A/B decision on `pairs` (each given twice), σ unknown.
     fn judge(baseline: &str, pairs: &[(f64, f64)], min_effect: f64, alpha: f64) -> AbResult {
         let policy = AbPolicy {
             min_effect,
-            confirm_fraction: 0.5,
             alpha,
-            clear_alpha: 0.01,
-            min_pairs: 1,
-            max_pairs_per_commit: 4,
-            max_pooled: 40,
+            beta: 0.05,
+            runs_per_commit: 6,
+            max_runs_per_commit: 24,
+            max_pooled: 200,
         };
-        ab_decide(baseline, pairs, &[], None, &policy)
+        let runs = AbRuns {
+            baseline: pairs.iter().chain(pairs).map(|p| p.0).collect(),
+            candidate: pairs.iter().chain(pairs).map(|p| p.1).collect(),
+        };
+        ab_decide(
+            &AbEvidence {
+                baseline_commit: baseline,
+                design: AbDesign::Paired,
+                this: &runs,
+                pooled: &AbRuns::default(),
+                pooled_from: &[],
+                history: &[],
+                sigma_history: None,
+                metric: AbMetric::TokensPerSecond,
+            },
+            &policy,
+        )
     }
     use crate::store::RunRecord;
     use crate::verdict::regression::BaselineRun;

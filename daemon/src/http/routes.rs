@@ -160,18 +160,33 @@ async fn run(State(ctx): Ctx, Path(id): Path<String>) -> Response {
     let found = ctx
         .state
         .store
-        .with(|s| -> Result<_, crate::store::StoreError> { Ok((s.run(id)?, s.reports(id)?)) });
+        .with(|s| -> Result<_, crate::store::StoreError> {
+            Ok((
+                s.run(id)?,
+                s.reports(id)?,
+                s.verdicts(id)?,
+                s.outbox(Some(id), 100)?,
+            ))
+        });
     match found {
-        Ok((Some(row), (report, kernels))) => {
+        Ok((Some(row), (report, kernels), verdicts, posts)) => {
             let parse = |s: Option<String>| {
                 s.and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
             };
+            // Verdicts are null until the run is judged; posts are the gates and ledger edits
+            // queued for it, with their delivery state.
             json(
                 StatusCode::OK,
-                &serde_json::json!({ "run": row, "report": parse(report), "kernel_report": parse(kernels) }),
+                &serde_json::json!({
+                    "run": row,
+                    "report": parse(report),
+                    "kernel_report": parse(kernels),
+                    "verdicts": verdicts,
+                    "posts": posts,
+                }),
             )
         }
-        Ok((None, _)) => error(StatusCode::NOT_FOUND, &format!("no run {id}")),
+        Ok((None, ..)) => error(StatusCode::NOT_FOUND, &format!("no run {id}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

@@ -224,11 +224,12 @@ fn regression_section(s: &mut String, judged: Option<&(RunRow, StoredVerdicts)>)
         };
         let _ = write!(
             s,
-            r#"<p>A/B against <code>{}</code>: {} pairs, median ratio {:.3}, p {:.4}: <span class="{class}">{word}</span>.</p>"#,
+            r#"<p>A/B against <code>{}</code> ({} design): {} runs of this build, mean ratio {:.3}, log likelihood ratio {:.1}: <span class="{class}">{word}</span>.</p>"#,
             esc(short(&ab.baseline_commit)),
-            ab.pairs.len(),
-            ab.median_ratio,
-            ab.p_value
+            ab.design.name(),
+            ab.candidate_runs(),
+            ab.mean_ratio,
+            ab.llr
         );
     }
 }

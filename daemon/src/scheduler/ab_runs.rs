@@ -1,5 +1,5 @@
-//! Runs the interleaved A/B: baseline (A) and candidate (B) harnesses alternately, ABAB…, each in
-//! its commit's worktree (the baseline's is rebuilt when it was pruned).
+//! Runs a commit's A/B: baseline (A) and candidate (B) harness processes in the order the
+//! session asks for, each in its commit's worktree (the baseline's is rebuilt when it was pruned).
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,10 +14,9 @@ use crate::runner::harness::run_report;
 use crate::runner::mainline::Mainline;
 use crate::runner::run_failure::RunFailure;
 use crate::state::DaemonState;
-use crate::verdict::ab_confirm::{
-    decide, AbDecision, AbPolicy, AbResult, CLEAR_ALPHA, CONFIRM_FRACTION, MIN_PAIRS,
-};
+use crate::verdict::ab_confirm::{AbPolicy, AbResult, BETA};
 use crate::verdict::ab_metric::AbMetric;
+use crate::verdict::ab_session::{AbPlan, AbSession, Side};
 
 /// File marking a worktree whose build succeeded.
 pub const BUILT_MARKER: &str = ".perfd-built";
@@ -81,52 +80,54 @@ pub async fn built_worktree(
     Ok(dir)
 }
 
-/// Runs interleaved pairs until `decide` settles the question or `ab_pairs` pairs were added,
-/// with `pooled` pairs carried over from the previous inconclusive commit.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_pairs(
+/// Runs one commit's sequential A/B: the session says which build runs next, each in its
+/// commit's worktree, until it is settled or the commit's share of runs is spent.
+pub async fn run_session(
     state: &DaemonState,
     config: &Config,
     repo: &RepositorySection,
-    baseline: &str,
+    plan: AbPlan,
     candidate: &str,
-    pooled: &[(f64, f64)],
-    sigma_history: Option<f64>,
-    metric: AbMetric,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<AbResult, String> {
     let state_dir = config.state_dir();
     let mainline = Mainline::new(&repo.url, &repo.branch, &state_dir);
     let log = crate::state_dir::logs(&state_dir).join(format!("ab-{}.log", unix_now() as u64));
-    let a = built_worktree(state, repo, &mainline, baseline, &log, shutdown)
-        .await
-        .map_err(|e| e.to_string())?;
+    let metric = plan.metric;
+    let baseline = plan.baseline_commit.clone();
+    let mut session = AbSession::new(plan, ab_policy(&config.regression));
+    // The baseline's worktree is only built when the session asks for a baseline run.
+    let mut a = None;
     let b = built_worktree(state, repo, &mainline, candidate, &log, shutdown)
         .await
         .map_err(|e| e.to_string())?;
-    let policy = ab_policy(&config.regression);
-    let mut pairs = Vec::new();
-    loop {
-        let va = harness_metric(state, config, repo, &a, &log, metric, shutdown).await?;
-        let vb = harness_metric(state, config, repo, &b, &log, metric, shutdown).await?;
-        pairs.push((va, vb));
-        let mut r = decide(baseline, &pairs, pooled, sigma_history, &policy);
-        r.metric = metric;
-        if r.decision != AbDecision::Inconclusive || pairs.len() >= policy.max_pairs_per_commit {
-            return Ok(r);
-        }
+    while let Some(side) = session.next() {
+        let dir = match side {
+            Side::Candidate => b.clone(),
+            Side::Baseline => match &a {
+                Some(dir) => dir,
+                None => a.insert(
+                    built_worktree(state, repo, &mainline, &baseline, &log, shutdown)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
+            }
+            .clone(),
+        };
+        let value = harness_metric(state, config, repo, &dir, &log, metric, shutdown).await?;
+        session.record(side, value);
     }
+    Ok(session.result())
 }
 
 /// The A/B policy of a configuration.
 pub fn ab_policy(cfg: &RegressionSection) -> AbPolicy {
     AbPolicy {
         min_effect: cfg.min_effect,
-        confirm_fraction: CONFIRM_FRACTION,
         alpha: cfg.alpha,
-        clear_alpha: CLEAR_ALPHA,
-        min_pairs: MIN_PAIRS,
-        max_pairs_per_commit: cfg.ab_pairs,
+        beta: BETA,
+        runs_per_commit: cfg.ab_runs,
+        max_runs_per_commit: cfg.ab_max_runs,
         max_pooled: cfg.ab_max_pooled,
     }
 }

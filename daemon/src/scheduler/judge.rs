@@ -9,16 +9,15 @@ use crate::config::Config;
 use crate::gates::decide::{decide, GateInputs};
 use crate::gates::outbox::LedgerPost;
 use crate::report::BenchReport;
-use crate::report::Phase;
 use crate::run::RecordedRun;
 use crate::state::{DaemonState, LatestVerdicts};
 use crate::store::{RunStatus, Store, StoreError, StoredVerdicts};
 use crate::verdict::ab_confirm::{AbDecision, AbResult};
-use crate::verdict::ab_metric::{resolve, AbMetric};
+use crate::verdict::ab_session::AbPlan;
 use crate::verdict::regression::{assess, Assessment};
 use crate::verdict::slo::{self, SloVerdict};
 
-use super::ab_runs::run_pairs;
+use super::ab_runs::run_session;
 
 /// The command that reproduces a measurement, for gate bodies.
 fn reproduce(config: &Config, commit: &str) -> String {
@@ -113,6 +112,15 @@ pub async fn after_run(
         // Verdicts first: a failure here leaves nothing queued, and the whole judgement is
         // retried at the next tick.
         s.put_verdicts(run_id, &stored)?;
+        if let Some(r) = ab.as_ref().filter(|r| r.decision == AbDecision::Cleared) {
+            let n = s.readmit_to_baseline(&r.pooled_from)?;
+            if n > 0 {
+                tracing::info!(
+                    runs = n,
+                    "the open A/B question was cleared: its earlier runs rejoin the baseline"
+                );
+            }
+        }
         if let Some(gates) = &gates {
             queue_gates(&mut s, config, row, gates)?;
         }
@@ -237,7 +245,8 @@ struct Verdicts {
     ab: Option<AbResult>,
 }
 
-/// SLOs, the regression assessment against the baseline, and the A/B of a suspicion.
+/// SLOs, the regression assessment against the baseline, and the A/B of a suspicion (or of a
+/// commit that follows an inconclusive A/B: the evidence there is still open).
 async fn verdicts(
     state: &DaemonState,
     config: &Config,
@@ -250,17 +259,22 @@ async fn verdicts(
     let (current, mut baseline, carried) = {
         let s = state.store.lock();
         let current = s.samples(row.id, &metric)?;
-        // The baseline, and beyond it the host's recent history for the process σ.
+        // The baseline, and beyond it the host's recent history: its σ, and in the history
+        // design the baseline evidence itself.
         let history = s.baseline_runs(
             &row.host_id,
             &row.branch,
             &row.commit,
             &metric,
-            config.regression.baseline_runs.max(SIGMA_HISTORY_RUNS),
+            config
+                .regression
+                .baseline_runs
+                .max(config.regression.history_runs),
         )?;
-        let carried = carried_pairs(&s, row)?;
+        let carried = super::ab_plan::carried(&s, row)?;
         (current, history, carried)
     };
+    let history_runs = baseline.clone();
     let history: Vec<f64> = baseline.iter().map(|b| b.median).collect();
     baseline.truncate(config.regression.baseline_runs);
     let assessment = assess(
@@ -272,23 +286,13 @@ async fn verdicts(
         &history,
     );
     let mut ab = None;
-    if let (Some(a), Some(_)) = (
-        assessment.as_ref().filter(|a| a.suspected),
-        &config.repository,
-    ) {
-        // Only a suspicion pays for reading the host's recent reports.
-        let recent = recent_reports(&state.store.lock(), row)?;
-        let metric = resolve(
-            &config.regression.ab_metric,
-            &recent,
-            &Phase::of_metric(&metric),
-        );
-        // Pairs pool only with pairs of the same figure against the same baseline.
-        let pooled = carried
-            .filter(|c| c.baseline == a.reference_commit && c.metric == metric)
-            .map(|c| c.pairs)
-            .unwrap_or_default();
-        ab = confirm(state, config, a, &row.commit, &pooled, metric, shutdown).await;
+    if let (Some(a), Some(_)) = (assessment.as_ref(), &config.repository) {
+        if a.suspected || carried.is_some() {
+            // Only an A/B pays for reading the host's reports.
+            let plan =
+                super::ab_plan::plan(&state.store.lock(), config, run, a, &history_runs, carried)?;
+            ab = confirm(state, config, plan, &row.commit, shutdown).await;
+        }
     }
     Ok(Verdicts {
         slos,
@@ -297,111 +301,29 @@ async fn verdicts(
     })
 }
 
-/// Runs of the host's history used to estimate the between-process σ.
-const SIGMA_HISTORY_RUNS: usize = 20;
-
-/// Pairs carried over from an inconclusive A/B.
-struct CarriedPairs {
-    /// Its baseline commit.
-    baseline: String,
-    /// The figure its pairs compare.
-    metric: AbMetric,
-    /// (A, B) values, pooled ones first.
-    pairs: Vec<(f64, f64)>,
-}
-
-/// Runs of the host's history whose reports decide the A/B metric (`auto`).
-const METRIC_HISTORY_RUNS: usize = 20;
-
-/// The model reports of the host's recent successful runs on this branch (newest first).
-fn recent_reports(s: &Store, row: &crate::store::RunRow) -> Result<Vec<BenchReport>, JudgeError> {
-    let mut out = Vec::new();
-    for r in s.runs(100)? {
-        if out.len() >= METRIC_HISTORY_RUNS {
-            break;
-        }
-        if r.branch != row.branch || r.host_id != row.host_id || r.status != RunStatus::Success {
-            continue;
-        }
-        let (report, _) = s.reports(r.id)?;
-        if let Some(rep) = report.and_then(|j| serde_json::from_str::<BenchReport>(&j).ok()) {
-            out.push(rep);
-        }
-    }
-    Ok(out)
-}
-
-/// The pairs to pool: those of the previous judged run of this branch and host, when its A/B
-/// ended inconclusive — (its baseline commit, its pooled and own pairs, newest last).
-fn carried_pairs(
-    s: &Store,
-    row: &crate::store::RunRow,
-) -> Result<Option<CarriedPairs>, JudgeError> {
-    let previous = s.runs(50)?.into_iter().find(|r| {
-        r.id < row.id
-            && r.branch == row.branch
-            && r.host_id == row.host_id
-            && r.status == RunStatus::Success
-    });
-    let Some(previous) = previous else {
-        return Ok(None);
-    };
-    let ab: Option<AbResult> = s.verdicts(previous.id)?.and_then(|v| v.ab);
-    Ok(ab
-        .filter(|a| a.decision == AbDecision::Inconclusive)
-        .map(|a| {
-            let pairs = a
-                .pooled_pairs
-                .iter()
-                .chain(&a.pairs)
-                .map(|p| (p.baseline, p.candidate))
-                .collect();
-            CarriedPairs {
-                baseline: a.baseline_commit,
-                metric: a.metric,
-                pairs,
-            }
-        }))
-}
-
-/// Sequential interleaved A/B between the baseline's reference commit and `commit`.
+/// One commit's A/B.
 async fn confirm(
     state: &DaemonState,
     config: &Config,
-    a: &Assessment,
+    plan: AbPlan,
     commit: &str,
-    pooled: &[(f64, f64)],
-    metric: AbMetric,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<AbResult> {
     let repo = config.repository.as_ref()?;
-    let baseline = a.reference_commit.clone();
-    if baseline.is_empty() {
+    if plan.baseline_commit.is_empty() {
         return None;
     }
-    let keep = pooled.len().saturating_sub(config.regression.ab_max_pooled);
-    let pooled = &pooled[keep..];
-    tracing::info!(commit, baseline = %baseline, ratio = a.ratio, pooled = pooled.len(), sigma = ?a.sigma_process, metric = metric.name(), "suspected regression: confirming by sequential interleaved A/B");
-    match run_pairs(
-        state,
-        config,
-        repo,
-        &baseline,
-        commit,
-        pooled,
-        a.sigma_process,
-        metric,
-        shutdown,
-    )
-    .await
-    {
+    tracing::info!(commit, baseline = %plan.baseline_commit, design = plan.design.name(), history = plan.history.len(), pooled = plan.pooled.candidate.len(), continued = plan.own_run.is_some(), sigma = ?plan.sigma_history, metric = plan.metric.name(), "confirming by sequential A/B");
+    match run_session(state, config, repo, plan, commit, shutdown).await {
         Ok(r) => {
             tracing::info!(
-                median_ratio = r.median_ratio,
-                p = r.p_value,
-                pairs = r.pairs.len(),
-                pooled = r.pooled_pairs.len(),
+                mean_ratio = r.mean_ratio,
+                llr = r.llr,
+                baseline_runs = r.runs.baseline.len(),
+                candidate_runs = r.runs.candidate.len(),
+                pooled = r.pooled.candidate.len(),
                 decision = ?r.decision,
+                baseline_level_moved = r.baseline_level_moved,
                 "A/B done"
             );
             Some(r)

@@ -1,6 +1,7 @@
 //! The scheduler: one benchmark at a time; timer ticks and external triggers that arrive while a
 //! run is going are coalesced into one follow-up tick.
 
+mod ab_plan;
 mod ab_runs;
 mod judge;
 mod profile_in_use;

@@ -104,7 +104,7 @@ impl Store {
                 "SELECT r.id, r.commit_sha FROM runs r LEFT JOIN verdicts v ON v.run_id = r.id
                  WHERE r.status = 'success' AND r.noisy = 0 AND COALESCE(v.baseline_excluded, 0) = 0
                    AND r.host_id = ?1 AND r.branch = ?2 AND r.commit_sha != ?3
-                 ORDER BY r.id DESC LIMIT 200",
+                 ORDER BY r.id DESC LIMIT 1000",
             )
             .map_err(|e| self.err(e))?;
         let rows: Vec<(i64, String)> = stmt
@@ -133,5 +133,22 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Returns runs kept out of the baseline by an inconclusive A/B to it, once the question
+    /// they were part of was cleared (a confirmed regression never returns). Keeping them out
+    /// for good would bias the baseline towards the runs that happened to measure high.
+    pub fn readmit_to_baseline(&mut self, run_ids: &[i64]) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for id in run_ids {
+            n += self
+                .conn
+                .execute(
+                    "UPDATE verdicts SET baseline_excluded = 0 WHERE run_id = ?1 AND confirmed_regression = 0",
+                    params![id],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(n)
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod ab_confirm;
 pub mod ab_metric;
+pub mod ab_session;
 pub mod gate;
 pub mod regression;
 pub mod slo;

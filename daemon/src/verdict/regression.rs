@@ -94,10 +94,13 @@ pub fn assess(
         .filter(|c| c.relative_change < 0.0)
         .max_by_key(|c| c.index)
         .map(|c| series[c.index].0.clone());
-    // One run against the median of N: its drift and the baseline median's, σ·√(1 + 1/N).
+    // One run against the median of N: its drift and the baseline median's, σ·√(1 + 1/N). On a
+    // noisy host that line would pass a drop of min_effect unexamined, so it stops there: such
+    // a host pays with more A/Bs instead.
     let sigma_process = process_sigma(history);
     let sigma_line = sigma_process.map_or(0.0, |s| {
-        cfg.suspicion_sigmas * s * (1.0 + 1.0 / baseline.len() as f64).sqrt()
+        (cfg.suspicion_sigmas * s * (1.0 + 1.0 / baseline.len() as f64).sqrt())
+            .min(-(1.0 - cfg.min_effect).ln())
     });
     let below = ratio <= 1.0 - cfg.suspicion_effect && ratio.ln() <= -sigma_line;
     let significant = mw.is_none_or(|m| m.p_value <= cfg.suspicion_p);
