@@ -86,6 +86,8 @@ struct Outcome {
     commits_clean: usize,
     runs_suspicious: usize,
     commits_suspicious: usize,
+    /// One line per A/B, for `PERFD_SIM_TRACE`.
+    trace: Vec<String>,
 }
 
 fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outcome {
@@ -173,6 +175,21 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
             }
             runs += session.runs_spent();
             let result = session.result();
+            out.trace.push(format!(
+                "c{c} {:?} {} A {}+{} B {}+{} hist {} mean {:.4} median {:.4} σ {:.4} llr {:.1} moved {}",
+                result.decision,
+                result.design.name(),
+                result.runs.baseline.len(),
+                result.pooled.baseline.len(),
+                result.runs.candidate.len(),
+                result.pooled.candidate.len(),
+                result.history_runs,
+                result.mean_ratio,
+                result.median_ratio,
+                result.sigma_process,
+                result.llr,
+                result.baseline_level_moved
+            ));
             decision = Some(result.decision);
             if result.decision == AbDecision::Cleared {
                 // The store returns the runs whose A/Bs this one pooled.
@@ -215,7 +232,28 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
 }
 
 fn main() {
-    let cfg = RegressionSection::default();
+    let mut cfg = RegressionSection::default();
+    // `PERFD_SIM_ALPHA` tries another confirmation error rate.
+    if let Some(a) = std::env::var("PERFD_SIM_ALPHA")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.alpha = a;
+    }
+    // `PERFD_SIM_RUNS` tries another per-commit share on quiet hosts.
+    if let Some(n) = std::env::var("PERFD_SIM_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.ab_runs = n;
+    }
+    // `PERFD_SIM_MAX_RUNS` tries another per-commit cap on noisy hosts.
+    if let Some(n) = std::env::var("PERFD_SIM_MAX_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.ab_max_runs = n;
+    }
     let start = std::time::Instant::now();
     println!(
         "{} series x {COMMITS} commits (step at commit {STEP_AT}); config: baseline {} runs, history {} runs, suspicion {} sigma, A/B {}..{} runs per commit, {} pooled, min effect {:.0} %, alpha {}",
@@ -248,7 +286,11 @@ fn main() {
             rho: 0.7,
         },
     ];
+    let only = std::env::var("PERFD_SIM_ONLY").ok();
     for noise in scenarios {
+        if only.as_deref().is_some_and(|o| noise.name != o) {
+            continue;
+        }
         let (mut false_alarms, mut clean_runs, mut clean_commits) = (0, 0, 0);
         for s in 0..series() {
             let o = simulate(&cfg, noise, 0.0, 900_000 + s as u64);
@@ -273,6 +315,13 @@ fn main() {
         for s in 0..series() {
             let o = simulate(&cfg, noise, 0.01, 500_000 + s as u64);
             one_pct_fails += usize::from(o.first_alarm.is_some());
+            if o.first_alarm.is_some() && std::env::var_os("PERFD_SIM_TRACE").is_some() {
+                eprintln!(
+                    "{} 1 % step, series {s}:\n  {}",
+                    noise.name,
+                    o.trace.join("\n  ")
+                );
+            }
         }
         println!(
             "{}: 3 % step confirmed at the step commit {:.1} %, within 2 {:.1} %, within 5 {:.1} %, within 10 {:.1} %, never {:.1} %; false alarms {:.2} per 1000 step-free commits; harness runs per clean commit {:.2}, per suspicious commit {:.2}; 1 % step failed a gate in {one_pct_fails} of {} series",

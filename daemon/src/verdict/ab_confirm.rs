@@ -9,9 +9,9 @@
 //! - **history** (drift independent from process to process): B runs are compared with the
 //!   baseline's recent good runs *and* fresh A runs, one unpaired comparison. The host's history
 //!   is free A evidence (100 runs), so most of the runs an A/B spends go to B. Before a
-//!   confirmation, fresh A runs must show that the baseline build still measures at its history's
-//!   level on this host now; if it measures lower, the history is not trusted and the next commit
-//!   uses the paired design.
+//!   confirmation, a fresh A run must show that the baseline build still measures at its
+//!   history's level on this host now; if it measures lower (on 3 runs: one low run may be a slow
+//!   mode), the history is not trusted and the next commit uses the paired design.
 //! - **paired** (the history's lag-1 autocorrelation shows drift that wanders slowly): A and B
 //!   alternate, ABAB…, one log ratio per pair, so drift shared by neighbouring processes cancels.
 //!
@@ -26,7 +26,7 @@
 //! median must agree, so one slow-mode process cannot decide alone.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, Normal};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use super::ab_metric::AbMetric;
 use crate::stats::{median, winsorized};
@@ -43,7 +43,10 @@ pub const MIN_HISTORY: usize = 20;
 /// Above this lag-1 autocorrelation of the history the drift wanders and the design is paired.
 pub const MAX_HISTORY_AUTOCORR: f64 = 0.2;
 /// Fresh baseline runs that must agree with the history before a history-design confirmation.
-pub const LEVEL_CHECK_RUNS: usize = 2;
+pub const LEVEL_CHECK_RUNS: usize = 1;
+/// Fresh baseline runs before the baseline is judged to have moved: one run that measures low
+/// may be a slow-mode process, so a low check asks for more before the history is dropped.
+pub const LEVEL_MOVED_RUNS: usize = 3;
 /// The fresh baseline runs disagree with the history below this many standard errors.
 pub const LEVEL_CHECK_Z: f64 = 2.33;
 /// Processes beyond this many σ of the median are winsorised.
@@ -291,15 +294,22 @@ fn history_estimate(a: &[f64], b: &[f64], sigma0: f64) -> Option<Estimate> {
 }
 
 /// Log ratios of interleaved pairs.
-fn paired_estimate(d: &[f64], sigma0: Option<f64>) -> Option<Estimate> {
+fn paired_estimate(d: &[f64], sigma0: Option<f64>, alpha: f64) -> Option<Estimate> {
     let floor = sigma0.unwrap_or(0.0);
     let (mean, sd) = winsorized::mean_sd(
         d,
         WINSOR_SIGMAS * std::f64::consts::SQRT_2 * sigma0.unwrap_or(f64::INFINITY),
     )?;
-    // Neighbouring processes share part of their drift, so a pair spreads less than two
-    // independent processes would; but never trust it below one process's σ.
-    let sd = sd.max(floor).max(1e-6);
+    // The pairs' own spread is estimated from few pairs: widen it by the t quantile over the
+    // normal one at alpha (a t-test's price for not knowing σ), or a handful of pairs that
+    // happen to agree would confirm. Neighbouring processes share part of their drift, so a
+    // pair may spread less than two independent processes; but never below one process's σ.
+    let dof = d.len().saturating_sub(1).max(1) as f64;
+    let widen = match (StudentsT::new(0.0, 1.0, dof), Normal::new(0.0, 1.0)) {
+        (Ok(t), Ok(z)) => t.inverse_cdf(1.0 - alpha) / z.inverse_cdf(1.0 - alpha),
+        _ => 1.0,
+    };
+    let sd = (sd * widen).max(floor).max(1e-6);
     Some(Estimate {
         log_ratio: mean,
         se: sd / (d.len() as f64).sqrt(),
@@ -373,6 +383,8 @@ pub fn decide(e: &AbEvidence<'_>, policy: &AbPolicy) -> AbResult {
         return result;
     }
     let sigma0 = e.sigma_history;
+    // The fresh baseline runs measure below the history (history design).
+    let mut baseline_low = false;
     let estimate = match e.design {
         AbDesign::History => {
             let lh = logs(e.history);
@@ -409,7 +421,7 @@ pub fn decide(e: &AbEvidence<'_>, policy: &AbPolicy) -> AbResult {
             if fresh_a.len() >= LEVEL_CHECK_RUNS && !lh.is_empty() {
                 let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
                 let se = sigma0 * (1.0 / fresh_a.len() as f64 + 1.0 / lh.len() as f64).sqrt();
-                result.baseline_level_moved = mean(&fresh_a) - mean(&lh) < -LEVEL_CHECK_Z * se;
+                baseline_low = mean(&fresh_a) - mean(&lh) < -LEVEL_CHECK_Z * se;
             }
             history_estimate(&a, &b, sigma0)
         }
@@ -436,18 +448,18 @@ pub fn decide(e: &AbEvidence<'_>, policy: &AbPolicy) -> AbResult {
             if d.len() < MIN_RUNS {
                 return result;
             }
-            paired_estimate(&d, sigma0)
+            paired_estimate(&d, sigma0, policy.alpha)
         }
     };
     let Some(est) = estimate else {
         return result;
     };
-    judge(&mut result, &est, policy);
+    judge(&mut result, &est, baseline_low, policy);
     result
 }
 
 /// The sequential probability ratio test on an estimate.
-fn judge(result: &mut AbResult, est: &Estimate, policy: &AbPolicy) {
+fn judge(result: &mut AbResult, est: &Estimate, baseline_low: bool, policy: &AbPolicy) {
     let d0 = -(1.0 - policy.min_effect / 2.0).ln();
     let d1 = -(1.0 - 1.5 * policy.min_effect).ln();
     let drop = -est.log_ratio;
@@ -467,11 +479,14 @@ fn judge(result: &mut AbResult, est: &Estimate, policy: &AbPolicy) {
     result.p_value = Normal::new(0.0, 1.0).map_or(1.0, |n| n.cdf((est.log_ratio + d0) / est.se));
     let confirms = llr >= upper && -est.median_log_ratio > d0 && est.candidates >= MIN_CONFIRM_RUNS;
     result.decision = if confirms && result.design == AbDesign::History {
+        // The baseline build must measure at its history's level now before the history may
+        // confirm anything.
         let fresh = result.runs.baseline.len() + result.pooled.baseline.len();
-        if result.baseline_level_moved {
-            AbDecision::Inconclusive
-        } else if fresh < LEVEL_CHECK_RUNS {
+        if fresh < LEVEL_CHECK_RUNS || (baseline_low && fresh < LEVEL_MOVED_RUNS) {
             result.needs_baseline_runs = true;
+            AbDecision::Inconclusive
+        } else if baseline_low {
+            result.baseline_level_moved = true;
             AbDecision::Inconclusive
         } else {
             AbDecision::Confirmed
@@ -550,12 +565,17 @@ pub(crate) mod tests {
         let r = decide(&evidence(AbDesign::History, &runs, &none, &h), &policy());
         assert_eq!(r.decision, AbDecision::Inconclusive, "{r:?}");
         assert!(r.needs_baseline_runs, "{r:?}");
-        runs.baseline = vec![100.2, 99.7];
+        runs.baseline = vec![100.2];
         let r = decide(&evidence(AbDesign::History, &runs, &none, &h), &policy());
         assert_eq!(r.decision, AbDecision::Confirmed, "{r:?}");
         assert!((r.mean_ratio - 0.952).abs() < 0.01, "{r:?}");
-        // The same drop while the baseline build itself measures 5 % low now: not trusted.
-        runs.baseline = vec![95.1, 94.8];
+        // The same drop while the baseline build measures 5 % low now: one low run asks for
+        // more (it may be a slow-mode process); three make the history untrusted.
+        runs.baseline = vec![95.1];
+        let r = decide(&evidence(AbDesign::History, &runs, &none, &h), &policy());
+        assert_eq!(r.decision, AbDecision::Inconclusive, "{r:?}");
+        assert!(r.needs_baseline_runs && !r.baseline_level_moved, "{r:?}");
+        runs.baseline = vec![95.1, 94.8, 95.3];
         let r = decide(&evidence(AbDesign::History, &runs, &none, &h), &policy());
         assert_eq!(r.decision, AbDecision::Inconclusive, "{r:?}");
         assert!(r.baseline_level_moved);

@@ -3,9 +3,7 @@
 //! spent. The daemon drives it with real harness processes, the detection benchmark with
 //! simulated ones, so both measure the same procedure.
 
-use super::ab_confirm::{
-    decide, AbDecision, AbDesign, AbEvidence, AbPolicy, AbResult, AbRuns, LEVEL_CHECK_RUNS,
-};
+use super::ab_confirm::{decide, AbDecision, AbDesign, AbEvidence, AbPolicy, AbResult, AbRuns};
 use super::ab_metric::AbMetric;
 
 /// Which build a run measures.
@@ -81,7 +79,7 @@ impl AbSession {
         let fresh_a = self.runs.baseline.len() + r.pooled.baseline.len();
         match self.plan.design {
             AbDesign::History => {
-                if r.needs_baseline_runs && fresh_a < LEVEL_CHECK_RUNS {
+                if r.needs_baseline_runs {
                     return Some(Side::Baseline);
                 }
                 if self.added >= self.cap {
@@ -211,7 +209,7 @@ mod tests {
         assert_eq!(firsts, vec![Side::Candidate; 6]);
         assert_eq!(
             order.iter().filter(|s| **s == Side::Baseline).count(),
-            LEVEL_CHECK_RUNS
+            crate::verdict::ab_confirm::LEVEL_CHECK_RUNS
         );
     }
 
