@@ -520,7 +520,7 @@ fn judge(result: &mut AbResult, est: &Estimate, baseline_low: bool, policy: &AbP
 pub(crate) mod tests {
     use super::*;
 
-    fn policy() -> AbPolicy {
+    pub(crate) fn policy() -> AbPolicy {
         AbPolicy {
             min_effect: 0.02,
             alpha: 0.001,

@@ -108,20 +108,17 @@ impl AbSession {
 
     /// Takes the value of a run of `side`.
     pub fn record(&mut self, side: Side, value: f64) {
+        let paired = self.plan.design == AbDesign::Paired;
         match side {
             Side::Baseline => self.runs.baseline.push(value),
-            Side::Candidate => {
-                self.runs.candidate.push(value);
-                self.added += 1;
-            }
+            Side::Candidate => self.runs.candidate.push(value),
         }
-        if self.plan.design == AbDesign::Paired {
-            if side == Side::Baseline {
-                self.added += 1;
-            } else {
-                self.judge();
-            }
-        } else {
+        // The commit's share counts candidate runs, and both halves of a pair.
+        if side == Side::Candidate || paired {
+            self.added += 1;
+        }
+        // A pair is judged once it is complete.
+        if !(paired && side == Side::Baseline) {
             self.judge();
         }
     }
@@ -161,18 +158,7 @@ impl AbSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::ab_confirm::BETA;
-
-    fn policy() -> AbPolicy {
-        AbPolicy {
-            min_effect: 0.02,
-            alpha: 0.001,
-            beta: BETA,
-            runs_per_commit: 6,
-            max_runs_per_commit: 24,
-            max_pooled: 200,
-        }
-    }
+    use crate::verdict::ab_confirm::tests::policy;
 
     fn history() -> Vec<f64> {
         crate::verdict::ab_confirm::tests::history(100, 0.01)
