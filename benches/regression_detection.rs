@@ -15,10 +15,9 @@
 //! question returns its earlier runs to it.
 
 use perfd::config::RegressionSection;
-use perfd::verdict::ab_confirm::{
-    choose_design, process_sigma, AbDecision, AbDesign, AbPolicy, AbResult, BETA,
-};
-use perfd::verdict::ab_session::{AbPlan, AbSession, Side};
+use perfd::verdict::ab_confirm::{AbDecision, AbPolicy, BETA};
+use perfd::verdict::ab_metric::AbMetric;
+use perfd::verdict::ab_session::{AbPlan, AbSession, Carried, Side};
 use perfd::verdict::regression::{assess, BaselineRun};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -121,7 +120,7 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
     let mut good: Vec<BaselineRun> = (0..cfg.history_runs)
         .map(|i| baseline_run(-1 - i as i64, host.samples(TRUE_TPS)))
         .collect();
-    let mut carried: Option<AbResult> = None;
+    let mut carried: Option<Carried> = None;
     // Runs kept out of the baseline by the open question.
     let mut open: Vec<BaselineRun> = Vec::new();
     let mut out = Outcome::default();
@@ -142,28 +141,13 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
         let assessment = assess(cfg, "decode_tps", &run.commit, &samples, baseline, &history);
         let mut next_carry = None;
         if let Some(a) = assessment.filter(|a| a.suspected || carried.is_some()) {
-            // The judge's plan (scheduler/ab_plan.rs).
-            let design = match &carried {
-                Some(p) if p.baseline_level_moved => AbDesign::Paired,
-                _ => choose_design(&history),
-            };
-            let mut plan = AbPlan {
-                baseline_commit: a.reference_commit.clone(),
-                design,
-                sigma_history: process_sigma(&history),
-                history: history.clone(),
-                ..AbPlan::default()
-            };
-            if let Some(p) = carried.take() {
-                plan.baseline_commit = p.baseline_commit.clone();
-                plan.own_run = Some(run.median);
-                let mut from = p.pooled_from.clone();
-                from.push(c as i64 - 1);
-                plan.pooled_from = from;
-                if p.design == design && !p.baseline_level_moved {
-                    plan.pooled = p.all_runs();
-                }
-            }
+            let plan = AbPlan::new(
+                &a.reference_commit,
+                history.clone(),
+                AbMetric::TokensPerSecond,
+                carried.take(),
+                Some(run.median),
+            );
             let base_truth = TRUE_TPS;
             let mut session = AbSession::new(plan, policy);
             while let Some(side) = session.next() {
@@ -195,9 +179,7 @@ fn simulate(cfg: &RegressionSection, noise: Noise, step: f64, seed: u64) -> Outc
                 // The store returns the runs whose A/Bs this one pooled.
                 open.retain(|r| result.pooled_from.contains(&r.run_id));
             }
-            if result.decision == AbDecision::Inconclusive {
-                next_carry = Some(result);
-            }
+            next_carry = Carried::of(&result, c as i64);
         }
         carried = next_carry;
         if decision.is_some() {

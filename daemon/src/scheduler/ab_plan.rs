@@ -5,32 +5,13 @@ use crate::config::Config;
 use crate::report::{BenchReport, Phase};
 use crate::run::{BaselineRun, RecordedRun, RunStatus};
 use crate::store::{RunRow, Store, StoreError};
-use crate::verdict::ab_confirm::{
-    choose_design, process_sigma, AbDecision, AbDesign, AbResult, AbRuns,
-};
+use crate::verdict::ab_confirm::AbResult;
 use crate::verdict::ab_metric::{resolve, AbMetric};
-use crate::verdict::ab_session::AbPlan;
+use crate::verdict::ab_session::{AbPlan, Carried};
 use crate::verdict::regression::Assessment;
 
 /// Runs of the host's history whose reports decide the A/B metric (`auto`).
 const METRIC_HISTORY_RUNS: usize = 20;
-
-/// Evidence an inconclusive A/B of the previous commit left open.
-#[derive(Debug, Clone)]
-pub struct Carried {
-    /// Its baseline commit.
-    pub baseline: String,
-    /// The figure its runs measured.
-    pub metric: AbMetric,
-    /// Its design.
-    pub design: AbDesign,
-    /// Its runs, pooled ones included.
-    pub runs: AbRuns,
-    /// The runs (ids) whose A/Bs it pooled, that one included.
-    pub from: Vec<i64>,
-    /// The baseline build measured below its history: the next A/B is paired, from scratch.
-    pub baseline_level_moved: bool,
-}
 
 /// The evidence to carry: that of the previous judged run of this branch and host, when its
 /// A/B ended inconclusive.
@@ -45,20 +26,7 @@ pub fn carried(s: &Store, row: &RunRow) -> Result<Option<Carried>, StoreError> {
         return Ok(None);
     };
     let ab: Option<AbResult> = s.verdicts(previous.id)?.and_then(|v| v.ab);
-    Ok(ab
-        .filter(|a| a.decision == AbDecision::Inconclusive)
-        .map(|a| {
-            let mut from = a.pooled_from.clone();
-            from.push(previous.id);
-            Carried {
-                baseline: a.baseline_commit.clone(),
-                metric: a.metric,
-                design: a.design,
-                runs: a.all_runs(),
-                from,
-                baseline_level_moved: a.baseline_level_moved,
-            }
-        }))
+    Ok(ab.and_then(|a| Carried::of(&a, previous.id)))
 }
 
 /// The model reports of the host's recent successful runs on this branch (newest first).
@@ -119,29 +87,12 @@ pub fn plan(
         &phase,
     );
     let values = history_values(s, history, metric, &phase)?;
-    let sigma_history = process_sigma(&values);
-    let design = match &carried {
-        Some(c) if c.baseline_level_moved => AbDesign::Paired,
-        _ => choose_design(&values),
-    };
     let own_run = run.report.as_ref().and_then(|r| metric.value(r, &phase));
-    let mut plan = AbPlan {
-        baseline_commit: assessment.reference_commit.clone(),
-        design,
-        history: values,
-        sigma_history,
+    Ok(AbPlan::new(
+        &assessment.reference_commit,
+        values,
         metric,
-        ..AbPlan::default()
-    };
-    if let Some(c) = carried {
-        // A continuation: the run was not selected for being low, so it is evidence too, and
-        // the open question keeps its baseline.
-        plan.baseline_commit = c.baseline;
-        plan.own_run = own_run;
-        plan.pooled_from = c.from;
-        if c.metric == metric && c.design == design && !c.baseline_level_moved {
-            plan.pooled = c.runs;
-        }
-    }
-    Ok(plan)
+        carried,
+        own_run,
+    ))
 }

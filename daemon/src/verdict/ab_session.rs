@@ -1,9 +1,13 @@
 //! One commit's sequential A/B as a state machine: it says which build to run next, takes each
 //! process's value, and stops when the question is settled or the commit's share of runs is
 //! spent. The daemon drives it with real harness processes, the detection benchmark with
-//! simulated ones, so both measure the same procedure.
+//! simulated ones, so both measure the same procedure; [`AbPlan::new`] holds the rules a commit's
+//! A/B starts from (design, continuation, pooling) for both.
 
-use super::ab_confirm::{decide, AbDecision, AbDesign, AbEvidence, AbPolicy, AbResult, AbRuns};
+use super::ab_confirm::{
+    choose_design, decide, process_sigma, AbDecision, AbDesign, AbEvidence, AbPolicy, AbResult,
+    AbRuns,
+};
 use super::ab_metric::AbMetric;
 
 /// Which build a run measures.
@@ -35,6 +39,78 @@ pub struct AbPlan {
     pub own_run: Option<f64>,
     /// The figure each run measures.
     pub metric: AbMetric,
+}
+
+/// Evidence an inconclusive A/B of the previous commit left open.
+#[derive(Debug, Clone)]
+pub struct Carried {
+    /// Its baseline commit.
+    pub baseline: String,
+    /// The figure its runs measured.
+    pub metric: AbMetric,
+    /// Its design.
+    pub design: AbDesign,
+    /// Its runs, pooled ones included.
+    pub runs: AbRuns,
+    /// The runs (ids) whose A/Bs it pooled, that one included.
+    pub from: Vec<i64>,
+    /// The baseline build measured below its history: the next A/B is paired, from scratch.
+    pub baseline_level_moved: bool,
+}
+
+impl Carried {
+    /// What run `run_id`'s A/B leaves open; `None` unless it ended inconclusive.
+    pub fn of(result: &AbResult, run_id: i64) -> Option<Self> {
+        (result.decision == AbDecision::Inconclusive).then(|| {
+            let mut from = result.pooled_from.clone();
+            from.push(run_id);
+            Carried {
+                baseline: result.baseline_commit.clone(),
+                metric: result.metric,
+                design: result.design,
+                runs: result.all_runs(),
+                from,
+                baseline_level_moved: result.baseline_level_moved,
+            }
+        })
+    }
+}
+
+impl AbPlan {
+    /// A commit's plan: the host's good runs (newest first, in `metric`), the reference commit
+    /// of its assessment, and what the previous commit's A/B left open with this commit's own
+    /// run — then a continuation, else a fresh A/B.
+    pub fn new(
+        reference_commit: &str,
+        history: Vec<f64>,
+        metric: AbMetric,
+        carried: Option<Carried>,
+        own_run: Option<f64>,
+    ) -> Self {
+        let design = match &carried {
+            Some(c) if c.baseline_level_moved => AbDesign::Paired,
+            _ => choose_design(&history),
+        };
+        let mut plan = AbPlan {
+            baseline_commit: reference_commit.to_string(),
+            design,
+            sigma_history: process_sigma(&history),
+            history,
+            metric,
+            ..AbPlan::default()
+        };
+        if let Some(c) = carried {
+            // A continuation: the run was not selected for being low, so it is evidence too,
+            // and the open question keeps its baseline.
+            plan.baseline_commit = c.baseline;
+            plan.own_run = own_run;
+            plan.pooled_from = c.from;
+            if c.metric == metric && c.design == design && !c.baseline_level_moved {
+                plan.pooled = c.runs;
+            }
+        }
+        plan
+    }
 }
 
 /// A commit's A/B in progress.
@@ -178,14 +254,8 @@ mod tests {
 
     #[test]
     fn history_design_runs_the_candidate_then_checks_the_baseline_before_confirming() {
-        let h = history();
-        let plan = AbPlan {
-            baseline_commit: "a".into(),
-            design: AbDesign::History,
-            sigma_history: crate::verdict::ab_confirm::process_sigma(&h),
-            history: h,
-            ..Default::default()
-        };
+        let plan = AbPlan::new("a", history(), AbMetric::TokensPerSecond, None, None);
+        assert_eq!(plan.design, AbDesign::History);
         let (r, order) = drive(plan, |side, i| match side {
             Side::Baseline => 100.0,
             Side::Candidate => 95.0 + 0.05 * (i % 3) as f64,
@@ -231,15 +301,24 @@ mod tests {
 
     #[test]
     fn a_continuation_counts_its_own_run() {
-        let h = history();
-        let plan = AbPlan {
-            baseline_commit: "a".into(),
-            design: AbDesign::History,
-            sigma_history: crate::verdict::ab_confirm::process_sigma(&h),
-            history: h,
-            own_run: Some(100.0),
-            ..Default::default()
-        };
+        // An A/B that has not run yet is open (inconclusive).
+        let open = AbSession::new(
+            AbPlan::new("a", history(), AbMetric::TokensPerSecond, None, None),
+            policy(),
+        )
+        .result();
+        let carried = Carried::of(&open, 41);
+        let plan = AbPlan::new(
+            "b",
+            history(),
+            AbMetric::TokensPerSecond,
+            carried,
+            Some(100.0),
+        );
+        assert_eq!(
+            (plan.baseline_commit.as_str(), &plan.pooled_from[..]),
+            ("a", &[41][..])
+        );
         let s = AbSession::new(plan, policy());
         assert_eq!(s.result().runs.candidate, vec![100.0]);
         assert_eq!(s.runs_spent(), 0);
