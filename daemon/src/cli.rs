@@ -225,7 +225,8 @@ pub struct ModelLogitsArgs {
     /// Kernel parameters `k=v,...` (default: the fastest ISA).
     #[arg(long, value_name = "K=V,...")]
     pub params: Option<String>,
-    /// exact (f32 KV cache, f64 attention) or ggml (bitnet.cpp's F16 rounding points).
+    /// exact (f32 KV cache, f64 attention), fast (f32 SIMD attention, what `perfd bench` runs)
+    /// or ggml (bitnet.cpp's F16 rounding points).
     #[arg(long, default_value = "exact")]
     pub numerics: String,
 }
@@ -242,6 +243,10 @@ pub struct ModelWriteArgs {
     /// Seed of the random weights.
     #[arg(long, default_value_t = bitnet_kernels::model::synthetic_model::DEFAULT_SEED)]
     pub seed: u64,
+    /// Format of the token embedding (= lm_head): f16, q8_0 or q6_k (llama.cpp's block formats;
+    /// fewer bytes per decoded token, the same values quantised).
+    #[arg(long, default_value = "f16")]
+    pub embeddings: String,
 }
 
 /// Options of `perfd bench`.
@@ -259,6 +264,15 @@ pub struct BenchArgs {
     /// Directory for synthetic models (default: $PERFD_CACHE_DIR, $XDG_CACHE_HOME/bitnet-perfd or ~/.cache/bitnet-perfd).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// With --preset: format of the synthetic model's token embedding (= lm_head): f16, q8_0 or
+    /// q6_k (one cached file per format, the same values quantised).
+    #[arg(long, default_value = "f16", conflicts_with = "model")]
+    pub embeddings: String,
+    /// Also time decode at these cache depths, comma-separated (e.g. 128,1024,3968): `--tg` tokens
+    /// after a cache filled to that many positions (llama-bench's `-d`), each against its own
+    /// roofline (weights plus the KV bytes read). Depth + --tg must fit the model's context.
+    #[arg(long, value_name = "N,...", conflicts_with = "kernels")]
+    pub ctx: Option<String>,
     /// Prompt tokens per prefill run.
     #[arg(long, default_value_t = 128)]
     pub pp: usize,
@@ -292,7 +306,8 @@ pub struct BenchArgs {
     /// benchmarking (a directory with MANIFEST.json, like ../shared/fixtures/bitnetcpp).
     #[arg(long, value_name = "DIR", requires = "crossval")]
     pub against: Option<PathBuf>,
-    /// With --against: exact (perfd's default) or ggml (bitnet.cpp's F16 rounding points).
+    /// With --against: exact (f64 attention), fast (the benchmarked f32 attention) or ggml
+    /// (bitnet.cpp's F16 rounding points).
     #[arg(long, default_value = "exact", requires = "against")]
     pub numerics: String,
     /// Greedy steps of the model-level cross-validation.

@@ -117,6 +117,7 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         phases: adapted.phases,
         generation_128_seconds,
         decode_roofline,
+        decode_at_context: Vec::new(),
         decode_profile: Vec::new(),
         kernels: Vec::new(),
         memory_bandwidth,

@@ -26,8 +26,11 @@ pub fn parse_mode(mode: &str) -> Result<EvalMode> {
 pub fn parse_numerics(numerics: &str) -> Result<Numerics> {
     match numerics {
         "exact" => Ok(Numerics::Exact),
+        "fast" => Ok(Numerics::Fast),
         "ggml" => Ok(Numerics::GgmlF16),
-        other => Err(UsageError(format!("--numerics: `{other}` is not exact or ggml")).into()),
+        other => {
+            Err(UsageError(format!("--numerics: `{other}` is not exact, fast or ggml")).into())
+        }
     }
 }
 

@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use bitnet_kernels::model::synthetic_model::write_preset;
+use bitnet_kernels::format::embedding::EmbeddingFormat;
+use bitnet_kernels::model::synthetic_model::write_preset_as;
 use bitnet_kernels::model::Preset;
 
 use crate::cli::ModelWriteArgs;
@@ -16,11 +17,15 @@ pub fn run(args: &ModelWriteArgs) -> Result<String> {
         .preset
         .parse()
         .map_err(|e| UsageError(format!("--preset: {e}")))?;
+    let embeddings: EmbeddingFormat = args
+        .embeddings
+        .parse()
+        .map_err(|e| UsageError(format!("--embeddings: {e}")))?;
     let start = Instant::now();
-    let bytes = write_preset(&args.out, preset, args.seed)
+    let bytes = write_preset_as(&args.out, preset, args.seed, embeddings)
         .with_context(|| format!("write {}", args.out.display()))?;
     Ok(format!(
-        "wrote {} ({preset}, seed {}): {bytes} bytes in {:.2} s\n",
+        "wrote {} ({preset}, seed {}, {embeddings} embeddings): {bytes} bytes in {:.2} s\n",
         args.out.display(),
         args.seed,
         start.elapsed().as_secs_f64()

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use bitnet_kernels::format::embedding::EmbeddingFormat;
 use bitnet_kernels::model::BitnetModel;
 use bitnet_kernels::{I2sGemm, KernelConfig};
 
@@ -116,6 +117,7 @@ fn load_model(args: &TuneArgs, note: &dyn Fn(String)) -> Result<BitnetModel> {
     let (model, _) = load_named(
         args.model.as_deref(),
         &args.preset,
+        EmbeddingFormat::F16,
         args.cache_dir.as_deref(),
         note,
     )?;

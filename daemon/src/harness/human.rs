@@ -98,12 +98,29 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     if let Some(rf) = &r.decode_roofline {
         let _ = writeln!(
             s,
-            "roofline  decode at {:.1}% of {:.2} tokens/s ({:.3} GB read per token at this run's {} bandwidth, {:.1} GB/s)",
+            "roofline  decode at {:.1}% of {:.2} tokens/s ({:.3} GB read per token, {:.3} GB of it KV cache, at this run's {} bandwidth, {:.1} GB/s)",
             100.0 * rf.ratio,
             rf.roofline_tokens_per_second,
             rf.bytes_per_token as f64 / 1e9,
+            rf.kv_bytes_per_token as f64 / 1e9,
             rf.bandwidth,
             gbps(rf.bandwidth_bytes_per_second)
+        );
+    }
+    for c in &r.decode_at_context {
+        let t = &c.tokens_per_second;
+        let _ = writeln!(
+            s,
+            "context   decode {} tokens from position {}: {:.2} tokens/s median (95% CI {:.2}–{:.2}), {:.1}% of {:.2} tokens/s ({:.3} GB read per token, {:.3} GB of it KV cache)",
+            c.tokens,
+            c.positions,
+            t.median,
+            t.ci95[0],
+            t.ci95[1],
+            100.0 * c.roofline.ratio,
+            c.roofline.roofline_tokens_per_second,
+            c.roofline.bytes_per_token as f64 / 1e9,
+            c.roofline.kv_bytes_per_token as f64 / 1e9,
         );
     }
     if let Some(rss) = r.peak_rss_bytes {

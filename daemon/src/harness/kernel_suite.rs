@@ -219,6 +219,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         phases: Vec::new(),
         generation_128_seconds: None,
         decode_roofline: None,
+        decode_at_context: Vec::new(),
         decode_profile: Vec::new(),
         kernels,
         memory_bandwidth,

@@ -29,6 +29,17 @@ pub struct ModelBenchSpec {
     pub reps: usize,
 }
 
+/// Decode timings after a cache filled to one position.
+#[derive(Debug, Clone)]
+pub struct ContextRun {
+    /// Position of the first decoded token.
+    pub positions: usize,
+    /// Tokens per second per repetition.
+    pub tokens_per_second: Summary,
+    /// KV-cache bytes one decoded token read, averaged over the decoded positions.
+    pub kv_bytes_per_token: u64,
+}
+
 /// Everything measured on the model.
 #[derive(Debug, Clone)]
 pub struct ModelBenchResult {
@@ -38,6 +49,16 @@ pub struct ModelBenchResult {
     pub decode_profile: Vec<OpShare>,
     /// Kernel ids the forward pass executed.
     pub kernel_ids: Vec<String>,
+    /// KV-cache bytes one decoded token of the decode phase read, averaged over its positions.
+    pub kv_bytes_per_token: u64,
+}
+
+/// Mean KV bytes a token reads over the positions `first..first + tokens`.
+fn mean_kv_bytes(session: &Session<'_>, first: usize, tokens: usize) -> u64 {
+    let total: u64 = (first..first + tokens)
+        .map(|p| session.kv_bytes_read_at(p))
+        .sum();
+    total / tokens.max(1) as u64
 }
 
 fn phase(name: Phase, tokens: usize, secs: Vec<f64>) -> Result<PhaseResult> {
@@ -131,5 +152,56 @@ pub fn run(
         ],
         decode_profile: shares(&decode_profile, spec.gen_tokens * spec.reps),
         kernel_ids: session.kernel_ids().into_iter().map(String::from).collect(),
+        kv_bytes_per_token: mean_kv_bytes(&session, spec.prompt_tokens, spec.gen_tokens),
+    })
+}
+
+/// Decode of `spec.gen_tokens` tokens starting at `positions`, `spec.reps` times. The cache is
+/// filled by a real prefill of up to `spec.prompt_tokens` tokens, then with copies of their keys
+/// and values up to `positions` ([`Session::extend_by_repeating`]: attention's cost depends on
+/// the number of positions, not their values, and a 4096-token prefill would take minutes).
+pub fn run_at_context(
+    model: &BitnetModel,
+    engine: &I2sGemm,
+    spec: ModelBenchSpec,
+    positions: usize,
+    progress: &dyn Fn(&str),
+) -> Result<ContextRun> {
+    if positions == 0 {
+        bail!("a context position must be at least 1");
+    }
+    let vocab = model.hparams().vocab;
+    let mut session = Session::new(model, engine, positions + spec.gen_tokens)
+        .with_context(|| format!("create an inference session of {positions} positions"))?;
+    let mut r = rng(0x9E0_0E7);
+    let prompt: Vec<u32> = (0..spec.prompt_tokens.min(positions))
+        .map(|_| r.random_range(0..vocab as u32))
+        .collect();
+    let mut tps = Vec::with_capacity(spec.reps);
+    for rep in 0..=spec.reps {
+        progress(&format!(
+            "context {positions}: {} {}/{}",
+            if rep == 0 { "warm-up" } else { "repetition" },
+            rep.max(1),
+            spec.reps
+        ));
+        session.reset();
+        let mut token = argmax(&session.forward(&prompt, false)?);
+        session.extend_by_repeating(positions)?;
+        // The warm-up pass touches the cache and the weights; it is not timed.
+        let tokens = if rep == 0 { 1 } else { spec.gen_tokens };
+        let t = Instant::now();
+        for _ in 0..tokens {
+            token = argmax(&session.decode(token)?);
+        }
+        if rep > 0 {
+            tps.push(tokens as f64 / t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(ContextRun {
+        positions,
+        tokens_per_second: Summary::of(tps)
+            .with_context(|| format!("context {positions}: no valid timing"))?,
+        kv_bytes_per_token: mean_kv_bytes(&session, positions, spec.gen_tokens),
     })
 }

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use bitnet_kernels::model::synthetic_model::write_preset;
+use bitnet_kernels::format::embedding::EmbeddingFormat;
+use bitnet_kernels::model::synthetic_model::write_preset_as;
 use bitnet_kernels::model::{BitnetModel, Preset};
 
 pub use bitnet_kernels::model::synthetic_model::DEFAULT_SEED;
@@ -24,12 +25,15 @@ pub fn default_cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("bitnet-perfd-cache"))
 }
 
-/// Path of a preset's synthetic model in `dir`.
-pub fn preset_path(dir: &Path, preset: Preset, seed: u64) -> PathBuf {
-    dir.join(format!("{preset}-seed{seed:x}.gguf"))
+/// Path of a preset's synthetic model in `dir` (F16 embeddings: the name files always had).
+pub fn preset_path(dir: &Path, preset: Preset, seed: u64, embeddings: EmbeddingFormat) -> PathBuf {
+    match embeddings {
+        EmbeddingFormat::F16 => dir.join(format!("{preset}-seed{seed:x}.gguf")),
+        other => dir.join(format!("{preset}-seed{seed:x}-{other}.gguf")),
+    }
 }
 
-/// Loads the preset's cached model, writing it first when absent or unreadable.
+/// Loads the preset's cached model (F16 embeddings), writing it first when absent or unreadable.
 /// `note` receives one line per action taken (for progress output).
 pub fn load_or_write(
     dir: &Path,
@@ -37,7 +41,18 @@ pub fn load_or_write(
     seed: u64,
     note: &dyn Fn(String),
 ) -> Result<BitnetModel> {
-    let path = preset_path(dir, preset, seed);
+    load_or_write_as(dir, preset, seed, EmbeddingFormat::F16, note)
+}
+
+/// Like [`load_or_write`], with the embedding in `embeddings`.
+pub fn load_or_write_as(
+    dir: &Path,
+    preset: Preset,
+    seed: u64,
+    embeddings: EmbeddingFormat,
+    note: &dyn Fn(String),
+) -> Result<BitnetModel> {
+    let path = preset_path(dir, preset, seed, embeddings);
     if path.exists() {
         match BitnetModel::load(&path) {
             Ok(m) => return Ok(m),
@@ -51,12 +66,12 @@ pub fn load_or_write(
     std::fs::create_dir_all(dir)
         .with_context(|| format!("create cache directory {}", dir.display()))?;
     note(format!(
-        "writing synthetic {preset} model to {}",
+        "writing synthetic {preset} model ({embeddings} embeddings) to {}",
         path.display()
     ));
     let start = Instant::now();
-    let bytes =
-        write_preset(&path, preset, seed).with_context(|| format!("write {}", path.display()))?;
+    let bytes = write_preset_as(&path, preset, seed, embeddings)
+        .with_context(|| format!("write {}", path.display()))?;
     note(format!(
         "wrote {:.2} GB in {:.1} s",
         bytes as f64 / 1e9,
@@ -65,11 +80,13 @@ pub fn load_or_write(
     BitnetModel::load(&path).with_context(|| format!("load freshly written {}", path.display()))
 }
 
-/// The model a command names: a file (`--model`), else a synthetic preset (`--preset`, written to
-/// `cache_dir`, default [`default_cache_dir`], on first use). Returns the preset when it was one.
+/// The model a command names: a file (`--model`), else a synthetic preset (`--preset`, its
+/// embedding in `embeddings`, written to `cache_dir`, default [`default_cache_dir`], on first use).
+/// Returns the preset when it was one.
 pub fn load_named(
     model: Option<&Path>,
     preset: &str,
+    embeddings: EmbeddingFormat,
     cache_dir: Option<&Path>,
     note: &dyn Fn(String),
 ) -> Result<(BitnetModel, Option<Preset>)> {
@@ -84,7 +101,7 @@ pub fn load_named(
                 .map_err(|e| crate::UsageError(format!("--preset: {e}")))?;
             let dir = cache_dir.map_or_else(default_cache_dir, Path::to_path_buf);
             Ok((
-                load_or_write(&dir, preset, DEFAULT_SEED, note)?,
+                load_or_write_as(&dir, preset, DEFAULT_SEED, embeddings, note)?,
                 Some(preset),
             ))
         }

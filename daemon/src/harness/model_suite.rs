@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 
+use bitnet_kernels::format::embedding::EmbeddingFormat;
 use bitnet_kernels::model::model_crossval::crossval_model;
 use bitnet_kernels::model::{BitnetModel, Preset};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
@@ -20,9 +21,9 @@ use crate::harness::support::{
     timestamp, BenchOutcome,
 };
 use crate::report::bench_report::{
-    CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo, ToolVersions,
+    ContextDecode, CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo, ToolVersions,
 };
-use crate::report::{BenchReport, Phase, PhaseResult, SCHEMA};
+use crate::report::{BenchReport, Phase, SCHEMA};
 use crate::UsageError;
 
 /// Prompt of the model-level cross-validation (fixed, so reports are comparable).
@@ -95,24 +96,45 @@ fn crossval(
     ))
 }
 
-/// Decode against the read-only bandwidth roofline of the same run.
+/// Decode at `tokens_per_second` against the read-only bandwidth roofline of the same run: the
+/// weights and the KV bytes a token reads, over the bandwidth.
 fn decode_roofline(
-    phases: &[PhaseResult],
-    bytes_per_token: u64,
+    tokens_per_second: f64,
+    weight_bytes: u64,
+    kv_bytes: u64,
     read_bytes_per_second: f64,
-) -> Result<DecodeRoofline> {
-    let decode = phases
-        .iter()
-        .find(|p| p.phase == Phase::Decode)
-        .context("decode phase missing")?;
+) -> DecodeRoofline {
+    let bytes_per_token = weight_bytes + kv_bytes;
     let roofline_tokens_per_second = read_bytes_per_second / bytes_per_token as f64;
-    Ok(DecodeRoofline {
+    DecodeRoofline {
         bandwidth: "read".into(),
         bandwidth_bytes_per_second: read_bytes_per_second,
         bytes_per_token,
+        kv_bytes_per_token: kv_bytes,
         roofline_tokens_per_second,
-        ratio: decode.tokens_per_second.median / roofline_tokens_per_second,
-    })
+        ratio: tokens_per_second / roofline_tokens_per_second,
+    }
+}
+
+/// `--ctx 128,1024,4096`: positions, each ≥ 1 and with room for `--tg` tokens in the context.
+fn parse_ctx(spec: Option<&str>, tg: usize, context: usize) -> Result<Vec<usize>> {
+    let Some(spec) = spec else {
+        return Ok(Vec::new());
+    };
+    spec.split(',')
+        .map(|part| {
+            let n: usize = part.trim().parse().map_err(|_| {
+                UsageError(format!("--ctx: `{part}` is not a number of positions"))
+            })?;
+            if n == 0 || n + tg > context {
+                bail!(UsageError(format!(
+                    "--ctx {n}: must be 1 to {} (the --tg {tg} decoded tokens follow it within the model's context of {context})",
+                    context.saturating_sub(tg)
+                )));
+            }
+            Ok(n)
+        })
+        .collect()
 }
 
 /// Runs the model suite.
@@ -122,13 +144,18 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         Some(p) => parse_params(p)?,
         None => KernelConfig::default(),
     };
+    let embeddings: EmbeddingFormat = args
+        .embeddings
+        .parse()
+        .map_err(|e| UsageError(format!("--embeddings: {e}")))?;
     let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
+    let ctx_runs = args.ctx.as_deref().map_or(0, |c| c.split(',').count()) as u64;
     let pb = progress(
         args.json,
-        4 + 2 * args.reps as u64 + u64::from(args.crossval),
+        4 + (2 + ctx_runs) * args.reps as u64 + u64::from(args.crossval),
     );
     let note = |line: String| pb.println(line);
 
@@ -136,6 +163,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let (model, preset) = load_named(
         args.model.as_deref(),
         &args.preset,
+        embeddings,
         args.cache_dir.as_deref(),
         &note,
     )?;
@@ -148,6 +176,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             args.pp, args.tg, hp.context
         )));
     }
+    let contexts = parse_ctx(args.ctx.as_deref(), args.tg, hp.context)?;
 
     let (mut crossval, mut model_crossval) = (None, None);
     if args.crossval {
@@ -177,6 +206,15 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         pb.inc(u64::from(msg.contains("repetition")));
     })
     .context("model benchmark")?;
+    let mut context_runs = Vec::with_capacity(contexts.len());
+    for &positions in &contexts {
+        let run = model_bench::run_at_context(&model, &engine, spec, positions, &|msg| {
+            pb.set_message(msg.to_string());
+            pb.inc(u64::from(msg.contains("repetition")));
+        })
+        .with_context(|| format!("decode at context {positions}"))?;
+        context_runs.push(run);
+    }
     let peak_rss = peak_rss_bytes().filter(|_| rss_reset);
     pb.set_message("STREAM bandwidth (after)");
     let after = stream_round(config.threads, array_bytes)?;
@@ -184,11 +222,32 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let noise = NoiseVerdict::judge(snapshot.others_busy_cores_since(), args.noise_limit_cores);
     let memory_bandwidth = merge_stream(before, after)?;
 
-    let decode_roofline = decode_roofline(
-        &result.phases,
-        hp.decode_bytes_per_token(),
-        memory_bandwidth.read_bytes_per_second(),
-    )?;
+    let read = memory_bandwidth.read_bytes_per_second();
+    let decode = result
+        .phases
+        .iter()
+        .find(|p| p.phase == Phase::Decode)
+        .context("decode phase missing")?;
+    let main_roofline = decode_roofline(
+        decode.tokens_per_second.median,
+        model.decode_weight_bytes(),
+        result.kv_bytes_per_token,
+        read,
+    );
+    let decode_at_context = context_runs
+        .into_iter()
+        .map(|c| ContextDecode {
+            positions: c.positions,
+            tokens: args.tg,
+            roofline: decode_roofline(
+                c.tokens_per_second.median,
+                model.decode_weight_bytes(),
+                c.kv_bytes_per_token,
+                read,
+            ),
+            tokens_per_second: c.tokens_per_second,
+        })
+        .collect();
     let generation_128_seconds = (args.tg == 128)
         .then(|| result.phases.iter().find(|p| p.phase == Phase::Decode))
         .flatten()
@@ -204,7 +263,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         model: Some(model_info(&model, preset)),
         phases: result.phases,
         generation_128_seconds,
-        decode_roofline: Some(decode_roofline),
+        decode_roofline: Some(main_roofline),
+        decode_at_context,
         decode_profile: result.decode_profile,
         kernels: Vec::new(),
         memory_bandwidth,

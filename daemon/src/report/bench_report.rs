@@ -100,8 +100,13 @@ pub struct ModelInfo {
 /// Decode throughput against the memory-bandwidth roofline of the same run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecodeRoofline {
-    /// Weight bytes one decoded token reads (ternary matrices, norms, F16 lm_head).
+    /// Bytes one decoded token reads: the weights (ternary matrices, norms, the lm_head in its
+    /// format) plus `kv_bytes_per_token`.
     pub bytes_per_token: u64,
+    /// The KV-cache part of `bytes_per_token`, averaged over the decoded positions (0 where the
+    /// harness does not know it, and in reports written before this field).
+    #[serde(default)]
+    pub kv_bytes_per_token: u64,
     /// The bandwidth the roofline divides by: `read` (best read-only figure of this run; decode
     /// only reads weights). Reports written before this field used STREAM copy/triad.
     #[serde(default = "stream_name")]
@@ -113,6 +118,19 @@ pub struct DecodeRoofline {
     pub roofline_tokens_per_second: f64,
     /// Median decode tokens/sec ÷ the roofline.
     pub ratio: f64,
+}
+
+/// Decode after a KV cache filled to a given position (`perfd bench --ctx`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextDecode {
+    /// Position of the first decoded token (cached positions before it).
+    pub positions: usize,
+    /// Tokens decoded per repetition.
+    pub tokens: usize,
+    /// Tokens per second per repetition.
+    pub tokens_per_second: crate::stats::Summary,
+    /// Against the roofline of this context (weights plus the KV bytes read).
+    pub roofline: DecodeRoofline,
 }
 
 fn stream_name() -> String {
@@ -169,6 +187,9 @@ pub struct BenchReport {
     /// Decode throughput against the bandwidth roofline (model suite).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub decode_roofline: Option<DecodeRoofline>,
+    /// Decode at longer contexts, when asked for (`perfd bench --ctx`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub decode_at_context: Vec<ContextDecode>,
     /// Where decode time goes, per operation (model suite).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub decode_profile: Vec<OpShare>,

@@ -476,6 +476,7 @@ pub fn decode_roofline(
     let roofline_tokens_per_second = read_bytes_per_second / bytes_per_token as f64;
     Some(DecodeRoofline {
         bytes_per_token,
+        kv_bytes_per_token: 0,
         bandwidth: "read".into(),
         bandwidth_bytes_per_second: read_bytes_per_second,
         roofline_tokens_per_second,

@@ -1,5 +1,8 @@
 //! F16 × f32 dot product with AVX-512F: `vcvtph2ps` converts 16 halves at a time, four FMA
-//! chains hide the FMA latency.
+//! chains hide the FMA latency; the row stream is prefetched ahead.
+
+use super::embedding_gemv::Prefetch;
+use super::prefetch::prefetch as prefetch_line;
 
 /// Σ f16(w)·x over one row.
 ///
@@ -7,14 +10,22 @@
 /// The CPU must support AVX-512F (the caller resolved the path with `is_x86_feature_detected!`);
 /// `w` holds two bytes per element of `x`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn dot(w: &[u8], x: &[f32]) -> f32 {
-    // SAFETY: the caller checked AVX-512F; every load stays inside `w` and `x` (lengths checked by the loop bounds).
+pub unsafe fn dot(w: &[u8], x: &[f32], ahead: Prefetch) -> f32 {
+    assert!(w.len() >= 2 * x.len());
+    // SAFETY: the caller checked AVX-512F; every load stays inside `w` and `x` (lengths checked by
+    // the loop bounds and the assertion above).
     unsafe {
         use std::arch::x86_64::*;
         let n = x.len();
         let mut acc = [_mm512_setzero_ps(); 4];
         let mut k = 0;
         while k + 64 <= n {
+            if ahead.bytes != 0 {
+                // 128 bytes of weights per step: two lines.
+                let p = w.as_ptr().wrapping_add(2 * k + ahead.bytes);
+                prefetch_line(p, ahead.hint);
+                prefetch_line(p.wrapping_add(64), ahead.hint);
+            }
             for (j, a) in acc.iter_mut().enumerate() {
                 let o = k + 16 * j;
                 // SAFETY: o + 16 ≤ n, and w holds 2n bytes.

@@ -3,7 +3,8 @@
 //! Dispatch happens once, in [`crate::gemm::I2sGemm::new`]: the chosen ISA is verified against
 //! runtime CPU detection there, which is what makes the `unsafe` SIMD entry points sound to call.
 
-pub mod f16_gemv;
+pub mod attention;
+pub mod embedding_gemv;
 pub mod i2s_reference;
 mod isa;
 pub mod prefetch;
@@ -11,13 +12,19 @@ pub mod tile;
 pub mod worker_pool;
 
 #[cfg(target_arch = "x86_64")]
-pub mod f16_avx2;
+mod attention_avx512;
 #[cfg(target_arch = "x86_64")]
-pub mod f16_avx512;
+mod f16_avx2;
+#[cfg(target_arch = "x86_64")]
+mod f16_avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_avx512;
+#[cfg(target_arch = "x86_64")]
+mod q6_k_avx512;
+#[cfg(target_arch = "x86_64")]
+mod q8_0_avx512;
 
 pub use isa::Isa;
 pub use prefetch::PrefetchHint;

@@ -46,6 +46,9 @@ pub enum ModelError {
     /// More positions than the session (or the model's context) holds.
     #[error("sequence of {needed} positions exceeds the limit of {limit}")]
     Context { needed: usize, limit: usize },
+    /// An operation that continues a sequence was asked of a session with no tokens.
+    #[error("the session holds no tokens to continue from")]
+    EmptySequence,
     /// The model file could not be written.
     #[error("writing model: {0}")]
     Write(String),

@@ -3,12 +3,14 @@
 //!
 //! Per layer: attn_norm → Q,K,V (ternary, int8 activations) → RoPE → GQA attention →
 //! attn_sub_norm → O → residual; ffn_norm → gate, up → relu(gate)²·up → ffn_sub_norm → down →
-//! residual. Then output_norm and the tied F16 embedding as lm_head.
+//! residual. Then output_norm and the tied embedding (F16, Q8_0 or Q6_K) as lm_head.
 
 use std::time::Instant;
 
 use crate::activation::QuantizedActivations;
-use crate::cpu::f16_gemv;
+use crate::cpu::attention::{self, AttentionShape};
+use crate::cpu::embedding_gemv::{self, Prefetch};
+use crate::cpu::Isa;
 use crate::gemm::I2sGemm;
 use crate::model::error::ModelError;
 use crate::model::kv_cache::KvCache;
@@ -30,11 +32,15 @@ pub fn argmax(logits: &[f32]) -> u32 {
 
 /// Floating-point choices of the attention and lm_head (the ternary matmuls and the int8
 /// activation quantisation are exact integer arithmetic either way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Numerics {
-    /// f32 KV cache, attention in f64: independent of summation order (the numpy parity check).
-    #[default]
+    /// f32 KV cache, attention in f64: independent of summation order. The scalar reference
+    /// engine's (the oracle's) choice.
     Exact,
+    /// f32 KV cache, attention in f32 SIMD with a fixed reduction order
+    /// ([`crate::cpu::attention`]): the SIMD engines' default. Checked against [`Numerics::Exact`]
+    /// by the model cross-validation and against numpy by the parity test.
+    Fast,
     /// bitnet.cpp's (ggml's) rounding points: F16 KV cache and Q rounded to F16 for Q·Kᵀ; for a
     /// single-token evaluation also the softmax probabilities before P·V and the normed hidden
     /// state before the F16 lm_head rounded to F16 (ggml converts them to the weights' type).
@@ -77,7 +83,12 @@ impl<'m> Session<'m> {
         Ok(Self {
             model,
             engine,
-            numerics: Numerics::Exact,
+            // The oracle stays exact; every SIMD engine runs the fast attention it is checked with.
+            numerics: if engine.isa() == Isa::Scalar {
+                Numerics::Exact
+            } else {
+                Numerics::Fast
+            },
             kv: KvCache::new(hp.layers, hp.kv_dim(), max_positions),
             rope: RopeTable::new(hp.head_dim(), max_positions, hp.rope_base),
             pos: 0,
@@ -97,6 +108,33 @@ impl<'m> Session<'m> {
         self.pos
     }
 
+    /// Moves a sequence of at least one token on to `positions` by filling the cache between with
+    /// copies of its keys and values, cyclically. For benchmarks of decode at long contexts: what
+    /// attention costs depends on the number of positions, not on their values, and this avoids a
+    /// prefill of thousands of tokens. The logits that follow are not a real model's.
+    pub fn extend_by_repeating(&mut self, positions: usize) -> Result<(), ModelError> {
+        if self.pos == 0 {
+            return Err(ModelError::EmptySequence);
+        }
+        if positions > self.kv.capacity() {
+            return Err(ModelError::Context {
+                needed: positions,
+                limit: self.kv.capacity(),
+            });
+        }
+        if positions > self.pos {
+            self.kv.repeat_prefix(self.pos, positions);
+            self.pos = positions;
+        }
+        Ok(())
+    }
+
+    /// Bytes of KV cache a token at position `p` reads: `p + 1` positions of keys and values in
+    /// every layer (decode's memory traffic on top of the weights).
+    pub fn kv_bytes_read_at(&self, p: usize) -> u64 {
+        self.kv.bytes_per_position() * (p as u64 + 1)
+    }
+
     /// Starts a new sequence (the cache is overwritten as positions are reused).
     pub fn reset(&mut self) {
         self.pos = 0;
@@ -114,9 +152,16 @@ impl<'m> Session<'m> {
 
     /// Kernel ids this session executes.
     pub fn kernel_ids(&self) -> Vec<&'static str> {
+        let attention = match self.numerics {
+            Numerics::Fast => {
+                attention::kernel_id(self.engine.isa(), self.model.hparams().head_dim())
+            }
+            Numerics::Exact | Numerics::GgmlF16 => "attention_f64",
+        };
         vec![
             self.engine.kernel_id(),
-            f16_gemv::kernel_id(self.engine.isa()),
+            embedding_gemv::kernel_id(self.engine.isa(), self.model.embedding_format()),
+            attention,
         ]
     }
 
@@ -145,13 +190,15 @@ impl<'m> Session<'m> {
         let (h, kvd, f) = (hp.hidden, hp.kv_dim(), hp.ffn);
         let mut t0 = Instant::now();
 
-        let mut x = vec![0f32; n * h];
         let embd = self.model.embedding();
-        for (row, &tok) in x.chunks_exact_mut(h).zip(tokens) {
-            let src = &embd[tok as usize * 2 * h..(tok as usize + 1) * 2 * h];
-            for (v, b) in row.iter_mut().zip(src.chunks_exact(2)) {
-                *v = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-            }
+        let format = self.model.embedding_format();
+        let row_bytes = format.row_bytes(h);
+        let mut x = Vec::with_capacity(n * h);
+        for &tok in tokens {
+            format.dequantize(
+                &embd[tok as usize * row_bytes..(tok as usize + 1) * row_bytes],
+                &mut x,
+            );
         }
         t0 = self.profile.lap(Op::Embed, t0);
 
@@ -234,6 +281,11 @@ impl<'m> Session<'m> {
         let first = if all_logits { 0 } else { n - 1 };
         let mut logits = vec![0f32; (n - first) * hp.vocab];
         let mut xn = vec![0f32; h];
+        let tile = self.engine.config().tile();
+        let prefetch = Prefetch {
+            bytes: tile.prefetch_bytes,
+            hint: tile.prefetch_hint,
+        };
         for (row, out) in x
             .chunks_exact(h)
             .skip(first)
@@ -243,7 +295,15 @@ impl<'m> Session<'m> {
             if self.numerics == Numerics::GgmlF16 && n == 1 {
                 round_f16(&mut xn);
             }
-            f16_gemv::gemv(self.engine.isa(), self.engine.pool(), embd, &xn, out);
+            embedding_gemv::gemv(
+                self.engine.isa(),
+                self.engine.pool(),
+                prefetch,
+                format,
+                embd,
+                &xn,
+                out,
+            );
         }
         self.profile.lap(Op::LmHead, t0);
         Ok(logits)
@@ -252,13 +312,32 @@ impl<'m> Session<'m> {
     /// Grouped-query attention of one query row over cached positions `0..ctx` of layer `l`,
     /// heads split over the worker pool.
     ///
-    /// Scores, softmax and the weighted sum run in f64: cheap next to the weight streaming, and
+    /// [`Numerics::Fast`] runs the f32 kernel. Otherwise scores, softmax and the weighted sum run in f64: cheap next to the weight streaming, and
     /// independent of summation order to the last f32 bit, which keeps int8 rounding downstream
     /// identical to other implementations (the numpy parity check).
     /// With `f16_probabilities` the softmax weights are rounded to F16 before P·V (ggml's
     /// single-token path).
     fn attend(&self, l: usize, ctx: usize, q: &[f32], f16_probabilities: bool, out: &mut [f32]) {
         let hp = self.model.hparams();
+        if self.numerics == Numerics::Fast {
+            let shape = AttentionShape {
+                heads: hp.heads,
+                kv_heads: hp.kv_heads,
+                head_dim: hp.head_dim(),
+            };
+            let (keys, values) = (self.kv.keys(l, ctx), self.kv.values(l, ctx));
+            attention::attend(
+                self.engine.isa(),
+                self.engine.pool(),
+                shape,
+                q,
+                keys,
+                values,
+                ctx,
+                out,
+            );
+            return;
+        }
         let (d, kvd) = (hp.head_dim(), hp.kv_dim());
         let group = hp.heads / hp.kv_heads;
         let scale = 1.0 / (d as f64).sqrt();

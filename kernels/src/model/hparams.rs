@@ -233,13 +233,4 @@ impl BitnetHparams {
             (key("rope.dimension_count"), u(self.head_dim())),
         ]
     }
-
-    /// Bytes of weights a decode step reads: every ternary matrix, the F16 lm_head and the norms.
-    pub fn decode_bytes_per_token(&self) -> u64 {
-        let (h, f, kv) = (self.hidden as u64, self.ffn as u64, self.kv_dim() as u64);
-        let ternary = (2 * h * h + 2 * kv * h + 3 * f * h) / 4 * self.layers as u64;
-        let norms = (4 * h + f) * 4 * self.layers as u64 + 4 * h;
-        let lm_head = 2 * h * self.vocab as u64;
-        ternary + norms + lm_head
-    }
 }

@@ -32,6 +32,21 @@ impl KvCache {
         self.values[l][r].copy_from_slice(v);
     }
 
+    /// Fills positions `from..to` of every layer with copies of positions `0..from`, cyclically.
+    pub(crate) fn repeat_prefix(&mut self, from: usize, to: usize) {
+        let d = self.kv_dim;
+        for rows in self.keys.iter_mut().chain(self.values.iter_mut()) {
+            for p in from..to {
+                rows.copy_within((p % from) * d..(p % from + 1) * d, p * d);
+            }
+        }
+    }
+
+    /// Bytes one position occupies over all layers (keys and values, f32).
+    pub(crate) fn bytes_per_position(&self) -> u64 {
+        (self.keys.len() * 2 * self.kv_dim * std::mem::size_of::<f32>()) as u64
+    }
+
     /// Keys of layer `l` for positions `0..n`.
     pub(crate) fn keys(&self, l: usize, n: usize) -> &[f32] {
         &self.keys[l][..n * self.kv_dim]

@@ -13,6 +13,7 @@ use half::f16;
 use rand::{Rng, RngCore};
 use rayon::prelude::*;
 
+use crate::format::embedding::EmbeddingFormat;
 use crate::format::i2s::{valid_code_bytes, TAIL_BYTES};
 use crate::gguf::{write_gguf, GgmlType, MetaValue, TensorSpec};
 use crate::model::error::ModelError;
@@ -29,8 +30,8 @@ const EMBED_STD: f32 = 1.0;
 /// Values per generated chunk of a large tensor.
 const CHUNK: usize = 1 << 20;
 
-/// The tensor list of a model with shape `hp`, in file order.
-pub fn tensor_specs(hp: &BitnetHparams) -> Vec<TensorSpec> {
+/// The tensor list of a model with shape `hp` and its embedding in `embeddings`, in file order.
+pub fn tensor_specs(hp: &BitnetHparams, embeddings: EmbeddingFormat) -> Vec<TensorSpec> {
     let (h, f, kv) = (hp.hidden as u64, hp.ffn as u64, hp.kv_dim() as u64);
     let spec = |name: String, dims: Vec<u64>, t| TensorSpec {
         name,
@@ -41,7 +42,7 @@ pub fn tensor_specs(hp: &BitnetHparams) -> Vec<TensorSpec> {
         spec(
             "token_embd.weight".into(),
             vec![h, hp.vocab as u64],
-            GgmlType::F16,
+            embeddings.ggml_type(),
         ),
         spec("output_norm.weight".into(), vec![h], GgmlType::F32),
     ];
@@ -64,30 +65,42 @@ pub fn tensor_specs(hp: &BitnetHparams) -> Vec<TensorSpec> {
     out
 }
 
-/// Runs `gen(chunk_index, buffer)` over `len` items in parallel chunks and writes each chunk's
-/// bytes in order; every chunk has its own seed, so the output does not depend on thread count.
+/// Runs `gen(chunk_index, buffer)` over `len` items in parallel chunks of `chunk` items and
+/// writes each chunk's bytes in order; every chunk has its own seed, so the output does not depend
+/// on thread count.
 fn write_chunked(
     out: &mut dyn Write,
     len: usize,
     item_bytes: usize,
+    chunk: usize,
     gen: impl Fn(u64, &mut [u8]) + Sync,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; CHUNK * item_bytes];
+    let mut buf = vec![0u8; chunk * item_bytes];
     let per_batch = 16;
     let mut done = 0usize;
     let mut chunk_index = 0u64;
     while done < len {
-        let items = (len - done).min(CHUNK * per_batch);
+        let items = (len - done).min(chunk * per_batch);
         let bytes = items * item_bytes;
         buf.resize(bytes, 0);
-        buf.par_chunks_mut(CHUNK * item_bytes)
+        buf.par_chunks_mut(chunk * item_bytes)
             .enumerate()
             .for_each(|(i, c)| gen(chunk_index + i as u64, c));
         out.write_all(&buf)?;
-        chunk_index += items.div_ceil(CHUNK) as u64;
+        chunk_index += items.div_ceil(chunk) as u64;
         done += items;
     }
     Ok(())
+}
+
+/// The embedding values of chunk `c` (up to [`CHUNK`] of them): F16-rounded uniform values, the
+/// same for every embedding format, so an F16 file and its Q8_0 / Q6_K variants hold one model.
+fn embedding_values(seed: u64, c: u64, n: usize) -> Vec<f32> {
+    let a = EMBED_STD * 3f32.sqrt();
+    let mut r = rng(seed ^ c);
+    (0..n)
+        .map(|_| f16::from_f32(r.random_range(-a..a)).to_f32())
+        .collect()
 }
 
 fn tensor_seed(seed: u64, index: usize) -> u64 {
@@ -119,12 +132,24 @@ fn loader_metadata() -> Vec<(String, MetaValue)> {
     ]
 }
 
-/// Writes a synthetic model of shape `hp` to `path`; returns the file size.
+/// Writes a synthetic model of shape `hp` with an F16 embedding to `path`; returns the file size.
 pub fn write_model(
     path: &Path,
     hp: &BitnetHparams,
     name: &str,
     seed: u64,
+) -> Result<u64, ModelError> {
+    write_model_as(path, hp, name, seed, EmbeddingFormat::F16)
+}
+
+/// Writes a synthetic model of shape `hp` with its embedding in `embeddings`; returns the file
+/// size. The embedding's values do not depend on the format (only their quantisation does).
+pub fn write_model_as(
+    path: &Path,
+    hp: &BitnetHparams,
+    name: &str,
+    seed: u64,
+    embeddings: EmbeddingFormat,
 ) -> Result<u64, ModelError> {
     hp.validate()?;
     let mut metadata = vec![(
@@ -135,19 +160,20 @@ pub fn write_model(
     metadata.extend(hp.to_metadata());
     metadata.extend(loader_metadata());
     metadata.push(("bitnet-perfd.synthetic_seed".into(), MetaValue::U64(seed)));
-    let specs = tensor_specs(hp);
+    let specs = tensor_specs(hp, embeddings);
     let valid = valid_code_bytes();
     write_gguf(path, &metadata, &specs, |i, spec, out| {
         let s = tensor_seed(seed, i);
         let n: usize = spec.dims.iter().product::<u64>() as usize;
         match spec.ggml_type {
-            GgmlType::F16 => {
-                let a = EMBED_STD * 3f32.sqrt();
-                write_chunked(out, n, 2, |c, buf| {
-                    let mut r = rng(s ^ c);
-                    for b in buf.chunks_exact_mut(2) {
-                        b.copy_from_slice(&f16::from_f32(r.random_range(-a..a)).to_le_bytes());
-                    }
+            _ if spec.name == "token_embd.weight" => {
+                let (block, bytes) = (embeddings.block_weights(), embeddings.block_bytes());
+                // Blocks never straddle a row or a chunk: rows and CHUNK hold whole blocks.
+                write_chunked(out, n / block, bytes, CHUNK / block, |c, buf| {
+                    let values = embedding_values(s, c, buf.len() / bytes * block);
+                    let mut q = Vec::with_capacity(buf.len());
+                    embeddings.quantize(&values, &mut q);
+                    buf.copy_from_slice(&q);
                 })
             }
             GgmlType::F32 => {
@@ -160,7 +186,7 @@ pub fn write_model(
             _ => {
                 let k = spec.dims[0] as f32;
                 let scale = GAIN / (2.0 * k / 3.0).sqrt();
-                write_chunked(out, n / 4, 1, |c, buf| {
+                write_chunked(out, n / 4, 1, CHUNK, |c, buf| {
                     let mut r = rng(s ^ c);
                     r.fill_bytes(buf);
                     // Map each random byte onto the 81 valid ones (multiply-shift: near uniform).
@@ -176,12 +202,27 @@ pub fn write_model(
     .map_err(ModelError::from)
 }
 
-/// Writes the synthetic model of a preset.
+/// Writes the synthetic model of a preset (F16 embedding).
 pub fn write_preset(path: &Path, preset: Preset, seed: u64) -> Result<u64, ModelError> {
-    write_model(
+    write_preset_as(path, preset, seed, EmbeddingFormat::F16)
+}
+
+/// Writes the synthetic model of a preset with its embedding in `embeddings`.
+pub fn write_preset_as(
+    path: &Path,
+    preset: Preset,
+    seed: u64,
+    embeddings: EmbeddingFormat,
+) -> Result<u64, ModelError> {
+    let suffix = match embeddings {
+        EmbeddingFormat::F16 => String::new(),
+        other => format!(", {} embeddings", other.name().to_uppercase()),
+    };
+    write_model_as(
         path,
         &preset.hparams(),
-        &format!("bitnet-perfd synthetic {preset} (seed {seed})"),
+        &format!("bitnet-perfd synthetic {preset} (seed {seed}{suffix})"),
         seed,
+        embeddings,
     )
 }

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use crate::format::embedding::EmbeddingFormat;
 use crate::format::ggml_blocks::{
-    bf16, q6_k_block, q8_0_block, tq1_0_block, tq2_0_block, TernaryBlock, Q6_K_BLOCK_BYTES,
-    Q8_0_BLOCK_BYTES, QK_K, TQ1_0_BLOCK_BYTES, TQ2_0_BLOCK_BYTES,
+    bf16, tq1_0_block, tq2_0_block, TernaryBlock, QK_K, TQ1_0_BLOCK_BYTES, TQ2_0_BLOCK_BYTES,
 };
 use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_WEIGHTS};
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
@@ -53,11 +53,15 @@ pub(crate) enum Proj {
     Down,
 }
 
-/// The token embedding (= lm_head) in the F16 layout the lm_head kernels read: borrowed from
-/// the file when it is F16, converted once at load from BF16, Q8_0 or Q6_K.
+/// The token embedding (= lm_head) in the layout the lm_head kernels read: F16, Q8_0 or Q6_K
+/// borrowed from the file as they are; BF16 converted once at load to F16.
 #[derive(Debug)]
 enum Embedding {
-    Mapped { offset: usize },
+    Mapped {
+        format: EmbeddingFormat,
+        offset: usize,
+        len: usize,
+    },
     Owned(Vec<u8>),
 }
 
@@ -150,44 +154,35 @@ fn tq_ternary(t: &TensorInfo, bytes: &[u8], cols: usize) -> Result<(Vec<i8>, f32
     Ok((values, scale.unwrap_or(0.0)))
 }
 
-/// The token embedding in the F16 layout, from F16 (mapped), BF16, Q8_0 or Q6_K (converted).
-/// Values are checked for NaN/Inf (the whole tensor: the 2B-4T embedding is 657 MB in F16, one
-/// pass at memory speed, which decode pays on every token anyway); converted values must fit F16.
+/// The token embedding: F16, Q8_0 and Q6_K mapped, BF16 converted to F16. Values are checked
+/// for NaN/Inf (F16: every value; Q8_0/Q6_K: every block scale, the only float in a block); the
+/// scan is one pass at memory speed, which decode pays on every token anyway, and without it a
+/// broken embedding benchmarks "fine" and only cross-validation notices.
 fn embedding(t: &TensorInfo, bytes: &[u8], hidden: usize) -> Result<Embedding, ModelError> {
-    let values: Vec<f32> = match t.ggml_type {
-        GgmlType::F16 => {
-            check_f16_finite(t, bytes)?;
-            return Ok(Embedding::Mapped {
-                offset: t.offset as usize,
+    if let Some(format) = EmbeddingFormat::of(t.ggml_type) {
+        expect_whole_blocks(t, hidden)?;
+        if let Some(index) = format.first_non_finite(bytes) {
+            return Err(ModelError::NonFinite {
+                tensor: t.name.clone(),
+                index,
             });
         }
-        GgmlType::Bf16 => bytes.chunks_exact(2).map(bf16).collect(),
-        GgmlType::Q8_0 => {
-            expect_whole_blocks(t, hidden)?;
-            let mut v = Vec::with_capacity(bytes.len() / Q8_0_BLOCK_BYTES * 32);
-            bytes
-                .chunks_exact(Q8_0_BLOCK_BYTES)
-                .for_each(|b| q8_0_block(b, &mut v));
-            v
-        }
-        GgmlType::Q6K => {
-            expect_whole_blocks(t, hidden)?;
-            let mut v = Vec::with_capacity(bytes.len() / Q6_K_BLOCK_BYTES * QK_K);
-            bytes
-                .chunks_exact(Q6_K_BLOCK_BYTES)
-                .for_each(|b| q6_k_block(b, &mut v));
-            v
-        }
-        other => {
-            return Err(ModelError::TensorType {
-                tensor: t.name.clone(),
-                expected: "F16, BF16, Q8_0 or Q6_K",
-                found: other.to_string(),
-            })
-        }
-    };
-    let mut out = Vec::with_capacity(values.len() * 2);
-    for (index, &v) in values.iter().enumerate() {
+        return Ok(Embedding::Mapped {
+            format,
+            offset: t.offset as usize,
+            len: bytes.len(),
+        });
+    }
+    if t.ggml_type != GgmlType::Bf16 {
+        return Err(ModelError::TensorType {
+            tensor: t.name.clone(),
+            expected: "F16, BF16, Q8_0 or Q6_K",
+            found: t.ggml_type.to_string(),
+        });
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for (index, b) in bytes.chunks_exact(2).enumerate() {
+        let v = bf16(b);
         let h = half::f16::from_f32(v);
         if !v.is_finite() || !h.is_finite() {
             return Err(ModelError::NonFinite {
@@ -216,23 +211,6 @@ fn norm(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError>
         });
     }
     Ok(values)
-}
-
-/// Refuses an F16 tensor holding NaN or infinity. The whole tensor is scanned (the 2B-4T
-/// embedding is 657 MB: one pass at memory speed, which decode pays on every token anyway);
-/// without this a broken embedding benchmarks "fine" and only cross-validation notices.
-fn check_f16_finite(t: &TensorInfo, bytes: &[u8]) -> Result<(), ModelError> {
-    // F16 is non-finite exactly when all five exponent bits are set.
-    let bad = bytes
-        .chunks_exact(2)
-        .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7C00 == 0x7C00);
-    match bad {
-        Some(index) => Err(ModelError::NonFinite {
-            tensor: t.name.clone(),
-            index,
-        }),
-        None => Ok(()),
-    }
 }
 
 fn ternary(file: &GgufFile, name: &str, rows: usize, cols: usize) -> Result<Ternary, ModelError> {
@@ -327,15 +305,31 @@ impl BitnetModel {
         self.file.get(key).and_then(|v| v.as_str())
     }
 
-    /// The F16 token embedding (= lm_head), `vocab × hidden`, little-endian bytes.
+    /// The token embedding (= lm_head), `vocab` rows of `hidden` weights in
+    /// [`Self::embedding_format`].
     pub(crate) fn embedding(&self) -> &[u8] {
         match &self.embedding {
-            Embedding::Mapped { offset } => {
-                let len = 2 * self.hparams.vocab * self.hparams.hidden;
-                &self.file.bytes()[*offset..offset + len]
-            }
+            Embedding::Mapped { offset, len, .. } => &self.file.bytes()[*offset..offset + len],
             Embedding::Owned(bytes) => bytes,
         }
+    }
+
+    /// The layout of the embedding rows the lm_head reads.
+    pub fn embedding_format(&self) -> EmbeddingFormat {
+        match &self.embedding {
+            Embedding::Mapped { format, .. } => *format,
+            Embedding::Owned(_) => EmbeddingFormat::F16,
+        }
+    }
+
+    /// Bytes one decoded token reads from the weights: the ternary matrices, the norms and the
+    /// whole embedding in the format it is read in (the KV cache comes on top, per position).
+    pub fn decode_weight_bytes(&self) -> u64 {
+        let hp = &self.hparams;
+        let (h, f, kv) = (hp.hidden as u64, hp.ffn as u64, hp.kv_dim() as u64);
+        let ternary = (2 * h * h + 2 * kv * h + 3 * f * h) / 4 * hp.layers as u64;
+        let norms = (4 * h + f) * 4 * hp.layers as u64 + 4 * h;
+        ternary + norms + self.embedding().len() as u64
     }
 
     /// One ternary projection of layer `l`.
