@@ -40,36 +40,36 @@ impl AttentionShape {
 }
 
 /// The block routine a call uses, resolved once per call.
-#[derive(Clone, Copy)]
+/// The block routine a call uses, resolved once per call: AVX-512 for head widths of 64 or 128
+/// floats and 1, 2 or 4 query heads per KV head (every shape perfd knows), else portable.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Path {
-    #[cfg(target_arch = "x86_64")]
-    Avx512D64,
-    #[cfg(target_arch = "x86_64")]
-    Avx512D128,
+    /// `(head_dim / 16, query heads per KV head)`.
+    Avx512(usize, usize),
     Portable,
 }
 
 impl Path {
-    fn for_call(isa: Isa, head_dim: usize) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if matches!(isa, Isa::Avx512Bw | Isa::Avx512Vnni) && isa.is_supported() {
-            match head_dim {
-                64 => return Path::Avx512D64,
-                128 => return Path::Avx512D128,
-                _ => {}
-            }
+    fn for_call(isa: Isa, shape: AttentionShape) -> Self {
+        let avx512 = matches!(isa, Isa::Avx512Bw | Isa::Avx512Vnni) && isa.is_supported();
+        let n = shape.head_dim / 16;
+        if avx512
+            && cfg!(target_arch = "x86_64")
+            && matches!(shape.head_dim, 64 | 128)
+            && matches!(shape.group(), 1 | 2 | 4)
+        {
+            Path::Avx512(n, shape.group())
+        } else {
+            Path::Portable
         }
-        let _ = (isa, head_dim);
-        Path::Portable
     }
 }
 
-/// Kernel id of the attention a call with `isa` and `head_dim` runs.
-pub fn kernel_id(isa: Isa, head_dim: usize) -> &'static str {
-    match Path::for_call(isa, head_dim) {
+/// Kernel id of the attention a call with `isa` on `shape` runs.
+pub fn kernel_id(isa: Isa, shape: AttentionShape) -> &'static str {
+    match Path::for_call(isa, shape) {
         Path::Portable => "attention_f32_portable",
-        #[cfg(target_arch = "x86_64")]
-        _ => "attention_f32_avx512",
+        Path::Avx512(..) => "attention_f32_avx512",
     }
 }
 
@@ -116,7 +116,7 @@ pub fn attend(
     assert!(shape.heads.is_multiple_of(shape.kv_heads) && ctx > 0);
     assert!(q.len() >= shape.heads * d && out.len() >= shape.heads * d);
     assert!(keys.len() >= ctx * kvd && values.len() >= ctx * kvd);
-    let path = Path::for_call(isa, d);
+    let path = Path::for_call(isa, shape);
     let blocks = ctx.div_ceil(BLOCK_POSITIONS);
     let per_item = group * partial_len(d);
     let mut partials = vec![0f32; shape.kv_heads * blocks * per_item];
@@ -145,15 +145,22 @@ pub fn attend(
 }
 
 fn run_block(path: Path, block: &Block<'_>, d: usize, part: &mut [f32]) {
-    match path {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Path::for_call` chose this path only on a CPU with AVX-512F and head_dim 64.
-        Path::Avx512D64 => unsafe { super::attention_avx512::block::<4>(block, part) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, head_dim 128.
-        Path::Avx512D128 => unsafe { super::attention_avx512::block::<8>(block, part) },
-        Path::Portable => block_portable(block, d, part),
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::attention_avx512::block as simd;
+        // SAFETY: `Path::for_call` chose Avx512(n, g) only on a CPU with AVX-512F, for head
+        // width 16·n and g query heads per KV head; `attend` sized q, part and the rows so.
+        match path {
+            Path::Avx512(4, 1) => return unsafe { simd::<4, 1>(block, part) },
+            Path::Avx512(4, 2) => return unsafe { simd::<4, 2>(block, part) },
+            Path::Avx512(4, 4) => return unsafe { simd::<4, 4>(block, part) },
+            Path::Avx512(8, 1) => return unsafe { simd::<8, 1>(block, part) },
+            Path::Avx512(8, 2) => return unsafe { simd::<8, 2>(block, part) },
+            Path::Avx512(8, 4) => return unsafe { simd::<8, 4>(block, part) },
+            _ => {}
+        }
     }
+    block_portable(block, d, part)
 }
 
 /// One work item in plain f32 (any head width).
@@ -283,16 +290,18 @@ mod tests {
         isas.extend(Isa::supported().into_iter().filter(|&i| i != Isa::Scalar));
         for isa in isas {
             for head_dim in [64, 128, 40] {
-                let shape = AttentionShape {
-                    heads: 8,
-                    kv_heads: 2,
-                    head_dim,
-                };
-                for ctx in [1, 7, 256, 257, 700] {
-                    check(isa, 2, shape, ctx, 1.0);
+                for (heads, kv_heads) in [(8, 2), (4, 2), (3, 3), (6, 1)] {
+                    let shape = AttentionShape {
+                        heads,
+                        kv_heads,
+                        head_dim,
+                    };
+                    for ctx in [1, 7, 256, 257, 700] {
+                        check(isa, 2, shape, ctx, 1.0);
+                    }
+                    // Large scores: the softmax's max subtraction and the block merge must hold.
+                    check(isa, 2, shape, 600, 8.0);
                 }
-                // Large scores: the softmax's max subtraction and the block merge must hold.
-                check(isa, 2, shape, 600, 8.0);
             }
         }
     }

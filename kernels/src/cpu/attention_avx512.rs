@@ -5,6 +5,20 @@
 use std::arch::x86_64::*;
 
 use super::attention::Block;
+use super::prefetch::{prefetch, PrefetchHint};
+
+/// Rows ahead of the current one that are prefetched (rows are `stride` apart, which the
+/// hardware prefetcher follows late).
+const PREFETCH_ROWS: usize = 8;
+
+/// Prefetches the `n` cache lines of one head's row at `p` into L2 (a hint: never faults, so
+/// addresses past the block are harmless).
+#[inline(always)]
+fn prefetch_row(p: *const f32, n: usize) {
+    for i in 0..n {
+        prefetch(p.wrapping_add(16 * i) as *const u8, PrefetchHint::L2);
+    }
+}
 
 /// e^x for 16 lanes, x ≤ 0 (scores minus their maximum): 2^n·p(r) with r = x − n·ln 2,
 /// |r| ≤ ln2/2, p the degree-6 Taylor polynomial (relative error < 2e-7); below −87 (where e^x
@@ -51,54 +65,140 @@ unsafe fn dot<const N: usize>(q: *const f32, k: *const f32) -> f32 {
     }
 }
 
-/// Softmax partials of every query head of `block` into `part` (per head: m, l, acc[16·N]).
+/// The horizontal sums of 16 vectors, as one vector (element t = Σ lanes of `p[t]`): a
+/// transpose-and-add tree of 45 shuffles and adds, against 16 full reductions of ~8 each.
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `block.q` holds `part.len() / (16·N + 2)` rows of `16·N`
-/// floats, and every position's row in `block.keys` / `block.values` has `16·N` floats at
-/// `offset`.
+/// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn block<const N: usize>(block: &Block<'_>, part: &mut [f32]) {
+unsafe fn hsum16(p: &[__m512; 16]) -> __m512 {
+    // Pairs: per 128-bit lane [a0+a2, b0+b2, a1+a3, b1+b3].
+    let mut t = [_mm512_setzero_ps(); 8];
+    for (i, ti) in t.iter_mut().enumerate() {
+        let (a, b) = (p[2 * i], p[2 * i + 1]);
+        *ti = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    }
+    // Quads: per 128-bit lane the partial sums of positions 4k..4k+3, in order.
+    let mut u = [_mm512_setzero_ps(); 4];
+    for (k, uk) in u.iter_mut().enumerate() {
+        let (a, b) = (t[2 * k], t[2 * k + 1]);
+        *uk = _mm512_add_ps(
+            _mm512_shuffle_ps::<0x44>(a, b),
+            _mm512_shuffle_ps::<0xEE>(a, b),
+        );
+    }
+    // Across 128-bit lanes, twice: [L0+L1 of u0, L2+L3 of u0, L0+L1 of u1, L2+L3 of u1] ...
+    let half = |a: __m512, b: __m512| {
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0x88>(a, b),
+            _mm512_shuffle_f32x4::<0xDD>(a, b),
+        )
+    };
+    half(half(u[0], u[1]), half(u[2], u[3]))
+}
+
+/// Softmax partials of the `G` query heads of `block` (sharing its KV head) into `part` (per
+/// head: m, l, acc[16·N]). Each key and value row is read once for all `G` heads (from L2, where
+/// the block stays): reading it per head made the kernel L2-bound.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `G` divides 16; `block.q` holds `G` rows of `16·N` floats,
+/// `part` holds `G·(16·N + 2)` floats, and every position's row in `block.keys` /
+/// `block.values` has `16·N` floats at `offset`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn block<const N: usize, const G: usize>(block: &Block<'_>, part: &mut [f32]) {
     let d = 16 * N;
     let len = block.len;
+    assert!(16 % G == 0 && block.q.len() >= G * d && part.len() >= G * (d + 2));
     assert!(block.keys.len() >= (len - 1) * block.stride + block.offset + d);
     assert!(block.values.len() >= (len - 1) * block.stride + block.offset + d);
-    let mut scores = vec![0f32; len.next_multiple_of(16)];
-    for (h, ph) in part.chunks_exact_mut(d + 2).enumerate() {
-        let qh = &block.q[h * d..(h + 1) * d];
-        // SAFETY: every row read is in bounds (asserted above), AVX-512F by the caller.
-        unsafe {
-            for (j, s) in scores[..len].iter_mut().enumerate() {
-                let k = block.keys.as_ptr().add(j * block.stride + block.offset);
-                *s = dot::<N>(qh.as_ptr(), k) * block.scale;
+    let padded = len.next_multiple_of(16);
+    // scores[h·padded + j]: head h, position j.
+    let mut scores = vec![f32::NEG_INFINITY; G * padded];
+    // Positions per reduction tile: 16 lane-partial vectors, one per (position, head).
+    let tile = 16 / G;
+    let full = len / tile * tile;
+    // SAFETY: every row read is in bounds (asserted above), AVX-512F by the caller.
+    unsafe {
+        let key = |j: usize| block.keys.as_ptr().add(j * block.stride + block.offset);
+        let value = |j: usize| block.values.as_ptr().add(j * block.stride + block.offset);
+        let q = |h: usize, i: usize| _mm512_loadu_ps(block.q.as_ptr().add(h * d + 16 * i));
+        let scale = _mm512_set1_ps(block.scale);
+        let mut sums = [0f32; 16];
+        for j0 in (0..full).step_by(tile) {
+            // p[t·G + h] = lane partials of q_h · k_{j0+t}.
+            let mut p = [_mm512_setzero_ps(); 16];
+            for t in 0..tile {
+                let k = key(j0 + t);
+                prefetch_row(k.wrapping_add(PREFETCH_ROWS * block.stride), N);
+                for i in 0..N {
+                    let kv = _mm512_loadu_ps(k.add(16 * i));
+                    for h in 0..G {
+                        p[t * G + h] = _mm512_fmadd_ps(kv, q(h, i), p[t * G + h]);
+                    }
+                }
             }
-            // Padding lanes: −∞ never raises the max, and exp(−∞ − m) = 0 adds nothing.
-            scores[len..].fill(f32::NEG_INFINITY);
+            _mm512_storeu_ps(sums.as_mut_ptr(), _mm512_mul_ps(hsum16(&p), scale));
+            for t in 0..tile {
+                for h in 0..G {
+                    scores[h * padded + j0 + t] = sums[t * G + h];
+                }
+            }
+        }
+        for j in full..len {
+            for h in 0..G {
+                let qh = block.q.as_ptr().add(h * d);
+                scores[h * padded + j] = dot::<N>(qh, key(j)) * block.scale;
+            }
+        }
+        // Softmax numerators in place; padding stays −∞ → 0.
+        let mut m = [0f32; G];
+        let mut l = [0f32; G];
+        for h in 0..G {
+            let row = &mut scores[h * padded..(h + 1) * padded];
             let mut mv = _mm512_set1_ps(f32::NEG_INFINITY);
-            for c in scores.chunks_exact(16) {
+            for c in row.chunks_exact(16) {
                 mv = _mm512_max_ps(mv, _mm512_loadu_ps(c.as_ptr()));
             }
-            let m = _mm512_reduce_max_ps(mv);
-            let mb = _mm512_set1_ps(m);
+            m[h] = _mm512_reduce_max_ps(mv);
+            let mb = _mm512_set1_ps(m[h]);
             let mut lv = _mm512_setzero_ps();
-            for c in scores.chunks_exact_mut(16) {
+            for c in row.chunks_exact_mut(16) {
                 let e = exp16(_mm512_sub_ps(_mm512_loadu_ps(c.as_ptr()), mb));
                 lv = _mm512_add_ps(lv, e);
                 _mm512_storeu_ps(c.as_mut_ptr(), e);
             }
-            let mut acc = [_mm512_setzero_ps(); N];
-            for (j, &e) in scores[..len].iter().enumerate() {
-                let v = block.values.as_ptr().add(j * block.stride + block.offset);
-                let w = _mm512_set1_ps(e);
-                for (i, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(w, _mm512_loadu_ps(v.add(16 * i)), *a);
+            l[h] = _mm512_reduce_add_ps(lv);
+        }
+        // P·V in column chunks of C vectors, so G·C accumulators fit the register file.
+        const C: usize = 4;
+        for c0 in (0..N).step_by(C) {
+            let width = C.min(N - c0);
+            let mut acc = [[_mm512_setzero_ps(); C]; G];
+            for j in 0..len {
+                let v = value(j);
+                if c0 == 0 {
+                    prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), N);
+                }
+                let w: [__m512; G] =
+                    std::array::from_fn(|h| _mm512_set1_ps(scores[h * padded + j]));
+                for (i, col) in (c0..c0 + width).enumerate() {
+                    let vv = _mm512_loadu_ps(v.add(16 * col));
+                    for (ah, wh) in acc.iter_mut().zip(&w) {
+                        ah[i] = _mm512_fmadd_ps(*wh, vv, ah[i]);
+                    }
                 }
             }
-            ph[0] = m;
-            ph[1] = _mm512_reduce_add_ps(lv);
-            for (i, a) in acc.iter().enumerate() {
-                _mm512_storeu_ps(ph.as_mut_ptr().add(2 + 16 * i), *a);
+            for (h, ah) in acc.iter().enumerate() {
+                let ph = &mut part[h * (d + 2)..(h + 1) * (d + 2)];
+                for (i, a) in ah.iter().enumerate().take(width) {
+                    _mm512_storeu_ps(ph.as_mut_ptr().add(2 + 16 * (c0 + i)), *a);
+                }
             }
+        }
+        for h in 0..G {
+            part[h * (d + 2)] = m[h];
+            part[h * (d + 2) + 1] = l[h];
         }
     }
 }

@@ -7,7 +7,7 @@
 //! I2_S kernels do. Summation order differs from the reference (ggml's dequantisation, then an f64
 //! sum), so results are compared with a bound relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]).
 
-use crate::cpu::prefetch::PrefetchHint;
+pub use crate::cpu::prefetch::Prefetch;
 use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::Isa;
 use crate::format::embedding::EmbeddingFormat;
@@ -16,15 +16,6 @@ use crate::format::embedding::EmbeddingFormat;
 pub const LM_HEAD_REL_TOL: f64 = 1e-5;
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 512;
-
-/// How far ahead of the row stream to prefetch, and into which cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prefetch {
-    /// Bytes ahead of the current load; 0 = no software prefetch.
-    pub bytes: usize,
-    /// Cache level filled.
-    pub hint: PrefetchHint,
-}
 
 /// The dot product a call uses, resolved once per GEMV (not per row).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -170,6 +161,7 @@ mod tests {
                 for isa in Isa::supported() {
                     for bytes in [0, 4096] {
                         let pool = WorkerPool::new(2, false).unwrap();
+                        use crate::cpu::PrefetchHint;
                         let prefetch = Prefetch {
                             bytes,
                             hint: PrefetchHint::L2,

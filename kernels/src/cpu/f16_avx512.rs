@@ -1,8 +1,7 @@
 //! F16 × f32 dot product with AVX-512F: `vcvtph2ps` converts 16 halves at a time, four FMA
 //! chains hide the FMA latency; the row stream is prefetched ahead.
 
-use super::embedding_gemv::Prefetch;
-use super::prefetch::prefetch as prefetch_line;
+use super::prefetch::{prefetch as prefetch_line, Prefetch};
 
 /// Σ f16(w)·x over one row.
 ///

@@ -8,6 +8,7 @@ pub mod embedding_gemv;
 pub mod i2s_reference;
 mod isa;
 pub mod prefetch;
+pub mod read_stream;
 pub mod tile;
 pub mod worker_pool;
 
@@ -27,4 +28,4 @@ mod q6_k_avx512;
 mod q8_0_avx512;
 
 pub use isa::Isa;
-pub use prefetch::PrefetchHint;
+pub use prefetch::{Prefetch, PrefetchHint};

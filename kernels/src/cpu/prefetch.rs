@@ -48,6 +48,15 @@ impl FromStr for PrefetchHint {
     }
 }
 
+/// How far ahead of a stream to prefetch, and into which cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefetch {
+    /// Bytes ahead of the current load; 0 = no software prefetch.
+    pub bytes: usize,
+    /// Cache level filled.
+    pub hint: PrefetchHint,
+}
+
 /// Issues one prefetch of the line holding `p` (any address: prefetches never fault).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]

@@ -5,8 +5,7 @@
 //! 32 `qh` bytes broadcast to both 256-bit halves. Each 16 values share one int8 sub-scale, so a
 //! 16-lane f32 vector takes one broadcast scale. The row stream is prefetched ahead.
 
-use super::embedding_gemv::Prefetch;
-use super::prefetch::prefetch as prefetch_line;
+use super::prefetch::{prefetch as prefetch_line, Prefetch};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
 
 /// Σ dequant(w)·x over one row of Q6_K blocks.

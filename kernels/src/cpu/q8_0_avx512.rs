@@ -2,8 +2,7 @@
 //! (`vpmovsxbd`, `vcvtdq2ps`), multiplied with x, and the block sum scaled by its f16 scale into
 //! one accumulator per block parity (two FMA chains); the row stream is prefetched ahead.
 
-use super::embedding_gemv::Prefetch;
-use super::prefetch::prefetch as prefetch_line;
+use super::prefetch::{prefetch as prefetch_line, Prefetch};
 use crate::format::ggml_blocks::{Q8_0_BLOCK_BYTES, QK8_0};
 
 /// Σ dequant(w)·x over one row of Q8_0 blocks.

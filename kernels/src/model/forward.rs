@@ -153,9 +153,7 @@ impl<'m> Session<'m> {
     /// Kernel ids this session executes.
     pub fn kernel_ids(&self) -> Vec<&'static str> {
         let attention = match self.numerics {
-            Numerics::Fast => {
-                attention::kernel_id(self.engine.isa(), self.model.hparams().head_dim())
-            }
+            Numerics::Fast => attention::kernel_id(self.engine.isa(), self.attention_shape()),
             Numerics::Exact | Numerics::GgmlF16 => "attention_f64",
         };
         vec![
@@ -309,6 +307,15 @@ impl<'m> Session<'m> {
         Ok(logits)
     }
 
+    fn attention_shape(&self) -> AttentionShape {
+        let hp = self.model.hparams();
+        AttentionShape {
+            heads: hp.heads,
+            kv_heads: hp.kv_heads,
+            head_dim: hp.head_dim(),
+        }
+    }
+
     /// Grouped-query attention of one query row over cached positions `0..ctx` of layer `l`,
     /// heads split over the worker pool.
     ///
@@ -320,11 +327,7 @@ impl<'m> Session<'m> {
     fn attend(&self, l: usize, ctx: usize, q: &[f32], f16_probabilities: bool, out: &mut [f32]) {
         let hp = self.model.hparams();
         if self.numerics == Numerics::Fast {
-            let shape = AttentionShape {
-                heads: hp.heads,
-                kv_heads: hp.kv_heads,
-                head_dim: hp.head_dim(),
-            };
+            let shape = self.attention_shape();
             let (keys, values) = (self.kv.keys(l, ctx), self.kv.values(l, ctx));
             attention::attend(
                 self.engine.isa(),
