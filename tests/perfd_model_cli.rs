@@ -85,6 +85,7 @@ fn model_bench_on_a_synthetic_preset_reports_phases() {
     assert!(
         ids.iter().any(|i| i.starts_with("i2s_gemv_"))
             && ids.iter().any(|i| i.starts_with("f16_gemv_"))
+            && ids.iter().any(|i| i.starts_with("attention_f32_"))
     );
     assert_eq!(r["model_crossval"]["pass"], true);
     assert_eq!(r["model_crossval"]["tokens_identical"], true);
@@ -161,6 +162,200 @@ fn model_write_then_bench_the_file() {
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r["model"].get("preset").is_none());
     assert!(r["model"]["name"].as_str().unwrap().contains("seed 5"));
+}
+
+/// The kernel ids of a JSON report.
+fn kernel_ids(r: &Value) -> Vec<String> {
+    r["kernel_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let f16_file = dir.path().join("f16.gguf");
+    let o = perfd(
+        &[
+            "model",
+            "write",
+            "--preset",
+            "tiny",
+            "--out",
+            f16_file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f16_bytes = std::fs::metadata(&f16_file).unwrap().len();
+    let mut last_bytes = f16_bytes;
+    for (format, kernel, ty) in [
+        ("q8_0", "q8_0_gemv_", "Q8_0"),
+        ("q6_k", "q6_k_gemv_", "Q6_K"),
+    ] {
+        let file = dir.path().join(format!("{format}.gguf"));
+        let o = perfd(
+            &[
+                "model",
+                "write",
+                "--preset",
+                "tiny",
+                "--embeddings",
+                format,
+                "--out",
+                file.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("{format} embeddings")));
+        let g = bitnet_kernels::gguf::GgufFile::open(&file).unwrap();
+        assert_eq!(
+            g.tensor("token_embd.weight").unwrap().ggml_type.to_string(),
+            ty
+        );
+        drop(g);
+        // Fewer bytes per weight: Q8_0 8.5 bits, Q6_K 6.56 (the ternary part is the same).
+        let bytes = std::fs::metadata(&file).unwrap().len();
+        assert!(
+            bytes < last_bytes,
+            "{format}: {bytes} bytes, previous {last_bytes}"
+        );
+        last_bytes = bytes;
+        let o = perfd(
+            &[
+                "bench",
+                "--model",
+                file.to_str().unwrap(),
+                "--pp",
+                "8",
+                "--tg",
+                "8",
+                "--reps",
+                "1",
+                "--json",
+                "--crossval",
+                "--crossval-steps",
+                "8",
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{format}: {}", stderr(&o));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let ids = kernel_ids(&r);
+        assert!(
+            ids.iter().any(|i| i.starts_with(kernel)),
+            "{format}: {ids:?}"
+        );
+        assert_eq!(
+            r["model_crossval"]["pass"], true,
+            "{format}: {}",
+            r["model_crossval"]
+        );
+        // The roofline counts the embedding as read: fewer bytes than the F16 file's.
+        let read = r["decode_roofline"]["bytes_per_token"].as_u64().unwrap();
+        assert!(read < f16_bytes, "{format}: {read} bytes per token");
+    }
+    // The preset cache keeps one file per format.
+    let o = perfd(
+        &[
+            "bench",
+            "--preset",
+            "tiny",
+            "--embeddings",
+            "q6_k",
+            "--pp",
+            "4",
+            "--tg",
+            "4",
+            "--reps",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(r["model"]["path"].as_str().unwrap().ends_with("-q6_k.gguf"));
+    assert!(kernel_ids(&r).iter().any(|i| i.starts_with("q6_k_gemv_")));
+    for bad in [
+        vec![
+            "model",
+            "write",
+            "--preset",
+            "tiny",
+            "--out",
+            "x.gguf",
+            "--embeddings",
+            "q4_0",
+        ],
+        vec!["bench", "--preset", "tiny", "--embeddings", "bf16"],
+    ] {
+        let o = perfd(&bad, dir.path());
+        assert_eq!(o.status.code(), Some(64), "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--embeddings"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = perfd(
+        &[
+            "bench", "--preset", "tiny", "--pp", "8", "--tg", "16", "--reps", "2", "--ctx",
+            "32,200", "--json",
+        ],
+        cache.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ctx = r["decode_at_context"].as_array().unwrap();
+    assert_eq!(ctx.len(), 2);
+    let weights = |rf: &Value| {
+        rf["bytes_per_token"].as_u64().unwrap() - rf["kv_bytes_per_token"].as_u64().unwrap()
+    };
+    let main = &r["decode_roofline"];
+    let mut last_kv = main["kv_bytes_per_token"].as_u64().unwrap();
+    assert!(last_kv > 0);
+    for (c, positions) in ctx.iter().zip([32, 200]) {
+        assert_eq!(c["positions"], positions);
+        assert_eq!(c["tokens"], 16);
+        let tps = &c["tokens_per_second"];
+        assert_eq!(tps["samples"].as_array().unwrap().len(), 2);
+        let rf = &c["roofline"];
+        // Same weights, more KV bytes the deeper the cache; the ratio is of this context's roof.
+        assert_eq!(weights(rf), weights(main));
+        let kv = rf["kv_bytes_per_token"].as_u64().unwrap();
+        assert!(kv > last_kv, "{positions}: {kv} <= {last_kv}");
+        last_kv = kv;
+        let want =
+            tps["median"].as_f64().unwrap() / rf["roofline_tokens_per_second"].as_f64().unwrap();
+        assert!((rf["ratio"].as_f64().unwrap() - want).abs() < 1e-9);
+    }
+    // Human output names each depth.
+    let o = perfd(
+        &[
+            "bench", "--preset", "tiny", "--pp", "4", "--tg", "4", "--reps", "1", "--ctx", "100",
+        ],
+        cache.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("from position 100"), "{text}");
+    // Depths that do not fit the context (tiny: 256), zero and junk are usage errors.
+    for bad in ["0", "250", "12,x"] {
+        let o = perfd(
+            &[
+                "bench", "--preset", "tiny", "--tg", "16", "--reps", "1", "--ctx", bad,
+            ],
+            cache.path(),
+        );
+        assert_eq!(o.status.code(), Some(64), "--ctx {bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--ctx"), "{}", stderr(&o));
+    }
 }
 
 #[test]
