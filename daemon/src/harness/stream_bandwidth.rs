@@ -162,6 +162,7 @@ pub fn measure(threads: usize, array_bytes: u64, reps: usize) -> Option<StreamBa
         copy: Summary::of(copy)?,
         triad: Summary::of(triad)?,
         read: Summary::of(read)?,
+        read_pass: crate::report::bandwidth::READ_PASS.into(),
     })
 }
 

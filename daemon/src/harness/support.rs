@@ -74,6 +74,7 @@ pub fn merge_stream(before: StreamBandwidth, after: StreamBandwidth) -> Result<S
         copy: merge(before.copy, after.copy, "copy")?,
         triad: merge(before.triad, after.triad, "triad")?,
         read: merge(before.read, after.read, "read")?,
+        read_pass: before.read_pass,
     })
 }
 

@@ -18,6 +18,19 @@ pub struct StreamBandwidth {
     pub triad: Summary,
     /// `Σ a[i]`: read-only streaming, the access pattern of a GEMV.
     pub read: Summary,
+    /// How the read pass loaded ([`READ_PASS`] in reports of this version). Reports written before
+    /// the field used 16-byte loads without prefetch (`sum-sse2`), which read slower on some
+    /// hosts: figures per read bandwidth are only comparable within one read pass.
+    #[serde(default = "legacy_read_pass")]
+    pub read_pass: String,
+}
+
+/// The read pass of this version: the widest loads the CPU has, with and without software
+/// prefetch, the faster of the two per round.
+pub const READ_PASS: &str = "widest-loads-best-of-prefetch";
+
+fn legacy_read_pass() -> String {
+    "sum-sse2".into()
 }
 
 impl StreamBandwidth {

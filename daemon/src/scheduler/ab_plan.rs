@@ -81,11 +81,11 @@ pub fn plan(
     carried: Option<Carried>,
 ) -> Result<AbPlan, StoreError> {
     let phase = Phase::of_metric(&config.regression.metric);
-    let metric = resolve(
-        &config.regression.ab_metric,
-        &recent_reports(s, &run.row)?,
-        &phase,
-    );
+    // The run itself joins the check that every figure's read bandwidth was measured one way
+    // (a new commit may change the read pass).
+    let mut reports = recent_reports(s, &run.row)?;
+    reports.extend(run.report.iter().cloned());
+    let metric = resolve(&config.regression.ab_metric, &reports, &phase);
     let values = history_values(s, history, metric, &phase)?;
     let own_run = run.report.as_ref().and_then(|r| metric.value(r, &phase));
     Ok(AbPlan::new(

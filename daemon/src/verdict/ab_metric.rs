@@ -60,9 +60,25 @@ fn robust_cv(values: &[f64]) -> Option<f64> {
     Some(1.4826 * median(&mut dev) / m)
 }
 
+/// Whether every report measured its read bandwidth the same way (figures per read bandwidth
+/// from different read passes differ by the passes' ratio, not by the code measured).
+pub fn one_read_pass<'a>(reports: impl IntoIterator<Item = &'a BenchReport>) -> bool {
+    let mut passes = reports
+        .into_iter()
+        .map(|r| r.memory_bandwidth.read_pass.as_str());
+    match passes.next() {
+        Some(first) => passes.all(|p| p == first),
+        None => true,
+    }
+}
+
 /// The metric with the smaller spread over `reports` (the host's recent runs of one build line),
-/// and both spreads; tokens/s until there are enough runs to tell.
+/// and both spreads; tokens/s until there are enough runs to tell, or when the runs measured
+/// their read bandwidth in different ways.
 pub fn choose(reports: &[BenchReport], phase: &Phase) -> (AbMetric, Option<[f64; 2]>) {
+    if !one_read_pass(reports) {
+        return (AbMetric::TokensPerSecond, None);
+    }
     let of =
         |m: AbMetric| -> Vec<f64> { reports.iter().filter_map(|r| m.value(r, phase)).collect() };
     match (
@@ -77,11 +93,14 @@ pub fn choose(reports: &[BenchReport], phase: &Phase) -> (AbMetric, Option<[f64;
     }
 }
 
-/// The configured metric (`[regression] ab_metric`), `auto` resolved against `reports`.
+/// The configured metric (`[regression] ab_metric`), `auto` resolved against `reports`. Per read
+/// bandwidth only where every report measured it the same way (a configured
+/// `per_read_bandwidth` too: across read passes it would compare the passes).
 pub fn resolve(configured: &str, reports: &[BenchReport], phase: &Phase) -> AbMetric {
     match configured {
         "tokens_per_second" => AbMetric::TokensPerSecond,
-        "per_read_bandwidth" => AbMetric::PerReadBandwidth,
+        "per_read_bandwidth" if one_read_pass(reports) => AbMetric::PerReadBandwidth,
+        "per_read_bandwidth" => AbMetric::TokensPerSecond,
         _ => choose(reports, phase).0,
     }
 }
@@ -139,5 +158,35 @@ mod tests {
             AbMetric::PerReadBandwidth.value(&r, &Phase::Decode),
             Some(13.0 / 20.0)
         );
+    }
+
+    #[test]
+    fn runs_whose_read_bandwidth_was_measured_differently_compare_tokens_per_second() {
+        let drift = [1.0, 0.92, 1.05, 0.97, 1.08, 0.95, 1.02, 0.9];
+        let mut reports: Vec<_> = drift.iter().map(|d| report(13.0 * d, 18.0 * d)).collect();
+        assert_eq!(
+            choose(&reports, &Phase::Decode).0,
+            AbMetric::PerReadBandwidth
+        );
+        assert_eq!(
+            resolve("per_read_bandwidth", &reports, &Phase::Decode),
+            AbMetric::PerReadBandwidth
+        );
+        // A newer build's read pass reads 1.6x faster on the same host: its tokens per GB/s
+        // would look like a 38 % regression.
+        let last = reports.len() - 1;
+        reports[last].memory_bandwidth.read_pass = "another-pass".into();
+        assert!(!one_read_pass(&reports));
+        assert_eq!(
+            choose(&reports, &Phase::Decode),
+            (AbMetric::TokensPerSecond, None)
+        );
+        for configured in ["auto", "per_read_bandwidth"] {
+            assert_eq!(
+                resolve(configured, &reports, &Phase::Decode),
+                AbMetric::TokensPerSecond,
+                "{configured}"
+            );
+        }
     }
 }
