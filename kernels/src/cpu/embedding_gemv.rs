@@ -32,7 +32,8 @@ impl Path {
         if !isa.is_supported() {
             return Path::Reference;
         }
-        let avx512 = matches!(isa, Isa::Avx512Bw | Isa::Avx512Vnni);
+        // The Q8_0/Q6_K kernels convert their scales with F16C (every AVX-512 CPU has it).
+        let avx512 = matches!(isa, Isa::Avx512Bw | Isa::Avx512Vnni) && has_f16c();
         match format {
             EmbeddingFormat::F16 if avx512 => Path::F16Avx512,
             #[cfg(target_arch = "x86_64")]
@@ -91,13 +92,21 @@ fn dot(path: Path, format: EmbeddingFormat, row: &[u8], x: &[f32], prefetch: Pre
         // SAFETY: chosen only with AVX2, F16C and FMA detected.
         Path::F16Avx2 => unsafe { super::f16_avx2::dot(row, x) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: chosen only for a supported AVX-512BW ISA; the row holds x.len()/32 blocks.
+        // SAFETY: chosen only for a supported AVX-512BW ISA with F16C; the row holds
+        // x.len()/32 blocks.
         Path::Q8_0Avx512 => unsafe { super::q8_0_avx512::dot(row, x, prefetch) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, x.len()/256 Q6_K blocks.
+        // SAFETY: as above (AVX-512BW, F16C), x.len()/256 Q6_K blocks.
         Path::Q6KAvx512 => unsafe { super::q6_k_avx512::dot(row, x, prefetch) },
         _ => dot_reference(format, row, x),
     }
+}
+
+fn has_f16c() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("f16c");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 #[cfg(target_arch = "x86_64")]

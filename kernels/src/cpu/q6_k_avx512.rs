@@ -11,13 +11,13 @@ use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
 /// Σ dequant(w)·x over one row of Q6_K blocks.
 ///
 /// # Safety
-/// The CPU must support AVX-512F and AVX-512BW; `w` holds `x.len() / 256` blocks and `x.len()` is
+/// The CPU must support AVX-512F, AVX-512BW and F16C; `w` holds `x.len() / 256` blocks and `x.len()` is
 /// a multiple of 256.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
 pub unsafe fn dot(w: &[u8], x: &[f32], ahead: Prefetch) -> f32 {
     let blocks = x.len() / QK_K;
     assert!(x.len().is_multiple_of(QK_K) && w.len() >= blocks * Q6_K_BLOCK_BYTES);
-    // SAFETY: AVX-512F/BW by the caller; block b reads bytes b·210..b·210+210 of `w` and floats
+    // SAFETY: AVX-512F/BW and F16C by the caller; block b reads bytes b·210..b·210+210 of `w` and floats
     // b·256..b·256+256 of `x`, in bounds by the assertion above.
     unsafe {
         use std::arch::x86_64::*;
@@ -37,7 +37,10 @@ pub unsafe fn dot(w: &[u8], x: &[f32], ahead: Prefetch) -> f32 {
                 prefetch_line(p.wrapping_add(128), ahead.hint);
                 prefetch_line(p.wrapping_add(192), ahead.hint);
             }
-            let d = half::f16::from_le_bytes([*blk.add(208), *blk.add(209)]).to_f32();
+            // F16C inline, as in the Q8_0 kernel (`half`'s conversion is an out-of-line call).
+            let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
+                u16::from_le_bytes([*blk.add(208), *blk.add(209)]),
+            ))));
             let sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
                 blk.add(192) as *const __m128i
             )));
