@@ -5,7 +5,7 @@ use bitnet_kernels::config::available_threads;
 use bitnet_kernels::model::forward::{argmax, greedy};
 use bitnet_kernels::model::model_crossval::{crossval_model, MIN_COSINE};
 use bitnet_kernels::model::synthetic_model::write_preset;
-use bitnet_kernels::model::{BitnetModel, Preset, Session};
+use bitnet_kernels::model::{BitnetModel, Numerics, Preset, Session};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
 fn tiny(dir: &tempfile::TempDir) -> BitnetModel {
@@ -110,4 +110,44 @@ fn session_limits_are_errors() {
         "past the session's capacity"
     );
     assert_eq!(s.position(), 3);
+}
+
+/// A deep synthetic model amplifies any f32-vs-f64 difference in attention through the int8
+/// rounding of every layer (16 layers of width 512 here: cosine 0.99 between the two attentions'
+/// logits; on the 2b4t preset they decorrelate completely). The guard runs the scalar reference
+/// in the candidate's numerics (the SIMD kernel's scalar twin), so every engine passes.
+#[test]
+fn the_guard_holds_on_a_deep_model_where_attention_numerics_diverge() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.gguf");
+    let hp = bitnet_kernels::model::BitnetHparams {
+        layers: 16,
+        hidden: 512,
+        ffn: 1280,
+        heads: 8,
+        kv_heads: 2,
+        context: 64,
+        ..Preset::Tiny.hparams()
+    };
+    bitnet_kernels::model::synthetic_model::write_model(&path, &hp, "deep", 3).unwrap();
+    let model = BitnetModel::load(&path).unwrap();
+    let reference = I2sGemm::reference().unwrap();
+    for isa in Isa::supported() {
+        let r = crossval_model(&model, &engine(isa), &reference, &[1, 2, 3], 12).unwrap();
+        assert!(r.pass, "{isa}: {r:?}");
+    }
+    // Comparing across numerics would fail the guard: the reason it compares like with like.
+    let best = engine(Isa::best());
+    let tokens = [1, 2, 3, 4, 5, 6, 7, 8];
+    let logits = |numerics| {
+        let mut s = Session::new(&model, &best, 8)
+            .unwrap()
+            .with_numerics(numerics);
+        s.forward(&tokens, true).unwrap()
+    };
+    let c = bitnet_kernels::model::model_crossval::cosine(
+        &logits(Numerics::Fast),
+        &logits(Numerics::Exact),
+    );
+    assert!(c < MIN_COSINE, "f32 and f64 attention agree to cosine {c}");
 }

@@ -8,15 +8,58 @@
 //! the group's query heads use them, so each KV byte comes from memory once per token.
 //!
 //! Summation order is fixed (per lane, then a fixed lane reduction), so repeated runs and any
-//! thread count give the same bits. It differs from the f64 reference ([`crate::model`]'s exact
-//! attention) by f32 rounding; the model cross-validation (cosine ≥ 0.9999, identical greedy
-//! tokens) is the check, as for every fast path.
+//! thread count give the same bits. The AVX-512 kernel has a scalar twin (`block_emulated`) that
+//! performs the same operations in the same order (the same FMAs, exponential polynomial and
+//! reduction tree), so it gives the same bits on any CPU: the scalar reference engine runs it
+//! when a model cross-validation checks an engine that runs the AVX-512 kernel (an f32-vs-f64
+//! difference, amplified through 30 layers of int8 activation rounding, decorrelates the logits
+//! of a synthetic 2B-4T model completely, so the guard needs the same algorithm on both sides).
+//! How close the algorithm is to exact attention is checked against the f64 definition here and
+//! against numpy's forward pass (`kernels/tests/model_numpy_parity.rs`).
 
 use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::Isa;
 
 /// Positions per work item.
 pub const BLOCK_POSITIONS: usize = 256;
+
+/// ln 2 split in a high part exact in f32 products and the rest (Cody–Waite range reduction).
+pub(crate) const LN2_HI: f32 = 0.693_145_75;
+pub(crate) const LN2_LO: f32 = 1.428_606_8e-6;
+/// Horner coefficients of the degree-6 Taylor polynomial of e^r, highest first.
+pub(crate) const EXP_COEFFS: [f32; 7] = [
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+];
+/// Below this e^x is not a normal f32, and the exponential returns 0.
+pub(crate) const EXP_MIN: f32 = -87.0;
+
+/// e^x for x ≤ 0 exactly as the AVX-512 kernel's `exp16` computes one lane.
+fn exp_emulated(x: f32) -> f32 {
+    if x.is_nan() || x < EXP_MIN {
+        return 0.0;
+    }
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = (-n).mul_add(LN2_HI, x);
+    let r = (-n).mul_add(LN2_LO, r);
+    let p = EXP_COEFFS[1..]
+        .iter()
+        .fold(EXP_COEFFS[0], |p, &c| p.mul_add(r, c));
+    // n ∈ [−126, 0]: 2^n is a normal f32, so the product rounds once, as `vscalefps` does.
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Σ of 16 lanes in the order of the AVX-512 kernel's transposing reduction: per 128-bit lane k,
+/// S_k = (v[4k] + v[4k+2]) + (v[4k+1] + v[4k+3]); then (S0 + S1) + (S2 + S3).
+pub(crate) fn lane_sum(v: &[f32; 16]) -> f32 {
+    let s = |k: usize| (v[4 * k] + v[4 * k + 2]) + (v[4 * k + 1] + v[4 * k + 3]);
+    (s(0) + s(1)) + (s(2) + s(3))
+}
 
 /// Shape of the attention: query heads, KV heads and head width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,35 +83,44 @@ impl AttentionShape {
 }
 
 /// The block routine a call uses, resolved once per call.
-/// The block routine a call uses, resolved once per call: AVX-512 for head widths of 64 or 128
-/// floats and 1, 2 or 4 query heads per KV head (every shape perfd knows), else portable.
+/// The block routine a call uses, resolved once per call.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Path {
-    /// `(head_dim / 16, query heads per KV head)`.
+    /// AVX-512, `(head_dim / 16, query heads per KV head)`: head widths of 64 or 128 floats and
+    /// 1, 2 or 4 query heads per KV head (every shape perfd knows).
     Avx512(usize, usize),
+    /// The AVX-512 kernel's scalar twin, for the same shapes on any CPU.
+    Emulated(usize, usize),
+    /// Plain f32 for any other shape.
     Portable,
 }
 
 impl Path {
     fn for_call(isa: Isa, shape: AttentionShape) -> Self {
+        let (n, g) = (shape.head_dim / 16, shape.group());
+        if !(matches!(shape.head_dim, 64 | 128) && matches!(g, 1 | 2 | 4)) {
+            return Path::Portable;
+        }
         let avx512 = matches!(isa, Isa::Avx512Bw | Isa::Avx512Vnni) && isa.is_supported();
-        let n = shape.head_dim / 16;
-        if avx512
-            && cfg!(target_arch = "x86_64")
-            && matches!(shape.head_dim, 64 | 128)
-            && matches!(shape.group(), 1 | 2 | 4)
-        {
-            Path::Avx512(n, shape.group())
+        if avx512 && cfg!(target_arch = "x86_64") {
+            Path::Avx512(n, g)
         } else {
-            Path::Portable
+            Path::Emulated(n, g)
         }
     }
+}
+
+/// Whether `isa` runs the SIMD attention kernel on `shape` (where it does, sessions default to
+/// this attention; elsewhere the f64 one is as fast as the emulation and exact).
+pub fn has_simd_kernel(isa: Isa, shape: AttentionShape) -> bool {
+    matches!(Path::for_call(isa, shape), Path::Avx512(..))
 }
 
 /// Kernel id of the attention a call with `isa` on `shape` runs.
 pub fn kernel_id(isa: Isa, shape: AttentionShape) -> &'static str {
     match Path::for_call(isa, shape) {
         Path::Portable => "attention_f32_portable",
+        Path::Emulated(..) => "attention_f32_emulated",
         Path::Avx512(..) => "attention_f32_avx512",
     }
 }
@@ -160,7 +212,70 @@ fn run_block(path: Path, block: &Block<'_>, d: usize, part: &mut [f32]) {
             _ => {}
         }
     }
-    block_portable(block, d, part)
+    match path {
+        Path::Emulated(n, g) | Path::Avx512(n, g) => block_emulated(block, n, g, part),
+        Path::Portable => block_portable(block, d, part),
+    }
+}
+
+/// The AVX-512 kernel's work item in scalar f32, operation for operation (see the module docs):
+/// lanes `l` of a 16-float vector are the array index `l`, FMAs are `mul_add`.
+fn block_emulated(block: &Block<'_>, n: usize, g: usize, part: &mut [f32]) {
+    let d = 16 * n;
+    let len = block.len;
+    let padded = len.next_multiple_of(16);
+    let mut scores = vec![f32::NEG_INFINITY; g * padded];
+    let tile = 16 / g;
+    let row = |rows: &[f32], j: usize| -> Vec<f32> {
+        rows[j * block.stride + block.offset..][..d].to_vec()
+    };
+    for j0 in (0..len).step_by(tile) {
+        let count = tile.min(len - j0);
+        let mut p = [[0f32; 16]; 16];
+        for t in 0..count {
+            let k = row(block.keys, j0 + t);
+            for i in 0..n {
+                for h in 0..g {
+                    let q = &block.q[h * d + 16 * i..][..16];
+                    for (l, acc) in p[t * g + h].iter_mut().enumerate() {
+                        *acc = k[16 * i + l].mul_add(q[l], *acc);
+                    }
+                }
+            }
+        }
+        for t in 0..count {
+            for h in 0..g {
+                scores[h * padded + j0 + t] = lane_sum(&p[t * g + h]) * block.scale;
+            }
+        }
+    }
+    let mut ml = vec![(0f32, 0f32); g];
+    for (h, mlh) in ml.iter_mut().enumerate() {
+        let row = &mut scores[h * padded..(h + 1) * padded];
+        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut lanes = [0f32; 16];
+        for c in row.chunks_exact_mut(16) {
+            for (lane, x) in lanes.iter_mut().zip(c.iter_mut()) {
+                *x = exp_emulated(*x - m);
+                *lane += *x;
+            }
+        }
+        *mlh = (m, lane_sum(&lanes));
+    }
+    for (h, &(m, l)) in ml.iter().enumerate() {
+        let ph = &mut part[h * (d + 2)..(h + 1) * (d + 2)];
+        ph[0] = m;
+        ph[1] = l;
+        let acc = &mut ph[2..];
+        acc.fill(0.0);
+        for j in 0..len {
+            let w = scores[h * padded + j];
+            let v = &block.values[j * block.stride + block.offset..][..d];
+            for (a, &x) in acc.iter_mut().zip(v) {
+                *a = w.mul_add(x, *a);
+            }
+        }
+    }
 }
 
 /// One work item in plain f32 (any head width).
@@ -282,6 +397,61 @@ mod tests {
             out, again,
             "{isa} ctx {ctx}: thread count changed the result"
         );
+    }
+
+    /// The scalar twin gives the AVX-512 kernel's bits (the scalar reference engine runs it).
+    #[test]
+    fn the_emulation_reproduces_the_simd_kernel_bit_for_bit() {
+        let simd = [Isa::Avx512Vnni, Isa::Avx512Bw]
+            .into_iter()
+            .find(|i| i.is_supported());
+        let Some(simd) = simd else {
+            eprintln!("no AVX-512 on this CPU: the emulation is checked against f64 only");
+            return;
+        };
+        let pool = WorkerPool::new(2, false).unwrap();
+        for head_dim in [64, 128] {
+            for (heads, kv_heads) in [(8, 2), (4, 2), (3, 3)] {
+                let shape = AttentionShape {
+                    heads,
+                    kv_heads,
+                    head_dim,
+                };
+                for (ctx, spread) in [(1, 1.0), (7, 1.0), (300, 1.0), (600, 8.0), (1000, 0.3)] {
+                    let mut r = rng(ctx as u64 + 17 * head_dim as u64);
+                    let kvd = shape.kv_dim();
+                    let mut gen = |n: usize| -> Vec<f32> {
+                        (0..n).map(|_| r.random_range(-spread..spread)).collect()
+                    };
+                    let (q, k, v) = (gen(heads * head_dim), gen(ctx * kvd), gen(ctx * kvd));
+                    let mut a = vec![0f32; heads * head_dim];
+                    let mut b = a.clone();
+                    attend(simd, &pool, shape, &q, &k, &v, ctx, &mut a);
+                    attend(Isa::Scalar, &pool, shape, &q, &k, &v, ctx, &mut b);
+                    let differ = a.iter().zip(&b).filter(|(x, y)| x.to_bits() != y.to_bits());
+                    assert_eq!(
+                        differ.count(),
+                        0,
+                        "d {head_dim} {heads}/{kv_heads} ctx {ctx}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_exponential_is_close_to_exp_and_zero_below_the_normal_range() {
+        for i in 0..=87_000 {
+            let x = -(i as f32) / 1000.0;
+            let (got, want) = (exp_emulated(x), f64::from(x).exp());
+            assert!(
+                ((f64::from(got) - want) / want).abs() < 4e-7,
+                "e^{x}: {got} vs {want}"
+            );
+        }
+        assert_eq!(exp_emulated(-87.5), 0.0);
+        assert_eq!(exp_emulated(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_emulated(0.0), 1.0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::attention::Block;
+use super::attention::{lane_sum, Block, EXP_COEFFS, EXP_MIN, LN2_HI, LN2_LO};
 use super::prefetch::{prefetch, PrefetchHint};
 
 /// Rows ahead of the current one that are prefetched (rows are `stride` apart, which the
@@ -28,45 +28,23 @@ fn prefetch_row(p: *const f32, n: usize) {
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
 unsafe fn exp16(x: __m512) -> __m512 {
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    let normal = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_set1_ps(-87.0));
-    let x = _mm512_max_ps(x, _mm512_set1_ps(-87.0));
+    let normal = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_set1_ps(EXP_MIN));
+    let x = _mm512_max_ps(x, _mm512_set1_ps(EXP_MIN));
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
         _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
     );
     let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
     let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
-    let mut p = _mm512_set1_ps(1.0 / 720.0);
-    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+    let mut p = _mm512_set1_ps(EXP_COEFFS[0]);
+    for &c in &EXP_COEFFS[1..] {
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
     }
     _mm512_maskz_mov_ps(normal, _mm512_scalef_ps(p, n))
 }
 
-/// q·k over `16·N` floats (one accumulator per position; positions are independent, so the
-/// out-of-order core overlaps their FMA chains).
-///
-/// # Safety
-/// AVX-512F; `q` and `k` point at `16·N` readable floats.
-#[target_feature(enable = "avx512f")]
-unsafe fn dot<const N: usize>(q: *const f32, k: *const f32) -> f32 {
-    // SAFETY: the caller guarantees 16·N floats behind both pointers.
-    unsafe {
-        let mut acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(k));
-        for i in 1..N {
-            acc = _mm512_fmadd_ps(
-                _mm512_loadu_ps(q.add(16 * i)),
-                _mm512_loadu_ps(k.add(16 * i)),
-                acc,
-            );
-        }
-        _mm512_reduce_add_ps(acc)
-    }
-}
-
 /// The horizontal sums of 16 vectors, as one vector (element t = Σ lanes of `p[t]`): a
-/// transpose-and-add tree of 45 shuffles and adds, against 16 full reductions of ~8 each.
+/// transpose-and-add tree of 45 shuffles and adds, against 16 full reductions of ~8 each. Its
+/// order of additions is [`lane_sum`]'s, which the scalar emulation uses.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
@@ -117,7 +95,6 @@ pub(crate) unsafe fn block<const N: usize, const G: usize>(block: &Block<'_>, pa
     let mut scores = vec![f32::NEG_INFINITY; G * padded];
     // Positions per reduction tile: 16 lane-partial vectors, one per (position, head).
     let tile = 16 / G;
-    let full = len / tile * tile;
     // SAFETY: every row read is in bounds (asserted above), AVX-512F by the caller.
     unsafe {
         let key = |j: usize| block.keys.as_ptr().add(j * block.stride + block.offset);
@@ -125,10 +102,11 @@ pub(crate) unsafe fn block<const N: usize, const G: usize>(block: &Block<'_>, pa
         let q = |h: usize, i: usize| _mm512_loadu_ps(block.q.as_ptr().add(h * d + 16 * i));
         let scale = _mm512_set1_ps(block.scale);
         let mut sums = [0f32; 16];
-        for j0 in (0..full).step_by(tile) {
-            // p[t·G + h] = lane partials of q_h · k_{j0+t}.
+        for j0 in (0..len).step_by(tile) {
+            // p[t·G + h] = lane partials of q_h · k_{j0+t} (zero past the block's end).
+            let count = tile.min(len - j0);
             let mut p = [_mm512_setzero_ps(); 16];
-            for t in 0..tile {
+            for t in 0..count {
                 let k = key(j0 + t);
                 prefetch_row(k.wrapping_add(PREFETCH_ROWS * block.stride), N);
                 for i in 0..N {
@@ -139,16 +117,10 @@ pub(crate) unsafe fn block<const N: usize, const G: usize>(block: &Block<'_>, pa
                 }
             }
             _mm512_storeu_ps(sums.as_mut_ptr(), _mm512_mul_ps(hsum16(&p), scale));
-            for t in 0..tile {
+            for t in 0..count {
                 for h in 0..G {
                     scores[h * padded + j0 + t] = sums[t * G + h];
                 }
-            }
-        }
-        for j in full..len {
-            for h in 0..G {
-                let qh = block.q.as_ptr().add(h * d);
-                scores[h * padded + j] = dot::<N>(qh, key(j)) * block.scale;
             }
         }
         // Softmax numerators in place; padding stays −∞ → 0.
@@ -168,7 +140,9 @@ pub(crate) unsafe fn block<const N: usize, const G: usize>(block: &Block<'_>, pa
                 lv = _mm512_add_ps(lv, e);
                 _mm512_storeu_ps(c.as_mut_ptr(), e);
             }
-            l[h] = _mm512_reduce_add_ps(lv);
+            let mut lanes = [0f32; 16];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), lv);
+            l[h] = lane_sum(&lanes);
         }
         // P·V in column chunks of C vectors, so G·C accumulators fit the register file.
         const C: usize = 4;

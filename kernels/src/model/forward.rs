@@ -10,7 +10,6 @@ use std::time::Instant;
 use crate::activation::QuantizedActivations;
 use crate::cpu::attention::{self, AttentionShape};
 use crate::cpu::embedding_gemv::{self, Prefetch};
-use crate::cpu::Isa;
 use crate::gemm::I2sGemm;
 use crate::model::error::ModelError;
 use crate::model::kv_cache::KvCache;
@@ -37,9 +36,10 @@ pub enum Numerics {
     /// f32 KV cache, attention in f64: independent of summation order. The scalar reference
     /// engine's (the oracle's) choice.
     Exact,
-    /// f32 KV cache, attention in f32 SIMD with a fixed reduction order
-    /// ([`crate::cpu::attention`]): the SIMD engines' default. Checked against [`Numerics::Exact`]
-    /// by the model cross-validation and against numpy by the parity test.
+    /// f32 KV cache, attention in f32 with a fixed order of operations
+    /// ([`crate::cpu::attention`]): the default of engines with the AVX-512 attention kernel.
+    /// The model cross-validation runs the scalar reference with the same numerics (the kernel's
+    /// scalar twin); the algorithm is checked against f64 attention and against numpy.
     Fast,
     /// bitnet.cpp's (ggml's) rounding points: F16 KV cache and Q rounded to F16 for Q·Kᵀ; for a
     /// single-token evaluation also the softmax probabilities before P·V and the normed hidden
@@ -74,6 +74,11 @@ impl<'m> Session<'m> {
         max_positions: usize,
     ) -> Result<Self, ModelError> {
         let hp = model.hparams();
+        let shape = AttentionShape {
+            heads: hp.heads,
+            kv_heads: hp.kv_heads,
+            head_dim: hp.head_dim(),
+        };
         if max_positions == 0 || max_positions > hp.context {
             return Err(ModelError::Context {
                 needed: max_positions,
@@ -83,11 +88,12 @@ impl<'m> Session<'m> {
         Ok(Self {
             model,
             engine,
-            // The oracle stays exact; every SIMD engine runs the fast attention it is checked with.
-            numerics: if engine.isa() == Isa::Scalar {
-                Numerics::Exact
-            } else {
+            // The SIMD attention where the engine has it; elsewhere f64 attention is exact and no
+            // slower than the SIMD kernel's scalar emulation.
+            numerics: if attention::has_simd_kernel(engine.isa(), shape) {
                 Numerics::Fast
+            } else {
+                Numerics::Exact
             },
             kv: KvCache::new(hp.layers, hp.kv_dim(), max_positions),
             rope: RopeTable::new(hp.head_dim(), max_positions, hp.rope_base),
@@ -101,6 +107,11 @@ impl<'m> Session<'m> {
     pub fn with_numerics(mut self, numerics: Numerics) -> Self {
         self.numerics = numerics;
         self
+    }
+
+    /// The floating-point choices this session computes with.
+    pub fn numerics(&self) -> Numerics {
+        self.numerics
     }
 
     /// Tokens fed so far.

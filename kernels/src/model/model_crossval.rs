@@ -80,7 +80,8 @@ pub fn compare(
     }
 }
 
-/// Runs `prompt` + `steps` greedy tokens with `candidate` and with `reference` and compares them.
+/// Runs `prompt` + `steps` greedy tokens with `candidate` and with `reference` (in the numerics
+/// the candidate's session chose) and compares them.
 pub fn crossval_model(
     model: &BitnetModel,
     candidate: &I2sGemm,
@@ -91,7 +92,9 @@ pub fn crossval_model(
     let positions = prompt.len() + steps;
     let mut a = Session::new(model, candidate, positions)?;
     let (tokens, logits) = greedy(&mut a, prompt, steps)?;
-    let mut b = Session::new(model, reference, positions)?;
+    // The reference computes with the candidate's numerics (for the SIMD attention, its scalar
+    // twin): the check is of the kernels; the attention algorithm's accuracy has its own tests.
+    let mut b = Session::new(model, reference, positions)?.with_numerics(a.numerics());
     let (ref_tokens, ref_logits) = greedy(&mut b, prompt, steps)?;
     Ok(compare(&logits, &ref_logits, tokens, ref_tokens))
 }
