@@ -301,6 +301,120 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
 }
 
 #[test]
+fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = perfd(
+        &[
+            "bench",
+            "--preset",
+            "tiny",
+            "--pp",
+            "8",
+            "--tg",
+            "8",
+            "--reps",
+            "4",
+            "--compare-embeddings",
+            "q8_0",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &r["comparison"];
+    assert!(c["model"]["name"].as_str().unwrap().contains("Q8_0"));
+    assert!(kernel_ids(&r).iter().any(|i| i.starts_with("f16_gemv_")));
+    assert!(c["kernel_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i.as_str().unwrap().starts_with("q8_0_gemv_")));
+    for phase in ["prefill", "decode"] {
+        let tps = |phases: &Value| {
+            phases
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["phase"] == phase)
+                .map(|p| {
+                    assert_eq!(
+                        p["tokens_per_second"]["samples"].as_array().unwrap().len(),
+                        4
+                    );
+                    p["tokens_per_second"]["median"].as_f64().unwrap()
+                })
+                .unwrap()
+        };
+        let ratio = c["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["phase"] == phase)
+            .unwrap()["ratio"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (ratio - tps(&c["phases"]) / tps(&r["phases"])).abs() < 1e-9,
+            "{phase}"
+        );
+    }
+    // The candidate's roofline counts its own (smaller) embedding.
+    assert!(
+        c["decode_roofline"]["bytes_per_token"].as_u64().unwrap()
+            < r["decode_roofline"]["bytes_per_token"].as_u64().unwrap()
+    );
+    // A file works the same way; a missing one is an error naming it.
+    let file = dir.path().join("q6.gguf");
+    let o = perfd(
+        &[
+            "model",
+            "write",
+            "--preset",
+            "tiny",
+            "--embeddings",
+            "q6_k",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = perfd(
+        &[
+            "bench",
+            "--preset",
+            "tiny",
+            "--pp",
+            "4",
+            "--tg",
+            "4",
+            "--reps",
+            "2",
+            "--compare-model",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the model above"));
+    let o = perfd(
+        &[
+            "bench",
+            "--preset",
+            "tiny",
+            "--reps",
+            "1",
+            "--compare-model",
+            "/nonexistent.gguf",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/nonexistent.gguf"), "{}", stderr(&o));
+}
+
+#[test]
 fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
     let cache = tempfile::tempdir().unwrap();
     let o = perfd(

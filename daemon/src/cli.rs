@@ -273,6 +273,14 @@ pub struct BenchArgs {
     /// roofline (weights plus the KV bytes read). Depth + --tg must fit the model's context.
     #[arg(long, value_name = "N,...", conflicts_with = "kernels")]
     pub ctx: Option<String>,
+    /// With --preset: also measure the preset with its embedding in this format (f16, q8_0,
+    /// q6_k), repetitions interleaved with the main model's, and report the ratios.
+    #[arg(long, value_name = "FORMAT", conflicts_with_all = ["model", "kernels", "compare_model"])]
+    pub compare_embeddings: Option<String>,
+    /// Also measure this model file, repetitions interleaved with the main model's, and report
+    /// the ratios.
+    #[arg(long, value_name = "FILE", conflicts_with = "kernels")]
+    pub compare_model: Option<PathBuf>,
     /// Prompt tokens per prefill run.
     #[arg(long, default_value_t = 128)]
     pub pp: usize,

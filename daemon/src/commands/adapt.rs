@@ -118,6 +118,7 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         generation_128_seconds,
         decode_roofline,
         decode_at_context: Vec::new(),
+        comparison: None,
         decode_profile: Vec::new(),
         kernels: Vec::new(),
         memory_bandwidth,

@@ -123,6 +123,39 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             c.roofline.kv_bytes_per_token as f64 / 1e9,
         );
     }
+    if let Some(c) = &r.comparison {
+        let name = c.model.name.as_deref().unwrap_or(&c.model.path);
+        let _ = writeln!(
+            s,
+            "compared  {name} ({}), repetitions interleaved with the model above:",
+            c.kernel_ids.join(", ")
+        );
+        for p in &c.phases {
+            let ratio = c
+                .ratios
+                .iter()
+                .find(|x| x.phase == p.phase)
+                .map_or(String::new(), |x| {
+                    format!(", {:.3}x the model above", x.ratio)
+                });
+            let _ = writeln!(
+                s,
+                "          {:<8}  {:.2} tokens/s median (95% CI {:.2}–{:.2}){ratio}",
+                p.phase.name(),
+                p.tokens_per_second.median,
+                p.tokens_per_second.ci95[0],
+                p.tokens_per_second.ci95[1],
+            );
+        }
+        let rf = &c.decode_roofline;
+        let _ = writeln!(
+            s,
+            "          roofline  decode at {:.1}% of {:.2} tokens/s ({:.3} GB read per token)",
+            100.0 * rf.ratio,
+            rf.roofline_tokens_per_second,
+            rf.bytes_per_token as f64 / 1e9
+        );
+    }
     if let Some(rss) = r.peak_rss_bytes {
         let _ = writeln!(s, "memory    peak RSS {:.2} GB", rss as f64 / 1e9);
     }

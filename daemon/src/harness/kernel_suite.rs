@@ -220,6 +220,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         generation_128_seconds: None,
         decode_roofline: None,
         decode_at_context: Vec::new(),
+        comparison: None,
         decode_profile: Vec::new(),
         kernels,
         memory_bandwidth,

@@ -88,6 +88,87 @@ fn shares(p: &OpProfile, tokens: usize) -> Vec<OpShare> {
         .collect()
 }
 
+/// One model's session under measurement: prompt, warm-up done, timings so far.
+struct Runner<'m> {
+    session: Session<'m>,
+    prompt: Vec<u32>,
+    spec: ModelBenchSpec,
+    prefill: Vec<f64>,
+    decode: Vec<f64>,
+    profile: OpProfile,
+}
+
+impl<'m> Runner<'m> {
+    /// A session on `model`, warmed up (every weight touched once by prefill and decode).
+    fn new(model: &'m BitnetModel, engine: &'m I2sGemm, spec: ModelBenchSpec) -> Result<Self> {
+        if spec.prompt_tokens == 0 || spec.gen_tokens == 0 || spec.reps == 0 {
+            bail!("prompt tokens, generated tokens and repetitions must all be at least 1");
+        }
+        let vocab = model.hparams().vocab;
+        let positions = spec.prompt_tokens + spec.gen_tokens;
+        let mut session = Session::new(model, engine, positions.max(2 * WARMUP_TOKENS))
+            .context("create inference session")?;
+        let mut r = rng(0x9E0_0E7);
+        let prompt: Vec<u32> = (0..spec.prompt_tokens)
+            .map(|_| r.random_range(0..vocab as u32))
+            .collect();
+        let warm: Vec<u32> = prompt.iter().copied().cycle().take(WARMUP_TOKENS).collect();
+        let mut next = argmax(&session.forward(&warm, false)?);
+        for _ in 0..WARMUP_TOKENS {
+            next = argmax(&session.decode(next)?);
+        }
+        Ok(Self {
+            session,
+            prompt,
+            spec,
+            prefill: Vec::new(),
+            decode: Vec::new(),
+            profile: OpProfile::default(),
+        })
+    }
+
+    /// One timed repetition: prefill of the prompt, then greedy decode.
+    fn rep(&mut self, label: &str, progress: &dyn Fn(&str)) -> Result<()> {
+        let spec = self.spec;
+        progress(&format!("{label}prefill {} tokens", spec.prompt_tokens));
+        self.session.reset();
+        let t = Instant::now();
+        let logits = self.session.forward(&self.prompt, false)?;
+        self.prefill.push(t.elapsed().as_secs_f64());
+        progress(&format!("{label}decode {} tokens", spec.gen_tokens));
+        let mut token = argmax(&logits);
+        self.session.reset_profile();
+        let t = Instant::now();
+        for _ in 0..spec.gen_tokens {
+            token = argmax(&self.session.decode(token)?);
+        }
+        self.decode.push(t.elapsed().as_secs_f64());
+        let p = self.session.profile();
+        for op in Op::ALL {
+            self.profile.add(op, p.seconds(op));
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<ModelBenchResult> {
+        let spec = self.spec;
+        Ok(ModelBenchResult {
+            phases: vec![
+                phase(Phase::Prefill, spec.prompt_tokens, self.prefill)?,
+                phase(Phase::Decode, spec.gen_tokens, self.decode)?,
+            ],
+            decode_profile: shares(&self.profile, spec.gen_tokens * spec.reps),
+            kernel_ids: self
+                .session
+                .kernel_ids()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            kv_bytes_per_token: mean_kv_bytes(&self.session, spec.prompt_tokens, spec.gen_tokens),
+        })
+    }
+}
+
 /// Runs warm-up and `spec.reps` timed repetitions; `progress(rep)` is called before each.
 pub fn run(
     model: &BitnetModel,
@@ -95,65 +176,37 @@ pub fn run(
     spec: ModelBenchSpec,
     progress: &dyn Fn(&str),
 ) -> Result<ModelBenchResult> {
-    if spec.prompt_tokens == 0 || spec.gen_tokens == 0 || spec.reps == 0 {
-        bail!("prompt tokens, generated tokens and repetitions must all be at least 1");
-    }
-    let vocab = model.hparams().vocab;
-    let positions = spec.prompt_tokens + spec.gen_tokens;
-    let mut session = Session::new(model, engine, positions.max(2 * WARMUP_TOKENS))
-        .context("create inference session")?;
-    let mut r = rng(0x9E0_0E7);
-    let prompt: Vec<u32> = (0..spec.prompt_tokens)
-        .map(|_| r.random_range(0..vocab as u32))
-        .collect();
-
     progress("warm-up");
-    let warm: Vec<u32> = prompt.iter().copied().cycle().take(WARMUP_TOKENS).collect();
-    let mut next = argmax(&session.forward(&warm, false)?);
-    for _ in 0..WARMUP_TOKENS {
-        next = argmax(&session.decode(next)?);
-    }
-
-    let (mut pre, mut dec) = (Vec::new(), Vec::new());
-    let mut decode_profile = OpProfile::default();
+    let mut runner = Runner::new(model, engine, spec)?;
     for rep in 0..spec.reps {
-        progress(&format!(
-            "repetition {}/{}: prefill {} tokens",
-            rep + 1,
-            spec.reps,
-            spec.prompt_tokens
-        ));
-        session.reset();
-        let t = Instant::now();
-        let logits = session.forward(&prompt, false)?;
-        pre.push(t.elapsed().as_secs_f64());
-        progress(&format!(
-            "repetition {}/{}: decode {} tokens",
-            rep + 1,
-            spec.reps,
-            spec.gen_tokens
-        ));
-        let mut token = argmax(&logits);
-        session.reset_profile();
-        let t = Instant::now();
-        for _ in 0..spec.gen_tokens {
-            token = argmax(&session.decode(token)?);
-        }
-        dec.push(t.elapsed().as_secs_f64());
-        let p = session.profile();
-        for op in Op::ALL {
-            decode_profile.add(op, p.seconds(op));
+        runner.rep(&format!("repetition {}/{}: ", rep + 1, spec.reps), progress)?;
+    }
+    runner.finish()
+}
+
+/// Like [`run`] for two models in one process, their repetitions interleaved A B B A A B …, so
+/// a host whose speed drifts during the run moves both alike and their ratio stays fair.
+pub fn run_pair(
+    baseline: &BitnetModel,
+    candidate: &BitnetModel,
+    engine: &I2sGemm,
+    spec: ModelBenchSpec,
+    progress: &dyn Fn(&str),
+) -> Result<(ModelBenchResult, ModelBenchResult)> {
+    progress("warm-up");
+    let mut a = Runner::new(baseline, engine, spec)?;
+    let mut b = Runner::new(candidate, engine, spec)?;
+    for rep in 0..spec.reps {
+        let label = |side: &str| format!("repetition {}/{} ({side}): ", rep + 1, spec.reps);
+        if rep % 2 == 0 {
+            a.rep(&label("baseline"), progress)?;
+            b.rep(&label("candidate"), progress)?;
+        } else {
+            b.rep(&label("candidate"), progress)?;
+            a.rep(&label("baseline"), progress)?;
         }
     }
-    Ok(ModelBenchResult {
-        phases: vec![
-            phase(Phase::Prefill, spec.prompt_tokens, pre)?,
-            phase(Phase::Decode, spec.gen_tokens, dec)?,
-        ],
-        decode_profile: shares(&decode_profile, spec.gen_tokens * spec.reps),
-        kernel_ids: session.kernel_ids().into_iter().map(String::from).collect(),
-        kv_bytes_per_token: mean_kv_bytes(&session, spec.prompt_tokens, spec.gen_tokens),
-    })
+    Ok((a.finish()?, b.finish()?))
 }
 
 /// Decode of `spec.gen_tokens` tokens starting at `positions`, `spec.reps` times. The cache is

@@ -14,14 +14,15 @@ use crate::cli::BenchArgs;
 use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::harness::host::rss::{peak_rss_bytes, reset_peak_rss};
 use crate::harness::host::HostFingerprint;
-use crate::harness::model_bench::{self, ModelBenchSpec};
+use crate::harness::model_bench::{self, ModelBenchResult, ModelBenchSpec};
 use crate::harness::model_cache::load_named;
 use crate::harness::support::{
     bandwidth_memory, kernel_crossval, merge_stream, parse_params, progress, stream_round,
     timestamp, BenchOutcome,
 };
 use crate::report::bench_report::{
-    ContextDecode, CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo, ToolVersions,
+    Comparison, ContextDecode, CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo,
+    PhaseRatio, ToolVersions,
 };
 use crate::report::{BenchReport, Phase, SCHEMA};
 use crate::UsageError;
@@ -116,6 +117,71 @@ fn decode_roofline(
     }
 }
 
+/// The second model of `--compare-embeddings` / `--compare-model`, if asked for.
+fn compare_model(
+    args: &BenchArgs,
+    note: &dyn Fn(String),
+) -> Result<Option<(BitnetModel, Option<Preset>)>> {
+    let embeddings = match (&args.compare_embeddings, &args.compare_model) {
+        (Some(f), _) => f
+            .parse::<EmbeddingFormat>()
+            .map_err(|e| UsageError(format!("--compare-embeddings: {e}")))?,
+        (None, Some(path)) => {
+            return load_named(Some(path), "", EmbeddingFormat::F16, None, note)
+                .with_context(|| format!("--compare-model {}", path.display()))
+                .map(Some)
+        }
+        (None, None) => return Ok(None),
+    };
+    load_named(
+        None,
+        &args.preset,
+        embeddings,
+        args.cache_dir.as_deref(),
+        note,
+    )
+    .map(Some)
+}
+
+/// The compared model's figures and its ratios to the baseline's.
+fn comparison(
+    model: &BitnetModel,
+    preset: Option<Preset>,
+    result: ModelBenchResult,
+    baseline: &ModelBenchResult,
+    read: f64,
+) -> Result<Comparison> {
+    let decode = result
+        .phases
+        .iter()
+        .find(|p| p.phase == Phase::Decode)
+        .context("compared decode phase missing")?;
+    let decode_roofline = decode_roofline(
+        decode.tokens_per_second.median,
+        model.decode_weight_bytes(),
+        result.kv_bytes_per_token,
+        read,
+    );
+    let ratios = result
+        .phases
+        .iter()
+        .filter_map(|p| {
+            let base = baseline.phases.iter().find(|b| b.phase == p.phase)?;
+            Some(PhaseRatio {
+                phase: p.phase.clone(),
+                ratio: p.tokens_per_second.median / base.tokens_per_second.median,
+            })
+        })
+        .collect();
+    Ok(Comparison {
+        model: model_info(model, preset),
+        kernel_ids: result.kernel_ids,
+        phases: result.phases,
+        decode_roofline,
+        ratios,
+    })
+}
+
 /// `--ctx 128,1024,4096`: positions, each ≥ 1 and with room for `--tg` tokens in the context.
 fn parse_ctx(spec: Option<&str>, tg: usize, context: usize) -> Result<Vec<usize>> {
     let Some(spec) = spec else {
@@ -153,9 +219,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let host = HostFingerprint::detect();
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
     let ctx_runs = args.ctx.as_deref().map_or(0, |c| c.split(',').count()) as u64;
+    let compared = args.compare_embeddings.is_some() || args.compare_model.is_some();
     let pb = progress(
         args.json,
-        4 + (2 + ctx_runs) * args.reps as u64 + u64::from(args.crossval),
+        5 + (2 + ctx_runs + 2 * u64::from(compared)) * args.reps as u64 + u64::from(args.crossval),
     );
     let note = |line: String| pb.println(line);
 
@@ -177,6 +244,19 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         )));
     }
     let contexts = parse_ctx(args.ctx.as_deref(), args.tg, hp.context)?;
+    pb.set_message("loading the model to compare with");
+    let candidate = compare_model(args, &note)?;
+    if let Some((m, _)) = &candidate {
+        if positions > m.hparams().context {
+            bail!(UsageError(format!(
+                "--pp {} + --tg {} = {positions} positions exceed the compared model's context of {}",
+                args.pp,
+                args.tg,
+                m.hparams().context
+            )));
+        }
+    }
+    pb.inc(1);
 
     let (mut crossval, mut model_crossval) = (None, None);
     if args.crossval {
@@ -201,11 +281,21 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         gen_tokens: args.tg,
         reps: args.reps,
     };
-    let result = model_bench::run(&model, &engine, spec, &|msg| {
+    let tick = |msg: &str| {
         pb.set_message(msg.to_string());
         pb.inc(u64::from(msg.contains("repetition")));
-    })
-    .context("model benchmark")?;
+    };
+    let (result, candidate_result) = match &candidate {
+        Some((m, _)) => {
+            let (a, b) = model_bench::run_pair(&model, m, &engine, spec, &tick)
+                .context("model benchmark (compared pair)")?;
+            (a, Some(b))
+        }
+        None => (
+            model_bench::run(&model, &engine, spec, &tick).context("model benchmark")?,
+            None,
+        ),
+    };
     let mut context_runs = Vec::with_capacity(contexts.len());
     for &positions in &contexts {
         let run = model_bench::run_at_context(&model, &engine, spec, positions, &|msg| {
@@ -234,6 +324,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         result.kv_bytes_per_token,
         read,
     );
+    let comparison = match (candidate, candidate_result) {
+        (Some((m, p)), Some(b)) => Some(comparison(&m, p, b, &result, read)?),
+        _ => None,
+    };
     let decode_at_context = context_runs
         .into_iter()
         .map(|c| ContextDecode {
@@ -265,6 +359,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         generation_128_seconds,
         decode_roofline: Some(main_roofline),
         decode_at_context,
+        comparison,
         decode_profile: result.decode_profile,
         kernels: Vec::new(),
         memory_bandwidth,

@@ -133,6 +133,32 @@ pub struct ContextDecode {
     pub roofline: DecodeRoofline,
 }
 
+/// A second model measured in the same process, its repetitions interleaved with the report's
+/// own (`perfd bench --compare-embeddings` / `--compare-model`): the report's `model` and
+/// `phases` are the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The candidate model.
+    pub model: ModelInfo,
+    /// Kernel ids the candidate ran.
+    pub kernel_ids: Vec<String>,
+    /// The candidate's prefill and decode.
+    pub phases: Vec<PhaseResult>,
+    /// The candidate's decode against the same read bandwidth.
+    pub decode_roofline: DecodeRoofline,
+    /// Candidate ÷ baseline median tokens/s, per phase.
+    pub ratios: Vec<PhaseRatio>,
+}
+
+/// Candidate ÷ baseline median tokens/s of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRatio {
+    /// Which phase.
+    pub phase: Phase,
+    /// The ratio of the medians.
+    pub ratio: f64,
+}
+
 fn stream_name() -> String {
     "stream".into()
 }
@@ -190,6 +216,9 @@ pub struct BenchReport {
     /// Decode at longer contexts, when asked for (`perfd bench --ctx`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub decode_at_context: Vec<ContextDecode>,
+    /// A second model measured interleaved with this one, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub comparison: Option<Comparison>,
     /// Where decode time goes, per operation (model suite).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub decode_profile: Vec<OpShare>,
