@@ -19,6 +19,25 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `perfd bench --json ARGS`, which must succeed: its report.
+fn bench_json(args: &[&str], cache: &std::path::Path) -> Value {
+    let mut all = vec!["bench", "--json"];
+    all.extend_from_slice(args);
+    let o = perfd(&all, cache);
+    assert!(o.status.success(), "{all:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("one JSON document")
+}
+
+/// `perfd model write --preset tiny --out FILE ARGS`, which must succeed: its stdout.
+fn write_tiny(file: &std::path::Path, args: &[&str]) -> String {
+    let mut all = vec!["model", "write", "--preset", "tiny", "--out"];
+    all.push(file.to_str().unwrap());
+    all.extend_from_slice(args);
+    let o = perfd(&all, file.parent().unwrap());
+    assert!(o.status.success(), "{all:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 #[test]
 fn model_bench_on_a_synthetic_preset_reports_phases() {
     let cache = tempfile::tempdir().unwrap();
@@ -128,38 +147,12 @@ fn model_bench_on_a_synthetic_preset_reports_phases() {
 fn model_write_then_bench_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("m.gguf");
-    let o = perfd(
-        &[
-            "model",
-            "write",
-            "--preset",
-            "tiny",
-            "--out",
-            file.to_str().unwrap(),
-            "--seed",
-            "5",
-        ],
+    assert!(write_tiny(&file, &["--seed", "5"]).contains("bytes"));
+    let path = file.to_str().unwrap();
+    let r = bench_json(
+        &["--model", path, "--pp", "8", "--tg", "8", "--reps", "1"],
         dir.path(),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("bytes"));
-    let o = perfd(
-        &[
-            "bench",
-            "--model",
-            file.to_str().unwrap(),
-            "--pp",
-            "8",
-            "--tg",
-            "8",
-            "--reps",
-            "1",
-            "--json",
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r["model"].get("preset").is_none());
     assert!(r["model"]["name"].as_str().unwrap().contains("seed 5"));
 }
@@ -178,18 +171,7 @@ fn kernel_ids(r: &Value) -> Vec<String> {
 fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
     let dir = tempfile::tempdir().unwrap();
     let f16_file = dir.path().join("f16.gguf");
-    let o = perfd(
-        &[
-            "model",
-            "write",
-            "--preset",
-            "tiny",
-            "--out",
-            f16_file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    write_tiny(&f16_file, &[]);
     let f16_bytes = std::fs::metadata(&f16_file).unwrap().len();
     let mut last_bytes = f16_bytes;
     for (format, kernel, ty) in [
@@ -197,72 +179,49 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
         ("q6_k", "q6_k_gemv_", "Q6_K"),
     ] {
         let file = dir.path().join(format!("{format}.gguf"));
-        let o = perfd(
-            &[
-                "model",
-                "write",
-                "--preset",
-                "tiny",
-                "--embeddings",
-                format,
-                "--out",
-                file.to_str().unwrap(),
-            ],
-            dir.path(),
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
-        assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("{format} embeddings")));
+        let out = write_tiny(&file, &["--embeddings", format]);
+        assert!(out.contains(&format!("{format} embeddings")), "{out}");
         let g = bitnet_kernels::gguf::GgufFile::open(&file).unwrap();
-        assert_eq!(
-            g.tensor("token_embd.weight").unwrap().ggml_type.to_string(),
-            ty
-        );
+        let t = g.tensor("token_embd.weight").unwrap();
+        assert_eq!(t.ggml_type.to_string(), ty);
         drop(g);
         // Fewer bytes per weight: Q8_0 8.5 bits, Q6_K 6.56 (the ternary part is the same).
         let bytes = std::fs::metadata(&file).unwrap().len();
         assert!(
             bytes < last_bytes,
-            "{format}: {bytes} bytes, previous {last_bytes}"
+            "{format}: {bytes} bytes, before {last_bytes}"
         );
         last_bytes = bytes;
-        let o = perfd(
+        let path = file.to_str().unwrap();
+        let r = bench_json(
             &[
-                "bench",
                 "--model",
-                file.to_str().unwrap(),
+                path,
                 "--pp",
                 "8",
                 "--tg",
                 "8",
                 "--reps",
                 "1",
-                "--json",
                 "--crossval",
                 "--crossval-steps",
                 "8",
             ],
             dir.path(),
         );
-        assert!(o.status.success(), "{format}: {}", stderr(&o));
-        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
         let ids = kernel_ids(&r);
         assert!(
             ids.iter().any(|i| i.starts_with(kernel)),
             "{format}: {ids:?}"
         );
-        assert_eq!(
-            r["model_crossval"]["pass"], true,
-            "{format}: {}",
-            r["model_crossval"]
-        );
+        assert_eq!(r["model_crossval"]["pass"], true, "{}", r["model_crossval"]);
         // The roofline counts the embedding as read: fewer bytes than the F16 file's.
         let read = r["decode_roofline"]["bytes_per_token"].as_u64().unwrap();
         assert!(read < f16_bytes, "{format}: {read} bytes per token");
     }
     // The preset cache keeps one file per format.
-    let o = perfd(
+    let r = bench_json(
         &[
-            "bench",
             "--preset",
             "tiny",
             "--embeddings",
@@ -273,14 +232,12 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
             "4",
             "--reps",
             "1",
-            "--json",
         ],
         dir.path(),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r["model"]["path"].as_str().unwrap().ends_with("-q6_k.gguf"));
     assert!(kernel_ids(&r).iter().any(|i| i.starts_with("q6_k_gemv_")));
+    let bad_out = dir.path().join("x.gguf");
     for bad in [
         vec![
             "model",
@@ -288,7 +245,7 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
             "--preset",
             "tiny",
             "--out",
-            "x.gguf",
+            bad_out.to_str().unwrap(),
             "--embeddings",
             "q4_0",
         ],
@@ -298,14 +255,14 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
         assert_eq!(o.status.code(), Some(64), "{bad:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("--embeddings"), "{}", stderr(&o));
     }
+    assert!(!bad_out.exists());
 }
 
 #[test]
 fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
     let dir = tempfile::tempdir().unwrap();
-    let o = perfd(
+    let r = bench_json(
         &[
-            "bench",
             "--preset",
             "tiny",
             "--pp",
@@ -316,36 +273,27 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
             "4",
             "--compare-embeddings",
             "q8_0",
-            "--json",
         ],
         dir.path(),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     let c = &r["comparison"];
     assert!(c["model"]["name"].as_str().unwrap().contains("Q8_0"));
     assert!(kernel_ids(&r).iter().any(|i| i.starts_with("f16_gemv_")));
-    assert!(c["kernel_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|i| i.as_str().unwrap().starts_with("q8_0_gemv_")));
+    assert!(kernel_ids(c).iter().any(|i| i.starts_with("q8_0_gemv_")));
+    let median = |phases: &Value, phase: &str| {
+        let p = phases
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == phase)
+            .unwrap();
+        assert_eq!(
+            p["tokens_per_second"]["samples"].as_array().unwrap().len(),
+            4
+        );
+        p["tokens_per_second"]["median"].as_f64().unwrap()
+    };
     for phase in ["prefill", "decode"] {
-        let tps = |phases: &Value| {
-            phases
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["phase"] == phase)
-                .map(|p| {
-                    assert_eq!(
-                        p["tokens_per_second"]["samples"].as_array().unwrap().len(),
-                        4
-                    );
-                    p["tokens_per_second"]["median"].as_f64().unwrap()
-                })
-                .unwrap()
-        };
         let ratio = c["ratios"]
             .as_array()
             .unwrap()
@@ -354,32 +302,16 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
             .unwrap()["ratio"]
             .as_f64()
             .unwrap();
-        assert!(
-            (ratio - tps(&c["phases"]) / tps(&r["phases"])).abs() < 1e-9,
-            "{phase}"
-        );
+        let want = median(&c["phases"], phase) / median(&r["phases"], phase);
+        assert!((ratio - want).abs() < 1e-9, "{phase}");
     }
     // The candidate's roofline counts its own (smaller) embedding.
-    assert!(
-        c["decode_roofline"]["bytes_per_token"].as_u64().unwrap()
-            < r["decode_roofline"]["bytes_per_token"].as_u64().unwrap()
-    );
+    let bytes = |rf: &Value| rf["bytes_per_token"].as_u64().unwrap();
+    assert!(bytes(&c["decode_roofline"]) < bytes(&r["decode_roofline"]));
     // A file works the same way; a missing one is an error naming it.
     let file = dir.path().join("q6.gguf");
-    let o = perfd(
-        &[
-            "model",
-            "write",
-            "--preset",
-            "tiny",
-            "--embeddings",
-            "q6_k",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    write_tiny(&file, &["--embeddings", "q6_k"]);
+    let path = file.to_str().unwrap();
     let o = perfd(
         &[
             "bench",
@@ -392,24 +324,20 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
             "--reps",
             "2",
             "--compare-model",
-            file.to_str().unwrap(),
+            path,
         ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("the model above"));
-    let o = perfd(
-        &[
-            "bench",
-            "--preset",
-            "tiny",
-            "--reps",
-            "1",
-            "--compare-model",
-            "/nonexistent.gguf",
-        ],
-        dir.path(),
-    );
+    let missing = [
+        "bench",
+        "--preset",
+        "tiny",
+        "--compare-model",
+        "/nonexistent.gguf",
+    ];
+    let o = perfd(&missing, dir.path());
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("/nonexistent.gguf"), "{}", stderr(&o));
 }
@@ -417,15 +345,12 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
 #[test]
 fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
     let cache = tempfile::tempdir().unwrap();
-    let o = perfd(
+    let r = bench_json(
         &[
-            "bench", "--preset", "tiny", "--pp", "8", "--tg", "16", "--reps", "2", "--ctx",
-            "32,200", "--json",
+            "--preset", "tiny", "--pp", "8", "--tg", "16", "--reps", "2", "--ctx", "32,200",
         ],
         cache.path(),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     let ctx = r["decode_at_context"].as_array().unwrap();
     assert_eq!(ctx.len(), 2);
     let weights = |rf: &Value| {

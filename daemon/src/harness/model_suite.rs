@@ -151,17 +151,7 @@ fn comparison(
     baseline: &ModelBenchResult,
     read: f64,
 ) -> Result<Comparison> {
-    let decode = result
-        .phases
-        .iter()
-        .find(|p| p.phase == Phase::Decode)
-        .context("compared decode phase missing")?;
-    let decode_roofline = decode_roofline(
-        decode.tokens_per_second.median,
-        model.decode_weight_bytes(),
-        result.kv_bytes_per_token,
-        read,
-    );
+    let decode_roofline = model_roofline(model, &result, read)?;
     let ratios = result
         .phases
         .iter()
@@ -180,6 +170,25 @@ fn comparison(
         decode_roofline,
         ratios,
     })
+}
+
+/// The decode phase of `result` (on `model`) against the read roofline.
+fn model_roofline(
+    model: &BitnetModel,
+    result: &ModelBenchResult,
+    read: f64,
+) -> Result<DecodeRoofline> {
+    let decode = result
+        .phases
+        .iter()
+        .find(|p| p.phase == Phase::Decode)
+        .context("decode phase missing")?;
+    Ok(decode_roofline(
+        decode.tokens_per_second.median,
+        model.decode_weight_bytes(),
+        result.kv_bytes_per_token,
+        read,
+    ))
 }
 
 /// `--ctx 128,1024,4096`: positions, each ≥ 1 and with room for `--tg` tokens in the context.
@@ -313,17 +322,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let memory_bandwidth = merge_stream(before, after)?;
 
     let read = memory_bandwidth.read_bytes_per_second();
-    let decode = result
-        .phases
-        .iter()
-        .find(|p| p.phase == Phase::Decode)
-        .context("decode phase missing")?;
-    let main_roofline = decode_roofline(
-        decode.tokens_per_second.median,
-        model.decode_weight_bytes(),
-        result.kv_bytes_per_token,
-        read,
-    );
+    let main_roofline = model_roofline(&model, &result, read)?;
     let comparison = match (candidate, candidate_result) {
         (Some((m, p)), Some(b)) => Some(comparison(&m, p, b, &result, read)?),
         _ => None,

@@ -12,11 +12,21 @@ use crate::cpu::attention::{self, AttentionShape};
 use crate::cpu::embedding_gemv::{self, Prefetch};
 use crate::gemm::I2sGemm;
 use crate::model::error::ModelError;
+use crate::model::hparams::BitnetHparams;
 use crate::model::kv_cache::KvCache;
 use crate::model::op_profile::{Op, OpProfile};
 use crate::model::rms_norm::{rms_norm, rms_norm_rows};
 use crate::model::rope::RopeTable;
 use crate::model::weights::{BitnetModel, Proj};
+
+/// The attention shape of a model.
+fn attention_shape(hp: &BitnetHparams) -> AttentionShape {
+    AttentionShape {
+        heads: hp.heads,
+        kv_heads: hp.kv_heads,
+        head_dim: hp.head_dim(),
+    }
+}
 
 /// Index of the largest logit (the lowest index among equal maxima); NaN never wins.
 pub fn argmax(logits: &[f32]) -> u32 {
@@ -74,11 +84,7 @@ impl<'m> Session<'m> {
         max_positions: usize,
     ) -> Result<Self, ModelError> {
         let hp = model.hparams();
-        let shape = AttentionShape {
-            heads: hp.heads,
-            kv_heads: hp.kv_heads,
-            head_dim: hp.head_dim(),
-        };
+        let shape = attention_shape(hp);
         if max_positions == 0 || max_positions > hp.context {
             return Err(ModelError::Context {
                 needed: max_positions,
@@ -319,20 +325,15 @@ impl<'m> Session<'m> {
     }
 
     fn attention_shape(&self) -> AttentionShape {
-        let hp = self.model.hparams();
-        AttentionShape {
-            heads: hp.heads,
-            kv_heads: hp.kv_heads,
-            head_dim: hp.head_dim(),
-        }
+        attention_shape(self.model.hparams())
     }
 
     /// Grouped-query attention of one query row over cached positions `0..ctx` of layer `l`,
     /// heads split over the worker pool.
     ///
-    /// [`Numerics::Fast`] runs the f32 kernel. Otherwise scores, softmax and the weighted sum run in f64: cheap next to the weight streaming, and
-    /// independent of summation order to the last f32 bit, which keeps int8 rounding downstream
-    /// identical to other implementations (the numpy parity check).
+    /// [`Numerics::Fast`] runs the f32 kernel. Otherwise scores, softmax and the weighted sum run
+    /// in f64: cheap next to the weight streaming, and independent of summation order to the last
+    /// f32 bit, which keeps int8 rounding downstream identical to other implementations.
     /// With `f16_probabilities` the softmax weights are rounded to F16 before P·V (ggml's
     /// single-token path).
     fn attend(&self, l: usize, ctx: usize, q: &[f32], f16_probabilities: bool, out: &mut [f32]) {
