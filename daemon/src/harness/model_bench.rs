@@ -53,6 +53,12 @@ pub struct ModelBenchResult {
     pub kv_bytes_per_token: u64,
 }
 
+/// The seeded prompt of `n` tokens every run uses (the same tokens on every host).
+fn prompt(vocab: usize, n: usize) -> Vec<u32> {
+    let mut r = rng(0x9E0_0E7);
+    (0..n).map(|_| r.random_range(0..vocab as u32)).collect()
+}
+
 /// Mean KV bytes a token reads over the positions `first..first + tokens`.
 fn mean_kv_bytes(session: &Session<'_>, first: usize, tokens: usize) -> u64 {
     let total: u64 = (first..first + tokens)
@@ -108,10 +114,7 @@ impl<'m> Runner<'m> {
         let positions = spec.prompt_tokens + spec.gen_tokens;
         let mut session = Session::new(model, engine, positions.max(2 * WARMUP_TOKENS))
             .context("create inference session")?;
-        let mut r = rng(0x9E0_0E7);
-        let prompt: Vec<u32> = (0..spec.prompt_tokens)
-            .map(|_| r.random_range(0..vocab as u32))
-            .collect();
+        let prompt = prompt(vocab, spec.prompt_tokens);
         let warm: Vec<u32> = prompt.iter().copied().cycle().take(WARMUP_TOKENS).collect();
         let mut next = argmax(&session.forward(&warm, false)?);
         for _ in 0..WARMUP_TOKENS {
@@ -226,10 +229,7 @@ pub fn run_at_context(
     let vocab = model.hparams().vocab;
     let mut session = Session::new(model, engine, positions + spec.gen_tokens)
         .with_context(|| format!("create an inference session of {positions} positions"))?;
-    let mut r = rng(0x9E0_0E7);
-    let prompt: Vec<u32> = (0..spec.prompt_tokens.min(positions))
-        .map(|_| r.random_range(0..vocab as u32))
-        .collect();
+    let prompt = prompt(vocab, spec.prompt_tokens.min(positions));
     let mut tps = Vec::with_capacity(spec.reps);
     for rep in 0..=spec.reps {
         progress(&format!(

@@ -117,19 +117,24 @@ fn decode_roofline(
     }
 }
 
+/// An embedding format named on the command line (`flag` for the usage error).
+fn embedding_format(flag: &str, value: &str) -> Result<EmbeddingFormat> {
+    Ok(value
+        .parse()
+        .map_err(|e| UsageError(format!("{flag}: {e}")))?)
+}
+
 /// The second model of `--compare-embeddings` / `--compare-model`, if asked for.
 fn compare_model(
     args: &BenchArgs,
     note: &dyn Fn(String),
 ) -> Result<Option<(BitnetModel, Option<Preset>)>> {
     let embeddings = match (&args.compare_embeddings, &args.compare_model) {
-        (Some(f), _) => f
-            .parse::<EmbeddingFormat>()
-            .map_err(|e| UsageError(format!("--compare-embeddings: {e}")))?,
+        (Some(f), _) => embedding_format("--compare-embeddings", f)?,
         (None, Some(path)) => {
-            return load_named(Some(path), "", EmbeddingFormat::F16, None, note)
-                .with_context(|| format!("--compare-model {}", path.display()))
-                .map(Some)
+            let model = BitnetModel::load(path)
+                .with_context(|| format!("--compare-model: load {}", path.display()))?;
+            return Ok(Some((model, None)));
         }
         (None, None) => return Ok(None),
     };
@@ -219,10 +224,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         Some(p) => parse_params(p)?,
         None => KernelConfig::default(),
     };
-    let embeddings: EmbeddingFormat = args
-        .embeddings
-        .parse()
-        .map_err(|e| UsageError(format!("--embeddings: {e}")))?;
+    let embeddings = embedding_format("--embeddings", &args.embeddings)?;
     let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();

@@ -220,15 +220,13 @@ fn run_block(path: Path, block: &Block<'_>, d: usize, part: &mut [f32]) {
 
 /// The AVX-512 kernel's work item in scalar f32, operation for operation (see the module docs):
 /// lanes `l` of a 16-float vector are the array index `l`, FMAs are `mul_add`.
-fn block_emulated(block: &Block<'_>, n: usize, g: usize, part: &mut [f32]) {
+fn block_emulated<'a>(block: &Block<'a>, n: usize, g: usize, part: &mut [f32]) {
     let d = 16 * n;
     let len = block.len;
     let padded = len.next_multiple_of(16);
     let mut scores = vec![f32::NEG_INFINITY; g * padded];
     let tile = 16 / g;
-    let row = |rows: &[f32], j: usize| -> Vec<f32> {
-        rows[j * block.stride + block.offset..][..d].to_vec()
-    };
+    let row = |rows: &'a [f32], j: usize| &rows[j * block.stride + block.offset..][..d];
     for j0 in (0..len).step_by(tile) {
         let count = tile.min(len - j0);
         let mut p = [[0f32; 16]; 16];
@@ -270,8 +268,7 @@ fn block_emulated(block: &Block<'_>, n: usize, g: usize, part: &mut [f32]) {
         acc.fill(0.0);
         for j in 0..len {
             let w = scores[h * padded + j];
-            let v = &block.values[j * block.stride + block.offset..][..d];
-            for (a, &x) in acc.iter_mut().zip(v) {
+            for (a, &x) in acc.iter_mut().zip(row(block.values, j)) {
                 *a = w.mul_add(x, *a);
             }
         }
