@@ -10,6 +10,8 @@ pub mod activation;
 pub mod config;
 pub mod cpu;
 pub mod crossval;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod error;
 pub mod format;
 pub mod gemm;

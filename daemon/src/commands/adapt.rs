@@ -111,6 +111,8 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         timestamp,
         host,
         suite: "model".into(),
+        backend: "cpu".into(),
+        gpu: None,
         params: adapted.params,
         kernel_ids: adapted.kernel_ids,
         model: Some(model),

@@ -7,7 +7,7 @@ use bitnet_kernels::{KernelConfig, ParamSpace};
 
 use crate::cli::BenchArgs;
 pub use crate::harness::support::BenchOutcome;
-use crate::harness::{kernel_suite, model_suite};
+use crate::harness::{cuda_kernel_suite, cuda_model_suite, kernel_suite, model_suite};
 
 /// Runs `perfd bench` with `args`.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
@@ -17,15 +17,62 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     if let Some(dir) = &args.against {
         return super::crossval_against::run(args, dir);
     }
-    if args.kernels {
-        kernel_suite::run(args)
-    } else {
-        model_suite::run(args)
+    match (resolve_backend(args), args.kernels) {
+        (Backend::Cpu, true) => kernel_suite::run(args),
+        (Backend::Cpu, false) => model_suite::run(args),
+        (Backend::Cuda, true) => cuda_kernel_suite::run(args),
+        (Backend::Cuda, false) => cuda_model_suite::run(args),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Cpu,
+    Cuda,
+}
+
+/// `--backend`: `auto` takes CUDA when the driver, NVRTC and a device are there and no CPU-only
+/// model-suite flag is given; otherwise it says once why it runs on the CPU.
+fn resolve_backend(args: &BenchArgs) -> Backend {
+    match args.backend.as_str() {
+        "cuda" => Backend::Cuda,
+        "cpu" => Backend::Cpu,
+        _ => {
+            let cpu_only = args.ctx.is_some()
+                || args.compare_embeddings.is_some()
+                || args.compare_model.is_some()
+                || args.profile;
+            match cuda_unusable() {
+                None if !cpu_only => Backend::Cuda,
+                None => Backend::Cpu,
+                Some(why) => {
+                    tracing::info!("{why}: benchmarking on the CPU");
+                    Backend::Cpu
+                }
+            }
+        }
+    }
+}
+
+/// Why the CUDA backend cannot run here, if it cannot.
+fn cuda_unusable() -> Option<String> {
+    use bitnet_kernels::cuda::{device_count, driver_present, nvrtc::nvrtc_present, CudaError};
+    if !driver_present() {
+        return Some(CudaError::NoDriver.to_string());
+    }
+    if !nvrtc_present() {
+        return Some(CudaError::NoNvrtc.to_string());
+    }
+    match device_count() {
+        Ok(0) => Some("no CUDA device".into()),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
     }
 }
 
 fn list_params(json: bool) -> Result<BenchOutcome> {
     let space = ParamSpace::for_host();
+    let cuda = bitnet_kernels::cuda::CudaLaunchParams::space();
     let stdout = if json {
         let params: Vec<_> = space
             .params
@@ -37,9 +84,18 @@ fn list_params(json: bool) -> Result<BenchOutcome> {
             "constraints": ["rows_per_task % row_tile == 0", "isa must be supported by this CPU"],
             "valid_configurations": space.configs().len(),
             "default": KernelConfig::default().to_string(),
+            "cuda_params": cuda
+                .iter()
+                .map(|p| serde_json::json!({"name": p.name, "doc": p.doc, "values": p.values}))
+                .collect::<Vec<_>>(),
+            "cuda_default": bitnet_kernels::cuda::CudaLaunchParams::default().to_string(),
         }))? + "\n"
     } else {
-        format!("{space}\n")
+        let cuda_lines: String = cuda
+            .iter()
+            .map(|p| format!("  {:<18} {} [{}]\n", p.name, p.doc, p.values.join(", ")))
+            .collect();
+        format!("{space}\nCUDA launch parameters (--backend cuda):\n{cuda_lines}")
     };
     Ok(BenchOutcome {
         stdout,

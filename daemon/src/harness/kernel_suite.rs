@@ -24,7 +24,7 @@ use crate::report::bench_report::ToolVersions;
 use crate::report::{BenchReport, SCHEMA};
 use crate::UsageError;
 
-fn parse_shapes(spec: Option<&str>) -> Result<Vec<(usize, usize)>> {
+pub(crate) fn parse_shapes(spec: Option<&str>) -> Result<Vec<(usize, usize)>> {
     let Some(spec) = spec else {
         return Ok(BITNET_2B4T_SHAPES.to_vec());
     };
@@ -210,6 +210,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         timestamp,
         host,
         suite: "kernels".into(),
+        backend: "cpu".into(),
+        gpu: None,
         params: args
             .params
             .clone()

@@ -54,7 +54,7 @@ pub struct ModelBenchResult {
 }
 
 /// The seeded prompt of `n` tokens every run uses (the same tokens on every host).
-fn prompt(vocab: usize, n: usize) -> Vec<u32> {
+pub(crate) fn prompt(vocab: usize, n: usize) -> Vec<u32> {
     let mut r = rng(0x9E0_0E7);
     (0..n).map(|_| r.random_range(0..vocab as u32)).collect()
 }
@@ -67,7 +67,7 @@ fn mean_kv_bytes(session: &Session<'_>, first: usize, tokens: usize) -> u64 {
     total / tokens.max(1) as u64
 }
 
-fn phase(name: Phase, tokens: usize, secs: Vec<f64>) -> Result<PhaseResult> {
+pub(crate) fn phase(name: Phase, tokens: usize, secs: Vec<f64>) -> Result<PhaseResult> {
     let seconds = Summary::of(secs).with_context(|| format!("{name}: no valid timing"))?;
     let tokens_per_second = seconds.map(|s| tokens as f64 / s);
     Ok(PhaseResult {

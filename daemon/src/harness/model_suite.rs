@@ -28,9 +28,9 @@ use crate::report::{BenchReport, Phase, SCHEMA};
 use crate::UsageError;
 
 /// Prompt of the model-level cross-validation (fixed, so reports are comparable).
-const CROSSVAL_PROMPT: [u32; 4] = [1, 2, 3, 4];
+pub(crate) const CROSSVAL_PROMPT: [u32; 4] = [1, 2, 3, 4];
 
-fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelInfo {
+pub(crate) fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelInfo {
     let hp = model.hparams();
     ModelInfo {
         path: model.source().to_string(),
@@ -47,7 +47,7 @@ fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelInfo {
 }
 
 /// Counts that must be at least 1.
-fn check_counts(args: &BenchArgs) -> Result<()> {
+pub(crate) fn check_counts(args: &BenchArgs) -> Result<()> {
     for (flag, v) in [
         ("--pp", args.pp),
         ("--tg", args.tg),
@@ -353,6 +353,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         timestamp,
         host,
         suite: "model".into(),
+        backend: "cpu".into(),
+        gpu: None,
         params: config.to_string(),
         kernel_ids: result.kernel_ids.clone(),
         model: Some(model_info(&model, preset)),

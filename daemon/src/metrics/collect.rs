@@ -41,7 +41,7 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
         vec![
             ("phase", phase.to_string()),
             ("model", model.clone()),
-            ("backend", "cpu".to_string()),
+            ("backend", r.backend.clone()),
         ]
     };
     for p in &r.phases {
@@ -67,7 +67,7 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
     );
     if let Some(rf) = &r.decode_roofline {
         ratio.push(
-            vec![("model", model.clone()), ("backend", "cpu".into())],
+            vec![("model", model.clone()), ("backend", r.backend.clone())],
             rf.ratio,
         );
     }

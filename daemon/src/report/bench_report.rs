@@ -184,6 +184,10 @@ pub struct ModelCrossvalSummary {
     pub pass: bool,
 }
 
+fn cpu_backend() -> String {
+    "cpu".into()
+}
+
 /// The harness report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -197,6 +201,12 @@ pub struct BenchReport {
     pub host: HostFingerprint,
     /// What was run: `kernels` (this report) or a model benchmark.
     pub suite: String,
+    /// Where it ran: `cpu` or `cuda` (reports from before the CUDA backend are `cpu`).
+    #[serde(default = "cpu_backend")]
+    pub backend: String,
+    /// The GPU of a CUDA run: device, launch parameters, device bandwidth and NVML telemetry.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gpu: Option<super::gpu::GpuRun>,
     /// Configuration requested (`k=v,...`); per-result params say what each run used.
     pub params: String,
     /// Kernel ids actually executed.

@@ -2,6 +2,7 @@
 
 pub mod bandwidth;
 pub mod bench_report;
+pub mod gpu;
 pub mod host;
 pub mod kernel_result;
 pub mod llama_bench;

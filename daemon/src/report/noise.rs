@@ -9,7 +9,10 @@ pub struct NoiseVerdict {
     pub other_busy_cores: f64,
     /// Limit above which the run counts as noisy.
     pub limit_cores: f64,
-    /// `other_busy_cores > limit_cores`.
+    /// Other processes that held the GPU during a CUDA run (any makes the run noisy).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub other_gpu_processes: Vec<u32>,
+    /// `other_busy_cores > limit_cores`, or another process on the GPU.
     pub noisy: bool,
 }
 
@@ -19,7 +22,15 @@ impl NoiseVerdict {
         Self {
             other_busy_cores,
             limit_cores,
+            other_gpu_processes: Vec::new(),
             noisy: other_busy_cores > limit_cores,
         }
+    }
+
+    /// The verdict once other processes on the GPU are taken into account.
+    pub fn with_gpu_processes(mut self, pids: Vec<u32>) -> Self {
+        self.noisy |= !pids.is_empty();
+        self.other_gpu_processes = pids;
+        self
     }
 }

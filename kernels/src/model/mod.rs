@@ -9,7 +9,7 @@ pub mod logit_parity;
 pub mod model_crossval;
 pub mod op_profile;
 mod rms_norm;
-mod rope;
+pub(crate) mod rope;
 pub mod synthetic_model;
 pub mod weights;
 

@@ -25,6 +25,16 @@ impl RopeTable {
         Self { half, cos, sin }
     }
 
+    /// cos θ per position and frequency, `[position][head_dim / 2]` (the CUDA backend uploads it).
+    pub(crate) fn cos(&self) -> &[f32] {
+        &self.cos
+    }
+
+    /// sin θ, laid out as [`Self::cos`].
+    pub(crate) fn sin(&self) -> &[f32] {
+        &self.sin
+    }
+
     /// Rotates every head (width `2·half`) of `x` for position `pos`.
     pub(crate) fn apply(&self, x: &mut [f32], pos: usize) {
         let (c, s) = (

@@ -1,0 +1,149 @@
+// I2_S (W2A8) matrix-vector and small-batch matrix products.
+//
+// Weights are the packed I2_S bytes exactly as the CPU kernels read them (rows on 32-byte block
+// boundaries, uploaded once). Within a 32-byte block, byte b holds weights b, b+32, b+64, b+96 at
+// bit shifts 6, 4, 2, 0, so one 4-byte word shifted and masked with 0x03030303 gives the codes of
+// four consecutive weights, which meet four consecutive int8 activations in one dp4a. Codes are
+// 0, 1, 2 (= -1, 0, +1): the sum is Σ code·q, and Σ t·q = Σ code·q − Σq as on the CPU.
+//
+// A group of `lanes` threads computes one row; each thread takes 16-byte chunks (half a block)
+// lane, lane + lanes, ... and the group reduces with shuffles (fixed order: integer sums are exact
+// anyway). TILE tokens share each weight chunk, loaded once.
+
+#define MODE_STORE 0     // out_m[t * rows_m + r] = y            (m = 0, 1, 2 stacked: Q, K, V)
+#define MODE_RESIDUAL 1  // out_0[t * rows_0 + r] += y           (O and down: the residual add)
+#define MODE_GATE_UP 2   // out_0 = relu(gate)^2 * up            (w_0 = gate, w_1 = up)
+#define MODE_RAW 3       // out_0 as int: Σ t·q, no scales       (the kernel cross-validation)
+
+__device__ __forceinline__ int dp4a(int a, int b, int c) {
+    int d;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+__device__ __forceinline__ int chunk_dot(uint4 w, const int4* __restrict__ xb, int acc) {
+    // xb: the activations of this chunk's block half; shift group k (weights 32k..32k+31 of the
+    // block) starts 2k int4s further.
+    const int4 x0 = __ldg(xb), x1 = __ldg(xb + 2), x2 = __ldg(xb + 4), x3 = __ldg(xb + 6);
+    const unsigned m = 0x03030303u;
+    acc = dp4a((int)((w.x >> 6) & m), x0.x, acc);
+    acc = dp4a((int)((w.y >> 6) & m), x0.y, acc);
+    acc = dp4a((int)((w.z >> 6) & m), x0.z, acc);
+    acc = dp4a((int)((w.w >> 6) & m), x0.w, acc);
+    acc = dp4a((int)((w.x >> 4) & m), x1.x, acc);
+    acc = dp4a((int)((w.y >> 4) & m), x1.y, acc);
+    acc = dp4a((int)((w.z >> 4) & m), x1.z, acc);
+    acc = dp4a((int)((w.w >> 4) & m), x1.w, acc);
+    acc = dp4a((int)((w.x >> 2) & m), x2.x, acc);
+    acc = dp4a((int)((w.y >> 2) & m), x2.y, acc);
+    acc = dp4a((int)((w.z >> 2) & m), x2.z, acc);
+    acc = dp4a((int)((w.w >> 2) & m), x2.w, acc);
+    acc = dp4a((int)(w.x & m), x3.x, acc);
+    acc = dp4a((int)(w.y & m), x3.y, acc);
+    acc = dp4a((int)(w.z & m), x3.z, acc);
+    acc = dp4a((int)(w.w & m), x3.w, acc);
+    return acc;
+}
+
+// The f32 output of one dot, as the CPU epilogue computes it: (Σ t·q) / s · w_scale.
+__device__ __forceinline__ float dequantize(int dot, float act_scale, float weight_scale) {
+    return __int2float_rn(dot) / act_scale * weight_scale;
+}
+
+template <int TILE>
+__device__ __forceinline__ void row_dots(const uint4* __restrict__ w, int chunks,
+                                         const int4* __restrict__ x, int x_stride, int tokens,
+                                         int lane, int lanes, int* acc) {
+    for (int c = lane; c < chunks; c += lanes) {
+        const uint4 wv = __ldg(w + c);
+        const int off = (c >> 1) * 8 + (c & 1);
+#pragma unroll
+        for (int t = 0; t < TILE; ++t) {
+            if (t < tokens) acc[t] = chunk_dot(wv, x + t * x_stride + off, acc[t]);
+        }
+    }
+}
+
+__device__ __forceinline__ int group_sum(int v, int lanes) {
+    for (int o = lanes >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Grid: x over row groups (blockDim.x / lanes rows per block), y over token tiles of TILE.
+// `chunks` = 16-byte chunks per row (row bytes / 16); `x_stride` = int4s per token row of
+// activations (padded columns / 16). Rows of the three stacked matrices: rows0, rows1, rows2.
+template <int TILE>
+__device__ void i2s_mm(const uint4* __restrict__ w0, const uint4* __restrict__ w1,
+                       const uint4* __restrict__ w2, int rows0, int rows1, int rows2,
+                       float s0, float s1, float s2, float* out0, float* out1, float* out2,
+                       int chunks, const int4* __restrict__ x, int x_stride,
+                       const int* __restrict__ sums, const float* __restrict__ scales,
+                       int tokens, int lanes, int mode) {
+    const int lane = threadIdx.x % lanes;
+    const int row = blockIdx.x * (blockDim.x / lanes) + threadIdx.x / lanes;
+    const int t0 = blockIdx.y * TILE;
+    const int n = min(TILE, tokens - t0);
+    const int total = mode == MODE_GATE_UP ? rows0 : rows0 + rows1 + rows2;
+    const bool active = row < total;
+    const int4* xt = x + t0 * x_stride;
+
+    // Which stacked matrix this row belongs to.
+    int m = 0, r = row;
+    if (mode != MODE_GATE_UP) {
+        if (r >= rows0) { r -= rows0; m = 1; }
+        if (m == 1 && r >= rows1) { r -= rows1; m = 2; }
+    }
+    const uint4* w = m == 0 ? w0 : (m == 1 ? w1 : w2);
+    const long row_off = (long)r * chunks;
+
+    int acc[TILE], acc_up[TILE];
+#pragma unroll
+    for (int t = 0; t < TILE; ++t) { acc[t] = 0; acc_up[t] = 0; }
+    if (active) {
+        row_dots<TILE>(w + row_off, chunks, xt, x_stride, n, lane, lanes, acc);
+        if (mode == MODE_GATE_UP) row_dots<TILE>(w1 + row_off, chunks, xt, x_stride, n, lane, lanes, acc_up);
+    }
+#pragma unroll
+    for (int t = 0; t < TILE; ++t) {
+        acc[t] = group_sum(acc[t], lanes);
+        if (mode == MODE_GATE_UP) acc_up[t] = group_sum(acc_up[t], lanes);
+    }
+    if (!active || lane != 0) return;
+
+    const int rows_m = m == 0 ? rows0 : (m == 1 ? rows1 : rows2);
+    const float ws = m == 0 ? s0 : (m == 1 ? s1 : s2);
+    float* out = m == 0 ? out0 : (m == 1 ? out1 : out2);
+#pragma unroll
+    for (int t = 0; t < TILE; ++t) {
+        if (t >= n) break;
+        const int tok = t0 + t;
+        const int dot = acc[t] - sums[tok];
+        const long o = (long)tok * rows_m + r;
+        if (mode == MODE_RAW) {
+            ((int*)out)[o] = dot;
+        } else if (mode == MODE_STORE) {
+            out[o] = dequantize(dot, scales[tok], ws);
+        } else if (mode == MODE_RESIDUAL) {
+            out[o] = out[o] + dequantize(dot, scales[tok], ws);
+        } else {
+            const float g = fmaxf(dequantize(dot, scales[tok], s0), 0.0f);
+            const float u = dequantize(acc_up[t] - sums[tok], scales[tok], s1);
+            out[o] = g * g * u;
+        }
+    }
+}
+
+#define I2S_MM_ENTRY(NAME, TILE)                                                               \
+    extern "C" __global__ void NAME(const uint4* w0, const uint4* w1, const uint4* w2,          \
+                                    int rows0, int rows1, int rows2, float s0, float s1,        \
+                                    float s2, float* out0, float* out1, float* out2,            \
+                                    int chunks, const int4* x, int x_stride, const int* sums,   \
+                                    const float* scales, int tokens, int lanes, int mode) {     \
+        i2s_mm<TILE>(w0, w1, w2, rows0, rows1, rows2, s0, s1, s2, out0, out1, out2, chunks, x, \
+                     x_stride, sums, scales, tokens, lanes, mode);                             \
+    }
+
+// One token (decode) and token tiles of 4 and 8 (prefill).
+I2S_MM_ENTRY(i2s_mm_t1, 1)
+I2S_MM_ENTRY(i2s_mm_t4, 4)
+I2S_MM_ENTRY(i2s_mm_t8, 8)

@@ -1,0 +1,597 @@
+//! One CUDA device opened for perfd: its context and stream, the kernels compiled for its compute
+//! capability, and typed launches of each kernel.
+//!
+//! The driver and NVRTC are loaded at run time; [`CudaRuntime::open`] checks that both libraries
+//! exist before the first call that would otherwise panic, so a machine without them gets a
+//! [`CudaError`] that says which is missing.
+
+use std::sync::Arc;
+
+use cudarc::driver::sys::{self, CUdevice_attribute};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig,
+    PushKernelArg, ValidAsZeroBits,
+};
+use cudarc::nvrtc::Ptx;
+
+use super::error::{driver, CudaError};
+use super::launch_params::CudaLaunchParams;
+use super::nvrtc;
+use super::sources::SOURCES;
+
+/// `i2s_mm` epilogues (see `i2s_gemv.cu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub(crate) enum I2sMode {
+    /// f32 outputs of up to three stacked matrices.
+    Store = 0,
+    /// Adds the f32 output to the residual stream.
+    Residual = 1,
+    /// relu(gate)²·up of two matrices.
+    GateUp = 2,
+    /// Raw Σ t·q as i32 (the cross-validation).
+    Raw = 3,
+}
+
+/// One `i2s_mm` launch: up to three matrices stacked by rows, sharing the activations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct I2sLaunch {
+    pub weights: [u64; 3],
+    pub rows: [i32; 3],
+    pub scales: [f32; 3],
+    pub outputs: [u64; 3],
+    /// 16-byte chunks per weight row.
+    pub chunks: i32,
+    pub acts: u64,
+    /// 16-byte chunks per activation row (padded columns / 16).
+    pub act_stride: i32,
+    pub act_sums: u64,
+    pub act_scales: u64,
+    pub tokens: i32,
+    pub mode: I2sMode,
+}
+
+/// What the driver says about the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Device index.
+    pub ordinal: usize,
+    /// Marketing name (`NVIDIA H100 80GB HBM3`).
+    pub name: String,
+    /// Compute capability (major, minor).
+    pub compute_capability: (i32, i32),
+    /// Streaming multiprocessors.
+    pub multiprocessors: u32,
+    /// Device memory in bytes.
+    pub memory_bytes: u64,
+    /// L2 cache in bytes.
+    pub l2_bytes: u64,
+    /// NVRTC version that compiled the kernels.
+    pub nvrtc_version: (i32, i32),
+}
+
+impl DeviceInfo {
+    /// The PTX target the kernels were compiled for (`compute_90`).
+    pub fn arch(&self) -> String {
+        format!(
+            "compute_{}{}",
+            self.compute_capability.0, self.compute_capability.1
+        )
+    }
+}
+
+struct Kernels {
+    i2s_mm_t1: CudaFunction,
+    i2s_mm_t4: CudaFunction,
+    i2s_mm_t8: CudaFunction,
+    rms_norm_quant: CudaFunction,
+    rope_store: CudaFunction,
+    attention_f64: CudaFunction,
+    f16_gemv: CudaFunction,
+    embed_f16: CudaFunction,
+    argmax_advance: CudaFunction,
+    advance_position: CudaFunction,
+    copy_f4: CudaFunction,
+    read_f4: CudaFunction,
+}
+
+/// An opened device with the kernels loaded.
+pub struct CudaRuntime {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    info: DeviceInfo,
+    params: CudaLaunchParams,
+    k: Kernels,
+}
+
+impl std::fmt::Debug for CudaRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaRuntime")
+            .field("info", &self.info)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+/// Whether the CUDA driver library can be loaded.
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to open the library by its candidate names; calls nothing in it.
+    unsafe { sys::is_culib_present() }
+}
+
+/// CUDA devices the driver reports.
+pub fn device_count() -> Result<usize, CudaError> {
+    if !driver_present() {
+        return Err(CudaError::NoDriver);
+    }
+    CudaContext::device_count()
+        .map(|n| n.max(0) as usize)
+        .map_err(driver("count devices"))
+}
+
+fn grid(n: usize, per_block: usize) -> u32 {
+    n.div_ceil(per_block.max(1)).max(1) as u32
+}
+
+impl CudaRuntime {
+    /// Opens device `ordinal` and compiles every kernel for it with NVRTC.
+    pub fn open(ordinal: usize, params: CudaLaunchParams) -> Result<Self, CudaError> {
+        if !driver_present() {
+            return Err(CudaError::NoDriver);
+        }
+        if !nvrtc::nvrtc_present() {
+            return Err(CudaError::NoNvrtc);
+        }
+        let count = device_count()?;
+        if ordinal >= count {
+            return Err(CudaError::NoDevice {
+                ordinal,
+                reason: format!("the driver reports {count} device(s)"),
+            });
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| CudaError::NoDevice {
+            ordinal,
+            reason: e.to_string(),
+        })?;
+        // SAFETY: perfd uses one stream per context, so cudarc's cross-stream events are not
+        // needed; without them a stream capture (the decode graph) records kernels only.
+        unsafe { ctx.disable_event_tracking() };
+        // Graph capture needs a stream other than the legacy default stream.
+        let stream = ctx.new_stream().map_err(driver("create a stream"))?;
+        let attr = |a| ctx.attribute(a).map_err(driver("read a device attribute"));
+        let info = DeviceInfo {
+            ordinal,
+            name: ctx.name().map_err(driver("read the device name"))?,
+            compute_capability: ctx
+                .compute_capability()
+                .map_err(driver("read the compute capability"))?,
+            multiprocessors: attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?
+                as u32,
+            memory_bytes: ctx.total_mem().map_err(driver("read the memory size"))? as u64,
+            l2_bytes: attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)?.max(0) as u64,
+            nvrtc_version: nvrtc::version()?,
+        };
+        let arch = info.arch();
+        let mut functions = std::collections::HashMap::new();
+        for source in SOURCES {
+            let compiled = nvrtc::compile(source, &arch)?;
+            let module = ctx
+                .load_module(Ptx::from_src(compiled.ptx))
+                .map_err(driver("load a compiled module"))?;
+            for &name in source.entry_points {
+                let f = module
+                    .load_function(name)
+                    .map_err(driver("find a kernel in its module"))?;
+                functions.insert(name, f);
+            }
+        }
+        let mut take = |name: &'static str| {
+            functions.remove(name).ok_or_else(|| CudaError::Nvrtc {
+                context: "load kernels",
+                message: format!("kernel {name} missing from the compiled modules"),
+            })
+        };
+        let k = Kernels {
+            i2s_mm_t1: take("i2s_mm_t1")?,
+            i2s_mm_t4: take("i2s_mm_t4")?,
+            i2s_mm_t8: take("i2s_mm_t8")?,
+            rms_norm_quant: take("rms_norm_quant")?,
+            rope_store: take("rope_store")?,
+            attention_f64: take("attention_f64")?,
+            f16_gemv: take("f16_gemv")?,
+            embed_f16: take("embed_f16")?,
+            argmax_advance: take("argmax_advance")?,
+            advance_position: take("advance_position")?,
+            copy_f4: take("copy_f4")?,
+            read_f4: take("read_f4")?,
+        };
+        Ok(Self {
+            ctx,
+            stream,
+            info,
+            params,
+            k,
+        })
+    }
+
+    /// The device.
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// Launches from now on use `params` (they are host-side only: nothing is recompiled).
+    pub fn set_params(&mut self, params: CudaLaunchParams) {
+        self.params = params;
+    }
+
+    /// The launch parameters in use.
+    pub fn params(&self) -> &CudaLaunchParams {
+        &self.params
+    }
+
+    /// Copies `host` to a new device buffer.
+    pub(crate) fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>, CudaError> {
+        self.stream
+            .clone_htod(host)
+            .map_err(driver("copy to the device"))
+    }
+
+    /// Overwrites the start of `dst` with `host`.
+    pub(crate) fn write<T: DeviceRepr>(
+        &self,
+        host: &[T],
+        dst: &mut CudaSlice<T>,
+    ) -> Result<(), CudaError> {
+        self.stream
+            .memcpy_htod(host, dst)
+            .map_err(driver("copy to the device"))
+    }
+
+    /// A zeroed device buffer of `n` values.
+    pub(crate) fn zeros<T: DeviceRepr + ValidAsZeroBits>(
+        &self,
+        n: usize,
+    ) -> Result<CudaSlice<T>, CudaError> {
+        self.stream
+            .alloc_zeros(n.max(1))
+            .map_err(driver("allocate device memory"))
+    }
+
+    /// Copies a device buffer back (waits for the stream).
+    pub(crate) fn download<T: DeviceRepr + Default + Clone>(
+        &self,
+        src: &CudaSlice<T>,
+        n: usize,
+    ) -> Result<Vec<T>, CudaError> {
+        let mut out = vec![T::default(); src.len()];
+        self.stream
+            .memcpy_dtoh(src, &mut out)
+            .map_err(driver("copy from the device"))?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// The device address of a buffer (kernels take raw addresses so that offsets into the KV
+    /// cache and the stacked projections are plain arithmetic).
+    pub(crate) fn ptr<T>(&self, buf: &CudaSlice<T>) -> u64 {
+        // Event tracking is off, so the guard has nothing to record.
+        let (p, _guard) = buf.device_ptr(&self.stream);
+        p
+    }
+
+    /// Waits for everything queued.
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        self.stream.synchronize().map_err(driver("synchronize"))
+    }
+
+    /// Seconds `work` takes on the device, between two events on the stream.
+    pub(crate) fn time(
+        &self,
+        work: impl FnOnce() -> Result<(), CudaError>,
+    ) -> Result<f64, CudaError> {
+        let flags = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
+        let start = self
+            .ctx
+            .new_event(flags)
+            .map_err(driver("create an event"))?;
+        let end = self
+            .ctx
+            .new_event(flags)
+            .map_err(driver("create an event"))?;
+        start
+            .record(&self.stream)
+            .map_err(driver("record an event"))?;
+        work()?;
+        end.record(&self.stream)
+            .map_err(driver("record an event"))?;
+        end.synchronize().map_err(driver("wait for an event"))?;
+        let ms = start.elapsed_ms(&end).map_err(driver("read an event"))?;
+        Ok(f64::from(ms) / 1e3)
+    }
+
+    pub(crate) fn begin_capture(&self) -> Result<(), CudaError> {
+        self.stream
+            .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .map_err(driver("begin a graph capture"))
+    }
+
+    pub(crate) fn end_capture(&self) -> Result<cudarc::driver::CudaGraph, CudaError> {
+        self.stream
+            .end_capture(sys::CUgraphInstantiate_flags(0))
+            .map_err(driver("end a graph capture"))?
+            .ok_or_else(|| CudaError::Unsupported("an empty decode graph".into()))
+    }
+
+    pub(crate) fn i2s_mm(&self, l: &I2sLaunch) -> Result<(), CudaError> {
+        let p = &self.params;
+        let tile = if l.tokens == 1 { 1 } else { p.prefill_tile };
+        let f = match tile {
+            1 => &self.k.i2s_mm_t1,
+            4 => &self.k.i2s_mm_t4,
+            _ => &self.k.i2s_mm_t8,
+        };
+        let total = if l.mode == I2sMode::GateUp {
+            l.rows[0]
+        } else {
+            l.rows.iter().sum()
+        } as usize;
+        let rows_per_block = (p.gemv_threads / p.lanes_per_row) as usize;
+        let cfg = LaunchConfig {
+            grid_dim: (
+                grid(total, rows_per_block),
+                grid(l.tokens as usize, tile as usize),
+                1,
+            ),
+            block_dim: (p.gemv_threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (lanes, mode) = (p.lanes_per_row as i32, l.mode as i32);
+        let mut b = self.stream.launch_builder(f);
+        b.arg(&l.weights[0]).arg(&l.weights[1]).arg(&l.weights[2]);
+        b.arg(&l.rows[0]).arg(&l.rows[1]).arg(&l.rows[2]);
+        b.arg(&l.scales[0]).arg(&l.scales[1]).arg(&l.scales[2]);
+        b.arg(&l.outputs[0]).arg(&l.outputs[1]).arg(&l.outputs[2]);
+        b.arg(&l.chunks).arg(&l.acts).arg(&l.act_stride);
+        b.arg(&l.act_sums).arg(&l.act_scales).arg(&l.tokens);
+        b.arg(&lanes).arg(&mode);
+        // SAFETY: the argument list matches `i2s_mm` in i2s_gemv.cu; the callers size every
+        // buffer for `rows` × `tokens` outputs and `chunks`/`act_stride` inputs.
+        unsafe { b.launch(cfg) }.map_err(driver("launch i2s_mm"))?;
+        Ok(())
+    }
+
+    /// RMSNorm of `tokens` rows of `n` values; with `quantize`, int8 activations (rows of
+    /// `padded`) with scales and sums, else the normed rows into `y`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rms_norm_quant(
+        &self,
+        x: u64,
+        g: u64,
+        n: usize,
+        eps: f32,
+        padded: usize,
+        tokens: usize,
+        out: NormOut,
+    ) -> Result<(), CudaError> {
+        let (quantize, q, scales, sums, y) = match out {
+            NormOut::Quantized { q, scales, sums } => (1i32, q, scales, sums, 0u64),
+            NormOut::F32 { y } => (0i32, 0, 0, 0, y),
+        };
+        let (n, padded) = (n as i32, padded as i32);
+        let cfg = LaunchConfig {
+            grid_dim: (tokens as u32, 1, 1),
+            block_dim: (self.params.norm_threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&self.k.rms_norm_quant);
+        b.arg(&x)
+            .arg(&g)
+            .arg(&n)
+            .arg(&eps)
+            .arg(&padded)
+            .arg(&quantize);
+        b.arg(&q).arg(&scales).arg(&sums).arg(&y);
+        // SAFETY: matches `rms_norm_quant` in norm_quant.cu; buffers hold `tokens` rows.
+        unsafe { b.launch(cfg) }.map_err(driver("launch rms_norm_quant"))?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rope_store(
+        &self,
+        q: u64,
+        k: u64,
+        v: u64,
+        cos: u64,
+        sin: u64,
+        shape: (usize, usize, usize),
+        pos: u64,
+        caches: (u64, u64),
+        tokens: usize,
+    ) -> Result<(), CudaError> {
+        let (heads, kv_heads, head_dim) = (shape.0 as i32, shape.1 as i32, shape.2 as i32);
+        let cfg = LaunchConfig {
+            grid_dim: (tokens as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&self.k.rope_store);
+        b.arg(&q).arg(&k).arg(&v).arg(&cos).arg(&sin);
+        b.arg(&heads).arg(&kv_heads).arg(&head_dim).arg(&pos);
+        b.arg(&caches.0).arg(&caches.1);
+        // SAFETY: matches `rope_store` in rope_kv.cu; the caches hold every position < capacity
+        // and the session never moves `pos` past it.
+        unsafe { b.launch(cfg) }.map_err(driver("launch rope_store"))?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn attention(
+        &self,
+        q: u64,
+        caches: (u64, u64),
+        shape: (usize, usize, usize),
+        pos: u64,
+        capacity: usize,
+        scores: u64,
+        out: u64,
+        tokens: usize,
+    ) -> Result<(), CudaError> {
+        let (heads, kv_heads, head_dim) = (shape.0 as i32, shape.1 as i32, shape.2 as i32);
+        let capacity = capacity as i32;
+        let cfg = LaunchConfig {
+            grid_dim: (shape.0 as u32, tokens as u32, 1),
+            block_dim: (self.params.attention_threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&self.k.attention_f64);
+        b.arg(&q).arg(&caches.0).arg(&caches.1);
+        b.arg(&heads)
+            .arg(&kv_heads)
+            .arg(&head_dim)
+            .arg(&pos)
+            .arg(&capacity);
+        b.arg(&scores).arg(&out);
+        // SAFETY: matches `attention_f64` in attention.cu; `scores` holds tokens × heads ×
+        // capacity values and head_dim ≤ 256 is checked at model upload.
+        unsafe { b.launch(cfg) }.map_err(driver("launch attention_f64"))?;
+        Ok(())
+    }
+
+    /// `tokens` rows of logits: out[t][r] = E[r] · x[t] over an F16 matrix of `rows` × `cols`.
+    pub(crate) fn f16_gemv(
+        &self,
+        e: u64,
+        rows: usize,
+        cols: usize,
+        x: u64,
+        out: u64,
+        tokens: usize,
+    ) -> Result<(), CudaError> {
+        let warps = (self.params.lm_head_threads / 32) as usize;
+        let blocks = grid(rows, warps).min(self.info.multiprocessors.max(1) * 64);
+        let (rows, chunks) = (rows as i32, (cols / 8) as i32);
+        let cfg = LaunchConfig {
+            grid_dim: (blocks, tokens as u32, 1),
+            block_dim: (self.params.lm_head_threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&self.k.f16_gemv);
+        b.arg(&e).arg(&rows).arg(&chunks).arg(&x).arg(&out);
+        // SAFETY: matches `f16_gemv` in lm_head.cu; cols % 8 == 0 is checked at model upload.
+        unsafe { b.launch(cfg) }.map_err(driver("launch f16_gemv"))?;
+        Ok(())
+    }
+
+    pub(crate) fn embed(
+        &self,
+        e: u64,
+        tokens_buf: u64,
+        cols: usize,
+        x: u64,
+        tokens: usize,
+    ) -> Result<(), CudaError> {
+        let cols = cols as i32;
+        let cfg = LaunchConfig {
+            grid_dim: (tokens as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&self.k.embed_f16);
+        b.arg(&e).arg(&tokens_buf).arg(&cols).arg(&x);
+        // SAFETY: matches `embed_f16` in lm_head.cu; token ids are checked against the
+        // vocabulary before they are uploaded, and argmax only yields row indices.
+        unsafe { b.launch(cfg) }.map_err(driver("launch embed_f16"))?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn argmax_advance(
+        &self,
+        logits: u64,
+        n: usize,
+        token: u64,
+        generated: u64,
+        step: u64,
+        pos: u64,
+        advance: usize,
+    ) -> Result<(), CudaError> {
+        let (n, advance) = (n as i32, advance as i32);
+        let cfg = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (1024, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&self.k.argmax_advance);
+        b.arg(&logits)
+            .arg(&n)
+            .arg(&token)
+            .arg(&generated)
+            .arg(&step)
+            .arg(&pos);
+        b.arg(&advance);
+        // SAFETY: matches `argmax_advance` in lm_head.cu; `generated` holds a slot per position
+        // and the session bounds the steps by it.
+        unsafe { b.launch(cfg) }.map_err(driver("launch argmax_advance"))?;
+        Ok(())
+    }
+
+    pub(crate) fn advance_position(&self, pos: u64, n: usize) -> Result<(), CudaError> {
+        let n = n as i32;
+        let cfg = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&self.k.advance_position);
+        b.arg(&pos).arg(&n);
+        // SAFETY: matches `advance_position` in lm_head.cu.
+        unsafe { b.launch(cfg) }.map_err(driver("launch advance_position"))?;
+        Ok(())
+    }
+
+    /// Copies `n` float4s from `src` to `dst`.
+    pub(crate) fn copy_f4(&self, src: u64, dst: u64, n: usize) -> Result<(), CudaError> {
+        let n = n as i64;
+        let cfg = self.stream_grid();
+        let mut b = self.stream.launch_builder(&self.k.copy_f4);
+        b.arg(&src).arg(&dst).arg(&n);
+        // SAFETY: matches `copy_f4` in bandwidth.cu; both buffers hold `n` float4s.
+        unsafe { b.launch(cfg) }.map_err(driver("launch copy_f4"))?;
+        Ok(())
+    }
+
+    /// Reads `n` float4s from `src`, one partial sum per block into `sink`.
+    pub(crate) fn read_f4(&self, src: u64, n: usize, sink: u64) -> Result<(), CudaError> {
+        let n = n as i64;
+        let cfg = self.stream_grid();
+        let mut b = self.stream.launch_builder(&self.k.read_f4);
+        b.arg(&src).arg(&n).arg(&sink);
+        // SAFETY: matches `read_f4` in bandwidth.cu; `sink` holds one float per block of
+        // [`Self::stream_blocks`].
+        unsafe { b.launch(cfg) }.map_err(driver("launch read_f4"))?;
+        Ok(())
+    }
+
+    /// Blocks of the bandwidth kernels: enough to keep every SM's loads in flight.
+    pub(crate) fn stream_blocks(&self) -> u32 {
+        self.info.multiprocessors.max(1) * 8
+    }
+
+    fn stream_grid(&self) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (self.stream_blocks(), 1, 1),
+            block_dim: (512, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+}
+
+/// Where `rms_norm_quant` writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NormOut {
+    /// int8 rows, per-token scales and sums.
+    Quantized { q: u64, scales: u64, sums: u64 },
+    /// f32 normed rows.
+    F32 { y: u64 },
+}
