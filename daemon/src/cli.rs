@@ -257,7 +257,7 @@ pub struct BenchArgs {
     pub kernels: bool,
     /// Where to run: cpu, cuda (GPU 0; an error without a driver, NVRTC or device), or auto
     /// (CUDA when a device is usable and no CPU-only flag is given, else CPU).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "cpu", "cuda"], env = "PERFD_BACKEND")]
+    #[arg(long, default_value = "auto", value_parser = crate::harness::backend::BACKENDS, env = "PERFD_BACKEND")]
     pub backend: String,
     /// Model file (bitnet.cpp GGUF) to benchmark.
     #[arg(long, conflicts_with_all = ["preset", "kernels"])]

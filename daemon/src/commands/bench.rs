@@ -6,6 +6,7 @@ use anyhow::Result;
 use bitnet_kernels::{KernelConfig, ParamSpace};
 
 use crate::cli::BenchArgs;
+use crate::harness::backend::{self, Backend};
 pub use crate::harness::support::BenchOutcome;
 use crate::harness::{cuda_kernel_suite, cuda_model_suite, kernel_suite, model_suite};
 
@@ -25,49 +26,14 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Cpu,
-    Cuda,
-}
-
-/// `--backend`: `auto` takes CUDA when the driver, NVRTC and a device are there and no CPU-only
-/// model-suite flag is given; otherwise it says once why it runs on the CPU.
+/// `--backend`: `auto` takes CUDA when it is usable and no CPU-only model-suite flag is given.
 fn resolve_backend(args: &BenchArgs) -> Backend {
-    match args.backend.as_str() {
-        "cuda" => Backend::Cuda,
-        "cpu" => Backend::Cpu,
-        _ => {
-            let cpu_only = args.ctx.is_some()
-                || args.compare_embeddings.is_some()
-                || args.compare_model.is_some()
-                || args.profile;
-            match cuda_unusable() {
-                None if !cpu_only => Backend::Cuda,
-                None => Backend::Cpu,
-                Some(why) => {
-                    tracing::info!("{why}: benchmarking on the CPU");
-                    Backend::Cpu
-                }
-            }
-        }
+    let cpu_only =
+        args.ctx.is_some() || args.compare_embeddings.is_some() || args.compare_model.is_some();
+    if args.backend == "auto" && cpu_only {
+        return Backend::Cpu;
     }
-}
-
-/// Why the CUDA backend cannot run here, if it cannot.
-fn cuda_unusable() -> Option<String> {
-    use bitnet_kernels::cuda::{device_count, driver_present, nvrtc::nvrtc_present, CudaError};
-    if !driver_present() {
-        return Some(CudaError::NoDriver.to_string());
-    }
-    if !nvrtc_present() {
-        return Some(CudaError::NoNvrtc.to_string());
-    }
-    match device_count() {
-        Ok(0) => Some("no CUDA device".into()),
-        Ok(_) => None,
-        Err(e) => Some(e.to_string()),
-    }
+    backend::resolve(&args.backend)
 }
 
 fn list_params(json: bool) -> Result<BenchOutcome> {

@@ -274,6 +274,9 @@ impl Default for ScheduleSection {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BenchmarkSection {
+    /// Where the harness runs: `cpu`, `cuda` or `auto` (CUDA when a driver, NVRTC and a device
+    /// are usable; the daemon says once at startup which it chose and why).
+    pub backend: String,
     /// Synthetic model preset (`tiny`, `2b4t`) when `model` is not set.
     pub preset: String,
     /// A bitnet.cpp GGUF model file to benchmark instead of the preset.
@@ -296,6 +299,7 @@ pub struct BenchmarkSection {
 impl Default for BenchmarkSection {
     fn default() -> Self {
         Self {
+            backend: "auto".into(),
             preset: "2b4t".into(),
             model: None,
             prompt_tokens: 128,

@@ -277,6 +277,12 @@ fn validate_daemon_and_schedule(c: &Config, err: &mut impl FnMut(&str, String)) 
 /// Problems of `[benchmark]`.
 fn validate_benchmark(c: &Config, err: &mut impl FnMut(&str, String)) {
     let b = &c.benchmark;
+    if !crate::harness::backend::BACKENDS.contains(&b.backend.as_str()) {
+        err(
+            "benchmark.backend",
+            format!("`{}` is not one of auto, cpu, cuda", b.backend),
+        );
+    }
     if b.model.is_none() {
         if let Err(e) = b.preset.parse::<Preset>() {
             err("benchmark.preset", e);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::cuda::model_crossval::crossval_cuda_model;
-use bitnet_kernels::cuda::session::{CudaSession, KERNEL_IDS};
+use bitnet_kernels::cuda::session::{CudaSession, DeviceOpTimes, KERNEL_IDS};
 use bitnet_kernels::cuda::{CudaModel, CudaRuntime};
 use bitnet_kernels::format::embedding::EmbeddingFormat;
 use bitnet_kernels::model::BitnetModel;
@@ -28,6 +28,7 @@ use crate::harness::support::{
     bandwidth_memory, merge_stream, progress, stream_round, timestamp, BenchOutcome,
 };
 use crate::report::bench_report::{DecodeRoofline, ModelCrossvalSummary, ToolVersions};
+use crate::report::phase::OpShare;
 use crate::report::{BenchReport, Phase, SCHEMA};
 use crate::UsageError;
 
@@ -40,7 +41,6 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
         ("--ctx", args.ctx.is_some()),
         ("--compare-embeddings", args.compare_embeddings.is_some()),
         ("--compare-model", args.compare_model.is_some()),
-        ("--profile", args.profile),
     ];
     if let Some((flag, _)) = refused.iter().find(|(_, set)| *set) {
         bail!(UsageError(format!(
@@ -50,13 +50,36 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// What the timed repetitions measured.
+struct Measured {
+    prefill: Vec<f64>,
+    decode: Vec<f64>,
+    kv_bytes_per_token: u64,
+    /// Per-operation device time of a profiled decode (`--profile`).
+    profile: Vec<OpShare>,
+}
+
+/// Per-operation shares of a profiled decode of `tokens` tokens.
+fn shares(times: &DeviceOpTimes, tokens: usize) -> Vec<OpShare> {
+    let total: f64 = times.seconds.iter().map(|(_, s)| s).sum();
+    times
+        .seconds
+        .iter()
+        .map(|&(op, secs)| OpShare {
+            op: op.into(),
+            seconds_per_token: secs / tokens.max(1) as f64,
+            share: if total > 0.0 { secs / total } else { 0.0 },
+        })
+        .collect()
+}
+
 /// Prefill and decode seconds per repetition on the device.
 fn measure(
     rt: &CudaRuntime,
     model: &CudaModel,
     args: &BenchArgs,
     tick: &dyn Fn(&str),
-) -> Result<(Vec<f64>, Vec<f64>, u64)> {
+) -> Result<Measured> {
     let hp = *model.hparams();
     let mut session = CudaSession::new(rt, model, args.pp + args.tg, args.pp)
         .context("create the device session")?;
@@ -101,7 +124,20 @@ fn measure(
         .map(|p| session.kv_bytes_read_at(p))
         .sum::<u64>()
         / args.tg as u64;
-    Ok((prefill, decode, kv))
+    let mut profile = Vec::new();
+    if args.profile {
+        tick("profiled decode (events around every kernel, no graph)");
+        session.reset()?;
+        session.prefill(&prompt)?;
+        let times = session.profile_decode(args.tg)?;
+        profile = shares(&times, args.tg);
+    }
+    Ok(Measured {
+        prefill,
+        decode,
+        kv_bytes_per_token: kv,
+        profile,
+    })
 }
 
 fn crossval(
@@ -157,7 +193,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let mut host = HostFingerprint::detect();
     host.gpu = Some(rt.info().name.clone());
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
-    let pb = progress(args.json, 6 + args.reps as u64 + u64::from(args.crossval));
+    let pb = progress(
+        args.json,
+        6 + args.reps as u64 + u64::from(args.crossval) + u64::from(args.profile),
+    );
     let tick = |msg: &str| {
         pb.set_message(msg.to_string());
         pb.inc(1);
@@ -198,7 +237,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let device_before = bandwidth_round(&rt)?;
     let rss_reset = reset_peak_rss();
     let sampler = GpuSampler::start(rt.info().ordinal as u32, Duration::from_millis(100));
-    let (prefill, decode, kv_bytes) = measure(&rt, &device_model, args, &tick)?;
+    let measured = measure(&rt, &device_model, args, &tick)?;
+    let kv_bytes = measured.kv_bytes_per_token;
     let telemetry = sampler.and_then(GpuSampler::finish);
     let peak_rss = peak_rss_bytes().filter(|_| rss_reset);
     tick("host STREAM and device bandwidth (after)");
@@ -215,8 +255,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let bandwidth = pooled_bandwidth([device_before, device_after])?;
     let copy = best(&bandwidth.copy_bytes_per_second);
     let phases = vec![
-        phase(Phase::Prefill, args.pp, prefill)?,
-        phase(Phase::Decode, args.tg, decode)?,
+        phase(Phase::Prefill, args.pp, measured.prefill)?,
+        phase(Phase::Decode, args.tg, measured.decode)?,
     ];
     let decode_tps = phases[1].tokens_per_second.median;
     let bytes_per_token = device_model.decode_weight_bytes() + kv_bytes;
@@ -246,7 +286,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         decode_roofline: Some(decode_roofline),
         decode_at_context: Vec::new(),
         comparison: None,
-        decode_profile: Vec::new(),
+        decode_profile: measured.profile,
         kernels: Vec::new(),
         memory_bandwidth: merge_stream(stream_before, stream_after)?,
         crossval: kernel_crossval,
@@ -263,7 +303,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let stdout = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
-        human::render(&report, false)
+        human::render(&report, args.profile)
     };
     Ok(BenchOutcome {
         stdout,

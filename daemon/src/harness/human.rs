@@ -33,13 +33,93 @@ fn header(s: &mut String, r: &BenchReport) {
         bw.threads,
         bw.array_bytes >> 20
     );
+    if let Some(g) = &r.gpu {
+        gpu_lines(s, g);
+    }
+    let gpu_procs = if r.noise.other_gpu_processes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", other processes on the GPU: {:?}",
+            r.noise.other_gpu_processes
+        )
+    };
     let _ = writeln!(
         s,
-        "noise     other processes used {:.2} cores (limit {:.2}){}",
+        "noise     other processes used {:.2} cores (limit {:.2}){gpu_procs}{}",
         r.noise.other_busy_cores,
         r.noise.limit_cores,
         if r.noise.noisy { " — NOISY" } else { "" }
     );
+}
+
+fn gpu_lines(s: &mut String, g: &crate::report::gpu::GpuRun) {
+    let _ = writeln!(
+        s,
+        "gpu       {} (compute {}, {} SMs, {:.1} GiB, L2 {} MiB), kernels by NVRTC {}",
+        g.device,
+        g.compute_capability,
+        g.multiprocessors,
+        g.memory_bytes as f64 / (1u64 << 30) as f64,
+        g.l2_bytes >> 20,
+        g.nvrtc
+    );
+    let _ = writeln!(s, "launch    {}", g.launch_params);
+    let b = &g.bandwidth;
+    let best = |x: &Summary| x.samples.iter().copied().fold(0.0, f64::max);
+    let _ = writeln!(
+        s,
+        "device    copy {:.0} GB/s best (read + written; roofline basis), read-only {:.0} GB/s best, {} MiB buffers",
+        gbps(best(&b.copy_bytes_per_second)),
+        gbps(best(&b.read_bytes_per_second)),
+        b.buffer_bytes >> 20
+    );
+    if let Some(t) = &g.telemetry {
+        let _ = writeln!(
+            s,
+            "nvml      {} samples: utilisation ≤ {:.0}%, memory ≤ {:.1} GiB, power ≤ {:.0} W, ≤ {:.0} °C, SM clock {:.0}–{:.0} MHz, throttle: {}",
+            t.samples,
+            100.0 * t.utilization_max,
+            t.memory_used_max_bytes as f64 / (1u64 << 30) as f64,
+            t.power_max_watts,
+            t.temperature_max_celsius,
+            t.sm_clock_min_hertz / 1e6,
+            t.sm_clock_max_hertz / 1e6,
+            if t.throttle_reasons.is_empty() {
+                "none".to_string()
+            } else {
+                t.throttle_reasons.join(" ")
+            }
+        );
+    }
+}
+
+fn gpu_kernel_section(s: &mut String, r: &BenchReport) {
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{:<18} {:>10} {:>5} {:>7} {:>10} {:>7} {:>8} {:>7}",
+        "kernel", "shape", "lanes", "copies", "median ns", "MAD %", "GB/s", "copy %"
+    );
+    for k in &r.kernels {
+        let lanes = k
+            .params
+            .split(',')
+            .find_map(|p| p.strip_prefix("lanes_per_row="))
+            .unwrap_or("?");
+        let _ = writeln!(
+            s,
+            "{:<18} {:>10} {:>5} {:>7} {:>10.0} {:>7.2} {:>8.0} {:>7.1}",
+            k.kernel_id,
+            format!("{}x{}", k.rows, k.cols),
+            lanes,
+            k.matrices,
+            k.ns_per_op.median,
+            100.0 * k.ns_per_op.relative_mad(),
+            gbps(k.bytes_per_second.median),
+            k.roofline_ratio.map_or(f64::NAN, |r| 100.0 * r),
+        );
+    }
 }
 
 fn rate_line(name: &str, tokens: usize, tps: &Summary) -> String {
@@ -221,7 +301,9 @@ pub fn render(r: &BenchReport, profile: bool) -> String {
     if r.model.is_some() {
         model_section(&mut s, r, profile);
     }
-    if !r.kernels.is_empty() {
+    if !r.kernels.is_empty() && r.gpu.is_some() {
+        gpu_kernel_section(&mut s, r);
+    } else if !r.kernels.is_empty() {
         kernel_section(&mut s, r);
     }
     if let Some(cv) = &r.crossval {

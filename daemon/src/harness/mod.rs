@@ -3,6 +3,7 @@
 //! timing, synthetic model files, the host fingerprint and noise measurement, and the report's
 //! human form. The daemon runs it as a child and reads its report.
 
+pub mod backend;
 pub mod cuda_kernel_suite;
 pub mod cuda_model_suite;
 pub mod cuda_support;

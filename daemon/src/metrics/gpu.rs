@@ -5,6 +5,7 @@ use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
 use nvml_wrapper::Nvml;
 
 use super::family::{Family, Kind};
+use crate::harness::host::gpu_telemetry::THROTTLE_REASONS;
 
 /// A loaded NVML, or the reason there is none.
 pub struct GpuCollector {
@@ -76,6 +77,12 @@ impl GpuCollector {
             Kind::Gauge,
             Some("hertz"),
         );
+        let mut throttle = Family::new(
+            "bitnet_gpu_throttle_reasons",
+            "1 for each clock throttle reason NVML reports active (power cap, thermal, ...), else 0.",
+            Kind::Gauge,
+            None,
+        );
         let mut failures = 0u64;
         let count = nvml.device_count().map_err(|_| (Vec::new(), 1))?;
         for i in 0..count {
@@ -118,8 +125,18 @@ impl GpuCollector {
                     .ok()
                     .map(|mhz| (&mut clock, f64::from(mhz) * 1e6)),
             );
+            match d.current_throttle_reasons() {
+                Ok(active) => {
+                    for (flag, reason) in THROTTLE_REASONS {
+                        let mut l = labels();
+                        l.push(("reason", (*reason).to_string()));
+                        throttle.push(l, if active.contains(*flag) { 1.0 } else { 0.0 });
+                    }
+                }
+                Err(_) => failures += 1,
+            }
         }
-        let families = vec![util, mem, mem_total, power, temp, clock];
+        let families = vec![util, mem, mem_total, power, temp, clock, throttle];
         if failures == 0 {
             Ok(families)
         } else {

@@ -7,6 +7,7 @@ use super::child_process::{self, CommandSpec};
 use super::heartbeat::Heartbeat;
 use super::run_failure::RunFailure;
 use crate::config::BenchmarkSection;
+use crate::harness::backend::{resolve_for_daemon, Backend};
 use crate::report::{BenchReport, SCHEMA};
 
 /// Runs a harness command and reads its report: the report and the cores other processes kept
@@ -58,7 +59,13 @@ pub fn last_error_line(log: &std::path::Path) -> Option<String> {
 
 /// Arguments of the embedded model benchmark (`perfd bench --json ...`).
 pub fn embedded_model_args(b: &BenchmarkSection) -> Vec<String> {
-    let mut args = vec!["bench".to_string(), "--json".into()];
+    let backend = resolve_for_daemon(&b.backend);
+    let mut args = vec![
+        "bench".to_string(),
+        "--json".into(),
+        "--backend".into(),
+        backend.name().into(),
+    ];
     match &b.model {
         Some(m) => args.extend(["--model".into(), m.display().to_string()]),
         None => args.extend(["--preset".into(), b.preset.clone()]),
@@ -88,15 +95,19 @@ fn bandwidth_args(b: &BenchmarkSection) -> Vec<String> {
 /// Arguments of the embedded kernel benchmark: the configured kernel on the 2B-4T shapes,
 /// DRAM-streaming (what decode sees), few samples.
 pub fn embedded_kernel_args(b: &BenchmarkSection) -> Vec<String> {
-    let params = if b.params.trim().is_empty() {
-        "isa=auto".to_string()
-    } else {
-        b.params.clone()
+    let backend = resolve_for_daemon(&b.backend);
+    let params = match (b.params.trim().is_empty(), backend) {
+        (false, _) => b.params.clone(),
+        (true, Backend::Cpu) => "isa=auto".to_string(),
+        // The CUDA launch defaults, spelled out so the suite measures one configuration.
+        (true, Backend::Cuda) => bitnet_kernels::cuda::CudaLaunchParams::default().to_string(),
     };
     [
         "bench",
         "--kernels",
         "--json",
+        "--backend",
+        backend.name(),
         "--residency",
         "dram",
         "--samples",

@@ -6,7 +6,8 @@
 // Grid: (heads, tokens); token t sees positions 0 ..= *pos + t (causal). Phase 1: one thread per
 // position computes a whole score. Phase 2: max and Σexp over the block. Phase 3: the threads split
 // into groups of head_dim threads, each group sums the value rows of every G-th position, and the
-// groups' partial sums are added in group order. `scores`: f64 scratch, [tokens][heads][capacity].
+// groups' partial sums are added in group order (each group keeps four running sums so that
+// several value loads are in flight). `scores`: f64 scratch, [tokens][heads][capacity].
 
 #define MAX_HEAD_DIM 256
 #define MAX_THREADS 1024
@@ -67,15 +68,30 @@ extern "C" __global__ void attention_f64(const float* __restrict__ q, const floa
         local_sum += e;
     }
     const double sum = block_reduce(local_sum, red, false);
+    // The softmax weights, e / Σe as the CPU computes them, once per position.
+    for (int j = threadIdx.x; j < ctx; j += blockDim.x) sc[j] = sc[j] / sum;
+    __syncthreads();
 
     const int groups = blockDim.x / head_dim;
     const int group = threadIdx.x / head_dim, d = threadIdx.x % head_dim;
     double acc = 0.0;
     if (group < groups) {
-        for (int j = group; j < ctx; j += groups) {
-            const double w = sc[j] / sum;
-            acc += w * (double)__ldg(vc + (long)j * kv_dim + kvh * head_dim + d);
+        // Four positions per iteration with their own sums: independent loads in flight.
+        const float* vd = vc + kvh * head_dim + d;
+        const long stride = (long)groups * kv_dim;
+        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+        int j = group;
+        for (; j + 3 * groups < ctx; j += 4 * groups) {
+            const float v0 = __ldg(vd + (long)j * kv_dim), v1 = __ldg(vd + (long)j * kv_dim + stride);
+            const float v2 = __ldg(vd + (long)j * kv_dim + 2 * stride);
+            const float v3 = __ldg(vd + (long)j * kv_dim + 3 * stride);
+            a0 += sc[j] * (double)v0;
+            a1 += sc[j + groups] * (double)v1;
+            a2 += sc[j + 2 * groups] * (double)v2;
+            a3 += sc[j + 3 * groups] * (double)v3;
         }
+        for (; j < ctx; j += groups) a0 += sc[j] * (double)__ldg(vd + (long)j * kv_dim);
+        acc = (a0 + a1) + (a2 + a3);
     }
     part[threadIdx.x] = acc;
     __syncthreads();

@@ -18,6 +18,23 @@ use super::runtime::{CudaRuntime, I2sLaunch, I2sMode, NormOut};
 /// Kernel ids the CUDA forward pass executes.
 pub const KERNEL_IDS: &[&str] = &["i2s_mm_cuda_dp4a", "f16_gemv_cuda", "attention_f64_cuda"];
 
+/// Device time per operation over profiled decode steps (events around every launch, so the
+/// steps run without the graph: the totals are larger than a graph-replayed step).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceOpTimes {
+    /// Seconds per operation, in first-seen order; names as the CPU profile's where they match.
+    pub seconds: Vec<(&'static str, f64)>,
+}
+
+impl DeviceOpTimes {
+    fn add(&mut self, op: &'static str, secs: f64) {
+        match self.seconds.iter_mut().find(|(name, _)| *name == op) {
+            Some((_, total)) => *total += secs,
+            None => self.seconds.push((op, secs)),
+        }
+    }
+}
+
 /// An inference session on the device.
 pub struct CudaSession<'a> {
     rt: &'a CudaRuntime,
@@ -215,6 +232,32 @@ impl<'a> CudaSession<'a> {
     /// Queues the forward pass of the `n` tokens in the token buffer at the device position, and
     /// the logits of tokens `first..n` into the logits buffer. Launches only: capturable.
     fn enqueue_forward(&self, n: usize, first: usize) -> Result<(), CudaError> {
+        self.forward_ops(n, first, &mut None)
+    }
+
+    /// Runs `launch` as operation `op`: timed between events when profiling, else only queued.
+    fn op(
+        &self,
+        prof: &mut Option<&mut DeviceOpTimes>,
+        op: &'static str,
+        launch: impl FnOnce() -> Result<(), CudaError>,
+    ) -> Result<(), CudaError> {
+        match prof {
+            Some(p) => {
+                let secs = self.rt.time(launch)?;
+                p.add(op, secs);
+                Ok(())
+            }
+            None => launch(),
+        }
+    }
+
+    fn forward_ops(
+        &self,
+        n: usize,
+        first: usize,
+        prof: &mut Option<&mut DeviceOpTimes>,
+    ) -> Result<(), CudaError> {
         let rt = self.rt;
         let m = self.model;
         let hp = *m.hparams();
@@ -228,62 +271,82 @@ impl<'a> CudaSession<'a> {
         );
         let (attn, g, pos) = (rt.ptr(&self.attn), rt.ptr(&self.g), rt.ptr(&self.pos));
         let layer_bytes = (self.capacity * kvd * 4) as u64;
-        rt.embed(rt.ptr(&m.embedding), rt.ptr(&self.tokens), h, x, n)?;
+        self.op(prof, "embed", || {
+            rt.embed(rt.ptr(&m.embedding), rt.ptr(&self.tokens), h, x, n)
+        })?;
         for (l, w) in m.layers.iter().enumerate() {
             let caches = (
                 rt.ptr(&self.kc) + l as u64 * layer_bytes,
                 rt.ptr(&self.vc) + l as u64 * layer_bytes,
             );
-            self.norm_quant(x, &w.attn_norm, h, n)?;
-            self.mm(&[&w.q, &w.k, &w.v], &[q, k, v], I2sMode::Store, n, h)?;
-            rt.rope_store(
-                q,
-                k,
-                v,
-                rt.ptr(&self.cos),
-                rt.ptr(&self.sin),
-                shape,
-                pos,
-                caches,
-                n,
-            )?;
-            rt.attention(
-                q,
-                caches,
-                shape,
-                pos,
-                self.capacity,
-                rt.ptr(&self.scores),
-                attn,
-                n,
-            )?;
-            self.norm_quant(attn, &w.attn_sub_norm, h, n)?;
-            self.mm(&[&w.o], &[x], I2sMode::Residual, n, h)?;
-            self.norm_quant(x, &w.ffn_norm, h, n)?;
-            self.mm(&[&w.gate, &w.up], &[g], I2sMode::GateUp, n, h)?;
-            self.norm_quant(g, &w.ffn_sub_norm, f, n)?;
-            self.mm(&[&w.down], &[x], I2sMode::Residual, n, f)?;
+            self.op(prof, "norm_quant", || self.norm_quant(x, &w.attn_norm, h, n))?;
+            self.op(prof, "qkv_proj", || {
+                self.mm(&[&w.q, &w.k, &w.v], &[q, k, v], I2sMode::Store, n, h)
+            })?;
+            self.op(prof, "rope_kv", || {
+                rt.rope_store(
+                    q,
+                    k,
+                    v,
+                    rt.ptr(&self.cos),
+                    rt.ptr(&self.sin),
+                    shape,
+                    pos,
+                    caches,
+                    n,
+                )
+            })?;
+            self.op(prof, "attention", || {
+                rt.attention(
+                    q,
+                    caches,
+                    shape,
+                    pos,
+                    self.capacity,
+                    rt.ptr(&self.scores),
+                    attn,
+                    n,
+                )
+            })?;
+            self.op(prof, "norm_quant", || {
+                self.norm_quant(attn, &w.attn_sub_norm, h, n)
+            })?;
+            self.op(prof, "o_proj", || {
+                self.mm(&[&w.o], &[x], I2sMode::Residual, n, h)
+            })?;
+            self.op(prof, "norm_quant", || self.norm_quant(x, &w.ffn_norm, h, n))?;
+            self.op(prof, "ffn_gate_up", || {
+                self.mm(&[&w.gate, &w.up], &[g], I2sMode::GateUp, n, h)
+            })?;
+            self.op(prof, "norm_quant", || self.norm_quant(g, &w.ffn_sub_norm, f, n))?;
+            self.op(prof, "ffn_down", || {
+                self.mm(&[&w.down], &[x], I2sMode::Residual, n, f)
+            })?;
         }
         let rows = n - first;
-        rt.rms_norm_quant(
-            x + (first * h * 4) as u64,
-            rt.ptr(&m.output_norm),
-            h,
-            hp.rms_eps,
-            h,
-            rows,
-            NormOut::F32 {
-                y: rt.ptr(&self.xn),
-            },
-        )?;
-        rt.f16_gemv(
-            rt.ptr(&m.embedding),
-            hp.vocab,
-            h,
-            rt.ptr(&self.xn),
-            rt.ptr(&self.logits),
-            rows,
-        )
+        self.op(prof, "output_norm", || {
+            rt.rms_norm_quant(
+                x + (first * h * 4) as u64,
+                rt.ptr(&m.output_norm),
+                h,
+                hp.rms_eps,
+                h,
+                rows,
+                NormOut::F32 {
+                    y: rt.ptr(&self.xn),
+                },
+            )
+        })?;
+        self.op(prof, "lm_head", || {
+            rt.f16_gemv(
+                rt.ptr(&m.embedding),
+                hp.vocab,
+                h,
+                rt.ptr(&self.xn),
+                rt.ptr(&self.logits),
+                rows,
+            )
+        })
     }
 
     /// Queues the greedy step after logits row `row`: the argmax becomes the next token, is
@@ -355,6 +418,19 @@ impl<'a> CudaSession<'a> {
         }
         self.host_pos += 1;
         Ok(())
+    }
+
+    /// Runs `steps` decode steps without the graph, timing every operation between events.
+    pub fn profile_decode(&mut self, steps: usize) -> Result<DeviceOpTimes, CudaError> {
+        let mut times = DeviceOpTimes::default();
+        for _ in 0..steps {
+            self.check_room(1)?;
+            let mut prof = Some(&mut times);
+            self.forward_ops(1, 0, &mut prof)?;
+            self.op(&mut prof, "argmax", || self.enqueue_argmax(0, 1))?;
+            self.host_pos += 1;
+        }
+        Ok(times)
     }
 
     /// The logits of the last decode step.

@@ -14,7 +14,7 @@ use nvml_wrapper::Nvml;
 use crate::report::gpu::GpuTelemetry;
 
 /// Throttle reasons worth reporting, with NVML's names.
-const REASONS: &[(ThrottleReasons, &str)] = &[
+pub const THROTTLE_REASONS: &[(ThrottleReasons, &str)] = &[
     (
         ThrottleReasons::APPLICATIONS_CLOCKS_SETTING,
         "applications_clocks_setting",
@@ -32,7 +32,7 @@ const REASONS: &[(ThrottleReasons, &str)] = &[
 
 /// The names of the active reasons in `r`.
 pub fn throttle_reason_names(r: ThrottleReasons) -> Vec<&'static str> {
-    REASONS
+    THROTTLE_REASONS
         .iter()
         .filter(|(flag, _)| r.contains(*flag))
         .map(|&(_, name)| name)
