@@ -68,7 +68,25 @@ step kernels "$bin/perfd" bench --kernels --backend cuda --crossval --samples 7
 step kernels_json "$bin/perfd" bench --kernels --backend cuda --json --samples 5 --params lanes_per_row=16
 step model_2b4t_json "$bin/perfd" bench --backend cuda --preset 2b4t --crossval --reps 5 --json
 step model_2b4t_profile "$bin/perfd" bench --backend cuda --preset 2b4t --reps 3 --profile
-step model_2b4t_nograph "$bin/perfd" bench --backend cuda --preset 2b4t --reps 3 --params graph=false
+sweep_line() { # report.json label
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ph = {p["phase"]: p["tokens_per_second"]["median"] for p in r["phases"]}
+print(f'{sys.argv[2]:<24} decode {ph["decode"]:8.1f} tok/s  prefill {ph["prefill"]:8.1f} tok/s  '
+      f'roofline {100 * r["decode_roofline"]["ratio"]:.1f}%')
+PY
+}
+say "launch-parameter sweep (2b4t, decode and prefill medians, 3 repetitions each)"
+for p in graph=false fused=false lanes_per_row=16 lanes_per_row=8 attention_threads=1024 \
+  attention_threads=256 gemv_threads=128 gemv_threads=512 prefill_tile=4; do
+  if "$bin/perfd" bench --backend cuda --preset 2b4t --reps 3 --json --params "$p" \
+      >"$out/sweep.json" 2>>"$out/sweep.log"; then
+    sweep_line "$out/sweep.json" "$p"
+  else
+    echo "$p: FAILED"; fail=1
+  fi
+done
 
 say "perfd run: embedded default on the GPU, /metrics"
 state=$(mktemp -d); port=$((20000 + RANDOM % 20000))

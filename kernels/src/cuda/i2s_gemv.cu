@@ -21,10 +21,9 @@ __device__ __forceinline__ int dp4a(int a, int b, int c) {
     return d;
 }
 
-__device__ __forceinline__ int chunk_dot(uint4 w, const int4* __restrict__ xb, int acc) {
-    // xb: the activations of this chunk's block half; shift group k (weights 32k..32k+31 of the
-    // block) starts 2k int4s further.
-    const int4 x0 = __ldg(xb), x1 = __ldg(xb + 2), x2 = __ldg(xb + 4), x3 = __ldg(xb + 6);
+// x0..x3: the activations meeting this chunk at shifts 6, 4, 2, 0 (weights 32k + 16h + 0..15 of
+// the block for shift group k and chunk half h).
+__device__ __forceinline__ int chunk_dot(uint4 w, int4 x0, int4 x1, int4 x2, int4 x3, int acc) {
     const unsigned m = 0x03030303u;
     acc = dp4a((int)((w.x >> 6) & m), x0.x, acc);
     acc = dp4a((int)((w.y >> 6) & m), x0.y, acc);
@@ -59,7 +58,11 @@ __device__ __forceinline__ void row_dots(const uint4* __restrict__ w, int chunks
         const int off = (c >> 1) * 8 + (c & 1);
 #pragma unroll
         for (int t = 0; t < TILE; ++t) {
-            if (t < tokens) acc[t] = chunk_dot(wv, x + t * x_stride + off, acc[t]);
+            if (t < tokens) {
+                // Shift group k of this chunk's block half starts 2k int4s further.
+                const int4* xb = x + t * x_stride + off;
+                acc[t] = chunk_dot(wv, __ldg(xb), __ldg(xb + 2), __ldg(xb + 4), __ldg(xb + 6), acc[t]);
+            }
         }
     }
 }
@@ -147,3 +150,119 @@ __device__ void i2s_mm(const uint4* __restrict__ w0, const uint4* __restrict__ w
 I2S_MM_ENTRY(i2s_mm_t1, 1)
 I2S_MM_ENTRY(i2s_mm_t4, 4)
 I2S_MM_ENTRY(i2s_mm_t8, 8)
+
+// ---------------------------------------------------------------------------------------------
+// Decode (one token) with the RMSNorm and int8 quantisation of the input fused in: every block
+// normalises and quantises the f32 input row itself, into shared memory, then computes its rows.
+// The blocks do identical arithmetic in an identical order, so they hold identical activations;
+// the arithmetic is rms_norm_quant's (norm_quant.cu), which is the CPU's. One launch instead of
+// two, and the activations come from shared memory.
+
+#define FUSED_MAX_COLS 8192
+#define FUSED_MAX_WARPS 32
+
+__device__ double fused_sum_f64(double v, double* shared) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    double total = 0.0;
+    for (int i = 0; i < warps; ++i) total += shared[i];
+    return total;
+}
+
+__device__ float fused_max_f32(float v, float* shared) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    float m = 0.0f;
+    for (int i = 0; i < warps; ++i) m = fmaxf(m, shared[i]);
+    return m;
+}
+
+__device__ int fused_sum_i32(int v, int* shared) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    int total = 0;
+    for (int i = 0; i < warps; ++i) total += shared[i];
+    return total;
+}
+
+// Arguments as i2s_mm's, with the f32 input row `xin` of `n` values and its norm weights `gn`
+// instead of quantised activations (x_stride = padded n / 16).
+extern "C" __global__ void i2s_mm_norm_t1(const uint4* w0, const uint4* w1, const uint4* w2,
+                                          int rows0, int rows1, int rows2, float s0, float s1,
+                                          float s2, float* out0, float* out1, float* out2,
+                                          int chunks, const float* __restrict__ xin,
+                                          const float* __restrict__ gn, int n, float eps,
+                                          int x_stride, int lanes, int mode) {
+    __shared__ int4 qs[FUSED_MAX_COLS / 16];
+    __shared__ double red_d[FUSED_MAX_WARPS];
+    __shared__ float red_f[FUSED_MAX_WARPS];
+    __shared__ int red_i[FUSED_MAX_WARPS];
+
+    double ss = 0.0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const double v = (double)xin[i];
+        ss += v * v;
+    }
+    ss = fused_sum_f64(ss, red_d);
+    const float inv = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    float amax = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(xin[i] * inv * gn[i]));
+    amax = fused_max_f32(amax, red_f);
+    const float scale = 127.0f / fmaxf(amax, 1e-5f);
+    signed char* qb = (signed char*)qs;
+    int qsum = 0;
+    for (int i = threadIdx.x; i < x_stride * 16; i += blockDim.x) {
+        int v = 0;
+        if (i < n) v = (int)fminf(fmaxf(rintf(xin[i] * inv * gn[i] * scale), -128.0f), 127.0f);
+        qb[i] = (signed char)v;
+        qsum += v;
+    }
+    qsum = fused_sum_i32(qsum, red_i);  // ends with a barrier: qs is complete
+
+    const int lane = threadIdx.x % lanes;
+    const int row = blockIdx.x * (blockDim.x / lanes) + threadIdx.x / lanes;
+    const int total = mode == MODE_GATE_UP ? rows0 : rows0 + rows1 + rows2;
+    const bool active = row < total;
+    int m = 0, r = row;
+    if (mode != MODE_GATE_UP) {
+        if (r >= rows0) { r -= rows0; m = 1; }
+        if (m == 1 && r >= rows1) { r -= rows1; m = 2; }
+    }
+    const uint4* w = m == 0 ? w0 : (m == 1 ? w1 : w2);
+    const long row_off = (long)r * chunks;
+    int acc = 0, acc_up = 0;
+    if (active) {
+        for (int c = lane; c < chunks; c += lanes) {
+            const int4* xb = qs + (c >> 1) * 8 + (c & 1);
+            const int4 x0 = xb[0], x1 = xb[2], x2 = xb[4], x3 = xb[6];
+            acc = chunk_dot(__ldg(w + row_off + c), x0, x1, x2, x3, acc);
+            if (mode == MODE_GATE_UP) acc_up = chunk_dot(__ldg(w1 + row_off + c), x0, x1, x2, x3, acc_up);
+        }
+    }
+    acc = group_sum(acc, lanes);
+    if (mode == MODE_GATE_UP) acc_up = group_sum(acc_up, lanes);
+    if (!active || lane != 0) return;
+    const float ws = m == 0 ? s0 : (m == 1 ? s1 : s2);
+    float* out = m == 0 ? out0 : (m == 1 ? out1 : out2);
+    const int dot = acc - qsum;
+    if (mode == MODE_RAW) {
+        ((int*)out)[r] = dot;
+    } else if (mode == MODE_STORE) {
+        out[r] = dequantize(dot, scale, ws);
+    } else if (mode == MODE_RESIDUAL) {
+        out[r] = out[r] + dequantize(dot, scale, ws);
+    } else {
+        const float g = fmaxf(dequantize(dot, scale, s0), 0.0f);
+        const float u = dequantize(acc_up - qsum, scale, s1);
+        out[r] = g * g * u;
+    }
+}

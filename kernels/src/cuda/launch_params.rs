@@ -29,21 +29,26 @@ pub struct CudaLaunchParams {
     pub lm_head_threads: u32,
     /// Threads per token of RMSNorm + quantisation.
     pub norm_threads: u32,
-    /// Replay the decode step as a CUDA graph (one launch per token instead of ~10 per layer).
+    /// Replay the decode step as a CUDA graph (one launch per token instead of one per kernel).
     pub graph: bool,
+    /// Fused kernels: each decode I2_S product normalises and quantises its own input, and the
+    /// attention applies RoPE and stores the KV cache itself (5 launches per layer instead of 10).
+    pub fused: bool,
 }
 
 impl Default for CudaLaunchParams {
     fn default() -> Self {
         Self {
-            // A 2560-column row is 40 chunks of 16 bytes: 16 lanes take 2-3 each with few idle.
-            lanes_per_row: 16,
+            // A warp per row: fastest on 3 of the 4 2B-4T shapes on an H100 (2560x6912: 6.96 µs
+            // vs 8.42 at 16 lanes and 13.0 at 8; scripts/gpu-check.sh, 2026-11-26).
+            lanes_per_row: 32,
             gemv_threads: 256,
             prefill_tile: 8,
             attention_threads: 512,
             lm_head_threads: 256,
             norm_threads: 1024,
             graph: true,
+            fused: true,
         }
     }
 }
@@ -91,6 +96,11 @@ impl CudaLaunchParams {
                 doc: "CUDA: replay the decode step as a CUDA graph",
                 values: texts(&[false, true]),
             },
+            ParamDomain {
+                name: "fused",
+                doc: "CUDA: fuse norm+quantisation into the decode products and RoPE+KV store into the attention",
+                values: texts(&[false, true]),
+            },
         ]
     }
 
@@ -104,15 +114,18 @@ impl CudaLaunchParams {
                         for &lm_head_threads in &LM_HEAD_THREADS {
                             for &norm_threads in &NORM_THREADS {
                                 for graph in [false, true] {
-                                    out.push(Self {
-                                        lanes_per_row,
-                                        gemv_threads,
-                                        prefill_tile,
-                                        attention_threads,
-                                        lm_head_threads,
-                                        norm_threads,
-                                        graph,
-                                    });
+                                    for fused in [false, true] {
+                                        out.push(Self {
+                                            lanes_per_row,
+                                            gemv_threads,
+                                            prefill_tile,
+                                            attention_threads,
+                                            lm_head_threads,
+                                            norm_threads,
+                                            graph,
+                                            fused,
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -162,7 +175,8 @@ impl CudaLaunchParams {
             "attention_threads" => self.attention_threads = n,
             "lm_head_threads" => self.lm_head_threads = n,
             "norm_threads" => self.norm_threads = n,
-            _ => self.graph = value == "true",
+            "graph" => self.graph = value == "true",
+            _ => self.fused = value == "true",
         }
         Ok(())
     }
@@ -172,14 +186,15 @@ impl fmt::Display for CudaLaunchParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "lanes_per_row={},gemv_threads={},prefill_tile={},attention_threads={},lm_head_threads={},norm_threads={},graph={}",
+            "lanes_per_row={},gemv_threads={},prefill_tile={},attention_threads={},lm_head_threads={},norm_threads={},graph={},fused={}",
             self.lanes_per_row,
             self.gemv_threads,
             self.prefill_tile,
             self.attention_threads,
             self.lm_head_threads,
             self.norm_threads,
-            self.graph
+            self.graph,
+            self.fused
         )
     }
 }

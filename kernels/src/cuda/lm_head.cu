@@ -46,40 +46,64 @@ extern "C" __global__ void embed_f16(const unsigned short* __restrict__ e,
         x[(long)blockIdx.x * cols + i] = f16_to_f32(e[row * cols + i]);
 }
 
-// Greedy step on the device: the largest logit (lowest index among equal maxima; NaN never wins,
-// as on the CPU) becomes the next token, is appended to `generated` at *step, and the step and
-// the position advance. One block.
-extern "C" __global__ void argmax_advance(const float* __restrict__ logits, int n,
-                                          int* __restrict__ token, int* __restrict__ generated,
-                                          int* __restrict__ step, int* __restrict__ pos,
-                                          int advance) {
-    __shared__ float best_v[1024];
-    __shared__ int best_i[1024];
-    float bv = 0.0f;
-    int bi = -1;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const float v = logits[i];
-        if (v != v) continue;
-        if (bi < 0 || v > bv) { bv = v; bi = i; }
-    }
-    best_v[threadIdx.x] = bv;
-    best_i[threadIdx.x] = bi;
+// The better of two (value, index) candidates: the larger value, the lower index among equal
+// values; index -1 (nothing seen, or only NaN) never wins. The CPU's argmax rule.
+__device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
+    return i >= 0 && (bi < 0 || v > bv || (v == bv && i < bi));
+}
+
+// Block-wide argmax of the block's candidates into (out_v, out_i) (blockDim a power of two).
+__device__ void block_argmax(float v, int i, float* sv, int* si, float* out_v, int* out_i) {
+    sv[threadIdx.x] = v;
+    si[threadIdx.x] = i;
     __syncthreads();
     for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
-        if (threadIdx.x < stride) {
-            const float ov = best_v[threadIdx.x + stride];
-            const int oi = best_i[threadIdx.x + stride];
-            const int mi = best_i[threadIdx.x];
-            if (oi >= 0 && (mi < 0 || ov > best_v[threadIdx.x] ||
-                            (ov == best_v[threadIdx.x] && oi < mi))) {
-                best_v[threadIdx.x] = ov;
-                best_i[threadIdx.x] = oi;
-            }
+        if (threadIdx.x < stride &&
+            better(sv[threadIdx.x + stride], si[threadIdx.x + stride], sv[threadIdx.x], si[threadIdx.x])) {
+            sv[threadIdx.x] = sv[threadIdx.x + stride];
+            si[threadIdx.x] = si[threadIdx.x + stride];
         }
         __syncthreads();
     }
     if (threadIdx.x == 0) {
-        const int next = best_i[0] < 0 ? 0 : best_i[0];
+        *out_v = sv[0];
+        *out_i = si[0];
+    }
+}
+
+// Stage 1 of the greedy step: each block's best logit over a grid-strided share of the row.
+extern "C" __global__ void argmax_partial(const float* __restrict__ logits, int n,
+                                          float* __restrict__ part_v, int* __restrict__ part_i) {
+    __shared__ float sv[1024];
+    __shared__ int si[1024];
+    float bv = 0.0f;
+    int bi = -1;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const float v = logits[i];
+        if (v == v && better(v, i, bv, bi)) { bv = v; bi = i; }
+    }
+    block_argmax(bv, bi, sv, si, part_v + blockIdx.x, part_i + blockIdx.x);
+}
+
+// Stage 2, one block: the best of the `parts` partials becomes the next token, is appended to
+// `generated` at *step, and the step and the position advance.
+extern "C" __global__ void argmax_advance(const float* __restrict__ part_v,
+                                          const int* __restrict__ part_i, int parts,
+                                          int* __restrict__ token, int* __restrict__ generated,
+                                          int* __restrict__ step, int* __restrict__ pos,
+                                          int advance) {
+    __shared__ float sv[1024];
+    __shared__ int si[1024];
+    __shared__ float best_v;
+    __shared__ int best_i;
+    float bv = 0.0f;
+    int bi = -1;
+    for (int p = threadIdx.x; p < parts; p += blockDim.x)
+        if (better(part_v[p], part_i[p], bv, bi)) { bv = part_v[p]; bi = part_i[p]; }
+    block_argmax(bv, bi, sv, si, &best_v, &best_i);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const int next = best_i < 0 ? 0 : best_i;
         *token = next;
         generated[*step] = next;
         *step += 1;

@@ -19,6 +19,13 @@ use super::launch_params::CudaLaunchParams;
 use super::nvrtc;
 use super::sources::SOURCES;
 
+/// Blocks of the first argmax stage (each reduces a strided share of the logits).
+pub(crate) const ARGMAX_BLOCKS: usize = 64;
+
+/// Widest input the fused norm + product kernel quantises into shared memory
+/// (`FUSED_MAX_COLS` in i2s_gemv.cu).
+pub(crate) const FUSED_MAX_COLS: usize = 8192;
+
 /// `i2s_mm` epilogues (see `i2s_gemv.cu`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
@@ -84,11 +91,14 @@ struct Kernels {
     i2s_mm_t1: CudaFunction,
     i2s_mm_t4: CudaFunction,
     i2s_mm_t8: CudaFunction,
+    i2s_mm_norm_t1: CudaFunction,
     rms_norm_quant: CudaFunction,
     rope_store: CudaFunction,
     attention_f64: CudaFunction,
+    attention_rope_f64: CudaFunction,
     f16_gemv: CudaFunction,
     embed_f16: CudaFunction,
+    argmax_partial: CudaFunction,
     argmax_advance: CudaFunction,
     advance_position: CudaFunction,
     copy_f4: CudaFunction,
@@ -195,11 +205,14 @@ impl CudaRuntime {
             i2s_mm_t1: take("i2s_mm_t1")?,
             i2s_mm_t4: take("i2s_mm_t4")?,
             i2s_mm_t8: take("i2s_mm_t8")?,
+            i2s_mm_norm_t1: take("i2s_mm_norm_t1")?,
             rms_norm_quant: take("rms_norm_quant")?,
             rope_store: take("rope_store")?,
             attention_f64: take("attention_f64")?,
+            attention_rope_f64: take("attention_rope_f64")?,
             f16_gemv: take("f16_gemv")?,
             embed_f16: take("embed_f16")?,
+            argmax_partial: take("argmax_partial")?,
             argmax_advance: take("argmax_advance")?,
             advance_position: take("advance_position")?,
             copy_f4: take("copy_f4")?,
@@ -360,6 +373,43 @@ impl CudaRuntime {
         Ok(())
     }
 
+    /// One token's I2_S products with the RMSNorm + quantisation of the f32 input `xin` (`n`
+    /// values, norm weights `gn`) done by every block itself (`l.acts`, `l.act_sums`,
+    /// `l.act_scales` and `l.tokens` are not read).
+    pub(crate) fn i2s_mm_norm(
+        &self,
+        l: &I2sLaunch,
+        xin: u64,
+        gn: u64,
+        n: usize,
+        eps: f32,
+    ) -> Result<(), CudaError> {
+        let p = &self.params;
+        let total = if l.mode == I2sMode::GateUp {
+            l.rows[0]
+        } else {
+            l.rows.iter().sum()
+        } as usize;
+        let rows_per_block = (p.gemv_threads / p.lanes_per_row) as usize;
+        let cfg = LaunchConfig {
+            grid_dim: (grid(total, rows_per_block), 1, 1),
+            block_dim: (p.gemv_threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (lanes, mode, n) = (p.lanes_per_row as i32, l.mode as i32, n as i32);
+        let mut b = self.stream.launch_builder(&self.k.i2s_mm_norm_t1);
+        b.arg(&l.weights[0]).arg(&l.weights[1]).arg(&l.weights[2]);
+        b.arg(&l.rows[0]).arg(&l.rows[1]).arg(&l.rows[2]);
+        b.arg(&l.scales[0]).arg(&l.scales[1]).arg(&l.scales[2]);
+        b.arg(&l.outputs[0]).arg(&l.outputs[1]).arg(&l.outputs[2]);
+        b.arg(&l.chunks).arg(&xin).arg(&gn).arg(&n).arg(&eps);
+        b.arg(&l.act_stride).arg(&lanes).arg(&mode);
+        // SAFETY: the argument list matches `i2s_mm_norm_t1` in i2s_gemv.cu; n ≤
+        // FUSED_MAX_COLS is checked by the caller ([`FUSED_MAX_COLS`]).
+        unsafe { b.launch(cfg) }.map_err(driver("launch i2s_mm_norm_t1"))?;
+        Ok(())
+    }
+
     /// RMSNorm of `tokens` rows of `n` values; with `quantize`, int8 activations (rows of
     /// `padded`) with scales and sums, else the normed rows into `y`.
     #[allow(clippy::too_many_arguments)]
@@ -458,6 +508,48 @@ impl CudaRuntime {
         Ok(())
     }
 
+    /// Attention with RoPE and the KV-cache store fused in: `q`, `kv_new` are this call's
+    /// unrotated projections (`tokens` of them).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn attention_rope(
+        &self,
+        q: u64,
+        kv_new: (u64, u64),
+        rope: (u64, u64),
+        caches: (u64, u64),
+        shape: (usize, usize, usize),
+        pos: u64,
+        capacity: usize,
+        scores: u64,
+        out: u64,
+        tokens: usize,
+    ) -> Result<(), CudaError> {
+        let (heads, kv_heads, head_dim) = (shape.0 as i32, shape.1 as i32, shape.2 as i32);
+        let capacity = capacity as i32;
+        let cfg = LaunchConfig {
+            grid_dim: (shape.0 as u32, tokens as u32, 1),
+            block_dim: (self.params.attention_threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&self.k.attention_rope_f64);
+        b.arg(&q)
+            .arg(&kv_new.0)
+            .arg(&kv_new.1)
+            .arg(&rope.0)
+            .arg(&rope.1);
+        b.arg(&caches.0).arg(&caches.1);
+        b.arg(&heads)
+            .arg(&kv_heads)
+            .arg(&head_dim)
+            .arg(&pos)
+            .arg(&capacity);
+        b.arg(&scores).arg(&out);
+        // SAFETY: matches `attention_rope_f64` in attention.cu; buffers as for
+        // [`Self::attention`], and the cos/sin tables cover every position < capacity.
+        unsafe { b.launch(cfg) }.map_err(driver("launch attention_rope_f64"))?;
+        Ok(())
+    }
+
     /// `tokens` rows of logits: out[t][r] = E[r] · x[t] over an F16 matrix of `rows` × `cols`.
     pub(crate) fn f16_gemv(
         &self,
@@ -505,34 +597,42 @@ impl CudaRuntime {
         Ok(())
     }
 
+    /// Greedy step: the argmax of `n` logits (two stages through `scratch`, which holds
+    /// [`ARGMAX_BLOCKS`] values and indices) becomes `token`, is appended to `generated` at
+    /// `step`, and `step` and `pos` advance (`pos` by `advance`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn argmax_advance(
         &self,
         logits: u64,
         n: usize,
+        scratch: (u64, u64),
         token: u64,
         generated: u64,
         step: u64,
         pos: u64,
         advance: usize,
     ) -> Result<(), CudaError> {
-        let (n, advance) = (n as i32, advance as i32);
-        let cfg = LaunchConfig {
-            grid_dim: (1, 1, 1),
+        let (n, advance, parts) = (n as i32, advance as i32, ARGMAX_BLOCKS as i32);
+        let cfg = |blocks| LaunchConfig {
+            grid_dim: (blocks, 1, 1),
             block_dim: (1024, 1, 1),
             shared_mem_bytes: 0,
         };
+        let mut b = self.stream.launch_builder(&self.k.argmax_partial);
+        b.arg(&logits).arg(&n).arg(&scratch.0).arg(&scratch.1);
+        // SAFETY: matches `argmax_partial` in lm_head.cu; the scratch holds one value and index
+        // per block.
+        unsafe { b.launch(cfg(ARGMAX_BLOCKS as u32)) }.map_err(driver("launch argmax_partial"))?;
         let mut b = self.stream.launch_builder(&self.k.argmax_advance);
-        b.arg(&logits)
-            .arg(&n)
-            .arg(&token)
+        b.arg(&scratch.0).arg(&scratch.1).arg(&parts);
+        b.arg(&token)
             .arg(&generated)
             .arg(&step)
-            .arg(&pos);
-        b.arg(&advance);
+            .arg(&pos)
+            .arg(&advance);
         // SAFETY: matches `argmax_advance` in lm_head.cu; `generated` holds a slot per position
         // and the session bounds the steps by it.
-        unsafe { b.launch(cfg) }.map_err(driver("launch argmax_advance"))?;
+        unsafe { b.launch(cfg(1)) }.map_err(driver("launch argmax_advance"))?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use crate::model::ModelError;
 
 use super::error::CudaError;
 use super::model::{CudaModel, DeviceMatrix};
-use super::runtime::{CudaRuntime, I2sLaunch, I2sMode, NormOut};
+use super::runtime::{CudaRuntime, I2sLaunch, I2sMode, NormOut, ARGMAX_BLOCKS, FUSED_MAX_COLS};
 
 /// Kernel ids the CUDA forward pass executes.
 pub const KERNEL_IDS: &[&str] = &["i2s_mm_cuda_dp4a", "f16_gemv_cuda", "attention_f64_cuda"];
@@ -57,6 +57,8 @@ pub struct CudaSession<'a> {
     act_scales: CudaSlice<f32>,
     act_sums: CudaSlice<i32>,
     logits: CudaSlice<f32>,
+    argmax_v: CudaSlice<f32>,
+    argmax_i: CudaSlice<i32>,
     kc: CudaSlice<f32>,
     vc: CudaSlice<f32>,
     scores: CudaSlice<f64>,
@@ -118,6 +120,8 @@ impl<'a> CudaSession<'a> {
             act_scales: rt.zeros(mb)?,
             act_sums: rt.zeros(mb)?,
             logits: rt.zeros(mb * hp.vocab)?,
+            argmax_v: rt.zeros(ARGMAX_BLOCKS)?,
+            argmax_i: rt.zeros(ARGMAX_BLOCKS)?,
             kc: rt.zeros(kv)?,
             vc: rt.zeros(kv)?,
             scores: rt.zeros(mb * hp.heads * max_positions)?,
@@ -181,6 +185,19 @@ impl<'a> CudaSession<'a> {
         tokens: usize,
         cols: usize,
     ) -> Result<(), CudaError> {
+        self.rt
+            .i2s_mm(&self.launch(mats, outputs, mode, tokens, cols))
+    }
+
+    /// The launch of `mats` (up to three, stacked by rows) on the session's activations.
+    fn launch(
+        &self,
+        mats: &[&DeviceMatrix],
+        outputs: &[u64],
+        mode: I2sMode,
+        tokens: usize,
+        cols: usize,
+    ) -> I2sLaunch {
         let rt = self.rt;
         let mut l = I2sLaunch {
             weights: [0; 3],
@@ -203,7 +220,7 @@ impl<'a> CudaSession<'a> {
         for (i, &o) in outputs.iter().enumerate() {
             l.outputs[i] = o;
         }
-        rt.i2s_mm(&l)
+        l
     }
 
     fn norm_quant(
@@ -227,6 +244,33 @@ impl<'a> CudaSession<'a> {
                 sums: rt.ptr(&self.act_sums),
             },
         )
+    }
+
+    /// RMSNorm + quantisation of `input` (`cols` values per token, norm weights `norm`), then
+    /// the I2_S product of `mats` into `outputs`: one fused launch for a single token when the
+    /// launch parameters ask for it (the norm's time is then inside the product's), else a norm
+    /// launch and a product launch.
+    #[allow(clippy::too_many_arguments)]
+    fn product(
+        &self,
+        prof: &mut Option<&mut DeviceOpTimes>,
+        op: &'static str,
+        input: (u64, &CudaSlice<f32>, usize),
+        mats: &[&DeviceMatrix],
+        outputs: &[u64],
+        mode: I2sMode,
+        n: usize,
+    ) -> Result<(), CudaError> {
+        let (x, norm, cols) = input;
+        if n == 1 && self.rt.params().fused && cols <= FUSED_MAX_COLS {
+            return self.op(prof, op, || {
+                let l = self.launch(mats, outputs, mode, n, cols);
+                let eps = self.model.hparams().rms_eps;
+                self.rt.i2s_mm_norm(&l, x, self.rt.ptr(norm), cols, eps)
+            });
+        }
+        self.op(prof, "norm_quant", || self.norm_quant(x, norm, cols, n))?;
+        self.op(prof, op, || self.mm(mats, outputs, mode, n, cols))
     }
 
     /// Queues the forward pass of the `n` tokens in the token buffer at the device position, and
@@ -279,49 +323,86 @@ impl<'a> CudaSession<'a> {
                 rt.ptr(&self.kc) + l as u64 * layer_bytes,
                 rt.ptr(&self.vc) + l as u64 * layer_bytes,
             );
-            self.op(prof, "norm_quant", || self.norm_quant(x, &w.attn_norm, h, n))?;
-            self.op(prof, "qkv_proj", || {
-                self.mm(&[&w.q, &w.k, &w.v], &[q, k, v], I2sMode::Store, n, h)
-            })?;
-            self.op(prof, "rope_kv", || {
-                rt.rope_store(
-                    q,
-                    k,
-                    v,
-                    rt.ptr(&self.cos),
-                    rt.ptr(&self.sin),
-                    shape,
-                    pos,
-                    caches,
-                    n,
-                )
-            })?;
-            self.op(prof, "attention", || {
-                rt.attention(
-                    q,
-                    caches,
-                    shape,
-                    pos,
-                    self.capacity,
-                    rt.ptr(&self.scores),
-                    attn,
-                    n,
-                )
-            })?;
-            self.op(prof, "norm_quant", || {
-                self.norm_quant(attn, &w.attn_sub_norm, h, n)
-            })?;
-            self.op(prof, "o_proj", || {
-                self.mm(&[&w.o], &[x], I2sMode::Residual, n, h)
-            })?;
-            self.op(prof, "norm_quant", || self.norm_quant(x, &w.ffn_norm, h, n))?;
-            self.op(prof, "ffn_gate_up", || {
-                self.mm(&[&w.gate, &w.up], &[g], I2sMode::GateUp, n, h)
-            })?;
-            self.op(prof, "norm_quant", || self.norm_quant(g, &w.ffn_sub_norm, f, n))?;
-            self.op(prof, "ffn_down", || {
-                self.mm(&[&w.down], &[x], I2sMode::Residual, n, f)
-            })?;
+            let qkv = [&w.q, &w.k, &w.v];
+            self.product(
+                prof,
+                "qkv_proj",
+                (x, &w.attn_norm, h),
+                &qkv,
+                &[q, k, v],
+                I2sMode::Store,
+                n,
+            )?;
+            if rt.params().fused {
+                self.op(prof, "rope_attention", || {
+                    rt.attention_rope(
+                        q,
+                        (k, v),
+                        (rt.ptr(&self.cos), rt.ptr(&self.sin)),
+                        caches,
+                        shape,
+                        pos,
+                        self.capacity,
+                        rt.ptr(&self.scores),
+                        attn,
+                        n,
+                    )
+                })?;
+            } else {
+                self.op(prof, "rope_kv", || {
+                    rt.rope_store(
+                        q,
+                        k,
+                        v,
+                        rt.ptr(&self.cos),
+                        rt.ptr(&self.sin),
+                        shape,
+                        pos,
+                        caches,
+                        n,
+                    )
+                })?;
+                self.op(prof, "attention", || {
+                    rt.attention(
+                        q,
+                        caches,
+                        shape,
+                        pos,
+                        self.capacity,
+                        rt.ptr(&self.scores),
+                        attn,
+                        n,
+                    )
+                })?;
+            }
+            self.product(
+                prof,
+                "o_proj",
+                (attn, &w.attn_sub_norm, h),
+                &[&w.o],
+                &[x],
+                I2sMode::Residual,
+                n,
+            )?;
+            let gate_up = [&w.gate, &w.up];
+            self.product(
+                prof,
+                "ffn_gate_up",
+                (x, &w.ffn_norm, h),
+                &gate_up,
+                &[g],
+                I2sMode::GateUp,
+                n,
+            )?;
+            self.product(
+                prof,
+                "ffn_down",
+                (g, &w.ffn_sub_norm, f),
+                &[&w.down],
+                &[x],
+                I2sMode::Residual,
+                n,
+            )?;
         }
         let rows = n - first;
         self.op(prof, "output_norm", || {
@@ -357,6 +438,7 @@ impl<'a> CudaSession<'a> {
         rt.argmax_advance(
             rt.ptr(&self.logits) + (row * vocab * 4) as u64,
             vocab,
+            (rt.ptr(&self.argmax_v), rt.ptr(&self.argmax_i)),
             rt.ptr(&self.tokens),
             rt.ptr(&self.generated),
             rt.ptr(&self.step),

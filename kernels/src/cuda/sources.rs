@@ -17,7 +17,7 @@ pub const SOURCES: &[CudaSource] = &[
     CudaSource {
         name: "i2s_gemv.cu",
         text: include_str!("i2s_gemv.cu"),
-        entry_points: &["i2s_mm_t1", "i2s_mm_t4", "i2s_mm_t8"],
+        entry_points: &["i2s_mm_t1", "i2s_mm_t4", "i2s_mm_t8", "i2s_mm_norm_t1"],
     },
     CudaSource {
         name: "norm_quant.cu",
@@ -32,7 +32,7 @@ pub const SOURCES: &[CudaSource] = &[
     CudaSource {
         name: "attention.cu",
         text: include_str!("attention.cu"),
-        entry_points: &["attention_f64"],
+        entry_points: &["attention_f64", "attention_rope_f64"],
     },
     CudaSource {
         name: "lm_head.cu",
