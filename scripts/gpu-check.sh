@@ -78,8 +78,8 @@ print(f'{sys.argv[2]:<24} decode {ph["decode"]:8.1f} tok/s  prefill {ph["prefill
 PY
 }
 say "launch-parameter sweep (2b4t, decode and prefill medians, 3 repetitions each)"
-for p in graph=false fused=false lanes_per_row=16 lanes_per_row=8 attention_threads=1024 \
-  attention_threads=256 gemv_threads=128 gemv_threads=512 prefill_tile=4; do
+for p in graph=false fused=false lanes_per_row=16 attention_threads=1024 attention_threads=256 \
+  gemv_threads=128 gemv_threads=512; do
   if "$bin/perfd" bench --backend cuda --preset 2b4t --reps 3 --json --params "$p" \
       >"$out/sweep.json" 2>>"$out/sweep.log"; then
     sweep_line "$out/sweep.json" "$p"
@@ -110,6 +110,7 @@ for _ in $(seq 1 120); do
   sleep 1
   metrics=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$port/metrics" 2>/dev/null) || continue
   grep -q 'bitnet_inference_tokens_per_second{phase="decode",model="tiny",backend="cuda"}' <<<"$metrics" && break
+  grep -q 'run recorded' "$out/run.log" && { sleep 2; break; }
 done
 kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null
 printf '%s\n' "$metrics" >"$out/metrics.txt"

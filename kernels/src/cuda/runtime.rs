@@ -87,6 +87,26 @@ impl DeviceInfo {
     }
 }
 
+/// Every kernel [`CudaRuntime::open`] loads (each must be an entry point of a source in
+/// [`SOURCES`]; a unit test checks, and the compile test checks that each is in the PTX).
+pub const LOADED_KERNELS: &[&str] = &[
+    "i2s_mm_t1",
+    "i2s_mm_t4",
+    "i2s_mm_t8",
+    "i2s_mm_norm_t1",
+    "rms_norm_quant",
+    "rope_store",
+    "attention_f64",
+    "attention_rope_f64",
+    "f16_gemv",
+    "embed_f16",
+    "argmax_partial",
+    "argmax_advance",
+    "advance_position",
+    "copy_f4",
+    "read_f4",
+];
+
 struct Kernels {
     i2s_mm_t1: CudaFunction,
     i2s_mm_t4: CudaFunction,
@@ -196,6 +216,10 @@ impl CudaRuntime {
             }
         }
         let mut take = |name: &'static str| {
+            debug_assert!(
+                LOADED_KERNELS.contains(&name),
+                "{name} not in LOADED_KERNELS"
+            );
             functions.remove(name).ok_or_else(|| CudaError::Nvrtc {
                 context: "load kernels",
                 message: format!("kernel {name} missing from the compiled modules"),
@@ -694,4 +718,26 @@ pub(crate) enum NormOut {
     Quantized { q: u64, scales: u64, sums: u64 },
     /// f32 normed rows.
     F32 { y: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_the_runtime_loads_is_an_entry_point_of_a_source() {
+        for name in LOADED_KERNELS {
+            assert!(
+                SOURCES.iter().any(|s| s.entry_points.contains(name)),
+                "{name} is loaded but no source lists it"
+            );
+        }
+        let runtime_src = include_str!("runtime.rs");
+        let takes = runtime_src.matches("take(\"").count();
+        assert_eq!(
+            takes,
+            LOADED_KERNELS.len(),
+            "every take(..) is listed in LOADED_KERNELS"
+        );
+    }
 }

@@ -40,6 +40,7 @@ pub const SOURCES: &[CudaSource] = &[
         entry_points: &[
             "f16_gemv",
             "embed_f16",
+            "argmax_partial",
             "argmax_advance",
             "advance_position",
         ],
