@@ -18,6 +18,12 @@ promtool test rules alerts/tests/*.yml
 amtool check-config alerts/alertmanager.example.yml
 
 echo "== tests (release: the numeric tests are heavy)"
+# NVRTC from the nvidia-cuda-nvrtc-cu12 wheel (installed into .venv by setup.sh): the CUDA sources
+# are compiled to PTX for sm_80 and sm_90 by the test below, which must not skip here. Without
+# libcuda.so.1 the device tests say so and skip; on a GPU machine they run (scripts/gpu-check.sh).
+nvrtc_lib=$(ls -d "$PWD"/.venv/lib/python3*/site-packages/nvidia/cuda_nvrtc/lib | head -1)
+export LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PERFD_REQUIRE_NVRTC=1
 cargo test --workspace --release --locked
 
 echo "== alerts and dashboards against real perfd, Prometheus and Alertmanager"

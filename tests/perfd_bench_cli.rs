@@ -11,6 +11,11 @@ fn perfd(args: &[&str]) -> Output {
     cmd.args(args);
     if args.first() == Some(&"bench") {
         cmd.args(["--bandwidth-mib", "48"]);
+        // These are the CPU suites' tests, also on a machine with a GPU (perfd_cuda_cli.rs has
+        // the backend's own).
+        if !args.contains(&"--backend") {
+            cmd.args(["--backend", "cpu"]);
+        }
     }
     cmd.output().expect("run perfd")
 }

@@ -48,7 +48,10 @@ impl Default for CudaLaunchParams {
             lm_head_threads: 256,
             norm_threads: 1024,
             graph: true,
-            fused: true,
+            // Measured slower on an H100 (2b4t decode 359 tokens/s fused vs 436 unfused,
+            // scripts/gpu-check.sh 2026-11-26): every block repeating the norm's three reductions
+            // costs more than the launches it saves.
+            fused: false,
         }
     }
 }
