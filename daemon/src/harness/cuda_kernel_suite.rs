@@ -2,29 +2,30 @@
 //! copies filling twice the L2, so every call streams from HBM), per launch configuration, each
 //! with its ratio to the device copy bandwidth measured before and after in the same run.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use bitnet_kernels::cuda::i2s::KERNEL_ID;
 use bitnet_kernels::cuda::kernel_bench::time_shape;
 use bitnet_kernels::cuda::CudaLaunchParams;
 use bitnet_kernels::KernelConfig;
 
-use super::cuda_support::{self, bandwidth_round, best, gpu_run, launch_params, pooled_bandwidth};
-use super::human;
+use super::cuda_support::{
+    self, bandwidth_round, best, gpu_run, launch_params, noise, pooled_bandwidth,
+};
 use super::kernel_suite::parse_shapes;
 use crate::cli::BenchArgs;
 use crate::harness::host::gpu_telemetry::GpuSampler;
-use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
+use crate::harness::host::noise::CpuSnapshot;
 use crate::harness::host::rss::peak_rss_bytes;
 use crate::harness::host::HostFingerprint;
 use crate::harness::support::{
-    bandwidth_memory, merge_stream, progress, stream_round, timestamp, BenchOutcome,
+    bandwidth_memory, check_samples, merge_stream, outcome, progress, stream_round, timestamp,
+    BenchOutcome,
 };
 use crate::report::bench_report::ToolVersions;
 use crate::report::kernel_result::{KernelResult, Residency};
 use crate::report::{BenchReport, SCHEMA};
 use crate::stats::Summary;
-use crate::UsageError;
 
 /// Kernel calls per timed sample (device time over the batch, divided).
 const CALLS_PER_SAMPLE: usize = 200;
@@ -45,12 +46,7 @@ fn configs(spec: Option<&str>) -> Result<Vec<CudaLaunchParams>> {
 
 /// Runs the CUDA kernel suite.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
-    if args.samples < 3 {
-        bail!(UsageError(format!(
-            "--samples {} is too few for a median and an interval (at least 3)",
-            args.samples
-        )));
-    }
+    check_samples(args.samples)?;
     let shapes = parse_shapes(args.shapes.as_deref())?;
     let configs = configs(args.params.as_deref())?;
     let mut rt = cuda_support::open(configs[0])?;
@@ -120,12 +116,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let device_after = bandwidth_round(&rt)?;
     let stream_after = stream_round(threads, memory.stream_array_bytes())?;
     pb.finish_and_clear();
-    let gpu_pids = telemetry
-        .as_ref()
-        .map(|t| t.other_processes.clone())
-        .unwrap_or_default();
-    let noise = NoiseVerdict::judge(snapshot.others_busy_cores_since(), args.noise_limit_cores)
-        .with_gpu_processes(gpu_pids);
+    let noise = noise(&snapshot, args.noise_limit_cores, telemetry.as_ref());
     let bandwidth = pooled_bandwidth([device_before, device_after])?;
     let copy = best(&bandwidth.copy_bytes_per_second);
     for k in &mut kernels {
@@ -159,17 +150,5 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         noise,
         tools: ToolVersions::current(),
     };
-    let crossval_failed = report
-        .crossval
-        .as_ref()
-        .is_some_and(|c| c.iter().any(|x| !x.pass));
-    let stdout = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        human::render(&report, false)
-    };
-    Ok(BenchOutcome {
-        stdout,
-        crossval_failed,
-    })
+    outcome(&report, args.json, false)
 }

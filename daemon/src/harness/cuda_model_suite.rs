@@ -14,20 +14,23 @@ use bitnet_kernels::format::embedding::EmbeddingFormat;
 use bitnet_kernels::model::BitnetModel;
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use super::cuda_support::{self, bandwidth_round, best, gpu_run, launch_params, pooled_bandwidth};
-use super::human;
+use super::cuda_support::{
+    self, bandwidth_round, best, gpu_run, launch_params, noise, pooled_bandwidth,
+};
 use crate::cli::BenchArgs;
 use crate::harness::host::gpu_telemetry::GpuSampler;
-use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
+use crate::harness::host::noise::CpuSnapshot;
 use crate::harness::host::rss::{peak_rss_bytes, reset_peak_rss};
 use crate::harness::host::HostFingerprint;
 use crate::harness::model_bench::{phase, prompt};
 use crate::harness::model_cache::load_named;
-use crate::harness::model_suite::{check_counts, model_info, CROSSVAL_PROMPT};
-use crate::harness::support::{
-    bandwidth_memory, merge_stream, progress, stream_round, timestamp, BenchOutcome,
+use crate::harness::model_suite::{
+    check_counts, decode_roofline, model_crossval_summary, model_info, CROSSVAL_PROMPT,
 };
-use crate::report::bench_report::{DecodeRoofline, ModelCrossvalSummary, ToolVersions};
+use crate::harness::support::{
+    bandwidth_memory, merge_stream, outcome, progress, stream_round, timestamp, BenchOutcome,
+};
+use crate::report::bench_report::{CrossvalSummary, ModelCrossvalSummary, ToolVersions};
 use crate::report::phase::OpShare;
 use crate::report::{BenchReport, Phase, SCHEMA};
 use crate::UsageError;
@@ -145,10 +148,7 @@ fn crossval(
     device_model: &CudaModel,
     model: &BitnetModel,
     args: &BenchArgs,
-) -> Result<(
-    Vec<crate::report::bench_report::CrossvalSummary>,
-    ModelCrossvalSummary,
-)> {
+) -> Result<(Vec<CrossvalSummary>, ModelCrossvalSummary)> {
     let kernel = vec![cuda_support::kernel_crossval(rt)?];
     let reference = I2sGemm::new(KernelConfig {
         isa: Some(Isa::Scalar),
@@ -164,19 +164,7 @@ fn crossval(
         args.crossval_steps,
     )
     .context("CUDA model-level cross-validation")?;
-    Ok((
-        kernel,
-        ModelCrossvalSummary {
-            params: rt.params().to_string(),
-            prompt: CROSSVAL_PROMPT.to_vec(),
-            steps: r.steps,
-            positions: r.positions,
-            max_abs_diff: r.max_abs_diff,
-            min_cosine: r.min_cosine,
-            tokens_identical: r.tokens == r.reference_tokens,
-            pass: r.pass,
-        },
-    ))
+    Ok((kernel, model_crossval_summary(rt.params().to_string(), &r)))
 }
 
 /// Runs the CUDA model suite.
@@ -246,29 +234,20 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let stream_after = stream_round(KernelConfig::default().threads, memory.stream_array_bytes())?;
     pb.finish_and_clear();
 
-    let gpu_pids = telemetry
-        .as_ref()
-        .map(|t| t.other_processes.clone())
-        .unwrap_or_default();
-    let noise = NoiseVerdict::judge(snapshot.others_busy_cores_since(), args.noise_limit_cores)
-        .with_gpu_processes(gpu_pids);
+    let noise = noise(&snapshot, args.noise_limit_cores, telemetry.as_ref());
     let bandwidth = pooled_bandwidth([device_before, device_after])?;
     let copy = best(&bandwidth.copy_bytes_per_second);
     let phases = vec![
         phase(Phase::Prefill, args.pp, measured.prefill)?,
         phase(Phase::Decode, args.tg, measured.decode)?,
     ];
-    let decode_tps = phases[1].tokens_per_second.median;
-    let bytes_per_token = device_model.decode_weight_bytes() + kv_bytes;
-    let roofline_tps = copy / bytes_per_token as f64;
-    let decode_roofline = DecodeRoofline {
-        bandwidth: "device-copy".into(),
-        bandwidth_bytes_per_second: copy,
-        bytes_per_token,
-        kv_bytes_per_token: kv_bytes,
-        roofline_tokens_per_second: roofline_tps,
-        ratio: decode_tps / roofline_tps,
-    };
+    let decode_roofline = decode_roofline(
+        phases[1].tokens_per_second.median,
+        device_model.decode_weight_bytes(),
+        kv_bytes,
+        "device-copy",
+        copy,
+    );
     let generation_128_seconds = (args.tg == 128).then(|| phases[1].seconds.clone());
     let report = BenchReport {
         schema: SCHEMA.to_string(),
@@ -295,18 +274,5 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         noise,
         tools: ToolVersions::current(),
     };
-    let crossval_failed = report
-        .crossval
-        .as_ref()
-        .is_some_and(|c| c.iter().any(|x| !x.pass))
-        || report.model_crossval.as_ref().is_some_and(|m| !m.pass);
-    let stdout = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        human::render(&report, args.profile)
-    };
-    Ok(BenchOutcome {
-        stdout,
-        crossval_failed,
-    })
+    outcome(&report, args.json, args.profile)
 }

@@ -7,6 +7,7 @@ use bitnet_kernels::cuda::bandwidth::{self, DeviceBandwidth};
 use bitnet_kernels::cuda::i2s::{crossval, cuda_guard_shapes, KERNEL_ID};
 use bitnet_kernels::cuda::{CudaLaunchParams, CudaRuntime};
 
+use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::report::bench_report::CrossvalSummary;
 use crate::report::gpu::{DeviceBandwidthReport, GpuRun, GpuTelemetry};
 use crate::stats::Summary;
@@ -63,6 +64,19 @@ pub fn pooled_bandwidth(
 /// The best sample (what the memory can do; the roofline every ratio is taken against).
 pub fn best(s: &Summary) -> f64 {
     s.samples.iter().copied().fold(0.0, f64::max)
+}
+
+/// The noise verdict of a CUDA run: other processes' CPU use, and any other process on the GPU.
+pub fn noise(
+    snapshot: &CpuSnapshot,
+    limit_cores: f64,
+    telemetry: Option<&GpuTelemetry>,
+) -> NoiseVerdict {
+    let gpu_pids = telemetry
+        .map(|t| t.other_processes.clone())
+        .unwrap_or_default();
+    NoiseVerdict::judge(snapshot.others_busy_cores_since(), limit_cores)
+        .with_gpu_processes(gpu_pids)
 }
 
 /// The report's GPU section.

@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use super::human;
 use crate::cli::BenchArgs;
 use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::harness::host::rss::peak_rss_bytes;
@@ -17,8 +16,8 @@ use crate::harness::kernel_bench::{
 };
 use crate::harness::stream_bandwidth::BandwidthMemory;
 use crate::harness::support::{
-    bandwidth_memory, kernel_crossval, merge_stream, parse_params, progress, stream_round,
-    timestamp, BenchOutcome,
+    bandwidth_memory, check_samples, kernel_crossval, merge_stream, outcome, parse_params,
+    progress, stream_round, timestamp, BenchOutcome,
 };
 use crate::report::bench_report::ToolVersions;
 use crate::report::{BenchReport, SCHEMA};
@@ -145,12 +144,7 @@ fn measure_all(
 
 /// Runs the kernel suite.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
-    if args.samples < 3 {
-        bail!(UsageError(format!(
-            "--samples {} is too few for a median and an interval (at least 3)",
-            args.samples
-        )));
-    }
+    check_samples(args.samples)?;
     let shapes = parse_shapes(args.shapes.as_deref())?;
     let residencies = parse_residency(&args.residency)?;
     let configs = configs(args.params.as_deref())?;
@@ -232,17 +226,5 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         noise,
         tools: ToolVersions::current(),
     };
-    let crossval_failed = report
-        .crossval
-        .as_ref()
-        .is_some_and(|c| c.iter().any(|x| !x.pass));
-    let stdout = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        human::render(&report, false)
-    };
-    Ok(BenchOutcome {
-        stdout,
-        crossval_failed,
-    })
+    outcome(&report, args.json, false)
 }

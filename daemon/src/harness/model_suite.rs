@@ -5,11 +5,10 @@
 use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::format::embedding::EmbeddingFormat;
-use bitnet_kernels::model::model_crossval::crossval_model;
+use bitnet_kernels::model::model_crossval::{crossval_model, ModelCrossval};
 use bitnet_kernels::model::{BitnetModel, Preset};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use super::human;
 use crate::cli::BenchArgs;
 use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::harness::host::rss::{peak_rss_bytes, reset_peak_rss};
@@ -17,7 +16,7 @@ use crate::harness::host::HostFingerprint;
 use crate::harness::model_bench::{self, ModelBenchResult, ModelBenchSpec};
 use crate::harness::model_cache::load_named;
 use crate::harness::support::{
-    bandwidth_memory, kernel_crossval, merge_stream, parse_params, progress, stream_round,
+    bandwidth_memory, kernel_crossval, merge_stream, outcome, parse_params, progress, stream_round,
     timestamp, BenchOutcome,
 };
 use crate::report::bench_report::{
@@ -82,38 +81,42 @@ fn crossval(
         args.crossval_steps,
     )
     .context("model-level cross-validation")?;
-    Ok((
-        kernel,
-        ModelCrossvalSummary {
-            params: config.to_string(),
-            prompt: CROSSVAL_PROMPT.to_vec(),
-            steps: r.steps,
-            positions: r.positions,
-            max_abs_diff: r.max_abs_diff,
-            min_cosine: r.min_cosine,
-            tokens_identical: r.tokens == r.reference_tokens,
-            pass: r.pass,
-        },
-    ))
+    Ok((kernel, model_crossval_summary(config.to_string(), &r)))
 }
 
-/// Decode at `tokens_per_second` against the read-only bandwidth roofline of the same run: the
+/// Decode at `tokens_per_second` against a bandwidth roofline of the same run (`bandwidth`
+/// names it: `read` for the CPU's read-only pass, `device-copy` for a GPU's copy kernel): the
 /// weights and the KV bytes a token reads, over the bandwidth.
-fn decode_roofline(
+pub(crate) fn decode_roofline(
     tokens_per_second: f64,
     weight_bytes: u64,
     kv_bytes: u64,
-    read_bytes_per_second: f64,
+    bandwidth: &str,
+    bytes_per_second: f64,
 ) -> DecodeRoofline {
     let bytes_per_token = weight_bytes + kv_bytes;
-    let roofline_tokens_per_second = read_bytes_per_second / bytes_per_token as f64;
+    let roofline_tokens_per_second = bytes_per_second / bytes_per_token as f64;
     DecodeRoofline {
-        bandwidth: "read".into(),
-        bandwidth_bytes_per_second: read_bytes_per_second,
+        bandwidth: bandwidth.into(),
+        bandwidth_bytes_per_second: bytes_per_second,
         bytes_per_token,
         kv_bytes_per_token: kv_bytes,
         roofline_tokens_per_second,
         ratio: tokens_per_second / roofline_tokens_per_second,
+    }
+}
+
+/// The report's summary of a model-level cross-validation run with `params`.
+pub(crate) fn model_crossval_summary(params: String, r: &ModelCrossval) -> ModelCrossvalSummary {
+    ModelCrossvalSummary {
+        params,
+        prompt: CROSSVAL_PROMPT.to_vec(),
+        steps: r.steps,
+        positions: r.positions,
+        max_abs_diff: r.max_abs_diff,
+        min_cosine: r.min_cosine,
+        tokens_identical: r.tokens == r.reference_tokens,
+        pass: r.pass,
     }
 }
 
@@ -192,6 +195,7 @@ fn model_roofline(
         decode.tokens_per_second.median,
         model.decode_weight_bytes(),
         result.kv_bytes_per_token,
+        "read",
         read,
     ))
 }
@@ -338,6 +342,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
                 c.tokens_per_second.median,
                 model.decode_weight_bytes(),
                 c.kv_bytes_per_token,
+                "read",
                 read,
             ),
             tokens_per_second: c.tokens_per_second,
@@ -372,18 +377,5 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         noise,
         tools: ToolVersions::current(),
     };
-    let crossval_failed = report
-        .crossval
-        .as_ref()
-        .is_some_and(|c| c.iter().any(|x| !x.pass))
-        || report.model_crossval.as_ref().is_some_and(|m| !m.pass);
-    let stdout = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        human::render(&report, args.profile)
-    };
-    Ok(BenchOutcome {
-        stdout,
-        crossval_failed,
-    })
+    outcome(&report, args.json, args.profile)
 }

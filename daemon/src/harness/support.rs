@@ -10,6 +10,7 @@ use bitnet_kernels::{I2sGemm, KernelConfig};
 
 use super::stream_bandwidth::{self, BandwidthMemory, StreamBandwidth, MIN_MEMORY_CAP_MIB};
 use crate::report::bench_report::CrossvalSummary;
+use crate::report::BenchReport;
 use crate::stats::Summary;
 use crate::UsageError;
 
@@ -75,6 +76,36 @@ pub fn merge_stream(before: StreamBandwidth, after: StreamBandwidth) -> Result<S
         triad: merge(before.triad, after.triad, "triad")?,
         read: merge(before.read, after.read, "read")?,
         read_pass: before.read_pass,
+    })
+}
+
+/// `--samples` of the kernel suites: at least 3, for a median and an interval.
+pub fn check_samples(samples: usize) -> Result<()> {
+    if samples < 3 {
+        return Err(UsageError(format!(
+            "--samples {samples} is too few for a median and an interval (at least 3)"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The outcome of a suite: its report as JSON or tables, and whether any cross-validation in it
+/// failed (exit status 2).
+pub fn outcome(report: &BenchReport, json: bool, profile: bool) -> Result<BenchOutcome> {
+    let crossval_failed = report
+        .crossval
+        .as_ref()
+        .is_some_and(|c| c.iter().any(|x| !x.pass))
+        || report.model_crossval.as_ref().is_some_and(|m| !m.pass);
+    let stdout = if json {
+        serde_json::to_string_pretty(report)? + "\n"
+    } else {
+        super::human::render(report, profile)
+    };
+    Ok(BenchOutcome {
+        stdout,
+        crossval_failed,
     })
 }
 

@@ -49,6 +49,35 @@ __device__ __forceinline__ float dequantize(int dot, float act_scale, float weig
     return __int2float_rn(dot) / act_scale * weight_scale;
 }
 
+// Which of the up to three stacked matrices global row `row` belongs to (*m) and its row in it
+// (*r). The gate/up product has one row space (both matrices share it).
+__device__ __forceinline__ void locate_row(int row, int rows0, int rows1, int mode, int* m, int* r) {
+    *m = 0;
+    *r = row;
+    if (mode == MODE_GATE_UP) return;
+    if (*r >= rows0) { *r -= rows0; *m = 1; }
+    if (*m == 1 && *r >= rows1) { *r -= rows1; *m = 2; }
+}
+
+// Writes output `o` of matrix m: `dot` = Σ code·q − Σq of its row (`dot_up` of the up row).
+__device__ __forceinline__ void epilogue(int mode, int m, long o, int dot, int dot_up,
+                                         float act_scale, float s0, float s1, float s2,
+                                         float* out0, float* out1, float* out2) {
+    const float ws = m == 0 ? s0 : (m == 1 ? s1 : s2);
+    float* out = m == 0 ? out0 : (m == 1 ? out1 : out2);
+    if (mode == MODE_RAW) {
+        ((int*)out)[o] = dot;
+    } else if (mode == MODE_STORE) {
+        out[o] = dequantize(dot, act_scale, ws);
+    } else if (mode == MODE_RESIDUAL) {
+        out[o] = out[o] + dequantize(dot, act_scale, ws);
+    } else {
+        const float g = fmaxf(dequantize(dot, act_scale, s0), 0.0f);
+        const float u = dequantize(dot_up, act_scale, s1);
+        out[o] = g * g * u;
+    }
+}
+
 template <int TILE>
 __device__ __forceinline__ void row_dots(const uint4* __restrict__ w, int chunks,
                                          const int4* __restrict__ x, int x_stride, int tokens,
@@ -90,12 +119,8 @@ __device__ void i2s_mm(const uint4* __restrict__ w0, const uint4* __restrict__ w
     const bool active = row < total;
     const int4* xt = x + t0 * x_stride;
 
-    // Which stacked matrix this row belongs to.
-    int m = 0, r = row;
-    if (mode != MODE_GATE_UP) {
-        if (r >= rows0) { r -= rows0; m = 1; }
-        if (m == 1 && r >= rows1) { r -= rows1; m = 2; }
-    }
+    int m, r;
+    locate_row(row, rows0, rows1, mode, &m, &r);
     const uint4* w = m == 0 ? w0 : (m == 1 ? w1 : w2);
     const long row_off = (long)r * chunks;
 
@@ -114,25 +139,12 @@ __device__ void i2s_mm(const uint4* __restrict__ w0, const uint4* __restrict__ w
     if (!active || lane != 0) return;
 
     const int rows_m = m == 0 ? rows0 : (m == 1 ? rows1 : rows2);
-    const float ws = m == 0 ? s0 : (m == 1 ? s1 : s2);
-    float* out = m == 0 ? out0 : (m == 1 ? out1 : out2);
 #pragma unroll
     for (int t = 0; t < TILE; ++t) {
         if (t >= n) break;
         const int tok = t0 + t;
-        const int dot = acc[t] - sums[tok];
-        const long o = (long)tok * rows_m + r;
-        if (mode == MODE_RAW) {
-            ((int*)out)[o] = dot;
-        } else if (mode == MODE_STORE) {
-            out[o] = dequantize(dot, scales[tok], ws);
-        } else if (mode == MODE_RESIDUAL) {
-            out[o] = out[o] + dequantize(dot, scales[tok], ws);
-        } else {
-            const float g = fmaxf(dequantize(dot, scales[tok], s0), 0.0f);
-            const float u = dequantize(acc_up[t] - sums[tok], scales[tok], s1);
-            out[o] = g * g * u;
-        }
+        epilogue(mode, m, (long)tok * rows_m + r, acc[t] - sums[tok], acc_up[t] - sums[tok],
+                 scales[tok], s0, s1, s2, out0, out1, out2);
     }
 }
 
@@ -159,40 +171,6 @@ I2S_MM_ENTRY(i2s_mm_t8, 8)
 // two, and the activations come from shared memory.
 
 #define FUSED_MAX_COLS 8192
-#define FUSED_MAX_WARPS 32
-
-__device__ double fused_sum_f64(double v, double* shared) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    double total = 0.0;
-    for (int i = 0; i < warps; ++i) total += shared[i];
-    return total;
-}
-
-__device__ float fused_max_f32(float v, float* shared) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    float m = 0.0f;
-    for (int i = 0; i < warps; ++i) m = fmaxf(m, shared[i]);
-    return m;
-}
-
-__device__ int fused_sum_i32(int v, int* shared) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    int total = 0;
-    for (int i = 0; i < warps; ++i) total += shared[i];
-    return total;
-}
 
 // Arguments as i2s_mm's, with the f32 input row `xin` of `n` values and its norm weights `gn`
 // instead of quantised activations (x_stride = padded n / 16).
@@ -203,20 +181,20 @@ extern "C" __global__ void i2s_mm_norm_t1(const uint4* w0, const uint4* w1, cons
                                           const float* __restrict__ gn, int n, float eps,
                                           int x_stride, int lanes, int mode) {
     __shared__ int4 qs[FUSED_MAX_COLS / 16];
-    __shared__ double red_d[FUSED_MAX_WARPS];
-    __shared__ float red_f[FUSED_MAX_WARPS];
-    __shared__ int red_i[FUSED_MAX_WARPS];
+    __shared__ double red_d[BLOCK_MAX_WARPS];
+    __shared__ float red_f[BLOCK_MAX_WARPS];
+    __shared__ int red_i[BLOCK_MAX_WARPS];
 
     double ss = 0.0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         const double v = (double)xin[i];
         ss += v * v;
     }
-    ss = fused_sum_f64(ss, red_d);
+    ss = block_reduce(ss, red_d, false);
     const float inv = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
     float amax = 0.0f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(xin[i] * inv * gn[i]));
-    amax = fused_max_f32(amax, red_f);
+    amax = block_reduce(amax, red_f, true);
     const float scale = 127.0f / fmaxf(amax, 1e-5f);
     signed char* qb = (signed char*)qs;
     int qsum = 0;
@@ -226,17 +204,14 @@ extern "C" __global__ void i2s_mm_norm_t1(const uint4* w0, const uint4* w1, cons
         qb[i] = (signed char)v;
         qsum += v;
     }
-    qsum = fused_sum_i32(qsum, red_i);  // ends with a barrier: qs is complete
+    qsum = block_reduce(qsum, red_i, false);  // its barriers make qs complete
 
     const int lane = threadIdx.x % lanes;
     const int row = blockIdx.x * (blockDim.x / lanes) + threadIdx.x / lanes;
     const int total = mode == MODE_GATE_UP ? rows0 : rows0 + rows1 + rows2;
     const bool active = row < total;
-    int m = 0, r = row;
-    if (mode != MODE_GATE_UP) {
-        if (r >= rows0) { r -= rows0; m = 1; }
-        if (m == 1 && r >= rows1) { r -= rows1; m = 2; }
-    }
+    int m, r;
+    locate_row(row, rows0, rows1, mode, &m, &r);
     const uint4* w = m == 0 ? w0 : (m == 1 ? w1 : w2);
     const long row_off = (long)r * chunks;
     int acc = 0, acc_up = 0;
@@ -251,18 +226,5 @@ extern "C" __global__ void i2s_mm_norm_t1(const uint4* w0, const uint4* w1, cons
     acc = group_sum(acc, lanes);
     if (mode == MODE_GATE_UP) acc_up = group_sum(acc_up, lanes);
     if (!active || lane != 0) return;
-    const float ws = m == 0 ? s0 : (m == 1 ? s1 : s2);
-    float* out = m == 0 ? out0 : (m == 1 ? out1 : out2);
-    const int dot = acc - qsum;
-    if (mode == MODE_RAW) {
-        ((int*)out)[r] = dot;
-    } else if (mode == MODE_STORE) {
-        out[r] = dequantize(dot, scale, ws);
-    } else if (mode == MODE_RESIDUAL) {
-        out[r] = out[r] + dequantize(dot, scale, ws);
-    } else {
-        const float g = fmaxf(dequantize(dot, scale, s0), 0.0f);
-        const float u = dequantize(acc_up - qsum, scale, s1);
-        out[r] = g * g * u;
-    }
+    epilogue(mode, m, r, acc - qsum, acc_up - qsum, scale, s0, s1, s2, out0, out1, out2);
 }

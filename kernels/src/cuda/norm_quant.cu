@@ -5,41 +5,6 @@
 // s = 127 / max(max|y|, 1e-5), q = clamp(rint(y·s), −128, 127) (rint rounds half to even), Σq.
 // Only the order of the f64 sum differs, far below the f32 rounding of inv.
 
-#define MAX_THREADS 1024
-
-__device__ double block_sum_f64(double v, double* shared) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = (blockDim.x + 31) >> 5;
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    double total = 0.0;
-    for (int i = 0; i < warps; ++i) total += shared[i];
-    return total;
-}
-
-__device__ float block_max_f32(float v, float* shared) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = (blockDim.x + 31) >> 5;
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    float m = 0.0f;
-    for (int i = 0; i < warps; ++i) m = fmaxf(m, shared[i]);
-    return m;
-}
-
-__device__ int block_sum_i32(int v, int* shared) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = (blockDim.x + 31) >> 5;
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    int total = 0;
-    for (int i = 0; i < warps; ++i) total += shared[i];
-    return total;
-}
-
 // One block per token row of `n` values (blockDim.x a multiple of 32, at most 1024).
 // quantize != 0: writes q (row stride `padded`, padding zeroed), scales[t] and sums[t].
 // quantize == 0: writes the normed row to y (row stride n).
@@ -47,9 +12,9 @@ extern "C" __global__ void rms_norm_quant(const float* __restrict__ x, const flo
                                           int n, float eps, int padded, int quantize,
                                           signed char* __restrict__ q, float* __restrict__ scales,
                                           int* __restrict__ sums, float* __restrict__ y) {
-    __shared__ double red_d[MAX_THREADS / 32];
-    __shared__ float red_f[MAX_THREADS / 32];
-    __shared__ int red_i[MAX_THREADS / 32];
+    __shared__ double red_d[BLOCK_MAX_WARPS];
+    __shared__ float red_f[BLOCK_MAX_WARPS];
+    __shared__ int red_i[BLOCK_MAX_WARPS];
     const int t = blockIdx.x;
     const float* xr = x + (long)t * n;
 
@@ -58,7 +23,7 @@ extern "C" __global__ void rms_norm_quant(const float* __restrict__ x, const flo
         const double v = (double)xr[i];
         ss += v * v;
     }
-    ss = block_sum_f64(ss, red_d);
+    ss = block_reduce(ss, red_d, false);
     const double ms = ss / (double)n;
     const float inv = (float)(1.0 / sqrt(ms + (double)eps));
 
@@ -68,7 +33,7 @@ extern "C" __global__ void rms_norm_quant(const float* __restrict__ x, const flo
     }
     float amax = 0.0f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(xr[i] * inv * g[i]));
-    amax = block_max_f32(amax, red_f);
+    amax = block_reduce(amax, red_f, true);
     const float s = 127.0f / fmaxf(amax, 1e-5f);
 
     signed char* qr = q + (long)t * padded;
@@ -82,7 +47,7 @@ extern "C" __global__ void rms_norm_quant(const float* __restrict__ x, const flo
         qr[i] = (signed char)v;
         sum += v;
     }
-    sum = block_sum_i32(sum, red_i);
+    sum = block_reduce(sum, red_i, false);
     if (threadIdx.x == 0) {
         scales[t] = s;
         sums[t] = sum;

@@ -65,7 +65,7 @@ pub fn compile(source: &CudaSource, arch: &str) -> Result<CompiledPtx, CudaError
     if !nvrtc_present() {
         return Err(CudaError::NoNvrtc);
     }
-    let text = CString::new(source.text).map_err(|_| CudaError::Nvrtc {
+    let text = CString::new(source.compiled_text()).map_err(|_| CudaError::Nvrtc {
         context: "read source",
         message: format!("{} contains a NUL byte", source.name),
     })?;

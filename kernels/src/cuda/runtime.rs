@@ -58,6 +58,31 @@ pub(crate) struct I2sLaunch {
     pub mode: I2sMode,
 }
 
+/// The buffers and shape of one attention launch (with or without RoPE fused in).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttentionArgs {
+    /// This call's query rows, `[tokens][heads·head_dim]`.
+    pub q: u64,
+    /// This call's key and value rows, `[tokens][kv_dim]`.
+    pub kv_new: (u64, u64),
+    /// RoPE cos and sin tables, `[position][head_dim / 2]`.
+    pub rope: (u64, u64),
+    /// This layer's key and value caches, `[capacity][kv_dim]`.
+    pub caches: (u64, u64),
+    /// (heads, kv_heads, head_dim).
+    pub shape: (usize, usize, usize),
+    /// The device position (first position of this call).
+    pub pos: u64,
+    /// Positions the caches hold.
+    pub capacity: usize,
+    /// f64 scratch, `[tokens][heads][capacity]`.
+    pub scores: u64,
+    /// Output rows, `[tokens][heads·head_dim]`.
+    pub out: u64,
+    /// Tokens of this call.
+    pub tokens: usize,
+}
+
 /// What the driver says about the device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
@@ -384,11 +409,8 @@ impl CudaRuntime {
         };
         let (lanes, mode) = (p.lanes_per_row as i32, l.mode as i32);
         let mut b = self.stream.launch_builder(f);
-        b.arg(&l.weights[0]).arg(&l.weights[1]).arg(&l.weights[2]);
-        b.arg(&l.rows[0]).arg(&l.rows[1]).arg(&l.rows[2]);
-        b.arg(&l.scales[0]).arg(&l.scales[1]).arg(&l.scales[2]);
-        b.arg(&l.outputs[0]).arg(&l.outputs[1]).arg(&l.outputs[2]);
-        b.arg(&l.chunks).arg(&l.acts).arg(&l.act_stride);
+        push_stacked(&mut b, l);
+        b.arg(&l.acts).arg(&l.act_stride);
         b.arg(&l.act_sums).arg(&l.act_scales).arg(&l.tokens);
         b.arg(&lanes).arg(&mode);
         // SAFETY: the argument list matches `i2s_mm` in i2s_gemv.cu; the callers size every
@@ -422,11 +444,8 @@ impl CudaRuntime {
         };
         let (lanes, mode, n) = (p.lanes_per_row as i32, l.mode as i32, n as i32);
         let mut b = self.stream.launch_builder(&self.k.i2s_mm_norm_t1);
-        b.arg(&l.weights[0]).arg(&l.weights[1]).arg(&l.weights[2]);
-        b.arg(&l.rows[0]).arg(&l.rows[1]).arg(&l.rows[2]);
-        b.arg(&l.scales[0]).arg(&l.scales[1]).arg(&l.scales[2]);
-        b.arg(&l.outputs[0]).arg(&l.outputs[1]).arg(&l.outputs[2]);
-        b.arg(&l.chunks).arg(&xin).arg(&gn).arg(&n).arg(&eps);
+        push_stacked(&mut b, l);
+        b.arg(&xin).arg(&gn).arg(&n).arg(&eps);
         b.arg(&l.act_stride).arg(&lanes).arg(&mode);
         // SAFETY: the argument list matches `i2s_mm_norm_t1` in i2s_gemv.cu; n ≤
         // FUSED_MAX_COLS is checked by the caller ([`FUSED_MAX_COLS`]).
@@ -470,107 +489,62 @@ impl CudaRuntime {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn rope_store(
-        &self,
-        q: u64,
-        k: u64,
-        v: u64,
-        cos: u64,
-        sin: u64,
-        shape: (usize, usize, usize),
-        pos: u64,
-        caches: (u64, u64),
-        tokens: usize,
-    ) -> Result<(), CudaError> {
-        let (heads, kv_heads, head_dim) = (shape.0 as i32, shape.1 as i32, shape.2 as i32);
+    /// RoPE on the query and key rows, then keys and values into the cache.
+    pub(crate) fn rope_store(&self, a: &AttentionArgs) -> Result<(), CudaError> {
+        let (heads, kv_heads, head_dim) = (a.shape.0 as i32, a.shape.1 as i32, a.shape.2 as i32);
         let cfg = LaunchConfig {
-            grid_dim: (tokens as u32, 1, 1),
+            grid_dim: (a.tokens as u32, 1, 1),
             block_dim: (256, 1, 1),
             shared_mem_bytes: 0,
         };
         let mut b = self.stream.launch_builder(&self.k.rope_store);
-        b.arg(&q).arg(&k).arg(&v).arg(&cos).arg(&sin);
-        b.arg(&heads).arg(&kv_heads).arg(&head_dim).arg(&pos);
-        b.arg(&caches.0).arg(&caches.1);
+        b.arg(&a.q)
+            .arg(&a.kv_new.0)
+            .arg(&a.kv_new.1)
+            .arg(&a.rope.0)
+            .arg(&a.rope.1);
+        b.arg(&heads).arg(&kv_heads).arg(&head_dim).arg(&a.pos);
+        b.arg(&a.caches.0).arg(&a.caches.1);
         // SAFETY: matches `rope_store` in rope_kv.cu; the caches hold every position < capacity
         // and the session never moves `pos` past it.
         unsafe { b.launch(cfg) }.map_err(driver("launch rope_store"))?;
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn attention(
-        &self,
-        q: u64,
-        caches: (u64, u64),
-        shape: (usize, usize, usize),
-        pos: u64,
-        capacity: usize,
-        scores: u64,
-        out: u64,
-        tokens: usize,
-    ) -> Result<(), CudaError> {
-        let (heads, kv_heads, head_dim) = (shape.0 as i32, shape.1 as i32, shape.2 as i32);
-        let capacity = capacity as i32;
+    /// Attention over the cache (keys already rotated and stored), or with `fused` RoPE and the
+    /// cache store done by the attention kernel itself.
+    pub(crate) fn attention(&self, a: &AttentionArgs, fused: bool) -> Result<(), CudaError> {
+        let (heads, kv_heads, head_dim) = (a.shape.0 as i32, a.shape.1 as i32, a.shape.2 as i32);
+        let capacity = a.capacity as i32;
         let cfg = LaunchConfig {
-            grid_dim: (shape.0 as u32, tokens as u32, 1),
+            grid_dim: (a.shape.0 as u32, a.tokens as u32, 1),
             block_dim: (self.params.attention_threads, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = self.stream.launch_builder(&self.k.attention_f64);
-        b.arg(&q).arg(&caches.0).arg(&caches.1);
-        b.arg(&heads)
-            .arg(&kv_heads)
-            .arg(&head_dim)
-            .arg(&pos)
-            .arg(&capacity);
-        b.arg(&scores).arg(&out);
-        // SAFETY: matches `attention_f64` in attention.cu; `scores` holds tokens × heads ×
-        // capacity values and head_dim ≤ 256 is checked at model upload.
-        unsafe { b.launch(cfg) }.map_err(driver("launch attention_f64"))?;
-        Ok(())
-    }
-
-    /// Attention with RoPE and the KV-cache store fused in: `q`, `kv_new` are this call's
-    /// unrotated projections (`tokens` of them).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn attention_rope(
-        &self,
-        q: u64,
-        kv_new: (u64, u64),
-        rope: (u64, u64),
-        caches: (u64, u64),
-        shape: (usize, usize, usize),
-        pos: u64,
-        capacity: usize,
-        scores: u64,
-        out: u64,
-        tokens: usize,
-    ) -> Result<(), CudaError> {
-        let (heads, kv_heads, head_dim) = (shape.0 as i32, shape.1 as i32, shape.2 as i32);
-        let capacity = capacity as i32;
-        let cfg = LaunchConfig {
-            grid_dim: (shape.0 as u32, tokens as u32, 1),
-            block_dim: (self.params.attention_threads, 1, 1),
-            shared_mem_bytes: 0,
+        let (f, name) = if fused {
+            (&self.k.attention_rope_f64, "launch attention_rope_f64")
+        } else {
+            (&self.k.attention_f64, "launch attention_f64")
         };
-        let mut b = self.stream.launch_builder(&self.k.attention_rope_f64);
-        b.arg(&q)
-            .arg(&kv_new.0)
-            .arg(&kv_new.1)
-            .arg(&rope.0)
-            .arg(&rope.1);
-        b.arg(&caches.0).arg(&caches.1);
+        let mut b = self.stream.launch_builder(f);
+        b.arg(&a.q);
+        if fused {
+            b.arg(&a.kv_new.0)
+                .arg(&a.kv_new.1)
+                .arg(&a.rope.0)
+                .arg(&a.rope.1);
+        }
+        b.arg(&a.caches.0).arg(&a.caches.1);
         b.arg(&heads)
             .arg(&kv_heads)
             .arg(&head_dim)
-            .arg(&pos)
+            .arg(&a.pos)
             .arg(&capacity);
-        b.arg(&scores).arg(&out);
-        // SAFETY: matches `attention_rope_f64` in attention.cu; buffers as for
-        // [`Self::attention`], and the cos/sin tables cover every position < capacity.
-        unsafe { b.launch(cfg) }.map_err(driver("launch attention_rope_f64"))?;
+        b.arg(&a.scores).arg(&a.out);
+        // SAFETY: matches `attention_f64` / `attention_rope_f64` in attention.cu; `scores` holds
+        // tokens × heads × capacity values, head_dim ≤ 256 is checked at model upload and the
+        // cos/sin tables cover every position < capacity.
+        unsafe { b.launch(cfg) }.map_err(driver(name))?;
         Ok(())
     }
 
@@ -709,6 +683,16 @@ impl CudaRuntime {
             shared_mem_bytes: 0,
         }
     }
+}
+
+/// The arguments `i2s_mm` and `i2s_mm_norm_t1` start with: the stacked matrices, their rows,
+/// scales and outputs, and the chunks per row.
+fn push_stacked<'a>(b: &mut cudarc::driver::LaunchArgs<'a>, l: &'a I2sLaunch) {
+    b.arg(&l.weights[0]).arg(&l.weights[1]).arg(&l.weights[2]);
+    b.arg(&l.rows[0]).arg(&l.rows[1]).arg(&l.rows[2]);
+    b.arg(&l.scales[0]).arg(&l.scales[1]).arg(&l.scales[2]);
+    b.arg(&l.outputs[0]).arg(&l.outputs[1]).arg(&l.outputs[2]);
+    b.arg(&l.chunks);
 }
 
 /// Where `rms_norm_quant` writes.

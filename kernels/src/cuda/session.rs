@@ -13,7 +13,9 @@ use crate::model::ModelError;
 
 use super::error::CudaError;
 use super::model::{CudaModel, DeviceMatrix};
-use super::runtime::{CudaRuntime, I2sLaunch, I2sMode, NormOut, ARGMAX_BLOCKS, FUSED_MAX_COLS};
+use super::runtime::{
+    AttentionArgs, CudaRuntime, I2sLaunch, I2sMode, NormOut, ARGMAX_BLOCKS, FUSED_MAX_COLS,
+};
 
 /// Kernel ids the CUDA forward pass executes.
 pub const KERNEL_IDS: &[&str] = &["i2s_mm_cuda_dp4a", "f16_gemv_cuda", "attention_f64_cuda"];
@@ -333,47 +335,23 @@ impl<'a> CudaSession<'a> {
                 I2sMode::Store,
                 n,
             )?;
+            let att = AttentionArgs {
+                q,
+                kv_new: (k, v),
+                rope: (rt.ptr(&self.cos), rt.ptr(&self.sin)),
+                caches,
+                shape,
+                pos,
+                capacity: self.capacity,
+                scores: rt.ptr(&self.scores),
+                out: attn,
+                tokens: n,
+            };
             if rt.params().fused {
-                self.op(prof, "rope_attention", || {
-                    rt.attention_rope(
-                        q,
-                        (k, v),
-                        (rt.ptr(&self.cos), rt.ptr(&self.sin)),
-                        caches,
-                        shape,
-                        pos,
-                        self.capacity,
-                        rt.ptr(&self.scores),
-                        attn,
-                        n,
-                    )
-                })?;
+                self.op(prof, "rope_attention", || rt.attention(&att, true))?;
             } else {
-                self.op(prof, "rope_kv", || {
-                    rt.rope_store(
-                        q,
-                        k,
-                        v,
-                        rt.ptr(&self.cos),
-                        rt.ptr(&self.sin),
-                        shape,
-                        pos,
-                        caches,
-                        n,
-                    )
-                })?;
-                self.op(prof, "attention", || {
-                    rt.attention(
-                        q,
-                        caches,
-                        shape,
-                        pos,
-                        self.capacity,
-                        rt.ptr(&self.scores),
-                        attn,
-                        n,
-                    )
-                })?;
+                self.op(prof, "rope_kv", || rt.rope_store(&att))?;
+                self.op(prof, "attention", || rt.attention(&att, false))?;
             }
             self.product(
                 prof,

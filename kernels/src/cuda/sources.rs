@@ -12,6 +12,17 @@ pub struct CudaSource {
     pub entry_points: &'static [&'static str],
 }
 
+/// Block reductions every source may use, compiled in front of each (NVRTC gets one text per
+/// program); a `#line` directive keeps NVRTC's messages pointing into the source's own lines.
+pub const PRELUDE: &str = include_str!("block_reduce.cuh");
+
+impl CudaSource {
+    /// The text NVRTC compiles: the prelude, then the source.
+    pub fn compiled_text(&self) -> String {
+        format!("{PRELUDE}\n#line 1 \"{}\"\n{}", self.name, self.text)
+    }
+}
+
 /// Every CUDA source of the backend.
 pub const SOURCES: &[CudaSource] = &[
     CudaSource {
