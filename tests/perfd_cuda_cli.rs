@@ -97,6 +97,25 @@ fn cuda_launch_parameters_are_listed_and_checked_before_any_gpu_work() {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     assert!(v["cuda_default"].as_str().unwrap().contains("graph=true"));
+    if !driver_present() {
+        assert_eq!(
+            v["backend"], "cpu",
+            "auto without a GPU lists the CPU space"
+        );
+    }
+    // The harness protocol's view with the CUDA backend: its launch parameters are `params`,
+    // which the tuner reads and searches (through PERFD_PARAMS).
+    let o = Command::new(env!("CARGO_BIN_EXE_perfd"))
+        .args(["bench", "--list-params", "--json"])
+        .env("PERFD_BACKEND", "cuda")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["backend"], "cuda");
+    let space = perfd::tuner::TuneSpace::from_list_params_json(&String::from_utf8_lossy(&o.stdout))
+        .expect("the tuner reads the CUDA space");
+    assert!(format!("{space:?}").contains("lanes_per_row"), "{space:?}");
 
     let o = perfd(&["bench", "--backend", "cuda", "--params", "lanes_per_row=12"]);
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use bitnet_kernels::cuda::CudaLaunchParams;
 use bitnet_kernels::{KernelConfig, ParamSpace};
 
 use crate::cli::BenchArgs;
@@ -13,7 +14,7 @@ use crate::harness::{cuda_kernel_suite, cuda_model_suite, kernel_suite, model_su
 /// Runs `perfd bench` with `args`.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     if args.list_params {
-        return list_params(args.json);
+        return list_params(args);
     }
     if let Some(dir) = &args.against {
         return super::crossval_against::run(args, dir);
@@ -36,32 +37,50 @@ fn resolve_backend(args: &BenchArgs) -> Backend {
     backend::resolve(&args.backend)
 }
 
-fn list_params(json: bool) -> Result<BenchOutcome> {
+/// `--list-params`: the parameter space of the backend a benchmark with these flags would run on
+/// as `params` (what the tuner reads through the harness protocol, `PERFD_LIST_PARAMS=1`; with
+/// `PERFD_BACKEND=cuda` it searches the CUDA launch parameters), and the CUDA space beside it.
+fn list_params(args: &BenchArgs) -> Result<BenchOutcome> {
+    let backend = resolve_backend(args);
     let space = ParamSpace::for_host();
-    let cuda = bitnet_kernels::cuda::CudaLaunchParams::space();
-    let stdout = if json {
-        let params: Vec<_> = space
-            .params
+    let cuda = CudaLaunchParams::space();
+    let listed = |params: &[bitnet_kernels::config::ParamDomain]| -> Vec<serde_json::Value> {
+        params
             .iter()
             .map(|p| serde_json::json!({"name": p.name, "doc": p.doc, "values": p.values}))
-            .collect();
-        serde_json::to_string_pretty(&serde_json::json!({
-            "params": params,
-            "constraints": ["rows_per_task % row_tile == 0", "isa must be supported by this CPU"],
-            "valid_configurations": space.configs().len(),
-            "default": KernelConfig::default().to_string(),
-            "cuda_params": cuda
-                .iter()
-                .map(|p| serde_json::json!({"name": p.name, "doc": p.doc, "values": p.values}))
-                .collect::<Vec<_>>(),
-            "cuda_default": bitnet_kernels::cuda::CudaLaunchParams::default().to_string(),
-        }))? + "\n"
+            .collect()
+    };
+    let stdout = if args.json {
+        let doc = match backend {
+            Backend::Cpu => serde_json::json!({
+                "backend": "cpu",
+                "params": listed(&space.params),
+                "constraints": ["rows_per_task % row_tile == 0", "isa must be supported by this CPU"],
+                "valid_configurations": space.configs().len(),
+                "default": KernelConfig::default().to_string(),
+                "cuda_params": listed(&cuda),
+                "cuda_default": CudaLaunchParams::default().to_string(),
+            }),
+            Backend::Cuda => serde_json::json!({
+                "backend": "cuda",
+                "params": listed(&cuda),
+                "constraints": [],
+                "valid_configurations": CudaLaunchParams::configs().len(),
+                "default": CudaLaunchParams::default().to_string(),
+                "cuda_params": listed(&cuda),
+                "cuda_default": CudaLaunchParams::default().to_string(),
+            }),
+        };
+        serde_json::to_string_pretty(&doc)? + "\n"
     } else {
         let cuda_lines: String = cuda
             .iter()
             .map(|p| format!("  {:<18} {} [{}]\n", p.name, p.doc, p.values.join(", ")))
             .collect();
-        format!("{space}\nCUDA launch parameters (--backend cuda):\n{cuda_lines}")
+        format!(
+            "{space}\nCUDA launch parameters (--backend cuda; {} configurations):\n{cuda_lines}",
+            CudaLaunchParams::configs().len()
+        )
     };
     Ok(BenchOutcome {
         stdout,
