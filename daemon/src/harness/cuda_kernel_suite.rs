@@ -9,9 +9,7 @@ use bitnet_kernels::cuda::kernel_bench::time_shape;
 use bitnet_kernels::cuda::CudaLaunchParams;
 use bitnet_kernels::KernelConfig;
 
-use super::cuda_support::{
-    self, bandwidth_round, best, gpu_run, launch_params, noise, pooled_bandwidth,
-};
+use super::cuda_support::{self, bandwidth_round, gpu_run, launch_params, noise, pooled_bandwidth};
 use super::kernel_suite::parse_shapes;
 use crate::cli::BenchArgs;
 use crate::harness::host::gpu_telemetry::GpuSampler;
@@ -118,7 +116,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     pb.finish_and_clear();
     let noise = noise(&snapshot, args.noise_limit_cores, telemetry.as_ref());
     let bandwidth = pooled_bandwidth([device_before, device_after])?;
-    let copy = best(&bandwidth.copy_bytes_per_second);
+    let copy = bandwidth.copy_bytes_per_second.best();
     for k in &mut kernels {
         k.roofline_ratio = Some(k.bytes_per_second.median / copy);
     }

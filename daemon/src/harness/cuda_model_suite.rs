@@ -14,9 +14,7 @@ use bitnet_kernels::format::embedding::EmbeddingFormat;
 use bitnet_kernels::model::BitnetModel;
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use super::cuda_support::{
-    self, bandwidth_round, best, gpu_run, launch_params, noise, pooled_bandwidth,
-};
+use super::cuda_support::{self, bandwidth_round, gpu_run, launch_params, noise, pooled_bandwidth};
 use crate::cli::BenchArgs;
 use crate::harness::host::gpu_telemetry::GpuSampler;
 use crate::harness::host::noise::CpuSnapshot;
@@ -236,7 +234,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
 
     let noise = noise(&snapshot, args.noise_limit_cores, telemetry.as_ref());
     let bandwidth = pooled_bandwidth([device_before, device_after])?;
-    let copy = best(&bandwidth.copy_bytes_per_second);
+    let copy = bandwidth.copy_bytes_per_second.best();
     let phases = vec![
         phase(Phase::Prefill, args.pp, measured.prefill)?,
         phase(Phase::Decode, args.tg, measured.decode)?,

@@ -61,11 +61,6 @@ pub fn pooled_bandwidth(
     })
 }
 
-/// The best sample (what the memory can do; the roofline every ratio is taken against).
-pub fn best(s: &Summary) -> f64 {
-    s.samples.iter().copied().fold(0.0, f64::max)
-}
-
 /// The noise verdict of a CUDA run: other processes' CPU use, and any other process on the GPU.
 pub fn noise(
     snapshot: &CpuSnapshot,

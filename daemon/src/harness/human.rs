@@ -66,12 +66,11 @@ fn gpu_lines(s: &mut String, g: &crate::report::gpu::GpuRun) {
     );
     let _ = writeln!(s, "launch    {}", g.launch_params);
     let b = &g.bandwidth;
-    let best = |x: &Summary| x.samples.iter().copied().fold(0.0, f64::max);
     let _ = writeln!(
         s,
         "device    copy {:.0} GB/s best (read + written; roofline basis), read-only {:.0} GB/s best, {} MiB buffers",
-        gbps(best(&b.copy_bytes_per_second)),
-        gbps(best(&b.read_bytes_per_second)),
+        gbps(b.copy_bytes_per_second.best()),
+        gbps(b.read_bytes_per_second.best()),
         b.buffer_bytes >> 20
     );
     if let Some(t) = &g.telemetry {

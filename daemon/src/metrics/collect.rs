@@ -61,7 +61,7 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
     }
     let mut ratio = Family::new(
         "bitnet_inference_roofline_ratio",
-        "Decode tokens/sec of the latest run divided by its roofline: the best read-only memory bandwidth of the same run over the bytes read per token.",
+        "Decode tokens/sec of the latest run divided by its roofline: bandwidth measured in the same run (CPU: best read-only pass; CUDA: best device copy) over the bytes read per token.",
         Kind::Gauge,
         Some("ratio"),
     );
@@ -89,7 +89,7 @@ fn kernel_families(r: &BenchReport) -> Vec<Family> {
     );
     let mut roof = Family::new(
         "bitnet_kernel_roofline_ratio",
-        "Kernel bandwidth divided by the best read-only memory bandwidth measured in the same run.",
+        "Kernel bandwidth divided by the bandwidth measured in the same run (CPU: best read-only pass; CUDA: best device copy).",
         Kind::Gauge,
         Some("ratio"),
     );
@@ -186,6 +186,7 @@ fn latest_run_families(state: &DaemonState) -> Vec<Family> {
             ] {
                 host_bw.push(vec![("kind", kind.to_string())], v);
             }
+            out.push(device_bandwidth_family(r));
         }
         if let Some(k) = &l.kernels {
             out.extend(kernel_families(k));
@@ -209,6 +210,28 @@ fn latest_run_families(state: &DaemonState) -> Vec<Family> {
     }
     out.extend([host_bw, info, last, noisy]);
     out
+}
+
+/// The device bandwidth of a CUDA run (empty for a CPU run).
+fn device_bandwidth_family(r: &BenchReport) -> Family {
+    let mut f = Family::new(
+        "bitnet_gpu_memory_bandwidth_bytes_per_second",
+        "Device memory bandwidth measured with the latest successful CUDA run (best sample): copy (bytes read + written, the CUDA roofline basis) and read.",
+        Kind::Gauge,
+        Some("bytes_per_second"),
+    );
+    if let Some(g) = &r.gpu {
+        for (kind, v) in [
+            ("copy", g.bandwidth.copy_bytes_per_second.best()),
+            ("read", g.bandwidth.read_bytes_per_second.best()),
+        ] {
+            f.push(
+                vec![("kind", kind.to_string()), ("name", g.device.clone())],
+                v,
+            );
+        }
+    }
+    f
 }
 
 /// Run counters, verdicts, the run in progress and the scheduler's heartbeat.
@@ -357,4 +380,54 @@ fn verdict_families(state: &DaemonState) -> Vec<Family> {
         outbox.push(vec![("state", name)], n as f64);
     }
     vec![slo, ratio, confirmed, gate, outbox]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::gpu::{DeviceBandwidthReport, GpuRun};
+    use crate::stats::Summary;
+
+    fn labels_of(f: &Family) -> Vec<String> {
+        f.samples
+            .iter()
+            .map(|s| format!("{:?}={}", s.labels, s.value))
+            .collect()
+    }
+
+    #[test]
+    fn a_cuda_report_is_labelled_cuda_and_exports_its_device_bandwidth() {
+        let json = include_str!("../../../tests/fixtures/bench_report_minimal.json");
+        let mut r: BenchReport = serde_json::from_str(json).expect("fixture parses");
+        assert_eq!(
+            r.backend, "cpu",
+            "reports from before the CUDA backend are CPU runs"
+        );
+        assert!(labels_of(&device_bandwidth_family(&r)).is_empty());
+        r.backend = "cuda".into();
+        r.gpu = Some(GpuRun {
+            device: "NVIDIA H100 80GB HBM3".into(),
+            compute_capability: "9.0".into(),
+            multiprocessors: 132,
+            memory_bytes: 80 << 30,
+            l2_bytes: 50 << 20,
+            nvrtc: "13.0".into(),
+            launch_params: "graph=true".into(),
+            bandwidth: DeviceBandwidthReport {
+                buffer_bytes: 1 << 30,
+                copy_bytes_per_second: Summary::of(vec![2.8e12, 2.9e12]).unwrap(),
+                read_bytes_per_second: Summary::of(vec![2.95e12, 2.9e12]).unwrap(),
+            },
+            telemetry: None,
+        });
+        let inference = inference_families(&r);
+        assert!(inference
+            .iter()
+            .flat_map(|f| labels_of(f))
+            .all(|l| l.contains(r#"("backend", "cuda")"#)));
+        let bw = labels_of(&device_bandwidth_family(&r));
+        assert_eq!(bw.len(), 2);
+        assert!(bw[0].contains(r#"("kind", "copy")"#) && bw[0].ends_with("=2900000000000"));
+        assert!(bw[1].contains(r#"("kind", "read")"#) && bw[1].ends_with("=2950000000000"));
+    }
 }

@@ -78,6 +78,14 @@ impl Summary {
         }
     }
 
+    /// The largest sample: for a bandwidth, what the memory can do (the roofline basis).
+    pub fn best(&self) -> f64 {
+        self.samples
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+
     /// MAD relative to the median (a robust coefficient of variation).
     pub fn relative_mad(&self) -> f64 {
         if self.median == 0.0 {
