@@ -423,7 +423,7 @@ mod tests {
         let inference = inference_families(&r);
         assert!(inference
             .iter()
-            .flat_map(|f| labels_of(f))
+            .flat_map(labels_of)
             .all(|l| l.contains(r#"("backend", "cuda")"#)));
         let bw = labels_of(&device_bandwidth_family(&r));
         assert_eq!(bw.len(), 2);
