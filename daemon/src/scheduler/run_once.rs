@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::clock::unix_now;
 use crate::config::{Config, RepositorySection};
+use crate::harness::backend::{resolve_for_daemon, Backend};
 use crate::health::Problem;
 use crate::report::{BenchReport, Phase};
 use crate::run::RecordedRun;
@@ -286,10 +287,13 @@ async fn embedded_run(
             return record(state, ctx.failed(state, why), None);
         }
     };
-    // The adopted tuning profile replaces the configured parameters.
+    // The adopted tuning profile (CPU kernel parameters: the embedded tuner searches those)
+    // replaces the configured parameters of a CPU benchmark.
     let mut bench = config.benchmark.clone();
-    if let Some(p) = super::profile_in_use::adopted_params(state, config) {
-        bench.params = p;
+    if resolve_for_daemon(&bench.backend) == Backend::Cpu {
+        if let Some(p) = super::profile_in_use::adopted_params(state, config) {
+            bench.params = p;
+        }
     }
     let b = &bench;
     let env = vec![(

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::clock::unix_now;
 use crate::config::Config;
+use crate::harness::backend::{resolve_for_daemon, Backend};
 use crate::runner::child_process::{self, CommandSpec};
 use crate::runner::harness::self_exe;
 use crate::runner::mainline::Mainline;
@@ -87,6 +88,22 @@ fn tune_args(config: &Config, state_dir: &std::path::Path, trigger: &str) -> Vec
     .collect()
 }
 
+/// Why an embedded tuning job cannot run, if it cannot: the in-process tuner searches the CPU
+/// kernel parameters, and a profile of those would be refused by a benchmark on the GPU.
+pub fn embedded_tuning_refused(config: &Config) -> Option<String> {
+    if config.repository.is_some() || resolve_for_daemon(&config.benchmark.backend) == Backend::Cpu
+    {
+        return None;
+    }
+    Some(
+        "the embedded tuner searches CPU kernel parameters, but benchmark.backend runs the \
+         benchmark on the GPU (cuda): set benchmark.backend = \"cpu\" to tune the CPU kernels, \
+         or tune the CUDA launch parameters through a [repository] harness (perfd bench \
+         --list-params with PERFD_BACKEND=cuda lists them)"
+            .into(),
+    )
+}
+
 /// Runs one job; returns the child's report.
 pub async fn run(
     state: &DaemonState,
@@ -94,6 +111,9 @@ pub async fn run(
     request: &TuneRequest,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<TuneReport, TuneJobError> {
+    if let Some(why) = embedded_tuning_refused(config) {
+        return Err(TuneJobError::Setup(why));
+    }
     let exe = self_exe().map_err(|e| TuneJobError::Setup(format!("cannot locate perfd: {e}")))?;
     let state_dir = config.state_dir();
     let mut args = tune_args(config, &state_dir, &request.trigger);
@@ -283,5 +303,23 @@ fn record_failure(
     let stored = state.store.lock().record_tuning_job(&job);
     if let Err(e) = stored {
         tracing::error!(error = %e, "cannot record the failed tuning job");
+    }
+}
+
+#[cfg(test)]
+mod embedded_backend_tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_tuner_refuses_a_gpu_benchmark_with_the_reason() {
+        let mut config = Config::default();
+        config.benchmark.backend = "cpu".into();
+        assert_eq!(embedded_tuning_refused(&config), None);
+        config.benchmark.backend = "cuda".into();
+        let why = embedded_tuning_refused(&config).expect("refused");
+        assert!(
+            why.contains("benchmark.backend") && why.contains("cuda"),
+            "{why}"
+        );
     }
 }
