@@ -285,6 +285,11 @@ pub struct BenchArgs {
     /// the ratios.
     #[arg(long, value_name = "FILE", conflicts_with = "kernels")]
     pub compare_model: Option<PathBuf>,
+    /// Also measure with these kernel parameters (`key=value,...` over --params, see
+    /// --list-params), repetitions interleaved with the main configuration's, and report the
+    /// ratios. With --compare-model or --compare-embeddings they apply to the compared model.
+    #[arg(long, value_name = "K=V,...", conflicts_with = "kernels")]
+    pub compare_params: Option<String>,
     /// Prompt tokens per prefill run.
     #[arg(long, default_value_t = 128)]
     pub pp: usize,

@@ -46,7 +46,14 @@ pub struct KernelConfig {
     pub parallel_min_kib: usize,
     /// Pin worker threads to cores.
     pub pin_threads: bool,
+    /// Prompt batches of at least [`AMX_MIN_TOKENS`] tokens multiply on AMX-INT8 tiles (with isa
+    /// `avx512vnni`, on CPUs and kernels that grant AMX); decode keeps the VNNI kernel.
+    pub amx: bool,
 }
+
+/// Fewest tokens a GEMM call needs before `amx=true` moves it onto tiles: a tile holds 16
+/// tokens and the call pads to pairs of tiles, so below this the VNNI kernel wastes less.
+pub const AMX_MIN_TOKENS: usize = 16;
 
 /// Number of hardware threads the OS reports (at least 1).
 pub fn available_threads() -> usize {
@@ -72,6 +79,8 @@ impl Default for KernelConfig {
             // thread vs 14.9 µs on two. 2560x2560 (1.6 MiB) still gains from two threads.
             parallel_min_kib: 512,
             pin_threads: true,
+            // 2b4t prefill of 128 tokens on a 2-core Sapphire Rapids VM: see README.
+            amx: crate::cpu::amx_int8_usable(),
         }
     }
 }
@@ -98,6 +107,8 @@ pub struct ParamSpace {
     pub params: Vec<ParamDomain>,
     supported: Vec<Isa>,
     max_threads: usize,
+    /// AMX-INT8 usable here and the VNNI ISA (which it extends) supported.
+    amx: bool,
 }
 
 impl ParamSpace {
@@ -107,7 +118,9 @@ impl ParamSpace {
     }
 
     /// A space for the given ISAs and thread limit (tests build spaces of other hosts with it).
+    /// `amx=true` is in it when this CPU grants AMX-INT8 and `supported` has `avx512vnni`.
     pub fn new(supported: Vec<Isa>, max_threads: usize) -> Self {
+        let amx = crate::cpu::amx_int8_usable() && supported.contains(&Isa::Avx512Vnni);
         let mut isas = vec!["auto".to_string()];
         isas.extend(supported.iter().map(|i| i.name().to_string()));
         let threads: Vec<usize> = (1..=max_threads.max(1)).collect();
@@ -162,11 +175,21 @@ impl ParamSpace {
                 doc: "pin worker threads to cores",
                 values: texts(&[false, true]),
             },
+            ParamDomain {
+                name: "amx",
+                doc: "prompt batches (>= 16 tokens) on AMX-INT8 tiles, with isa avx512vnni",
+                values: if amx {
+                    texts(&[false, true])
+                } else {
+                    texts(&[false])
+                },
+            },
         ];
         Self {
             params,
             supported,
             max_threads: max_threads.max(1),
+            amx,
         }
     }
 
@@ -213,12 +236,20 @@ impl ParamSpace {
                 ),
             ));
         }
+        if c.amx && !self.amx {
+            return Err(bad(
+                "amx",
+                "true needs a CPU with AMX-INT8 and AVX-512 VNNI, and a kernel granting the tile state; this host has none"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 
     /// Every valid configuration with an explicit ISA (`auto` would only repeat one of them).
     ///
-    /// The scalar reference is never tuned, so for it only threads and rows_per_task vary.
+    /// The scalar reference is never tuned, so for it only threads and rows_per_task vary; `amx`
+    /// varies only with the VNNI ISA, whose prompt batches it moves.
     pub fn configs(&self) -> Vec<KernelConfig> {
         let mut out = Vec::new();
         let neutral = KernelConfig {
@@ -237,6 +268,7 @@ impl ParamSpace {
                             threads,
                             rows_per_task,
                             pin_threads,
+                            amx: false,
                             ..neutral
                         };
                         if isa == Isa::Scalar {
@@ -271,6 +303,9 @@ impl ParamSpace {
                                             };
                                             if self.validate(&c).is_ok() {
                                                 out.push(c);
+                                                if self.amx && isa == Isa::Avx512Vnni {
+                                                    out.push(KernelConfig { amx: true, ..c });
+                                                }
                                             }
                                         }
                                     }
@@ -292,7 +327,7 @@ impl fmt::Display for ParamSpace {
         }
         writeln!(
             f,
-            "constraints: rows_per_task % row_tile == 0; isa must be supported by this CPU"
+            "constraints: rows_per_task % row_tile == 0; isa must be supported by this CPU; amx only moves avx512vnni prompt batches"
         )?;
         write!(
             f,
@@ -346,11 +381,16 @@ impl KernelConfig {
                     reason,
                 })?
             }
-            "pin_threads" => {
-                self.pin_threads = value.parse().map_err(|_| KernelError::Param {
+            "pin_threads" | "amx" => {
+                let flag = value.parse().map_err(|_| KernelError::Param {
                     name: key.into(),
                     reason: format!("`{value}` is not true or false"),
-                })?
+                })?;
+                if key == "amx" {
+                    self.amx = flag;
+                } else {
+                    self.pin_threads = flag;
+                }
             }
             _ => {
                 let known: Vec<_> = ParamSpace::for_host()
@@ -388,7 +428,7 @@ impl fmt::Display for KernelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "isa={},threads={},rows_per_task={},row_tile={},batch_width={},col_block={},prefetch_bytes={},prefetch_hint={},parallel_min_kib={},pin_threads={}",
+            "isa={},threads={},rows_per_task={},row_tile={},batch_width={},col_block={},prefetch_bytes={},prefetch_hint={},parallel_min_kib={},pin_threads={},amx={}",
             self.isa.map_or("auto", Isa::name),
             self.threads,
             self.rows_per_task,
@@ -398,7 +438,8 @@ impl fmt::Display for KernelConfig {
             self.prefetch_bytes,
             self.prefetch_hint,
             self.parallel_min_kib,
-            self.pin_threads
+            self.pin_threads,
+            self.amx
         )
     }
 }

@@ -25,7 +25,8 @@ pub struct Shape {
 }
 
 /// Shapes the run-time guard checks: ragged in every dimension (not multiples of 128, of any row
-/// tile or batch width), odd block counts (AVX-512 masked tail) and one full BitNet width.
+/// tile or batch width), odd block counts (AVX-512 masked tail), one full BitNet width and two
+/// prompt-sized batches.
 pub const GUARD_SHAPES: &[Shape] = &[
     Shape {
         rows: 1,
@@ -66,6 +67,17 @@ pub const GUARD_SHAPES: &[Shape] = &[
         rows: 259,
         cols: 2560,
         tokens: 2,
+    },
+    // Prompt batches (AMX tiles from 16 tokens): partial row panels and token tiles.
+    Shape {
+        rows: 37,
+        cols: 384,
+        tokens: 19,
+    },
+    Shape {
+        rows: 70,
+        cols: 1000,
+        tokens: 33,
     },
 ];
 

@@ -29,6 +29,7 @@ fn engine(
         // 0: always use the pool, so small test shapes exercise the threaded path.
         parallel_min_kib: 0,
         pin_threads: false,
+        amx: false,
     })
     .expect("valid config")
 }
@@ -62,6 +63,50 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Prompt batches on AMX tiles: ragged rows (partial 32-row panels), columns (zero-padded
+    /// tile steps) and tokens (partial 16-token tiles), bit-identical to the reference. On a CPU
+    /// without AMX-INT8 the configuration is refused instead (checked below), so there is nothing
+    /// to run.
+    #[test]
+    fn amx_matches_reference_on_random_shapes(
+        rows in 1usize..100,
+        cols in 1usize..1100,
+        tokens in 16usize..70,
+        threads in 1usize..3,
+        rows_per_task in prop::sample::select(vec![4usize, 32, 64, 256]),
+        seed in any::<u64>(),
+    ) {
+        if bitnet_kernels::cpu::amx_int8_usable() {
+            let base = engine(Isa::Avx512Vnni, threads, rows_per_task, 1, 1, 0, 0);
+            let g = I2sGemm::new(KernelConfig { amx: true, ..*base.config() }).unwrap();
+            prop_assert_eq!(g.batch_kernel_id(), Some("i2s_gemm_amx"));
+            let r = check_shape(&g, Shape { rows, cols, tokens }, seed).unwrap();
+            prop_assert!(r.pass, "{r:?} with {}", g.config());
+            prop_assert_eq!(r.max_abs_err, 0.0);
+        }
+    }
+}
+
+#[test]
+fn amx_is_refused_where_the_cpu_has_none_and_offered_where_it_has() {
+    let with_amx = KernelConfig::default().with_params("isa=avx512vnni,amx=true");
+    if bitnet_kernels::cpu::amx_int8_usable() {
+        assert!(with_amx.is_ok());
+        assert!(
+            KernelConfig::default().amx,
+            "AMX is the default where usable"
+        );
+    } else {
+        let err = with_amx.unwrap_err().to_string();
+        assert!(err.contains("amx"), "{err}");
+        assert!(!KernelConfig::default().amx);
+        eprintln!("no AMX-INT8 on this host: the AMX kernel was not run");
+    }
+}
+
 #[test]
 fn every_tile_configuration_passes_the_guard_shapes() {
     for isa in Isa::supported() {
@@ -71,6 +116,15 @@ fn every_tile_configuration_passes_the_guard_shapes() {
                     let g = engine(isa, 2, 8, row_tile, batch_width, col_block, 8192);
                     let report = crossval(&g, GUARD_SHAPES, 42).unwrap();
                     assert!(report.passed(), "{report:?}");
+                    if isa == Isa::Avx512Vnni && bitnet_kernels::cpu::amx_int8_usable() {
+                        let g = I2sGemm::new(KernelConfig {
+                            amx: true,
+                            ..*g.config()
+                        })
+                        .unwrap();
+                        let report = crossval(&g, GUARD_SHAPES, 42).unwrap();
+                        assert!(report.passed(), "{report:?}");
+                    }
                 }
             }
         }

@@ -122,6 +122,7 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         decode_at_context: Vec::new(),
         comparison: None,
         decode_profile: Vec::new(),
+        prefill_profile: Vec::new(),
         kernels: Vec::new(),
         memory_bandwidth,
         crossval: None,

@@ -29,8 +29,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
 
 /// `--backend`: `auto` takes CUDA when it is usable and no CPU-only model-suite flag is given.
 fn resolve_backend(args: &BenchArgs) -> Backend {
-    let cpu_only =
-        args.ctx.is_some() || args.compare_embeddings.is_some() || args.compare_model.is_some();
+    let cpu_only = args.ctx.is_some()
+        || args.compare_embeddings.is_some()
+        || args.compare_model.is_some()
+        || args.compare_params.is_some();
     if args.backend == "auto" && cpu_only {
         return Backend::Cpu;
     }

@@ -140,6 +140,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         decode_at_context: Vec::new(),
         comparison: None,
         decode_profile: Vec::new(),
+        prefill_profile: Vec::new(),
         kernels,
         memory_bandwidth: merge_stream(stream_before, stream_after)?,
         crossval,

@@ -42,6 +42,7 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
         ("--ctx", args.ctx.is_some()),
         ("--compare-embeddings", args.compare_embeddings.is_some()),
         ("--compare-model", args.compare_model.is_some()),
+        ("--compare-params", args.compare_params.is_some()),
     ];
     if let Some((flag, _)) = refused.iter().find(|(_, set)| *set) {
         bail!(UsageError(format!(
@@ -264,6 +265,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         decode_at_context: Vec::new(),
         comparison: None,
         decode_profile: measured.profile,
+        prefill_profile: Vec::new(),
         kernels: Vec::new(),
         memory_bandwidth: merge_stream(stream_before, stream_after)?,
         crossval: kernel_crossval,

@@ -204,9 +204,13 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     }
     if let Some(c) = &r.comparison {
         let name = c.model.name.as_deref().unwrap_or(&c.model.path);
+        let params = c
+            .params
+            .as_deref()
+            .map_or(String::new(), |p| format!(" with {p}"));
         let _ = writeln!(
             s,
-            "compared  {name} ({}), repetitions interleaved with the model above:",
+            "compared  {name}{params} ({}), repetitions interleaved with the model above:",
             c.kernel_ids.join(", ")
         );
         for p in &c.phases {
@@ -238,16 +242,21 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     if let Some(rss) = r.peak_rss_bytes {
         let _ = writeln!(s, "memory    peak RSS {:.2} GB", rss as f64 / 1e9);
     }
-    if profile && !r.decode_profile.is_empty() {
-        let _ = writeln!(s, "\ndecode time per token by operation:");
-        for op in &r.decode_profile {
-            let _ = writeln!(
-                s,
-                "  {:<16} {:>9.3} ms  {:>5.1}%",
-                op.op,
-                1e3 * op.seconds_per_token,
-                100.0 * op.share
-            );
+    for (ops, what) in [
+        (&r.decode_profile, "decode time per token"),
+        (&r.prefill_profile, "prefill time per prompt token"),
+    ] {
+        if profile && !ops.is_empty() {
+            let _ = writeln!(s, "\n{what} by operation:");
+            for op in ops {
+                let _ = writeln!(
+                    s,
+                    "  {:<16} {:>9.3} ms  {:>5.1}%",
+                    op.op,
+                    1e3 * op.seconds_per_token,
+                    100.0 * op.share
+                );
+            }
         }
     }
     if let Some(m) = &r.model_crossval {

@@ -47,6 +47,8 @@ pub struct ModelBenchResult {
     pub phases: Vec<PhaseResult>,
     /// Decode time per operation, over all timed repetitions.
     pub decode_profile: Vec<OpShare>,
+    /// Prefill time per operation, over all timed repetitions.
+    pub prefill_profile: Vec<OpShare>,
     /// Kernel ids the forward pass executed.
     pub kernel_ids: Vec<String>,
     /// KV-cache bytes one decoded token of the decode phase read, averaged over its positions.
@@ -102,6 +104,7 @@ struct Runner<'m> {
     prefill: Vec<f64>,
     decode: Vec<f64>,
     profile: OpProfile,
+    prefill_profile: OpProfile,
 }
 
 impl<'m> Runner<'m> {
@@ -127,6 +130,7 @@ impl<'m> Runner<'m> {
             prefill: Vec::new(),
             decode: Vec::new(),
             profile: OpProfile::default(),
+            prefill_profile: OpProfile::default(),
         })
     }
 
@@ -135,9 +139,14 @@ impl<'m> Runner<'m> {
         let spec = self.spec;
         progress(&format!("{label}prefill {} tokens", spec.prompt_tokens));
         self.session.reset();
+        self.session.reset_profile();
         let t = Instant::now();
         let logits = self.session.forward(&self.prompt, false)?;
         self.prefill.push(t.elapsed().as_secs_f64());
+        let p = self.session.profile();
+        for op in Op::ALL {
+            self.prefill_profile.add(op, p.seconds(op));
+        }
         progress(&format!("{label}decode {} tokens", spec.gen_tokens));
         let mut token = argmax(&logits);
         self.session.reset_profile();
@@ -161,6 +170,7 @@ impl<'m> Runner<'m> {
                 phase(Phase::Decode, spec.gen_tokens, self.decode)?,
             ],
             decode_profile: shares(&self.profile, spec.gen_tokens * spec.reps),
+            prefill_profile: shares(&self.prefill_profile, spec.prompt_tokens * spec.reps),
             kernel_ids: self
                 .session
                 .kernel_ids()
@@ -190,15 +200,14 @@ pub fn run(
 /// Like [`run`] for two models in one process, their repetitions interleaved A B B A A B …, so
 /// a host whose speed drifts during the run moves both alike and their ratio stays fair.
 pub fn run_pair(
-    baseline: &BitnetModel,
-    candidate: &BitnetModel,
-    engine: &I2sGemm,
+    baseline: (&BitnetModel, &I2sGemm),
+    candidate: (&BitnetModel, &I2sGemm),
     spec: ModelBenchSpec,
     progress: &dyn Fn(&str),
 ) -> Result<(ModelBenchResult, ModelBenchResult)> {
     progress("warm-up");
-    let mut a = Runner::new(baseline, engine, spec)?;
-    let mut b = Runner::new(candidate, engine, spec)?;
+    let mut a = Runner::new(baseline.0, baseline.1, spec)?;
+    let mut b = Runner::new(candidate.0, candidate.1, spec)?;
     for rep in 0..spec.reps {
         let label = |side: &str| format!("repetition {}/{} ({side}): ", rep + 1, spec.reps);
         if rep % 2 == 0 {

@@ -155,6 +155,7 @@ fn compare_model(
 fn comparison(
     model: &BitnetModel,
     preset: Option<Preset>,
+    params: Option<String>,
     result: ModelBenchResult,
     baseline: &ModelBenchResult,
     read: f64,
@@ -173,6 +174,7 @@ fn comparison(
         .collect();
     Ok(Comparison {
         model: model_info(model, preset),
+        params,
         kernel_ids: result.kernel_ids,
         phases: result.phases,
         decode_roofline,
@@ -234,7 +236,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let host = HostFingerprint::detect();
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
     let ctx_runs = args.ctx.as_deref().map_or(0, |c| c.split(',').count()) as u64;
-    let compared = args.compare_embeddings.is_some() || args.compare_model.is_some();
+    let compared = args.compare_embeddings.is_some()
+        || args.compare_model.is_some()
+        || args.compare_params.is_some();
     let pb = progress(
         args.json,
         5 + (2 + ctx_runs + 2 * u64::from(compared)) * args.reps as u64 + u64::from(args.crossval),
@@ -260,8 +264,26 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     }
     let contexts = parse_ctx(args.ctx.as_deref(), args.tg, hp.context)?;
     pb.set_message("loading the model to compare with");
-    let candidate = compare_model(args, &note)?;
-    if let Some((m, _)) = &candidate {
+    let candidate_model = compare_model(args, &note)?;
+    let candidate_engine = match &args.compare_params {
+        Some(p) => {
+            let c = config
+                .with_params(p)
+                .map_err(|e| UsageError(format!("--compare-params: {e}")))?;
+            Some(I2sGemm::new(c).with_context(|| format!("configure kernels {c}"))?)
+        }
+        None => None,
+    };
+    // The compared side: another model, other kernel parameters, or both.
+    let candidate = match (&candidate_model, &candidate_engine) {
+        (None, None) => None,
+        (m, e) => Some((
+            m.as_ref().map_or(&model, |(m, _)| m),
+            m.as_ref().map_or(preset, |(_, p)| *p),
+            e.as_ref().unwrap_or(&engine),
+        )),
+    };
+    if let Some((m, _, _)) = &candidate {
         if positions > m.hparams().context {
             bail!(UsageError(format!(
                 "--pp {} + --tg {} = {positions} positions exceed the compared model's context of {}",
@@ -301,8 +323,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         pb.inc(u64::from(msg.contains("repetition")));
     };
     let (result, candidate_result) = match &candidate {
-        Some((m, _)) => {
-            let (a, b) = model_bench::run_pair(&model, m, &engine, spec, &tick)
+        Some((m, _, e)) => {
+            let (a, b) = model_bench::run_pair((&model, &engine), (m, e), spec, &tick)
                 .context("model benchmark (compared pair)")?;
             (a, Some(b))
         }
@@ -330,7 +352,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let read = memory_bandwidth.read_bytes_per_second();
     let main_roofline = model_roofline(&model, &result, read)?;
     let comparison = match (candidate, candidate_result) {
-        (Some((m, p)), Some(b)) => Some(comparison(&m, p, b, &result, read)?),
+        (Some((m, p, e)), Some(b)) => {
+            let params = candidate_engine.is_some().then(|| e.config().to_string());
+            Some(comparison(m, p, params, b, &result, read)?)
+        }
         _ => None,
     };
     let decode_at_context = context_runs
@@ -369,6 +394,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         decode_at_context,
         comparison,
         decode_profile: result.decode_profile,
+        prefill_profile: result.prefill_profile,
         kernels: Vec::new(),
         memory_bandwidth,
         crossval,

@@ -140,6 +140,9 @@ pub struct ContextDecode {
 pub struct Comparison {
     /// The candidate model.
     pub model: ModelInfo,
+    /// The candidate's kernel parameters, `k=v,...`, when they differ from the report's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub params: Option<String>,
     /// Kernel ids the candidate ran.
     pub kernel_ids: Vec<String>,
     /// The candidate's prefill and decode.
@@ -232,6 +235,9 @@ pub struct BenchReport {
     /// Where decode time goes, per operation (model suite).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub decode_profile: Vec<OpShare>,
+    /// Where prefill time goes, per operation and prompt token (model suite, CPU).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub prefill_profile: Vec<OpShare>,
     /// Per-kernel results (kernel suite).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub kernels: Vec<KernelResult>,

@@ -3,6 +3,7 @@
 //! Dispatch happens once, in [`crate::gemm::I2sGemm::new`]: the chosen ISA is verified against
 //! runtime CPU detection there, which is what makes the `unsafe` SIMD entry points sound to call.
 
+mod amx;
 pub mod attention;
 pub mod embedding_gemv;
 pub mod i2s_reference;
@@ -19,6 +20,8 @@ mod f16_avx2;
 #[cfg(target_arch = "x86_64")]
 mod f16_avx512;
 #[cfg(target_arch = "x86_64")]
+pub mod i2s_amx;
+#[cfg(target_arch = "x86_64")]
 pub mod i2s_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_avx512;
@@ -27,5 +30,6 @@ mod q6_k_avx512;
 #[cfg(target_arch = "x86_64")]
 mod q8_0_avx512;
 
+pub use amx::amx_int8_usable;
 pub use isa::Isa;
 pub use prefetch::{Prefetch, PrefetchHint};

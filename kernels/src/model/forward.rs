@@ -173,11 +173,13 @@ impl<'m> Session<'m> {
             Numerics::Fast => attention::kernel_id(self.engine.isa(), self.attention_shape()),
             Numerics::Exact | Numerics::GgmlF16 => "attention_f64",
         };
-        vec![
-            self.engine.kernel_id(),
+        let mut ids = vec![self.engine.kernel_id()];
+        ids.extend(self.engine.batch_kernel_id());
+        ids.extend([
             embedding_gemv::kernel_id(self.engine.isa(), self.model.embedding_format()),
             attention,
-        ]
+        ]);
+        ids
     }
 
     /// Feeds one token and returns its logits.
