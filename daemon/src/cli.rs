@@ -272,6 +272,11 @@ pub struct BenchArgs {
     /// q6_k (one cached file per format, the same values quantised).
     #[arg(long, default_value = "f16", conflicts_with = "model")]
     pub embeddings: String,
+    /// Where the model's bytes live during the run: huge-pages (copied once into memory advised
+    /// for 2 MiB pages: the fastest, the same in every process) or mapped (the file's page cache,
+    /// whose page sizes depend on how the file was read in).
+    #[arg(long, default_value = "huge-pages", value_name = "PLACEMENT")]
+    pub weights: String,
     /// Also time decode at these cache depths, comma-separated (e.g. 128,1024,3968): `--tg` tokens
     /// after a cache filled to that many positions (llama-bench's `-d`), each against its own
     /// roofline (weights plus the KV bytes read). Depth + --tg must fit the model's context.

@@ -2,6 +2,7 @@
 //! history store of the state directory (resumable measurements, adopted profiles), loads the
 //! model, runs the job and records it; `--compare-exhaustive` measures the search's efficiency.
 
+use bitnet_kernels::gguf::Placement;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -118,6 +119,7 @@ fn load_model(args: &TuneArgs, note: &dyn Fn(String)) -> Result<BitnetModel> {
         args.model.as_deref(),
         &args.preset,
         EmbeddingFormat::F16,
+        Placement::HugePages,
         args.cache_dir.as_deref(),
         note,
     )?;

@@ -3,6 +3,7 @@
 //! before and after in the same run, with NVML sampled throughout and, with --crossval, the GPU's
 //! logits and greedy tokens checked against the CPU scalar reference.
 
+use bitnet_kernels::gguf::Placement;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -195,6 +196,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         args.model.as_deref(),
         &args.preset,
         embeddings,
+        // The weights are uploaded to the device once; the host copy needs no huge pages.
+        Placement::Mapped,
         args.cache_dir.as_deref(),
         &note,
     )?;

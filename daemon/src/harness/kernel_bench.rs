@@ -2,14 +2,16 @@
 //!
 //! Cache-resident repeats one weight matrix (it stays in the last-level cache). DRAM-streaming
 //! cycles through enough distinct copies of it that the working set is several times the LLC, so
-//! every GEMV reads its weights from memory — the situation of a real decode step.
+//! every GEMV reads its weights from memory — the situation of a real decode step. The copies lie
+//! in one buffer advised for huge pages, as the model's weights are.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use bitnet_kernels::cpu::huge_pages::advise_huge_pages;
 use bitnet_kernels::synthetic::{random_activations, random_matrix};
-use bitnet_kernels::{I2sGemm, I2sMatrix, QuantizedActivations};
+use bitnet_kernels::{I2sGemm, I2sMatrixRef, QuantizedActivations};
 
 pub use crate::report::kernel_result::{KernelResult, Residency};
 use crate::stats::Summary;
@@ -32,7 +34,11 @@ pub struct Workload {
     rows: usize,
     cols: usize,
     residency: Residency,
-    mats: Vec<I2sMatrix>,
+    /// `copies` back-to-back GGUF images of the matrix (codes, scale, padding).
+    mats: Vec<u8>,
+    copies: usize,
+    image_bytes: usize,
+    weight_bytes: usize,
     acts: QuantizedActivations,
 }
 
@@ -41,22 +47,39 @@ impl Workload {
     /// token of activations.
     pub fn new(rows: usize, cols: usize, residency: Residency, dram_bytes: u64) -> Result<Self> {
         let base = random_matrix(rows, cols, 0xB17_5EED).context("generate weights")?;
-        let matrix_bytes = base.view().weight_bytes() as u64;
-        let count = match residency {
+        let weight_bytes = base.view().weight_bytes();
+        let image = base.to_gguf_bytes().context("pack weights")?;
+        let copies = match residency {
             Residency::Cache => 1,
-            Residency::Dram => dram_bytes.div_ceil(matrix_bytes.max(1)).max(2) as usize,
+            Residency::Dram => dram_bytes.div_ceil(weight_bytes.max(1) as u64).max(2) as usize,
         };
-        // Identical contents in distinct memory: the caches see distinct lines, which is all that matters.
-        let mats: Vec<I2sMatrix> = (0..count).map(|_| base.clone()).collect();
+        // Identical contents in distinct memory: the caches see distinct lines, which is all that
+        // matters. Advised before the copies touch it.
+        let mut mats = vec![0u8; copies * image.len()];
+        advise_huge_pages(&mats);
+        for slot in mats.chunks_exact_mut(image.len()) {
+            slot.copy_from_slice(&image);
+        }
         let x = random_activations(1, cols, 0xAC75);
         let acts = QuantizedActivations::quantize(&x, 1, cols).context("quantise activations")?;
         Ok(Self {
             rows,
             cols,
             residency,
+            image_bytes: image.len(),
             mats,
+            copies,
+            weight_bytes,
             acts,
         })
+    }
+}
+
+impl Workload {
+    /// Copy `i` of the weights (a view: O(1), the bytes were validated when packed).
+    fn matrix(&self, i: usize) -> Result<I2sMatrixRef<'_>> {
+        let image = &self.mats[i * self.image_bytes..(i + 1) * self.image_bytes];
+        I2sMatrixRef::from_gguf_bytes(image, self.rows, self.cols).context("view weights")
     }
 }
 
@@ -73,9 +96,9 @@ impl Timer<'_> {
     fn run(&mut self, w: &Workload, n: usize) -> Result<()> {
         for _ in 0..n {
             self.engine
-                .gemm_into(&w.mats[self.next].view(), &w.acts, &mut self.out)
+                .gemm_into(&w.matrix(self.next)?, &w.acts, &mut self.out)
                 .context("kernel call")?;
-            self.next = (self.next + 1) % w.mats.len();
+            self.next = (self.next + 1) % w.copies;
         }
         Ok(())
     }
@@ -119,7 +142,7 @@ pub fn measure_interleaved(
             t.ns.push(start.elapsed().as_nanos() as f64 / t.per_sample as f64);
         }
     }
-    let matrix_bytes = w.mats[0].view().weight_bytes() as u64;
+    let matrix_bytes = w.weight_bytes as u64;
     let bytes_per_op = matrix_bytes + w.acts.padded_cols() as u64 + 4 * w.rows as u64;
     timers
         .into_iter()
@@ -134,8 +157,8 @@ pub fn measure_interleaved(
                 cols: w.cols,
                 tokens: 1,
                 residency: w.residency,
-                matrices: w.mats.len(),
-                working_set_bytes: matrix_bytes * w.mats.len() as u64,
+                matrices: w.copies,
+                working_set_bytes: matrix_bytes * w.copies as u64,
                 bytes_per_op,
                 ops_per_second: 1e9 / ns_per_op.median,
                 roofline_ratio: None,

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use bitnet_kernels::format::embedding::EmbeddingFormat;
+use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::synthetic_model::write_preset_as;
 use bitnet_kernels::model::{BitnetModel, Preset};
 
@@ -41,20 +42,29 @@ pub fn load_or_write(
     seed: u64,
     note: &dyn Fn(String),
 ) -> Result<BitnetModel> {
-    load_or_write_as(dir, preset, seed, EmbeddingFormat::F16, note)
+    load_or_write_as(
+        dir,
+        preset,
+        seed,
+        EmbeddingFormat::F16,
+        Placement::HugePages,
+        note,
+    )
 }
 
-/// Like [`load_or_write`], with the embedding in `embeddings`.
+/// Like [`load_or_write`], with the embedding in `embeddings` and the bytes placed as `placement`
+/// asks.
 pub fn load_or_write_as(
     dir: &Path,
     preset: Preset,
     seed: u64,
     embeddings: EmbeddingFormat,
+    placement: Placement,
     note: &dyn Fn(String),
 ) -> Result<BitnetModel> {
     let path = preset_path(dir, preset, seed, embeddings);
     if path.exists() {
-        match BitnetModel::load(&path) {
+        match BitnetModel::load_with(&path, placement) {
             Ok(m) => return Ok(m),
             // Our own cache file: a damaged one is replaced, not fatal.
             Err(e) => note(format!(
@@ -77,22 +87,25 @@ pub fn load_or_write_as(
         bytes as f64 / 1e9,
         start.elapsed().as_secs_f64()
     ));
-    BitnetModel::load(&path).with_context(|| format!("load freshly written {}", path.display()))
+    BitnetModel::load_with(&path, placement)
+        .with_context(|| format!("load freshly written {}", path.display()))
 }
 
 /// The model a command names: a file (`--model`), else a synthetic preset (`--preset`, its
-/// embedding in `embeddings`, written to `cache_dir`, default [`default_cache_dir`], on first use).
-/// Returns the preset when it was one.
+/// embedding in `embeddings`, written to `cache_dir`, default [`default_cache_dir`], on first use),
+/// its bytes placed as `placement` asks. Returns the preset when it was one.
 pub fn load_named(
     model: Option<&Path>,
     preset: &str,
     embeddings: EmbeddingFormat,
+    placement: Placement,
     cache_dir: Option<&Path>,
     note: &dyn Fn(String),
 ) -> Result<(BitnetModel, Option<Preset>)> {
     match model {
         Some(path) => Ok((
-            BitnetModel::load(path).with_context(|| format!("load model {}", path.display()))?,
+            BitnetModel::load_with(path, placement)
+                .with_context(|| format!("load model {}", path.display()))?,
             None,
         )),
         None => {
@@ -101,7 +114,7 @@ pub fn load_named(
                 .map_err(|e| crate::UsageError(format!("--preset: {e}")))?;
             let dir = cache_dir.map_or_else(default_cache_dir, Path::to_path_buf);
             Ok((
-                load_or_write_as(&dir, preset, DEFAULT_SEED, embeddings, note)?,
+                load_or_write_as(&dir, preset, DEFAULT_SEED, embeddings, placement, note)?,
                 Some(preset),
             ))
         }

@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::format::embedding::EmbeddingFormat;
+use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::model_crossval::{crossval_model, ModelCrossval};
 use bitnet_kernels::model::{BitnetModel, Preset};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
@@ -42,6 +43,8 @@ pub(crate) fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelIn
         kv_heads: Some(hp.kv_heads),
         vocab: Some(hp.vocab),
         file_bytes: Some(model.file_bytes()),
+        weights_placement: Some(model.placement().name().to_string()),
+        weights_huge_page_bytes: model.huge_page_bytes(),
     }
 }
 
@@ -120,6 +123,14 @@ pub(crate) fn model_crossval_summary(params: String, r: &ModelCrossval) -> Model
     }
 }
 
+/// `--weights`: where the model's bytes live during the run.
+fn placement(args: &BenchArgs) -> Result<Placement> {
+    Ok(args
+        .weights
+        .parse()
+        .map_err(|e| UsageError(format!("--weights: {e}")))?)
+}
+
 /// An embedding format named on the command line (`flag` for the usage error).
 fn embedding_format(flag: &str, value: &str) -> Result<EmbeddingFormat> {
     Ok(value
@@ -135,7 +146,7 @@ fn compare_model(
     let embeddings = match (&args.compare_embeddings, &args.compare_model) {
         (Some(f), _) => embedding_format("--compare-embeddings", f)?,
         (None, Some(path)) => {
-            let model = BitnetModel::load(path)
+            let model = BitnetModel::load_with(path, placement(args)?)
                 .with_context(|| format!("--compare-model: load {}", path.display()))?;
             return Ok(Some((model, None)));
         }
@@ -145,6 +156,7 @@ fn compare_model(
         None,
         &args.preset,
         embeddings,
+        placement(args)?,
         args.cache_dir.as_deref(),
         note,
     )
@@ -250,6 +262,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         args.model.as_deref(),
         &args.preset,
         embeddings,
+        placement(args)?,
         args.cache_dir.as_deref(),
         &note,
     )?;

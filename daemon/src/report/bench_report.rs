@@ -95,6 +95,13 @@ pub struct ModelInfo {
     /// File size in bytes (absent when the harness could not read the file).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub file_bytes: Option<u64>,
+    /// Where the weights lived during the run: `huge-pages` (copied into memory advised for
+    /// 2 MiB pages) or `mapped` (the file's page-cache pages).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub weights_placement: Option<String>,
+    /// Bytes of the model the kernel backed with 2 MiB pages at the end of the run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub weights_huge_page_bytes: Option<u64>,
 }
 
 /// Decode throughput against the memory-bandwidth roofline of the same run.

@@ -374,6 +374,8 @@ fn model_info(row: &LlamaBenchRow) -> ModelInfo {
         kv_heads: None,
         vocab: None,
         file_bytes: None,
+        weights_placement: None,
+        weights_huge_page_bytes: None,
     }
 }
 

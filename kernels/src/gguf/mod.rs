@@ -15,7 +15,7 @@ pub mod writer;
 pub use error::GgufError;
 pub use ggml_type::GgmlType;
 pub use meta_array::MetaArray;
-pub use reader::{GgufFile, TensorInfo};
+pub use reader::{GgufFile, Placement, TensorInfo};
 pub use value::MetaValue;
 pub use writer::{write_gguf, TensorSpec};
 

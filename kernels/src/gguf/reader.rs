@@ -1,5 +1,5 @@
-//! Memory-mapped GGUF reader. Parsing validates everything up front; afterwards tensor data is
-//! handed out as slices of the mapping that are known to lie inside the file.
+//! GGUF reader over a memory map or a huge-page copy of the file. Parsing validates everything up
+//! front; afterwards tensor data is handed out as slices known to lie inside the file.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,6 +21,29 @@ const MIN_KV_BYTES: u64 = 13;
 pub const MAX_METADATA_BYTES: u64 = 256 << 20;
 /// Smallest encoding of one tensor info: name length, n_dims, one dim, type, offset.
 const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 8 + 4 + 8;
+
+/// The whole file in anonymous memory advised for huge pages, or `None` when that memory cannot
+/// be reserved (the caller maps the file instead).
+fn read_into_huge_pages(file: &std::fs::File, len: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let Ok(n) = usize::try_from(len) else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    if bytes.try_reserve_exact(n).is_err() {
+        return Ok(None);
+    }
+    // Advised while untouched, so the first writes (the read below) fault in 2 MiB pages.
+    crate::cpu::huge_pages::advise_huge_pages(bytes.spare_capacity_mut());
+    file.take(len).read_to_end(&mut bytes)?;
+    if bytes.len() != n {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("read {} of {n} bytes (the file shrank while it was read)", bytes.len()),
+        ));
+    }
+    Ok(Some(bytes))
+}
 
 /// Where a tensor's bytes are and what they hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +72,39 @@ enum Storage {
     Owned(Vec<u8>),
 }
 
+/// Where an opened file's bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Placement {
+    /// Memory-mapped from the page cache: no copy, and pages as large as the page cache's folios
+    /// happen to be (on Linux 6.x anything from 4 KiB to 2 MiB, depending on how the file was
+    /// read in, which made decode speed vary between processes).
+    Mapped,
+    /// Read once into anonymous memory advised for 2 MiB transparent huge pages: the same fast
+    /// pages in every process ([`crate::cpu::huge_pages`]). Falls back to `Mapped` when the
+    /// memory cannot be reserved.
+    HugePages,
+}
+
+impl Placement {
+    /// Name in reports and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Mapped => "mapped",
+            Placement::HugePages => "huge-pages",
+        }
+    }
+}
+
+impl std::str::FromStr for Placement {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Placement::Mapped, Placement::HugePages]
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown weight placement `{s}` (known: mapped, huge-pages)"))
+    }
+}
+
 impl Storage {
     fn bytes(&self) -> &[u8] {
         match self {
@@ -61,6 +117,7 @@ impl Storage {
 /// A parsed, validated GGUF file.
 pub struct GgufFile {
     storage: Storage,
+    placement: Placement,
     version: u32,
     metadata: Vec<(String, MetaValue)>,
     keys: HashMap<String, usize>,
@@ -86,6 +143,11 @@ impl GgufFile {
     ///
     /// The file must not be modified while it is open (as with any memory-mapped model file).
     pub fn open(path: &Path) -> Result<Self, GgufError> {
+        Self::open_with(path, Placement::Mapped)
+    }
+
+    /// Opens and validates the file at `path`, its bytes placed as `placement` asks.
+    pub fn open_with(path: &Path, placement: Placement) -> Result<Self, GgufError> {
         let io = |source| GgufError::Io {
             path: path.display().to_string(),
             source,
@@ -102,11 +164,28 @@ impl GgufFile {
         if len == 0 {
             return Self::parse(Storage::Owned(Vec::new()));
         }
+        if placement == Placement::HugePages {
+            if let Some(bytes) = read_into_huge_pages(&file, len).map_err(io)? {
+                let mut parsed = Self::parse(Storage::Owned(bytes))?;
+                parsed.placement = Placement::HugePages;
+                return Ok(parsed);
+            }
+        }
         // SAFETY: FFI to mmap(2) on a file opened read-only. Rust's aliasing rules assume the
         // bytes do not change underneath us; model files are not modified while perfd reads them
         // (documented above), and every access is bounds-checked against the mapped length.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         Self::parse(Storage::Mapped(map))
+    }
+
+    /// Where this file's bytes live.
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    /// Bytes of the file the kernel backs with 2 MiB pages now (Linux; `None` elsewhere).
+    pub fn huge_page_bytes(&self) -> Option<u64> {
+        crate::cpu::huge_pages::huge_page_bytes(self.storage.bytes())
     }
 
     /// Validates a GGUF image held in memory.
@@ -203,6 +282,7 @@ impl GgufFile {
         check_overlaps(&tensors)?;
         Ok(Self {
             storage,
+            placement: Placement::Mapped,
             version,
             metadata,
             keys,

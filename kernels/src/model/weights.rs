@@ -8,7 +8,7 @@ use crate::format::ggml_blocks::{
     bf16, tq1_0_block, tq2_0_block, TernaryBlock, QK_K, TQ1_0_BLOCK_BYTES, TQ2_0_BLOCK_BYTES,
 };
 use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_WEIGHTS};
-use crate::gguf::{GgmlType, GgufFile, TensorInfo};
+use crate::gguf::{GgmlType, GgufFile, Placement, TensorInfo};
 use crate::model::error::ModelError;
 use crate::model::hparams::BitnetHparams;
 
@@ -244,10 +244,27 @@ fn ternary(file: &GgufFile, name: &str, rows: usize, cols: usize) -> Result<Tern
 }
 
 impl BitnetModel {
-    /// Maps and validates the model file at `path`.
+    /// Loads and validates the model file at `path`, its weights copied into huge pages
+    /// ([`Placement::HugePages`]: the placement that streams fastest and the same in every
+    /// process).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let file = GgufFile::open(path)?;
+        Self::load_with(path, Placement::HugePages)
+    }
+
+    /// Loads and validates the model file at `path` with its bytes placed as `placement` asks.
+    pub fn load_with(path: &Path, placement: Placement) -> Result<Self, ModelError> {
+        let file = GgufFile::open_with(path, placement)?;
         Self::from_file(file, path.display().to_string())
+    }
+
+    /// Where the weights live (the placement asked for, or `Mapped` after a fallback).
+    pub fn placement(&self) -> Placement {
+        self.file.placement()
+    }
+
+    /// Bytes of the weights backed by 2 MiB pages now (Linux; `None` elsewhere).
+    pub fn huge_page_bytes(&self) -> Option<u64> {
+        self.file.huge_page_bytes()
     }
 
     /// Validates an opened GGUF file as a BitNet b1.58 model.
