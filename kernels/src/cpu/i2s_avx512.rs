@@ -66,6 +66,11 @@ impl InterleavedActs {
 
 /// How a plane of codes is multiplied with activations and added to i32 lanes.
 trait DotAcc {
+    /// Whether one-token tiles may multiply masked, unshifted planes (code·4^k in the byte) and
+    /// undo the scale once per row: `vpdpbusd` takes the u8 values up to 128 without overflow;
+    /// `vpmaddubsw` would saturate its i16 pairs.
+    const MASKED_PLANES: bool;
+
     /// `acc` + Σ over each lane's 4 bytes of codes (u8) × activations (i8).
     ///
     /// # Safety
@@ -76,6 +81,7 @@ trait DotAcc {
 
 struct Vnni;
 impl DotAcc for Vnni {
+    const MASKED_PLANES: bool = true;
     #[inline(always)]
     unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i {
         // SAFETY: this function's contract: the CPU has the implementation's instructions.
@@ -85,6 +91,7 @@ impl DotAcc for Vnni {
 
 struct MaddBw;
 impl DotAcc for MaddBw {
+    const MASKED_PLANES: bool = false;
     #[inline(always)]
     unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i {
         // SAFETY: this function's contract: the CPU has the implementation's instructions.
@@ -185,6 +192,11 @@ impl<A: DotAcc> TileKernel for Avx512Tiles<'_, '_, A> {
         supers: Range<usize>,
         out: &mut [i32],
     ) {
+        if T == 1 && A::MASKED_PLANES {
+            // SAFETY: as below; the same tile, one token.
+            unsafe { self.add_rows_one_token::<R>(r, token, supers, out) };
+            return;
+        }
         // SAFETY: this function's contract: the features are present (inlined into the entry
         // point that enables them) and the tile lies inside the operands.
         unsafe {
@@ -226,6 +238,112 @@ impl<A: DotAcc> TileKernel for Avx512Tiles<'_, '_, A> {
                     out[(r + i) * self.tokens + token + j] +=
                         _mm512_reduce_add_epi32(_mm512_add_epi32(acc[i][j], acc2[i][j]));
                 }
+            }
+        }
+    }
+}
+
+impl<A: DotAcc> Avx512Tiles<'_, '_, A> {
+    /// The decode tile (one token): each plane of a 64-byte load is only masked, not shifted —
+    /// plane g keeps its codes at bit 6 − 2g, i.e. multiplied by 4^(3−g) — and goes into its own
+    /// accumulator; the row's sum divides the scales out once at the end (exactly: every lane
+    /// is a multiple of its scale). Three shifts fewer per load: on Intel cores 512-bit shifts and
+    /// `vpdpbusd` share port 0, which is what the per-byte work of a DRAM-streaming GEMV contends
+    /// for. Measured on the Sapphire Rapids VM, one process, interleaved, 2 threads: weights in
+    /// cache 47.5 → 56.2 GB/s (2560×6912) and 42.1 → 46.3 (6912×2560); streaming from DRAM
+    /// +2–3 % (22.0 → 22.7, 23.6 → 24.1).
+    ///
+    /// # Safety
+    /// As [`TileKernel::add_tile`] with T = 1; `A` is VNNI.
+    #[inline(always)]
+    unsafe fn add_rows_one_token<const R: usize>(
+        &self,
+        r: usize,
+        token: usize,
+        supers: Range<usize>,
+        out: &mut [i32],
+    ) {
+        // SAFETY: this function's contract: the features are present and the tile lies inside
+        // the operands (the same bounds as `add_tile`).
+        unsafe {
+            let rows: [&[u8]; R] = std::array::from_fn(|i| self.w.row(self.row0 + r + i));
+            let acts = self.acts.token(token);
+            let masks = [
+                _mm512_set1_epi8(0xC0u8 as i8),
+                _mm512_set1_epi8(0x30),
+                _mm512_set1_epi8(0x0C),
+                _mm512_set1_epi8(0x03),
+            ];
+            let mut acc = [[_mm512_setzero_si512(); 4]; R];
+            let odd_tail = self.blocks % 2 == 1 && supers.end == self.units();
+            let full_end = if odd_tail { supers.end - 1 } else { supers.end };
+            for s in supers.start..full_end {
+                // Loops, not `array::from_fn`: closures do not inherit target features.
+                let mut loads = [_mm512_setzero_si512(); R];
+                for (load, row) in loads.iter_mut().zip(rows) {
+                    let wp = row.as_ptr().add(s * SUPER_BYTES);
+                    if self.prefetch != 0 {
+                        prefetch(wp.wrapping_add(self.prefetch), self.hint);
+                    }
+                    // SAFETY: s < full_end, so both blocks of superblock s lie inside the row.
+                    *load = _mm512_loadu_si512(wp as *const __m512i);
+                }
+                plane_step::<A, R>(&mut acc, loads, acts, s, &masks);
+            }
+            if odd_tail && supers.end > supers.start {
+                let s = supers.end - 1;
+                // SAFETY: the mask keeps each load to the row's last 32-byte block; masked bytes
+                // become code 0, which adds nothing.
+                let mut loads = [_mm512_setzero_si512(); R];
+                for (load, row) in loads.iter_mut().zip(rows) {
+                    *load = _mm512_maskz_loadu_epi8(
+                        0xFFFF_FFFF,
+                        row.as_ptr().add(s * SUPER_BYTES) as *const i8,
+                    );
+                }
+                plane_step::<A, R>(&mut acc, loads, acts, s, &masks);
+            }
+            for (i, planes) in acc.iter().enumerate() {
+                let sum = _mm512_add_epi32(
+                    _mm512_add_epi32(
+                        _mm512_srai_epi32::<6>(planes[0]),
+                        _mm512_srai_epi32::<4>(planes[1]),
+                    ),
+                    _mm512_add_epi32(_mm512_srai_epi32::<2>(planes[2]), planes[3]),
+                );
+                out[(r + i) * self.tokens + token] += _mm512_reduce_add_epi32(sum);
+            }
+        }
+    }
+}
+
+/// One superblock of R rows (`loads`) against one token, each plane masked into its accumulator.
+/// A function rather than a closure: closures do not inherit the caller's target features.
+///
+/// # Safety
+/// As [`Avx512Tiles::add_rows_one_token`]; superblock `s` lies inside the activations.
+#[inline(always)]
+unsafe fn plane_step<A: DotAcc, const R: usize>(
+    acc: &mut [[__m512i; 4]; R],
+    loads: [__m512i; R],
+    acts: &[i8],
+    s: usize,
+    masks: &[__m512i; 4],
+) {
+    // SAFETY: this function's contract: interleaved activations are padded to whole
+    // superblocks, so the four 64-byte loads of superblock s are in bounds.
+    unsafe {
+        let ap = acts.as_ptr().add(s * SUPER_WEIGHTS) as *const __m512i;
+        let a = [
+            _mm512_loadu_si512(ap),
+            _mm512_loadu_si512(ap.add(1)),
+            _mm512_loadu_si512(ap.add(2)),
+            _mm512_loadu_si512(ap.add(3)),
+        ];
+        for i in 0..R {
+            for g in 0..4 {
+                let codes = _mm512_and_si512(loads[i], masks[g]);
+                acc[i][g] = A::acc(acc[i][g], codes, a[g]);
             }
         }
     }
