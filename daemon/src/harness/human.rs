@@ -156,7 +156,11 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             "model     {}{facts}",
             m.name.as_deref().unwrap_or(&m.path)
         );
-        let placement = match (&m.weights_placement, m.weights_huge_page_bytes, m.file_bytes) {
+        let placement = match (
+            &m.weights_placement,
+            m.weights_huge_page_bytes,
+            m.file_bytes,
+        ) {
             (Some(p), Some(huge), Some(total)) => format!(
                 " (weights {p}: {:.2} of {:.2} GB in 2 MiB pages)",
                 huge as f64 / 1e9,

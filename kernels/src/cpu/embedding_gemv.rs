@@ -82,7 +82,31 @@ pub fn abs_dot(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
         .sum()
 }
 
-fn dot(path: Path, format: EmbeddingFormat, row: &[u8], x: &[f32], prefetch: Prefetch) -> f32 {
+/// x in the order a path reads it, prepared once per GEMV.
+enum PreparedX {
+    Natural,
+    #[cfg(target_arch = "x86_64")]
+    Q6K(super::q6_k_avx512::PermutedX),
+}
+
+impl PreparedX {
+    fn new(path: Path, x: &[f32]) -> Self {
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            Path::Q6KAvx512 => PreparedX::Q6K(super::q6_k_avx512::PermutedX::new(x)),
+            _ => PreparedX::Natural,
+        }
+    }
+}
+
+fn dot(
+    path: Path,
+    format: EmbeddingFormat,
+    row: &[u8],
+    x: &[f32],
+    prepared: &PreparedX,
+    prefetch: Prefetch,
+) -> f32 {
     match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::for_call` chose it only for a supported AVX-512 ISA (AVX-512F includes
@@ -96,8 +120,11 @@ fn dot(path: Path, format: EmbeddingFormat, row: &[u8], x: &[f32], prefetch: Pre
         // x.len()/32 blocks.
         Path::Q8_0Avx512 => unsafe { super::q8_0_avx512::dot(row, x, prefetch) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above (AVX-512BW, F16C), x.len()/256 Q6_K blocks.
-        Path::Q6KAvx512 => unsafe { super::q6_k_avx512::dot(row, x, prefetch) },
+        // SAFETY: as above (AVX-512BW, F16C), x.len()/256 Q6_K blocks; x was permuted for it.
+        Path::Q6KAvx512 => match prepared {
+            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot(row, xp, prefetch) },
+            PreparedX::Natural => unreachable!("x is permuted for the Q6_K path"),
+        },
         _ => dot_reference(format, row, x),
     }
 }
@@ -134,11 +161,12 @@ pub fn gemv(
     assert!(cols.is_multiple_of(format.block_weights()));
     let row_bytes = format.row_bytes(cols);
     assert!(w.len() >= out.len() * row_bytes);
+    let prepared = PreparedX::new(path, x);
     pool.for_each_chunk(out, ROWS_PER_TASK, |chunk, ys| {
         let r0 = chunk * ROWS_PER_TASK;
         for (i, y) in ys.iter_mut().enumerate() {
             let row = &w[(r0 + i) * row_bytes..(r0 + i + 1) * row_bytes];
-            *y = dot(path, format, row, x, prefetch);
+            *y = dot(path, format, row, x, &prepared, prefetch);
         }
     });
 }

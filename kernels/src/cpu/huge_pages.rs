@@ -23,13 +23,8 @@ pub fn advise_huge_pages<T>(buf: &[T]) -> bool {
         // SAFETY: FFI to madvise(2) on page-aligned bounds inside `buf`'s allocation.
         // MADV_HUGEPAGE only changes how the kernel backs the range; it never discards or
         // changes its contents, so the borrow's aliasing guarantees hold.
-        let rc = unsafe {
-            libc::madvise(
-                start as *mut libc::c_void,
-                end - start,
-                libc::MADV_HUGEPAGE,
-            )
-        };
+        let rc =
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
         rc == 0
     }
     #[cfg(not(target_os = "linux"))]
@@ -53,10 +48,8 @@ pub fn huge_page_bytes<T>(buf: &[T]) -> Option<u64> {
     for line in smaps.lines() {
         let head = line.split_whitespace().next().unwrap_or("");
         if let Some((lo, hi)) = head.split_once('-') {
-            if let (Ok(lo), Ok(hi)) = (
-                usize::from_str_radix(lo, 16),
-                usize::from_str_radix(hi, 16),
-            ) {
+            if let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
                 inside = lo < end && start < hi;
                 continue;
             }

@@ -39,7 +39,10 @@ fn read_into_huge_pages(file: &std::fs::File, len: u64) -> std::io::Result<Optio
     if bytes.len() != n {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
-            format!("read {} of {n} bytes (the file shrank while it was read)", bytes.len()),
+            format!(
+                "read {} of {n} bytes (the file shrank while it was read)",
+                bytes.len()
+            ),
         ));
     }
     Ok(Some(bytes))
