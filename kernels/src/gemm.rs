@@ -337,6 +337,56 @@ impl I2sGemm {
         Ok(())
     }
 
+    /// y_j = W_j·x for several matrices that share the activations (a layer's Q, K and V, or
+    /// gate and up), each into its `out`, `[token][row]`. With one token the rows of every
+    /// matrix go to the pool as one set of tasks: one wake-up of the workers instead of one per
+    /// matrix, and the small K/V matrices (below `parallel_min_kib` alone) stream on every thread
+    /// rather than inline. Results are those of [`Self::gemm_into`] on each matrix. 2b4t decode on
+    /// the Sapphire Rapids VM, one process, interleaved: 16.41 → 16.92 tokens/s (median of 6).
+    pub fn gemm_many_into(
+        &self,
+        jobs: &mut [(I2sMatrixRef<'_>, &mut [f32])],
+        acts: &QuantizedActivations,
+    ) -> Result<(), KernelError> {
+        let bytes: usize = jobs.iter().map(|(w, _)| w.weight_bytes()).sum();
+        let small = bytes < self.config.parallel_min_kib * 1024;
+        if acts.tokens() != 1 || jobs.len() < 2 || small {
+            for (w, out) in jobs.iter_mut() {
+                self.gemm_into(w, acts, out)?;
+            }
+            return Ok(());
+        }
+        for (w, out) in jobs.iter() {
+            Self::check_shapes(w, acts, out.len())?;
+        }
+        let prep = self.prepare(acts);
+        let rpt = self.config.rows_per_task;
+        let (sums, scales) = (acts.sums()[0], acts.scales()[0]);
+        let views: Vec<I2sMatrixRef<'_>> = jobs.iter().map(|(w, _)| *w).collect();
+        let tasks: Vec<(usize, usize, &mut [f32])> = jobs
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(j, (_, out))| {
+                out.chunks_mut(rpt)
+                    .enumerate()
+                    .map(move |(i, chunk)| (j, i, chunk))
+            })
+            .collect();
+        self.pool.for_each_task(tasks, |(j, i, chunk)| {
+            let w = &views[j];
+            let mut codes = [0i32; MAX_ROWS_PER_TASK];
+            let codes = &mut codes[..chunk.len()];
+            self.run_task(w, self.row_range(i, rpt, w.rows()), &prep, codes);
+            for (y, &c) in chunk.iter_mut().zip(codes.iter()) {
+                *y = dequantize_dot(c - sums, scales, w.scale());
+            }
+        });
+        for (_, out) in jobs.iter_mut() {
+            self.finish(out);
+        }
+        Ok(())
+    }
+
     /// y = W·x in f32, laid out `[token][row]`.
     pub fn gemm(
         &self,

@@ -69,6 +69,14 @@ impl WorkerPool {
         }
     }
 
+    /// Runs `task(t)` for every element of `tasks`, split among the workers.
+    pub fn for_each_task<T: Send>(&self, tasks: Vec<T>, task: impl Fn(T) + Sync) {
+        match &self.pool {
+            Some(pool) => pool.install(|| tasks.into_par_iter().for_each(|t| task(t))),
+            None => tasks.into_iter().for_each(task),
+        }
+    }
+
     /// Like [`Self::for_each_chunk`], but on the calling thread when `inline` (small work).
     pub fn for_each_chunk_maybe_inline<T: Send>(
         &self,

@@ -231,12 +231,14 @@ impl<'m> Session<'m> {
             rms_norm_rows(&x, &w.attn_norm, hp.rms_eps, &mut hbuf);
             let a = quantize(&mut acts, &hbuf, n, h)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
-            self.engine
-                .gemm_into(&self.model.proj(l, Proj::Q), a, &mut q)?;
-            self.engine
-                .gemm_into(&self.model.proj(l, Proj::K), a, &mut k)?;
-            self.engine
-                .gemm_into(&self.model.proj(l, Proj::V), a, &mut v)?;
+            self.engine.gemm_many_into(
+                &mut [
+                    (self.model.proj(l, Proj::Q), &mut q),
+                    (self.model.proj(l, Proj::K), &mut k),
+                    (self.model.proj(l, Proj::V), &mut v),
+                ],
+                a,
+            )?;
             t0 = self.profile.lap(Op::Qkv, t0);
 
             let ggml = self.numerics == Numerics::GgmlF16;
@@ -274,10 +276,13 @@ impl<'m> Session<'m> {
             rms_norm_rows(&x, &w.ffn_norm, hp.rms_eps, &mut hbuf);
             let a = quantize(&mut acts, &hbuf, n, h)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
-            self.engine
-                .gemm_into(&self.model.proj(l, Proj::Gate), a, &mut g)?;
-            self.engine
-                .gemm_into(&self.model.proj(l, Proj::Up), a, &mut u)?;
+            self.engine.gemm_many_into(
+                &mut [
+                    (self.model.proj(l, Proj::Gate), &mut g),
+                    (self.model.proj(l, Proj::Up), &mut u),
+                ],
+                a,
+            )?;
             for (gi, &ui) in g.iter_mut().zip(&u) {
                 let r = gi.max(0.0);
                 *gi = r * r * ui;
