@@ -12,11 +12,20 @@ pub(crate) struct KvCache {
 impl KvCache {
     /// A cache of `capacity` positions for `layers` layers of width `kv_dim`.
     pub(crate) fn new(layers: usize, kv_dim: usize, capacity: usize) -> Self {
+        // In 2 MiB pages where the kernel grants them (advised while the zeroed buffers are
+        // still untouched): attention reads one KV head's 256-byte row every `kv_dim` floats,
+        // a new 4 KiB page every other row, and at 4k positions a layer's keys (10 MB) outgrow
+        // the TLB's reach with small pages.
+        let buffer = || {
+            let b = vec![0.0; capacity * kv_dim];
+            crate::cpu::huge_pages::advise_huge_pages(&b);
+            b
+        };
         Self {
             kv_dim,
             capacity,
-            keys: (0..layers).map(|_| vec![0.0; capacity * kv_dim]).collect(),
-            values: (0..layers).map(|_| vec![0.0; capacity * kv_dim]).collect(),
+            keys: (0..layers).map(|_| buffer()).collect(),
+            values: (0..layers).map(|_| buffer()).collect(),
         }
     }
 
