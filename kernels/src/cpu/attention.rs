@@ -77,12 +77,44 @@ impl AttentionShape {
         self.heads / self.kv_heads
     }
 
+    #[cfg(test)]
     fn kv_dim(&self) -> usize {
         self.kv_heads * self.head_dim
     }
 }
 
-/// The block routine a call uses, resolved once per call.
+/// Keys or values of one layer, head-major: position `j` of KV head `h` is the `head_dim` floats
+/// at `h · head_stride + j · head_dim`, so one head's positions are contiguous.
+#[derive(Debug, Clone, Copy)]
+pub struct KvHeads<'a> {
+    data: &'a [f32],
+    head_stride: usize,
+    head_dim: usize,
+}
+
+impl<'a> KvHeads<'a> {
+    /// Views `data` as heads of `head_stride` floats, rows of `head_dim`.
+    pub fn new(data: &'a [f32], head_stride: usize, head_dim: usize) -> Self {
+        Self {
+            data,
+            head_stride,
+            head_dim,
+        }
+    }
+
+    /// Position `j` of head `h`.
+    pub fn row(&self, h: usize, j: usize) -> &'a [f32] {
+        let at = h * self.head_stride + j * self.head_dim;
+        &self.data[at..at + self.head_dim]
+    }
+
+    /// Positions `p0..p0 + len` of head `h`, contiguous.
+    fn rows(&self, h: usize, p0: usize, len: usize) -> &'a [f32] {
+        let at = h * self.head_stride + p0 * self.head_dim;
+        &self.data[at..at + len * self.head_dim]
+    }
+}
+
 /// The block routine a call uses, resolved once per call.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Path {
@@ -149,7 +181,7 @@ fn partial_len(head_dim: usize) -> usize {
 }
 
 /// Attention of the query rows `q` (`heads × head_dim`) over positions `0..ctx` of `keys` and
-/// `values` (`ctx × kv_dim`, row-major), written to `out` (`heads × head_dim`).
+/// `values` (head-major, [`KvHeads`]), written to `out` (`heads × head_dim`).
 ///
 /// # Panics
 /// If the slices are shorter than the shape says, or `heads` is not a multiple of `kv_heads`.
@@ -159,15 +191,18 @@ pub fn attend(
     pool: &WorkerPool,
     shape: AttentionShape,
     q: &[f32],
-    keys: &[f32],
-    values: &[f32],
+    keys: KvHeads<'_>,
+    values: KvHeads<'_>,
     ctx: usize,
     out: &mut [f32],
 ) {
-    let (d, group, kvd) = (shape.head_dim, shape.group(), shape.kv_dim());
+    let (d, group) = (shape.head_dim, shape.group());
     assert!(shape.heads.is_multiple_of(shape.kv_heads) && ctx > 0);
     assert!(q.len() >= shape.heads * d && out.len() >= shape.heads * d);
-    assert!(keys.len() >= ctx * kvd && values.len() >= ctx * kvd);
+    for kv in [&keys, &values] {
+        assert!(kv.head_dim == d && kv.head_stride >= ctx * d);
+        assert!(kv.data.len() >= (shape.kv_heads - 1) * kv.head_stride + ctx * d);
+    }
     let path = Path::for_call(isa, shape);
     let blocks = ctx.div_ceil(BLOCK_POSITIONS);
     let per_item = group * partial_len(d);
@@ -183,11 +218,11 @@ pub fn attend(
             let len = BLOCK_POSITIONS.min(ctx - p0);
             let block = Block {
                 q: &q[kvh * group * d..(kvh + 1) * group * d],
-                keys: &keys[p0 * kvd..(p0 + len) * kvd],
-                values: &values[p0 * kvd..(p0 + len) * kvd],
+                keys: keys.rows(kvh, p0, len),
+                values: values.rows(kvh, p0, len),
                 len,
-                stride: kvd,
-                offset: kvh * d,
+                stride: d,
+                offset: 0,
                 scale,
             };
             run_block(path, &block, d, part);
@@ -336,7 +371,9 @@ mod tests {
         v: &[f32],
         ctx: usize,
     ) -> (Vec<f64>, f64) {
-        let (d, kvd, group) = (shape.head_dim, shape.kv_dim(), shape.group());
+        // Head-major, as `attend` reads them.
+        let (d, group) = (shape.head_dim, shape.group());
+        let at = |kvh: usize, j: usize, i: usize| kvh * ctx * d + j * d + i;
         let mut out = vec![0f64; shape.heads * d];
         let mut largest = 0f64;
         for head in 0..shape.heads {
@@ -344,7 +381,7 @@ mod tests {
             let s: Vec<f64> = (0..ctx)
                 .map(|j| {
                     (0..d)
-                        .map(|i| f64::from(q[head * d + i]) * f64::from(k[j * kvd + kvh * d + i]))
+                        .map(|i| f64::from(q[head * d + i]) * f64::from(k[at(kvh, j, i)]))
                         .sum::<f64>()
                         / (d as f64).sqrt()
                 })
@@ -355,7 +392,7 @@ mod tests {
             let sum: f64 = e.iter().sum();
             for (j, w) in e.iter().enumerate() {
                 for i in 0..d {
-                    out[head * d + i] += w / sum * f64::from(v[j * kvd + kvh * d + i]);
+                    out[head * d + i] += w / sum * f64::from(v[at(kvh, j, i)]);
                 }
             }
         }
@@ -374,7 +411,8 @@ mod tests {
         );
         let pool = WorkerPool::new(threads, false).unwrap();
         let mut out = vec![0f32; shape.heads * shape.head_dim];
-        attend(isa, &pool, shape, &q, &k, &v, ctx, &mut out);
+        let heads = |x: &'_ [f32]| KvHeads::new(x, ctx * shape.head_dim, shape.head_dim);
+        attend(isa, &pool, shape, &q, heads(&k), heads(&v), ctx, &mut out);
         let (want, largest) = reference(shape, &q, &k, &v, ctx);
         // Outputs are convex combinations of values of magnitude ≤ spread; an f32 score is off by
         // a few ulps of its magnitude, which moves its weight by as much relatively.
@@ -389,7 +427,16 @@ mod tests {
         // Same bits on one thread as on two (fixed blocks, fixed merge order).
         let single = WorkerPool::new(1, false).unwrap();
         let mut again = vec![0f32; out.len()];
-        attend(isa, &single, shape, &q, &k, &v, ctx, &mut again);
+        attend(
+            isa,
+            &single,
+            shape,
+            &q,
+            heads(&k),
+            heads(&v),
+            ctx,
+            &mut again,
+        );
         assert_eq!(
             out, again,
             "{isa} ctx {ctx}: thread count changed the result"
@@ -423,8 +470,12 @@ mod tests {
                     let (q, k, v) = (gen(heads * head_dim), gen(ctx * kvd), gen(ctx * kvd));
                     let mut a = vec![0f32; heads * head_dim];
                     let mut b = a.clone();
-                    attend(simd, &pool, shape, &q, &k, &v, ctx, &mut a);
-                    attend(Isa::Scalar, &pool, shape, &q, &k, &v, ctx, &mut b);
+                    let (k, v) = (
+                        KvHeads::new(&k, ctx * head_dim, head_dim),
+                        KvHeads::new(&v, ctx * head_dim, head_dim),
+                    );
+                    attend(simd, &pool, shape, &q, k, v, ctx, &mut a);
+                    attend(Isa::Scalar, &pool, shape, &q, k, v, ctx, &mut b);
                     let differ = a.iter().zip(&b).filter(|(x, y)| x.to_bits() != y.to_bits());
                     assert_eq!(
                         differ.count(),

@@ -7,8 +7,9 @@ use std::arch::x86_64::*;
 use super::attention::{lane_sum, Block, EXP_COEFFS, EXP_MIN, LN2_HI, LN2_LO};
 use super::prefetch::{prefetch, PrefetchHint};
 
-/// Rows ahead of the current one that are prefetched (rows are `stride` apart, which the
-/// hardware prefetcher follows late).
+/// Rows ahead of the current one that are prefetched. With the head-major cache the rows are
+/// contiguous and the hardware prefetcher follows them too: 4, 8, 16 or 32 rows streamed the same
+/// 17–18 GB/s at 4096 positions on the Sapphire Rapids VM.
 const PREFETCH_ROWS: usize = 8;
 
 /// Prefetches the `n` cache lines of one head's row at `p` into L2 (a hint: never faults, so

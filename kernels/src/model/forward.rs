@@ -101,7 +101,7 @@ impl<'m> Session<'m> {
             } else {
                 Numerics::Exact
             },
-            kv: KvCache::new(hp.layers, hp.kv_dim(), max_positions),
+            kv: KvCache::new(hp.layers, hp.kv_heads, hp.head_dim(), max_positions),
             rope: RopeTable::new(hp.head_dim(), max_positions, hp.rope_base),
             pos: 0,
             acts: None,
@@ -347,7 +347,7 @@ impl<'m> Session<'m> {
         let hp = self.model.hparams();
         if self.numerics == Numerics::Fast {
             let shape = self.attention_shape();
-            let (keys, values) = (self.kv.keys(l, ctx), self.kv.values(l, ctx));
+            let (keys, values) = (self.kv.keys(l), self.kv.values(l));
             attention::attend(
                 self.engine.isa(),
                 self.engine.pool(),
@@ -360,10 +360,10 @@ impl<'m> Session<'m> {
             );
             return;
         }
-        let (d, kvd) = (hp.head_dim(), hp.kv_dim());
+        let d = hp.head_dim();
         let group = hp.heads / hp.kv_heads;
         let scale = 1.0 / (d as f64).sqrt();
-        let (keys, values) = (self.kv.keys(l, ctx), self.kv.values(l, ctx));
+        let (keys, values) = (self.kv.keys(l), self.kv.values(l));
         self.engine.pool().for_each_chunk(out, d, |head, oh| {
             let kvh = head / group;
             let qh: Vec<f64> = q[head * d..(head + 1) * d]
@@ -371,7 +371,7 @@ impl<'m> Session<'m> {
                 .map(|&v| f64::from(v))
                 .collect();
             let mut scores: Vec<f64> = (0..ctx)
-                .map(|j| dot_f64(&qh, &keys[j * kvd + kvh * d..j * kvd + (kvh + 1) * d]) * scale)
+                .map(|j| dot_f64(&qh, keys.row(kvh, j)) * scale)
                 .collect();
             let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let mut sum = 0f64;
@@ -381,7 +381,7 @@ impl<'m> Session<'m> {
             }
             let mut acc = vec![0f64; d];
             for (j, &e) in scores.iter().enumerate() {
-                let vj = &values[j * kvd + kvh * d..j * kvd + (kvh + 1) * d];
+                let vj = values.row(kvh, j);
                 let mut w = e / sum;
                 if f16_probabilities {
                     w = f64::from(half::f16::from_f64(w).to_f32());
