@@ -411,8 +411,20 @@ mod tests {
         );
         let pool = WorkerPool::new(threads, false).unwrap();
         let mut out = vec![0f32; shape.heads * shape.head_dim];
-        let heads = |x: &'_ [f32]| KvHeads::new(x, ctx * shape.head_dim, shape.head_dim);
-        attend(isa, &pool, shape, &q, heads(&k), heads(&v), ctx, &mut out);
+        fn heads(x: &[f32], ctx: usize, d: usize) -> KvHeads<'_> {
+            KvHeads::new(x, ctx * d, d)
+        }
+        let d = shape.head_dim;
+        attend(
+            isa,
+            &pool,
+            shape,
+            &q,
+            heads(&k, ctx, d),
+            heads(&v, ctx, d),
+            ctx,
+            &mut out,
+        );
         let (want, largest) = reference(shape, &q, &k, &v, ctx);
         // Outputs are convex combinations of values of magnitude ≤ spread; an f32 score is off by
         // a few ulps of its magnitude, which moves its weight by as much relatively.
@@ -432,8 +444,8 @@ mod tests {
             &single,
             shape,
             &q,
-            heads(&k),
-            heads(&v),
+            heads(&k, ctx, d),
+            heads(&v, ctx, d),
             ctx,
             &mut again,
         );

@@ -5,7 +5,9 @@
 //! `f16_avx2.rs`, `f16_avx512.rs`, `q8_0_avx512.rs`, `q6_k_avx512.rs`, dispatched here once per
 //! call) dequantise in registers and accumulate with FMA, prefetching the row stream ahead as the
 //! I2_S kernels do. Summation order differs from the reference (ggml's dequantisation, then an f64
-//! sum), so results are compared with a bound relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]).
+//! sum), so results are compared with a bound relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]). The Q6_K
+//! kernel multiplies in integers on x rounded to int16 per 256-value block; its bound adds the
+//! largest effect of that rounding ([`activation_rounding_bound`]).
 
 pub use crate::cpu::prefetch::Prefetch;
 use crate::cpu::worker_pool::WorkerPool;
@@ -72,6 +74,24 @@ pub fn dot_reference(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f32 {
         .sum::<f64>() as f32
 }
 
+/// The largest |Σ w_i·(x_i − x̂_i)| the kernel `kernel_id(isa, format)` can add by rounding x
+/// before multiplying: Σ over 256-value blocks of (block scale / 2)·Σ|w_i| for the int16 Q6_K
+/// kernel, 0 for the kernels that multiply x as it is.
+pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
+    if Path::for_call(isa, format) != Path::Q6KAvx512 {
+        return 0.0;
+    }
+    let mut w = Vec::with_capacity(x.len());
+    format.dequantize(row, &mut w);
+    w.chunks(256)
+        .zip(x.chunks(256))
+        .map(|(wb, xb)| {
+            let step = f64::from(xb.iter().fold(0f32, |m, v| m.max(v.abs()))) / 32767.0;
+            step / 2.0 * wb.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
+        })
+        .sum()
+}
+
 /// Σ|w_i·x_i| of one row: the scale against which lm_head errors are judged.
 pub fn abs_dot(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
     let mut w = Vec::with_capacity(x.len());
@@ -86,14 +106,14 @@ pub fn abs_dot(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
 enum PreparedX {
     Natural,
     #[cfg(target_arch = "x86_64")]
-    Q6K(super::q6_k_avx512::PermutedX),
+    Q6K(super::q6_k_avx512::QuantizedX),
 }
 
 impl PreparedX {
     fn new(path: Path, x: &[f32]) -> Self {
         match path {
             #[cfg(target_arch = "x86_64")]
-            Path::Q6KAvx512 => PreparedX::Q6K(super::q6_k_avx512::PermutedX::new(x)),
+            Path::Q6KAvx512 => PreparedX::Q6K(super::q6_k_avx512::QuantizedX::new(x)),
             _ => PreparedX::Natural,
         }
     }
@@ -120,10 +140,10 @@ fn dot(
         // x.len()/32 blocks.
         Path::Q8_0Avx512 => unsafe { super::q8_0_avx512::dot(row, x, prefetch) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above (AVX-512BW, F16C), x.len()/256 Q6_K blocks; x was permuted for it.
+        // SAFETY: as above (AVX-512BW, F16C), x.len()/256 Q6_K blocks; x was quantised for it.
         Path::Q6KAvx512 => match prepared {
             PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot(row, xp, prefetch) },
-            PreparedX::Natural => unreachable!("x is permuted for the Q6_K path"),
+            PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
         },
         _ => dot_reference(format, row, x),
     }
@@ -208,7 +228,9 @@ mod tests {
                         for (i, &y) in out.iter().enumerate() {
                             let row = &w[i * row_bytes..(i + 1) * row_bytes];
                             let want = f64::from(dot_reference(format, row, &x));
-                            let bound = LM_HEAD_REL_TOL * abs_dot(format, row, &x) + 1e-30;
+                            let bound = LM_HEAD_REL_TOL * abs_dot(format, row, &x)
+                                + activation_rounding_bound(isa, format, row, &x)
+                                + 1e-30;
                             assert!(
                                 (f64::from(y) - want).abs() <= bound,
                                 "{} {format} cols {cols} row {i}: {y} vs {want}",
