@@ -72,7 +72,7 @@ impl WorkerPool {
     /// Runs `task(t)` for every element of `tasks`, split among the workers.
     pub fn for_each_task<T: Send>(&self, tasks: Vec<T>, task: impl Fn(T) + Sync) {
         match &self.pool {
-            Some(pool) => pool.install(|| tasks.into_par_iter().for_each(|t| task(t))),
+            Some(pool) => pool.install(|| tasks.into_par_iter().for_each(&task)),
             None => tasks.into_iter().for_each(task),
         }
     }
