@@ -34,11 +34,11 @@ pub struct Workload {
     rows: usize,
     cols: usize,
     residency: Residency,
-    /// `copies` back-to-back GGUF images of the matrix (codes, scale, padding).
+    /// `copies` back-to-back copies of the matrix's row-aligned codes.
     mats: Vec<u8>,
     copies: usize,
-    image_bytes: usize,
     weight_bytes: usize,
+    scale: f32,
     acts: QuantizedActivations,
 }
 
@@ -47,8 +47,8 @@ impl Workload {
     /// token of activations.
     pub fn new(rows: usize, cols: usize, residency: Residency, dram_bytes: u64) -> Result<Self> {
         let base = random_matrix(rows, cols, 0xB17_5EED).context("generate weights")?;
-        let weight_bytes = base.view().weight_bytes();
-        let image = base.to_gguf_bytes().context("pack weights")?;
+        let image = base.view().data();
+        let weight_bytes = image.len();
         let copies = match residency {
             Residency::Cache => 1,
             Residency::Dram => dram_bytes.div_ceil(weight_bytes.max(1) as u64).max(2) as usize,
@@ -58,7 +58,7 @@ impl Workload {
         let mut mats = vec![0u8; copies * image.len()];
         advise_huge_pages(&mats);
         for slot in mats.chunks_exact_mut(image.len()) {
-            slot.copy_from_slice(&image);
+            slot.copy_from_slice(image);
         }
         let x = random_activations(1, cols, 0xAC75);
         let acts = QuantizedActivations::quantize(&x, 1, cols).context("quantise activations")?;
@@ -66,20 +66,21 @@ impl Workload {
             rows,
             cols,
             residency,
-            image_bytes: image.len(),
             mats,
             copies,
             weight_bytes,
+            scale: base.view().scale(),
             acts,
         })
     }
 }
 
 impl Workload {
-    /// Copy `i` of the weights (a view: O(1), the bytes were validated when packed).
+    /// Copy `i` of the weights (a view: O(1), the codes were validated when generated).
     fn matrix(&self, i: usize) -> Result<I2sMatrixRef<'_>> {
-        let image = &self.mats[i * self.image_bytes..(i + 1) * self.image_bytes];
-        I2sMatrixRef::from_gguf_bytes(image, self.rows, self.cols).context("view weights")
+        let codes = &self.mats[i * self.weight_bytes..(i + 1) * self.weight_bytes];
+        I2sMatrixRef::from_row_aligned(codes, self.rows, self.cols, self.scale)
+            .context("view weights")
     }
 }
 

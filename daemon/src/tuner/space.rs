@@ -26,7 +26,7 @@ pub struct TuneSpace {
 
 /// Order in which coordinate descent visits perfd's kernel parameters: the ones that change how
 /// memory is streamed first, since decode is bandwidth-bound.
-const KERNEL_ORDER: [&str; 10] = [
+const KERNEL_ORDER: [&str; 11] = [
     "isa",
     "threads",
     "prefetch_bytes",
@@ -36,6 +36,7 @@ const KERNEL_ORDER: [&str; 10] = [
     "parallel_min_kib",
     "col_block",
     "batch_width",
+    "amx",
     "pin_threads",
 ];
 
@@ -258,7 +259,8 @@ mod tests {
         assert_eq!(space.dims[0].name, "isa");
         assert_eq!(space.dims[0].values, vec!["avx2"]);
         assert_eq!(space.dims[1].name, "threads");
-        assert_eq!(space.dims.len(), 10);
+        // Every parameter, `amx` with only `false` on a host without AVX-512 VNNI.
+        assert_eq!(space.dims.len(), 11);
     }
 
     #[test]

@@ -213,6 +213,35 @@ impl<'a> I2sMatrixRef<'a> {
         })
     }
 
+    /// Borrows row-aligned packed bytes (`rows` rows of `padded_cols(cols) / 4` bytes, as
+    /// [`Self::data`] holds them), checking the length and the scale in O(1); the codes are the
+    /// caller's to have validated (e.g. copies of a validated matrix).
+    pub fn from_row_aligned(
+        data: &'a [u8],
+        rows: usize,
+        cols: usize,
+        scale: f32,
+    ) -> Result<Self, KernelError> {
+        check_shape(rows, cols)?;
+        check_scale(scale)?;
+        let expected = rows * padded_cols(cols) / 4;
+        if data.len() != expected {
+            return Err(KernelError::ByteLength {
+                format: FORMAT,
+                rows,
+                cols,
+                expected,
+                actual: data.len(),
+            });
+        }
+        Ok(Self {
+            rows,
+            cols,
+            data,
+            scale,
+        })
+    }
+
     /// Rebuilds a view from parts that were validated before (the model keeps offsets, not views).
     pub(crate) fn from_validated_parts(
         data: &'a [u8],
