@@ -342,6 +342,65 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
     assert!(stderr(&o).contains("/nonexistent.gguf"), "{}", stderr(&o));
 }
 
+/// `--compare-params`: the same model under other kernel parameters, interleaved, named in the
+/// report; `--weights` is reported with the model; bad values of either exit 64 naming the flag.
+#[test]
+fn other_kernel_parameters_are_measured_interleaved_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = bench_json(
+        &[
+            "--preset",
+            "tiny",
+            "--pp",
+            "20",
+            "--tg",
+            "8",
+            "--reps",
+            "2",
+            "--weights",
+            "mapped",
+            "--compare-params",
+            "amx=false,row_tile=1",
+        ],
+        dir.path(),
+    );
+    let c = &r["comparison"];
+    let params = c["params"].as_str().unwrap();
+    assert!(
+        params.contains("amx=false") && params.contains("row_tile=1"),
+        "{params}"
+    );
+    assert!(!r["params"].as_str().unwrap().contains("row_tile=1"));
+    assert_eq!(c["model"]["path"], r["model"]["path"]);
+    assert_eq!(c["ratios"].as_array().unwrap().len(), 2);
+    // A 20-token prompt goes to AMX tiles where the CPU has them, never with amx=false.
+    let amx = r["params"].as_str().unwrap().contains("amx=true");
+    assert_eq!(kernel_ids(&r).contains(&"i2s_gemm_amx".to_string()), amx);
+    assert!(!kernel_ids(c).contains(&"i2s_gemm_amx".to_string()));
+    assert_eq!(r["model"]["weights_placement"], "mapped");
+    // Where prefill time goes, per operation, adding up to the whole.
+    let ops = r["prefill_profile"].as_array().unwrap();
+    assert!(ops.iter().any(|o| o["op"] == "ffn_gate_up"));
+    let shares: f64 = ops.iter().map(|o| o["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-6, "{shares}");
+
+    let r = bench_json(
+        &["--preset", "tiny", "--pp", "4", "--tg", "4", "--reps", "1"],
+        dir.path(),
+    );
+    assert_eq!(r["model"]["weights_placement"], "huge-pages");
+    if cfg!(target_os = "linux") {
+        let huge = r["model"]["weights_huge_page_bytes"].as_u64().unwrap();
+        assert!(huge <= r["model"]["file_bytes"].as_u64().unwrap());
+    }
+
+    for (flag, value) in [("--compare-params", "row_tile=3"), ("--weights", "nvme")] {
+        let o = perfd(&["bench", "--preset", "tiny", flag, value], dir.path());
+        assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{}", stderr(&o));
+    }
+}
+
 #[test]
 fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
     let cache = tempfile::tempdir().unwrap();
