@@ -218,7 +218,7 @@ impl I2sGemm {
         f: impl Fn(i32, usize) -> T + Sync,
     ) {
         const ROWS: usize = 16;
-        let tokens_per_task = n.div_ceil(4 * self.pool.threads()).max(1);
+        let tokens_per_task = self.tokens_per_epilogue_task(n);
         self.pool
             .for_each_chunk_maybe_inline(inline, out, m * tokens_per_task, |i, chunk| {
                 let t0 = i * tokens_per_task;
@@ -231,6 +231,11 @@ impl I2sGemm {
                     }
                 }
             });
+    }
+
+    /// Tokens per parallel task of an epilogue: four tasks per thread.
+    fn tokens_per_epilogue_task(&self, n: usize) -> usize {
+        n.div_ceil(4 * self.pool.threads()).max(1)
     }
 
     /// The engine's worker pool (other kernels of a forward pass share it).
@@ -330,9 +335,24 @@ impl I2sGemm {
             task_rows * n,
             |i, c| self.run_task(w, self.row_range(i, task_rows, m), &prep, c),
         );
-        self.transpose_into(&codes, m, n, self.inline(w, acts), out, |c, t| {
-            dequantize_dot(c - sums[t], scales[t], ws)
-        });
+        let tokens_per_task = self.tokens_per_epilogue_task(n);
+        self.pool.for_each_chunk_maybe_inline(
+            self.inline(w, acts),
+            out,
+            m * tokens_per_task,
+            |i, chunk| {
+                crate::cpu::epilogue::dequantize_transposed(
+                    &codes,
+                    m,
+                    n,
+                    i * tokens_per_task,
+                    sums,
+                    scales,
+                    ws,
+                    chunk,
+                )
+            },
+        );
         self.finish(out);
         Ok(())
     }

@@ -6,6 +6,7 @@
 mod amx;
 pub mod attention;
 pub mod embedding_gemv;
+pub mod epilogue;
 pub mod huge_pages;
 pub mod i2s_reference;
 mod isa;
