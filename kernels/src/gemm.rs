@@ -7,6 +7,7 @@
 
 use crate::activation::{dequantize_dot, QuantizedActivations};
 use crate::config::{KernelConfig, ParamSpace, AMX_MIN_TOKENS, MAX_ROWS_PER_TASK};
+use crate::cpu::epilogue;
 use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::{i2s_reference, Isa};
 use crate::error::KernelError;
@@ -336,22 +337,19 @@ impl I2sGemm {
             |i, c| self.run_task(w, self.row_range(i, task_rows, m), &prep, c),
         );
         let tokens_per_task = self.tokens_per_epilogue_task(n);
+        let batch = epilogue::BatchSums {
+            codes: &codes,
+            rows: m,
+            tokens: n,
+            sums,
+            scales,
+            weight_scale: ws,
+        };
         self.pool.for_each_chunk_maybe_inline(
             self.inline(w, acts),
             out,
             m * tokens_per_task,
-            |i, chunk| {
-                crate::cpu::epilogue::dequantize_transposed(
-                    &codes,
-                    m,
-                    n,
-                    i * tokens_per_task,
-                    sums,
-                    scales,
-                    ws,
-                    chunk,
-                )
-            },
+            |i, chunk| epilogue::dequantize_transposed(&batch, i * tokens_per_task, chunk),
         );
         self.finish(out);
         Ok(())

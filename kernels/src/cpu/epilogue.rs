@@ -13,24 +13,31 @@ use crate::activation::dequantize_dot;
 /// Rows and tokens per block.
 const BLOCK: usize = 16;
 
-/// `out[j·m + r] = dequantize_dot(codes[r·n + t0 + j] − sums[t0 + j], scales[t0 + j], ws)` for
-/// every row r < m and the `out.len() / m` tokens from `t0`.
-pub fn dequantize_transposed(
-    codes: &[i32],
-    m: usize,
-    n: usize,
-    t0: usize,
-    sums: &[i32],
-    scales: &[f32],
-    ws: f32,
-    out: &mut [f32],
-) {
+/// A batched GEMM's exact sums and what turns them into outputs.
+pub struct BatchSums<'a> {
+    /// Σ code·q, `[row][token]`.
+    pub codes: &'a [i32],
+    /// Output rows (M).
+    pub rows: usize,
+    /// Tokens (N).
+    pub tokens: usize,
+    /// Per-token Σq.
+    pub sums: &'a [i32],
+    /// Per-token activation scales.
+    pub scales: &'a [f32],
+    /// The weights' scale.
+    pub weight_scale: f32,
+}
+
+/// `out[j·M + r] = dequantize_dot(codes[r·N + t0 + j] − sums[t0 + j], scales[t0 + j], ws)` for
+/// every row r and the `out.len() / M` tokens from `t0`.
+pub fn dequantize_transposed(src: &BatchSums<'_>, t0: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: AVX-512F was detected just above; the body is safe Rust.
-        return unsafe { dequantize_transposed_avx512(codes, m, n, t0, sums, scales, ws, out) };
+        return unsafe { dequantize_transposed_avx512(src, t0, out) };
     }
-    body(codes, m, n, t0, sums, scales, ws, out);
+    body(src, t0, out);
 }
 
 /// [`body`] compiled with AVX-512F.
@@ -39,45 +46,23 @@ pub fn dequantize_transposed(
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dequantize_transposed_avx512(
-    codes: &[i32],
-    m: usize,
-    n: usize,
-    t0: usize,
-    sums: &[i32],
-    scales: &[f32],
-    ws: f32,
-    out: &mut [f32],
-) {
-    body(codes, m, n, t0, sums, scales, ws, out);
+unsafe fn dequantize_transposed_avx512(src: &BatchSums<'_>, t0: usize, out: &mut [f32]) {
+    body(src, t0, out);
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn body(
-    codes: &[i32],
-    m: usize,
-    n: usize,
-    t0: usize,
-    sums: &[i32],
-    scales: &[f32],
-    ws: f32,
-    out: &mut [f32],
-) {
+fn body(src: &BatchSums<'_>, t0: usize, out: &mut [f32]) {
+    let (m, n, ws) = (src.rows, src.tokens, src.weight_scale);
     let tokens = out.len() / m;
     let mut block = [[0f32; BLOCK]; BLOCK];
     for r0 in (0..m).step_by(BLOCK) {
         let rows = BLOCK.min(m - r0);
         for j0 in (0..tokens).step_by(BLOCK) {
             let toks = BLOCK.min(tokens - j0);
-            let (t, sums, scales) = (
-                t0 + j0,
-                &sums[t0 + j0..t0 + j0 + toks],
-                &scales[t0 + j0..t0 + j0 + toks],
-            );
+            let t = t0 + j0;
+            let (sums, scales) = (&src.sums[t..t + toks], &src.scales[t..t + toks]);
             for (i, values) in block.iter_mut().enumerate().take(rows) {
-                let row = &codes[(r0 + i) * n + t..(r0 + i) * n + t + toks];
+                let row = &src.codes[(r0 + i) * n + t..(r0 + i) * n + t + toks];
                 for (((v, &c), &s), &sc) in values.iter_mut().zip(row).zip(sums).zip(scales) {
                     *v = dequantize_dot(c - s, sc, ws);
                 }
