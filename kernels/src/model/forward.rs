@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::activation::QuantizedActivations;
 use crate::cpu::attention::{self, AttentionShape};
 use crate::cpu::embedding_gemv::{self, Prefetch};
+use crate::cpu::worker_pool::WorkerPool;
 use crate::gemm::I2sGemm;
 use crate::model::error::ModelError;
 use crate::model::hparams::BitnetHparams;
@@ -225,11 +226,12 @@ impl<'m> Session<'m> {
         let mut proj = vec![0f32; n * h];
         let (mut g, mut u) = (vec![0f32; n * f], vec![0f32; n * f]);
         let mut acts = self.acts.take();
+        let pool = self.engine.pool();
 
         for l in 0..hp.layers {
             let w = &self.model.layers[l];
-            rms_norm_rows(&x, &w.attn_norm, hp.rms_eps, &mut hbuf);
-            let a = quantize(&mut acts, &hbuf, n, h)?;
+            rms_norm_rows(pool, &x, &w.attn_norm, hp.rms_eps, &mut hbuf);
+            let a = quantize(pool, &mut acts, &hbuf, n, h)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
             self.engine.gemm_many_into(
                 &mut [
@@ -265,16 +267,16 @@ impl<'m> Session<'m> {
             }
             t0 = self.profile.lap(Op::Attention, t0);
 
-            rms_norm_rows(&attn, &w.attn_sub_norm, hp.rms_eps, &mut hbuf);
-            let a = quantize(&mut acts, &hbuf, n, h)?;
+            rms_norm_rows(pool, &attn, &w.attn_sub_norm, hp.rms_eps, &mut hbuf);
+            let a = quantize(pool, &mut acts, &hbuf, n, h)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
             self.engine
                 .gemm_into(&self.model.proj(l, Proj::O), a, &mut proj)?;
             x.iter_mut().zip(&proj).for_each(|(xi, &o)| *xi += o);
             t0 = self.profile.lap(Op::OProj, t0);
 
-            rms_norm_rows(&x, &w.ffn_norm, hp.rms_eps, &mut hbuf);
-            let a = quantize(&mut acts, &hbuf, n, h)?;
+            rms_norm_rows(pool, &x, &w.ffn_norm, hp.rms_eps, &mut hbuf);
+            let a = quantize(pool, &mut acts, &hbuf, n, h)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
             self.engine.gemm_many_into(
                 &mut [
@@ -289,8 +291,8 @@ impl<'m> Session<'m> {
             }
             t0 = self.profile.lap(Op::GateUp, t0);
 
-            rms_norm_rows(&g, &w.ffn_sub_norm, hp.rms_eps, &mut u);
-            let a = quantize(&mut acts, &u, n, f)?;
+            rms_norm_rows(pool, &g, &w.ffn_sub_norm, hp.rms_eps, &mut u);
+            let a = quantize(pool, &mut acts, &u, n, f)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
             self.engine
                 .gemm_into(&self.model.proj(l, Proj::Down), a, &mut proj)?;
@@ -417,6 +419,7 @@ fn dot_f64(a: &[f64], b: &[f32]) -> f64 {
 
 /// Quantises `x` into the reusable activation buffer.
 fn quantize<'a>(
+    pool: &WorkerPool,
     slot: &'a mut Option<QuantizedActivations>,
     x: &[f32],
     tokens: usize,
@@ -424,7 +427,7 @@ fn quantize<'a>(
 ) -> Result<&'a QuantizedActivations, ModelError> {
     let a = match slot.take() {
         Some(mut a) => {
-            a.requantize(x, tokens, cols)?;
+            a.requantize_on(Some(pool), x, tokens, cols)?;
             a
         }
         None => QuantizedActivations::quantize(x, tokens, cols)?,
