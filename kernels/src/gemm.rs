@@ -205,33 +205,23 @@ impl I2sGemm {
         }
     }
 
-    /// `out[t·m + r] = f(codes[r·n + t], t)`: the kernels' `[row][token]` sums into the
-    /// `[token][row]` result, on the pool by token ranges. Rows go 16 at a time, so each written
-    /// cache line is filled whole while the 16 rows' code lines stay in L1 (a plain row-by-row
-    /// walk writes every value to a different line: 3.8 ms instead of 0.8 ms for 6912 × 128).
-    fn transpose_into<T: Send>(
+    /// `[row][token]` sums into the `[token][row]` result, as `F` finishes them, on the pool by
+    /// token ranges ([`epilogue::transposed`]).
+    fn finish_transposed<F: epilogue::Finish>(
         &self,
-        codes: &[i32],
-        m: usize,
-        n: usize,
+        batch: &epilogue::BatchSums<'_>,
         inline: bool,
-        out: &mut [T],
-        f: impl Fn(i32, usize) -> T + Sync,
-    ) {
-        const ROWS: usize = 16;
-        let tokens_per_task = self.tokens_per_epilogue_task(n);
-        self.pool
-            .for_each_chunk_maybe_inline(inline, out, m * tokens_per_task, |i, chunk| {
-                let t0 = i * tokens_per_task;
-                for r0 in (0..m).step_by(ROWS) {
-                    for (j, row) in chunk.chunks_exact_mut(m).enumerate() {
-                        let t = t0 + j;
-                        for r in r0..(r0 + ROWS).min(m) {
-                            row[r] = f(codes[r * n + t], t);
-                        }
-                    }
-                }
-            });
+        out: &mut [F::Out],
+    ) where
+        F::Out: Send,
+    {
+        let tokens_per_task = self.tokens_per_epilogue_task(batch.tokens);
+        self.pool.for_each_chunk_maybe_inline(
+            inline,
+            out,
+            batch.rows * tokens_per_task,
+            |i, chunk| epilogue::transposed::<F>(batch, i * tokens_per_task, chunk),
+        );
     }
 
     /// Tokens per parallel task of an epilogue: four tasks per thread.
@@ -282,8 +272,15 @@ impl I2sGemm {
             task_rows * n,
             |i, c| self.run_task(w, self.row_range(i, task_rows, m), &prep, c),
         );
-        let sums = acts.sums();
-        self.transpose_into(&codes, m, n, self.inline(w, acts), out, |c, t| c - sums[t]);
+        let batch = epilogue::BatchSums {
+            codes: &codes,
+            rows: m,
+            tokens: n,
+            sums: acts.sums(),
+            scales: acts.scales(),
+            weight_scale: w.scale(),
+        };
+        self.finish_transposed::<epilogue::Exact>(&batch, self.inline(w, acts), out);
         Ok(())
     }
 
@@ -336,7 +333,6 @@ impl I2sGemm {
             task_rows * n,
             |i, c| self.run_task(w, self.row_range(i, task_rows, m), &prep, c),
         );
-        let tokens_per_task = self.tokens_per_epilogue_task(n);
         let batch = epilogue::BatchSums {
             codes: &codes,
             rows: m,
@@ -345,12 +341,7 @@ impl I2sGemm {
             scales,
             weight_scale: ws,
         };
-        self.pool.for_each_chunk_maybe_inline(
-            self.inline(w, acts),
-            out,
-            m * tokens_per_task,
-            |i, chunk| epilogue::dequantize_transposed(&batch, i * tokens_per_task, chunk),
-        );
+        self.finish_transposed::<epilogue::Dequantized>(&batch, self.inline(w, acts), out);
         self.finish(out);
         Ok(())
     }

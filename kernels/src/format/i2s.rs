@@ -386,26 +386,13 @@ impl I2sMatrix {
         cols: usize,
         scale: f32,
     ) -> Result<Self, KernelError> {
-        check_shape(rows, cols)?;
-        check_scale(scale)?;
-        let expected = rows * padded_cols(cols) / 4;
-        if data.len() != expected {
-            return Err(KernelError::ByteLength {
-                format: FORMAT,
-                rows,
-                cols,
-                expected,
-                actual: data.len(),
-            });
-        }
-        let m = Self {
+        I2sMatrixRef::from_row_aligned(&data, rows, cols, scale)?.validate_codes()?;
+        Ok(Self {
             rows,
             cols,
             data,
             scale,
-        };
-        m.view().validate_codes()?;
-        Ok(m)
+        })
     }
 
     /// Flat row-major ternary values (padding excluded).
