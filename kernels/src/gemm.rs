@@ -205,23 +205,59 @@ impl I2sGemm {
         }
     }
 
-    /// `[row][token]` sums into the `[token][row]` result, as `F` finishes them, on the pool by
-    /// token ranges ([`epilogue::transposed`]).
-    fn finish_transposed<F: epilogue::Finish>(
+    /// A batch: every task's Σ code·q (`[row][token]`), then the `[token][row]` result as `F`
+    /// finishes them, on the pool by token ranges ([`epilogue::transposed`]).
+    fn batched<F: epilogue::Finish>(
         &self,
-        batch: &epilogue::BatchSums<'_>,
-        inline: bool,
+        w: &I2sMatrixRef<'_>,
+        acts: &QuantizedActivations,
+        prep: &Prepared<'_>,
         out: &mut [F::Out],
     ) where
         F::Out: Send,
     {
-        let tokens_per_task = self.tokens_per_epilogue_task(batch.tokens);
-        self.pool.for_each_chunk_maybe_inline(
-            inline,
-            out,
-            batch.rows * tokens_per_task,
-            |i, chunk| epilogue::transposed::<F>(batch, i * tokens_per_task, chunk),
-        );
+        let (m, n) = (w.rows(), acts.tokens());
+        let inline = self.inline(w, acts);
+        let task_rows = self.task_rows(prep);
+        let mut codes = vec![0i32; m * n];
+        self.pool
+            .for_each_chunk_maybe_inline(inline, &mut codes, task_rows * n, |i, c| {
+                self.run_task(w, self.row_range(i, task_rows, m), prep, c)
+            });
+        let batch = epilogue::BatchSums {
+            codes: &codes,
+            rows: m,
+            tokens: n,
+            sums: acts.sums(),
+            scales: acts.scales(),
+            weight_scale: w.scale(),
+        };
+        let tokens_per_task = self.tokens_per_epilogue_task(n);
+        self.pool
+            .for_each_chunk_maybe_inline(inline, out, m * tokens_per_task, |i, chunk| {
+                epilogue::transposed::<F>(&batch, i * tokens_per_task, chunk)
+            });
+    }
+
+    /// One decode task: the `chunk_index`-th block of `rows_per_task` output rows of `w` for the
+    /// single token, finished to f32 in place (`[token][row]` equals `[row][token]` with one
+    /// token).
+    fn decode_task(
+        &self,
+        w: &I2sMatrixRef<'_>,
+        chunk_index: usize,
+        prep: &Prepared<'_>,
+        acts: &QuantizedActivations,
+        chunk: &mut [f32],
+    ) {
+        let mut codes = [0i32; MAX_ROWS_PER_TASK];
+        let codes = &mut codes[..chunk.len()];
+        let rows = self.row_range(chunk_index, self.config.rows_per_task, w.rows());
+        self.run_task(w, rows, prep, codes);
+        let (sum, scale) = (acts.sums()[0], acts.scales()[0]);
+        for (y, &c) in chunk.iter_mut().zip(codes.iter()) {
+            *y = dequantize_dot(c - sum, scale, w.scale());
+        }
     }
 
     /// Tokens per parallel task of an epilogue: four tasks per thread.
@@ -262,25 +298,8 @@ impl I2sGemm {
         out: &mut [i32],
     ) -> Result<(), KernelError> {
         Self::check_shapes(w, acts, out.len())?;
-        let (m, n) = (w.rows(), acts.tokens());
         let prep = self.prepare(acts);
-        let task_rows = self.task_rows(&prep);
-        let mut codes = vec![0i32; m * n];
-        self.pool.for_each_chunk_maybe_inline(
-            self.inline(w, acts),
-            &mut codes,
-            task_rows * n,
-            |i, c| self.run_task(w, self.row_range(i, task_rows, m), &prep, c),
-        );
-        let batch = epilogue::BatchSums {
-            codes: &codes,
-            rows: m,
-            tokens: n,
-            sums: acts.sums(),
-            scales: acts.scales(),
-            weight_scale: w.scale(),
-        };
-        self.finish_transposed::<epilogue::Exact>(&batch, self.inline(w, acts), out);
+        self.batched::<epilogue::Exact>(w, acts, &prep, out);
         Ok(())
     }
 
@@ -303,45 +322,18 @@ impl I2sGemm {
         out: &mut [f32],
     ) -> Result<(), KernelError> {
         Self::check_shapes(w, acts, out.len())?;
-        let (m, n) = (w.rows(), acts.tokens());
         let prep = self.prepare(acts);
-        let (ws, sums, scales) = (w.scale(), acts.sums(), acts.scales());
-        if n == 1 {
-            // Decode: `[token][row]` equals `[row][token]`, so each task finishes its own rows.
+        if acts.tokens() == 1 {
+            // Decode: each task finishes its own rows.
             self.pool.for_each_chunk_maybe_inline(
                 self.inline(w, acts),
                 out,
                 self.config.rows_per_task,
-                |i, chunk| {
-                    let mut codes = [0i32; MAX_ROWS_PER_TASK];
-                    let codes = &mut codes[..chunk.len()];
-                    let rows = self.row_range(i, self.config.rows_per_task, m);
-                    self.run_task(w, rows, &prep, codes);
-                    for (y, &c) in chunk.iter_mut().zip(codes.iter()) {
-                        *y = dequantize_dot(c - sums[0], scales[0], ws);
-                    }
-                },
+                |i, chunk| self.decode_task(w, i, &prep, acts, chunk),
             );
-            self.finish(out);
-            return Ok(());
+        } else {
+            self.batched::<epilogue::Dequantized>(w, acts, &prep, out);
         }
-        let task_rows = self.task_rows(&prep);
-        let mut codes = vec![0i32; m * n];
-        self.pool.for_each_chunk_maybe_inline(
-            self.inline(w, acts),
-            &mut codes,
-            task_rows * n,
-            |i, c| self.run_task(w, self.row_range(i, task_rows, m), &prep, c),
-        );
-        let batch = epilogue::BatchSums {
-            codes: &codes,
-            rows: m,
-            tokens: n,
-            sums,
-            scales,
-            weight_scale: ws,
-        };
-        self.finish_transposed::<epilogue::Dequantized>(&batch, self.inline(w, acts), out);
         self.finish(out);
         Ok(())
     }
@@ -370,7 +362,6 @@ impl I2sGemm {
         }
         let prep = self.prepare(acts);
         let rpt = self.config.rows_per_task;
-        let (sums, scales) = (acts.sums()[0], acts.scales()[0]);
         let views: Vec<I2sMatrixRef<'_>> = jobs.iter().map(|(w, _)| *w).collect();
         let tasks: Vec<(usize, usize, &mut [f32])> = jobs
             .iter_mut()
@@ -382,13 +373,7 @@ impl I2sGemm {
             })
             .collect();
         self.pool.for_each_task(tasks, |(j, i, chunk)| {
-            let w = &views[j];
-            let mut codes = [0i32; MAX_ROWS_PER_TASK];
-            let codes = &mut codes[..chunk.len()];
-            self.run_task(w, self.row_range(i, rpt, w.rows()), &prep, codes);
-            for (y, &c) in chunk.iter_mut().zip(codes.iter()) {
-                *y = dequantize_dot(c - sums, scales, w.scale());
-            }
+            self.decode_task(&views[j], i, &prep, acts, chunk)
         });
         for (_, out) in jobs.iter_mut() {
             self.finish(out);
