@@ -78,18 +78,23 @@ pub fn dot_reference(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f32 {
 /// before multiplying: Σ over 256-value blocks of (block scale / 2)·Σ|w_i| for the int16 Q6_K
 /// kernel, 0 for the kernels that multiply x as it is.
 pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
-    if Path::for_call(isa, format) != Path::Q6KAvx512 {
-        return 0.0;
+    #[cfg(target_arch = "x86_64")]
+    if Path::for_call(isa, format) == Path::Q6KAvx512 {
+        let mut w = Vec::with_capacity(x.len());
+        format.dequantize(row, &mut w);
+        return w
+            .chunks(256)
+            .zip(x.chunks(256))
+            .map(|(wb, xb)| {
+                let step = f64::from(super::q6_k_avx512::block_step(xb));
+                step / 2.0 * wb.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
+            })
+            .sum();
     }
-    let mut w = Vec::with_capacity(x.len());
-    format.dequantize(row, &mut w);
-    w.chunks(256)
-        .zip(x.chunks(256))
-        .map(|(wb, xb)| {
-            let step = f64::from(xb.iter().fold(0f32, |m, v| m.max(v.abs()))) / 32767.0;
-            step / 2.0 * wb.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
-        })
-        .sum()
+    // Without x86-64 there is no Q6_K kernel, and the arguments go unused.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (isa, format, row, x);
+    0.0
 }
 
 /// Σ|w_i·x_i| of one row: the scale against which lm_head errors are judged.

@@ -61,8 +61,14 @@ impl QuantizedX {
     }
 }
 
+/// The step of one block's int16 grid: max|x| / 32767 (the rounding moves a value by at most
+/// half of it).
+pub(crate) fn block_step(x: &[f32]) -> f32 {
+    x.iter().fold(0f32, |m, v| m.max(v.abs())) / X_MAX
+}
+
 /// One block of x as int16 in natural order, and its scale (0 for an all-zero block).
-pub fn quantize_block(x: &[f32]) -> (f32, Vec<i16>) {
+fn quantize_block(x: &[f32]) -> (f32, Vec<i16>) {
     let max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     if max == 0.0 || !max.is_finite() {
         // Non-finite inputs: scale NaN makes every product NaN, as the f32 dot product would.
