@@ -6,7 +6,7 @@
 //! call) dequantise in registers and accumulate with FMA, prefetching the row stream ahead as the
 //! I2_S kernels do. Summation order differs from the reference (ggml's dequantisation, then an f64
 //! sum), so results are compared with a bound relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]). The Q6_K
-//! kernel multiplies in integers on x rounded to int16 per 256-value block; its bound adds the
+//! kernels multiply in integers on x rounded to 15 bits per 256-value block; their bound adds the
 //! largest effect of that rounding ([`activation_rounding_bound`]).
 
 pub use crate::cpu::prefetch::Prefetch;
@@ -25,6 +25,7 @@ enum Path {
     F16Avx512,
     F16Avx2,
     Q8_0Avx512,
+    Q6KAvx512Vnni,
     Q6KAvx512,
     Reference,
 }
@@ -41,6 +42,7 @@ impl Path {
             #[cfg(target_arch = "x86_64")]
             EmbeddingFormat::F16 if isa == Isa::Avx2 && has_f16c_fma() => Path::F16Avx2,
             EmbeddingFormat::Q8_0 if avx512 => Path::Q8_0Avx512,
+            EmbeddingFormat::Q6K if avx512 && isa == Isa::Avx512Vnni => Path::Q6KAvx512Vnni,
             EmbeddingFormat::Q6K if avx512 => Path::Q6KAvx512,
             _ => Path::Reference,
         }
@@ -51,7 +53,8 @@ impl Path {
             (Path::F16Avx512, _) => "f16_gemv_avx512",
             (Path::F16Avx2, _) => "f16_gemv_avx2",
             (Path::Q8_0Avx512, _) => "q8_0_gemv_avx512",
-            (Path::Q6KAvx512, _) => "q6_k_gemv_avx512",
+            (Path::Q6KAvx512Vnni, _) => "q6_k_gemv_avx512vnni",
+            (Path::Q6KAvx512, _) => "q6_k_gemv_avx512bw",
             (Path::Reference, EmbeddingFormat::F16) => "f16_gemv_scalar",
             (Path::Reference, EmbeddingFormat::Q8_0) => "q8_0_gemv_scalar",
             (Path::Reference, EmbeddingFormat::Q6K) => "q6_k_gemv_scalar",
@@ -75,11 +78,14 @@ pub fn dot_reference(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f32 {
 }
 
 /// The largest |Σ w_i·(x_i − x̂_i)| the kernel `kernel_id(isa, format)` can add by rounding x
-/// before multiplying: Σ over 256-value blocks of (block scale / 2)·Σ|w_i| for the int16 Q6_K
-/// kernel, 0 for the kernels that multiply x as it is.
+/// before multiplying: Σ over 256-value blocks of (block scale / 2)·Σ|w_i| for the Q6_K
+/// kernels, 0 for the kernels that multiply x as it is.
 pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
     #[cfg(target_arch = "x86_64")]
-    if Path::for_call(isa, format) == Path::Q6KAvx512 {
+    if matches!(
+        Path::for_call(isa, format),
+        Path::Q6KAvx512 | Path::Q6KAvx512Vnni
+    ) {
         let mut w = Vec::with_capacity(x.len());
         format.dequantize(row, &mut w);
         return w
@@ -118,7 +124,9 @@ impl PreparedX {
     fn new(path: Path, x: &[f32]) -> Self {
         match path {
             #[cfg(target_arch = "x86_64")]
-            Path::Q6KAvx512 => PreparedX::Q6K(super::q6_k_avx512::QuantizedX::new(x)),
+            Path::Q6KAvx512 | Path::Q6KAvx512Vnni => {
+                PreparedX::Q6K(super::q6_k_avx512::QuantizedX::new(x))
+            }
             _ => PreparedX::Natural,
         }
     }
@@ -145,9 +153,16 @@ fn dot(
         // x.len()/32 blocks.
         Path::Q8_0Avx512 => unsafe { super::q8_0_avx512::dot(row, x, prefetch) },
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above (AVX-512BW, F16C; VNNI for `Avx512Vnni`, which `Isa::is_supported`
+        // checked), x.len()/256 Q6_K blocks; x was quantised for it.
+        Path::Q6KAvx512Vnni => match prepared {
+            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot_vnni(row, xp, prefetch) },
+            PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
+        },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: as above (AVX-512BW, F16C), x.len()/256 Q6_K blocks; x was quantised for it.
         Path::Q6KAvx512 => match prepared {
-            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot(row, xp, prefetch) },
+            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot_bw(row, xp, prefetch) },
             PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
         },
         _ => dot_reference(format, row, x),

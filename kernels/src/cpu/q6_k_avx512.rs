@@ -1,74 +1,88 @@
-//! Q6_K lm_head row dot products with AVX-512BW on int16 activations.
+//! Q6_K lm_head row dot products with AVX-512 on x split into two int8 parts.
 //!
-//! x is quantised once per GEMV to int16 with one scale per 256-value block
-//! ([`QuantizedX`]: 15 bits where ggml's Q8_K uses 7, so the result stays within a few 1e-6 of
-//! the f32 dot product; the tests hold it to the f32 bound plus the provable rounding term).
-//! The 6-bit values are then multiplied in integers: `vpmaddwd` takes 32 value·x products into 16
-//! exact i32 pair sums, which become f32 once and meet their sub-block scale in one FMA. The
-//! first version converted every value to f32 (byte shuffles on port 5 bounded it at ~11 cycles
-//! per 16 values), the second took bytes out of 32-bit lanes with shifts (~6 uops per 16); this
-//! one needs ~3.
+//! x is quantised once per GEMV to a 15-bit integer x̂ per 256-value block ([`QuantizedX`]) and
+//! split as x̂ = 128·h + l with h ∈ [−127, 127] and l ∈ [−64, 63], both int8. The 6-bit values v
+//! (0..63) of a row are unpacked to bytes and multiplied with h and with l by `vpdpbusd` (u8 × s8,
+//! four products into each i32 lane; two `vpmaddubsw` + `vpmaddwd` without VNNI), so
+//! 128·Σv·h + Σv·l = Σv·x̂ exactly, with no widening of v to int16. ggml's offset of 32 is not
+//! subtracted per value: Σ(v − 32)·x̂ = Σv·x̂ − 32·Σx̂, and Σx̂ per 16-value sub-block is computed
+//! once per x, so the offset costs one FMA per block of a row.
+//!
+//! Why: the int16 version (one widening unpack, one offset subtraction and one `vpmaddwd` per 32
+//! values) needed ~16 vector instructions per 64 values and streamed the 2b4t Q6_K lm_head at
+//! ~16 GB/s on the Sapphire Rapids VM, bound by compute; this one needs ~9½.
 //!
 //! Layout per half block (128 values): one 64-byte load of the low nibbles and one 32-byte load
 //! of the high bits give the values 0..63 in order (low nibbles of `ql[0..64]` are values 0..63,
-//! high nibbles 64..127; the 2-bit parts are `qh` shifted by 0/2 and 4/6, one variable shift of
-//! the 32 `qh` bytes broadcast to both 256-bit halves). Unpacking a 64-value group with zero
-//! bytes gives, per 128-bit lane L, values 16L..16L+7 (low) and 16L+8..16L+15 (high) as i16: one
-//! 16-value sub-block per lane, so a sub-block's scale covers four i32 lanes (one `vpermps`), and
-//! x is stored in that order.
+//! high nibbles 64..127; the 2-bit parts are `qh` shifted to bits 4–5 by 4/2 and 0/−2 in the two
+//! 256-bit halves of one broadcast, then merged with the nibble in one `vpternlogd`). An i32 lane
+//! k of a 64-value group holds values 4k..4k+3, so the four lanes of 128-bit lane L belong to
+//! sub-block 4G + L of group G, and x stays in its natural order.
 
 use super::prefetch::{prefetch as prefetch_line, Prefetch};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
 
 /// Values per 64-byte group of 6-bit values.
 const GROUP: usize = 64;
-/// Largest |x̂|: int16 without −32768, so negation stays in range.
-const X_MAX: f32 = 32767.0;
+/// Values per sub-block (one int8 scale).
+const SUB_BLOCK: usize = 16;
+/// Largest |x̂|: 128·127 + 63, the largest value 128·h + l reaches with int8 h and l ≤ 63.
+const X_MAX: f32 = 16319.0;
 
-/// x quantised to int16 per 256-value block, in the kernel's order: within each group of 64,
-/// first the values each 128-bit lane's low unpack holds (16L..16L+8 for L = 0..4), then the
-/// high unpack's (16L+8..16L+16).
+/// x quantised per 256-value block to x̂ = 128·h + l (int8 h and l, natural order).
 #[derive(Debug, Clone)]
 pub struct QuantizedX {
-    q: Vec<i16>,
-    /// x ≈ q · scale, per block.
+    high: Vec<i8>,
+    low: Vec<i8>,
+    /// x ≈ x̂ · scale, per block.
     scales: Vec<f32>,
+    /// 32·Σx̂ per 16-value sub-block (exact in f32: |32·Σx̂| ≤ 32·16·16319 < 2^24).
+    offsets: Vec<f32>,
 }
 
 impl QuantizedX {
     /// Quantises `x` (a whole number of 256-value blocks).
     pub fn new(x: &[f32]) -> Self {
-        let mut q = vec![0i16; x.len()];
+        let mut high = vec![0i8; x.len()];
+        let mut low = vec![0i8; x.len()];
         let mut scales = Vec::with_capacity(x.len() / QK_K);
-        for (xb, qb) in x.chunks_exact(QK_K).zip(q.chunks_exact_mut(QK_K)) {
-            let (scale, natural) = quantize_block(xb);
+        let mut offsets = Vec::with_capacity(x.len() / SUB_BLOCK);
+        for (b, xb) in x.chunks_exact(QK_K).enumerate() {
+            let (scale, q) = quantize_block(xb);
             scales.push(scale);
-            for (src, dst) in natural.chunks_exact(GROUP).zip(qb.chunks_exact_mut(GROUP)) {
-                for lane in 0..4 {
-                    for j in 0..8 {
-                        dst[8 * lane + j] = src[16 * lane + j];
-                        dst[32 + 8 * lane + j] = src[16 * lane + 8 + j];
-                    }
-                }
+            for (i, &v) in q.iter().enumerate() {
+                let h = (v + 64).div_euclid(128);
+                // |v| ≤ 16319 gives h ∈ [−127, 127] and v − 128·h ∈ [−64, 63].
+                high[b * QK_K + i] = h as i8;
+                low[b * QK_K + i] = (v - 128 * h) as i8;
             }
+            offsets.extend(
+                q.chunks_exact(SUB_BLOCK)
+                    .map(|s| 32.0 * s.iter().sum::<i32>() as f32),
+            );
         }
-        Self { q, scales }
+        Self {
+            high,
+            low,
+            scales,
+            offsets,
+        }
     }
 
     /// Number of values.
     fn len(&self) -> usize {
-        self.q.len()
+        self.high.len()
     }
 }
 
-/// The step of one block's int16 grid: max|x| / 32767 (the rounding moves a value by at most
+/// The step of one block's integer grid: max|x| / 16319 (the rounding moves a value by at most
 /// half of it).
 pub(crate) fn block_step(x: &[f32]) -> f32 {
     x.iter().fold(0f32, |m, v| m.max(v.abs())) / X_MAX
 }
 
-/// One block of x as int16 in natural order, and its scale (0 for an all-zero block).
-fn quantize_block(x: &[f32]) -> (f32, Vec<i16>) {
+/// One block of x as x̂ in natural order, and its scale (0 for an all-zero block).
+fn quantize_block(x: &[f32]) -> (f32, Vec<i32>) {
     let max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     if max == 0.0 || !max.is_finite() {
         // Non-finite inputs: scale NaN makes every product NaN, as the f32 dot product would.
@@ -78,29 +92,93 @@ fn quantize_block(x: &[f32]) -> (f32, Vec<i16>) {
     let inv = X_MAX / max;
     let q = x
         .iter()
-        .map(|&v| (v * inv).round_ties_even().clamp(-X_MAX, X_MAX) as i16)
+        .map(|&v| (v * inv).round_ties_even().clamp(-X_MAX, X_MAX) as i32)
         .collect();
     (max / X_MAX, q)
 }
 
-/// Σ dequant(w)·x̂ over one row of Q6_K blocks.
+/// How four u8 × s8 products are added into each i32 lane.
+trait ByteDot {
+    /// `acc` + Σ over each lane's 4 bytes of `u` (u8) × `s` (s8).
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's instructions (AVX-512BW; VNNI for `Vnni`).
+    unsafe fn dot(
+        acc: std::arch::x86_64::__m512i,
+        u: std::arch::x86_64::__m512i,
+        s: std::arch::x86_64::__m512i,
+    ) -> std::arch::x86_64::__m512i;
+}
+
+struct Vnni;
+impl ByteDot for Vnni {
+    #[inline(always)]
+    unsafe fn dot(
+        acc: std::arch::x86_64::__m512i,
+        u: std::arch::x86_64::__m512i,
+        s: std::arch::x86_64::__m512i,
+    ) -> std::arch::x86_64::__m512i {
+        // SAFETY: this function's contract: the CPU has AVX-512 VNNI.
+        unsafe { std::arch::x86_64::_mm512_dpbusd_epi32(acc, u, s) }
+    }
+}
+
+struct MaddBw;
+impl ByteDot for MaddBw {
+    #[inline(always)]
+    unsafe fn dot(
+        acc: std::arch::x86_64::__m512i,
+        u: std::arch::x86_64::__m512i,
+        s: std::arch::x86_64::__m512i,
+    ) -> std::arch::x86_64::__m512i {
+        use std::arch::x86_64::*;
+        // SAFETY: this function's contract: the CPU has AVX-512BW. |pair| ≤ 2·63·128 < 2^15, so
+        // `vpmaddubsw` does not saturate.
+        unsafe {
+            let pairs = _mm512_maddubs_epi16(u, s);
+            _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)))
+        }
+    }
+}
+
+/// Σ dequant(w)·x̂ over one row of Q6_K blocks, with VNNI.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW, AVX-512 VNNI and F16C; `w` holds `x.len() / 256`
+/// blocks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
+pub unsafe fn dot_vnni(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
+    // SAFETY: this function's contract.
+    unsafe { dot::<Vnni>(w, x, ahead) }
+}
+
+/// Σ dequant(w)·x̂ over one row of Q6_K blocks, without VNNI.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512BW and F16C; `w` holds `x.len() / 256` blocks.
 #[target_feature(enable = "avx512f,avx512bw,f16c")]
-pub unsafe fn dot(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
+pub unsafe fn dot_bw(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
+    // SAFETY: this function's contract.
+    unsafe { dot::<MaddBw>(w, x, ahead) }
+}
+
+/// # Safety
+/// As [`dot_vnni`] / [`dot_bw`] for `D`; inlined into their `#[target_feature]` bodies.
+#[inline(always)]
+unsafe fn dot<D: ByteDot>(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
     let blocks = x.len() / QK_K;
     assert!(x.len().is_multiple_of(QK_K) && w.len() >= blocks * Q6_K_BLOCK_BYTES);
-    // SAFETY: AVX-512F/BW and F16C by the caller; block b reads bytes b·210..b·210+210 of `w`,
-    // values b·256..b·256+256 of `x.q` and scale b, in bounds by the assertion above.
+    // SAFETY: the features by the caller; block b reads bytes b·210..b·210+210 of `w`, values
+    // b·256..b·256+256 of `x.high`/`x.low`, scale b and offsets 16b..16b+16, in bounds by the
+    // assertion above.
     unsafe {
         use std::arch::x86_64::*;
         let nibble = _mm512_set1_epi8(0x0F);
-        let two_bits = _mm512_set1_epi8(0x03);
-        let zero = _mm512_setzero_si512();
-        let bias = _mm512_set1_epi16(32);
-        let shift_lo = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
-        let shift_hi = _mm512_set_epi64(6, 6, 6, 6, 4, 4, 4, 4);
+        let top_bits = _mm512_set1_epi8(0x30);
+        // The 2-bit parts of values 0..31 / 32..63 sit at bits 0–1 / 2–3 of `qh`, those of
+        // 64..95 / 96..127 at bits 4–5 / 6–7: moved to bits 4–5.
+        let left_lo = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
+        let right_hi = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
         // The four i32 lanes of 128-bit lane L of group G belong to sub-block 4G + L.
         let spread: [__m512i; 4] = [
             _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
@@ -111,6 +189,7 @@ pub unsafe fn dot(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
             ),
         ];
         let mut acc = [_mm512_setzero_ps(); 2];
+        let mut offset_acc = _mm512_setzero_ps();
         for b in 0..blocks {
             let blk = w.as_ptr().add(b * Q6_K_BLOCK_BYTES);
             if ahead.bytes != 0 {
@@ -131,35 +210,44 @@ pub unsafe fn dot(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
                 ))),
                 _mm512_set1_ps(d * *x.scales.get_unchecked(b)),
             );
-            let xs = x.q.as_ptr().add(b * QK_K);
+            offset_acc = _mm512_fmadd_ps(
+                scales,
+                _mm512_loadu_ps(x.offsets.as_ptr().add(b * QK_K / SUB_BLOCK)),
+                offset_acc,
+            );
+            let xh = x.high.as_ptr().add(b * QK_K);
+            let xl = x.low.as_ptr().add(b * QK_K);
             for half in 0..2 {
                 let ql = _mm512_loadu_si512(blk.add(64 * half) as *const __m512i);
                 let qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(
                     blk.add(128 + 32 * half) as *const __m256i
                 ));
-                let lo = _mm512_and_si512(ql, nibble);
-                let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(ql), nibble);
-                let top_lo = _mm512_and_si512(_mm512_srlv_epi64(qh, shift_lo), two_bits);
-                let top_hi = _mm512_and_si512(_mm512_srlv_epi64(qh, shift_hi), two_bits);
+                let top_lo = _mm512_and_si512(_mm512_sllv_epi64(qh, left_lo), top_bits);
+                let top_hi = _mm512_and_si512(_mm512_srlv_epi64(qh, right_hi), top_bits);
+                // (nibble & 0x0F) | top: ternary-logic table 0xEC is (A & C) | B.
                 let values = [
-                    _mm512_or_si512(lo, _mm512_slli_epi16::<4>(top_lo)),
-                    _mm512_or_si512(hi, _mm512_slli_epi16::<4>(top_hi)),
+                    _mm512_ternarylogic_epi32::<0xEC>(ql, top_lo, nibble),
+                    _mm512_ternarylogic_epi32::<0xEC>(_mm512_srli_epi16::<4>(ql), top_hi, nibble),
                 ];
-                for (g, v) in values.iter().enumerate() {
+                for (g, &v) in values.iter().enumerate() {
                     let group = 2 * half + g;
+                    let at = GROUP * group;
+                    // |Σ v·h| per lane ≤ 4·63·127, so 128·that + Σ v·l is exact in i32 and f32.
+                    let hi = D::dot(
+                        _mm512_setzero_si512(),
+                        v,
+                        _mm512_loadu_si512(xh.add(at) as *const __m512i),
+                    );
+                    let sum = D::dot(
+                        _mm512_slli_epi32::<7>(hi),
+                        v,
+                        _mm512_loadu_si512(xl.add(at) as *const __m512i),
+                    );
                     let s = _mm512_permutexvar_ps(spread[group], scales);
-                    let xg = xs.add(GROUP * group) as *const __m512i;
-                    // (value − 32) as i16; |(value − 32)·x̂| pair sums ≤ 2·32·32767 < 2^24, so
-                    // they convert to f32 exactly.
-                    let low = _mm512_sub_epi16(_mm512_unpacklo_epi8(*v, zero), bias);
-                    let high = _mm512_sub_epi16(_mm512_unpackhi_epi8(*v, zero), bias);
-                    let pl = _mm512_madd_epi16(low, _mm512_loadu_si512(xg));
-                    let ph = _mm512_madd_epi16(high, _mm512_loadu_si512(xg.add(1)));
-                    acc[0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pl), s, acc[0]);
-                    acc[1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ph), s, acc[1]);
+                    acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[g]);
                 }
             }
         }
-        _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]))
+        _mm512_reduce_add_ps(_mm512_sub_ps(_mm512_add_ps(acc[0], acc[1]), offset_acc))
     }
 }
