@@ -132,15 +132,54 @@ fn quantize_row(row: &[f32], dst: &mut [i8]) -> (f32, i32) {
     quantize_row_body(row, dst)
 }
 
-/// [`quantize_row_body`] compiled with AVX-512F (baseline x86-64 code is SSE2): the same IEEE
-/// operations, so the same values, 16 lanes at a time.
+/// [`quantize_row_body`] in AVX-512F intrinsics, 16 values per step: the same values (tested bit
+/// for bit). The compiler's build of the body spent ~2.5 ns per value on the saturating
+/// float-to-i8 casts (7 µs for a 2560-wide row, ~1.2 ms of every 2b4t decode token on the
+/// Sapphire Rapids VM); here the rounding is `vcvtps2dq`'s round-to-nearest-even, which equals
+/// [`round_half_even`] for the |v·s| ≤ 127 a row's own absmax allows, and a NaN product becomes
+/// 0 as the body's cast makes it.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn quantize_row_avx512(row: &[f32], dst: &mut [i8]) -> (f32, i32) {
-    quantize_row_body(row, dst)
+    use std::arch::x86_64::*;
+    let n = row.len().min(dst.len());
+    let tail = |i: usize| -> __mmask16 {
+        let left = n - i;
+        if left >= 16 {
+            0xFFFF
+        } else {
+            (1u16 << left) - 1
+        }
+    };
+    // SAFETY: every load and store is masked to the lanes below `n`, inside `row` and `dst`.
+    unsafe {
+        let magnitude = _mm512_set1_epi32(0x7FFF_FFFF);
+        let mut max = _mm512_setzero_ps();
+        for i in (0..n).step_by(16) {
+            let v = _mm512_maskz_loadu_ps(tail(i), row.as_ptr().add(i));
+            let abs = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), magnitude));
+            // With a NaN in the first operand `vmaxps` returns the second: NaNs are skipped, as
+            // `f32::max` skips them.
+            max = _mm512_max_ps(abs, max);
+        }
+        let s = 127.0 / _mm512_reduce_max_ps(max).max(ABSMAX_FLOOR);
+        let scale = _mm512_set1_ps(s);
+        let (lo, hi) = (_mm512_set1_epi32(-128), _mm512_set1_epi32(127));
+        let mut sum = _mm512_setzero_si512();
+        for i in (0..n).step_by(16) {
+            let m = tail(i);
+            let p = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row.as_ptr().add(i)), scale);
+            let ordered = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(p, p);
+            let q = _mm512_maskz_mov_epi32(ordered, _mm512_cvtps_epi32(p));
+            let q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
+            sum = _mm512_add_epi32(sum, q);
+            _mm512_mask_cvtepi32_storeu_epi8(dst.as_mut_ptr().add(i).cast(), m, q);
+        }
+        (s, _mm512_reduce_add_epi32(sum))
+    }
 }
 
 #[inline(always)]
@@ -171,7 +210,16 @@ mod tests {
         let mut r = crate::synthetic::rng(5);
         use rand::Rng;
         for cols in [1, 15, 16, 17, 2560, 6912] {
-            let x: Vec<f32> = (0..3 * cols).map(|_| r.random_range(-40.0..40.0)).collect();
+            let mut x: Vec<f32> = (0..3 * cols).map(|_| r.random_range(-40.0..40.0)).collect();
+            // A NaN, an infinity (its row's scale becomes 0) and values at the rounding ties.
+            x[cols / 2] = f32::NAN;
+            x[cols + cols / 3] = f32::INFINITY;
+            if cols > 4 {
+                x[2 * cols] = 40.0;
+                for (k, v) in x[2 * cols + 1..2 * cols + 4].iter_mut().enumerate() {
+                    *v = (k as f32 + 0.5) * 40.0 / 127.0;
+                }
+            }
             let one = QuantizedActivations::quantize(&x, 3, cols).unwrap();
             let mut pooled = one.clone();
             let pool = WorkerPool::new(2, false).unwrap();
