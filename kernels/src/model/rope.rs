@@ -26,11 +26,13 @@ impl RopeTable {
     }
 
     /// cos θ per position and frequency, `[position][head_dim / 2]` (the CUDA backend uploads it).
+    #[cfg(feature = "cuda")]
     pub(crate) fn cos(&self) -> &[f32] {
         &self.cos
     }
 
     /// sin θ, laid out as [`Self::cos`].
+    #[cfg(feature = "cuda")]
     pub(crate) fn sin(&self) -> &[f32] {
         &self.sin
     }
