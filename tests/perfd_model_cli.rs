@@ -385,16 +385,36 @@ fn other_kernel_parameters_are_measured_interleaved_and_named() {
     assert!((shares - 1.0).abs() < 1e-6, "{shares}");
 
     let r = bench_json(
-        &["--preset", "tiny", "--pp", "4", "--tg", "4", "--reps", "1"],
+        &[
+            "--preset",
+            "tiny",
+            "--pp",
+            "4",
+            "--tg",
+            "4",
+            "--reps",
+            "1",
+            "--compare-weights",
+            "mapped",
+        ],
         dir.path(),
     );
     assert_eq!(r["model"]["weights_placement"], "huge-pages");
+    // The same file, placed the other way, measured alongside.
+    let c = &r["comparison"];
+    assert_eq!(c["model"]["weights_placement"], "mapped");
+    assert_eq!(c["model"]["path"], r["model"]["path"]);
+    assert_eq!(c["ratios"].as_array().unwrap().len(), 2);
     if cfg!(target_os = "linux") {
         let huge = r["model"]["weights_huge_page_bytes"].as_u64().unwrap();
         assert!(huge <= r["model"]["file_bytes"].as_u64().unwrap());
     }
 
-    for (flag, value) in [("--compare-params", "row_tile=3"), ("--weights", "nvme")] {
+    for (flag, value) in [
+        ("--compare-params", "row_tile=3"),
+        ("--weights", "nvme"),
+        ("--compare-weights", "nvme"),
+    ] {
         let o = perfd(&["bench", "--preset", "tiny", flag, value], dir.path());
         assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
         assert!(stderr(&o).contains(flag), "{}", stderr(&o));

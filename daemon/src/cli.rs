@@ -290,6 +290,12 @@ pub struct BenchArgs {
     /// the ratios.
     #[arg(long, value_name = "FILE", conflicts_with = "kernels")]
     pub compare_model: Option<PathBuf>,
+    /// Also measure with the model's bytes placed this way (huge-pages or mapped, see --weights),
+    /// repetitions interleaved with the main run's, and report the ratios: whether page size
+    /// matters on this host. With --compare-model or --compare-embeddings it applies to the
+    /// compared model.
+    #[arg(long, value_name = "PLACEMENT", conflicts_with = "kernels")]
+    pub compare_weights: Option<String>,
     /// Also measure with these kernel parameters (`key=value,...` over --params, see
     /// --list-params), repetitions interleaved with the main configuration's, and report the
     /// ratios. With --compare-model or --compare-embeddings they apply to the compared model.

@@ -32,6 +32,7 @@ fn resolve_backend(args: &BenchArgs) -> Backend {
     let cpu_only = args.ctx.is_some()
         || args.compare_embeddings.is_some()
         || args.compare_model.is_some()
+        || args.compare_weights.is_some()
         || args.compare_params.is_some();
     if args.backend == "auto" && cpu_only {
         return Backend::Cpu;

@@ -43,6 +43,7 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
         ("--ctx", args.ctx.is_some()),
         ("--compare-embeddings", args.compare_embeddings.is_some()),
         ("--compare-model", args.compare_model.is_some()),
+        ("--compare-weights", args.compare_weights.is_some()),
         ("--compare-params", args.compare_params.is_some()),
     ];
     if let Some((flag, _)) = refused.iter().find(|(_, set)| *set) {

@@ -221,9 +221,16 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             .params
             .as_deref()
             .map_or(String::new(), |p| format!(" with {p}"));
+        // Named only where it differs from the main model's (`--compare-weights`).
+        let placement = match (&c.model.weights_placement, r.model.as_ref()) {
+            (Some(p), Some(m)) if m.weights_placement.as_ref() != Some(p) => {
+                format!(", weights {p}")
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
-            "compared  {name}{params} ({}), repetitions interleaved with the model above:",
+            "compared  {name}{params}{placement} ({}), repetitions interleaved with the model above:",
             c.kernel_ids.join(", ")
         );
         for p in &c.phases {

@@ -131,6 +131,16 @@ fn placement(args: &BenchArgs) -> Result<Placement> {
         .map_err(|e| UsageError(format!("--weights: {e}")))?)
 }
 
+/// Where the compared model's bytes live: `--compare-weights`, else as the main model's.
+fn compared_placement(args: &BenchArgs) -> Result<Placement> {
+    match &args.compare_weights {
+        Some(p) => Ok(p
+            .parse()
+            .map_err(|e| UsageError(format!("--compare-weights: {e}")))?),
+        None => placement(args),
+    }
+}
+
 /// An embedding format named on the command line (`flag` for the usage error).
 fn embedding_format(flag: &str, value: &str) -> Result<EmbeddingFormat> {
     Ok(value
@@ -138,25 +148,31 @@ fn embedding_format(flag: &str, value: &str) -> Result<EmbeddingFormat> {
         .map_err(|e| UsageError(format!("{flag}: {e}")))?)
 }
 
-/// The second model of `--compare-embeddings` / `--compare-model`, if asked for.
+/// The second model of `--compare-embeddings` / `--compare-model` / `--compare-weights`, if
+/// asked for (with `--compare-weights` alone: the main model's file, placed the other way).
 fn compare_model(
     args: &BenchArgs,
     note: &dyn Fn(String),
 ) -> Result<Option<(BitnetModel, Option<Preset>)>> {
+    let placement = compared_placement(args)?;
     let embeddings = match (&args.compare_embeddings, &args.compare_model) {
         (Some(f), _) => embedding_format("--compare-embeddings", f)?,
         (None, Some(path)) => {
-            let model = BitnetModel::load_with(path, placement(args)?)
+            let model = BitnetModel::load_with(path, placement)
                 .with_context(|| format!("--compare-model: load {}", path.display()))?;
             return Ok(Some((model, None)));
         }
+        (None, None) if args.compare_weights.is_some() => {
+            embedding_format("--embeddings", &args.embeddings)?
+        }
         (None, None) => return Ok(None),
     };
+    // `--compare-embeddings` conflicts with `--model`, so a file here is `--compare-weights`'s.
     load_named(
-        None,
+        args.model.as_deref(),
         &args.preset,
         embeddings,
-        placement(args)?,
+        placement,
         args.cache_dir.as_deref(),
         note,
     )
@@ -250,6 +266,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let ctx_runs = args.ctx.as_deref().map_or(0, |c| c.split(',').count()) as u64;
     let compared = args.compare_embeddings.is_some()
         || args.compare_model.is_some()
+        || args.compare_weights.is_some()
         || args.compare_params.is_some();
     let pb = progress(
         args.json,
