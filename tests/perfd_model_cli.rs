@@ -438,7 +438,41 @@ fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
     let main = &r["decode_roofline"];
     let mut last_kv = main["kv_bytes_per_token"].as_u64().unwrap();
     assert!(last_kv > 0);
+    // Each repetition against the read pass that followed it: ratio_i = tps_i · bytes / read_i.
+    let same_window = |rf: &Value, tps: &Value| {
+        let w = &rf["same_window"];
+        let samples = |v: &Value| -> Vec<f64> {
+            v["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        let (reads, ratios, tps) = (
+            samples(&w["read_bytes_per_second"]),
+            samples(&w["ratio"]),
+            samples(tps),
+        );
+        assert_eq!(reads.len(), 2, "{w}");
+        let bytes = rf["bytes_per_token"].as_f64().unwrap();
+        for ((read, ratio), t) in reads.iter().zip(&ratios).zip(&tps) {
+            assert!(*read > 0.0);
+            assert!(
+                (ratio - t * bytes / read).abs() <= 1e-9 * ratio.abs(),
+                "{w}"
+            );
+        }
+    };
+    let decode = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "decode")
+        .unwrap();
+    same_window(main, &decode["tokens_per_second"]);
     for (c, positions) in ctx.iter().zip([32, 200]) {
+        same_window(&c["roofline"], &c["tokens_per_second"]);
         assert_eq!(c["positions"], positions);
         assert_eq!(c["tokens"], 16);
         let tps = &c["tokens_per_second"];
@@ -463,6 +497,7 @@ fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("from position 100"), "{text}");
+    assert!(text.contains("same window: decode at"), "{text}");
     // Depths that do not fit the context (tiny: 256), zero and junk are usage errors.
     for bad in ["0", "250", "12,x"] {
         let o = perfd(

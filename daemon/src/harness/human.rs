@@ -2,11 +2,23 @@
 
 use std::fmt::Write;
 
+use crate::report::bench_report::SameWindowRoofline;
 use crate::report::BenchReport;
 use crate::stats::Summary;
 
 fn gbps(bytes_per_second: f64) -> f64 {
     bytes_per_second / 1e9
+}
+
+/// The median of per-repetition ratios to each window's own roofline, with their range.
+fn window_ratio(w: &SameWindowRoofline) -> String {
+    format!(
+        "decode at {:.1}% of each repetition's own read roofline (median of {}, 95% CI {:.1}–{:.1}%)",
+        100.0 * w.ratio.median,
+        w.ratio.samples.len(),
+        100.0 * w.ratio.ci95[0],
+        100.0 * w.ratio.ci95[1]
+    )
 }
 
 fn header(s: &mut String, r: &BenchReport) {
@@ -198,6 +210,14 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             rf.bandwidth,
             gbps(rf.bandwidth_bytes_per_second)
         );
+        if let Some(w) = &rf.same_window {
+            let _ = writeln!(
+                s,
+                "          same window: {}; the model's bytes read after each at {:.1} GB/s median",
+                window_ratio(w),
+                gbps(w.read_bytes_per_second.median)
+            );
+        }
     }
     for c in &r.decode_at_context {
         let t = &c.tokens_per_second;
@@ -214,6 +234,9 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             c.roofline.bytes_per_token as f64 / 1e9,
             c.roofline.kv_bytes_per_token as f64 / 1e9,
         );
+        if let Some(w) = &c.roofline.same_window {
+            let _ = writeln!(s, "          same window: {}", window_ratio(w));
+        }
     }
     if let Some(c) = &r.comparison {
         let name = c.model.name.as_deref().unwrap_or(&c.model.path);
@@ -258,6 +281,9 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             rf.roofline_tokens_per_second,
             rf.bytes_per_token as f64 / 1e9
         );
+        if let Some(w) = &rf.same_window {
+            let _ = writeln!(s, "          same window: {}", window_ratio(w));
+        }
     }
     if let Some(rss) = r.peak_rss_bytes {
         let _ = writeln!(s, "memory    peak RSS {:.2} GB", rss as f64 / 1e9);

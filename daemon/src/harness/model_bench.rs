@@ -12,6 +12,7 @@ use bitnet_kernels::synthetic::rng;
 use bitnet_kernels::I2sGemm;
 use rand::Rng;
 
+use crate::harness::stream_bandwidth::read_bandwidth_of;
 use crate::report::phase::{OpShare, Phase, PhaseResult};
 use crate::stats::Summary;
 
@@ -38,6 +39,8 @@ pub struct ContextRun {
     pub tokens_per_second: Summary,
     /// KV-cache bytes one decoded token read, averaged over the decoded positions.
     pub kv_bytes_per_token: u64,
+    /// Bytes/s of a read pass over the model's bytes right after each repetition, in order.
+    pub window_read: Vec<f64>,
 }
 
 /// Everything measured on the model.
@@ -53,6 +56,9 @@ pub struct ModelBenchResult {
     pub kernel_ids: Vec<String>,
     /// KV-cache bytes one decoded token of the decode phase read, averaged over its positions.
     pub kv_bytes_per_token: u64,
+    /// Bytes/s of a read pass over the model's bytes right after each decode repetition, in the
+    /// order of the decode phase's samples.
+    pub decode_window_read: Vec<f64>,
 }
 
 /// The seeded prompt of `n` tokens every run uses (the same tokens on every host).
@@ -80,6 +86,13 @@ pub(crate) fn phase(name: Phase, tokens: usize, secs: Vec<f64>) -> Result<PhaseR
     })
 }
 
+/// The read bandwidth of the window just measured: one pass over the model's own bytes with the
+/// engine's thread count (no allocation, the very pages the kernels stream).
+fn window_read(model: &BitnetModel, engine: &I2sGemm) -> Result<f64> {
+    read_bandwidth_of(engine.config().threads, model.bytes())
+        .context("read pass over the model's bytes after a repetition")
+}
+
 fn shares(p: &OpProfile, tokens: usize) -> Vec<OpShare> {
     let total = p.total();
     Op::ALL
@@ -98,11 +111,14 @@ fn shares(p: &OpProfile, tokens: usize) -> Vec<OpShare> {
 
 /// One model's session under measurement: prompt, warm-up done, timings so far.
 struct Runner<'m> {
+    model: &'m BitnetModel,
+    engine: &'m I2sGemm,
     session: Session<'m>,
     prompt: Vec<u32>,
     spec: ModelBenchSpec,
     prefill: Vec<f64>,
     decode: Vec<f64>,
+    window_read: Vec<f64>,
     profile: OpProfile,
     prefill_profile: OpProfile,
 }
@@ -124,11 +140,14 @@ impl<'m> Runner<'m> {
             next = argmax(&session.decode(next)?);
         }
         Ok(Self {
+            model,
+            engine,
             session,
             prompt,
             spec,
             prefill: Vec::new(),
             decode: Vec::new(),
+            window_read: Vec::new(),
             profile: OpProfile::default(),
             prefill_profile: OpProfile::default(),
         })
@@ -159,6 +178,7 @@ impl<'m> Runner<'m> {
         for op in Op::ALL {
             self.profile.add(op, p.seconds(op));
         }
+        self.window_read.push(window_read(self.model, self.engine)?);
         Ok(())
     }
 
@@ -178,6 +198,7 @@ impl<'m> Runner<'m> {
                 .map(String::from)
                 .collect(),
             kv_bytes_per_token: mean_kv_bytes(&self.session, spec.prompt_tokens, spec.gen_tokens),
+            decode_window_read: self.window_read,
         })
     }
 }
@@ -240,6 +261,7 @@ pub fn run_at_context(
         .with_context(|| format!("create an inference session of {positions} positions"))?;
     let prompt = prompt(vocab, spec.prompt_tokens.min(positions));
     let mut tps = Vec::with_capacity(spec.reps);
+    let mut reads = Vec::with_capacity(spec.reps);
     for rep in 0..=spec.reps {
         progress(&format!(
             "context {positions}: {} {}/{}",
@@ -258,6 +280,7 @@ pub fn run_at_context(
         }
         if rep > 0 {
             tps.push(tokens as f64 / t.elapsed().as_secs_f64());
+            reads.push(window_read(model, engine)?);
         }
     }
     Ok(ContextRun {
@@ -265,5 +288,6 @@ pub fn run_at_context(
         tokens_per_second: Summary::of(tps)
             .with_context(|| format!("context {positions}: no valid timing"))?,
         kv_bytes_per_token: mean_kv_bytes(&session, positions, spec.gen_tokens),
+        window_read: reads,
     })
 }

@@ -22,9 +22,10 @@ use crate::harness::support::{
 };
 use crate::report::bench_report::{
     Comparison, ContextDecode, CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo,
-    PhaseRatio, ToolVersions,
+    PhaseRatio, SameWindowRoofline, ToolVersions,
 };
 use crate::report::{BenchReport, Phase, SCHEMA};
+use crate::stats::Summary;
 use crate::UsageError;
 
 /// Prompt of the model-level cross-validation (fixed, so reports are comparable).
@@ -106,7 +107,35 @@ pub(crate) fn decode_roofline(
         kv_bytes_per_token: kv_bytes,
         roofline_tokens_per_second,
         ratio: tokens_per_second / roofline_tokens_per_second,
+        same_window: None,
     }
+}
+
+/// Each repetition's decode (`tokens_per_second`, in order) against the bandwidth read right
+/// after it (`window_read`, bytes/s, the same order), for `bytes_per_token` read per token.
+pub(crate) fn same_window_roofline(
+    tokens_per_second: &Summary,
+    window_read: &[f64],
+    bytes_per_token: u64,
+) -> Result<SameWindowRoofline> {
+    if window_read.len() != tokens_per_second.samples.len() {
+        bail!(
+            "{} read passes for {} decode repetitions",
+            window_read.len(),
+            tokens_per_second.samples.len()
+        );
+    }
+    let ratios = tokens_per_second
+        .samples
+        .iter()
+        .zip(window_read)
+        .map(|(&tps, &read)| tps * bytes_per_token as f64 / read)
+        .collect();
+    Ok(SameWindowRoofline {
+        read_bytes_per_second: Summary::of(window_read.to_vec())
+            .context("no valid read pass between repetitions")?,
+        ratio: Summary::of(ratios).context("no valid same-window ratio")?,
+    })
 }
 
 /// The report's summary of a model-level cross-validation run with `params`.
@@ -221,13 +250,19 @@ fn model_roofline(
         .iter()
         .find(|p| p.phase == Phase::Decode)
         .context("decode phase missing")?;
-    Ok(decode_roofline(
+    let mut roofline = decode_roofline(
         decode.tokens_per_second.median,
         model.decode_weight_bytes(),
         result.kv_bytes_per_token,
         "read",
         read,
-    ))
+    );
+    roofline.same_window = Some(same_window_roofline(
+        &decode.tokens_per_second,
+        &result.decode_window_read,
+        roofline.bytes_per_token,
+    )?);
+    Ok(roofline)
 }
 
 /// `--ctx 128,1024,4096`: positions, each ≥ 1 and with room for `--tg` tokens in the context.
@@ -390,19 +425,27 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     };
     let decode_at_context = context_runs
         .into_iter()
-        .map(|c| ContextDecode {
-            positions: c.positions,
-            tokens: args.tg,
-            roofline: decode_roofline(
+        .map(|c| {
+            let mut roofline = decode_roofline(
                 c.tokens_per_second.median,
                 model.decode_weight_bytes(),
                 c.kv_bytes_per_token,
                 "read",
                 read,
-            ),
-            tokens_per_second: c.tokens_per_second,
+            );
+            roofline.same_window = Some(same_window_roofline(
+                &c.tokens_per_second,
+                &c.window_read,
+                roofline.bytes_per_token,
+            )?);
+            Ok(ContextDecode {
+                positions: c.positions,
+                tokens: args.tg,
+                roofline,
+                tokens_per_second: c.tokens_per_second,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let generation_128_seconds = (args.tg == 128)
         .then(|| result.phases.iter().find(|p| p.phase == Phase::Decode))
         .flatten()

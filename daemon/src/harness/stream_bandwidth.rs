@@ -12,7 +12,7 @@ use std::time::Instant;
 pub use crate::report::bandwidth::StreamBandwidth;
 
 use bitnet_kernels::cpu::huge_pages::advise_huge_pages;
-use bitnet_kernels::cpu::read_stream::read_sum;
+use bitnet_kernels::cpu::read_stream::{read_sum, read_sum_bytes};
 use bitnet_kernels::cpu::{Prefetch, PrefetchHint};
 
 use crate::stats::Summary;
@@ -183,6 +183,36 @@ const READ_PATTERNS: [Option<Prefetch>; 2] = [
     }),
 ];
 
+/// Bytes/s at which `threads` pinned threads read `data` once, each its contiguous share, the
+/// faster of the [`READ_PATTERNS`]: the read pass over memory that is already there (a model's
+/// own weights, between benchmark repetitions), so it costs no allocation and reads the very
+/// pages the kernels stream. `None` for empty data or a pass too fast to time.
+pub fn read_bandwidth_of(threads: usize, data: &[u8]) -> Option<f64> {
+    let threads = threads.max(1);
+    let len = chunk_len(data.len(), threads);
+    let seconds = READ_PATTERNS
+        .iter()
+        .map(|&ahead| {
+            let mut sums = vec![0u64; threads];
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for (i, sum) in sums.iter_mut().enumerate() {
+                    s.spawn(move || {
+                        pin(i);
+                        let lo = (i * len).min(data.len());
+                        let hi = ((i + 1) * len).min(data.len());
+                        *sum = read_sum_bytes(&data[lo..hi], ahead);
+                    });
+                }
+            });
+            let seconds = start.elapsed().as_secs_f64();
+            std::hint::black_box(sums);
+            seconds
+        })
+        .fold(f64::INFINITY, f64::min);
+    (!data.is_empty() && seconds > 0.0 && seconds.is_finite()).then(|| data.len() as f64 / seconds)
+}
+
 /// Seconds for `threads` pinned threads to read their `len`-element chunks of `a` once.
 fn read_pass(threads: usize, len: usize, a: &[f64], ahead: Option<Prefetch>) -> f64 {
     let mut sums = vec![0f64; threads.max(1)];
@@ -205,6 +235,14 @@ fn read_pass(threads: usize, len: usize, a: &[f64], ahead: Option<Prefetch>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pass_over_given_bytes_gives_a_rate_and_none_for_no_bytes() {
+        let data = vec![7u8; 4 << 20];
+        let bw = read_bandwidth_of(2, &data).unwrap();
+        assert!(bw.is_finite() && bw > 0.0, "{bw}");
+        assert_eq!(read_bandwidth_of(2, &[]), None);
+    }
 
     #[test]
     fn small_measurement_is_positive_and_consistent() {

@@ -125,6 +125,24 @@ pub struct DecodeRoofline {
     pub roofline_tokens_per_second: f64,
     /// Median decode tokens/sec ÷ the roofline.
     pub ratio: f64,
+    /// The same decode against bandwidth read in each repetition's own window (CPU model suite).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub same_window: Option<SameWindowRoofline>,
+}
+
+/// Decode against bandwidth read in the same window as each repetition: right after every timed
+/// decode repetition the harness reads the model's own bytes once (with and without software
+/// prefetch, the faster counted), and that repetition's tokens/sec is set against the roofline of
+/// that read. A host whose bandwidth drifts during a run (a shared VM's neighbours) then moves
+/// both sides of each ratio alike, where the run-wide `ratio` divides every repetition by the
+/// best read before and after all of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SameWindowRoofline {
+    /// Read bandwidth after each repetition, bytes/s, in measurement order.
+    pub read_bytes_per_second: crate::stats::Summary,
+    /// Each repetition's decode tokens/sec ÷ its window's roofline, in order; the median is the
+    /// figure.
+    pub ratio: crate::stats::Summary,
 }
 
 /// Decode after a KV cache filled to a given position (`perfd bench --ctx`).

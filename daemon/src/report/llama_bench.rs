@@ -483,6 +483,7 @@ pub fn decode_roofline(
         bandwidth_bytes_per_second: read_bytes_per_second,
         roofline_tokens_per_second,
         ratio: decode.tokens_per_second.median / roofline_tokens_per_second,
+        same_window: None,
     })
 }
 

@@ -317,6 +317,12 @@ impl BitnetModel {
         self.file.bytes().len() as u64
     }
 
+    /// The file's bytes where they live for this run ([`Self::placement`]): what a read pass
+    /// over the weights' own memory streams.
+    pub fn bytes(&self) -> &[u8] {
+        self.file.bytes()
+    }
+
     /// A metadata string of the file, if present.
     pub fn metadata_str(&self, key: &str) -> Option<&str> {
         self.file.get(key).and_then(|v| v.as_str())
