@@ -65,13 +65,25 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
         Kind::Gauge,
         Some("ratio"),
     );
+    let mut window = Family::new(
+        "bitnet_inference_same_window_roofline_ratio",
+        "Median over the latest run's decode repetitions of each one's tokens/sec divided by the roofline of a read pass over the model's own bytes right after it (CPU): bandwidth that drifts during a run moves both sides of each ratio alike.",
+        Kind::Gauge,
+        Some("ratio"),
+    );
     if let Some(rf) = &r.decode_roofline {
         ratio.push(
             vec![("model", model.clone()), ("backend", r.backend.clone())],
             rf.ratio,
         );
+        if let Some(w) = &rf.same_window {
+            window.push(
+                vec![("model", model.clone()), ("backend", r.backend.clone())],
+                w.ratio.median,
+            );
+        }
     }
-    vec![tps, lat, ratio]
+    vec![tps, lat, ratio, window]
 }
 
 fn kernel_families(r: &BenchReport) -> Vec<Family> {
