@@ -215,6 +215,15 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
             "{format}: {ids:?}"
         );
         assert_eq!(r["model_crossval"]["pass"], true, "{}", r["model_crossval"]);
+        // The kernel check names the tiles its prompt-batch shapes ran on, where they did.
+        let amx = r["params"].as_str().unwrap().contains("amx=true");
+        let batch = &r["crossval"][0]["batch_check"];
+        assert_eq!(
+            batch.as_str(),
+            amx.then_some("i2s_gemm_amx"),
+            "{}",
+            r["crossval"]
+        );
         // The roofline counts the embedding as read: fewer bytes than the F16 file's.
         let read = r["decode_roofline"]["bytes_per_token"].as_u64().unwrap();
         assert!(read < f16_bytes, "{format}: {read} bytes per token");

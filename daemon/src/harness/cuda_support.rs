@@ -103,6 +103,7 @@ pub fn kernel_crossval(rt: &CudaRuntime) -> Result<CrossvalSummary> {
     let checks = crossval(rt, &cuda_guard_shapes(), 0xC0FFEE).context("CUDA kernel crossval")?;
     Ok(CrossvalSummary {
         check: KERNEL_ID.to_string(),
+        batch_check: None,
         params: rt.params().to_string(),
         shapes: checks
             .iter()

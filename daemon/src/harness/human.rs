@@ -363,10 +363,14 @@ pub fn render(r: &BenchReport, profile: bool) -> String {
     if let Some(cv) = &r.crossval {
         let _ = writeln!(s);
         for c in cv {
+            let check = match &c.batch_check {
+                Some(batch) => format!("{} + {batch}", c.check),
+                None => c.check.clone(),
+            };
             let _ = writeln!(
                 s,
                 "crossval  {:<22} {} (i32 mismatches {}, max rel err {:.1e}, {} shapes)",
-                c.check,
+                check,
                 if c.pass { "pass" } else { "FAIL" },
                 c.i32_mismatches,
                 c.max_rel_err,

@@ -131,6 +131,7 @@ pub fn kernel_crossval(engine: &I2sGemm) -> Result<CrossvalSummary> {
         .with_context(|| format!("crossval of {}", engine.kernel_id()))?;
     Ok(CrossvalSummary {
         check: engine.kernel_id().to_string(),
+        batch_check: engine.batch_kernel_id().map(String::from),
         params: report.config.clone(),
         shapes: report
             .checks

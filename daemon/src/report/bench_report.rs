@@ -46,6 +46,10 @@ impl ToolVersions {
 pub struct CrossvalSummary {
     /// Check name, e.g. `i2s_gemv_avx2`.
     pub check: String,
+    /// The kernel the check's multi-token shapes ran on when it differs from `check` (e.g.
+    /// `i2s_gemm_amx`: the guard shapes include prompt batches, which go to AMX tiles).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub batch_check: Option<String>,
     /// Configuration checked.
     pub params: String,
     /// Shapes checked (`MxKxN`).
