@@ -20,6 +20,9 @@ fn stderr(o: &Output) -> String {
 }
 
 /// `perfd bench --json ARGS`, which must succeed: its report.
+/// The quickest model run: the tiny preset, 4 prompt and 4 decoded tokens, one repetition.
+const QUICK_TINY: [&str; 8] = ["--preset", "tiny", "--pp", "4", "--tg", "4", "--reps", "1"];
+
 fn bench_json(args: &[&str], cache: &std::path::Path) -> Value {
     let mut all = vec!["bench", "--json"];
     all.extend_from_slice(args);
@@ -394,18 +397,7 @@ fn other_kernel_parameters_are_measured_interleaved_and_named() {
     assert!((shares - 1.0).abs() < 1e-6, "{shares}");
 
     let r = bench_json(
-        &[
-            "--preset",
-            "tiny",
-            "--pp",
-            "4",
-            "--tg",
-            "4",
-            "--reps",
-            "1",
-            "--compare-weights",
-            "mapped",
-        ],
+        &[&QUICK_TINY[..], &["--compare-weights", "mapped"]].concat(),
         dir.path(),
     );
     assert_eq!(r["model"]["weights_placement"], "huge-pages");

@@ -192,43 +192,39 @@ pub fn read_bandwidth_of(threads: usize, data: &[u8]) -> Option<f64> {
     let len = chunk_len(data.len(), threads);
     let seconds = READ_PATTERNS
         .iter()
-        .map(|&ahead| {
-            let mut sums = vec![0u64; threads];
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for (i, sum) in sums.iter_mut().enumerate() {
-                    s.spawn(move || {
-                        pin(i);
-                        let lo = (i * len).min(data.len());
-                        let hi = ((i + 1) * len).min(data.len());
-                        *sum = read_sum_bytes(&data[lo..hi], ahead);
-                    });
-                }
-            });
-            let seconds = start.elapsed().as_secs_f64();
-            std::hint::black_box(sums);
-            seconds
-        })
+        .map(|&ahead| timed_read(threads, len, data, |c| read_sum_bytes(c, ahead)))
         .fold(f64::INFINITY, f64::min);
     (!data.is_empty() && seconds > 0.0 && seconds.is_finite()).then(|| data.len() as f64 / seconds)
 }
 
 /// Seconds for `threads` pinned threads to read their `len`-element chunks of `a` once.
 fn read_pass(threads: usize, len: usize, a: &[f64], ahead: Option<Prefetch>) -> f64 {
-    let mut sums = vec![0f64; threads.max(1)];
+    timed_read(threads, len, a, |c| read_sum(c, ahead))
+}
+
+/// Seconds for `threads` pinned scoped threads to run `read` over their `len`-element chunks of
+/// `data` (the sums are kept from the optimiser, not used).
+fn timed_read<T: Sync, S: Send + Default>(
+    threads: usize,
+    len: usize,
+    data: &[T],
+    read: impl Fn(&[T]) -> S + Sync,
+) -> f64 {
+    let mut sums: Vec<S> = (0..threads.max(1)).map(|_| S::default()).collect();
     let start = Instant::now();
     std::thread::scope(|s| {
         for (i, sum) in sums.iter_mut().enumerate() {
+            let read = &read;
             s.spawn(move || {
                 pin(i);
-                let lo = (i * len).min(a.len());
-                let hi = ((i + 1) * len).min(a.len());
-                *sum = read_sum(&a[lo..hi], ahead);
+                let lo = (i * len).min(data.len());
+                let hi = ((i + 1) * len).min(data.len());
+                *sum = read(&data[lo..hi]);
             });
         }
     });
     let seconds = start.elapsed().as_secs_f64();
-    std::hint::black_box(sums.iter().sum::<f64>());
+    std::hint::black_box(sums);
     seconds
 }
 

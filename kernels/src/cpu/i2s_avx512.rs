@@ -9,6 +9,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::byte_dot::{ByteDot, MaddBw, Vnni};
 use super::prefetch::{prefetch_with, PrefetchHint};
 use super::tile::{self, TileKernel, TileParams};
 use crate::activation::QuantizedActivations;
@@ -64,45 +65,6 @@ impl InterleavedActs {
     }
 }
 
-/// How a plane of codes is multiplied with activations and added to i32 lanes.
-trait DotAcc {
-    /// Whether one-token tiles may multiply masked, unshifted planes (code·4^k in the byte) and
-    /// undo the scale once per row: `vpdpbusd` takes the u8 values up to 128 without overflow;
-    /// `vpmaddubsw` would saturate its i16 pairs.
-    const MASKED_PLANES: bool;
-
-    /// `acc` + Σ over each lane's 4 bytes of codes (u8) × activations (i8).
-    ///
-    /// # Safety
-    /// The CPU must support the instructions of the implementation (AVX-512BW, and VNNI for
-    /// `Vnni`), which the public entry points' callers checked.
-    unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i;
-}
-
-struct Vnni;
-impl DotAcc for Vnni {
-    const MASKED_PLANES: bool = true;
-    #[inline(always)]
-    unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i {
-        // SAFETY: this function's contract: the CPU has the implementation's instructions.
-        unsafe { _mm512_dpbusd_epi32(acc, codes, acts) }
-    }
-}
-
-struct MaddBw;
-impl DotAcc for MaddBw {
-    const MASKED_PLANES: bool = false;
-    #[inline(always)]
-    unsafe fn acc(acc: __m512i, codes: __m512i, acts: __m512i) -> __m512i {
-        // SAFETY: this function's contract: the CPU has the implementation's instructions.
-        unsafe {
-            // |pair sum| ≤ 2·2·128 = 512: no i16 saturation.
-            let pairs = _mm512_maddubs_epi16(codes, acts);
-            _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)))
-        }
-    }
-}
-
 /// VNNI kernel: Σ code·q for rows `rows` × every token into `out[(r − rows.start)·tokens + t]`.
 ///
 /// # Safety
@@ -141,7 +103,7 @@ pub unsafe fn dot_codes_bw(
 /// The CPU must support what `A` needs (AVX-512F/BW, VNNI for `Vnni`); the shapes of `w`,
 /// `acts` and `out` agree (checked by `I2sGemm` before any kernel runs).
 #[inline(always)]
-unsafe fn drive<A: DotAcc>(
+unsafe fn drive<A: ByteDot>(
     w: &I2sMatrixRef<'_>,
     rows: Range<usize>,
     acts: &InterleavedActs,
@@ -173,7 +135,7 @@ unsafe fn drive<A: DotAcc>(
 /// # Safety
 /// As [`drive`].
 #[inline(always)]
-unsafe fn drive_with<A: DotAcc, const PREFETCH: bool, const STRATEGY: i32>(
+unsafe fn drive_with<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32>(
     w: &I2sMatrixRef<'_>,
     rows: Range<usize>,
     acts: &InterleavedActs,
@@ -206,7 +168,7 @@ struct Avx512Tiles<'a, 'w, A, const PREFETCH: bool, const STRATEGY: i32> {
     acc: std::marker::PhantomData<A>,
 }
 
-impl<A: DotAcc, const PREFETCH: bool, const STRATEGY: i32> TileKernel
+impl<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32> TileKernel
     for Avx512Tiles<'_, '_, A, PREFETCH, STRATEGY>
 {
     fn units(&self) -> usize {
@@ -225,7 +187,9 @@ impl<A: DotAcc, const PREFETCH: bool, const STRATEGY: i32> TileKernel
         supers: Range<usize>,
         out: &mut [i32],
     ) {
-        if T == 1 && A::MASKED_PLANES {
+        // Masked, unshifted planes put code·4^k (up to 128) in a byte: exact only where the
+        // products are widened one by one.
+        if T == 1 && A::EXACT_TO_128 {
             // SAFETY: as below; the same tile, one token.
             unsafe { self.add_rows_one_token::<R>(r, token, supers, out) };
             return;
@@ -276,7 +240,7 @@ impl<A: DotAcc, const PREFETCH: bool, const STRATEGY: i32> TileKernel
     }
 }
 
-impl<A: DotAcc, const PREFETCH: bool, const STRATEGY: i32>
+impl<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32>
     Avx512Tiles<'_, '_, A, PREFETCH, STRATEGY>
 {
     /// The decode tile (one token): each plane of a 64-byte load is only masked, not shifted —
@@ -313,15 +277,7 @@ impl<A: DotAcc, const PREFETCH: bool, const STRATEGY: i32>
             let odd_tail = self.blocks % 2 == 1 && supers.end == self.units();
             let full_end = if odd_tail { supers.end - 1 } else { supers.end };
             for s in supers.start..full_end {
-                // SAFETY: interleaved activations are padded to whole superblocks, so the four
-                // 64-byte loads of superblock s are in bounds.
-                let ap = acts.as_ptr().add(s * SUPER_WEIGHTS) as *const __m512i;
-                let a = [
-                    _mm512_loadu_si512(ap),
-                    _mm512_loadu_si512(ap.add(1)),
-                    _mm512_loadu_si512(ap.add(2)),
-                    _mm512_loadu_si512(ap.add(3)),
-                ];
+                let a = superblock_acts(acts, s);
                 // Each row's prefetch, load and products together: with the four loads and
                 // prefetches of a step issued back to back, cpu-clock samples piled on the
                 // prefetches (waiting for L1 miss buffers); issued per row they spread out.
@@ -335,7 +291,7 @@ impl<A: DotAcc, const PREFETCH: bool, const STRATEGY: i32>
                     // SAFETY: s < full_end, so both blocks of superblock s lie inside the row.
                     let wv = _mm512_loadu_si512(wp as *const __m512i);
                     for g in 0..4 {
-                        acc_row[g] = A::acc(acc_row[g], _mm512_and_si512(wv, masks[g]), a[g]);
+                        acc_row[g] = A::dot(acc_row[g], _mm512_and_si512(wv, masks[g]), a[g]);
                     }
                 }
             }
@@ -372,29 +328,42 @@ impl<A: DotAcc, const PREFETCH: bool, const STRATEGY: i32>
 /// # Safety
 /// As [`Avx512Tiles::add_rows_one_token`]; superblock `s` lies inside the activations.
 #[inline(always)]
-unsafe fn plane_step<A: DotAcc, const R: usize>(
+unsafe fn plane_step<A: ByteDot, const R: usize>(
     acc: &mut [[__m512i; 4]; R],
     loads: [__m512i; R],
     acts: &[i8],
     s: usize,
     masks: &[__m512i; 4],
 ) {
-    // SAFETY: this function's contract: interleaved activations are padded to whole
-    // superblocks, so the four 64-byte loads of superblock s are in bounds.
+    // SAFETY: this function's contract.
+    unsafe {
+        let a = superblock_acts(acts, s);
+        for i in 0..R {
+            for g in 0..4 {
+                let codes = _mm512_and_si512(loads[i], masks[g]);
+                acc[i][g] = A::dot(acc[i][g], codes, a[g]);
+            }
+        }
+    }
+}
+
+/// The four activation planes of superblock `s` of one token's interleaved activations.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `acts` holds whole superblocks up to `s` (interleaved
+/// activations are padded so).
+#[inline(always)]
+unsafe fn superblock_acts(acts: &[i8], s: usize) -> [__m512i; 4] {
+    debug_assert!(acts.len() >= (s + 1) * SUPER_WEIGHTS);
+    // SAFETY: this function's contract: the four 64-byte loads lie inside superblock s.
     unsafe {
         let ap = acts.as_ptr().add(s * SUPER_WEIGHTS) as *const __m512i;
-        let a = [
+        [
             _mm512_loadu_si512(ap),
             _mm512_loadu_si512(ap.add(1)),
             _mm512_loadu_si512(ap.add(2)),
             _mm512_loadu_si512(ap.add(3)),
-        ];
-        for i in 0..R {
-            for g in 0..4 {
-                let codes = _mm512_and_si512(loads[i], masks[g]);
-                acc[i][g] = A::acc(acc[i][g], codes, a[g]);
-            }
-        }
+        ]
     }
 }
 
@@ -403,7 +372,7 @@ unsafe fn plane_step<A: DotAcc, const R: usize>(
 /// # Safety
 /// As [`drive`]; the superblock lies inside the row and the activations.
 #[inline(always)]
-unsafe fn accumulate<A: DotAcc, const T: usize>(
+unsafe fn accumulate<A: ByteDot, const T: usize>(
     acc: &mut [__m512i; T],
     acc2: &mut [__m512i; T],
     wv: __m512i,
@@ -425,15 +394,15 @@ unsafe fn accumulate<A: DotAcc, const T: usize>(
             if two_chains {
                 // Two independent accumulators halve the dependent `vpdpbusd` chain (latency ~5
                 // cycles each), which otherwise bounds small tiles.
-                let v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
-                let w = A::acc(acc2[j], c1, _mm512_loadu_si512(ap.add(1)));
-                acc[j] = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
-                acc2[j] = A::acc(w, c3, _mm512_loadu_si512(ap.add(3)));
+                let v = A::dot(acc[j], c0, _mm512_loadu_si512(ap));
+                let w = A::dot(acc2[j], c1, _mm512_loadu_si512(ap.add(1)));
+                acc[j] = A::dot(v, c2, _mm512_loadu_si512(ap.add(2)));
+                acc2[j] = A::dot(w, c3, _mm512_loadu_si512(ap.add(3)));
             } else {
-                let mut v = A::acc(acc[j], c0, _mm512_loadu_si512(ap));
-                v = A::acc(v, c1, _mm512_loadu_si512(ap.add(1)));
-                v = A::acc(v, c2, _mm512_loadu_si512(ap.add(2)));
-                acc[j] = A::acc(v, c3, _mm512_loadu_si512(ap.add(3)));
+                let mut v = A::dot(acc[j], c0, _mm512_loadu_si512(ap));
+                v = A::dot(v, c1, _mm512_loadu_si512(ap.add(1)));
+                v = A::dot(v, c2, _mm512_loadu_si512(ap.add(2)));
+                acc[j] = A::dot(v, c3, _mm512_loadu_si512(ap.add(3)));
             }
         }
     }

@@ -18,6 +18,8 @@ pub mod worker_pool;
 #[cfg(target_arch = "x86_64")]
 mod attention_avx512;
 #[cfg(target_arch = "x86_64")]
+mod byte_dot;
+#[cfg(target_arch = "x86_64")]
 mod f16_avx2;
 #[cfg(target_arch = "x86_64")]
 mod f16_avx512;

@@ -19,6 +19,7 @@
 //! k of a 64-value group holds values 4k..4k+3, so the four lanes of 128-bit lane L belong to
 //! sub-block 4G + L of group G, and x stays in its natural order.
 
+use super::byte_dot::{ByteDot, MaddBw, Vnni};
 use super::prefetch::{prefetch as prefetch_line, Prefetch};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
 
@@ -95,50 +96,6 @@ fn quantize_block(x: &[f32]) -> (f32, Vec<i32>) {
         .map(|&v| (v * inv).round_ties_even().clamp(-X_MAX, X_MAX) as i32)
         .collect();
     (max / X_MAX, q)
-}
-
-/// How four u8 × s8 products are added into each i32 lane.
-trait ByteDot {
-    /// `acc` + Σ over each lane's 4 bytes of `u` (u8) × `s` (s8).
-    ///
-    /// # Safety
-    /// The CPU must support the implementation's instructions (AVX-512BW; VNNI for `Vnni`).
-    unsafe fn dot(
-        acc: std::arch::x86_64::__m512i,
-        u: std::arch::x86_64::__m512i,
-        s: std::arch::x86_64::__m512i,
-    ) -> std::arch::x86_64::__m512i;
-}
-
-struct Vnni;
-impl ByteDot for Vnni {
-    #[inline(always)]
-    unsafe fn dot(
-        acc: std::arch::x86_64::__m512i,
-        u: std::arch::x86_64::__m512i,
-        s: std::arch::x86_64::__m512i,
-    ) -> std::arch::x86_64::__m512i {
-        // SAFETY: this function's contract: the CPU has AVX-512 VNNI.
-        unsafe { std::arch::x86_64::_mm512_dpbusd_epi32(acc, u, s) }
-    }
-}
-
-struct MaddBw;
-impl ByteDot for MaddBw {
-    #[inline(always)]
-    unsafe fn dot(
-        acc: std::arch::x86_64::__m512i,
-        u: std::arch::x86_64::__m512i,
-        s: std::arch::x86_64::__m512i,
-    ) -> std::arch::x86_64::__m512i {
-        use std::arch::x86_64::*;
-        // SAFETY: this function's contract: the CPU has AVX-512BW. |pair| ≤ 2·63·128 < 2^15, so
-        // `vpmaddubsw` does not saturate.
-        unsafe {
-            let pairs = _mm512_maddubs_epi16(u, s);
-            _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)))
-        }
-    }
 }
 
 /// Σ dequant(w)·x̂ over one row of Q6_K blocks, with VNNI.
