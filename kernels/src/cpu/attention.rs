@@ -409,22 +409,15 @@ mod tests {
             gen(ctx * kvd),
             gen(ctx * kvd),
         );
-        let pool = WorkerPool::new(threads, false).unwrap();
-        let mut out = vec![0f32; shape.heads * shape.head_dim];
-        fn heads(x: &[f32], ctx: usize, d: usize) -> KvHeads<'_> {
-            KvHeads::new(x, ctx * d, d)
-        }
         let d = shape.head_dim;
-        attend(
-            isa,
-            &pool,
-            shape,
-            &q,
-            heads(&k, ctx, d),
-            heads(&v, ctx, d),
-            ctx,
-            &mut out,
-        );
+        let run = |threads: usize| {
+            let pool = WorkerPool::new(threads, false).unwrap();
+            let mut out = vec![0f32; shape.heads * d];
+            let (keys, values) = (KvHeads::new(&k, ctx * d, d), KvHeads::new(&v, ctx * d, d));
+            attend(isa, &pool, shape, &q, keys, values, ctx, &mut out);
+            out
+        };
+        let out = run(threads);
         let (want, largest) = reference(shape, &q, &k, &v, ctx);
         // Outputs are convex combinations of values of magnitude ≤ spread; an f32 score is off by
         // a few ulps of its magnitude, which moves its weight by as much relatively.
@@ -437,18 +430,7 @@ mod tests {
             );
         }
         // Same bits on one thread as on two (fixed blocks, fixed merge order).
-        let single = WorkerPool::new(1, false).unwrap();
-        let mut again = vec![0f32; out.len()];
-        attend(
-            isa,
-            &single,
-            shape,
-            &q,
-            heads(&k, ctx, d),
-            heads(&v, ctx, d),
-            ctx,
-            &mut again,
-        );
+        let again = run(1);
         assert_eq!(
             out, again,
             "{isa} ctx {ctx}: thread count changed the result"

@@ -57,25 +57,13 @@ pub struct Prefetch {
     pub hint: PrefetchHint,
 }
 
-impl PrefetchHint {
-    /// The `_mm_prefetch` strategy of this hint, for kernels that fix it at compile time.
-    #[cfg(target_arch = "x86_64")]
-    pub const fn strategy(self) -> i32 {
-        use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};
-        match self {
-            PrefetchHint::L1 => _MM_HINT_T0,
-            PrefetchHint::L2 => _MM_HINT_T1,
-            PrefetchHint::Nta => _MM_HINT_NTA,
-        }
-    }
-}
-
 /// [`prefetch`] with the strategy fixed at compile time: an inner loop that takes the hint as a
 /// const parameter has no branch on it per line.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn prefetch_with<const STRATEGY: i32>(p: *const u8) {
-    // SAFETY: as in `prefetch`: a hint that never faults or reads architecturally.
+    // SAFETY: prefetch is a hint; it never faults or reads architecturally, even for addresses
+    // outside any allocation (callers form them with `wrapping_add`). SSE is baseline on x86_64.
     unsafe { std::arch::x86_64::_mm_prefetch::<STRATEGY>(p as *const i8) }
 }
 
@@ -83,15 +71,10 @@ pub fn prefetch_with<const STRATEGY: i32>(p: *const u8) {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn prefetch(p: *const u8, hint: PrefetchHint) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};
-    let p = p as *const i8;
-    // SAFETY: prefetch is a hint; it never faults or reads architecturally, even for addresses
-    // outside any allocation (callers form them with `wrapping_add`). SSE is baseline on x86_64.
-    unsafe {
-        match hint {
-            PrefetchHint::L1 => _mm_prefetch::<_MM_HINT_T0>(p),
-            PrefetchHint::L2 => _mm_prefetch::<_MM_HINT_T1>(p),
-            PrefetchHint::Nta => _mm_prefetch::<_MM_HINT_NTA>(p),
-        }
+    use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};
+    match hint {
+        PrefetchHint::L1 => prefetch_with::<_MM_HINT_T0>(p),
+        PrefetchHint::L2 => prefetch_with::<_MM_HINT_T1>(p),
+        PrefetchHint::Nta => prefetch_with::<_MM_HINT_NTA>(p),
     }
 }
