@@ -140,7 +140,9 @@ async fn planted_regression_fails_the_throughput_gate_and_the_fix_passes() {
     // The good commits passed (the first has no baseline yet: neutral perf, successful throughput).
     assert_eq!(
         created(&reqs, &good[2], "integrative:gate:throughput")[0]["conclusion"],
-        "success"
+        "success",
+        "a baseline commit failed its throughput gate; log:\n{}",
+        d.log()
     );
     assert_eq!(
         created(&reqs, &good[0], "integrative:gate:perf")[0]["conclusion"],
