@@ -48,6 +48,15 @@ impl WorkerPool {
         self.threads
     }
 
+    /// Runs `f` on one of the workers, so that the parallel calls inside it start from a worker
+    /// (no wake-up of a sleeping caller after each) — or on the calling thread without a pool.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+
     /// Runs `task(chunk_index, chunk)` over `out` split in chunks of `chunk_len`.
     pub fn for_each_chunk<T: Send>(
         &self,
