@@ -236,13 +236,14 @@ mod tests {
                 let x: Vec<f32> = (0..cols).map(|_| r.random_range(-3.0..3.0)).collect();
                 let row_bytes = format.row_bytes(cols);
                 for isa in Isa::supported() {
-                    for bytes in [0, 4096] {
+                    use crate::cpu::PrefetchHint;
+                    for (bytes, hint) in [
+                        (0, PrefetchHint::L2),
+                        (4096, PrefetchHint::L2),
+                        (4096, PrefetchHint::L2L1),
+                    ] {
                         let pool = WorkerPool::new(2, false).unwrap();
-                        use crate::cpu::PrefetchHint;
-                        let prefetch = Prefetch {
-                            bytes,
-                            hint: PrefetchHint::L2,
-                        };
+                        let prefetch = Prefetch { bytes, hint };
                         let mut out = vec![0f32; rows];
                         gemv(isa, &pool, prefetch, format, &w, &x, &mut out);
                         for (i, &y) in out.iter().enumerate() {

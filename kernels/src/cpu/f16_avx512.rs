@@ -1,7 +1,7 @@
 //! F16 × f32 dot product with AVX-512F: `vcvtph2ps` converts 16 halves at a time, four FMA
 //! chains hide the FMA latency; the row stream is prefetched ahead.
 
-use super::prefetch::{prefetch as prefetch_line, Prefetch};
+use super::prefetch::{prefetch_ahead, Prefetch};
 
 /// Σ f16(w)·x over one row.
 ///
@@ -19,12 +19,10 @@ pub unsafe fn dot(w: &[u8], x: &[f32], ahead: Prefetch) -> f32 {
         let mut acc = [_mm512_setzero_ps(); 4];
         let mut k = 0;
         while k + 64 <= n {
-            if ahead.bytes != 0 {
-                // 128 bytes of weights per step: two lines.
-                let p = w.as_ptr().wrapping_add(2 * k + ahead.bytes);
-                prefetch_line(p, ahead.hint);
-                prefetch_line(p.wrapping_add(64), ahead.hint);
-            }
+            // 128 bytes of weights per step: two lines.
+            let cur = w.as_ptr().wrapping_add(2 * k);
+            prefetch_ahead(cur, ahead);
+            prefetch_ahead(cur.wrapping_add(64), ahead);
             for (j, a) in acc.iter_mut().enumerate() {
                 let o = k + 16 * j;
                 // SAFETY: o + 16 ≤ n, and w holds 2n bytes.

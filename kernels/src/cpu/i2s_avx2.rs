@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::prefetch::{prefetch, PrefetchHint};
+use super::prefetch::{prefetch_ahead, Prefetch};
 use super::tile::{drive, TileKernel, TileParams};
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
@@ -30,8 +30,10 @@ pub unsafe fn dot_codes(
         row0: rows.start,
         acts,
         tokens: acts.tokens(),
-        prefetch: tile.prefetch_bytes,
-        hint: tile.prefetch_hint,
+        ahead: Prefetch {
+            bytes: tile.prefetch_bytes,
+            hint: tile.prefetch_hint,
+        },
     };
     // SAFETY: this function's contract: AVX2 is present and the shapes agree.
     unsafe { drive(&k, rows.len(), acts.tokens(), tile, out) }
@@ -43,8 +45,7 @@ struct Avx2Tiles<'a, 'w> {
     row0: usize,
     acts: &'a QuantizedActivations,
     tokens: usize,
-    prefetch: usize,
-    hint: PrefetchHint,
+    ahead: Prefetch,
 }
 
 impl TileKernel for Avx2Tiles<'_, '_> {
@@ -75,9 +76,7 @@ impl TileKernel for Avx2Tiles<'_, '_> {
             for b in units {
                 for i in 0..R {
                     let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
-                    if self.prefetch != 0 {
-                        prefetch(wp.wrapping_add(self.prefetch), self.hint);
-                    }
+                    prefetch_ahead(wp, self.ahead);
                     // SAFETY: block b < blocks, so 32 bytes from wp lie inside row i.
                     let wv = _mm256_loadu_si256(wp as *const __m256i);
                     let c0 = _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask);

@@ -20,7 +20,7 @@
 //! sub-block 4G + L of group G, and x stays in its natural order.
 
 use super::byte_dot::{ByteDot, MaddBw, Vnni};
-use super::prefetch::{prefetch as prefetch_line, Prefetch};
+use super::prefetch::{prefetch_ahead, Prefetch};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
 
 /// Values per 64-byte group of 6-bit values.
@@ -149,12 +149,8 @@ unsafe fn dot<D: ByteDot>(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
         let mut offset_acc = _mm512_setzero_ps();
         for b in 0..blocks {
             let blk = w.as_ptr().add(b * Q6_K_BLOCK_BYTES);
-            if ahead.bytes != 0 {
-                let p = blk.wrapping_add(ahead.bytes);
-                prefetch_line(p, ahead.hint);
-                prefetch_line(p.wrapping_add(64), ahead.hint);
-                prefetch_line(p.wrapping_add(128), ahead.hint);
-                prefetch_line(p.wrapping_add(192), ahead.hint);
+            for line in 0..4 {
+                prefetch_ahead(blk.wrapping_add(64 * line), ahead);
             }
             // F16C inline, as in the Q8_0 kernel (`half`'s conversion is an out-of-line call).
             let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(

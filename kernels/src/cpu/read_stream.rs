@@ -3,7 +3,7 @@
 //! can reach. STREAM's copy and triad also write, and their bandwidth differs from a pure read's
 //! by up to 2× on some hosts.
 
-use crate::cpu::prefetch::{prefetch, Prefetch};
+use crate::cpu::prefetch::{prefetch_ahead, Prefetch};
 
 /// Σ of `data`, read once front to back (the sum keeps the loads from being optimised away).
 /// With AVX-512F: 64-byte loads into four accumulators, and `ahead` prefetches when given.
@@ -37,7 +37,7 @@ fn read_sum_bytes_portable(data: &[u8], ahead: Option<Prefetch>) -> u64 {
     let mut sum = 0u64;
     for c in chunks {
         if let Some(p) = ahead {
-            prefetch(c.as_ptr().wrapping_add(p.bytes), p.hint);
+            prefetch_ahead(c.as_ptr(), p);
         }
         let word = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
         sum = sum.wrapping_add(word);
@@ -57,9 +57,8 @@ unsafe fn read_sum_bytes_avx512(data: &[u8], ahead: Option<Prefetch>) -> u64 {
     for c in chunks {
         let p = c.as_ptr();
         if let Some(a) = ahead {
-            let q = p.wrapping_add(a.bytes);
             for line in 0..4 {
-                prefetch(q.wrapping_add(64 * line), a.hint);
+                prefetch_ahead(p.wrapping_add(64 * line), a);
             }
         }
         for (k, s) in acc.iter_mut().enumerate() {
@@ -82,7 +81,7 @@ fn read_sum_portable(data: &[f64], ahead: Option<Prefetch>) -> f64 {
     let tail: f64 = chunks.remainder().iter().sum();
     for c in chunks {
         if let Some(p) = ahead {
-            prefetch((c.as_ptr() as *const u8).wrapping_add(p.bytes), p.hint);
+            prefetch_ahead(c.as_ptr() as *const u8, p);
         }
         for k in 0..8 {
             acc[k] += c[k];
@@ -104,9 +103,8 @@ unsafe fn read_sum_avx512(data: &[f64], ahead: Option<Prefetch>) -> f64 {
         let p = c.as_ptr();
         if let Some(a) = ahead {
             // 256 bytes per step: four lines.
-            let q = (p as *const u8).wrapping_add(a.bytes);
             for line in 0..4 {
-                prefetch(q.wrapping_add(64 * line), a.hint);
+                prefetch_ahead((p as *const u8).wrapping_add(64 * line), a);
             }
         }
         for (k, s) in acc.iter_mut().enumerate() {
@@ -127,11 +125,12 @@ mod tests {
     fn every_path_sums_exactly_on_integers() {
         let v: Vec<f64> = (0..1003).map(f64::from).collect();
         let want = 1002.0 * 1003.0 / 2.0;
-        let ahead = Prefetch {
-            bytes: 4096,
-            hint: PrefetchHint::L2,
-        };
-        for p in [None, Some(ahead)] {
+        let ahead = |hint| Prefetch { bytes: 4096, hint };
+        for p in [
+            None,
+            Some(ahead(PrefetchHint::L2)),
+            Some(ahead(PrefetchHint::L2L1)),
+        ] {
             assert_eq!(read_sum(&v, p), want);
             assert_eq!(read_sum_portable(&v, p), want);
         }
@@ -149,13 +148,9 @@ mod tests {
             let want = tail
                 .iter()
                 .fold(words, |s, &b| s.wrapping_add(u64::from(b)));
-            for p in [
-                None,
-                Some(Prefetch {
-                    bytes: 4096,
-                    hint: PrefetchHint::L2,
-                }),
-            ] {
+            for p in [None, Some(PrefetchHint::L2), Some(PrefetchHint::L2L1)]
+                .map(|hint| hint.map(|hint| Prefetch { bytes: 4096, hint }))
+            {
                 assert_eq!(read_sum_bytes(data, p), want, "{len}");
                 assert_eq!(read_sum_bytes_portable(data, p), want, "{len}");
             }
