@@ -1,7 +1,7 @@
 //! F16 × f32 dot product with AVX-512F: `vcvtph2ps` converts 16 halves at a time, four FMA
 //! chains hide the FMA latency; the row stream is prefetched ahead.
 
-use super::prefetch::{prefetch_ahead, Prefetch};
+use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
 
 /// Σ f16(w)·x over one row.
 ///
@@ -10,6 +10,16 @@ use super::prefetch::{prefetch_ahead, Prefetch};
 /// `w` holds two bytes per element of `x`.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn dot(w: &[u8], x: &[f32], ahead: Prefetch) -> f32 {
+    // SAFETY: this function's contract, passed on.
+    with_prefetch_hint!(ahead.hint, S, N => unsafe { dot_with::<S, N>(w, x, ahead.bytes) })
+}
+
+/// [`dot`] prefetching `ahead` bytes with the hint's consts (see [`prefetch_ahead_with`]).
+///
+/// # Safety
+/// As [`dot`]; inlined into it.
+#[inline(always)]
+unsafe fn dot_with<const S: i32, const N: bool>(w: &[u8], x: &[f32], ahead: usize) -> f32 {
     assert!(w.len() >= 2 * x.len());
     // SAFETY: the caller checked AVX-512F; every load stays inside `w` and `x` (lengths checked by
     // the loop bounds and the assertion above).
@@ -21,8 +31,8 @@ pub unsafe fn dot(w: &[u8], x: &[f32], ahead: Prefetch) -> f32 {
         while k + 64 <= n {
             // 128 bytes of weights per step: two lines.
             let cur = w.as_ptr().wrapping_add(2 * k);
-            prefetch_ahead(cur, ahead);
-            prefetch_ahead(cur.wrapping_add(64), ahead);
+            prefetch_ahead_with::<S, N>(cur, ahead);
+            prefetch_ahead_with::<S, N>(cur.wrapping_add(64), ahead);
             for (j, a) in acc.iter_mut().enumerate() {
                 let o = k + 16 * j;
                 // SAFETY: o + 16 ≤ n, and w holds 2n bytes.

@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::prefetch::{prefetch_ahead, Prefetch};
+use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
 use super::tile::{drive, TileKernel, TileParams};
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
@@ -25,30 +25,30 @@ pub unsafe fn dot_codes(
     tile: TileParams,
     out: &mut [i32],
 ) {
-    let k = Avx2Tiles {
-        w,
-        row0: rows.start,
-        acts,
-        tokens: acts.tokens(),
-        ahead: Prefetch {
-            bytes: tile.prefetch_bytes,
-            hint: tile.prefetch_hint,
-        },
-    };
-    // SAFETY: this function's contract: AVX2 is present and the shapes agree.
-    unsafe { drive(&k, rows.len(), acts.tokens(), tile, out) }
+    with_prefetch_hint!(tile.prefetch_hint, S, N => {
+        let k = Avx2Tiles::<S, N> {
+            w,
+            row0: rows.start,
+            acts,
+            tokens: acts.tokens(),
+            ahead: tile.prefetch_bytes,
+        };
+        // SAFETY: this function's contract: AVX2 is present and the shapes agree.
+        unsafe { drive(&k, rows.len(), acts.tokens(), tile, out) }
+    })
 }
 
-/// The AVX2 tile over natural-order activations.
-struct Avx2Tiles<'a, 'w> {
+/// The AVX2 tile over natural-order activations, prefetching `ahead` bytes with the hint's
+/// consts `S` and `N` (see `prefetch_ahead_with`).
+struct Avx2Tiles<'a, 'w, const S: i32, const N: bool> {
     w: &'a I2sMatrixRef<'w>,
     row0: usize,
     acts: &'a QuantizedActivations,
     tokens: usize,
-    ahead: Prefetch,
+    ahead: usize,
 }
 
-impl TileKernel for Avx2Tiles<'_, '_> {
+impl<const S: i32, const N: bool> TileKernel for Avx2Tiles<'_, '_, S, N> {
     fn units(&self) -> usize {
         self.w.row_bytes() / BLOCK_BYTES
     }
@@ -76,7 +76,7 @@ impl TileKernel for Avx2Tiles<'_, '_> {
             for b in units {
                 for i in 0..R {
                     let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
-                    prefetch_ahead(wp, self.ahead);
+                    prefetch_ahead_with::<S, N>(wp, self.ahead);
                     // SAFETY: block b < blocks, so 32 bytes from wp lie inside row i.
                     let wv = _mm256_loadu_si256(wp as *const __m256i);
                     let c0 = _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask);

@@ -104,7 +104,8 @@ pub fn prefetch(p: *const u8, hint: PrefetchHint) {
 
 /// The prefetches `ahead` asks for while the line holding `cur` is being read: the line
 /// `ahead.bytes` further (none when 0), and for [`PrefetchHint::L2L1`] also the line
-/// [`L1_NEAR_BYTES`] further into L1.
+/// [`L1_NEAR_BYTES`] further into L1. For loops that are not hot: the hint is matched per call
+/// (a jump table per line), which [`with_prefetch_hint`] and [`prefetch_ahead_with`] avoid.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn prefetch_ahead(cur: *const u8, ahead: Prefetch) {
@@ -116,3 +117,52 @@ pub fn prefetch_ahead(cur: *const u8, ahead: Prefetch) {
         prefetch_with::<{ std::arch::x86_64::_MM_HINT_T0 }>(cur.wrapping_add(L1_NEAR_BYTES));
     }
 }
+
+/// [`prefetch_ahead`] with the hint fixed at compile time (`STRATEGY` the far prefetch's
+/// `_mm_prefetch` strategy, `NEAR` whether the L1 prefetch follows): what a kernel's inner loop
+/// calls per line, with the consts from [`with_prefetch_hint`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn prefetch_ahead_with<const STRATEGY: i32, const NEAR: bool>(cur: *const u8, bytes: usize) {
+    if bytes == 0 {
+        return;
+    }
+    prefetch_with::<STRATEGY>(cur.wrapping_add(bytes));
+    if NEAR {
+        prefetch_with::<{ std::arch::x86_64::_MM_HINT_T0 }>(cur.wrapping_add(L1_NEAR_BYTES));
+    }
+}
+
+/// Evaluates `$body` with a [`PrefetchHint`] turned into the consts `$strategy: i32` and
+/// `$near: bool` of [`prefetch_ahead_with`], once per kernel call. Why: with the hint matched per
+/// line, the F16 and Q6_K loops compiled to an indirect jump per step.
+macro_rules! with_prefetch_hint {
+    ($hint:expr, $strategy:ident, $near:ident => $body:expr) => {{
+        use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};
+        use $crate::cpu::prefetch::PrefetchHint;
+        match $hint {
+            PrefetchHint::L1 => {
+                const $strategy: i32 = _MM_HINT_T0;
+                const $near: bool = false;
+                $body
+            }
+            PrefetchHint::L2 => {
+                const $strategy: i32 = _MM_HINT_T1;
+                const $near: bool = false;
+                $body
+            }
+            PrefetchHint::Nta => {
+                const $strategy: i32 = _MM_HINT_NTA;
+                const $near: bool = false;
+                $body
+            }
+            PrefetchHint::L2L1 => {
+                const $strategy: i32 = _MM_HINT_T1;
+                const $near: bool = true;
+                $body
+            }
+        }
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use with_prefetch_hint;

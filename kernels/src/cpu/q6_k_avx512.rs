@@ -20,7 +20,7 @@
 //! sub-block 4G + L of group G, and x stays in its natural order.
 
 use super::byte_dot::{ByteDot, MaddBw, Vnni};
-use super::prefetch::{prefetch_ahead, Prefetch};
+use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
 
 /// Values per 64-byte group of 6-bit values.
@@ -106,7 +106,7 @@ fn quantize_block(x: &[f32]) -> (f32, Vec<i32>) {
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
 pub unsafe fn dot_vnni(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
     // SAFETY: this function's contract.
-    unsafe { dot::<Vnni>(w, x, ahead) }
+    with_prefetch_hint!(ahead.hint, S, N => unsafe { dot::<Vnni, S, N>(w, x, ahead.bytes) })
 }
 
 /// Σ dequant(w)·x̂ over one row of Q6_K blocks, without VNNI.
@@ -116,13 +116,20 @@ pub unsafe fn dot_vnni(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
 #[target_feature(enable = "avx512f,avx512bw,f16c")]
 pub unsafe fn dot_bw(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
     // SAFETY: this function's contract.
-    unsafe { dot::<MaddBw>(w, x, ahead) }
+    with_prefetch_hint!(ahead.hint, S, N => unsafe { dot::<MaddBw, S, N>(w, x, ahead.bytes) })
 }
 
+/// Σ dequant(w)·x̂ prefetching `ahead` bytes with the hint's consts (see
+/// [`prefetch_ahead_with`]).
+///
 /// # Safety
 /// As [`dot_vnni`] / [`dot_bw`] for `D`; inlined into their `#[target_feature]` bodies.
 #[inline(always)]
-unsafe fn dot<D: ByteDot>(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
+unsafe fn dot<D: ByteDot, const S: i32, const N: bool>(
+    w: &[u8],
+    x: &QuantizedX,
+    ahead: usize,
+) -> f32 {
     let blocks = x.len() / QK_K;
     assert!(x.len().is_multiple_of(QK_K) && w.len() >= blocks * Q6_K_BLOCK_BYTES);
     // SAFETY: the features by the caller; block b reads bytes b·210..b·210+210 of `w`, values
@@ -150,7 +157,7 @@ unsafe fn dot<D: ByteDot>(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
         for b in 0..blocks {
             let blk = w.as_ptr().add(b * Q6_K_BLOCK_BYTES);
             for line in 0..4 {
-                prefetch_ahead(blk.wrapping_add(64 * line), ahead);
+                prefetch_ahead_with::<S, N>(blk.wrapping_add(64 * line), ahead);
             }
             // F16C inline, as in the Q8_0 kernel (`half`'s conversion is an out-of-line call).
             let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(

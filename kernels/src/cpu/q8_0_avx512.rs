@@ -2,7 +2,7 @@
 //! (`vpmovsxbd`, `vcvtdq2ps`), multiplied with x, and the block sum scaled by its f16 scale into
 //! one accumulator per block parity (two FMA chains); the row stream is prefetched ahead.
 
-use super::prefetch::{prefetch_ahead, Prefetch};
+use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
 use crate::format::ggml_blocks::{Q8_0_BLOCK_BYTES, QK8_0};
 
 /// Σ dequant(w)·x over one row of Q8_0 blocks.
@@ -12,6 +12,16 @@ use crate::format::ggml_blocks::{Q8_0_BLOCK_BYTES, QK8_0};
 /// of 32.
 #[target_feature(enable = "avx512f,f16c")]
 pub unsafe fn dot(w: &[u8], x: &[f32], ahead: Prefetch) -> f32 {
+    // SAFETY: this function's contract, passed on.
+    with_prefetch_hint!(ahead.hint, S, N => unsafe { dot_with::<S, N>(w, x, ahead.bytes) })
+}
+
+/// [`dot`] prefetching `ahead` bytes with the hint's consts (see [`prefetch_ahead_with`]).
+///
+/// # Safety
+/// As [`dot`]; inlined into it.
+#[inline(always)]
+unsafe fn dot_with<const S: i32, const N: bool>(w: &[u8], x: &[f32], ahead: usize) -> f32 {
     let blocks = x.len() / QK8_0;
     assert!(x.len().is_multiple_of(QK8_0) && w.len() >= blocks * Q8_0_BLOCK_BYTES);
     // SAFETY: AVX-512F and F16C by the caller; block b reads bytes b·34..b·34+34 of `w` and floats
@@ -25,7 +35,7 @@ pub unsafe fn dot(w: &[u8], x: &[f32], ahead: Prefetch) -> f32 {
             let blk = w.as_ptr().add(b * Q8_0_BLOCK_BYTES);
             if b.is_multiple_of(2) {
                 // Two blocks are 68 bytes: about one line per step.
-                prefetch_ahead(blk, ahead);
+                prefetch_ahead_with::<S, N>(blk, ahead);
             }
             // F16C inline: `half`'s conversion is an out-of-line call (every vector register is
             // caller-saved across it); with it, this kernel took 42 ms instead of 22.

@@ -4,6 +4,8 @@
 //! by up to 2× on some hosts.
 
 use crate::cpu::prefetch::{prefetch_ahead, Prefetch};
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::prefetch::{prefetch_ahead_with, with_prefetch_hint, PrefetchHint};
 
 /// Σ of `data`, read once front to back (the sum keeps the loads from being optimised away).
 /// With AVX-512F: 64-byte loads into four accumulators, and `ahead` prefetches when given.
@@ -45,34 +47,54 @@ fn read_sum_bytes_portable(data: &[u8], ahead: Option<Prefetch>) -> u64 {
     sum.wrapping_add(tail)
 }
 
+/// The hint and distance of `ahead` (distance 0 without prefetch), for [`with_prefetch_hint`].
+#[cfg(target_arch = "x86_64")]
+fn hint_and_bytes(ahead: Option<Prefetch>) -> (PrefetchHint, usize) {
+    ahead.map_or((PrefetchHint::L2, 0), |a| (a.hint, a.bytes))
+}
+
 /// # Safety
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn read_sum_bytes_avx512(data: &[u8], ahead: Option<Prefetch>) -> u64 {
+    let (hint, bytes) = hint_and_bytes(ahead);
+    // SAFETY: this function's contract, passed on.
+    with_prefetch_hint!(hint, S, N => unsafe { read_sum_bytes_avx512_with::<S, N>(data, bytes) })
+}
+
+/// [`read_sum_bytes_avx512`] prefetching `ahead` bytes with the hint's consts, as the kernels do.
+///
+/// # Safety
+/// As [`read_sum_bytes_avx512`]; inlined into it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn read_sum_bytes_avx512_with<const S: i32, const N: bool>(
+    data: &[u8],
+    ahead: usize,
+) -> u64 {
     use std::arch::x86_64::*;
     let chunks = data.chunks_exact(256);
     let rest = read_sum_bytes_portable(chunks.remainder(), None);
-    let mut acc = [_mm512_setzero_si512(); 4];
-    for c in chunks {
-        let p = c.as_ptr();
-        if let Some(a) = ahead {
+    // SAFETY: AVX-512F by this function's contract; each chunk holds 256 bytes, so the loads at
+    // 64·k, k < 4, are in bounds.
+    unsafe {
+        let mut acc = [_mm512_setzero_si512(); 4];
+        for c in chunks {
+            let p = c.as_ptr();
             for line in 0..4 {
-                prefetch_ahead(p.wrapping_add(64 * line), a);
+                prefetch_ahead_with::<S, N>(p.wrapping_add(64 * line), ahead);
+            }
+            for (k, s) in acc.iter_mut().enumerate() {
+                *s = _mm512_add_epi64(*s, _mm512_loadu_si512(p.add(64 * k) as *const __m512i));
             }
         }
-        for (k, s) in acc.iter_mut().enumerate() {
-            // SAFETY: the chunk holds 256 bytes, so 64·k + 64 ≤ 256 are in bounds.
-            *s = _mm512_add_epi64(*s, unsafe {
-                _mm512_loadu_si512(p.add(64 * k) as *const __m512i)
-            });
-        }
+        let sum = _mm512_add_epi64(
+            _mm512_add_epi64(acc[0], acc[1]),
+            _mm512_add_epi64(acc[2], acc[3]),
+        );
+        (_mm512_reduce_add_epi64(sum) as u64).wrapping_add(rest)
     }
-    let sum = _mm512_add_epi64(
-        _mm512_add_epi64(acc[0], acc[1]),
-        _mm512_add_epi64(acc[2], acc[3]),
-    );
-    (_mm512_reduce_add_epi64(sum) as u64).wrapping_add(rest)
 }
 
 fn read_sum_portable(data: &[f64], ahead: Option<Prefetch>) -> f64 {
@@ -95,25 +117,38 @@ fn read_sum_portable(data: &[f64], ahead: Option<Prefetch>) -> f64 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn read_sum_avx512(data: &[f64], ahead: Option<Prefetch>) -> f64 {
+    let (hint, bytes) = hint_and_bytes(ahead);
+    // SAFETY: this function's contract, passed on.
+    with_prefetch_hint!(hint, S, N => unsafe { read_sum_avx512_with::<S, N>(data, bytes) })
+}
+
+/// [`read_sum_avx512`] prefetching `ahead` bytes with the hint's consts, as the kernels do.
+///
+/// # Safety
+/// As [`read_sum_avx512`]; inlined into it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn read_sum_avx512_with<const S: i32, const N: bool>(data: &[f64], ahead: usize) -> f64 {
     use std::arch::x86_64::*;
     let chunks = data.chunks_exact(32);
     let tail: f64 = chunks.remainder().iter().sum();
-    let mut acc = [_mm512_setzero_pd(); 4];
-    for c in chunks {
-        let p = c.as_ptr();
-        if let Some(a) = ahead {
+    // SAFETY: AVX-512F by this function's contract; each chunk holds 32 f64, so the loads at
+    // 8·k, k < 4, are in bounds.
+    unsafe {
+        let mut acc = [_mm512_setzero_pd(); 4];
+        for c in chunks {
+            let p = c.as_ptr();
             // 256 bytes per step: four lines.
             for line in 0..4 {
-                prefetch_ahead((p as *const u8).wrapping_add(64 * line), a);
+                prefetch_ahead_with::<S, N>((p as *const u8).wrapping_add(64 * line), ahead);
+            }
+            for (k, s) in acc.iter_mut().enumerate() {
+                *s = _mm512_add_pd(*s, _mm512_loadu_pd(p.add(8 * k)));
             }
         }
-        for (k, s) in acc.iter_mut().enumerate() {
-            // SAFETY: the chunk holds 32 f64, so 8·k + 8 ≤ 32 are in bounds.
-            *s = _mm512_add_pd(*s, unsafe { _mm512_loadu_pd(p.add(8 * k)) });
-        }
+        let sum = _mm512_add_pd(_mm512_add_pd(acc[0], acc[1]), _mm512_add_pd(acc[2], acc[3]));
+        _mm512_reduce_add_pd(sum) + tail
     }
-    let sum = _mm512_add_pd(_mm512_add_pd(acc[0], acc[1]), _mm512_add_pd(acc[2], acc[3]));
-    _mm512_reduce_add_pd(sum) + tail
 }
 
 #[cfg(test)]
