@@ -10,7 +10,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::byte_dot::{ByteDot, MaddBw, Vnni};
-use super::prefetch::{prefetch_with, PrefetchHint, L1_NEAR_BYTES};
+use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
 use super::tile::{self, TileKernel, TileParams};
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
@@ -110,43 +110,27 @@ unsafe fn drive<A: ByteDot>(
     tile: TileParams,
     out: &mut [i32],
 ) {
-    use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};
-    // The prefetch choice becomes const parameters of the tile, so its inner loops carry no
-    // branch on it per line.
+    // The prefetch hint becomes const parameters of the tile, so its inner loops carry no
+    // dispatch on it per line.
     // SAFETY: this function's contract, passed on unchanged.
-    unsafe {
-        match (tile.prefetch_bytes != 0, tile.prefetch_hint) {
-            (false, _) => drive_with::<A, false, _MM_HINT_T1, false>(w, rows, acts, tile, out),
-            (true, PrefetchHint::L1) => {
-                drive_with::<A, true, _MM_HINT_T0, false>(w, rows, acts, tile, out)
-            }
-            (true, PrefetchHint::L2) => {
-                drive_with::<A, true, _MM_HINT_T1, false>(w, rows, acts, tile, out)
-            }
-            (true, PrefetchHint::Nta) => {
-                drive_with::<A, true, _MM_HINT_NTA, false>(w, rows, acts, tile, out)
-            }
-            (true, PrefetchHint::L2L1) => {
-                drive_with::<A, true, _MM_HINT_T1, true>(w, rows, acts, tile, out)
-            }
-        }
-    }
+    with_prefetch_hint!(tile.prefetch_hint, S, N => unsafe {
+        drive_with::<A, S, N>(w, rows, acts, tile, out)
+    })
 }
 
-/// [`drive`] with prefetching fixed: `PREFETCH` on or off, `STRATEGY` the `_mm_prefetch` hint,
-/// `NEAR` a second prefetch into L1 [`L1_NEAR_BYTES`] ahead.
+/// [`drive`] with the prefetch hint's consts `S` and `N` (see `prefetch_ahead_with`).
 ///
 /// # Safety
 /// As [`drive`].
 #[inline(always)]
-unsafe fn drive_with<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32, const NEAR: bool>(
+unsafe fn drive_with<A: ByteDot, const S: i32, const N: bool>(
     w: &I2sMatrixRef<'_>,
     rows: Range<usize>,
     acts: &InterleavedActs,
     tile: TileParams,
     out: &mut [i32],
 ) {
-    let k = Avx512Tiles::<A, PREFETCH, STRATEGY, NEAR> {
+    let k = Avx512Tiles::<A, S, N> {
         w,
         row0: rows.start,
         acts,
@@ -160,8 +144,8 @@ unsafe fn drive_with<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32, cons
 }
 
 /// The AVX-512 tile over superblock-interleaved activations, multiplying with `A`, prefetching
-/// `prefetch` bytes ahead with `STRATEGY` when `PREFETCH` (and into L1 nearer when `NEAR`).
-struct Avx512Tiles<'a, 'w, A, const PREFETCH: bool, const STRATEGY: i32, const NEAR: bool> {
+/// `prefetch` bytes ahead with the hint's consts `S` and `N`.
+struct Avx512Tiles<'a, 'w, A, const S: i32, const N: bool> {
     w: &'a I2sMatrixRef<'w>,
     row0: usize,
     acts: &'a InterleavedActs,
@@ -172,9 +156,7 @@ struct Avx512Tiles<'a, 'w, A, const PREFETCH: bool, const STRATEGY: i32, const N
     acc: std::marker::PhantomData<A>,
 }
 
-impl<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32, const NEAR: bool> TileKernel
-    for Avx512Tiles<'_, '_, A, PREFETCH, STRATEGY, NEAR>
-{
+impl<A: ByteDot, const S: i32, const N: bool> TileKernel for Avx512Tiles<'_, '_, A, S, N> {
     fn units(&self) -> usize {
         self.blocks.div_ceil(2)
     }
@@ -214,7 +196,7 @@ impl<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32, const NEAR: bool> Ti
             for s in supers.start..full_end {
                 for i in 0..R {
                     let wp = rows[i].as_ptr().add(s * SUPER_BYTES);
-                    self.prefetch_line(wp);
+                    prefetch_ahead_with::<S, N>(wp, self.prefetch);
                     // SAFETY: s < full_end, so both blocks of superblock s lie inside row i.
                     let wv = _mm512_loadu_si512(wp as *const __m512i);
                     accumulate::<A, T>(&mut acc[i], &mut acc2[i], wv, mask, &toks, s, two_chains);
@@ -242,20 +224,7 @@ impl<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32, const NEAR: bool> Ti
     }
 }
 
-impl<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32, const NEAR: bool>
-    Avx512Tiles<'_, '_, A, PREFETCH, STRATEGY, NEAR>
-{
-    /// The prefetches of the weight line at `wp`.
-    #[inline(always)]
-    fn prefetch_line(&self, wp: *const u8) {
-        if PREFETCH {
-            prefetch_with::<STRATEGY>(wp.wrapping_add(self.prefetch));
-            if NEAR {
-                prefetch_with::<{ _MM_HINT_T0 }>(wp.wrapping_add(L1_NEAR_BYTES));
-            }
-        }
-    }
-
+impl<A: ByteDot, const S: i32, const N: bool> Avx512Tiles<'_, '_, A, S, N> {
     /// The decode tile (one token): each plane of a 64-byte load is only masked, not shifted —
     /// plane g keeps its codes at bit 6 − 2g, i.e. multiplied by 4^(3−g) — and goes into its own
     /// accumulator; the row's sum divides the scales out once at the end (exactly: every lane
@@ -298,7 +267,7 @@ impl<A: ByteDot, const PREFETCH: bool, const STRATEGY: i32, const NEAR: bool>
                 // same with the weights in L2.
                 for (acc_row, row) in acc.iter_mut().zip(rows) {
                     let wp = row.as_ptr().add(s * SUPER_BYTES);
-                    self.prefetch_line(wp);
+                    prefetch_ahead_with::<S, N>(wp, self.prefetch);
                     // SAFETY: s < full_end, so both blocks of superblock s lie inside the row.
                     let wv = _mm512_loadu_si512(wp as *const __m512i);
                     for g in 0..4 {
