@@ -12,7 +12,7 @@ use std::time::Instant;
 pub use crate::report::bandwidth::StreamBandwidth;
 
 use bitnet_kernels::cpu::huge_pages::advise_huge_pages;
-use bitnet_kernels::cpu::read_stream::{read_sum, read_sum_bytes};
+use bitnet_kernels::cpu::read_stream::read_sum_bytes;
 use bitnet_kernels::cpu::{Prefetch, PrefetchHint};
 
 use crate::stats::Summary;
@@ -204,7 +204,9 @@ pub fn read_bandwidth_of(threads: usize, data: &[u8]) -> Option<f64> {
 
 /// Seconds for `threads` pinned threads to read their `len`-element chunks of `a` once.
 fn read_pass(threads: usize, len: usize, a: &[f64], ahead: Option<Prefetch>) -> f64 {
-    timed_read(threads, len, a, |c| read_sum(c, ahead))
+    timed_read(threads, len, a, |c| {
+        read_sum_bytes(bytemuck::cast_slice::<f64, u8>(c), ahead)
+    })
 }
 
 /// Seconds for `threads` pinned scoped threads to run `read` over their `len`-element chunks of
