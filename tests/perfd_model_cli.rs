@@ -97,6 +97,20 @@ fn model_bench_on_a_synthetic_preset_reports_phases() {
         .map(|o| o["share"].as_f64().unwrap())
         .sum();
     assert!((share - 1.0).abs() < 1e-9);
+    // Every decode operation says what it reads per token; together that is the roofline's
+    // bytes (weights and the KV cache). A prompt token's share of a prefill has no rate.
+    let op_bytes: u64 = r["decode_profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["bytes_per_token"].as_u64().expect("decode op bytes"))
+        .sum();
+    assert_eq!(op_bytes, roof["bytes_per_token"].as_u64().unwrap());
+    assert!(r["prefill_profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o.get("bytes_per_token").is_none()));
     assert!(r["peak_rss_bytes"].as_u64().unwrap() > 0);
     let ids: Vec<&str> = r["kernel_ids"]
         .as_array()

@@ -151,3 +151,25 @@ fn the_guard_holds_on_a_deep_model_where_attention_numerics_diverge() {
     );
     assert!(c < MIN_COSINE, "f32 and f64 attention agree to cosine {c}");
 }
+
+#[test]
+fn decode_bytes_per_operation_add_up_to_the_roofline_bytes() {
+    use bitnet_kernels::model::op_profile::Op;
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny(&dir);
+    let hp = *m.hparams();
+    let (h, f, kv, layers) = (hp.hidden, hp.ffn, hp.kv_dim(), hp.layers);
+    let bytes = |op| m.decode_weight_bytes_of(op) as usize;
+    // Two bits a ternary weight, per layer; f32 norms; the embedding in its own format.
+    assert_eq!(bytes(Op::Qkv), layers * (h * h + 2 * kv * h) / 4);
+    assert_eq!(bytes(Op::OProj), layers * h * h / 4);
+    assert_eq!(bytes(Op::GateUp), layers * 2 * f * h / 4);
+    assert_eq!(bytes(Op::Down), layers * f * h / 4);
+    assert_eq!(bytes(Op::NormQuant), layers * (3 * h + f) * 4);
+    assert_eq!(bytes(Op::Attention), 0);
+    let embedding = m.embedding_format().row_bytes(h) * hp.vocab;
+    assert_eq!(bytes(Op::LmHead), embedding + 4 * h);
+    assert_eq!(bytes(Op::Embed), m.embedding_format().row_bytes(h));
+    let total: u64 = Op::ALL.iter().map(|&op| m.decode_weight_bytes_of(op)).sum();
+    assert_eq!(m.decode_weight_bytes(), total);
+}

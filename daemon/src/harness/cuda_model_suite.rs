@@ -73,6 +73,7 @@ fn shares(times: &DeviceOpTimes, tokens: usize) -> Vec<OpShare> {
             op: op.into(),
             seconds_per_token: secs / tokens.max(1) as f64,
             share: if total > 0.0 { secs / total } else { 0.0 },
+            bytes_per_token: None,
         })
         .collect()
 }

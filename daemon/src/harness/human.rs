@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::report::bench_report::SameWindowRoofline;
+use crate::report::phase::OpShare;
 use crate::report::BenchReport;
 use crate::stats::Summary;
 
@@ -293,14 +294,16 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         (&r.prefill_profile, "prefill time per prompt token"),
     ] {
         if profile && !ops.is_empty() {
+            let read = r.memory_bandwidth.read_bytes_per_second();
             let _ = writeln!(s, "\n{what} by operation:");
             for op in ops {
                 let _ = writeln!(
                     s,
-                    "  {:<16} {:>9.3} ms  {:>5.1}%",
+                    "  {:<16} {:>9.3} ms  {:>5.1}%{}",
                     op.op,
                     1e3 * op.seconds_per_token,
-                    100.0 * op.share
+                    100.0 * op.share,
+                    streaming_rate(op, read)
                 );
             }
         }
@@ -348,6 +351,26 @@ fn kernel_section(s: &mut String, r: &BenchReport) {
     }
 }
 
+/// Bytes per token below which an operation's streaming rate is not shown: an embedding row or
+/// a handful of norms is latency, not bandwidth.
+const RATE_MIN_BYTES: u64 = 1_000_000;
+
+/// `  24.8 GB/s  86% of read` for an operation that reads enough bytes per token to stream, its
+/// rate as a share of the run's best read-only bandwidth (the roofline's basis).
+fn streaming_rate(op: &OpShare, read: f64) -> String {
+    match (op.bytes_per_token, op.bytes_per_second()) {
+        (Some(bytes), Some(rate)) if bytes >= RATE_MIN_BYTES => {
+            let share = if read > 0.0 {
+                format!("  {:>3.0}% of read", 100.0 * rate / read)
+            } else {
+                String::new()
+            };
+            format!("  {:>6.1} GB/s{share}", rate / 1e9)
+        }
+        _ => String::new(),
+    }
+}
+
 /// Renders the report as plain text; `profile` adds the per-operation decode breakdown.
 pub fn render(r: &BenchReport, profile: bool) -> String {
     let mut s = String::new();
@@ -379,4 +402,39 @@ pub fn render(r: &BenchReport, profile: bool) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(bytes: Option<u64>, seconds: f64) -> OpShare {
+        OpShare {
+            op: "lm_head".into(),
+            seconds_per_token: seconds,
+            share: 0.5,
+            bytes_per_token: bytes,
+        }
+    }
+
+    #[test]
+    fn a_streaming_operation_shows_its_rate_against_the_read_bandwidth() {
+        // 1 GB in 50 ms is 20 GB/s: 80 % of a 25 GB/s read.
+        assert_eq!(
+            streaming_rate(&op(Some(1_000_000_000), 0.05), 25e9),
+            "    20.0 GB/s   80% of read"
+        );
+        // No read figure: the rate alone.
+        assert_eq!(
+            streaming_rate(&op(Some(1_000_000_000), 0.05), 0.0),
+            "    20.0 GB/s"
+        );
+    }
+
+    #[test]
+    fn small_or_unknown_reads_show_no_rate() {
+        assert_eq!(streaming_rate(&op(Some(5_120), 1e-5), 25e9), "");
+        assert_eq!(streaming_rate(&op(None, 0.05), 25e9), "");
+        assert_eq!(streaming_rate(&op(Some(1_000_000_000), 0.0), 25e9), "");
+    }
 }

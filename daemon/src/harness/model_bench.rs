@@ -93,7 +93,9 @@ fn window_read(model: &BitnetModel, engine: &I2sGemm) -> Result<f64> {
         .context("read pass over the model's bytes after a repetition")
 }
 
-fn shares(p: &OpProfile, tokens: usize) -> Vec<OpShare> {
+/// Time per token of each operation over `tokens` tokens, with the bytes each reads per token
+/// where `bytes_of` knows them.
+fn shares(p: &OpProfile, tokens: usize, bytes_of: impl Fn(Op) -> Option<u64>) -> Vec<OpShare> {
     let total = p.total();
     Op::ALL
         .iter()
@@ -105,6 +107,7 @@ fn shares(p: &OpProfile, tokens: usize) -> Vec<OpShare> {
             } else {
                 0.0
             },
+            bytes_per_token: bytes_of(op),
         })
         .collect()
 }
@@ -184,20 +187,33 @@ impl<'m> Runner<'m> {
 
     fn finish(self) -> Result<ModelBenchResult> {
         let spec = self.spec;
+        let kv_bytes_per_token = mean_kv_bytes(&self.session, spec.prompt_tokens, spec.gen_tokens);
+        // A decoded token reads every weight once, and attention the KV cache; a prompt token's
+        // share of a prefill's weight reads is no streaming rate, so prefill has no bytes.
+        let decode_bytes = |op| {
+            Some(match op {
+                Op::Attention => kv_bytes_per_token,
+                op => self.model.decode_weight_bytes_of(op),
+            })
+        };
         Ok(ModelBenchResult {
             phases: vec![
                 phase(Phase::Prefill, spec.prompt_tokens, self.prefill)?,
                 phase(Phase::Decode, spec.gen_tokens, self.decode)?,
             ],
-            decode_profile: shares(&self.profile, spec.gen_tokens * spec.reps),
-            prefill_profile: shares(&self.prefill_profile, spec.prompt_tokens * spec.reps),
+            decode_profile: shares(&self.profile, spec.gen_tokens * spec.reps, decode_bytes),
+            prefill_profile: shares(
+                &self.prefill_profile,
+                spec.prompt_tokens * spec.reps,
+                |_| None,
+            ),
             kernel_ids: self
                 .session
                 .kernel_ids()
                 .into_iter()
                 .map(String::from)
                 .collect(),
-            kv_bytes_per_token: mean_kv_bytes(&self.session, spec.prompt_tokens, spec.gen_tokens),
+            kv_bytes_per_token,
             decode_window_read: self.window_read,
         })
     }

@@ -73,6 +73,19 @@ pub struct OpShare {
     pub seconds_per_token: f64,
     /// Fraction of the decode time.
     pub share: f64,
+    /// Bytes the operation reads per decoded token: its weights, and for attention the KV cache
+    /// (mean over the decoded positions). With `seconds_per_token`, how fast the operation
+    /// streams. Absent where not known (prefill, older reports, other engines).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes_per_token: Option<u64>,
+}
+
+impl OpShare {
+    /// Bytes/s the operation streamed its bytes at, where both are known.
+    pub fn bytes_per_second(&self) -> Option<f64> {
+        let bytes = self.bytes_per_token? as f64;
+        (self.seconds_per_token > 0.0).then(|| bytes / self.seconds_per_token)
+    }
 }
 
 #[cfg(test)]

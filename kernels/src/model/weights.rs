@@ -11,6 +11,7 @@ use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_WEIGHTS};
 use crate::gguf::{GgmlType, GgufFile, Placement, TensorInfo};
 use crate::model::error::ModelError;
 use crate::model::hparams::BitnetHparams;
+use crate::model::op_profile::Op;
 
 /// A ternary projection: borrowed from the file, or repacked when rows are not block-aligned.
 #[derive(Debug)]
@@ -347,12 +348,44 @@ impl BitnetModel {
 
     /// Bytes one decoded token reads from the weights: the ternary matrices, the norms and the
     /// whole embedding in the format it is read in (the KV cache comes on top, per position).
+    /// The sum of [`Self::decode_weight_bytes_of`] over every operation.
     pub fn decode_weight_bytes(&self) -> u64 {
-        let hp = &self.hparams;
-        let (h, f, kv) = (hp.hidden as u64, hp.ffn as u64, hp.kv_dim() as u64);
-        let ternary = (2 * h * h + 2 * kv * h + 3 * f * h) / 4 * hp.layers as u64;
-        let norms = (4 * h + f) * 4 * hp.layers as u64 + 4 * h;
-        ternary + norms + self.embedding().len() as u64
+        Op::ALL
+            .iter()
+            .map(|&op| self.decode_weight_bytes_of(op))
+            .sum()
+    }
+
+    /// Bytes of weights operation `op` reads for one decoded token (the KV cache that attention
+    /// reads depends on the position and is not counted): what the profile divides its times
+    /// by to say how close each operation streams to the memory's read bandwidth.
+    pub fn decode_weight_bytes_of(&self, op: Op) -> u64 {
+        let f32s = |v: &[f32]| 4 * v.len() as u64;
+        let projs = |ps: &[Proj]| -> u64 {
+            (0..self.layers.len())
+                .flat_map(|l| ps.iter().map(move |&p| (l, p)))
+                .map(|(l, p)| self.proj(l, p).weight_bytes() as u64)
+                .sum()
+        };
+        match op {
+            Op::Embed => self.embedding_format().row_bytes(self.hparams.hidden) as u64,
+            Op::NormQuant => self
+                .layers
+                .iter()
+                .map(|w| {
+                    f32s(&w.attn_norm)
+                        + f32s(&w.attn_sub_norm)
+                        + f32s(&w.ffn_norm)
+                        + f32s(&w.ffn_sub_norm)
+                })
+                .sum(),
+            Op::Qkv => projs(&[Proj::Q, Proj::K, Proj::V]),
+            Op::Attention => 0,
+            Op::OProj => projs(&[Proj::O]),
+            Op::GateUp => projs(&[Proj::Gate, Proj::Up]),
+            Op::Down => projs(&[Proj::Down]),
+            Op::LmHead => f32s(&self.output_norm) + self.embedding().len() as u64,
+        }
     }
 
     /// One ternary projection of layer `l`.
