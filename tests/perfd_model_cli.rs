@@ -356,6 +356,8 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("the model above"));
+    // Both files were in memory: the peak RSS says so.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(both models loaded)"));
     let missing = [
         "bench",
         "--preset",

@@ -287,7 +287,12 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         }
     }
     if let Some(rss) = r.peak_rss_bytes {
-        let _ = writeln!(s, "memory    peak RSS {:.2} GB", rss as f64 / 1e9);
+        let both = if second_model_loaded(r) {
+            " (both models loaded)"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "memory    peak RSS {:.2} GB{both}", rss as f64 / 1e9);
     }
     for (ops, what) in [
         (&r.decode_profile, "decode time per token"),
@@ -348,6 +353,18 @@ fn kernel_section(s: &mut String, r: &BenchReport) {
             k.roofline_ratio.map_or(f64::NAN, |r| 100.0 * r),
             100.0 * k.bytes_per_second.median / bw.stream_bytes_per_second(),
         );
+    }
+}
+
+/// Whether the run held a second model in memory (`--compare-model`, `--compare-embeddings` or
+/// `--compare-weights`: another file, or the same file placed the other way), so that its peak
+/// RSS is not one model's. `--compare-params` alone shares the model.
+fn second_model_loaded(r: &BenchReport) -> bool {
+    match (&r.model, &r.comparison) {
+        (Some(m), Some(c)) => {
+            c.model.path != m.path || c.model.weights_placement != m.weights_placement
+        }
+        _ => false,
     }
 }
 
@@ -429,6 +446,45 @@ mod tests {
             streaming_rate(&op(Some(1_000_000_000), 0.05), 0.0),
             "    20.0 GB/s"
         );
+    }
+
+    #[test]
+    fn peak_rss_says_when_a_second_model_was_in_memory() {
+        use crate::report::bench_report::Comparison;
+        let mut r: BenchReport = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/bench_report_minimal.json"
+        ))
+        .unwrap();
+        assert!(!second_model_loaded(&r));
+        assert!(!render(&r, false).contains("both models"));
+        let model = r.model.clone().unwrap();
+        let compared = |model| Comparison {
+            model,
+            params: None,
+            kernel_ids: Vec::new(),
+            phases: Vec::new(),
+            decode_roofline: r.decode_roofline.clone().unwrap(),
+            ratios: Vec::new(),
+        };
+        // Other kernel parameters on the very same model: one copy.
+        let same = compared(model.clone());
+        // Another file, or the same file placed the other way: two copies.
+        let mut other_file = model.clone();
+        other_file.path.push_str(".q6_k");
+        let other_file = compared(other_file);
+        let mut other_placement = model;
+        other_placement.weights_placement = Some("mapped".into());
+        let other_placement = compared(other_placement);
+        r.comparison = Some(same);
+        assert!(!second_model_loaded(&r));
+        r.comparison = Some(other_file);
+        assert!(second_model_loaded(&r));
+        assert!(
+            render(&r, false).contains("peak RSS")
+                && render(&r, false).contains("(both models loaded)")
+        );
+        r.comparison = Some(other_placement);
+        assert!(second_model_loaded(&r));
     }
 
     #[test]
