@@ -334,6 +334,20 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
     // The candidate's roofline counts its own (smaller) embedding.
     let bytes = |rf: &Value| rf["bytes_per_token"].as_u64().unwrap();
     assert!(bytes(&c["decode_roofline"]) < bytes(&r["decode_roofline"]));
+    // Its profile says where: the lm_head reads fewer bytes, the ternary projections the same.
+    let op_bytes = |profile: &Value, op: &str| {
+        profile
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["op"] == op)
+            .unwrap()["bytes_per_token"]
+            .as_u64()
+            .unwrap()
+    };
+    let (mine, theirs) = (&r["decode_profile"], &c["decode_profile"]);
+    assert!(op_bytes(theirs, "lm_head") < op_bytes(mine, "lm_head"));
+    assert_eq!(op_bytes(theirs, "ffn_down"), op_bytes(mine, "ffn_down"));
     // A file works the same way; a missing one is an error naming it.
     let file = dir.path().join("q6.gguf");
     write_tiny(&file, &["--embeddings", "q6_k"]);
@@ -358,6 +372,25 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("the model above"));
     // Both files were in memory: the peak RSS says so.
     assert!(String::from_utf8_lossy(&o.stdout).contains("(both models loaded)"));
+    let o = perfd(
+        &[
+            "bench",
+            "--preset",
+            "tiny",
+            "--pp",
+            "4",
+            "--tg",
+            "4",
+            "--reps",
+            "2",
+            "--profile",
+            "--compare-model",
+            path,
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("compared model's decode time per token"));
     let missing = [
         "bench",
         "--preset",

@@ -294,9 +294,14 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         };
         let _ = writeln!(s, "memory    peak RSS {:.2} GB{both}", rss as f64 / 1e9);
     }
+    let compared_profile = r
+        .comparison
+        .as_ref()
+        .map_or(&[][..], |c| &c.decode_profile[..]);
     for (ops, what) in [
-        (&r.decode_profile, "decode time per token"),
-        (&r.prefill_profile, "prefill time per prompt token"),
+        (&r.decode_profile[..], "decode time per token"),
+        (compared_profile, "compared model's decode time per token"),
+        (&r.prefill_profile[..], "prefill time per prompt token"),
     ] {
         if profile && !ops.is_empty() {
             let read = r.memory_bandwidth.read_bytes_per_second();
@@ -465,6 +470,7 @@ mod tests {
             phases: Vec::new(),
             decode_roofline: r.decode_roofline.clone().unwrap(),
             ratios: Vec::new(),
+            decode_profile: Vec::new(),
         };
         // Other kernel parameters on the very same model: one copy.
         let same = compared(model.clone());

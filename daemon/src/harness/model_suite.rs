@@ -236,6 +236,7 @@ fn comparison(
         phases: result.phases,
         decode_roofline,
         ratios,
+        decode_profile: result.decode_profile,
     })
 }
 

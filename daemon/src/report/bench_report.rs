@@ -180,6 +180,10 @@ pub struct Comparison {
     pub decode_roofline: DecodeRoofline,
     /// Candidate ÷ baseline median tokens/s, per phase.
     pub ratios: Vec<PhaseRatio>,
+    /// Where the candidate's decode time goes, per operation (as the report's own
+    /// `decode_profile`): which operation the two differ in.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub decode_profile: Vec<OpShare>,
 }
 
 /// Candidate ÷ baseline median tokens/s of one phase.
