@@ -536,17 +536,45 @@ fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
         let want =
             tps["median"].as_f64().unwrap() / rf["roofline_tokens_per_second"].as_f64().unwrap();
         assert!((rf["ratio"].as_f64().unwrap() - want).abs() < 1e-9);
+        // Its own profile: attention reads this depth's KV cache, the rest the same weights.
+        let op_bytes: Vec<(String, u64)> = c["decode_profile"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let op = o["op"].as_str().unwrap().to_string();
+                (op, o["bytes_per_token"].as_u64().unwrap())
+            })
+            .collect();
+        assert!(op_bytes.contains(&("rope_attention".to_string(), kv)));
+        let total: u64 = op_bytes.iter().map(|(_, b)| b).sum();
+        assert_eq!(total, rf["bytes_per_token"].as_u64().unwrap());
     }
-    // Human output names each depth.
+    // Human output names each depth, and profiles it when asked.
     let o = perfd(
         &[
-            "bench", "--preset", "tiny", "--pp", "4", "--tg", "4", "--reps", "1", "--ctx", "100",
+            "bench",
+            "--preset",
+            "tiny",
+            "--pp",
+            "4",
+            "--tg",
+            "4",
+            "--reps",
+            "1",
+            "--ctx",
+            "100",
+            "--profile",
         ],
         cache.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("from position 100"), "{text}");
+    assert!(
+        text.contains("decode time per token from position 100 by operation"),
+        "{text}"
+    );
     assert!(text.contains("same window: decode at"), "{text}");
     // Depths that do not fit the context (tiny: 256), zero and junk are usage errors.
     for bad in ["0", "250", "12,x"] {

@@ -298,13 +298,26 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         .comparison
         .as_ref()
         .map_or(&[][..], |c| &c.decode_profile[..]);
-    for (ops, what) in [
-        (&r.decode_profile[..], "decode time per token"),
-        (compared_profile, "compared model's decode time per token"),
-        (&r.prefill_profile[..], "prefill time per prompt token"),
-    ] {
+    let mut profiles = vec![
+        (&r.decode_profile[..], "decode time per token".to_string()),
+        (
+            compared_profile,
+            "compared model's decode time per token".to_string(),
+        ),
+    ];
+    profiles.extend(r.decode_at_context.iter().map(|c| {
+        (
+            &c.decode_profile[..],
+            format!("decode time per token from position {}", c.positions),
+        )
+    }));
+    profiles.push((
+        &r.prefill_profile[..],
+        "prefill time per prompt token".to_string(),
+    ));
+    let read = r.memory_bandwidth.read_bytes_per_second();
+    for (ops, what) in profiles {
         if profile && !ops.is_empty() {
-            let read = r.memory_bandwidth.read_bytes_per_second();
             let _ = writeln!(s, "\n{what} by operation:");
             for op in ops {
                 let _ = writeln!(

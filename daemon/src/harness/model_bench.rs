@@ -41,6 +41,8 @@ pub struct ContextRun {
     pub kv_bytes_per_token: u64,
     /// Bytes/s of a read pass over the model's bytes right after each repetition, in order.
     pub window_read: Vec<f64>,
+    /// Decode time per operation at this depth, over all timed repetitions.
+    pub decode_profile: Vec<OpShare>,
 }
 
 /// Everything measured on the model.
@@ -91,6 +93,22 @@ pub(crate) fn phase(name: Phase, tokens: usize, secs: Vec<f64>) -> Result<PhaseR
 fn window_read(model: &BitnetModel, engine: &I2sGemm) -> Result<f64> {
     read_bandwidth_of(engine.config().threads, model.bytes())
         .context("read pass over the model's bytes after a repetition")
+}
+
+/// Decode time per token of each operation over `tokens` tokens, with the bytes each reads per
+/// token: every weight once, and for attention the KV cache (`kv_bytes_per_token`).
+fn decode_shares(
+    model: &BitnetModel,
+    p: &OpProfile,
+    tokens: usize,
+    kv_bytes_per_token: u64,
+) -> Vec<OpShare> {
+    shares(p, tokens, |op| {
+        Some(match op {
+            Op::Attention => kv_bytes_per_token,
+            op => model.decode_weight_bytes_of(op),
+        })
+    })
 }
 
 /// Time per token of each operation over `tokens` tokens, with the bytes each reads per token
@@ -188,20 +206,18 @@ impl<'m> Runner<'m> {
     fn finish(self) -> Result<ModelBenchResult> {
         let spec = self.spec;
         let kv_bytes_per_token = mean_kv_bytes(&self.session, spec.prompt_tokens, spec.gen_tokens);
-        // A decoded token reads every weight once, and attention the KV cache; a prompt token's
-        // share of a prefill's weight reads is no streaming rate, so prefill has no bytes.
-        let decode_bytes = |op| {
-            Some(match op {
-                Op::Attention => kv_bytes_per_token,
-                op => self.model.decode_weight_bytes_of(op),
-            })
-        };
         Ok(ModelBenchResult {
             phases: vec![
                 phase(Phase::Prefill, spec.prompt_tokens, self.prefill)?,
                 phase(Phase::Decode, spec.gen_tokens, self.decode)?,
             ],
-            decode_profile: shares(&self.profile, spec.gen_tokens * spec.reps, decode_bytes),
+            decode_profile: decode_shares(
+                self.model,
+                &self.profile,
+                spec.gen_tokens * spec.reps,
+                kv_bytes_per_token,
+            ),
+            // A prompt token's share of a prefill's weight reads is no streaming rate.
             prefill_profile: shares(
                 &self.prefill_profile,
                 spec.prompt_tokens * spec.reps,
@@ -278,6 +294,7 @@ pub fn run_at_context(
     let prompt = prompt(vocab, spec.prompt_tokens.min(positions));
     let mut tps = Vec::with_capacity(spec.reps);
     let mut reads = Vec::with_capacity(spec.reps);
+    let mut profile = OpProfile::default();
     for rep in 0..=spec.reps {
         progress(&format!(
             "context {positions}: {} {}/{}",
@@ -290,20 +307,32 @@ pub fn run_at_context(
         session.extend_by_repeating(positions)?;
         // The warm-up pass touches the cache and the weights; it is not timed.
         let tokens = if rep == 0 { 1 } else { spec.gen_tokens };
+        session.reset_profile();
         let t = Instant::now();
         for _ in 0..tokens {
             token = argmax(&session.decode(token)?);
         }
         if rep > 0 {
             tps.push(tokens as f64 / t.elapsed().as_secs_f64());
+            let p = session.profile();
+            for op in Op::ALL {
+                profile.add(op, p.seconds(op));
+            }
             reads.push(window_read(model, engine)?);
         }
     }
+    let kv_bytes_per_token = mean_kv_bytes(&session, positions, spec.gen_tokens);
     Ok(ContextRun {
         positions,
         tokens_per_second: Summary::of(tps)
             .with_context(|| format!("context {positions}: no valid timing"))?,
-        kv_bytes_per_token: mean_kv_bytes(&session, positions, spec.gen_tokens),
+        kv_bytes_per_token,
         window_read: reads,
+        decode_profile: decode_shares(
+            model,
+            &profile,
+            spec.gen_tokens * spec.reps,
+            kv_bytes_per_token,
+        ),
     })
 }

@@ -444,6 +444,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
                 tokens: args.tg,
                 roofline,
                 tokens_per_second: c.tokens_per_second,
+                decode_profile: c.decode_profile,
             })
         })
         .collect::<Result<_>>()?;

@@ -160,6 +160,10 @@ pub struct ContextDecode {
     pub tokens_per_second: crate::stats::Summary,
     /// Against the roofline of this context (weights plus the KV bytes read).
     pub roofline: DecodeRoofline,
+    /// Where decode time goes at this depth, per operation (as the report's `decode_profile`;
+    /// attention's share grows with the positions).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub decode_profile: Vec<OpShare>,
 }
 
 /// A second model measured in the same process, its repetitions interleaved with the report's
