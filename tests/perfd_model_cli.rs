@@ -363,26 +363,6 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
             "4",
             "--reps",
             "2",
-            "--compare-model",
-            path,
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("the model above"));
-    // Both files were in memory: the peak RSS says so.
-    assert!(String::from_utf8_lossy(&o.stdout).contains("(both models loaded)"));
-    let o = perfd(
-        &[
-            "bench",
-            "--preset",
-            "tiny",
-            "--pp",
-            "4",
-            "--tg",
-            "4",
-            "--reps",
-            "2",
             "--profile",
             "--compare-model",
             path,
@@ -390,7 +370,14 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("compared model's decode time per token"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("the model above"), "{text}");
+    assert!(
+        text.contains("compared model's decode time per token"),
+        "{text}"
+    );
+    // Both files were in memory: the peak RSS says so.
+    assert!(text.contains("(both models loaded)"), "{text}");
     let missing = [
         "bench",
         "--preset",
@@ -552,20 +539,7 @@ fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
     }
     // Human output names each depth, and profiles it when asked.
     let o = perfd(
-        &[
-            "bench",
-            "--preset",
-            "tiny",
-            "--pp",
-            "4",
-            "--tg",
-            "4",
-            "--reps",
-            "1",
-            "--ctx",
-            "100",
-            "--profile",
-        ],
+        &[&["bench"], &QUICK_TINY[..], &["--ctx", "100", "--profile"]].concat(),
         cache.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
