@@ -183,10 +183,7 @@ impl<'m> Runner<'m> {
         let t = Instant::now();
         let logits = self.session.forward(&self.prompt, false)?;
         self.prefill.push(t.elapsed().as_secs_f64());
-        let p = self.session.profile();
-        for op in Op::ALL {
-            self.prefill_profile.add(op, p.seconds(op));
-        }
+        self.prefill_profile.add_all(self.session.profile());
         progress(&format!("{label}decode {} tokens", spec.gen_tokens));
         let mut token = argmax(&logits);
         self.session.reset_profile();
@@ -195,10 +192,7 @@ impl<'m> Runner<'m> {
             token = argmax(&self.session.decode(token)?);
         }
         self.decode.push(t.elapsed().as_secs_f64());
-        let p = self.session.profile();
-        for op in Op::ALL {
-            self.profile.add(op, p.seconds(op));
-        }
+        self.profile.add_all(self.session.profile());
         self.window_read.push(window_read(self.model, self.engine)?);
         Ok(())
     }
@@ -314,10 +308,7 @@ pub fn run_at_context(
         }
         if rep > 0 {
             tps.push(tokens as f64 / t.elapsed().as_secs_f64());
-            let p = session.profile();
-            for op in Op::ALL {
-                profile.add(op, p.seconds(op));
-            }
+            profile.add_all(session.profile());
             reads.push(window_read(model, engine)?);
         }
     }

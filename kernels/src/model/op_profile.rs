@@ -70,6 +70,13 @@ impl OpProfile {
         self.seconds[op as usize] += seconds;
     }
 
+    /// Adds every op's time of `other` (one run's profile pooled into several runs').
+    pub fn add_all(&mut self, other: &OpProfile) {
+        for (mine, theirs) in self.seconds.iter_mut().zip(other.seconds) {
+            *mine += theirs;
+        }
+    }
+
     /// Seconds spent in `op`.
     pub fn seconds(&self, op: Op) -> f64 {
         self.seconds[op as usize]
@@ -83,5 +90,24 @@ impl OpProfile {
     /// Clears all counters.
     pub fn reset(&mut self) {
         self.seconds = [0.0; 8];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_pool_op_by_op() {
+        let (mut pooled, mut run) = (OpProfile::default(), OpProfile::default());
+        run.add(Op::LmHead, 0.25);
+        run.add(Op::Qkv, 0.5);
+        pooled.add(Op::LmHead, 1.0);
+        pooled.add_all(&run);
+        pooled.add_all(&run);
+        assert_eq!(pooled.seconds(Op::LmHead), 1.5);
+        assert_eq!(pooled.seconds(Op::Qkv), 1.0);
+        assert_eq!(pooled.seconds(Op::Attention), 0.0);
+        assert_eq!(pooled.total(), 2.5);
     }
 }
