@@ -174,6 +174,53 @@ fn model_write_then_bench_the_file() {
     assert!(r["model"]["name"].as_str().unwrap().contains("seed 5"));
 }
 
+/// `--arch bitnet` writes llama.cpp mainline's architecture name (SiLU FFN); perfd reads the file
+/// back, cross-validates it and names the architecture in the report. TQ formats need rows of
+/// whole 256-weight blocks, which the tiny preset's FFN (640) is not: a clean error.
+#[test]
+fn a_file_under_llama_cpps_architecture_name_is_written_and_benchmarked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("llama.gguf");
+    let out = write_tiny(&file, &["--arch", "bitnet"]);
+    assert!(out.contains("architecture bitnet"), "{out}");
+    let written = bitnet_kernels::gguf::GgufFile::open(&file).unwrap();
+    assert_eq!(written.get_str("general.architecture").unwrap(), "bitnet");
+    assert!(written.get("bitnet.block_count").is_some());
+    let path = file.to_str().unwrap();
+    let r = bench_json(
+        &[
+            "--model",
+            path,
+            "--pp",
+            "8",
+            "--tg",
+            "8",
+            "--reps",
+            "1",
+            "--crossval",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r["model"]["architecture"], "bitnet");
+    assert_eq!(r["model_crossval"]["pass"], true, "{}", r["model_crossval"]);
+
+    let bad_out = dir.path().join("x.gguf");
+    let bad = bad_out.to_str().unwrap();
+    for (args, flag, why) in [
+        (["--ternary", "tq2_0"], "x.gguf", "256"),
+        (["--ternary", "q2_k"], "--ternary", "q2_k"),
+        (["--arch", "llama"], "--arch", "llama"),
+    ] {
+        let mut all = vec!["model", "write", "--preset", "tiny", "--out", bad];
+        all.extend_from_slice(&args);
+        let o = perfd(&all, dir.path());
+        assert!(!o.status.success(), "{all:?}");
+        let e = stderr(&o);
+        assert!(e.contains(flag) && e.contains(why), "{all:?}: {e}");
+    }
+    assert!(!bad_out.exists());
+}
+
 /// The kernel ids of a JSON report.
 fn kernel_ids(r: &Value) -> Vec<String> {
     r["kernel_ids"]

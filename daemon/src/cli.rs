@@ -247,6 +247,14 @@ pub struct ModelWriteArgs {
     /// fewer bytes per decoded token, the same values quantised).
     #[arg(long, default_value = "f16")]
     pub embeddings: String,
+    /// Format of the ternary projections: i2_s (bitnet.cpp's), tq2_0 or tq1_0 (llama.cpp's;
+    /// the same values, perfd repacks them to I2_S at load).
+    #[arg(long, default_value = "i2_s")]
+    pub ternary: String,
+    /// Architecture name the file declares: bitnet-b1.58 (bitnet.cpp's, relu² FFN) or bitnet
+    /// (llama.cpp mainline's, SiLU FFN; what llama.cpp loads).
+    #[arg(long, default_value = "bitnet-b1.58")]
+    pub arch: String,
 }
 
 /// Options of `perfd bench`.

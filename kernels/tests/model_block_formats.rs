@@ -11,10 +11,11 @@
 
 use bitnet_kernels::format::ggml_blocks::*;
 use bitnet_kernels::format::i2s::{pack_gguf, unpack_gguf};
+use bitnet_kernels::format::ternary::TernaryFormat;
 use bitnet_kernels::gguf::{write_gguf, GgmlType, GgufFile, TensorSpec};
 use bitnet_kernels::model::forward::argmax;
 use bitnet_kernels::model::model_crossval::{cosine, crossval_model};
-use bitnet_kernels::model::synthetic_model::write_model;
+use bitnet_kernels::model::synthetic_model::{write_model, write_model_as, FileFormats};
 use bitnet_kernels::model::{BitnetHparams, BitnetModel, ModelError, Session};
 use bitnet_kernels::{I2sGemm, KernelConfig};
 use half::f16;
@@ -32,6 +33,7 @@ fn hparams() -> BitnetHparams {
         context: 64,
         rms_eps: 1e-5,
         rope_base: 500_000.0,
+        arch: bitnet_kernels::model::Architecture::BitnetB158,
     }
 }
 
@@ -203,6 +205,52 @@ fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
         .unwrap();
         assert!(r.pass, "{ty} embedding: {r:?}");
     }
+}
+
+/// `perfd model write --ternary tq2_0|tq1_0` (the synthetic writer) stores the I2_S model's
+/// values: its file computes exactly what the I2_S file does with the scale rounded to F16.
+#[test]
+fn written_tq_files_hold_the_i2s_models_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let base_path = dir.path().join("base.gguf");
+    write_model(&base_path, &hparams(), "block formats", 7).unwrap();
+    let base = GgufFile::open(&base_path).unwrap();
+    let f16_embd = (
+        GgmlType::F16,
+        base.data(base.tensor("token_embd.weight").unwrap())
+            .to_vec(),
+    );
+    let rounded = dir.path().join("rounded.gguf");
+    write_variant(&base, &rounded, Ternary::I2s, &f16_embd);
+    let reference = logits(&rounded);
+    for (ternary, file_type) in [(TernaryFormat::Tq2_0, 37u32), (TernaryFormat::Tq1_0, 36)] {
+        let path = dir.path().join(format!("{ternary}.gguf"));
+        let formats = FileFormats {
+            ternary,
+            ..FileFormats::default()
+        };
+        write_model_as(&path, &hparams(), "block formats", 7, formats).unwrap();
+        let file = GgufFile::open(&path).unwrap();
+        for name in ["blk.0.attn_q.weight", "blk.1.ffn_down.weight"] {
+            assert_eq!(file.tensor(name).unwrap().ggml_type, ternary.ggml_type());
+        }
+        assert_eq!(
+            file.get("general.file_type"),
+            Some(&bitnet_kernels::gguf::MetaValue::U32(file_type))
+        );
+        assert_eq!(logits(&path), reference, "{ternary}");
+    }
+    // Rows of 640 weights do not hold whole 256-weight blocks: refused, naming the format.
+    let narrow = BitnetHparams {
+        ffn: 640,
+        ..hparams()
+    };
+    let formats = FileFormats {
+        ternary: TernaryFormat::Tq2_0,
+        ..FileFormats::default()
+    };
+    let err = write_model_as(&dir.path().join("x.gguf"), &narrow, "x", 7, formats).unwrap_err();
+    assert!(err.to_string().contains("tq2_0"), "{err}");
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use bitnet_kernels::model::forward::greedy;
 use bitnet_kernels::model::model_crossval::{compare, MIN_COSINE};
-use bitnet_kernels::model::synthetic_model::write_preset;
-use bitnet_kernels::model::{BitnetModel, Preset, Session};
+use bitnet_kernels::model::synthetic_model::{write_preset, write_preset_with, FileFormats};
+use bitnet_kernels::model::{Architecture, BitnetModel, Preset, Session};
 use bitnet_kernels::{I2sGemm, KernelConfig};
 use serde::Deserialize;
 
@@ -36,11 +36,31 @@ fn rust_forward_agrees_with_numpy_reference() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
     write_preset(&path, Preset::Tiny, 11).unwrap();
+    assert_numpy_parity(&path);
+}
+
+/// llama.cpp's architecture name `bitnet` (SiLU gate), computed by the numpy reference too.
+#[test]
+fn the_llama_cpp_architecture_agrees_with_numpy_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny-bitnet.gguf");
+    write_preset_with(
+        &path,
+        Preset::Tiny,
+        11,
+        FileFormats::default(),
+        Architecture::Bitnet,
+    )
+    .unwrap();
+    assert_numpy_parity(&path);
+}
+
+fn assert_numpy_parity(path: &std::path::Path) {
     let prompt = [5u32, 77, 300, 12, 481];
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/ref_forward.py");
     let out = Command::new(python())
         .arg(&script)
-        .arg(&path)
+        .arg(path)
         .args(["--prompt", "5,77,300,12,481", "--steps", "32", "--out", "-"])
         .output()
         .expect("run ref_forward.py");
@@ -53,7 +73,7 @@ fn rust_forward_agrees_with_numpy_reference() {
     assert_eq!(reference.schema, "bitnet-perfd/ref-forward/v1");
     assert_eq!(reference.prompt, prompt);
 
-    let model = BitnetModel::load(&path).unwrap();
+    let model = BitnetModel::load(path).unwrap();
     let engine = I2sGemm::new(KernelConfig::default()).unwrap();
     let mut session = Session::new(&model, &engine, 64).unwrap();
     let (tokens, logits) = greedy(&mut session, &prompt, 32).unwrap();

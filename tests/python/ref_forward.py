@@ -21,7 +21,9 @@ import numpy as np
 from gguf import GGUFReader, GGUFValueType
 
 SCHEMA = "bitnet-perfd/ref-forward/v1"
-ARCH = "bitnet-b1.58"
+# general.architecture -> FFN gate activation: bitnet.cpp's name (BitNet b1.58 2B-4T, squared
+# ReLU) and llama.cpp mainline's (its `bitnet` graph, SiLU). Same tensors otherwise.
+ACTIVATIONS = {"bitnet-b1.58": "relu2", "bitnet": "silu"}
 T_F32, T_F16, T_I2S = 0, 1, 36  # ggml type ids; 36 is the bitnet.cpp fork's I2_S
 I2S_BLOCK = 128  # weights per I2_S block (32 bytes, 4 weights per byte)
 F32 = np.float32
@@ -87,9 +89,11 @@ def unpack_i2s(buf, n, shape):
 class Model:
     def __init__(self, path):
         r = BitNetReader(path)
-        if r.meta("general.architecture") != ARCH:
-            raise ValueError(f"not a {ARCH} model: {r.meta('general.architecture')!r}")
-        hp = lambda k: r.meta(f"{ARCH}.{k}")  # noqa: E731
+        arch = r.meta("general.architecture")
+        if arch not in ACTIVATIONS:
+            raise ValueError(f"not a BitNet b1.58 model ({', '.join(ACTIVATIONS)}): {arch!r}")
+        self.activation = ACTIVATIONS[arch]
+        hp = lambda k: r.meta(f"{arch}.{k}")  # noqa: E731
         self.n_layer, hid, ffn = hp("block_count"), hp("embedding_length"), hp("feed_forward_length")
         self.n_head, self.n_kv = hp("attention.head_count"), hp("attention.head_count_kv")
         # Keep eps as float32 because the file stores it as f32 and the engine adds it in f32.
@@ -173,7 +177,11 @@ class Model:
             h = self.rmsnorm(x, L["ffn_norm"])
             s, q8 = self.quantise(h)
             g, u = self.ternary(L["ffn_gate"], s, q8), self.ternary(L["ffn_up"], s, q8)
-            f = np.square(np.maximum(g, F32(0))) * u  # squared ReLU gating
+            if self.activation == "relu2":
+                f = np.square(np.maximum(g, F32(0))) * u  # squared ReLU gating
+            else:
+                f = g / (F32(1) + np.exp(-g)) * u  # SiLU gating
+            f = f.astype(F32)
             f = self.rmsnorm(f, L["ffn_sub_norm"])
             x = x + self.ternary(L["ffn_down"], *self.quantise(f))
         x = self.rmsnorm(x, self.out_norm)

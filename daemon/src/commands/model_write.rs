@@ -5,8 +5,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use bitnet_kernels::format::embedding::EmbeddingFormat;
-use bitnet_kernels::model::synthetic_model::write_preset_as;
-use bitnet_kernels::model::Preset;
+use bitnet_kernels::format::ternary::TernaryFormat;
+use bitnet_kernels::model::synthetic_model::{write_preset_with, FileFormats};
+use bitnet_kernels::model::{Architecture, Preset};
 
 use crate::cli::ModelWriteArgs;
 use crate::UsageError;
@@ -21,11 +22,24 @@ pub fn run(args: &ModelWriteArgs) -> Result<String> {
         .embeddings
         .parse()
         .map_err(|e| UsageError(format!("--embeddings: {e}")))?;
+    let ternary: TernaryFormat = args
+        .ternary
+        .parse()
+        .map_err(|e| UsageError(format!("--ternary: {e}")))?;
+    let arch: Architecture = args
+        .arch
+        .parse()
+        .map_err(|e| UsageError(format!("--arch: {e}")))?;
     let start = Instant::now();
-    let bytes = write_preset_as(&args.out, preset, args.seed, embeddings)
+    let formats = FileFormats {
+        embeddings,
+        ternary,
+    };
+    let bytes = write_preset_with(&args.out, preset, args.seed, formats, arch)
         .with_context(|| format!("write {}", args.out.display()))?;
     Ok(format!(
-        "wrote {} ({preset}, seed {}, {embeddings} embeddings): {bytes} bytes in {:.2} s\n",
+        "wrote {} ({preset}, seed {}, {embeddings} embeddings, {ternary} ternary, architecture \
+         {arch}): {bytes} bytes in {:.2} s\n",
         args.out.display(),
         args.seed,
         start.elapsed().as_secs_f64()

@@ -148,7 +148,7 @@ fn rate_line(name: &str, tokens: usize, tps: &Summary) -> String {
 fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     if let Some(m) = &r.model {
         // Shape and size only where the harness knew them (an adapted llama-bench run does not).
-        let mut facts = Vec::new();
+        let mut facts: Vec<String> = m.architecture.iter().cloned().collect();
         if let (Some(l), Some(h), Some(f), Some(q), Some(kv), Some(v)) =
             (m.layers, m.hidden, m.ffn, m.heads, m.kv_heads, m.vocab)
         {

@@ -37,6 +37,7 @@ pub(crate) fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelIn
         path: model.source().to_string(),
         preset: preset.map(|p| p.name().to_string()),
         name: model.metadata_str("general.name").map(String::from),
+        architecture: Some(hp.arch.name().to_string()),
         layers: Some(hp.layers),
         hidden: Some(hp.hidden),
         ffn: Some(hp.ffn),

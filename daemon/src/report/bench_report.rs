@@ -77,6 +77,10 @@ pub struct ModelInfo {
     /// `general.name` of the file.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
+    /// `general.architecture` of the file: `bitnet-b1.58` (bitnet.cpp's, relu² FFN) or `bitnet`
+    /// (llama.cpp's, SiLU FFN). Absent where the harness does not know it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub architecture: Option<String>,
     /// Transformer blocks. The shape fields are absent when the harness does not know them
     /// (`perfd adapt llama-bench`: llama-bench prints no shape); never invented.
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -367,6 +367,7 @@ fn model_info(row: &LlamaBenchRow) -> ModelInfo {
         path: row.model_filename.clone(),
         preset: None,
         name: Some(row.model_type.trim().to_string()).filter(|n| !n.is_empty()),
+        architecture: None,
         layers: None,
         hidden: None,
         ffn: None,

@@ -5,7 +5,7 @@
 use cudarc::driver::CudaSlice;
 
 use crate::format::embedding::EmbeddingFormat;
-use crate::model::hparams::BitnetHparams;
+use crate::model::hparams::{BitnetHparams, FfnActivation};
 use crate::model::weights::{BitnetModel, Proj};
 
 use super::error::CudaError;
@@ -73,6 +73,13 @@ impl CudaModel {
             return Err(CudaError::Unsupported(format!(
                 "{} token embeddings (the CUDA lm_head reads F16; write the model with --embeddings f16)",
                 model.embedding_format().name()
+            )));
+        }
+        if hp.arch.ffn_activation() != FfnActivation::ReluSquared {
+            return Err(CudaError::Unsupported(format!(
+                "architecture `{}` (the CUDA gate/up kernel applies BitNet b1.58's relu², not {:?})",
+                hp.arch,
+                hp.arch.ffn_activation()
             )));
         }
         if hp.head_dim() > MAX_HEAD_DIM || !hp.head_dim().is_multiple_of(4) {

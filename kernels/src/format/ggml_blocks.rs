@@ -96,7 +96,7 @@ pub fn bf16(b: &[u8]) -> f32 {
     f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)
 }
 
-/// Encodes 256 ternary values with scale `d` as one TQ2_0 block (for writing test files).
+/// Encodes 256 ternary values with scale `d` as one TQ2_0 block (for writing test and benchmark files).
 pub fn encode_tq2_0(values: &[i8], d: f32) -> [u8; TQ2_0_BLOCK_BYTES] {
     let mut out = [0u8; TQ2_0_BLOCK_BYTES];
     for (g, group) in values.chunks_exact(128).enumerate() {
@@ -110,7 +110,7 @@ pub fn encode_tq2_0(values: &[i8], d: f32) -> [u8; TQ2_0_BLOCK_BYTES] {
     out
 }
 
-/// Encodes 256 ternary values with scale `d` as one TQ1_0 block (for writing test files).
+/// Encodes 256 ternary values with scale `d` as one TQ1_0 block (for writing test and benchmark files).
 pub fn encode_tq1_0(values: &[i8], d: f32) -> [u8; TQ1_0_BLOCK_BYTES] {
     const WEIGHTS: [u16; 5] = [81, 27, 9, 3, 1];
     let mut out = [0u8; TQ1_0_BLOCK_BYTES];

@@ -1,5 +1,7 @@
-//! Weight storage formats. I2_S is byte-compatible with bitnet.cpp's x86 layout.
+//! Weight storage formats. I2_S is byte-compatible with bitnet.cpp's x86 layout; TQ2_0/TQ1_0 and
+//! the embedding blocks are llama.cpp's.
 
 pub mod embedding;
 pub mod ggml_blocks;
 pub mod i2s;
+pub mod ternary;

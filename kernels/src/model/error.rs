@@ -15,7 +15,7 @@ pub enum ModelError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
     /// The file is not a BitNet b1.58 model.
-    #[error("general.architecture is `{0}`, expected `bitnet-b1.58`")]
+    #[error("general.architecture is `{0}`, expected `bitnet-b1.58` (bitnet.cpp) or `bitnet` (llama.cpp)")]
     Architecture(String),
     /// A hyper-parameter is missing its consistency with the others.
     #[error("hyper-parameter `{key}`: {reason}")]

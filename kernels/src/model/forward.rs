@@ -2,7 +2,7 @@
 //! small-batch GEMM) and decode (one token through the GEMV), greedy sampling on the logits.
 //!
 //! Per layer: attn_norm → Q,K,V (ternary, int8 activations) → RoPE → GQA attention →
-//! attn_sub_norm → O → residual; ffn_norm → gate, up → relu(gate)²·up → ffn_sub_norm → down →
+//! attn_sub_norm → O → residual; ffn_norm → gate, up → relu(gate)²·up (silu(gate)·up for llama.cpp's `bitnet`) → ffn_sub_norm → down →
 //! residual. Then output_norm and the tied embedding (F16, Q8_0 or Q6_K) as lm_head.
 
 use std::time::Instant;
@@ -302,10 +302,7 @@ impl<'m> Session<'m> {
                 ],
                 a,
             )?;
-            for (gi, &ui) in g.iter_mut().zip(&u) {
-                let r = gi.max(0.0);
-                *gi = r * r * ui;
-            }
+            hp.arch.ffn_activation().gate_times_up(&mut g, &u);
             t0 = self.profile.lap(Op::GateUp, t0);
 
             rms_norm_rows(pool, &g, &w.ffn_sub_norm, hp.rms_eps, &mut u);

@@ -9,6 +9,83 @@ use crate::model::error::ModelError;
 /// GGUF architecture name of bitnet.cpp models.
 pub const ARCHITECTURE: &str = "bitnet-b1.58";
 
+/// The architecture a BitNet b1.58 file declares (`general.architecture`, also the prefix of its
+/// hyper-parameter keys). Both have the same tensors, norms, RoPE and attention; they differ in
+/// the FFN's gate activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Architecture {
+    /// `bitnet-b1.58`, bitnet.cpp's name (BitNet b1.58 2B-4T): relu(gate)²·up.
+    BitnetB158,
+    /// `bitnet`, llama.cpp mainline's name (its graph for the 1bitLLM bitnet_b1_58 models):
+    /// silu(gate)·up. With it perfd reads the files llama.cpp runs, TQ2_0/TQ1_0 included.
+    Bitnet,
+}
+
+impl Architecture {
+    /// Every architecture.
+    pub const ALL: [Architecture; 2] = [Architecture::BitnetB158, Architecture::Bitnet];
+
+    /// The GGUF name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::BitnetB158 => ARCHITECTURE,
+            Architecture::Bitnet => "bitnet",
+        }
+    }
+
+    /// The FFN gate activation.
+    pub fn ffn_activation(self) -> FfnActivation {
+        match self {
+            Architecture::BitnetB158 => FfnActivation::ReluSquared,
+            Architecture::Bitnet => FfnActivation::Silu,
+        }
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Architecture {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| format!("unknown architecture `{s}` (known: bitnet-b1.58, bitnet)"))
+    }
+}
+
+/// What the FFN applies to the gate projection before multiplying by the up projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FfnActivation {
+    /// relu(g)².
+    ReluSquared,
+    /// silu(g) = g·σ(g).
+    Silu,
+}
+
+impl FfnActivation {
+    /// gate ← act(gate)·up, element by element.
+    pub fn gate_times_up(self, gate: &mut [f32], up: &[f32]) {
+        match self {
+            FfnActivation::ReluSquared => {
+                for (g, &u) in gate.iter_mut().zip(up) {
+                    let r = g.max(0.0);
+                    *g = r * r * u;
+                }
+            }
+            FfnActivation::Silu => {
+                for (g, &u) in gate.iter_mut().zip(up) {
+                    *g = *g / (1.0 + (-*g).exp()) * u;
+                }
+            }
+        }
+    }
+}
+
 /// Shape of a BitNet b1.58 model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BitnetHparams {
@@ -30,6 +107,8 @@ pub struct BitnetHparams {
     pub rms_eps: f32,
     /// RoPE frequency base θ.
     pub rope_base: f32,
+    /// The architecture the file declares (its FFN activation).
+    pub arch: Architecture,
 }
 
 /// Named shapes for synthetic models.
@@ -66,6 +145,7 @@ impl Preset {
                 context: 256,
                 rms_eps: 1e-5,
                 rope_base: 500_000.0,
+                arch: Architecture::BitnetB158,
             },
             Preset::B2b4t => BitnetHparams {
                 layers: 30,
@@ -77,6 +157,7 @@ impl Preset {
                 context: 4096,
                 rms_eps: 1e-5,
                 rope_base: 500_000.0,
+                arch: Architecture::BitnetB158,
             },
         }
     }
@@ -98,8 +179,8 @@ impl FromStr for Preset {
     }
 }
 
-fn key(name: &str) -> String {
-    format!("{ARCHITECTURE}.{name}")
+fn key(arch: Architecture, name: &str) -> String {
+    format!("{arch}.{name}")
 }
 
 impl BitnetHparams {
@@ -114,10 +195,11 @@ impl BitnetHparams {
 
     /// Reads and validates the hyper-parameters of a bitnet.cpp GGUF file.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, ModelError> {
-        let arch = file.get_str("general.architecture")?;
-        if arch != ARCHITECTURE {
-            return Err(ModelError::Architecture(arch.to_string()));
-        }
+        let name = file.get_str("general.architecture")?;
+        let arch: Architecture = name
+            .parse()
+            .map_err(|_| ModelError::Architecture(name.to_string()))?;
+        let key = |name: &str| key(arch, name);
         let int = |name: &str| -> Result<usize, ModelError> {
             let v = file.get_u64(&key(name))?;
             usize::try_from(v).map_err(|_| ModelError::Hparam {
@@ -143,6 +225,7 @@ impl BitnetHparams {
             context: int("context_length")?,
             rms_eps: float("attention.layer_norm_rms_epsilon")?,
             rope_base: float("rope.freq_base")?,
+            arch,
         };
         hp.validate()?;
         Ok(hp)
@@ -152,7 +235,7 @@ impl BitnetHparams {
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |k: &str, reason: String| {
             Err(ModelError::Hparam {
-                key: key(k),
+                key: key(self.arch, k),
                 reason,
             })
         };
@@ -212,10 +295,11 @@ impl BitnetHparams {
     /// The GGUF metadata entries that describe this shape.
     pub fn to_metadata(&self) -> Vec<(String, MetaValue)> {
         let u = |v: usize| MetaValue::U32(v as u32);
+        let key = |name: &str| key(self.arch, name);
         vec![
             (
                 "general.architecture".into(),
-                MetaValue::String(ARCHITECTURE.into()),
+                MetaValue::String(self.arch.name().into()),
             ),
             (key("block_count"), u(self.layers)),
             (key("embedding_length"), u(self.hidden)),
@@ -232,5 +316,39 @@ impl BitnetHparams {
             // llama.cpp's loaders read the rope dimension (= head_dim for BitNet) themselves.
             (key("rope.dimension_count"), u(self.head_dim())),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_architecture_gates_with_its_activation() {
+        let gate = [-2.0f32, -0.5, 0.0, 0.5, 3.0];
+        let up = [1.0f32, 2.0, 3.0, -1.0, 0.5];
+        let mut relu = gate;
+        Architecture::BitnetB158
+            .ffn_activation()
+            .gate_times_up(&mut relu, &up);
+        assert_eq!(relu, [0.0, 0.0, 0.0, -0.25, 4.5]);
+        let mut silu = gate;
+        Architecture::Bitnet
+            .ffn_activation()
+            .gate_times_up(&mut silu, &up);
+        for ((&s, &g), &u) in silu.iter().zip(&gate).zip(&up) {
+            let want = f64::from(g) / (1.0 + (-f64::from(g)).exp()) * f64::from(u);
+            assert!(
+                (f64::from(s) - want).abs() <= 1e-6 * want.abs().max(1e-6),
+                "{g}: {s} vs {want}"
+            );
+        }
+        for a in Architecture::ALL {
+            assert_eq!(a.name().parse::<Architecture>(), Ok(a));
+        }
+        assert!("llama"
+            .parse::<Architecture>()
+            .unwrap_err()
+            .contains("bitnet-b1.58"));
     }
 }

@@ -15,5 +15,5 @@ pub mod weights;
 
 pub use error::ModelError;
 pub use forward::{Numerics, Session};
-pub use hparams::{BitnetHparams, Preset};
+pub use hparams::{Architecture, BitnetHparams, FfnActivation, Preset};
 pub use weights::BitnetModel;

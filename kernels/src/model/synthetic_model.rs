@@ -15,9 +15,10 @@ use rayon::prelude::*;
 
 use crate::format::embedding::EmbeddingFormat;
 use crate::format::i2s::{valid_code_bytes, TAIL_BYTES};
+use crate::format::ternary::TernaryFormat;
 use crate::gguf::{write_gguf, GgmlType, MetaValue, TensorSpec};
 use crate::model::error::ModelError;
-use crate::model::hparams::{BitnetHparams, Preset};
+use crate::model::hparams::{Architecture, BitnetHparams, Preset};
 use crate::synthetic::rng;
 
 /// Seed of the synthetic models perfd benchmarks, so every host measures the same weights.
@@ -30,8 +31,28 @@ const EMBED_STD: f32 = 1.0;
 /// Values per generated chunk of a large tensor.
 const CHUNK: usize = 1 << 20;
 
-/// The tensor list of a model with shape `hp` and its embedding in `embeddings`, in file order.
-pub fn tensor_specs(hp: &BitnetHparams, embeddings: EmbeddingFormat) -> Vec<TensorSpec> {
+/// How a synthetic model file stores its tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileFormats {
+    /// The token embedding (= lm_head).
+    pub embeddings: EmbeddingFormat,
+    /// The ternary projections.
+    pub ternary: TernaryFormat,
+}
+
+impl Default for FileFormats {
+    /// What bitnet.cpp's own files hold: F16 embeddings, I2_S projections.
+    fn default() -> Self {
+        Self {
+            embeddings: EmbeddingFormat::F16,
+            ternary: TernaryFormat::I2s,
+        }
+    }
+}
+
+/// The tensor list of a model with shape `hp` stored in `formats`, in file order.
+pub fn tensor_specs(hp: &BitnetHparams, formats: FileFormats) -> Vec<TensorSpec> {
+    let (embeddings, ternary) = (formats.embeddings, formats.ternary.ggml_type());
     let (h, f, kv) = (hp.hidden as u64, hp.ffn as u64, hp.kv_dim() as u64);
     let spec = |name: String, dims: Vec<u64>, t| TensorSpec {
         name,
@@ -50,16 +71,16 @@ pub fn tensor_specs(hp: &BitnetHparams, embeddings: EmbeddingFormat) -> Vec<Tens
         let n = |s: &str| format!("blk.{l}.{s}.weight");
         out.extend([
             spec(n("attn_norm"), vec![h], GgmlType::F32),
-            spec(n("attn_q"), vec![h, h], GgmlType::I2S),
-            spec(n("attn_k"), vec![h, kv], GgmlType::I2S),
-            spec(n("attn_v"), vec![h, kv], GgmlType::I2S),
-            spec(n("attn_output"), vec![h, h], GgmlType::I2S),
+            spec(n("attn_q"), vec![h, h], ternary),
+            spec(n("attn_k"), vec![h, kv], ternary),
+            spec(n("attn_v"), vec![h, kv], ternary),
+            spec(n("attn_output"), vec![h, h], ternary),
             spec(n("attn_sub_norm"), vec![h], GgmlType::F32),
             spec(n("ffn_norm"), vec![h], GgmlType::F32),
-            spec(n("ffn_gate"), vec![h, f], GgmlType::I2S),
-            spec(n("ffn_up"), vec![h, f], GgmlType::I2S),
+            spec(n("ffn_gate"), vec![h, f], ternary),
+            spec(n("ffn_up"), vec![h, f], ternary),
             spec(n("ffn_sub_norm"), vec![f], GgmlType::F32),
-            spec(n("ffn_down"), vec![f, h], GgmlType::I2S),
+            spec(n("ffn_down"), vec![f, h], ternary),
         ]);
     }
     out
@@ -109,18 +130,25 @@ fn tensor_seed(seed: u64, index: usize) -> u64 {
 
 /// `general.file_type` of a mostly-I2_S file in bitnet.cpp's llama.cpp fork (`LLAMA_FTYPE_MOSTLY_I2_S`).
 pub const FILE_TYPE_MOSTLY_I2_S: u32 = 40;
+/// `general.file_type` of mostly-TQ1_0 / TQ2_0 files in llama.cpp (`LLAMA_FTYPE_MOSTLY_TQ1_0`, `_TQ2_0`).
+pub const FILE_TYPE_MOSTLY_TQ1_0: u32 = 36;
+/// See [`FILE_TYPE_MOSTLY_TQ1_0`].
+pub const FILE_TYPE_MOSTLY_TQ2_0: u32 = 37;
 /// `general.quantization_version` that llama.cpp writes for quantised files.
 pub const QUANTIZATION_VERSION: u32 = 2;
 
 /// What bitnet.cpp's and llama.cpp's loaders require beyond the hyper-parameters, for a model
 /// without a vocabulary (they refuse a file without `tokenizer.ggml.model`): the same keys
-/// bitnet.cpp's own quantiser writes (see `../shared/fixtures/bitnetcpp/`).
-fn loader_metadata() -> Vec<(String, MetaValue)> {
+/// bitnet.cpp's own quantiser writes (see `../shared/fixtures/bitnetcpp/`), with the file type
+/// of the ternary format.
+fn loader_metadata(ternary: TernaryFormat) -> Vec<(String, MetaValue)> {
+    let file_type = match ternary {
+        TernaryFormat::I2s => FILE_TYPE_MOSTLY_I2_S,
+        TernaryFormat::Tq2_0 => FILE_TYPE_MOSTLY_TQ2_0,
+        TernaryFormat::Tq1_0 => FILE_TYPE_MOSTLY_TQ1_0,
+    };
     vec![
-        (
-            "general.file_type".into(),
-            MetaValue::U32(FILE_TYPE_MOSTLY_I2_S),
-        ),
+        ("general.file_type".into(), MetaValue::U32(file_type)),
         (
             "general.quantization_version".into(),
             MetaValue::U32(QUANTIZATION_VERSION),
@@ -139,28 +167,34 @@ pub fn write_model(
     name: &str,
     seed: u64,
 ) -> Result<u64, ModelError> {
-    write_model_as(path, hp, name, seed, EmbeddingFormat::F16)
+    write_model_as(path, hp, name, seed, FileFormats::default())
 }
 
-/// Writes a synthetic model of shape `hp` with its embedding in `embeddings`; returns the file
-/// size. The embedding's values do not depend on the format (only their quantisation does).
+/// Writes a synthetic model of shape `hp` stored in `formats`; returns the file size. The values
+/// do not depend on the formats (only their quantisation does): the embedding's are the same
+/// F16-rounded values in every embedding format, the ternary tensors the same values in every
+/// ternary format (TQ blocks store the tensor's scale rounded to F16).
 pub fn write_model_as(
     path: &Path,
     hp: &BitnetHparams,
     name: &str,
     seed: u64,
-    embeddings: EmbeddingFormat,
+    formats: FileFormats,
 ) -> Result<u64, ModelError> {
     hp.validate()?;
+    let FileFormats {
+        embeddings,
+        ternary,
+    } = formats;
     let mut metadata = vec![(
         "general.name".to_string(),
         MetaValue::String(name.to_string()),
     )];
     metadata.push(("general.alignment".into(), MetaValue::U32(32)));
     metadata.extend(hp.to_metadata());
-    metadata.extend(loader_metadata());
+    metadata.extend(loader_metadata(ternary));
     metadata.push(("bitnet-perfd.synthetic_seed".into(), MetaValue::U64(seed)));
-    let specs = tensor_specs(hp, embeddings);
+    let specs = tensor_specs(hp, formats);
     let valid = valid_code_bytes();
     write_gguf(path, &metadata, &specs, |i, spec, out| {
         let s = tensor_seed(seed, i);
@@ -186,23 +220,37 @@ pub fn write_model_as(
             _ => {
                 let k = spec.dims[0] as f32;
                 let scale = GAIN / (2.0 * k / 3.0).sqrt();
-                write_chunked(out, n / 4, 1, CHUNK, |c, buf| {
-                    let mut r = rng(s ^ c);
-                    r.fill_bytes(buf);
-                    // Map each random byte onto the 81 valid ones (multiply-shift: near uniform).
-                    buf.iter_mut()
-                        .for_each(|b| *b = valid[(*b as usize * valid.len()) >> 8]);
-                })?;
-                let mut tail = [0u8; TAIL_BYTES];
-                tail[..4].copy_from_slice(&scale.to_le_bytes());
-                out.write_all(&tail)
+                let codes = |out: &mut dyn Write| {
+                    write_chunked(out, n / 4, 1, CHUNK, |c, buf| {
+                        let mut r = rng(s ^ c);
+                        r.fill_bytes(buf);
+                        // Map each random byte onto the 81 valid ones (multiply-shift: near
+                        // uniform).
+                        buf.iter_mut()
+                            .for_each(|b| *b = valid[(*b as usize * valid.len()) >> 8]);
+                    })?;
+                    let mut tail = [0u8; TAIL_BYTES];
+                    tail[..4].copy_from_slice(&scale.to_le_bytes());
+                    out.write_all(&tail)
+                };
+                if ternary == TernaryFormat::I2s {
+                    return codes(out);
+                }
+                // The I2_S bytes of one tensor (≤ 4.5 MB for 2b4t) in memory, re-encoded.
+                let mut i2s = Vec::with_capacity(n / 4 + TAIL_BYTES);
+                codes(&mut i2s)?;
+                let (cols, rows) = (spec.dims[0] as usize, spec.dims[1] as usize);
+                let blocks = ternary
+                    .from_i2s(&i2s, rows, cols)
+                    .map_err(io::Error::other)?;
+                out.write_all(&blocks)
             }
         }
     })
     .map_err(ModelError::from)
 }
 
-/// Writes the synthetic model of a preset (F16 embedding).
+/// Writes the synthetic model of a preset (F16 embedding, I2_S, bitnet.cpp's architecture name).
 pub fn write_preset(path: &Path, preset: Preset, seed: u64) -> Result<u64, ModelError> {
     write_preset_as(path, preset, seed, EmbeddingFormat::F16)
 }
@@ -214,15 +262,43 @@ pub fn write_preset_as(
     seed: u64,
     embeddings: EmbeddingFormat,
 ) -> Result<u64, ModelError> {
-    let suffix = match embeddings {
-        EmbeddingFormat::F16 => String::new(),
-        other => format!(", {} embeddings", other.name().to_uppercase()),
+    let formats = FileFormats {
+        embeddings,
+        ..FileFormats::default()
+    };
+    write_preset_with(path, preset, seed, formats, Architecture::BitnetB158)
+}
+
+/// Writes the synthetic model of a preset stored in `formats`, declaring architecture `arch`
+/// (llama.cpp mainline reads BitNet files as `bitnet`, bitnet.cpp as `bitnet-b1.58`).
+pub fn write_preset_with(
+    path: &Path,
+    preset: Preset,
+    seed: u64,
+    formats: FileFormats,
+    arch: Architecture,
+) -> Result<u64, ModelError> {
+    let mut suffix = String::new();
+    if formats.embeddings != EmbeddingFormat::F16 {
+        let name = formats.embeddings.name().to_uppercase();
+        suffix.push_str(&format!(", {name} embeddings"));
+    }
+    if formats.ternary != TernaryFormat::I2s {
+        let name = formats.ternary.name().to_uppercase();
+        suffix.push_str(&format!(", {name} ternary"));
+    }
+    if arch != Architecture::BitnetB158 {
+        suffix.push_str(&format!(", architecture {arch}"));
+    }
+    let hp = BitnetHparams {
+        arch,
+        ..preset.hparams()
     };
     write_model_as(
         path,
-        &preset.hparams(),
+        &hp,
         &format!("bitnet-perfd synthetic {preset} (seed {seed}{suffix})"),
         seed,
-        embeddings,
+        formats,
     )
 }
