@@ -250,6 +250,109 @@ fn a_missing_program_or_another_output_format_is_refused() {
 const ADAPT: &str =
     "exec \"$PERFD_BIN\" adapt llama-bench --bandwidth-mib 48 -- sh fake-llama-bench.sh";
 
+/// An executable llama-bench at `dir/name` that logs its arguments to `dir/name.log` and runs
+/// the fake with `fake_args` first.
+fn logging_llama_bench(dir: &Path, name: &str, fake_args: &[String]) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let program = dir.join(name);
+    let log = dir.join(format!("{name}.log"));
+    let quoted: Vec<String> = fake_args.iter().map(|a| format!("'{a}'")).collect();
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\nexec sh '{}' {} \"$@\"\n",
+            log.display(),
+            fake_llama_bench().display(),
+            quoted.join(" ")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (program, log)
+}
+
+/// `perfd bench --compare-llama-bench`: the peer runs once per repetition on perfd's own model
+/// file with perfd's lengths and thread count; its samples pool into `peer`, with perfd's ÷ the
+/// peer's median tokens/s per phase. A failing peer fails the benchmark, naming its command.
+#[test]
+fn bench_runs_a_llama_bench_peer_between_its_repetitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture_file = fixture("llamacpp-2026-10-tq2_0.json");
+    let (program, log) = logging_llama_bench(
+        dir.path(),
+        "llama-bench",
+        &[fixture_file.display().to_string()],
+    );
+    let bench = |program: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_perfd"))
+            .args(["bench", "--preset", "tiny", "--cache-dir"])
+            .arg(dir.path())
+            .args([
+                "--pp",
+                "128",
+                "--tg",
+                "128",
+                "--reps",
+                "3",
+                "--params",
+                "threads=2",
+            ])
+            .args(["--bandwidth-mib", "48", "--json", "--compare-llama-bench"])
+            .arg(program)
+            .output()
+            .expect("run perfd")
+    };
+    let o = bench(&program);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let model = r["model"]["path"].as_str().unwrap();
+    let expected = format!("-m {model} -p 128 -n 128 -t 2 -r 1 -o json");
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        vec![expected.as_str(); 3]
+    );
+
+    let peer = &r["peer"];
+    assert_eq!(peer["commit"], "unknown");
+    assert!(peer["command"].as_str().unwrap().ends_with(&expected));
+    let results: Value = serde_json::from_slice(&std::fs::read(&fixture_file).unwrap()).unwrap();
+    for (i, name) in ["prefill", "decode"].into_iter().enumerate() {
+        let theirs = &peer["phases"][i];
+        assert_eq!(theirs["phase"], name);
+        // Three runs of a fake that prints the same five samples each time.
+        let samples = floats(&theirs["tokens_per_second"]["samples"]);
+        assert_eq!(samples.len(), 15, "{name}");
+        let want = median(floats(&results[i]["samples_ts"]));
+        let got = theirs["tokens_per_second"]["median"].as_f64().unwrap();
+        assert!((got - want).abs() <= 1e-3 * want, "{name}: {got} vs {want}");
+        let ours = r["phases"][i]["tokens_per_second"]["median"]
+            .as_f64()
+            .unwrap();
+        let ratio = peer["ratios"][i]["ratio"].as_f64().unwrap();
+        assert_eq!(peer["ratios"][i]["phase"], name);
+        assert!(
+            (ratio - ours / got).abs() <= 1e-9 * ratio,
+            "{name}: {ratio}"
+        );
+    }
+
+    let (failing, _) = logging_llama_bench(
+        dir.path(),
+        "failing-llama-bench",
+        &["--exit".into(), "3".into(), "model load failed".into()],
+    );
+    let o = bench(&failing);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("failing-llama-bench")
+            && e.contains("exited with status 3")
+            && e.contains("model load failed"),
+        "{e}"
+    );
+}
+
 fn repository_config(repo: &Path) -> String {
     format!(
         "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n[repository]\nurl = \"{}\"\nbranch = \"main\"\nbuild_command = \"true\"\nharness_command = \"sh bench.sh\"\nharness_timeout_secs = 120\n\n[noise]\nmax_retries = 0\nlimit_cores = 64.0\n",

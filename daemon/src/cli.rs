@@ -309,6 +309,12 @@ pub struct BenchArgs {
     /// ratios. With --compare-model or --compare-embeddings they apply to the compared model.
     #[arg(long, value_name = "K=V,...", conflicts_with = "kernels")]
     pub compare_params: Option<String>,
+    /// Also run this llama-bench (a bitnet.cpp or llama.cpp build) on the same model file once
+    /// per repetition, interleaved with perfd's, with the same --pp, --tg and thread count, and
+    /// report perfd's ÷ its median tokens/s. The file must be one it reads (I2_S for bitnet.cpp;
+    /// TQ2_0 under architecture `bitnet` for llama.cpp, see `perfd model write`).
+    #[arg(long, value_name = "LLAMA_BENCH", conflicts_with_all = ["kernels", "compare_embeddings", "compare_model", "compare_weights", "compare_params"])]
+    pub compare_llama_bench: Option<PathBuf>,
     /// Prompt tokens per prefill run.
     #[arg(long, default_value_t = 128)]
     pub pp: usize,

@@ -10,6 +10,9 @@ use crate::cli::BenchArgs;
 use crate::harness::backend::{self, Backend};
 pub use crate::harness::support::BenchOutcome;
 use crate::harness::{cuda_kernel_suite, cuda_model_suite, kernel_suite, model_suite};
+use crate::UsageError;
+
+use super::peer_llama_bench::LlamaBenchPeer;
 
 /// Runs `perfd bench` with `args`.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
@@ -21,7 +24,14 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     }
     match (resolve_backend(args), args.kernels) {
         (Backend::Cpu, true) => kernel_suite::run(args),
-        (Backend::Cpu, false) => model_suite::run(args),
+        (Backend::Cpu, false) => match &args.compare_llama_bench {
+            Some(program) => model_suite::run(args, Some(&mut LlamaBenchPeer::new(program))),
+            None => model_suite::run(args, None),
+        },
+        (Backend::Cuda, false) if args.compare_llama_bench.is_some() => Err(UsageError(
+            "--compare-llama-bench runs with the CPU model suite (--backend cpu)".into(),
+        )
+        .into()),
         (Backend::Cuda, true) => cuda_kernel_suite::run(args),
         (Backend::Cuda, false) => cuda_model_suite::run(args),
     }
@@ -33,7 +43,8 @@ fn resolve_backend(args: &BenchArgs) -> Backend {
         || args.compare_embeddings.is_some()
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
-        || args.compare_params.is_some();
+        || args.compare_params.is_some()
+        || args.compare_llama_bench.is_some();
     if args.backend == "auto" && cpu_only {
         return Backend::Cpu;
     }

@@ -269,6 +269,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         decode_roofline: Some(decode_roofline),
         decode_at_context: Vec::new(),
         comparison: None,
+        peer: None,
         decode_profile: measured.profile,
         prefill_profile: Vec::new(),
         kernels: Vec::new(),

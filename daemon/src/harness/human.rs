@@ -286,6 +286,32 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             let _ = writeln!(s, "          same window: {}", window_ratio(w));
         }
     }
+    if let Some(peer) = &r.peer {
+        let _ = writeln!(
+            s,
+            "peer      {} (commit {}; {}), one run between each of the repetitions above:",
+            peer.command,
+            peer.commit,
+            peer.kernel_ids.join(", ")
+        );
+        for p in &peer.phases {
+            let ratio = peer
+                .ratios
+                .iter()
+                .find(|x| x.phase == p.phase)
+                .map_or(String::new(), |x| {
+                    format!("; perfd runs {:.2}x the peer", x.ratio)
+                });
+            let _ = writeln!(
+                s,
+                "          {:<8}  {:.2} tokens/s median (95% CI {:.2}–{:.2}){ratio}",
+                p.phase.name(),
+                p.tokens_per_second.median,
+                p.tokens_per_second.ci95[0],
+                p.tokens_per_second.ci95[1],
+            );
+        }
+    }
     if let Some(rss) = r.peak_rss_bytes {
         let both = if second_model_loaded(r) {
             " (both models loaded)"

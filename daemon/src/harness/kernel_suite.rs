@@ -217,6 +217,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         decode_roofline: None,
         decode_at_context: Vec::new(),
         comparison: None,
+        peer: None,
         decode_profile: Vec::new(),
         prefill_profile: Vec::new(),
         kernels,

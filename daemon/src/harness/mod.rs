@@ -14,5 +14,6 @@ pub mod kernel_suite;
 pub mod model_bench;
 pub mod model_cache;
 pub mod model_suite;
+pub mod peer;
 pub mod stream_bandwidth;
 pub mod support;

@@ -244,6 +244,31 @@ pub fn run(
     runner.finish()
 }
 
+/// Like [`run`], with `peer(label)` (another engine's run on the same file, one prefill and one
+/// decode per call) between the repetitions, ordered A P P A A P …, so a host whose speed drifts
+/// during the run moves both alike.
+pub fn run_with_peer(
+    model: &BitnetModel,
+    engine: &I2sGemm,
+    spec: ModelBenchSpec,
+    progress: &dyn Fn(&str),
+    peer: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<ModelBenchResult> {
+    progress("warm-up");
+    let mut runner = Runner::new(model, engine, spec)?;
+    for rep in 0..spec.reps {
+        let label = |side: &str| format!("repetition {}/{} ({side}): ", rep + 1, spec.reps);
+        if rep % 2 == 0 {
+            runner.rep(&label("perfd"), progress)?;
+            peer(&label("peer"))?;
+        } else {
+            peer(&label("peer"))?;
+            runner.rep(&label("perfd"), progress)?;
+        }
+    }
+    runner.finish()
+}
+
 /// Like [`run`] for two models in one process, their repetitions interleaved A B B A A B …, so
 /// a host whose speed drifts during the run moves both alike and their ratio stays fair.
 pub fn run_pair(

@@ -2,6 +2,8 @@
 //! a file, or a synthetic preset written to the cache on first use — between two STREAM rounds,
 //! with the decode roofline, per-op profile and peak memory of the same run.
 
+use std::path::Path;
+
 use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::format::embedding::EmbeddingFormat;
@@ -16,6 +18,7 @@ use crate::harness::host::rss::{peak_rss_bytes, reset_peak_rss};
 use crate::harness::host::HostFingerprint;
 use crate::harness::model_bench::{self, ModelBenchResult, ModelBenchSpec};
 use crate::harness::model_cache::load_named;
+use crate::harness::peer::{PeerEngine, PeerSamples};
 use crate::harness::support::{
     bandwidth_memory, kernel_crossval, merge_stream, outcome, parse_params, progress, stream_round,
     timestamp, BenchOutcome,
@@ -288,8 +291,8 @@ fn parse_ctx(spec: Option<&str>, tg: usize, context: usize) -> Result<Vec<usize>
         .collect()
 }
 
-/// Runs the model suite.
-pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+/// Runs the model suite, with `peer` run between the repetitions when given.
+pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchOutcome> {
     check_counts(args)?;
     let config = match &args.params {
         Some(p) => parse_params(p)?,
@@ -305,9 +308,11 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
         || args.compare_params.is_some();
+    let peer_runs = u64::from(peer.is_some());
     let pb = progress(
         args.json,
-        5 + (2 + ctx_runs + 2 * u64::from(compared)) * args.reps as u64 + u64::from(args.crossval),
+        5 + (2 + ctx_runs + 2 * u64::from(compared) + peer_runs) * args.reps as u64
+            + u64::from(args.crossval),
     );
     let note = |line: String| pb.println(line);
 
@@ -389,16 +394,35 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         pb.set_message(msg.to_string());
         pb.inc(u64::from(msg.contains("repetition")));
     };
-    let (result, candidate_result) = match &candidate {
-        Some((m, _, e)) => {
+    let mut peer_samples = PeerSamples::default();
+    let peer_command = peer
+        .as_ref()
+        .map(|p| p.command(Path::new(model.source()), spec, config.threads));
+    let (result, candidate_result) = match (&candidate, peer) {
+        (Some((m, _, e)), _) => {
             let (a, b) = model_bench::run_pair((&model, &engine), (m, e), spec, &tick)
                 .context("model benchmark (compared pair)")?;
             (a, Some(b))
         }
-        None => (
+        (None, Some(peer)) => {
+            let command = peer_command.clone().unwrap_or_default();
+            let mut run_peer = |label: &str| -> Result<()> {
+                tick(&format!("{label}{}", command.join(" ")));
+                let run = peer.run(&command)?;
+                peer_samples.add(run, spec, config.threads)
+            };
+            let a = model_bench::run_with_peer(&model, &engine, spec, &tick, &mut run_peer)
+                .context("model benchmark (with the peer)")?;
+            (a, None)
+        }
+        (None, None) => (
             model_bench::run(&model, &engine, spec, &tick).context("model benchmark")?,
             None,
         ),
+    };
+    let peer = match peer_command {
+        Some(command) => Some(peer_samples.compare(command.join(" "), spec, &result)?),
+        None => None,
     };
     let mut context_runs = Vec::with_capacity(contexts.len());
     for &positions in &contexts {
@@ -469,6 +493,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         decode_roofline: Some(main_roofline),
         decode_at_context,
         comparison,
+        peer,
         decode_profile: result.decode_profile,
         prefill_profile: result.prefill_profile,
         kernels: Vec::new(),

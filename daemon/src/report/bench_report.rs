@@ -194,6 +194,22 @@ pub struct Comparison {
     pub decode_profile: Vec<OpShare>,
 }
 
+/// Another engine on the same model file, run between this report's repetitions (`perfd bench
+/// --compare-llama-bench`): the same prompt and generation lengths and thread count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerComparison {
+    /// The command run once per repetition (perfd's arguments for it included).
+    pub command: String,
+    /// The peer's build commit, as it reports it.
+    pub commit: String,
+    /// What the peer names its kernels or model.
+    pub kernel_ids: Vec<String>,
+    /// The peer's prefill and decode, pooled over its runs.
+    pub phases: Vec<PhaseResult>,
+    /// This report's ÷ the peer's median tokens/s, per phase (above 1: perfd is faster).
+    pub ratios: Vec<PhaseRatio>,
+}
+
 /// Candidate ÷ baseline median tokens/s of one phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseRatio {
@@ -273,6 +289,9 @@ pub struct BenchReport {
     /// A second model measured interleaved with this one, when asked for.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub comparison: Option<Comparison>,
+    /// Another engine on the same file, measured interleaved with this one, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub peer: Option<PeerComparison>,
     /// Where decode time goes, per operation (model suite).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub decode_profile: Vec<OpShare>,

@@ -1,0 +1,109 @@
+//! Running a llama-bench process (bitnet.cpp's or llama.cpp's) to its end: stdout kept, stderr
+//! passed through, the CPU other processes used meanwhile measured. Shared by `perfd adapt
+//! llama-bench` and `perfd bench --compare-llama-bench`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::runner::harness::MAX_CAUSE_CHARS;
+use crate::runner::noise_watch::NoiseWatch;
+
+/// How often the wait for llama-bench checks whether it has exited.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How often the noise watch looks for new processes in llama-bench's tree (as the daemon does:
+/// scanning every process is not free, and llama-bench holds the cores we would scan from).
+const NOISE_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// Most stdout kept from llama-bench (its JSON is a few KiB per result).
+const MAX_STDOUT_BYTES: u64 = 64 << 20;
+
+/// What llama-bench left behind.
+pub(crate) struct Finished {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) last_stderr_line: Option<String>,
+    pub(crate) other_busy_cores: f64,
+}
+
+/// `exited with status N` or `was killed by signal N`.
+pub(crate) fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("was killed by signal {s}"),
+        (None, None) => format!("ended with {status}"),
+    }
+}
+
+/// Runs the command to its end: stdout kept, stderr passed through to ours (the daemon logs it)
+/// with its last non-empty line kept, and the CPU other processes used meanwhile (outside the
+/// command's process tree and this process).
+pub(crate) fn run_command(command: &[String]) -> Result<Finished> {
+    let (program, args) = command.split_first().context("empty llama-bench command")?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{program}`"))?;
+    let mut noise = NoiseWatch::start(child.id());
+    let stdout = child.stdout.take().context("llama-bench stdout")?;
+    let stderr = child.stderr.take().context("llama-bench stderr")?;
+    let stdout_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        stdout
+            .take(MAX_STDOUT_BYTES)
+            .read_to_end(&mut buf)
+            .map(|_| buf)
+    });
+    let stderr_reader = std::thread::spawn(move || pass_through(stderr));
+    let mut sampled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().context("wait for llama-bench")? {
+            break status;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+        if sampled.elapsed() >= NOISE_SAMPLE_INTERVAL {
+            noise.sample();
+            sampled = Instant::now();
+        }
+    };
+    let other_busy_cores = noise.finish();
+    let stdout = stdout_reader
+        .join()
+        .map_err(|_| anyhow!("the stdout reader panicked"))?
+        .context("read llama-bench's stdout")?;
+    let last_stderr_line = stderr_reader.join().ok().flatten();
+    Ok(Finished {
+        status,
+        stdout,
+        last_stderr_line,
+        other_busy_cores,
+    })
+}
+
+/// Copies the child's stderr to ours line by line; returns its last non-empty line.
+fn pass_through(stderr: impl Read) -> Option<String> {
+    let mut reader = BufReader::new(stderr);
+    let mut last = None;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                // Best effort: a closed stderr of ours must not stop llama-bench's being read.
+                let _ = std::io::stderr().lock().write_all(&line);
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim();
+                if !text.is_empty() {
+                    last = Some(text.chars().take(MAX_CAUSE_CHARS).collect());
+                }
+            }
+        }
+    }
+    last
+}

@@ -1,0 +1,66 @@
+//! `perfd bench --compare-llama-bench`: llama-bench as the peer engine of a model benchmark, run
+//! once per repetition on the same file with the same lengths and thread count.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::harness::model_bench::ModelBenchSpec;
+use crate::harness::peer::{PeerEngine, PeerRun};
+use crate::report::llama_bench;
+
+use super::llama_bench_child::{describe, run_command};
+
+/// A llama-bench binary.
+pub(crate) struct LlamaBenchPeer {
+    program: PathBuf,
+}
+
+impl LlamaBenchPeer {
+    pub(crate) fn new(program: &Path) -> Self {
+        Self {
+            program: program.to_path_buf(),
+        }
+    }
+}
+
+impl PeerEngine for LlamaBenchPeer {
+    fn command(&self, model: &Path, spec: ModelBenchSpec, threads: usize) -> Vec<String> {
+        let mut command = vec![self.program.display().to_string()];
+        for (flag, value) in [
+            ("-m", model.display().to_string()),
+            ("-p", spec.prompt_tokens.to_string()),
+            ("-n", spec.gen_tokens.to_string()),
+            ("-t", threads.to_string()),
+            ("-r", "1".into()),
+            ("-o", "json".into()),
+        ] {
+            command.extend([flag.to_string(), value]);
+        }
+        command
+    }
+
+    fn run(&mut self, command: &[String]) -> Result<PeerRun> {
+        let shown = command.join(" ");
+        let finished =
+            run_command(command).with_context(|| format!("llama-bench command `{shown}`"))?;
+        if !finished.status.success() {
+            let cause = finished
+                .last_stderr_line
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default();
+            return Err(anyhow!(
+                "llama-bench command `{shown}` {}{cause}",
+                describe(finished.status)
+            ));
+        }
+        let adapted = llama_bench::adapt(&finished.stdout)
+            .with_context(|| format!("llama-bench command `{shown}`"))?;
+        Ok(PeerRun {
+            phases: adapted.phases,
+            threads: adapted.threads,
+            commit: adapted.commit,
+            kernel_ids: adapted.kernel_ids,
+        })
+    }
+}
