@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# llama.cpp (mainline, TQ2_0) and perfd side by side on the same file, 2 threads, alternating.
+# llama.cpp (mainline, TQ2_0) and perfd side by side on the same file, 2 threads, interleaved.
 #
-#   scripts/peer-llama-cpp.sh [ROUNDS]      (default 3 rounds; each runs both engines once)
+#   scripts/peer-llama-cpp.sh [ROUNDS]      (default 3 rounds of 5 repetitions of each engine)
 #   scripts/peer-llama-cpp.sh --build-only  (only build llama-bench)
 #
 # llama.cpp is built outside the repository, under ~/.cache/bitnet-perfd/peers/, from the copy
@@ -11,8 +11,8 @@
 # llama.cpp's architecture name `bitnet` (`perfd model write --ternary tq2_0 --arch bitnet`), a
 # file both engines read; llama.cpp's `bitnet` graph applies SiLU to the FFN gate where BitNet
 # b1.58 2B-4T applies relu², and perfd runs each file with its architecture's activation.
-# Both reports are bench-report documents whose decode roofline divides by the best read-only
-# bandwidth perfd measured in the same process (`perfd adapt llama-bench` for llama.cpp).
+# Each round is one `perfd bench --compare-llama-bench` run: llama-bench runs once between each
+# of perfd's repetitions, so both see the same moments of the host; the ratios are of one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,35 +67,27 @@ fi
 
 out=$(mktemp -d)
 for r in $(seq 1 "$rounds"); do
-  say "round $r/$rounds: llama.cpp"
-  $perfd adapt llama-bench -- "$bench" -m "$model" -p 128 -n 128 -t 2 -r 5 >"$out/llama-$r.json"
-  say "round $r/$rounds: perfd"
-  $perfd bench --model "$model" --pp 128 --tg 128 --reps 5 --json >"$out/perfd-$r.json"
+  say "round $r/$rounds"
+  $perfd bench --model "$model" --pp 128 --tg 128 --reps 5 --json --compare-llama-bench "$bench" \
+    >"$out/round-$r.json"
 done
 python3 - "$out" "$rounds" "$LLAMA_COMMIT" <<'EOF'
 import json, sys
 out, rounds, commit = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def median_tps(doc, name):
-    for p in doc["phases"]:
+def median_tps(phases, name):
+    for p in phases:
         if p["phase"] == name:
             return p["tokens_per_second"]["median"]
     raise SystemExit(f"no {name} phase in a report")
-print(f"llama.cpp {commit[:10]} and perfd on the same TQ2_0 file, 2 threads, medians of 5 repetitions")
-print(f"{'round':>5} {'engine':>10} {'pp128 tok/s':>12} {'tg128 tok/s':>12} {'read GB/s':>10} {'decode/read roofline':>21}")
-ratios = []
+print(f"llama.cpp {commit[:10]} and perfd on the same TQ2_0 file, 2 threads, runs interleaved,")
+print("medians of the repetitions of each round")
+print(f"{'round':>5} {'llama.cpp pp128':>16} {'tg128':>7} {'perfd pp128':>12} {'tg128':>7} {'perfd/llama.cpp prefill':>24} {'decode':>7}")
 for r in range(1, rounds + 1):
-    row = {}
-    for eng, label in (("llama", "llama.cpp"), ("perfd", "perfd")):
-        doc = json.load(open(f"{out}/{eng}-{r}.json"))
-        roof = doc.get("decode_roofline") or {}
-        bw = roof.get("bandwidth_bytes_per_second")
-        ratio = roof.get("ratio")
-        row[eng] = (median_tps(doc, "prefill"), median_tps(doc, "decode"))
-        bw_s = f"{bw / 1e9:.1f}" if bw else "n/a"
-        ratio_s = f"{100 * ratio:.1f} %" if ratio is not None else "n/a"
-        print(f"{r:>5} {label:>10} {row[eng][0]:>12.1f} {row[eng][1]:>12.2f} {bw_s:>10} {ratio_s:>21}")
-    ratios.append((row["perfd"][0] / row["llama"][0], row["perfd"][1] / row["llama"][1]))
-for r, (p, d) in enumerate(ratios, 1):
-    print(f"round {r}: perfd / llama.cpp: prefill {p:.2f}x, decode {d:.2f}x")
+    doc = json.load(open(f"{out}/round-{r}.json"))
+    peer = doc["peer"]
+    ratio = {x["phase"]: x["ratio"] for x in peer["ratios"]}
+    print(f"{r:>5} {median_tps(peer['phases'], 'prefill'):>16.1f} {median_tps(peer['phases'], 'decode'):>7.2f}"
+          f" {median_tps(doc['phases'], 'prefill'):>12.1f} {median_tps(doc['phases'], 'decode'):>7.2f}"
+          f" {ratio['prefill']:>23.2f}x {ratio['decode']:>6.2f}x")
 EOF
 say "reports in $out"
