@@ -31,6 +31,14 @@ fn bench_json(args: &[&str], cache: &std::path::Path) -> Value {
     serde_json::from_slice(&o.stdout).expect("one JSON document")
 }
 
+/// `perfd bench --json --model FILE --pp 8 --tg 8 --reps 1 --crossval EXTRA`, which must succeed.
+fn quick_crossval(file: &std::path::Path, cache: &std::path::Path, extra: &[&str]) -> Value {
+    let mut args = vec!["--model", file.to_str().unwrap()];
+    args.extend(["--pp", "8", "--tg", "8", "--reps", "1", "--crossval"]);
+    args.extend_from_slice(extra);
+    bench_json(&args, cache)
+}
+
 /// `perfd model write --preset tiny --out FILE ARGS`, which must succeed: its stdout.
 fn write_tiny(file: &std::path::Path, args: &[&str]) -> String {
     let mut all = vec!["model", "write", "--preset", "tiny", "--out"];
@@ -186,21 +194,7 @@ fn a_file_under_llama_cpps_architecture_name_is_written_and_benchmarked() {
     let written = bitnet_kernels::gguf::GgufFile::open(&file).unwrap();
     assert_eq!(written.get_str("general.architecture").unwrap(), "bitnet");
     assert!(written.get("bitnet.block_count").is_some());
-    let path = file.to_str().unwrap();
-    let r = bench_json(
-        &[
-            "--model",
-            path,
-            "--pp",
-            "8",
-            "--tg",
-            "8",
-            "--reps",
-            "1",
-            "--crossval",
-        ],
-        dir.path(),
-    );
+    let r = quick_crossval(&file, dir.path(), &[]);
     assert_eq!(r["model"]["architecture"], "bitnet");
     assert_eq!(r["model_crossval"]["pass"], true, "{}", r["model_crossval"]);
 
@@ -256,23 +250,7 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
             "{format}: {bytes} bytes, before {last_bytes}"
         );
         last_bytes = bytes;
-        let path = file.to_str().unwrap();
-        let r = bench_json(
-            &[
-                "--model",
-                path,
-                "--pp",
-                "8",
-                "--tg",
-                "8",
-                "--reps",
-                "1",
-                "--crossval",
-                "--crossval-steps",
-                "8",
-            ],
-            dir.path(),
-        );
+        let r = quick_crossval(&file, dir.path(), &["--crossval-steps", "8"]);
         let ids = kernel_ids(&r);
         assert!(
             ids.iter().any(|i| i.starts_with(kernel)),

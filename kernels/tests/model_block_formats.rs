@@ -155,10 +155,9 @@ fn embedding(ty: GgmlType, n: usize, seed: u64) -> ((GgmlType, Vec<u8>), Vec<u8>
     ((ty, raw), f16_bytes)
 }
 
-#[test]
-fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
-    let dir = tempfile::tempdir().unwrap();
-    let base_path = dir.path().join("base.gguf");
+/// The synthetic I2_S/F16 model of [`hparams`] written in `dir`, and its embedding as F16.
+fn base_model(dir: &std::path::Path) -> (GgufFile, (GgmlType, Vec<u8>)) {
+    let base_path = dir.join("base.gguf");
     write_model(&base_path, &hparams(), "block formats", 7).unwrap();
     let base = GgufFile::open(&base_path).unwrap();
     let f16_embd = (
@@ -166,6 +165,13 @@ fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
         base.data(base.tensor("token_embd.weight").unwrap())
             .to_vec(),
     );
+    (base, f16_embd)
+}
+
+#[test]
+fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, f16_embd) = base_model(dir.path());
     let n = hparams().vocab * hparams().hidden;
     let write = |name: &str, t: Ternary, e: &(GgmlType, Vec<u8>)| {
         let p = dir.path().join(name);
@@ -212,14 +218,7 @@ fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
 #[test]
 fn written_tq_files_hold_the_i2s_models_values() {
     let dir = tempfile::tempdir().unwrap();
-    let base_path = dir.path().join("base.gguf");
-    write_model(&base_path, &hparams(), "block formats", 7).unwrap();
-    let base = GgufFile::open(&base_path).unwrap();
-    let f16_embd = (
-        GgmlType::F16,
-        base.data(base.tensor("token_embd.weight").unwrap())
-            .to_vec(),
-    );
+    let (base, f16_embd) = base_model(dir.path());
     let rounded = dir.path().join("rounded.gguf");
     write_variant(&base, &rounded, Ternary::I2s, &f16_embd);
     let reference = logits(&rounded);
@@ -256,14 +255,7 @@ fn written_tq_files_hold_the_i2s_models_values() {
 #[test]
 fn tensors_the_kernels_cannot_take_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let base_path = dir.path().join("base.gguf");
-    write_model(&base_path, &hparams(), "block formats", 7).unwrap();
-    let base = GgufFile::open(&base_path).unwrap();
-    let f16_embd = (
-        GgmlType::F16,
-        base.data(base.tensor("token_embd.weight").unwrap())
-            .to_vec(),
-    );
+    let (base, f16_embd) = base_model(dir.path());
     let path = dir.path().join("tq2.gguf");
     write_variant(&base, &path, Ternary::Tq2, &f16_embd);
     // Give the second block of one tensor another scale.

@@ -5,7 +5,7 @@
 //! The report's `commit` is the engine's own (llama-bench's `build_commit`); the daemon records a
 //! run under the commit it checked out, whatever the report says.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::Result;
 
 use crate::cli::AdaptArgs;
 use crate::harness::host::noise::NoiseVerdict;
@@ -16,7 +16,7 @@ use crate::report::llama_bench;
 use crate::report::{BenchReport, SCHEMA};
 use crate::UsageError;
 
-use super::llama_bench_child::{describe, run_command};
+use super::llama_bench_child::run_llama_bench;
 
 /// Runs `perfd adapt llama-bench` and returns the report's JSON text.
 pub fn run(args: &AdaptArgs) -> Result<String> {
@@ -24,7 +24,6 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         return Err(UsageError("give the llama-bench command after `--`".into()).into());
     }
     let command = llama_bench::json_command(&args.command).map_err(UsageError)?;
-    let shown = command.join(" ");
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
@@ -36,20 +35,7 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         .max(1);
     let before = stream_round(planned_threads, array_bytes)?;
 
-    let finished =
-        run_command(&command).with_context(|| format!("llama-bench command `{shown}`"))?;
-    if !finished.status.success() {
-        let cause = finished
-            .last_stderr_line
-            .map(|l| format!(": {l}"))
-            .unwrap_or_default();
-        return Err(anyhow!(
-            "llama-bench command `{shown}` {}{cause}",
-            describe(finished.status)
-        ));
-    }
-    let adapted = llama_bench::adapt(&finished.stdout)
-        .with_context(|| format!("llama-bench command `{shown}`"))?;
+    let (adapted, other_busy_cores) = run_llama_bench(&command)?;
     // Peak RSS of the waited-for children: llama-bench (and a wrapper shell, if any), not the
     // STREAM arrays of this process.
     let peak_rss_bytes =
@@ -108,7 +94,7 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         crossval: None,
         model_crossval: None,
         peak_rss_bytes,
-        noise: NoiseVerdict::judge(finished.other_busy_cores, args.noise_limit_cores),
+        noise: NoiseVerdict::judge(other_busy_cores, args.noise_limit_cores),
         tools: ToolVersions::current(),
     };
     Ok(serde_json::to_string_pretty(&report)? + "\n")

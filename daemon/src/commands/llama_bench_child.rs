@@ -1,5 +1,5 @@
 //! Running a llama-bench process (bitnet.cpp's or llama.cpp's) to its end: stdout kept, stderr
-//! passed through, the CPU other processes used meanwhile measured. Shared by `perfd adapt
+//! passed through, the CPU other processes used meanwhile measured, its JSON results read. Shared by `perfd adapt
 //! llama-bench` and `perfd bench --compare-llama-bench`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
+use crate::report::llama_bench::{self, Adapted};
 use crate::runner::harness::MAX_CAUSE_CHARS;
 use crate::runner::noise_watch::NoiseWatch;
 
@@ -21,15 +22,38 @@ const NOISE_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_STDOUT_BYTES: u64 = 64 << 20;
 
 /// What llama-bench left behind.
-pub(crate) struct Finished {
-    pub(crate) status: ExitStatus,
-    pub(crate) stdout: Vec<u8>,
-    pub(crate) last_stderr_line: Option<String>,
-    pub(crate) other_busy_cores: f64,
+struct Finished {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    last_stderr_line: Option<String>,
+    other_busy_cores: f64,
+}
+
+/// Runs a llama-bench command (with `-o json`) and reads its results: an error naming the
+/// command when it cannot start, exits unsuccessfully (its status and last stderr line) or
+/// prints something else than its JSON results. Returns the results and the CPU other processes
+/// used meanwhile.
+pub(crate) fn run_llama_bench(command: &[String]) -> Result<(Adapted, f64)> {
+    let shown = command.join(" ");
+    let finished =
+        run_command(command).with_context(|| format!("llama-bench command `{shown}`"))?;
+    if !finished.status.success() {
+        let cause = finished
+            .last_stderr_line
+            .map(|l| format!(": {l}"))
+            .unwrap_or_default();
+        return Err(anyhow!(
+            "llama-bench command `{shown}` {}{cause}",
+            describe(finished.status)
+        ));
+    }
+    let adapted = llama_bench::adapt(&finished.stdout)
+        .with_context(|| format!("llama-bench command `{shown}`"))?;
+    Ok((adapted, finished.other_busy_cores))
 }
 
 /// `exited with status N` or `was killed by signal N`.
-pub(crate) fn describe(status: ExitStatus) -> String {
+fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exited with status {c}"),
         (None, Some(s)) => format!("was killed by signal {s}"),
@@ -40,7 +64,7 @@ pub(crate) fn describe(status: ExitStatus) -> String {
 /// Runs the command to its end: stdout kept, stderr passed through to ours (the daemon logs it)
 /// with its last non-empty line kept, and the CPU other processes used meanwhile (outside the
 /// command's process tree and this process).
-pub(crate) fn run_command(command: &[String]) -> Result<Finished> {
+fn run_command(command: &[String]) -> Result<Finished> {
     let (program, args) = command.split_first().context("empty llama-bench command")?;
     let mut child = Command::new(program)
         .args(args)

@@ -3,13 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::Result;
 
 use crate::harness::model_bench::ModelBenchSpec;
 use crate::harness::peer::{PeerEngine, PeerRun};
-use crate::report::llama_bench;
 
-use super::llama_bench_child::{describe, run_command};
+use super::llama_bench_child::run_llama_bench;
 
 /// A llama-bench binary.
 pub(crate) struct LlamaBenchPeer {
@@ -41,21 +40,7 @@ impl PeerEngine for LlamaBenchPeer {
     }
 
     fn run(&mut self, command: &[String]) -> Result<PeerRun> {
-        let shown = command.join(" ");
-        let finished =
-            run_command(command).with_context(|| format!("llama-bench command `{shown}`"))?;
-        if !finished.status.success() {
-            let cause = finished
-                .last_stderr_line
-                .map(|l| format!(": {l}"))
-                .unwrap_or_default();
-            return Err(anyhow!(
-                "llama-bench command `{shown}` {}{cause}",
-                describe(finished.status)
-            ));
-        }
-        let adapted = llama_bench::adapt(&finished.stdout)
-            .with_context(|| format!("llama-bench command `{shown}`"))?;
+        let (adapted, _) = run_llama_bench(command)?;
         Ok(PeerRun {
             phases: adapted.phases,
             threads: adapted.threads,

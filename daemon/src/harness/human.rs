@@ -2,9 +2,10 @@
 
 use std::fmt::Write;
 
-use crate::report::bench_report::SameWindowRoofline;
+use crate::report::bench_report::{PhaseRatio, SameWindowRoofline};
 use crate::report::phase::OpShare;
 use crate::report::BenchReport;
+use crate::report::PhaseResult;
 use crate::stats::Summary;
 
 fn gbps(bytes_per_second: f64) -> f64 {
@@ -145,6 +146,23 @@ fn rate_line(name: &str, tokens: usize, tps: &Summary) -> String {
     )
 }
 
+/// The ratio in `ratios` for `p`'s phase.
+fn ratio_of(ratios: &[PhaseRatio], p: &PhaseResult) -> Option<f64> {
+    ratios.iter().find(|x| x.phase == p.phase).map(|x| x.ratio)
+}
+
+/// One phase of a compared model or a peer, indented under its heading, `ratio` appended.
+fn compared_phase_line(s: &mut String, p: &PhaseResult, ratio: &str) {
+    let _ = writeln!(
+        s,
+        "          {:<8}  {:.2} tokens/s median (95% CI {:.2}–{:.2}){ratio}",
+        p.phase.name(),
+        p.tokens_per_second.median,
+        p.tokens_per_second.ci95[0],
+        p.tokens_per_second.ci95[1],
+    );
+}
+
 fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     if let Some(m) = &r.model {
         // Shape and size only where the harness knew them (an adapted llama-bench run does not).
@@ -258,21 +276,9 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             c.kernel_ids.join(", ")
         );
         for p in &c.phases {
-            let ratio = c
-                .ratios
-                .iter()
-                .find(|x| x.phase == p.phase)
-                .map_or(String::new(), |x| {
-                    format!(", {:.3}x the model above", x.ratio)
-                });
-            let _ = writeln!(
-                s,
-                "          {:<8}  {:.2} tokens/s median (95% CI {:.2}–{:.2}){ratio}",
-                p.phase.name(),
-                p.tokens_per_second.median,
-                p.tokens_per_second.ci95[0],
-                p.tokens_per_second.ci95[1],
-            );
+            let ratio = ratio_of(&c.ratios, p)
+                .map_or(String::new(), |x| format!(", {x:.3}x the model above"));
+            compared_phase_line(s, p, &ratio);
         }
         let rf = &c.decode_roofline;
         let _ = writeln!(
@@ -295,21 +301,9 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             peer.kernel_ids.join(", ")
         );
         for p in &peer.phases {
-            let ratio = peer
-                .ratios
-                .iter()
-                .find(|x| x.phase == p.phase)
-                .map_or(String::new(), |x| {
-                    format!("; perfd runs {:.2}x the peer", x.ratio)
-                });
-            let _ = writeln!(
-                s,
-                "          {:<8}  {:.2} tokens/s median (95% CI {:.2}–{:.2}){ratio}",
-                p.phase.name(),
-                p.tokens_per_second.median,
-                p.tokens_per_second.ci95[0],
-                p.tokens_per_second.ci95[1],
-            );
+            let ratio = ratio_of(&peer.ratios, p)
+                .map_or(String::new(), |x| format!("; perfd runs {x:.2}x the peer"));
+            compared_phase_line(s, p, &ratio);
         }
     }
     if let Some(rss) = r.peak_rss_bytes {
