@@ -405,6 +405,8 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
             (a, Some(b))
         }
         (None, Some(peer)) => {
+            // The peer's processes have exited by the noise guard's second snapshot, so their
+            // CPU is not counted as other processes' (it is this benchmark's own work).
             let command = peer_command.clone().unwrap_or_default();
             let mut run_peer = |label: &str| -> Result<()> {
                 tick(&format!("{label}{}", command.join(" ")));
