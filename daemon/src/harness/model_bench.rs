@@ -13,6 +13,7 @@ use bitnet_kernels::I2sGemm;
 use rand::Rng;
 
 use crate::harness::stream_bandwidth::read_bandwidth_of;
+use crate::report::bench_report::PhaseRatio;
 use crate::report::phase::{OpShare, Phase, PhaseResult};
 use crate::stats::Summary;
 
@@ -86,6 +87,23 @@ pub(crate) fn phase(name: Phase, tokens: usize, secs: Vec<f64>) -> Result<PhaseR
         seconds,
         tokens_per_second,
     })
+}
+
+/// `numerator`'s ÷ `denominator`'s median tokens/s for every phase both have.
+pub(crate) fn phase_ratios(
+    numerator: &[PhaseResult],
+    denominator: &[PhaseResult],
+) -> Vec<PhaseRatio> {
+    numerator
+        .iter()
+        .filter_map(|n| {
+            let d = denominator.iter().find(|d| d.phase == n.phase)?;
+            Some(PhaseRatio {
+                phase: n.phase.clone(),
+                ratio: n.tokens_per_second.median / d.tokens_per_second.median,
+            })
+        })
+        .collect()
 }
 
 /// The read bandwidth of the window just measured: one pass over the model's own bytes with the

@@ -25,7 +25,7 @@ use crate::harness::support::{
 };
 use crate::report::bench_report::{
     Comparison, ContextDecode, CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo,
-    PhaseRatio, SameWindowRoofline, ToolVersions,
+    SameWindowRoofline, ToolVersions,
 };
 use crate::report::{BenchReport, Phase, SCHEMA};
 use crate::stats::Summary;
@@ -222,17 +222,7 @@ fn comparison(
     read: f64,
 ) -> Result<Comparison> {
     let decode_roofline = model_roofline(model, &result, read)?;
-    let ratios = result
-        .phases
-        .iter()
-        .filter_map(|p| {
-            let base = baseline.phases.iter().find(|b| b.phase == p.phase)?;
-            Some(PhaseRatio {
-                phase: p.phase.clone(),
-                ratio: p.tokens_per_second.median / base.tokens_per_second.median,
-            })
-        })
-        .collect();
+    let ratios = model_bench::phase_ratios(&result.phases, &baseline.phases);
     Ok(Comparison {
         model: model_info(model, preset),
         params,

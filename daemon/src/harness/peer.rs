@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::harness::model_bench::{phase, ModelBenchResult, ModelBenchSpec};
-use crate::report::bench_report::{PeerComparison, PhaseRatio};
+use crate::harness::model_bench::{phase, phase_ratios, ModelBenchResult, ModelBenchSpec};
+use crate::report::bench_report::PeerComparison;
 use crate::report::{Phase, PhaseResult};
 
 /// What one run of the peer measured.
@@ -90,16 +90,7 @@ impl PeerSamples {
             phase(Phase::Prefill, spec.prompt_tokens, self.prefill_seconds)?,
             phase(Phase::Decode, spec.gen_tokens, self.decode_seconds)?,
         ];
-        let ratios = phases
-            .iter()
-            .filter_map(|theirs| {
-                let mine = ours.phases.iter().find(|p| p.phase == theirs.phase)?;
-                Some(PhaseRatio {
-                    phase: theirs.phase.clone(),
-                    ratio: mine.tokens_per_second.median / theirs.tokens_per_second.median,
-                })
-            })
-            .collect();
+        let ratios = phase_ratios(&ours.phases, &phases);
         Ok(PeerComparison {
             command,
             commit: self.commit.unwrap_or_default(),
