@@ -83,7 +83,27 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
             );
         }
     }
-    vec![tps, lat, ratio, window]
+    let mut peer = Family::new(
+        "bitnet_inference_peer_speedup_ratio",
+        "The latest run's median tokens/sec divided by a peer engine's on the same model file, runs interleaved in the same benchmark (perfd bench --compare-llama-bench): above 1, perfd is faster.",
+        Kind::Gauge,
+        Some("ratio"),
+    );
+    if let Some(p) = &r.peer {
+        // The peer as it names itself (llama-bench's backend and model type), not its commit:
+        // no sha as a label.
+        let name = p
+            .kernel_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "unknown".into());
+        for x in &p.ratios {
+            let mut l = labels(x.phase.name());
+            l.push(("peer", name.clone()));
+            peer.push(l, x.ratio);
+        }
+    }
+    vec![tps, lat, ratio, window, peer]
 }
 
 fn kernel_families(r: &BenchReport) -> Vec<Family> {
@@ -397,6 +417,7 @@ fn verdict_families(state: &DaemonState) -> Vec<Family> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::bench_report::{PeerComparison, PhaseRatio};
     use crate::report::gpu::{DeviceBandwidthReport, GpuRun};
     use crate::stats::Summary;
 
@@ -441,5 +462,42 @@ mod tests {
         assert_eq!(bw.len(), 2);
         assert!(bw[0].contains(r#"("kind", "copy")"#) && bw[0].ends_with("=2900000000000"));
         assert!(bw[1].contains(r#"("kind", "read")"#) && bw[1].ends_with("=2950000000000"));
+    }
+
+    #[test]
+    fn a_peer_comparison_is_exported_per_phase_without_its_commit() {
+        let json = include_str!("../../../tests/fixtures/bench_report_minimal.json");
+        let mut r: BenchReport = serde_json::from_str(json).expect("fixture parses");
+        let peer = |r: &BenchReport| {
+            inference_families(r)
+                .into_iter()
+                .find(|f| f.name == "bitnet_inference_peer_speedup_ratio")
+                .map(|f| labels_of(&f))
+                .unwrap_or_default()
+        };
+        assert!(peer(&r).is_empty(), "no peer, no samples");
+        r.peer = Some(PeerComparison {
+            command: "llama-bench -m m.gguf -p 128 -n 128 -t 2 -r 1 -o json".into(),
+            commit: "0c1e570".into(),
+            kernel_ids: vec!["llama-bench:CPU:bitnet TQ2_0".into()],
+            phases: Vec::new(),
+            ratios: vec![
+                PhaseRatio {
+                    phase: Phase::Prefill,
+                    ratio: 3.9,
+                },
+                PhaseRatio {
+                    phase: Phase::Decode,
+                    ratio: 1.8,
+                },
+            ],
+        });
+        let got = peer(&r);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].contains(r#"("phase", "prefill")"#) && got[0].ends_with("=3.9"));
+        assert!(got[1].contains(r#"("phase", "decode")"#) && got[1].ends_with("=1.8"));
+        assert!(got.iter().all(
+            |l| l.contains(r#"("peer", "llama-bench:CPU:bitnet TQ2_0")"#) && !l.contains("0c1e570")
+        ));
     }
 }
