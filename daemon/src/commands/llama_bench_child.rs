@@ -1,6 +1,6 @@
 //! Running a llama-bench process (bitnet.cpp's or llama.cpp's) to its end: stdout kept, stderr
-//! passed through, the CPU other processes used meanwhile measured, its JSON results read. Shared by `perfd adapt
-//! llama-bench` and `perfd bench --compare-llama-bench`.
+//! passed through, the CPU other processes used meanwhile measured, its JSON results read.
+//! Shared by `perfd adapt llama-bench` and `perfd bench --compare-llama-bench`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;

@@ -384,23 +384,24 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         pb.set_message(msg.to_string());
         pb.inc(u64::from(msg.contains("repetition")));
     };
+    // The peer with the command of its every run.
+    let mut peer = peer.map(|p| {
+        let command = p.command(Path::new(model.source()), spec, config.threads);
+        (p, command)
+    });
     let mut peer_samples = PeerSamples::default();
-    let peer_command = peer
-        .as_ref()
-        .map(|p| p.command(Path::new(model.source()), spec, config.threads));
-    let (result, candidate_result) = match (&candidate, peer) {
+    let (result, candidate_result) = match (&candidate, &mut peer) {
         (Some((m, _, e)), _) => {
             let (a, b) = model_bench::run_pair((&model, &engine), (m, e), spec, &tick)
                 .context("model benchmark (compared pair)")?;
             (a, Some(b))
         }
-        (None, Some(peer)) => {
+        (None, Some((p, command))) => {
             // The peer's processes have exited by the noise guard's second snapshot, so their
             // CPU is not counted as other processes' (it is this benchmark's own work).
-            let command = peer_command.clone().unwrap_or_default();
             let mut run_peer = |label: &str| -> Result<()> {
                 tick(&format!("{label}{}", command.join(" ")));
-                let run = peer.run(&command)?;
+                let run = p.run(command)?;
                 peer_samples.add(run, spec, config.threads)
             };
             let a = model_bench::run_with_peer(&model, &engine, spec, &tick, &mut run_peer)
@@ -412,8 +413,8 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
             None,
         ),
     };
-    let peer = match peer_command {
-        Some(command) => Some(peer_samples.compare(command.join(" "), spec, &result)?),
+    let peer = match peer {
+        Some((_, command)) => Some(peer_samples.compare(command.join(" "), spec, &result)?),
         None => None,
     };
     let mut context_runs = Vec::with_capacity(contexts.len());
