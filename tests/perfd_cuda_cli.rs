@@ -131,6 +131,10 @@ fn cuda_launch_parameters_are_listed_and_checked_before_any_gpu_work() {
         "{}",
         stderr(&o)
     );
+    // The device session's KV cache is f32: another type is refused before any device work.
+    let o = perfd(&["bench", "--backend", "cuda", "--kv-cache", "f16"]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--kv-cache"), "{}", stderr(&o));
     let o = perfd(&["bench", "--backend", "gpu"]);
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
 }

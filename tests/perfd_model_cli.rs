@@ -588,6 +588,56 @@ fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
     }
 }
 
+/// `--kv-cache f16`: the report names the cache, each decoded token reads half the KV bytes of
+/// an f32 cache at the same depth (the roofline counts what is read), the cross-validation runs
+/// the reference over the same cache; an unknown type is a usage error.
+#[test]
+fn an_f16_kv_cache_is_named_and_halves_the_kv_bytes_of_the_roofline() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |kv: &str| {
+        bench_json(
+            &[
+                &QUICK_TINY[..],
+                &["--ctx", "64", "--crossval", "--kv-cache", kv],
+            ]
+            .concat(),
+            cache.path(),
+        )
+    };
+    let (f32_run, f16_run) = (run("f32"), run("f16"));
+    for (r, kv) in [(&f32_run, "f32"), (&f16_run, "f16")] {
+        assert_eq!(r["model"]["kv_cache"], kv, "{}", r["model"]);
+        assert_eq!(
+            r["model_crossval"]["pass"], true,
+            "{kv}: {}",
+            r["model_crossval"]
+        );
+    }
+    let kv_bytes = |r: &Value| {
+        r["decode_at_context"][0]["roofline"]["kv_bytes_per_token"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(kv_bytes(&f16_run) > 0);
+    assert_eq!(2 * kv_bytes(&f16_run), kv_bytes(&f32_run));
+    let o = perfd(
+        &[&["bench"], &QUICK_TINY[..], &["--kv-cache", "f16"]].concat(),
+        cache.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("KV cache f16"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = perfd(
+        &[&["bench"], &QUICK_TINY[..], &["--kv-cache", "q4_0"]].concat(),
+        cache.path(),
+    );
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--kv-cache"), "{}", stderr(&o));
+}
+
 #[test]
 fn corrupt_model_file_is_a_clean_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -285,6 +285,16 @@ pub struct BenchArgs {
     /// whose page sizes depend on how the file was read in).
     #[arg(long, default_value = "huge-pages", value_name = "PLACEMENT")]
     pub weights: String,
+    /// What the KV cache holds: f32, or f16 (half the bytes each decoded token reads per cached
+    /// position, and half the memory, for one rounding of every key and value, as bitnet.cpp's
+    /// and llama.cpp's default cache). Cross-validation compares like with like.
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "TYPE",
+        conflicts_with = "kernels"
+    )]
+    pub kv_cache: String,
     /// Also time decode at these cache depths, comma-separated (e.g. 128,1024,3968): `--tg` tokens
     /// after a cache filled to that many positions (llama-bench's `-d`), each against its own
     /// roofline (weights plus the KV bytes read). Depth + --tg must fit the model's context.

@@ -9,6 +9,7 @@
 //! the scalar reference on that file. The decoders themselves are checked against the `gguf`
 //! package in `ggml_blocks_reference.rs`.
 
+use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::format::ggml_blocks::*;
 use bitnet_kernels::format::i2s::{pack_gguf, unpack_gguf};
 use bitnet_kernels::format::ternary::TernaryFormat;
@@ -205,6 +206,7 @@ fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
             &model,
             &fast,
             &I2sGemm::reference().unwrap(),
+            KvCacheType::F32,
             &[1, 2, 3],
             16,
         )

@@ -2,6 +2,7 @@
 //! decode, every ISA matches the scalar reference configuration, greedy output is not degenerate.
 
 use bitnet_kernels::config::available_threads;
+use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::model::forward::{argmax, greedy};
 use bitnet_kernels::model::model_crossval::{crossval_model, MIN_COSINE};
 use bitnet_kernels::model::synthetic_model::write_preset;
@@ -71,11 +72,63 @@ fn every_isa_matches_the_reference_configuration() {
     let m = tiny(&dir);
     let reference = I2sGemm::reference().unwrap();
     for isa in Isa::supported() {
-        let r = crossval_model(&m, &engine(isa), &reference, &[1, 2, 3, 4], 32).unwrap();
-        assert!(r.pass, "{isa}: {r:?}");
-        assert!(r.min_cosine >= MIN_COSINE);
-        assert_eq!(r.positions, 4 + 31);
+        for kv in KvCacheType::ALL {
+            let r = crossval_model(&m, &engine(isa), &reference, kv, &[1, 2, 3, 4], 32).unwrap();
+            assert!(r.pass, "{isa}, {kv} cache: {r:?}");
+            assert!(r.min_cosine >= MIN_COSINE);
+            assert_eq!(r.positions, 4 + 31);
+        }
     }
+}
+
+/// An F16 cache holds each key and value rounded once, in half the bytes per position. Under
+/// ggml's numerics, which round keys and values to F16 before storing them anyway, the F16
+/// cache must give the f32 cache's logits bit for bit: what is stored and read back is the same.
+/// (Under the other numerics the logits move by the rounding, which a synthetic model's random
+/// weights amplify through every layer's int8 activations until greedy continuations part; the
+/// SIMD and scalar attention over an F16 cache are checked against the f64 definition and
+/// against each other in `cpu::attention`.)
+#[test]
+fn an_f16_kv_cache_halves_the_bytes_and_stores_what_ggml_numerics_round_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny(&dir);
+    for isa in Isa::supported() {
+        let e = engine(isa);
+        let run = |kv: KvCacheType| {
+            let mut s = Session::new(&m, &e, 48)
+                .unwrap()
+                .with_numerics(Numerics::GgmlF16)
+                .with_kv_cache(kv);
+            assert_eq!(s.kv_cache(), kv);
+            let bytes = s.kv_bytes_read_at(10);
+            (bytes, greedy(&mut s, &[3, 1, 4, 1, 5], 24).unwrap())
+        };
+        let ((b32, l32), (b16, l16)) = (run(KvCacheType::F32), run(KvCacheType::F16));
+        assert_eq!(b16 * 2, b32, "{isa}");
+        assert_eq!(l16, l32, "{isa}: tokens and logits");
+    }
+}
+
+/// Choosing the cache type starts the sequence over: no position of the old cache is read.
+#[test]
+fn choosing_the_kv_cache_type_starts_the_sequence_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny(&dir);
+    let e = engine(Isa::best());
+    let mut s = Session::new(&m, &e, 16).unwrap();
+    s.forward(&[1, 2, 3], false).unwrap();
+    let mut s = s.with_kv_cache(KvCacheType::F16);
+    assert_eq!(s.position(), 0);
+    let fresh = Session::new(&m, &e, 16)
+        .unwrap()
+        .with_kv_cache(KvCacheType::F16)
+        .forward(&[7, 8], false)
+        .unwrap();
+    assert_eq!(s.forward(&[7, 8], false).unwrap(), fresh);
+    // Deep decode over copied positions works in F16 too (what `perfd bench --ctx` does).
+    s.extend_by_repeating(12).unwrap();
+    assert_eq!(s.position(), 12);
+    assert!(s.decode(5).unwrap().iter().all(|v| v.is_finite()));
 }
 
 #[test]
@@ -133,7 +186,15 @@ fn the_guard_holds_on_a_deep_model_where_attention_numerics_diverge() {
     let model = BitnetModel::load(&path).unwrap();
     let reference = I2sGemm::reference().unwrap();
     for isa in Isa::supported() {
-        let r = crossval_model(&model, &engine(isa), &reference, &[1, 2, 3], 12).unwrap();
+        let r = crossval_model(
+            &model,
+            &engine(isa),
+            &reference,
+            KvCacheType::F32,
+            &[1, 2, 3],
+            12,
+        )
+        .unwrap();
         assert!(r.pass, "{isa}: {r:?}");
     }
     // Comparing across numerics would fail the guard: the reason it compares like with like.

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::model::forward::greedy;
 use bitnet_kernels::model::model_crossval::{compare, MIN_COSINE};
 use bitnet_kernels::model::synthetic_model::{write_preset, write_preset_with, FileFormats};
@@ -36,7 +37,16 @@ fn rust_forward_agrees_with_numpy_reference() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
     write_preset(&path, Preset::Tiny, 11).unwrap();
-    assert_numpy_parity(&path);
+    assert_numpy_parity(&path, KvCacheType::F32);
+}
+
+/// An F16 KV cache on both sides: numpy rounds each key and value to float16 as it caches them.
+#[test]
+fn an_f16_kv_cache_agrees_with_numpy_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    write_preset(&path, Preset::Tiny, 11).unwrap();
+    assert_numpy_parity(&path, KvCacheType::F16);
 }
 
 /// llama.cpp's architecture name `bitnet` (SiLU gate), computed by the numpy reference too.
@@ -52,16 +62,17 @@ fn the_llama_cpp_architecture_agrees_with_numpy_reference() {
         Architecture::Bitnet,
     )
     .unwrap();
-    assert_numpy_parity(&path);
+    assert_numpy_parity(&path, KvCacheType::F32);
 }
 
-fn assert_numpy_parity(path: &std::path::Path) {
+fn assert_numpy_parity(path: &std::path::Path, kv: KvCacheType) {
     let prompt = [5u32, 77, 300, 12, 481];
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/ref_forward.py");
     let out = Command::new(python())
         .arg(&script)
         .arg(path)
         .args(["--prompt", "5,77,300,12,481", "--steps", "32", "--out", "-"])
+        .args(["--kv-cache", kv.name()])
         .output()
         .expect("run ref_forward.py");
     assert!(
@@ -75,7 +86,7 @@ fn assert_numpy_parity(path: &std::path::Path) {
 
     let model = BitnetModel::load(path).unwrap();
     let engine = I2sGemm::new(KernelConfig::default()).unwrap();
-    let mut session = Session::new(&model, &engine, 64).unwrap();
+    let mut session = Session::new(&model, &engine, 64).unwrap().with_kv_cache(kv);
     let (tokens, logits) = greedy(&mut session, &prompt, 32).unwrap();
     let r = compare(&logits, &reference.logits, tokens, reference.generated);
     assert_eq!(r.positions, prompt.len() + 31);
@@ -83,7 +94,7 @@ fn assert_numpy_parity(path: &std::path::Path) {
     assert_eq!(r.tokens, r.reference_tokens);
     assert!(r.pass, "{r:?}");
     eprintln!(
-        "numpy parity: min cosine {:.9}, max |Δlogit| {:.2e}, tokens {:?}",
+        "numpy parity ({kv} cache): min cosine {:.9}, max |Δlogit| {:.2e}, tokens {:?}",
         r.min_cosine, r.max_abs_diff, r.tokens
     );
 }

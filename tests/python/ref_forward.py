@@ -113,6 +113,7 @@ class Model:
         self.layers = [{k: r.tensor(f"blk.{i}.{k}.weight", *v) for k, v in spec.items()}
                        for i in range(self.n_layer)]
         self.cache = [([], []) for _ in range(self.n_layer)]  # per layer: K rows, V rows
+        self.kv_dtype = F32  # what the cache holds: F32, or np.float16
 
     def rmsnorm(self, v, w):
         """Mean of squares in float64, one float32 reciprocal, then (v * inv) * w in float32.
@@ -161,8 +162,11 @@ class Model:
             h = self.rmsnorm(x, L["attn_norm"])
             s, q8 = self.quantise(h)  # one quantisation shared by q, k, v
             q = self.rope(self.ternary(L["attn_q"], s, q8), pos)
-            kc.append(self.rope(self.ternary(L["attn_k"], s, q8), pos))
-            vc.append(self.ternary(L["attn_v"], s, q8).reshape(-1, self.hd))
+            k = self.rope(self.ternary(L["attn_k"], s, q8), pos)
+            v = self.ternary(L["attn_v"], s, q8).reshape(-1, self.hd)
+            # An F16 cache stores each key and value rounded to nearest-even F16 once.
+            kc.append(k.astype(self.kv_dtype).astype(F32))
+            vc.append(v.astype(self.kv_dtype).astype(F32))
             K, V = np.stack(kc, axis=1), np.stack(vc, axis=1)  # [kv head, pos, d]
             kv_of = np.arange(self.n_head) // group
             # Attention in float64 (same reason as rmsnorm), result cast back to float32.
@@ -213,11 +217,15 @@ def main(argv=None):
     ap.add_argument("--prompt", required=True, help="comma-separated token ids")
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--out", default="-")
+    ap.add_argument("--kv-cache", choices=["f32", "f16"], default="f32",
+                    help="what the KV cache holds (f16: keys and values rounded once)")
     a = ap.parse_args(argv)
     prompt = [int(t) for t in a.prompt.split(",") if t.strip()]
     if not prompt or a.steps < 1:
         ap.error("need at least one prompt token and --steps >= 1")
     model = Model(a.model)
+    if a.kv_cache == "f16":
+        model.kv_dtype = np.float16
     if not all(0 <= t < model.vocab for t in prompt):
         ap.error(f"prompt token out of range [0, {model.vocab})")
     generated, logits = run(model, prompt, a.steps)

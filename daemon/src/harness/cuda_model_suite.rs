@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::cuda::model_crossval::crossval_cuda_model;
 use bitnet_kernels::cuda::session::{CudaSession, DeviceOpTimes, KERNEL_IDS};
 use bitnet_kernels::cuda::{CudaModel, CudaRuntime};
@@ -45,6 +46,8 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
         ("--compare-model", args.compare_model.is_some()),
         ("--compare-weights", args.compare_weights.is_some()),
         ("--compare-params", args.compare_params.is_some()),
+        // The device session's cache is f32.
+        ("--kv-cache other than f32", args.kv_cache != "f32"),
     ];
     if let Some((flag, _)) = refused.iter().find(|(_, set)| *set) {
         bail!(UsageError(format!(
@@ -263,7 +266,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         gpu: Some(gpu_run(&rt, bandwidth, telemetry)),
         params: rt.params().to_string(),
         kernel_ids: KERNEL_IDS.iter().map(|s| s.to_string()).collect(),
-        model: Some(model_info(&model, preset)),
+        model: Some(model_info(&model, preset, KvCacheType::F32)),
         phases,
         generation_128_seconds,
         decode_roofline: Some(decode_roofline),

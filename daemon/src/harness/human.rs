@@ -200,7 +200,11 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             (Some(p), _, _) => format!(" (weights {p})"),
             _ => String::new(),
         };
-        let _ = writeln!(s, "file      {}{placement}", m.path);
+        let kv = m
+            .kv_cache
+            .as_ref()
+            .map_or(String::new(), |t| format!(", KV cache {t}"));
+        let _ = writeln!(s, "file      {}{placement}{kv}", m.path);
     }
     let _ = writeln!(s, "kernels   {} ({})", r.kernel_ids.join(", "), r.params);
     let _ = writeln!(s);

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::model::forward::argmax;
 use bitnet_kernels::model::op_profile::{Op, OpProfile};
 use bitnet_kernels::model::{BitnetModel, Session};
@@ -29,6 +30,8 @@ pub struct ModelBenchSpec {
     pub gen_tokens: usize,
     /// Timed repetitions.
     pub reps: usize,
+    /// What the sessions' KV caches hold.
+    pub kv_cache: KvCacheType,
 }
 
 /// Decode timings after a cache filled to one position.
@@ -171,7 +174,8 @@ impl<'m> Runner<'m> {
         let vocab = model.hparams().vocab;
         let positions = spec.prompt_tokens + spec.gen_tokens;
         let mut session = Session::new(model, engine, positions.max(2 * WARMUP_TOKENS))
-            .context("create inference session")?;
+            .context("create inference session")?
+            .with_kv_cache(spec.kv_cache);
         let prompt = prompt(vocab, spec.prompt_tokens);
         let warm: Vec<u32> = prompt.iter().copied().cycle().take(WARMUP_TOKENS).collect();
         let mut next = argmax(&session.forward(&warm, false)?);
@@ -327,7 +331,8 @@ pub fn run_at_context(
     }
     let vocab = model.hparams().vocab;
     let mut session = Session::new(model, engine, positions + spec.gen_tokens)
-        .with_context(|| format!("create an inference session of {positions} positions"))?;
+        .with_context(|| format!("create an inference session of {positions} positions"))?
+        .with_kv_cache(spec.kv_cache);
     let prompt = prompt(vocab, spec.prompt_tokens.min(positions));
     let mut tps = Vec::with_capacity(spec.reps);
     let mut reads = Vec::with_capacity(spec.reps);

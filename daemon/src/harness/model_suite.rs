@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::format::embedding::EmbeddingFormat;
 use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::model_crossval::{crossval_model, ModelCrossval};
@@ -34,7 +35,11 @@ use crate::UsageError;
 /// Prompt of the model-level cross-validation (fixed, so reports are comparable).
 pub(crate) const CROSSVAL_PROMPT: [u32; 4] = [1, 2, 3, 4];
 
-pub(crate) fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelInfo {
+pub(crate) fn model_info(
+    model: &BitnetModel,
+    preset: Option<Preset>,
+    kv_cache: KvCacheType,
+) -> ModelInfo {
     let hp = model.hparams();
     ModelInfo {
         path: model.source().to_string(),
@@ -50,7 +55,15 @@ pub(crate) fn model_info(model: &BitnetModel, preset: Option<Preset>) -> ModelIn
         file_bytes: Some(model.file_bytes()),
         weights_placement: Some(model.placement().name().to_string()),
         weights_huge_page_bytes: model.huge_page_bytes(),
+        kv_cache: Some(kv_cache.name().to_string()),
     }
+}
+
+/// The `--kv-cache` type.
+pub(crate) fn kv_cache_type(args: &BenchArgs) -> Result<KvCacheType> {
+    args.kv_cache
+        .parse()
+        .map_err(|e: String| UsageError(format!("--kv-cache: {e}")).into())
 }
 
 /// Counts that must be at least 1.
@@ -74,6 +87,7 @@ fn crossval(
     model: &BitnetModel,
     engine: &I2sGemm,
     config: KernelConfig,
+    kv_cache: KvCacheType,
 ) -> Result<(Vec<CrossvalSummary>, ModelCrossvalSummary)> {
     let kernel = vec![kernel_crossval(engine)?];
     let reference = I2sGemm::new(KernelConfig {
@@ -85,6 +99,7 @@ fn crossval(
         model,
         engine,
         &reference,
+        kv_cache,
         &CROSSVAL_PROMPT,
         args.crossval_steps,
     )
@@ -213,9 +228,11 @@ fn compare_model(
 }
 
 /// The compared model's figures and its ratios to the baseline's.
+#[allow(clippy::too_many_arguments)]
 fn comparison(
     model: &BitnetModel,
     preset: Option<Preset>,
+    kv_cache: KvCacheType,
     params: Option<String>,
     result: ModelBenchResult,
     baseline: &ModelBenchResult,
@@ -224,7 +241,7 @@ fn comparison(
     let decode_roofline = model_roofline(model, &result, read)?;
     let ratios = model_bench::phase_ratios(&result.phases, &baseline.phases);
     Ok(Comparison {
-        model: model_info(model, preset),
+        model: model_info(model, preset, kv_cache),
         params,
         kernel_ids: result.kernel_ids,
         phases: result.phases,
@@ -289,6 +306,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         None => KernelConfig::default(),
     };
     let embeddings = embedding_format("--embeddings", &args.embeddings)?;
+    let kv_cache = kv_cache_type(args)?;
     let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
@@ -363,7 +381,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
             "crossval vs scalar reference ({} greedy steps)",
             args.crossval_steps
         ));
-        let (k, m) = self::crossval(args, &model, &engine, config)?;
+        let (k, m) = self::crossval(args, &model, &engine, config, kv_cache)?;
         (crossval, model_crossval) = (Some(k), Some(m));
         pb.inc(1);
     }
@@ -379,6 +397,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         prompt_tokens: args.pp,
         gen_tokens: args.tg,
         reps: args.reps,
+        kv_cache,
     };
     let tick = |msg: &str| {
         pb.set_message(msg.to_string());
@@ -438,7 +457,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     let comparison = match (candidate, candidate_result) {
         (Some((m, p, e)), Some(b)) => {
             let params = candidate_engine.is_some().then(|| e.config().to_string());
-            Some(comparison(m, p, params, b, &result, read)?)
+            Some(comparison(m, p, kv_cache, params, b, &result, read)?)
         }
         _ => None,
     };
@@ -480,7 +499,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         gpu: None,
         params: config.to_string(),
         kernel_ids: result.kernel_ids.clone(),
-        model: Some(model_info(&model, preset)),
+        model: Some(model_info(&model, preset, spec.kv_cache)),
         phases: result.phases,
         generation_128_seconds,
         decode_roofline: Some(main_roofline),

@@ -110,6 +110,10 @@ pub struct ModelInfo {
     /// Bytes of the model the kernel backed with 2 MiB pages at the end of the run.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weights_huge_page_bytes: Option<u64>,
+    /// What the KV cache held: `f32` or `f16` (llama-bench's `type_k` for a peer's results).
+    /// Absent in reports written before this field.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kv_cache: Option<String>,
 }
 
 /// Decode throughput against the memory-bandwidth roofline of the same run.

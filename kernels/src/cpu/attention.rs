@@ -17,6 +17,7 @@
 //! How close the algorithm is to exact attention is checked against the f64 definition here and
 //! against numpy's forward pass (`kernels/tests/model_numpy_parity.rs`).
 
+use crate::cpu::kv_element::KvElement;
 use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::Isa;
 
@@ -83,18 +84,26 @@ impl AttentionShape {
     }
 }
 
-/// Keys or values of one layer, head-major: position `j` of KV head `h` is the `head_dim` floats
-/// at `h · head_stride + j · head_dim`, so one head's positions are contiguous.
-#[derive(Debug, Clone, Copy)]
-pub struct KvHeads<'a> {
-    data: &'a [f32],
+/// Keys or values of one layer, head-major: position `j` of KV head `h` is the `head_dim`
+/// elements at `h · head_stride + j · head_dim`, so one head's positions are contiguous.
+#[derive(Debug)]
+pub struct KvHeads<'a, E = f32> {
+    data: &'a [E],
     head_stride: usize,
     head_dim: usize,
 }
 
-impl<'a> KvHeads<'a> {
-    /// Views `data` as heads of `head_stride` floats, rows of `head_dim`.
-    pub fn new(data: &'a [f32], head_stride: usize, head_dim: usize) -> Self {
+// Not derived: a derive would require `E: Copy` of the element although only a reference is copied.
+impl<E> Clone for KvHeads<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for KvHeads<'_, E> {}
+
+impl<'a, E> KvHeads<'a, E> {
+    /// Views `data` as heads of `head_stride` elements, rows of `head_dim`.
+    pub fn new(data: &'a [E], head_stride: usize, head_dim: usize) -> Self {
         Self {
             data,
             head_stride,
@@ -103,13 +112,13 @@ impl<'a> KvHeads<'a> {
     }
 
     /// Position `j` of head `h`.
-    pub fn row(&self, h: usize, j: usize) -> &'a [f32] {
+    pub fn row(&self, h: usize, j: usize) -> &'a [E] {
         let at = h * self.head_stride + j * self.head_dim;
         &self.data[at..at + self.head_dim]
     }
 
     /// Positions `p0..p0 + len` of head `h`, contiguous.
-    fn rows(&self, h: usize, p0: usize, len: usize) -> &'a [f32] {
+    fn rows(&self, h: usize, p0: usize, len: usize) -> &'a [E] {
         let at = h * self.head_stride + p0 * self.head_dim;
         &self.data[at..at + len * self.head_dim]
     }
@@ -158,18 +167,18 @@ pub fn kernel_id(isa: Isa, shape: AttentionShape) -> &'static str {
 }
 
 /// The inputs of one work item.
-pub(crate) struct Block<'a> {
+pub(crate) struct Block<'a, E> {
     /// The group's query rows, `group × head_dim`.
     pub(crate) q: &'a [f32],
-    /// Keys of the block's positions, rows of `stride` floats, this KV head at `offset`.
-    pub(crate) keys: &'a [f32],
+    /// Keys of the block's positions, rows of `stride` elements, this KV head at `offset`.
+    pub(crate) keys: &'a [E],
     /// Values, laid out like `keys`.
-    pub(crate) values: &'a [f32],
+    pub(crate) values: &'a [E],
     /// Positions in the block.
     pub(crate) len: usize,
-    /// Floats between two positions' rows.
+    /// Elements between two positions' rows.
     pub(crate) stride: usize,
-    /// This KV head's first float within a row.
+    /// This KV head's first element within a row.
     pub(crate) offset: usize,
     /// Softmax scale (1/√head_dim).
     pub(crate) scale: f32,
@@ -186,13 +195,13 @@ fn partial_len(head_dim: usize) -> usize {
 /// # Panics
 /// If the slices are shorter than the shape says, or `heads` is not a multiple of `kv_heads`.
 #[allow(clippy::too_many_arguments)]
-pub fn attend(
+pub fn attend<E: KvElement>(
     isa: Isa,
     pool: &WorkerPool,
     shape: AttentionShape,
     q: &[f32],
-    keys: KvHeads<'_>,
-    values: KvHeads<'_>,
+    keys: KvHeads<'_, E>,
+    values: KvHeads<'_, E>,
     ctx: usize,
     out: &mut [f32],
 ) {
@@ -231,19 +240,19 @@ pub fn attend(
     merge(&partials, shape, blocks, &mut out[..shape.heads * d]);
 }
 
-fn run_block(path: Path, block: &Block<'_>, d: usize, part: &mut [f32]) {
+fn run_block<E: KvElement>(path: Path, block: &Block<'_, E>, d: usize, part: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use super::attention_avx512::block as simd;
         // SAFETY: `Path::for_call` chose Avx512(n, g) only on a CPU with AVX-512F, for head
         // width 16·n and g query heads per KV head; `attend` sized q, part and the rows so.
         match path {
-            Path::Avx512(4, 1) => return unsafe { simd::<4, 1>(block, part) },
-            Path::Avx512(4, 2) => return unsafe { simd::<4, 2>(block, part) },
-            Path::Avx512(4, 4) => return unsafe { simd::<4, 4>(block, part) },
-            Path::Avx512(8, 1) => return unsafe { simd::<8, 1>(block, part) },
-            Path::Avx512(8, 2) => return unsafe { simd::<8, 2>(block, part) },
-            Path::Avx512(8, 4) => return unsafe { simd::<8, 4>(block, part) },
+            Path::Avx512(4, 1) => return unsafe { simd::<E, 4, 1>(block, part) },
+            Path::Avx512(4, 2) => return unsafe { simd::<E, 4, 2>(block, part) },
+            Path::Avx512(4, 4) => return unsafe { simd::<E, 4, 4>(block, part) },
+            Path::Avx512(8, 1) => return unsafe { simd::<E, 8, 1>(block, part) },
+            Path::Avx512(8, 2) => return unsafe { simd::<E, 8, 2>(block, part) },
+            Path::Avx512(8, 4) => return unsafe { simd::<E, 8, 4>(block, part) },
             _ => {}
         }
     }
@@ -254,14 +263,15 @@ fn run_block(path: Path, block: &Block<'_>, d: usize, part: &mut [f32]) {
 }
 
 /// The AVX-512 kernel's work item in scalar f32, operation for operation (see the module docs):
-/// lanes `l` of a 16-float vector are the array index `l`, FMAs are `mul_add`.
-fn block_emulated<'a>(block: &Block<'a>, n: usize, g: usize, part: &mut [f32]) {
+/// lanes `l` of a 16-float vector are the array index `l`, FMAs are `mul_add`, elements widen to
+/// f32 exactly as the kernel's loads do.
+fn block_emulated<'a, E: KvElement>(block: &Block<'a, E>, n: usize, g: usize, part: &mut [f32]) {
     let d = 16 * n;
     let len = block.len;
     let padded = len.next_multiple_of(16);
     let mut scores = vec![f32::NEG_INFINITY; g * padded];
     let tile = 16 / g;
-    let row = |rows: &'a [f32], j: usize| &rows[j * block.stride + block.offset..][..d];
+    let row = |rows: &'a [E], j: usize| &rows[j * block.stride + block.offset..][..d];
     for j0 in (0..len).step_by(tile) {
         let count = tile.min(len - j0);
         let mut p = [[0f32; 16]; 16];
@@ -271,7 +281,7 @@ fn block_emulated<'a>(block: &Block<'a>, n: usize, g: usize, part: &mut [f32]) {
                 for h in 0..g {
                     let q = &block.q[h * d + 16 * i..][..16];
                     for (l, acc) in p[t * g + h].iter_mut().enumerate() {
-                        *acc = k[16 * i + l].mul_add(q[l], *acc);
+                        *acc = k[16 * i + l].to_f32().mul_add(q[l], *acc);
                     }
                 }
             }
@@ -304,20 +314,20 @@ fn block_emulated<'a>(block: &Block<'a>, n: usize, g: usize, part: &mut [f32]) {
         for j in 0..len {
             let w = scores[h * padded + j];
             for (a, &x) in acc.iter_mut().zip(row(block.values, j)) {
-                *a = w.mul_add(x, *a);
+                *a = w.mul_add(x.to_f32(), *a);
             }
         }
     }
 }
 
 /// One work item in plain f32 (any head width).
-fn block_portable(block: &Block<'_>, d: usize, part: &mut [f32]) {
+fn block_portable<E: KvElement>(block: &Block<'_, E>, d: usize, part: &mut [f32]) {
     let mut scores = vec![0f32; block.len];
     for (h, ph) in part.chunks_exact_mut(partial_len(d)).enumerate() {
         let qh = &block.q[h * d..(h + 1) * d];
         for (j, s) in scores.iter_mut().enumerate() {
             let k = &block.keys[j * block.stride + block.offset..][..d];
-            *s = qh.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * block.scale;
+            *s = qh.iter().zip(k).map(|(a, b)| a * b.to_f32()).sum::<f32>() * block.scale;
         }
         let m = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let (head, acc) = ph.split_at_mut(2);
@@ -327,7 +337,9 @@ fn block_portable(block: &Block<'_>, d: usize, part: &mut [f32]) {
             let e = (s - m).exp();
             l += e;
             let v = &block.values[j * block.stride + block.offset..][..d];
-            acc.iter_mut().zip(v).for_each(|(a, &x)| *a += e * x);
+            acc.iter_mut()
+                .zip(v)
+                .for_each(|(a, &x)| *a += e * x.to_f32());
         }
         head[0] = m;
         head[1] = l;
@@ -399,21 +411,32 @@ mod tests {
         (out, largest)
     }
 
-    fn check(isa: Isa, threads: usize, shape: AttentionShape, ctx: usize, spread: f32) {
+    /// Keys or values stored as `E`, and the f32 values the stored elements hold.
+    fn stored<E: KvElement>(values: &[f32]) -> (Vec<E>, Vec<f32>) {
+        let e: Vec<E> = values.iter().map(|&x| E::from_f32(x)).collect();
+        let held = e.iter().map(|x| x.to_f32()).collect();
+        (e, held)
+    }
+
+    /// `attend` over a cache of `E` against the f64 definition on the values the cache holds.
+    fn check<E: KvElement>(
+        isa: Isa,
+        threads: usize,
+        shape: AttentionShape,
+        ctx: usize,
+        spread: f32,
+    ) {
         let mut r = rng(ctx as u64 * 31 + shape.head_dim as u64);
         let kvd = shape.kv_dim();
         let mut gen =
             |n: usize| -> Vec<f32> { (0..n).map(|_| r.random_range(-spread..spread)).collect() };
-        let (q, k, v) = (
-            gen(shape.heads * shape.head_dim),
-            gen(ctx * kvd),
-            gen(ctx * kvd),
-        );
+        let q = gen(shape.heads * shape.head_dim);
+        let ((ke, k), (ve, v)) = (stored::<E>(&gen(ctx * kvd)), stored::<E>(&gen(ctx * kvd)));
         let d = shape.head_dim;
         let run = |threads: usize| {
             let pool = WorkerPool::new(threads, false).unwrap();
             let mut out = vec![0f32; shape.heads * d];
-            let (keys, values) = (KvHeads::new(&k, ctx * d, d), KvHeads::new(&v, ctx * d, d));
+            let (keys, values) = (KvHeads::new(&ke, ctx * d, d), KvHeads::new(&ve, ctx * d, d));
             attend(isa, &pool, shape, &q, keys, values, ctx, &mut out);
             out
         };
@@ -462,23 +485,35 @@ mod tests {
                         (0..n).map(|_| r.random_range(-spread..spread)).collect()
                     };
                     let (q, k, v) = (gen(heads * head_dim), gen(ctx * kvd), gen(ctx * kvd));
-                    let mut a = vec![0f32; heads * head_dim];
-                    let mut b = a.clone();
-                    let (k, v) = (
-                        KvHeads::new(&k, ctx * head_dim, head_dim),
-                        KvHeads::new(&v, ctx * head_dim, head_dim),
-                    );
-                    attend(simd, &pool, shape, &q, k, v, ctx, &mut a);
-                    attend(Isa::Scalar, &pool, shape, &q, k, v, ctx, &mut b);
-                    let differ = a.iter().zip(&b).filter(|(x, y)| x.to_bits() != y.to_bits());
-                    assert_eq!(
-                        differ.count(),
-                        0,
-                        "d {head_dim} {heads}/{kv_heads} ctx {ctx}"
-                    );
+                    let what = format!("d {head_dim} {heads}/{kv_heads} ctx {ctx}");
+                    same_bits::<f32>(simd, &pool, shape, &q, &k, &v, ctx, &what);
+                    same_bits::<half::f16>(simd, &pool, shape, &q, &k, &v, ctx, &what);
                 }
             }
         }
+    }
+
+    /// `attend` with `simd` and with the scalar twin over `k` and `v` stored as `E`.
+    #[allow(clippy::too_many_arguments)]
+    fn same_bits<E: KvElement>(
+        simd: Isa,
+        pool: &WorkerPool,
+        shape: AttentionShape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        ctx: usize,
+        what: &str,
+    ) {
+        let d = shape.head_dim;
+        let ((k, _), (v, _)) = (stored::<E>(k), stored::<E>(v));
+        let (k, v) = (KvHeads::new(&k, ctx * d, d), KvHeads::new(&v, ctx * d, d));
+        let mut a = vec![0f32; shape.heads * d];
+        let mut b = a.clone();
+        attend(simd, pool, shape, q, k, v, ctx, &mut a);
+        attend(Isa::Scalar, pool, shape, q, k, v, ctx, &mut b);
+        let differ = a.iter().zip(&b).filter(|(x, y)| x.to_bits() != y.to_bits());
+        assert_eq!(differ.count(), 0, "{what}, {} elements", E::BYTES);
     }
 
     #[test]
@@ -509,10 +544,13 @@ mod tests {
                         head_dim,
                     };
                     for ctx in [1, 7, 256, 257, 700] {
-                        check(isa, 2, shape, ctx, 1.0);
+                        check::<f32>(isa, 2, shape, ctx, 1.0);
                     }
                     // Large scores: the softmax's max subtraction and the block merge must hold.
-                    check(isa, 2, shape, 600, 8.0);
+                    check::<f32>(isa, 2, shape, 600, 8.0);
+                    // An F16 cache: the same algorithm on the values it holds.
+                    check::<half::f16>(isa, 2, shape, 257, 1.0);
+                    check::<half::f16>(isa, 2, shape, 600, 8.0);
                 }
             }
         }

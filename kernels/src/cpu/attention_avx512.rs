@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::attention::{lane_sum, Block, EXP_COEFFS, EXP_MIN, LN2_HI, LN2_LO};
+use super::kv_element::KvElement;
 use super::prefetch::{prefetch, PrefetchHint};
 
 /// Rows ahead of the current one that are prefetched. With the head-major cache the rows are
@@ -12,12 +13,13 @@ use super::prefetch::{prefetch, PrefetchHint};
 /// 17–18 GB/s at 4096 positions on the Sapphire Rapids VM.
 const PREFETCH_ROWS: usize = 8;
 
-/// Prefetches the `n` cache lines of one head's row at `p` into L2 (a hint: never faults, so
-/// addresses past the block are harmless).
+/// Prefetches the cache lines of one head's row of `d` elements at `p` into L2 (a hint: never
+/// faults, so addresses past the block are harmless).
 #[inline(always)]
-fn prefetch_row(p: *const f32, n: usize) {
-    for i in 0..n {
-        prefetch(p.wrapping_add(16 * i) as *const u8, PrefetchHint::L2);
+fn prefetch_row<E: KvElement>(p: *const E, d: usize) {
+    let p = p as *const u8;
+    for line in 0..(d * E::BYTES).div_ceil(64) {
+        prefetch(p.wrapping_add(64 * line), PrefetchHint::L2);
     }
 }
 
@@ -76,6 +78,48 @@ unsafe fn hsum16(p: &[__m512; 16]) -> __m512 {
     half(half(u[0], u[1]), half(u[2], u[3]))
 }
 
+/// Lane partials of q_h · k_{j0+t} into `p[t·G + h]` for the `count` positions from `j0`,
+/// prefetching the rows [`PREFETCH_ROWS`] ahead.
+///
+/// # Safety
+/// As [`block`]; positions `j0..j0 + count` lie in the block. Inlined into `block`'s
+/// `#[target_feature]` body.
+#[inline(always)]
+unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
+    block: &Block<'_, E>,
+    j0: usize,
+    count: usize,
+    p: &mut [__m512; 16],
+) {
+    let d = 16 * N;
+    // SAFETY: this function's contract: the rows are in bounds and AVX-512F is present.
+    unsafe {
+        let q = |h: usize, i: usize| _mm512_loadu_ps(block.q.as_ptr().add(h * d + 16 * i));
+        for t in 0..count {
+            let at = (j0 + t) * block.stride + block.offset;
+            let k = block.keys.as_ptr().add(at);
+            prefetch_row(k.wrapping_add(PREFETCH_ROWS * block.stride), d);
+            // The value rows too, so the P·V pass starts on lines already on their way
+            // instead of a second cold stream; with the P·V pass's own prefetch kept, 2B-4T
+            // attention at 4096 positions went 17–18 → 20–21 GB/s (Sapphire Rapids VM,
+            // 2 threads, three alternating runs each).
+            let v = block.values.as_ptr().add(at);
+            prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), d);
+            // Register accumulators, stored once per position: `p[t·G + h]` with a run-time `t`
+            // lives on the stack, and accumulating in it put a store and a reload on every
+            // product's dependency chain. Same operations in the same order, so the same bits.
+            let mut acc = [_mm512_setzero_ps(); G];
+            for i in 0..N {
+                let kv = E::load16(k.add(16 * i));
+                for (h, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(kv, q(h, i), *a);
+                }
+            }
+            p[t * G..(t + 1) * G].copy_from_slice(&acc);
+        }
+    }
+}
+
 /// Softmax partials of the `G` query heads of `block` (sharing its KV head) into `part` (per
 /// head: m, l, acc[16·N]). Each key and value row is read once for all `G` heads (from L2, where
 /// the block stays): reading it per head made the kernel L2-bound.
@@ -83,9 +127,12 @@ unsafe fn hsum16(p: &[__m512; 16]) -> __m512 {
 /// # Safety
 /// The CPU must support AVX-512F; `G` divides 16; `block.q` holds `G` rows of `16·N` floats,
 /// `part` holds `G·(16·N + 2)` floats, and every position's row in `block.keys` /
-/// `block.values` has `16·N` floats at `offset`.
+/// `block.values` has `16·N` elements at `offset`.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn block<const N: usize, const G: usize>(block: &Block<'_>, part: &mut [f32]) {
+pub(crate) unsafe fn block<E: KvElement, const N: usize, const G: usize>(
+    block: &Block<'_, E>,
+    part: &mut [f32],
+) {
     let d = 16 * N;
     let len = block.len;
     assert!(16 % G == 0 && block.q.len() >= G * d && part.len() >= G * (d + 2));
@@ -98,30 +145,14 @@ pub(crate) unsafe fn block<const N: usize, const G: usize>(block: &Block<'_>, pa
     let tile = 16 / G;
     // SAFETY: every row read is in bounds (asserted above), AVX-512F by the caller.
     unsafe {
-        let key = |j: usize| block.keys.as_ptr().add(j * block.stride + block.offset);
         let value = |j: usize| block.values.as_ptr().add(j * block.stride + block.offset);
-        let q = |h: usize, i: usize| _mm512_loadu_ps(block.q.as_ptr().add(h * d + 16 * i));
         let scale = _mm512_set1_ps(block.scale);
         let mut sums = [0f32; 16];
         for j0 in (0..len).step_by(tile) {
             // p[t·G + h] = lane partials of q_h · k_{j0+t} (zero past the block's end).
             let count = tile.min(len - j0);
             let mut p = [_mm512_setzero_ps(); 16];
-            for t in 0..count {
-                let k = key(j0 + t);
-                prefetch_row(k.wrapping_add(PREFETCH_ROWS * block.stride), N);
-                // The value rows too, so the P·V pass starts on lines already on their way
-                // instead of a second cold stream; with the P·V pass's own prefetch kept, 2B-4T
-                // attention at 4096 positions went 17–18 → 20–21 GB/s (Sapphire Rapids VM,
-                // 2 threads, three alternating runs each).
-                prefetch_row(value(j0 + t).wrapping_add(PREFETCH_ROWS * block.stride), N);
-                for i in 0..N {
-                    let kv = _mm512_loadu_ps(k.add(16 * i));
-                    for h in 0..G {
-                        p[t * G + h] = _mm512_fmadd_ps(kv, q(h, i), p[t * G + h]);
-                    }
-                }
-            }
+            tile_partials::<E, N, G>(block, j0, count, &mut p);
             _mm512_storeu_ps(sums.as_mut_ptr(), _mm512_mul_ps(hsum16(&p), scale));
             for t in 0..count {
                 for h in 0..G {
@@ -158,12 +189,12 @@ pub(crate) unsafe fn block<const N: usize, const G: usize>(block: &Block<'_>, pa
             for j in 0..len {
                 let v = value(j);
                 if c0 == 0 {
-                    prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), N);
+                    prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), d);
                 }
                 let w: [__m512; G] =
                     std::array::from_fn(|h| _mm512_set1_ps(scores[h * padded + j]));
                 for (i, col) in (c0..c0 + width).enumerate() {
-                    let vv = _mm512_loadu_ps(v.add(16 * col));
+                    let vv = E::load16(v.add(16 * col));
                     for (ah, wh) in acc.iter_mut().zip(&w) {
                         ah[i] = _mm512_fmadd_ps(*wh, vv, ah[i]);
                     }

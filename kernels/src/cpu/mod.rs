@@ -10,6 +10,7 @@ pub mod epilogue;
 pub mod huge_pages;
 pub mod i2s_reference;
 mod isa;
+pub mod kv_element;
 pub mod prefetch;
 pub mod read_stream;
 pub mod tile;
@@ -36,4 +37,5 @@ mod q8_0_avx512;
 
 pub use amx::amx_int8_usable;
 pub use isa::Isa;
+pub use kv_element::{KvCacheType, KvElement};
 pub use prefetch::{Prefetch, PrefetchHint};

@@ -10,11 +10,12 @@ use std::time::Instant;
 use crate::activation::QuantizedActivations;
 use crate::cpu::attention::{self, AttentionShape};
 use crate::cpu::embedding_gemv::{self, Prefetch};
+use crate::cpu::kv_element::{KvCacheType, KvElement};
 use crate::cpu::worker_pool::WorkerPool;
 use crate::gemm::I2sGemm;
 use crate::model::error::ModelError;
 use crate::model::hparams::BitnetHparams;
-use crate::model::kv_cache::KvCache;
+use crate::model::kv_cache::{KvBuffers, KvCache};
 use crate::model::op_profile::{Op, OpProfile};
 use crate::model::rms_norm::{rms_norm, rms_norm_rows};
 use crate::model::rope::RopeTable;
@@ -41,18 +42,20 @@ pub fn argmax(logits: &[f32]) -> u32 {
 }
 
 /// Floating-point choices of the attention and lm_head (the ternary matmuls and the int8
-/// activation quantisation are exact integer arithmetic either way).
+/// activation quantisation are exact integer arithmetic either way). The KV cache's element type
+/// is a choice of its own ([`Session::with_kv_cache`], f32 unless asked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Numerics {
-    /// f32 KV cache, attention in f64: independent of summation order. The scalar reference
-    /// engine's (the oracle's) choice.
+    /// Attention in f64: independent of summation order. The scalar reference engine's (the
+    /// oracle's) choice.
     Exact,
-    /// f32 KV cache, attention in f32 with a fixed order of operations
+    /// Attention in f32 with a fixed order of operations
     /// ([`crate::cpu::attention`]): the default of engines with the AVX-512 attention kernel.
     /// The model cross-validation runs the scalar reference with the same numerics (the kernel's
     /// scalar twin); the algorithm is checked against f64 attention and against numpy.
     Fast,
-    /// bitnet.cpp's (ggml's) rounding points: F16 KV cache and Q rounded to F16 for Q·Kᵀ; for a
+    /// bitnet.cpp's (ggml's) rounding points: keys and values rounded to F16 as its F16 KV cache
+    /// stores them (whatever this session's cache holds) and Q rounded to F16 for Q·Kᵀ; for a
     /// single-token evaluation also the softmax probabilities before P·V and the normed hidden
     /// state before the F16 lm_head rounded to F16 (ggml converts them to the weights' type).
     GgmlF16,
@@ -102,7 +105,13 @@ impl<'m> Session<'m> {
             } else {
                 Numerics::Exact
             },
-            kv: KvCache::new(hp.layers, hp.kv_heads, hp.head_dim(), max_positions),
+            kv: KvCache::new(
+                KvCacheType::F32,
+                hp.layers,
+                hp.kv_heads,
+                hp.head_dim(),
+                max_positions,
+            ),
             rope: RopeTable::new(hp.head_dim(), max_positions, hp.rope_base),
             pos: 0,
             acts: None,
@@ -119,6 +128,24 @@ impl<'m> Session<'m> {
     /// The floating-point choices this session computes with.
     pub fn numerics(&self) -> Numerics {
         self.numerics
+    }
+
+    /// The same session with its KV cache holding `kind` (an empty cache: the sequence starts
+    /// over). F16 halves the bytes every decoded token reads per cached position, and what the
+    /// cache holds in memory, for one rounding of each key and value.
+    pub fn with_kv_cache(mut self, kind: KvCacheType) -> Self {
+        if kind != self.kv.kind() {
+            let hp = self.model.hparams();
+            let capacity = self.kv.capacity();
+            self.kv = KvCache::new(kind, hp.layers, hp.kv_heads, hp.head_dim(), capacity);
+        }
+        self.pos = 0;
+        self
+    }
+
+    /// The element type of this session's KV cache.
+    pub fn kv_cache(&self) -> KvCacheType {
+        self.kv.kind()
     }
 
     /// Tokens fed so far.
@@ -360,10 +387,26 @@ impl<'m> Session<'m> {
     /// With `f16_probabilities` the softmax weights are rounded to F16 before P·V (ggml's
     /// single-token path).
     fn attend(&self, l: usize, ctx: usize, q: &[f32], f16_probabilities: bool, out: &mut [f32]) {
+        match &self.kv {
+            KvCache::F32(kv) => self.attend_in(kv, l, ctx, q, f16_probabilities, out),
+            KvCache::F16(kv) => self.attend_in(kv, l, ctx, q, f16_probabilities, out),
+        }
+    }
+
+    /// [`Self::attend`] over a cache of element type `E`.
+    fn attend_in<E: KvElement>(
+        &self,
+        kv: &KvBuffers<E>,
+        l: usize,
+        ctx: usize,
+        q: &[f32],
+        f16_probabilities: bool,
+        out: &mut [f32],
+    ) {
         let hp = self.model.hparams();
+        let (keys, values) = (kv.keys(l), kv.values(l));
         if self.numerics == Numerics::Fast {
             let shape = self.attention_shape();
-            let (keys, values) = (self.kv.keys(l), self.kv.values(l));
             attention::attend(
                 self.engine.isa(),
                 self.engine.pool(),
@@ -379,7 +422,6 @@ impl<'m> Session<'m> {
         let d = hp.head_dim();
         let group = hp.heads / hp.kv_heads;
         let scale = 1.0 / (d as f64).sqrt();
-        let (keys, values) = (self.kv.keys(l), self.kv.values(l));
         self.engine.pool().for_each_chunk(out, d, |head, oh| {
             let kvh = head / group;
             let qh: Vec<f64> = q[head * d..(head + 1) * d]
@@ -404,7 +446,7 @@ impl<'m> Session<'m> {
                 }
                 acc.iter_mut()
                     .zip(vj)
-                    .for_each(|(o, &vv)| *o += w * f64::from(vv));
+                    .for_each(|(o, &vv)| *o += w * f64::from(vv.to_f32()));
             }
             for (o, &a) in oh.iter_mut().zip(&acc) {
                 *o = a as f32;
@@ -414,18 +456,18 @@ impl<'m> Session<'m> {
 }
 
 /// Σ a·b in f64 with four independent accumulators (vectorises; order-insensitive at f32 output).
-fn dot_f64(a: &[f64], b: &[f32]) -> f64 {
+fn dot_f64<E: KvElement>(a: &[f64], b: &[E]) -> f64 {
     let mut acc = [0f64; 4];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
     let tail: f64 = ca
         .remainder()
         .iter()
         .zip(cb.remainder())
-        .map(|(&x, &y)| x * f64::from(y))
+        .map(|(&x, &y)| x * f64::from(y.to_f32()))
         .sum();
     for (x, y) in ca.zip(cb) {
         for k in 0..4 {
-            acc[k] += x[k] * f64::from(y[k]);
+            acc[k] += x[k] * f64::from(y[k].to_f32());
         }
     }
     acc.iter().sum::<f64>() + tail

@@ -8,25 +8,89 @@
 //! Sapphire Rapids VM).
 
 use crate::cpu::attention::KvHeads;
+use crate::cpu::kv_element::{KvCacheType, KvElement};
 
-/// Keys and values of every layer for positions `0..len`.
+/// Keys and values of every layer for positions `0..len`, in the element type chosen.
 #[derive(Debug)]
-pub(crate) struct KvCache {
-    kv_heads: usize,
-    head_dim: usize,
-    capacity: usize,
-    keys: Vec<Vec<f32>>,
-    values: Vec<Vec<f32>>,
+pub(crate) enum KvCache {
+    F32(KvBuffers<f32>),
+    F16(KvBuffers<half::f16>),
 }
 
 impl KvCache {
     /// An empty cache of `capacity` positions for `layers` layers of `kv_heads × head_dim`.
-    pub(crate) fn new(layers: usize, kv_heads: usize, head_dim: usize, capacity: usize) -> Self {
+    pub(crate) fn new(
+        kind: KvCacheType,
+        layers: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        capacity: usize,
+    ) -> Self {
+        match kind {
+            KvCacheType::F32 => Self::F32(KvBuffers::new(layers, kv_heads, head_dim, capacity)),
+            KvCacheType::F16 => Self::F16(KvBuffers::new(layers, kv_heads, head_dim, capacity)),
+        }
+    }
+
+    /// The element type held.
+    pub(crate) fn kind(&self) -> KvCacheType {
+        match self {
+            Self::F32(_) => KvCacheType::F32,
+            Self::F16(_) => KvCacheType::F16,
+        }
+    }
+
+    /// Positions the cache holds.
+    pub(crate) fn capacity(&self) -> usize {
+        match self {
+            Self::F32(b) => b.capacity,
+            Self::F16(b) => b.capacity,
+        }
+    }
+
+    /// Stores the key and value rows (`kv_heads × head_dim`, head after head) of position `pos`
+    /// in layer `l`, rounded to the element type.
+    pub(crate) fn store(&mut self, l: usize, pos: usize, k: &[f32], v: &[f32]) {
+        match self {
+            Self::F32(b) => b.store(l, pos, k, v),
+            Self::F16(b) => b.store(l, pos, k, v),
+        }
+    }
+
+    /// Fills positions `from..to` of every layer with copies of positions `0..from`, cyclically.
+    pub(crate) fn repeat_prefix(&mut self, from: usize, to: usize) {
+        match self {
+            Self::F32(b) => b.repeat_prefix(from, to),
+            Self::F16(b) => b.repeat_prefix(from, to),
+        }
+    }
+
+    /// Bytes one position occupies over all layers (keys and values).
+    pub(crate) fn bytes_per_position(&self) -> u64 {
+        match self {
+            Self::F32(b) => b.bytes_per_position(),
+            Self::F16(b) => b.bytes_per_position(),
+        }
+    }
+}
+
+/// One element type's buffers: per layer, keys and values head-major.
+#[derive(Debug)]
+pub(crate) struct KvBuffers<E> {
+    kv_heads: usize,
+    head_dim: usize,
+    capacity: usize,
+    keys: Vec<Vec<E>>,
+    values: Vec<Vec<E>>,
+}
+
+impl<E: KvElement> KvBuffers<E> {
+    fn new(layers: usize, kv_heads: usize, head_dim: usize, capacity: usize) -> Self {
         // In 2 MiB pages where the kernel grants them (advised while the zeroed buffers are
         // still untouched): at 4k positions a layer's keys (10 MB in 2B-4T) outgrow the TLB's
         // reach with small pages.
         let buffer = || {
-            let b = vec![0.0; kv_heads * capacity * head_dim];
+            let b = E::zeroed(kv_heads * capacity * head_dim);
             crate::cpu::huge_pages::advise_huge_pages(&b);
             b
         };
@@ -39,28 +103,25 @@ impl KvCache {
         }
     }
 
-    /// Positions the cache holds.
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     fn head_stride(&self) -> usize {
         self.capacity * self.head_dim
     }
 
-    /// Stores the key and value rows (`kv_heads × head_dim`, head after head) of position `pos`
-    /// in layer `l`.
-    pub(crate) fn store(&mut self, l: usize, pos: usize, k: &[f32], v: &[f32]) {
+    fn store(&mut self, l: usize, pos: usize, k: &[f32], v: &[f32]) {
         let (d, hs) = (self.head_dim, self.head_stride());
         for h in 0..self.kv_heads {
             let at = h * hs + pos * d;
-            self.keys[l][at..at + d].copy_from_slice(&k[h * d..(h + 1) * d]);
-            self.values[l][at..at + d].copy_from_slice(&v[h * d..(h + 1) * d]);
+            let rows = [(&mut self.keys[l], k), (&mut self.values[l], v)];
+            for (dst, src) in rows {
+                dst[at..at + d]
+                    .iter_mut()
+                    .zip(&src[h * d..(h + 1) * d])
+                    .for_each(|(o, &x)| *o = E::from_f32(x));
+            }
         }
     }
 
-    /// Fills positions `from..to` of every layer with copies of positions `0..from`, cyclically.
-    pub(crate) fn repeat_prefix(&mut self, from: usize, to: usize) {
+    fn repeat_prefix(&mut self, from: usize, to: usize) {
         let (d, hs, heads) = (self.head_dim, self.head_stride(), self.kv_heads);
         for rows in self.keys.iter_mut().chain(self.values.iter_mut()) {
             for h in 0..heads {
@@ -72,18 +133,17 @@ impl KvCache {
         }
     }
 
-    /// Bytes one position occupies over all layers (keys and values, f32).
-    pub(crate) fn bytes_per_position(&self) -> u64 {
-        (self.keys.len() * 2 * self.kv_heads * self.head_dim * std::mem::size_of::<f32>()) as u64
+    fn bytes_per_position(&self) -> u64 {
+        (self.keys.len() * 2 * self.kv_heads * self.head_dim * E::BYTES) as u64
     }
 
     /// Keys of layer `l`.
-    pub(crate) fn keys(&self, l: usize) -> KvHeads<'_> {
+    pub(crate) fn keys(&self, l: usize) -> KvHeads<'_, E> {
         KvHeads::new(&self.keys[l], self.head_stride(), self.head_dim)
     }
 
     /// Values of layer `l`.
-    pub(crate) fn values(&self, l: usize) -> KvHeads<'_> {
+    pub(crate) fn values(&self, l: usize) -> KvHeads<'_, E> {
         KvHeads::new(&self.values[l], self.head_stride(), self.head_dim)
     }
 }

@@ -1,6 +1,7 @@
 //! Model-level cross-validation: the logits and greedy tokens of a configuration against the
 //! reference configuration (scalar kernels) on the same model and prompt.
 
+use crate::cpu::kv_element::KvCacheType;
 use crate::gemm::I2sGemm;
 use crate::model::error::ModelError;
 use crate::model::forward::{greedy, Session};
@@ -81,20 +82,23 @@ pub fn compare(
 }
 
 /// Runs `prompt` + `steps` greedy tokens with `candidate` and with `reference` (in the numerics
-/// the candidate's session chose) and compares them.
+/// the candidate's session chose, both over a `kv_cache` cache) and compares them.
 pub fn crossval_model(
     model: &BitnetModel,
     candidate: &I2sGemm,
     reference: &I2sGemm,
+    kv_cache: KvCacheType,
     prompt: &[u32],
     steps: usize,
 ) -> Result<ModelCrossval, ModelError> {
     let positions = prompt.len() + steps;
-    let mut a = Session::new(model, candidate, positions)?;
+    let mut a = Session::new(model, candidate, positions)?.with_kv_cache(kv_cache);
     let (tokens, logits) = greedy(&mut a, prompt, steps)?;
     // The reference computes with the candidate's numerics (for the SIMD attention, its scalar
     // twin): the check is of the kernels; the attention algorithm's accuracy has its own tests.
-    let mut b = Session::new(model, reference, positions)?.with_numerics(a.numerics());
+    let mut b = Session::new(model, reference, positions)?
+        .with_numerics(a.numerics())
+        .with_kv_cache(a.kv_cache());
     let (ref_tokens, ref_logits) = greedy(&mut b, prompt, steps)?;
     Ok(compare(&logits, &ref_logits, tokens, ref_tokens))
 }

@@ -1,0 +1,180 @@
+//! The number types a KV cache can hold: f32, or F16 for half the bytes per position.
+//!
+//! Attention computes in f32 either way: an F16 key or value widens to f32 exactly (in the
+//! AVX-512 kernel with `vcvtph2ps`, in the scalar paths with `half`), so the SIMD kernel and its
+//! scalar twin still give the same bits. What F16 changes is what is stored: each key and value
+//! rounded once to 11 significant bits, as bitnet.cpp's and llama.cpp's default cache does.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// A KV cache element.
+pub trait KvElement: Copy + Send + Sync + 'static + sealed::Sealed {
+    /// Bytes per element.
+    const BYTES: usize;
+    /// The element nearest to `v` (round to nearest, ties to even).
+    fn from_f32(v: f32) -> Self;
+    /// The element's value, exactly.
+    fn to_f32(self) -> f32;
+    /// `n` zeros, allocated zeroed (the pages stay untouched until written, so a cache can
+    /// still be advised into huge pages).
+    fn zeroed(n: usize) -> Vec<Self>;
+    /// Sixteen elements at `p`, widened to f32.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F (the callers are `#[target_feature]` kernels into which this
+    /// inlines); 16 elements at `p` are readable.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> __m512;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+}
+
+impl KvElement for f32 {
+    const BYTES: usize = 4;
+
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+
+    fn to_f32(self) -> f32 {
+        self
+    }
+
+    fn zeroed(n: usize) -> Vec<Self> {
+        vec![0.0; n]
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> __m512 {
+        // SAFETY: this function's contract.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+}
+
+impl KvElement for half::f16 {
+    const BYTES: usize = 2;
+
+    fn from_f32(v: f32) -> Self {
+        half::f16::from_f32(v)
+    }
+
+    fn to_f32(self) -> f32 {
+        half::f16::to_f32(self)
+    }
+
+    fn zeroed(n: usize) -> Vec<Self> {
+        use half::vec::HalfBitsVecExt;
+        // Bits 0 are +0.0; `vec![f16::ZERO; n]` would write every element instead of asking
+        // the allocator for zeroed memory.
+        vec![0u16; n].reinterpret_into()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> __m512 {
+        // SAFETY: this function's contract; `f16` is a transparent u16, so 16 of them are the
+        // 32 bytes `vcvtph2ps` reads.
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
+    }
+}
+
+/// Which element type a KV cache holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KvCacheType {
+    /// f32: keys and values exactly as computed.
+    F32,
+    /// F16: half the bytes per position, each value rounded once.
+    F16,
+}
+
+impl KvCacheType {
+    /// Every type, in the order the help lists them.
+    pub const ALL: [KvCacheType; 2] = [KvCacheType::F32, KvCacheType::F16];
+
+    /// Name in flags and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvCacheType::F32 => "f32",
+            KvCacheType::F16 => "f16",
+        }
+    }
+
+    /// Bytes per stored value.
+    pub fn bytes(self) -> usize {
+        match self {
+            KvCacheType::F32 => f32::BYTES,
+            KvCacheType::F16 => half::f16::BYTES,
+        }
+    }
+}
+
+impl fmt::Display for KvCacheType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KvCacheType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| format!("unknown KV cache type `{s}` (known: f32, f16)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_are_refused() {
+        for t in KvCacheType::ALL {
+            assert_eq!(t.name().parse::<KvCacheType>(), Ok(t));
+        }
+        assert!("q8_0"
+            .parse::<KvCacheType>()
+            .unwrap_err()
+            .contains("f32, f16"));
+    }
+
+    /// The SIMD widening is the scalar one, bit for bit, over every F16 value (NaNs keep NaN).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_widening_of_f16_equals_the_scalar_one() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("no AVX-512F: the SIMD widening is not run on this CPU");
+            return;
+        }
+        #[target_feature(enable = "avx512f")]
+        unsafe fn widen(v: &[half::f16; 16]) -> [f32; 16] {
+            let mut out = [0f32; 16];
+            // SAFETY: AVX-512F checked by the caller; 16 elements and 16 floats.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), half::f16::load16(v.as_ptr())) };
+            out
+        }
+        for chunk in (0..=u16::MAX).collect::<Vec<_>>().chunks_exact(16) {
+            let v: [half::f16; 16] = std::array::from_fn(|i| half::f16::from_bits(chunk[i]));
+            // SAFETY: AVX-512F detected above.
+            let got = unsafe { widen(&v) };
+            for (g, h) in got.iter().zip(v) {
+                let want = h.to_f32();
+                assert!(
+                    g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                    "{:#06x}: {g} vs {want}",
+                    h.to_bits()
+                );
+            }
+        }
+    }
+}
