@@ -25,6 +25,7 @@ enum Path {
     F16Avx512,
     F16Avx2,
     Q8_0Avx512,
+    Q6KAvx512VnniGfni,
     Q6KAvx512Vnni,
     Q6KAvx512,
     Reference,
@@ -42,6 +43,9 @@ impl Path {
             #[cfg(target_arch = "x86_64")]
             EmbeddingFormat::F16 if isa == Isa::Avx2 && has_f16c_fma() => Path::F16Avx2,
             EmbeddingFormat::Q8_0 if avx512 => Path::Q8_0Avx512,
+            EmbeddingFormat::Q6K if avx512 && isa == Isa::Avx512Vnni && has_gfni() => {
+                Path::Q6KAvx512VnniGfni
+            }
             EmbeddingFormat::Q6K if avx512 && isa == Isa::Avx512Vnni => Path::Q6KAvx512Vnni,
             EmbeddingFormat::Q6K if avx512 => Path::Q6KAvx512,
             _ => Path::Reference,
@@ -53,6 +57,7 @@ impl Path {
             (Path::F16Avx512, _) => "f16_gemv_avx512",
             (Path::F16Avx2, _) => "f16_gemv_avx2",
             (Path::Q8_0Avx512, _) => "q8_0_gemv_avx512",
+            (Path::Q6KAvx512VnniGfni, _) => "q6_k_gemv_avx512vnni_gfni",
             (Path::Q6KAvx512Vnni, _) => "q6_k_gemv_avx512vnni",
             (Path::Q6KAvx512, _) => "q6_k_gemv_avx512bw",
             (Path::Reference, EmbeddingFormat::F16) => "f16_gemv_scalar",
@@ -84,7 +89,7 @@ pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], 
     #[cfg(target_arch = "x86_64")]
     if matches!(
         Path::for_call(isa, format),
-        Path::Q6KAvx512 | Path::Q6KAvx512Vnni
+        Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni
     ) {
         let mut w = Vec::with_capacity(x.len());
         format.dequantize(row, &mut w);
@@ -124,7 +129,7 @@ impl PreparedX {
     fn new(path: Path, x: &[f32]) -> Self {
         match path {
             #[cfg(target_arch = "x86_64")]
-            Path::Q6KAvx512 | Path::Q6KAvx512Vnni => {
+            Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni => {
                 PreparedX::Q6K(super::q6_k_avx512::QuantizedX::new(x))
             }
             _ => PreparedX::Natural,
@@ -160,6 +165,12 @@ fn dot(
             PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
         },
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `Q6KAvx512Vnni`, with GFNI detected by `Path::for_call`.
+        Path::Q6KAvx512VnniGfni => match prepared {
+            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot_vnni_gfni(row, xp, prefetch) },
+            PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
+        },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: as above (AVX-512BW, F16C), x.len()/256 Q6_K blocks; x was quantised for it.
         Path::Q6KAvx512 => match prepared {
             PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot_bw(row, xp, prefetch) },
@@ -167,6 +178,13 @@ fn dot(
         },
         _ => dot_reference(format, row, x),
     }
+}
+
+fn has_gfni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("gfni");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 fn has_f16c() -> bool {
