@@ -154,6 +154,56 @@ fn each_sample_output_becomes_a_report_the_daemon_accepts() {
     }
 }
 
+/// Where the model file is readable, the roofline's bytes per token come from its tensor table,
+/// not from llama-bench's `model_size` (bitnet.cpp counts its I2_S tensors as 1.84 GB in a
+/// 1.18 GB file); the KV cache type llama-bench used is reported.
+#[test]
+fn a_readable_model_file_gives_the_roofline_its_own_tensor_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    let o = Command::new(env!("CARGO_BIN_EXE_perfd"))
+        .args(["model", "write", "--preset", "tiny", "--out"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut rows: Value =
+        serde_json::from_slice(&std::fs::read(fixture(FIXTURES[1])).unwrap()).unwrap();
+    for row in rows.as_array_mut().unwrap() {
+        row["model_filename"] = model.to_str().unwrap().into();
+        row["model_size"] = 9_999_999_999u64.into();
+    }
+    let out = dir.path().join("rows.json");
+    std::fs::write(&out, serde_json::to_vec(&rows).unwrap()).unwrap();
+    let o = adapt(&[out.to_str().unwrap(), "-p", "128", "-n", "128"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+
+    let file = bitnet_kernels::gguf::GgufFile::open(&model).unwrap();
+    let embd = file.tensor("token_embd.weight").unwrap();
+    let others: u64 = file
+        .tensors()
+        .iter()
+        .filter(|t| t.name != "token_embd.weight")
+        .map(|t| t.size)
+        .sum();
+    // Tied (no output.weight): the table in full for the lm_head, one row for the lookup.
+    assert!(file.tensor("output.weight").is_err());
+    let want = others + embd.size + embd.size / embd.dims[1];
+    assert_eq!(r["decode_roofline"]["bytes_per_token"], want);
+    // perfd's own forward pass counts the same bytes for this file, but for the 32-byte tail of
+    // each I2_S tensor (its scale and padding), which the file's sizes include.
+    let own = bitnet_kernels::model::BitnetModel::load(&model).unwrap();
+    let i2s = file
+        .tensors()
+        .iter()
+        .filter(|t| t.ggml_type == bitnet_kernels::gguf::GgmlType::I2S)
+        .count() as u64;
+    assert!(i2s > 0);
+    assert_eq!(own.decode_weight_bytes() + 32 * i2s, want);
+    assert_eq!(r["model"]["kv_cache"], rows[0]["type_k"]);
+}
+
 #[test]
 fn an_empty_result_list_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,11 @@
 //! The report's `commit` is the engine's own (llama-bench's `build_commit`); the daemon records a
 //! run under the commit it checked out, whatever the report says.
 
+use std::path::Path;
+
 use anyhow::Result;
+use bitnet_kernels::gguf::decode_bytes::decode_read_bytes;
+use bitnet_kernels::gguf::GgufFile;
 
 use crate::cli::AdaptArgs;
 use crate::harness::host::noise::NoiseVerdict;
@@ -54,9 +58,23 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         let again = stream_round(adapted.threads, array_bytes)?;
         merge_stream(after, again)?
     };
+    let mut model = adapted.model;
+    // llama-bench ran in this directory, so a relative model path resolves here too.
+    model.file_bytes = std::fs::metadata(&model.path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    // The bytes a decoded token reads, from the file's own tensor table where the file is
+    // readable here; llama-bench's `model_size` otherwise (an engine may count its own types
+    // differently: bitnet.cpp prints 1.84 GB for the 1.18 GB 2B-4T I2_S file, which made its
+    // roofline ratio 1.55x too high).
+    let read_per_token = GgufFile::open(Path::new(&model.path))
+        .ok()
+        .and_then(|f| decode_read_bytes(&f))
+        .or(adapted.weights_bytes);
     let decode_roofline = llama_bench::decode_roofline(
         &adapted.phases,
-        adapted.weights_bytes,
+        read_per_token,
         memory_bandwidth.read_bytes_per_second(),
     );
     let generation_128_seconds = adapted
@@ -64,12 +82,6 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         .iter()
         .find(|p| p.phase == crate::report::Phase::Decode && p.tokens == 128)
         .map(|p| p.seconds.clone());
-    let mut model = adapted.model;
-    // llama-bench ran in this directory, so a relative model path resolves here too.
-    model.file_bytes = std::fs::metadata(&model.path)
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
     let report = BenchReport {
         schema: SCHEMA.to_string(),
         commit: adapted.commit,

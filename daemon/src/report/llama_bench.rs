@@ -460,12 +460,12 @@ fn configuration(row: &LlamaBenchRow) -> String {
 
 /// Decode against the read-bandwidth roofline of the same run.
 ///
-/// Bytes per token is llama-bench's `model_size`, the bytes of all weight tensors: an
-/// approximation of what one decoded token reads (llama-bench prints no per-tensor sizes). It
-/// leaves out the KV cache (roofline too high, ratio too low, by little at short contexts), and
-/// counts an untied token-embedding table in full although decode reads one row of it (roofline
-/// too low, ratio too high, by the table's share); a tied table is the output matrix and is
-/// read in full. `None` without a decode phase, a weight size or a positive bandwidth.
+/// Bytes per token is `weights_bytes`: what the caller read from the model file's tensor table
+/// where it could ([`bitnet_kernels::gguf::decode_bytes`]: every tensor, one row of an untied
+/// token embedding), else llama-bench's `model_size`, all weight tensors as the engine counts
+/// them (an untied embedding in full: roofline too low, ratio too high, by its share). Both leave
+/// out the KV cache (roofline too high, ratio too low, by little at short contexts).
+/// `None` without a decode phase, a weight size or a positive bandwidth.
 pub fn decode_roofline(
     phases: &[PhaseResult],
     weights_bytes: Option<u64>,

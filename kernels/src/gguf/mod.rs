@@ -5,6 +5,7 @@
 //! never a panic, a huge allocation or an out-of-bounds read.
 
 mod cursor;
+pub mod decode_bytes;
 pub mod error;
 pub mod ggml_type;
 pub mod meta_array;
