@@ -33,7 +33,6 @@ pub fn decode_read_bytes(file: &GgufFile) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::gguf::{write_gguf, GgmlType, MetaValue, TensorSpec};
-    use std::io::Write;
 
     fn file_with(dir: &std::path::Path, tensors: &[(&str, Vec<u64>)]) -> GgufFile {
         let specs: Vec<TensorSpec> = tensors
