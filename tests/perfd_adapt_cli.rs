@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use common::{fixture_repo, git, start};
 
+/// A short model benchmark on the tiny preset.
+const QUICK: [&str; 8] = ["--preset", "tiny", "--pp", "4", "--tg", "4", "--reps", "1"];
+
 /// llama-bench `-o json` output: bitnet.cpp (two dates) and llama.cpp.
 const FIXTURES: [&str; 3] = [
     "bitnetcpp-2025-05-i2_s.json",
@@ -400,6 +403,71 @@ fn bench_runs_a_llama_bench_peer_between_its_repetitions() {
             && e.contains("exited with status 3")
             && e.contains("model load failed"),
         "{e}"
+    );
+}
+
+/// Runs `command` to its end, or fails the test after `limit` (killing it): a guard against a
+/// hang, far above what the command needs on a busy machine.
+fn output_within(mut command: Command, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run perfd");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A peer that never finishes is killed after `--peer-timeout` and fails the benchmark, naming
+/// its command and the limit; `perfd adapt --timeout` does the same for the adapter.
+#[test]
+fn a_hung_llama_bench_is_killed_after_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (program, log) = logging_llama_bench(dir.path(), "hung-llama-bench", &["--hang".into()]);
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_perfd"));
+    bench
+        .args(["bench", "--cache-dir"])
+        .arg(dir.path())
+        .args(QUICK)
+        .args(["--bandwidth-mib", "48", "--peer-timeout", "1"])
+        .arg("--compare-llama-bench")
+        .arg(&program);
+    let o = output_within(bench, std::time::Duration::from_secs(300));
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("hung-llama-bench") && e.contains("did not finish within 1 s"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+
+    let mut adapt = Command::new(env!("CARGO_BIN_EXE_perfd"));
+    adapt
+        .args([
+            "adapt",
+            "llama-bench",
+            "--bandwidth-mib",
+            "48",
+            "--timeout",
+            "1",
+        ])
+        .args(["--", "sh"])
+        .arg(fake_llama_bench())
+        .arg("--hang");
+    let o = output_within(adapt, std::time::Duration::from_secs(300));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("did not finish within 1 s"),
+        "{}",
+        stderr(&o)
     );
 }
 

@@ -59,6 +59,10 @@ pub struct AdaptArgs {
     /// last-level cache, capped at 1 GiB and a quarter of the available memory.
     #[arg(long, value_name = "MIB")]
     pub bandwidth_mib: Option<u64>,
+    /// Seconds llama-bench may run; past them it is killed and the adapter fails, naming the
+    /// limit. Default: no limit of its own (under the daemon, the harness timeout applies).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
     /// The llama-bench command and its arguments, after `--` (`-o json` is added unless given).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -325,6 +329,10 @@ pub struct BenchArgs {
     /// TQ2_0 under architecture `bitnet` for llama.cpp, see `perfd model write`).
     #[arg(long, value_name = "LLAMA_BENCH", conflicts_with_all = ["kernels", "compare_embeddings", "compare_model", "compare_weights", "compare_params"])]
     pub compare_llama_bench: Option<PathBuf>,
+    /// Seconds one run of the --compare-llama-bench peer may take; past them it is killed and
+    /// the benchmark fails, naming the peer's command.
+    #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub peer_timeout: u64,
     /// Prompt tokens per prefill run.
     #[arg(long, default_value_t = 128)]
     pub pp: usize,

@@ -39,7 +39,8 @@ pub fn run(args: &AdaptArgs) -> Result<String> {
         .max(1);
     let before = stream_round(planned_threads, array_bytes)?;
 
-    let (adapted, other_busy_cores) = run_llama_bench(&command)?;
+    let timeout = args.timeout.map(std::time::Duration::from_secs);
+    let (adapted, other_busy_cores) = run_llama_bench(&command, timeout)?;
     // Peak RSS of the waited-for children: llama-bench (and a wrapper shell, if any), not the
     // STREAM arrays of this process.
     let peak_rss_bytes =

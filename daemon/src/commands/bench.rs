@@ -25,7 +25,13 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     match (resolve_backend(args), args.kernels) {
         (Backend::Cpu, true) => kernel_suite::run(args),
         (Backend::Cpu, false) => match &args.compare_llama_bench {
-            Some(program) => model_suite::run(args, Some(&mut LlamaBenchPeer::new(program))),
+            Some(program) => model_suite::run(
+                args,
+                Some(&mut LlamaBenchPeer::new(
+                    program,
+                    std::time::Duration::from_secs(args.peer_timeout),
+                )),
+            ),
             None => model_suite::run(args, None),
         },
         (Backend::Cuda, false) if args.compare_llama_bench.is_some() => Err(UsageError(

@@ -30,13 +30,16 @@ struct Finished {
 }
 
 /// Runs a llama-bench command (with `-o json`) and reads its results: an error naming the
-/// command when it cannot start, exits unsuccessfully (its status and last stderr line) or
-/// prints something else than its JSON results. Returns the results and the CPU other processes
-/// used meanwhile.
-pub(crate) fn run_llama_bench(command: &[String]) -> Result<(Adapted, f64)> {
+/// command when it cannot start, exits unsuccessfully (its status and last stderr line), runs
+/// past `timeout` (then it is killed) or prints something else than its JSON results. Returns
+/// the results and the CPU other processes used meanwhile.
+pub(crate) fn run_llama_bench(
+    command: &[String],
+    timeout: Option<Duration>,
+) -> Result<(Adapted, f64)> {
     let shown = command.join(" ");
     let finished =
-        run_command(command).with_context(|| format!("llama-bench command `{shown}`"))?;
+        run_command(command, timeout).with_context(|| format!("llama-bench command `{shown}`"))?;
     if !finished.status.success() {
         let cause = finished
             .last_stderr_line
@@ -64,7 +67,7 @@ fn describe(status: ExitStatus) -> String {
 /// Runs the command to its end: stdout kept, stderr passed through to ours (the daemon logs it)
 /// with its last non-empty line kept, and the CPU other processes used meanwhile (outside the
 /// command's process tree and this process).
-fn run_command(command: &[String]) -> Result<Finished> {
+fn run_command(command: &[String], timeout: Option<Duration>) -> Result<Finished> {
     let (program, args) = command.split_first().context("empty llama-bench command")?;
     let mut child = Command::new(program)
         .args(args)
@@ -84,10 +87,22 @@ fn run_command(command: &[String]) -> Result<Finished> {
             .map(|_| buf)
     });
     let stderr_reader = std::thread::spawn(move || pass_through(stderr));
-    let mut sampled = Instant::now();
+    let started = Instant::now();
+    let mut sampled = started;
     let status = loop {
         if let Some(status) = child.try_wait().context("wait for llama-bench")? {
             break status;
+        }
+        if let Some(limit) = timeout.filter(|&t| started.elapsed() >= t) {
+            child.kill().context("kill the overdue llama-bench")?;
+            // Reaped so no zombie stays; the reader threads are left to end with the pipes (a
+            // grandchild of a wrapper script may still hold them, and must not hang us).
+            child.wait().context("reap the killed llama-bench")?;
+            return Err(anyhow!(
+                "did not finish within {} s and was killed (a hung or far too slow peer; \
+                 the limit is --peer-timeout for perfd bench, --timeout for perfd adapt)",
+                limit.as_secs()
+            ));
         }
         std::thread::sleep(POLL_INTERVAL);
         if sampled.elapsed() >= NOISE_SAMPLE_INTERVAL {

@@ -2,6 +2,7 @@
 //! once per repetition on the same file with the same lengths and thread count.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -10,15 +11,17 @@ use crate::harness::peer::{PeerEngine, PeerRun};
 
 use super::llama_bench_child::run_llama_bench;
 
-/// A llama-bench binary.
+/// A llama-bench binary, and how long one run of it may take.
 pub(crate) struct LlamaBenchPeer {
     program: PathBuf,
+    timeout: Duration,
 }
 
 impl LlamaBenchPeer {
-    pub(crate) fn new(program: &Path) -> Self {
+    pub(crate) fn new(program: &Path, timeout: Duration) -> Self {
         Self {
             program: program.to_path_buf(),
+            timeout,
         }
     }
 }
@@ -40,7 +43,7 @@ impl PeerEngine for LlamaBenchPeer {
     }
 
     fn run(&mut self, command: &[String]) -> Result<PeerRun> {
-        let (adapted, _) = run_llama_bench(command)?;
+        let (adapted, _) = run_llama_bench(command, Some(self.timeout))?;
         Ok(PeerRun {
             phases: adapted.phases,
             threads: adapted.threads,
