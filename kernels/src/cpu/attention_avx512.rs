@@ -28,21 +28,24 @@ fn prefetch_row<E: KvElement>(p: *const E, d: usize) {
 /// leaves f32's normal range, and for the −∞ of padding lanes) the result is 0.
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
-#[target_feature(enable = "avx512f")]
+/// The CPU must support AVX-512F (inlined into [`block`]'s `#[target_feature]` body).
+#[inline(always)]
 unsafe fn exp16(x: __m512) -> __m512 {
-    let normal = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_set1_ps(EXP_MIN));
-    let x = _mm512_max_ps(x, _mm512_set1_ps(EXP_MIN));
-    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
-    );
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
-    let mut p = _mm512_set1_ps(EXP_COEFFS[0]);
-    for &c in &EXP_COEFFS[1..] {
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    // SAFETY: this function's contract (AVX-512F, inlined into a kernel that enables it).
+    unsafe {
+        let normal = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_set1_ps(EXP_MIN));
+        let x = _mm512_max_ps(x, _mm512_set1_ps(EXP_MIN));
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+        );
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+        let mut p = _mm512_set1_ps(EXP_COEFFS[0]);
+        for &c in &EXP_COEFFS[1..] {
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+        }
+        _mm512_maskz_mov_ps(normal, _mm512_scalef_ps(p, n))
     }
-    _mm512_maskz_mov_ps(normal, _mm512_scalef_ps(p, n))
 }
 
 /// The horizontal sums of 16 vectors, as one vector (element t = Σ lanes of `p[t]`): a
@@ -50,32 +53,37 @@ unsafe fn exp16(x: __m512) -> __m512 {
 /// order of additions is [`lane_sum`]'s, which the scalar emulation uses.
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
-#[target_feature(enable = "avx512f")]
+/// The CPU must support AVX-512F. Inlined into [`block`]'s `#[target_feature]` body (a
+/// `#[target_feature]` function of its own showed up in profiles as a call, its 16 operands
+/// passed through the stack once per 16 scores).
+#[inline(always)]
 unsafe fn hsum16(p: &[__m512; 16]) -> __m512 {
-    // Pairs: per 128-bit lane [a0+a2, b0+b2, a1+a3, b1+b3].
-    let mut t = [_mm512_setzero_ps(); 8];
-    for (i, ti) in t.iter_mut().enumerate() {
-        let (a, b) = (p[2 * i], p[2 * i + 1]);
-        *ti = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    // SAFETY: this function's contract (AVX-512F, inlined into a kernel that enables it).
+    unsafe {
+        // Pairs: per 128-bit lane [a0+a2, b0+b2, a1+a3, b1+b3].
+        let mut t = [_mm512_setzero_ps(); 8];
+        for (i, ti) in t.iter_mut().enumerate() {
+            let (a, b) = (p[2 * i], p[2 * i + 1]);
+            *ti = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+        }
+        // Quads: per 128-bit lane the partial sums of positions 4k..4k+3, in order.
+        let mut u = [_mm512_setzero_ps(); 4];
+        for (k, uk) in u.iter_mut().enumerate() {
+            let (a, b) = (t[2 * k], t[2 * k + 1]);
+            *uk = _mm512_add_ps(
+                _mm512_shuffle_ps::<0x44>(a, b),
+                _mm512_shuffle_ps::<0xEE>(a, b),
+            );
+        }
+        // Across 128-bit lanes, twice: [L0+L1 of u0, L2+L3 of u0, L0+L1 of u1, L2+L3 of u1] ...
+        let half = |a: __m512, b: __m512| {
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x88>(a, b),
+                _mm512_shuffle_f32x4::<0xDD>(a, b),
+            )
+        };
+        half(half(u[0], u[1]), half(u[2], u[3]))
     }
-    // Quads: per 128-bit lane the partial sums of positions 4k..4k+3, in order.
-    let mut u = [_mm512_setzero_ps(); 4];
-    for (k, uk) in u.iter_mut().enumerate() {
-        let (a, b) = (t[2 * k], t[2 * k + 1]);
-        *uk = _mm512_add_ps(
-            _mm512_shuffle_ps::<0x44>(a, b),
-            _mm512_shuffle_ps::<0xEE>(a, b),
-        );
-    }
-    // Across 128-bit lanes, twice: [L0+L1 of u0, L2+L3 of u0, L0+L1 of u1, L2+L3 of u1] ...
-    let half = |a: __m512, b: __m512| {
-        _mm512_add_ps(
-            _mm512_shuffle_f32x4::<0x88>(a, b),
-            _mm512_shuffle_f32x4::<0xDD>(a, b),
-        )
-    };
-    half(half(u[0], u[1]), half(u[2], u[3]))
 }
 
 /// Lane partials of q_h · k_{j0+t} into `p[t·G + h]` for the `count` positions from `j0`,
