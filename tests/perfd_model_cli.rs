@@ -630,12 +630,45 @@ fn an_f16_kv_cache_is_named_and_halves_the_kv_bytes_of_the_roofline() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+    // Interleaved against the other cache type in one process: named on the compared side, half
+    // the KV bytes per decoded token there.
+    let long_prompt = [
+        "--preset",
+        "tiny",
+        "--pp",
+        "64",
+        "--tg",
+        "4",
+        "--reps",
+        "1",
+        "--compare-kv-cache",
+        "f16",
+    ];
+    let r = bench_json(&long_prompt, cache.path());
+    let c = &r["comparison"];
+    assert_eq!(r["model"]["kv_cache"], "f32");
+    assert_eq!(c["model"]["kv_cache"], "f16", "{c}");
+    assert_eq!(c["model"]["path"], r["model"]["path"]);
+    let kv = |rf: &Value| rf["kv_bytes_per_token"].as_u64().unwrap();
+    assert_eq!(2 * kv(&c["decode_roofline"]), kv(&r["decode_roofline"]));
+    assert!(c["ratios"].as_array().is_some_and(|a| a.len() == 2), "{c}");
+    let o = perfd(&[&["bench"], &long_prompt[..]].concat(), cache.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(", KV cache f16 ("), "{text}");
+    assert!(!text.contains("both models loaded"), "{text}");
     let o = perfd(
         &[&["bench"], &QUICK_TINY[..], &["--kv-cache", "q4_0"]].concat(),
         cache.path(),
     );
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
     assert!(stderr(&o).contains("--kv-cache"), "{}", stderr(&o));
+    let o = perfd(
+        &[&["bench"], &QUICK_TINY[..], &["--compare-kv-cache", "f8"]].concat(),
+        cache.path(),
+    );
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--compare-kv-cache"), "{}", stderr(&o));
 }
 
 #[test]

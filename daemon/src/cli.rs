@@ -299,6 +299,12 @@ pub struct BenchArgs {
         conflicts_with = "kernels"
     )]
     pub kv_cache: String,
+    /// Also measure with the KV cache holding this type (f32, f16), repetitions interleaved with
+    /// the main run's, and report the ratios; give --pp large enough for the cache to matter
+    /// (decode reads every cached position). With another --compare-* flag it applies to the
+    /// compared side.
+    #[arg(long, value_name = "TYPE", conflicts_with = "kernels")]
+    pub compare_kv_cache: Option<String>,
     /// Also time decode at these cache depths, comma-separated (e.g. 128,1024,3968): `--tg` tokens
     /// after a cache filled to that many positions (llama-bench's `-d`), each against its own
     /// roofline (weights plus the KV bytes read). Depth + --tg must fit the model's context.
@@ -327,7 +333,7 @@ pub struct BenchArgs {
     /// per repetition, interleaved with perfd's, with the same --pp, --tg and thread count, and
     /// report perfd's ÷ its median tokens/s. The file must be one it reads (I2_S for bitnet.cpp;
     /// TQ2_0 under architecture `bitnet` for llama.cpp, see `perfd model write`).
-    #[arg(long, value_name = "LLAMA_BENCH", conflicts_with_all = ["kernels", "compare_embeddings", "compare_model", "compare_weights", "compare_params"])]
+    #[arg(long, value_name = "LLAMA_BENCH", conflicts_with_all = ["kernels", "compare_embeddings", "compare_model", "compare_weights", "compare_params", "compare_kv_cache"])]
     pub compare_llama_bench: Option<PathBuf>,
     /// Seconds one run of the --compare-llama-bench peer may take; past them it is killed and
     /// the benchmark fails, naming the peer's command.

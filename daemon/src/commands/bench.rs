@@ -50,6 +50,7 @@ fn resolve_backend(args: &BenchArgs) -> Backend {
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
         || args.compare_params.is_some()
+        || args.compare_kv_cache.is_some()
         || args.compare_llama_bench.is_some();
     if args.backend == "auto" && cpu_only {
         return Backend::Cpu;

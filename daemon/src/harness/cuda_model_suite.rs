@@ -46,6 +46,7 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
         ("--compare-model", args.compare_model.is_some()),
         ("--compare-weights", args.compare_weights.is_some()),
         ("--compare-params", args.compare_params.is_some()),
+        ("--compare-kv-cache", args.compare_kv_cache.is_some()),
         // The device session's cache is f32.
         ("--kv-cache other than f32", args.kv_cache != "f32"),
     ];

@@ -274,9 +274,14 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             }
             _ => String::new(),
         };
+        // Likewise the KV cache (`--compare-kv-cache`).
+        let kv = match (&c.model.kv_cache, r.model.as_ref()) {
+            (Some(t), Some(m)) if m.kv_cache.as_ref() != Some(t) => format!(", KV cache {t}"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
-            "compared  {name}{params}{placement} ({}), repetitions interleaved with the model above:",
+            "compared  {name}{params}{placement}{kv} ({}), repetitions interleaved with the model above:",
             c.kernel_ids.join(", ")
         );
         for p in &c.phases {

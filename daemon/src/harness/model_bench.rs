@@ -292,16 +292,22 @@ pub fn run_with_peer(
 }
 
 /// Like [`run`] for two models in one process, their repetitions interleaved A B B A A B …, so
-/// a host whose speed drifts during the run moves both alike and their ratio stays fair.
+/// a host whose speed drifts during the run moves both alike and their ratio stays fair. The
+/// candidate's sessions hold a `candidate_kv_cache` cache.
 pub fn run_pair(
     baseline: (&BitnetModel, &I2sGemm),
     candidate: (&BitnetModel, &I2sGemm),
     spec: ModelBenchSpec,
+    candidate_kv_cache: KvCacheType,
     progress: &dyn Fn(&str),
 ) -> Result<(ModelBenchResult, ModelBenchResult)> {
     progress("warm-up");
     let mut a = Runner::new(baseline.0, baseline.1, spec)?;
-    let mut b = Runner::new(candidate.0, candidate.1, spec)?;
+    let candidate_spec = ModelBenchSpec {
+        kv_cache: candidate_kv_cache,
+        ..spec
+    };
+    let mut b = Runner::new(candidate.0, candidate.1, candidate_spec)?;
     for rep in 0..spec.reps {
         let label = |side: &str| format!("repetition {}/{} ({side}): ", rep + 1, spec.reps);
         if rep % 2 == 0 {

@@ -315,7 +315,8 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     let compared = args.compare_embeddings.is_some()
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
-        || args.compare_params.is_some();
+        || args.compare_params.is_some()
+        || args.compare_kv_cache.is_some();
     let peer_runs = u64::from(peer.is_some());
     let pb = progress(
         args.json,
@@ -354,9 +355,15 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         }
         None => None,
     };
-    // The compared side: another model, other kernel parameters, or both.
+    let candidate_kv = match &args.compare_kv_cache {
+        Some(t) => t
+            .parse()
+            .map_err(|e: String| UsageError(format!("--compare-kv-cache: {e}")))?,
+        None => kv_cache,
+    };
+    // The compared side: another model, other kernel parameters, another KV cache, or several.
     let candidate = match (&candidate_model, &candidate_engine) {
-        (None, None) => None,
+        (None, None) if args.compare_kv_cache.is_none() => None,
         (m, e) => Some((
             m.as_ref().map_or(&model, |(m, _)| m),
             m.as_ref().map_or(preset, |(_, p)| *p),
@@ -411,8 +418,9 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     let mut peer_samples = PeerSamples::default();
     let (result, candidate_result) = match (&candidate, &mut peer) {
         (Some((m, _, e)), _) => {
-            let (a, b) = model_bench::run_pair((&model, &engine), (m, e), spec, &tick)
-                .context("model benchmark (compared pair)")?;
+            let (a, b) =
+                model_bench::run_pair((&model, &engine), (m, e), spec, candidate_kv, &tick)
+                    .context("model benchmark (compared pair)")?;
             (a, Some(b))
         }
         (None, Some((p, command))) => {
@@ -457,7 +465,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     let comparison = match (candidate, candidate_result) {
         (Some((m, p, e)), Some(b)) => {
             let params = candidate_engine.is_some().then(|| e.config().to_string());
-            Some(comparison(m, p, kv_cache, params, b, &result, read)?)
+            Some(comparison(m, p, candidate_kv, params, b, &result, read)?)
         }
         _ => None,
     };
