@@ -168,3 +168,64 @@ fn a_faster_planted_kernel_loses_to_the_guard_not_to_the_clock() {
         found.rejected
     );
 }
+
+/// On a deep model, where f32 and f64 attention part (min cosine 0.98 between them on 2b4t), the
+/// guard compares each candidate with the reference in the candidate's own numerics: correct
+/// engines of either kind pass. (Against one f64 reference, every AVX-512 candidate failed.)
+#[test]
+fn correct_candidates_pass_on_a_deep_model_in_either_numerics() {
+    use bitnet_kernels::model::{BitnetHparams, BitnetModel, Numerics, Session};
+    use bitnet_kernels::Isa;
+    use perfd::tuner::probe::Probe;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.gguf");
+    let hp = BitnetHparams {
+        layers: 16,
+        hidden: 512,
+        ffn: 1280,
+        heads: 8,
+        kv_heads: 2,
+        context: 64,
+        ..Preset::Tiny.hparams()
+    };
+    bitnet_kernels::model::synthetic_model::write_model(&path, &hp, "deep", 3).unwrap();
+    let model = BitnetModel::load(&path).unwrap();
+    const STEPS: usize = 32;
+    // The premise: on this model the two numerics' greedy runs from the guard's prompt differ
+    // beyond the guard's thresholds.
+    let best = I2sGemm::new(KernelConfig::default()).unwrap();
+    let run = |numerics| {
+        let mut s = Session::new(&model, &best, 4 + STEPS)
+            .unwrap()
+            .with_numerics(numerics);
+        bitnet_kernels::model::forward::greedy(&mut s, &perfd::tuner::guard::GUARD_PROMPT, STEPS)
+            .unwrap()
+    };
+    let ((ft, fl), (et, el)) = (run(Numerics::Fast), run(Numerics::Exact));
+    let across = bitnet_kernels::model::model_crossval::compare(&fl, &el, ft, et);
+    assert!(!across.pass, "f32 and f64 attention agree here: {across:?}");
+    let mut probe = EngineProbe::new(
+        Objective::Decode,
+        Some(BitnetModel::load(&path).unwrap()),
+        STEPS,
+        factory(),
+    )
+    .unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for isa in Isa::supported() {
+        let config = KernelConfig {
+            isa: Some(isa),
+            ..KernelConfig::default()
+        };
+        let engine = I2sGemm::new(config).unwrap();
+        let numerics = Session::default_numerics(&model, &engine);
+        kinds.insert(format!("{numerics:?}"));
+        let report = probe.guard(&Candidate::of_kernel_config(&config)).unwrap();
+        assert!(report.pass, "{isa} ({numerics:?}): {}", report.summary());
+        assert!(report.model.is_some_and(|m| m.tokens_identical));
+        if numerics == Numerics::Fast {
+            eprintln!("{isa}: the SIMD attention passes against its scalar twin");
+        }
+    }
+    assert!(kinds.contains("Exact"), "{kinds:?}");
+}

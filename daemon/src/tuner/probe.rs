@@ -77,7 +77,9 @@ const SAMPLE_SECS: f64 = 0.15;
 pub struct EngineProbe {
     objective: Objective,
     model: Option<BitnetModel>,
-    reference: Option<ModelReference>,
+    /// The model check's reference per numerics the candidates run in (at most two: the SIMD
+    /// attention's and f64's), each computed on first need.
+    references: Vec<ModelReference>,
     guard_steps: usize,
     make: EngineFactory,
     engines: HashMap<Candidate, I2sGemm>,
@@ -113,7 +115,7 @@ impl EngineProbe {
         Ok(Self {
             objective,
             model,
-            reference: None,
+            references: Vec::new(),
             guard_steps,
             make,
             engines: HashMap::new(),
@@ -212,19 +214,29 @@ impl Probe for EngineProbe {
     }
 
     fn guard(&mut self, candidate: &Candidate) -> Result<GuardReport, ProbeError> {
-        if self.reference.is_none() {
-            if let Some(m) = &self.model {
-                self.reference = Some(ModelReference::compute(m, self.guard_steps)?);
-            }
-        }
         let config = KernelConfig::default()
             .with_params(&candidate.to_string())
             .map_err(ProbeError::Kernel)?;
         // A fresh engine, not the cached (warmed) one: the guard must see exactly what the
         // factory builds for this configuration.
         let engine = (self.make)(config)?;
-        let model = self.model.as_ref().zip(self.reference.as_ref());
-        guard::check(&engine, model)
+        let Some(m) = &self.model else {
+            return guard::check(&engine, None);
+        };
+        let numerics = Session::default_numerics(m, &engine);
+        let at = match self
+            .references
+            .iter()
+            .position(|r| r.numerics() == numerics)
+        {
+            Some(at) => at,
+            None => {
+                let r = ModelReference::compute(m, self.guard_steps, numerics)?;
+                self.references.push(r);
+                self.references.len() - 1
+            }
+        };
+        guard::check(&engine, Some((m, &self.references[at])))
     }
 
     fn pair(

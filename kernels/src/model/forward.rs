@@ -88,7 +88,6 @@ impl<'m> Session<'m> {
         max_positions: usize,
     ) -> Result<Self, ModelError> {
         let hp = model.hparams();
-        let shape = attention_shape(hp);
         if max_positions == 0 || max_positions > hp.context {
             return Err(ModelError::Context {
                 needed: max_positions,
@@ -98,13 +97,7 @@ impl<'m> Session<'m> {
         Ok(Self {
             model,
             engine,
-            // The SIMD attention where the engine has it; elsewhere f64 attention is exact and no
-            // slower than the SIMD kernel's scalar emulation.
-            numerics: if attention::has_simd_kernel(engine.isa(), shape) {
-                Numerics::Fast
-            } else {
-                Numerics::Exact
-            },
+            numerics: Self::default_numerics(model, engine),
             kv: KvCache::new(
                 KvCacheType::F32,
                 hp.layers,
@@ -117,6 +110,18 @@ impl<'m> Session<'m> {
             acts: None,
             profile: OpProfile::default(),
         })
+    }
+
+    /// The numerics a new session of `engine` on `model` computes with: the SIMD attention where
+    /// the engine has it; elsewhere f64 attention, exact and no slower than the SIMD kernel's
+    /// scalar emulation. A check of an engine against the reference must run the reference in
+    /// these numerics (see [`crate::model::model_crossval`]).
+    pub fn default_numerics(model: &BitnetModel, engine: &I2sGemm) -> Numerics {
+        if attention::has_simd_kernel(engine.isa(), attention_shape(model.hparams())) {
+            Numerics::Fast
+        } else {
+            Numerics::Exact
+        }
     }
 
     /// The same session computing with `numerics`.
