@@ -174,20 +174,12 @@ fn a_faster_planted_kernel_loses_to_the_guard_not_to_the_clock() {
 /// engines of either kind pass. (Against one f64 reference, every AVX-512 candidate failed.)
 #[test]
 fn correct_candidates_pass_on_a_deep_model_in_either_numerics() {
-    use bitnet_kernels::model::{BitnetHparams, BitnetModel, Numerics, Session};
+    use bitnet_kernels::model::{BitnetModel, Numerics, Session};
     use bitnet_kernels::Isa;
     use perfd::tuner::probe::Probe;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deep.gguf");
-    let hp = BitnetHparams {
-        layers: 16,
-        hidden: 512,
-        ffn: 1280,
-        heads: 8,
-        kv_heads: 2,
-        context: 64,
-        ..Preset::Tiny.hparams()
-    };
+    let hp = bitnet_kernels::model::synthetic_model::deep_test_hparams();
     bitnet_kernels::model::synthetic_model::write_model(&path, &hp, "deep", 3).unwrap();
     let model = BitnetModel::load(&path).unwrap();
     const STEPS: usize = 32;

@@ -10,7 +10,7 @@ use bitnet_kernels::cuda::{
 };
 use bitnet_kernels::format::embedding::EmbeddingFormat;
 use bitnet_kernels::model::synthetic_model::{write_model, write_preset, write_preset_as};
-use bitnet_kernels::model::{BitnetHparams, BitnetModel, ModelError, Preset};
+use bitnet_kernels::model::{BitnetModel, ModelError, Preset};
 use bitnet_kernels::I2sGemm;
 
 fn device(params: CudaLaunchParams) -> Option<CudaRuntime> {
@@ -92,15 +92,7 @@ fn deep_model_matches_the_cpu_reference() {
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deep.gguf");
-    let hp = BitnetHparams {
-        layers: 16,
-        hidden: 512,
-        ffn: 1280,
-        heads: 8,
-        kv_heads: 2,
-        context: 64,
-        ..Preset::Tiny.hparams()
-    };
+    let hp = bitnet_kernels::model::synthetic_model::deep_test_hparams();
     write_model(&path, &hp, "deep", 3).unwrap();
     let model = BitnetModel::load(&path).unwrap();
     let dm = CudaModel::upload(&rt, &model).unwrap();

@@ -173,15 +173,7 @@ fn session_limits_are_errors() {
 fn the_guard_holds_on_a_deep_model_where_attention_numerics_diverge() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deep.gguf");
-    let hp = bitnet_kernels::model::BitnetHparams {
-        layers: 16,
-        hidden: 512,
-        ffn: 1280,
-        heads: 8,
-        kv_heads: 2,
-        context: 64,
-        ..Preset::Tiny.hparams()
-    };
+    let hp = bitnet_kernels::model::synthetic_model::deep_test_hparams();
     bitnet_kernels::model::synthetic_model::write_model(&path, &hp, "deep", 3).unwrap();
     let model = BitnetModel::load(&path).unwrap();
     let reference = I2sGemm::reference().unwrap();

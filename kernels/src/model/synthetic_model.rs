@@ -160,6 +160,21 @@ fn loader_metadata(ternary: TernaryFormat) -> Vec<(String, MetaValue)> {
     ]
 }
 
+/// A deep, narrow shape for tests (16 layers of width 512, 8/2 heads, context 64): deep enough
+/// that every layer's int8 rounding amplifies an f32-vs-f64 difference in attention until the
+/// logits part (cosine 0.85–0.99), small enough to run in seconds.
+pub fn deep_test_hparams() -> BitnetHparams {
+    BitnetHparams {
+        layers: 16,
+        hidden: 512,
+        ffn: 1280,
+        heads: 8,
+        kv_heads: 2,
+        context: 64,
+        ..Preset::Tiny.hparams()
+    }
+}
+
 /// Writes a synthetic model of shape `hp` with an F16 embedding to `path`; returns the file size.
 pub fn write_model(
     path: &Path,
