@@ -17,6 +17,7 @@ pub mod format;
 pub mod gemm;
 pub mod gguf;
 pub mod model;
+mod named_choice;
 #[cfg(feature = "planted-faults")]
 pub mod planted_fault;
 pub mod synthetic;

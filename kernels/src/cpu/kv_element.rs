@@ -5,9 +5,6 @@
 //! scalar twin still give the same bits. What F16 changes is what is stored: each key and value
 //! rounded once to 11 significant bits, as bitnet.cpp's and llama.cpp's default cache does.
 
-use std::fmt;
-use std::str::FromStr;
-
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
@@ -117,21 +114,7 @@ impl KvCacheType {
     }
 }
 
-impl fmt::Display for KvCacheType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for KvCacheType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| format!("unknown KV cache type `{s}` (known: f32, f16)"))
-    }
-}
+crate::named_choice::named_choice!(KvCacheType, "KV cache type");
 
 #[cfg(test)]
 mod tests {

@@ -13,9 +13,6 @@
 //! 24.1 → 25.1 GB/s, and 2b4t decode 1.036–1.062× in five paired A/Bs in one process (11
 //! alternating rounds each; both the I2_S and the F16 lm_head kernel gain).
 
-use std::fmt;
-use std::str::FromStr;
-
 /// Cache level a software prefetch fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrefetchHint {
@@ -54,21 +51,7 @@ impl PrefetchHint {
     }
 }
 
-impl fmt::Display for PrefetchHint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for PrefetchHint {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|h| h.name() == s)
-            .ok_or_else(|| format!("unknown prefetch hint `{s}` (known: l1, l2, nta, l2_l1)"))
-    }
-}
+crate::named_choice::named_choice!(PrefetchHint, "prefetch hint");
 
 /// How far ahead of a stream to prefetch, and into which cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,6 @@
 //! --embeddings`); the dequantisers are ggml's (`format::ggml_blocks`), the reference every
 //! lm_head kernel is checked against.
 
-use std::fmt;
-use std::str::FromStr;
-
 use half::f16;
 
 use crate::format::ggml_blocks::{
@@ -133,21 +130,7 @@ impl EmbeddingFormat {
     }
 }
 
-impl fmt::Display for EmbeddingFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for EmbeddingFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown embedding format `{s}` (known: f16, q8_0, q6_k)"))
-    }
-}
+crate::named_choice::named_choice!(EmbeddingFormat, "embedding format");
 
 /// ggml's `quantize_row_q8_0_ref`: scale = max|v| / 127, values rounded to nearest.
 fn quantize_q8_0(v: &[f32]) -> [u8; Q8_0_BLOCK_BYTES] {

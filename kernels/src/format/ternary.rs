@@ -1,9 +1,6 @@
 //! Formats a model file may store its ternary projections in: bitnet.cpp's I2_S (read in place)
 //! or llama.cpp's TQ2_0 / TQ1_0 (repacked to I2_S at load, see `model::weights`).
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::error::KernelError;
 use crate::format::ggml_blocks::{encode_tq1_0, encode_tq2_0, QK_K};
 use crate::format::i2s::unpack_gguf;
@@ -69,21 +66,7 @@ impl TernaryFormat {
     }
 }
 
-impl fmt::Display for TernaryFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for TernaryFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| format!("unknown ternary format `{s}` (known: i2_s, tq2_0, tq1_0)"))
-    }
-}
+crate::named_choice::named_choice!(TernaryFormat, "ternary format");
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,5 @@
 //! BitNet b1.58 hyper-parameters, read from GGUF metadata or taken from a named preset.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::gguf::{GgufFile, MetaValue};
 use crate::model::error::ModelError;
 
@@ -42,21 +39,7 @@ impl Architecture {
     }
 }
 
-impl fmt::Display for Architecture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Architecture {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| format!("unknown architecture `{s}` (known: bitnet-b1.58, bitnet)"))
-    }
-}
+crate::named_choice::named_choice!(Architecture, "architecture");
 
 /// What the FFN applies to the gate projection before multiplying by the up projection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,21 +146,7 @@ impl Preset {
     }
 }
 
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown preset `{s}` (known: tiny, 2b4t)"))
-    }
-}
+crate::named_choice::named_choice!(Preset, "preset");
 
 fn key(arch: Architecture, name: &str) -> String {
     format!("{arch}.{name}")
