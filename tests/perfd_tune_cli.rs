@@ -108,7 +108,10 @@ fn a_harness_lists_its_space_through_the_environment() {
     let names: Vec<&str> = space.dims.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names[..2], ["isa", "threads"]);
     assert!(
-        names.contains(&"prefetch_bytes") && names.contains(&"amx") && names.len() == 11,
+        names.contains(&"prefetch_bytes")
+            && names.contains(&"decode_row_tile")
+            && names.contains(&"amx")
+            && names.len() == 12,
         "{names:?}"
     );
     let isa = &space.dims[0].values;

@@ -18,8 +18,9 @@ use perfd::tuner::space::Candidate;
 use perfd::tuner::{job, EngineProbe, JobSpec, Objective, TuneSpace};
 
 /// The fault planted into a configuration, if any: each on a value the search visits whatever
-/// it adopted before (from the defaults row_tile 4, rows_per_task 64, prefetch_hint l2_l1,
-/// col_block 0, each race tries every other value of its parameter), so every host meets all four.
+/// it adopted before (from the defaults row_tile 4, rows_per_task 64, prefetch_hint l2_l1 on
+/// Intel and l2 on AMD, col_block 0, each race tries every other value of its parameter), so
+/// every host meets all four.
 fn planted(c: &KernelConfig) -> Option<PlantedFault> {
     if c.row_tile == 2 {
         Some(PlantedFault::SkipTasks)

@@ -26,12 +26,13 @@ pub struct TuneSpace {
 
 /// Order in which coordinate descent visits perfd's kernel parameters: the ones that change how
 /// memory is streamed first, since decode is bandwidth-bound.
-const KERNEL_ORDER: [&str; 11] = [
+const KERNEL_ORDER: [&str; 12] = [
     "isa",
     "threads",
     "prefetch_bytes",
     "rows_per_task",
     "row_tile",
+    "decode_row_tile",
     "prefetch_hint",
     "parallel_min_kib",
     "col_block",
@@ -260,7 +261,7 @@ mod tests {
         assert_eq!(space.dims[0].values, vec!["avx2"]);
         assert_eq!(space.dims[1].name, "threads");
         // Every parameter, `amx` with only `false` on a host without AVX-512 VNNI.
-        assert_eq!(space.dims.len(), 11);
+        assert_eq!(space.dims.len(), 12);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod kv_element;
 pub mod prefetch;
 pub mod read_stream;
 pub mod tile;
+pub mod vendor;
 pub mod worker_pool;
 
 #[cfg(target_arch = "x86_64")]
@@ -39,3 +40,4 @@ pub use amx::amx_int8_usable;
 pub use isa::Isa;
 pub use kv_element::{KvCacheType, KvElement};
 pub use prefetch::{Prefetch, PrefetchHint};
+pub use vendor::CpuVendor;

@@ -8,8 +8,11 @@ use super::prefetch::PrefetchHint;
 /// Tile shape and streaming hints one kernel call uses; validated by `KernelConfig`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileParams {
-    /// Weight rows computed together (share each activation load): 1, 2 or 4.
+    /// Weight rows computed together (share each activation load) for two or more tokens: 1, 2
+    /// or 4.
     pub row_tile: usize,
+    /// The same for one token (decode): 1, 2 or 4.
+    pub decode_row_tile: usize,
     /// Tokens computed together (share each unpacked weight vector): 1, 2 or 4.
     pub batch_width: usize,
     /// Weights of K per column block; 0 = the whole row in one pass.
@@ -57,7 +60,8 @@ pub trait TileKernel {
     );
 }
 
-/// Walks `nrows × tokens` in tiles of `tile.row_tile × tile.batch_width` (1-wide at the edges),
+/// Walks `nrows × tokens` in tiles of `tile.row_tile × tile.batch_width` (`tile.decode_row_tile`
+/// rows for one token; 1-wide at the edges),
 /// column block by column block, and accumulates every tile into `out` (`[row][token]`).
 ///
 /// # Safety
@@ -73,14 +77,15 @@ pub unsafe fn drive<K: TileKernel>(
 ) {
     out[..nrows * tokens].fill(0);
     let per_block = tile.col_block / k.unit_weights();
+    let row_tile = if tokens == 1 {
+        tile.decode_row_tile
+    } else {
+        tile.row_tile
+    };
     for (u0, u1) in column_blocks(k.units(), per_block) {
         let mut r = 0;
         while r < nrows {
-            let rt = if nrows - r >= tile.row_tile {
-                tile.row_tile
-            } else {
-                1
-            };
+            let rt = if nrows - r >= row_tile { row_tile } else { 1 };
             let mut t = 0;
             while t < tokens {
                 let tt = if tokens - t >= tile.batch_width {
