@@ -351,7 +351,10 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
             let c = config
                 .with_params(p)
                 .map_err(|e| UsageError(format!("--compare-params: {e}")))?;
-            Some(I2sGemm::new(c).with_context(|| format!("configure kernels {c}"))?)
+            Some(
+                I2sGemm::sharing_pool(c, &engine)
+                    .with_context(|| format!("configure kernels {c}"))?,
+            )
         }
         None => None,
     };
