@@ -219,6 +219,10 @@ pub fn gemv(
     assert!(cols.is_multiple_of(format.block_weights()));
     let row_bytes = format.row_bytes(cols);
     assert!(w.len() >= out.len() * row_bytes);
+    // Every row reads all of x from L1: where x does not start on a cache line, every 64-byte
+    // load of it straddles two (a heap vector is 16-byte aligned).
+    let mut copy = Vec::new();
+    let x = line_aligned(x, &mut copy);
     let prepared = PreparedX::new(path, x);
     pool.for_each_chunk(out, ROWS_PER_TASK, |chunk, ys| {
         let r0 = chunk * ROWS_PER_TASK;
@@ -229,10 +233,32 @@ pub fn gemv(
     });
 }
 
+/// `x` itself when it starts on a 64-byte boundary, else a copy in `buf` that does.
+fn line_aligned<'a>(x: &'a [f32], buf: &'a mut Vec<f32>) -> &'a [f32] {
+    if (x.as_ptr() as usize).is_multiple_of(64) {
+        return x;
+    }
+    *buf = vec![0.0; x.len() + 15];
+    let at = buf.as_ptr().align_offset(64).min(15);
+    buf[at..at + x.len()].copy_from_slice(x);
+    &buf[at..at + x.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::synthetic::rng;
+
+    #[test]
+    fn x_is_read_from_a_cache_line_boundary_unchanged() {
+        let x: Vec<f32> = (0..300).map(|i| i as f32 * 0.5).collect();
+        for skip in 0..16 {
+            let mut buf = Vec::new();
+            let got = line_aligned(&x[skip..], &mut buf);
+            assert_eq!(got.as_ptr() as usize % 64, 0);
+            assert_eq!(got, &x[skip..]);
+        }
+    }
     use rand::Rng;
 
     /// Every path agrees with the reference within the bound, for every format, with and without

@@ -80,8 +80,35 @@ pub(crate) struct KvBuffers<E> {
     kv_heads: usize,
     head_dim: usize,
     capacity: usize,
-    keys: Vec<Vec<E>>,
-    values: Vec<Vec<E>>,
+    keys: Vec<LineAligned<E>>,
+    values: Vec<LineAligned<E>>,
+}
+
+/// A zeroed buffer whose usable part starts on a 64-byte boundary, so every 16-element row load
+/// of attention stays within one cache line (a heap buffer of this size starts 16 bytes past a
+/// page, and every load straddled two lines).
+#[derive(Debug)]
+struct LineAligned<E> {
+    data: Vec<E>,
+    offset: usize,
+    len: usize,
+}
+
+impl<E: KvElement> LineAligned<E> {
+    fn zeroed(len: usize) -> Self {
+        let slack = 64 / E::BYTES;
+        let data = E::zeroed(len + slack);
+        let offset = data.as_ptr().align_offset(64).min(slack);
+        Self { data, offset, len }
+    }
+
+    fn as_slice(&self) -> &[E] {
+        &self.data[self.offset..self.offset + self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [E] {
+        &mut self.data[self.offset..self.offset + self.len]
+    }
 }
 
 impl<E: KvElement> KvBuffers<E> {
@@ -90,8 +117,8 @@ impl<E: KvElement> KvBuffers<E> {
         // still untouched): at 4k positions a layer's keys (10 MB in 2B-4T) outgrow the TLB's
         // reach with small pages.
         let buffer = || {
-            let b = E::zeroed(kv_heads * capacity * head_dim);
-            crate::cpu::huge_pages::advise_huge_pages(&b);
+            let b = LineAligned::zeroed(kv_heads * capacity * head_dim);
+            crate::cpu::huge_pages::advise_huge_pages(b.as_slice());
             b
         };
         Self {
@@ -111,7 +138,10 @@ impl<E: KvElement> KvBuffers<E> {
         let (d, hs) = (self.head_dim, self.head_stride());
         for h in 0..self.kv_heads {
             let at = h * hs + pos * d;
-            let rows = [(&mut self.keys[l], k), (&mut self.values[l], v)];
+            let rows = [
+                (self.keys[l].as_mut_slice(), k),
+                (self.values[l].as_mut_slice(), v),
+            ];
             for (dst, src) in rows {
                 dst[at..at + d]
                     .iter_mut()
@@ -125,7 +155,7 @@ impl<E: KvElement> KvBuffers<E> {
         let (d, hs, heads) = (self.head_dim, self.head_stride(), self.kv_heads);
         for rows in self.keys.iter_mut().chain(self.values.iter_mut()) {
             for h in 0..heads {
-                let head = &mut rows[h * hs..(h + 1) * hs];
+                let head = &mut rows.as_mut_slice()[h * hs..(h + 1) * hs];
                 for p in from..to {
                     head.copy_within((p % from) * d..(p % from + 1) * d, p * d);
                 }
@@ -139,11 +169,47 @@ impl<E: KvElement> KvBuffers<E> {
 
     /// Keys of layer `l`.
     pub(crate) fn keys(&self, l: usize) -> KvHeads<'_, E> {
-        KvHeads::new(&self.keys[l], self.head_stride(), self.head_dim)
+        KvHeads::new(self.keys[l].as_slice(), self.head_stride(), self.head_dim)
     }
 
     /// Values of layer `l`.
     pub(crate) fn values(&self, l: usize) -> KvHeads<'_, E> {
-        KvHeads::new(&self.values[l], self.head_stride(), self.head_dim)
+        KvHeads::new(self.values[l].as_slice(), self.head_stride(), self.head_dim)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_start_on_lines<E: KvElement>(b: &KvBuffers<E>, layers: usize) {
+        for l in 0..layers {
+            for heads in [b.keys(l), b.values(l)] {
+                for (h, j) in [(0, 0), (1, 3), (2, 7)] {
+                    assert_eq!(
+                        heads.row(h, j).as_ptr() as usize % 64,
+                        0,
+                        "layer {l} {h} {j}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_row_starts_on_a_cache_line_and_keeps_what_was_stored() {
+        // head_dim 128 (512 or 256 bytes per row), capacities that are no multiple of anything.
+        let (layers, heads, d, cap) = (3, 3, 128, 9);
+        let mut f32s = KvBuffers::<f32>::new(layers, heads, d, cap);
+        let mut f16s = KvBuffers::<half::f16>::new(layers, heads, d, cap);
+        rows_start_on_lines(&f32s, layers);
+        rows_start_on_lines(&f16s, layers);
+        let k: Vec<f32> = (0..heads * d).map(|i| i as f32).collect();
+        let v: Vec<f32> = k.iter().map(|x| -x).collect();
+        f32s.store(2, 5, &k, &v);
+        f16s.store(2, 5, &k, &v);
+        assert_eq!(f32s.keys(2).row(1, 5), &k[d..2 * d]);
+        assert_eq!(f32s.values(2).row(1, 5)[3], -(d as f32 + 3.0));
+        assert_eq!(f16s.keys(2).row(2, 5)[0].to_f32(), (2 * d) as f32);
     }
 }
