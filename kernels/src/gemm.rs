@@ -51,9 +51,10 @@ impl I2sGemm {
 
     /// Like [`Self::new`], but running on `other`'s workers when both configurations ask for the
     /// same threads and pinning: two configurations compared in one process then differ only in
-    /// their kernels. With a pool each, 2b4t prefill on the Zen 5 VM ran 1.22× faster on one pool
-    /// than on the other with identical parameters (an A/A comparison, two runs; one thread, no
-    /// pool: 1.003×), and which pool won was fixed for the process.
+    /// their kernels: each pool's threads allocate from their own glibc arena, and an arena's
+    /// pattern once decided a whole process's alignment of the prompt batches' activations
+    /// (an A/A comparison of two pools read prefill 1.21–1.29× on the Zen 5 VM, fixed since by
+    /// aligning them; see `InterleavedActs`). One pool keeps such differences out of a ratio.
     pub fn sharing_pool(config: KernelConfig, other: &I2sGemm) -> Result<Self, KernelError> {
         let same = config.threads == other.config.threads
             && config.pin_threads == other.config.pin_threads;

@@ -27,7 +27,7 @@ const SUPER_BYTES: usize = 2 * BLOCK_BYTES;
 /// the activations straddled two cache lines. Which of the four a process got was fixed by its
 /// allocation pattern: on the Zen 5 VM 2b4t prefill ran 150 or 115 tokens/s on one thread (and
 /// 250 or 205 on two) from one process to the next, and an A/A `--compare-params` on two pools
-/// read 1.22×.
+/// read 1.21–1.29×.
 #[derive(Debug, Clone)]
 pub struct InterleavedActs {
     data: Vec<i8>,
