@@ -9,6 +9,7 @@
 //! kernels multiply in integers on x rounded to 15 bits per 256-value block; their bound adds the
 //! largest effect of that rounding ([`activation_rounding_bound`]).
 
+use crate::cpu::line_aligned::LineAligned;
 pub use crate::cpu::prefetch::Prefetch;
 use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::Isa;
@@ -221,8 +222,13 @@ pub fn gemv(
     assert!(w.len() >= out.len() * row_bytes);
     // Every row reads all of x from L1: where x does not start on a cache line, every 64-byte
     // load of it straddles two (a heap vector is 16-byte aligned).
-    let mut copy = Vec::new();
-    let x = line_aligned(x, &mut copy);
+    let copy;
+    let x = if (x.as_ptr() as usize).is_multiple_of(64) {
+        x
+    } else {
+        copy = LineAligned::copy_of(x);
+        copy.as_slice()
+    };
     let prepared = PreparedX::new(path, x);
     pool.for_each_chunk(out, ROWS_PER_TASK, |chunk, ys| {
         let r0 = chunk * ROWS_PER_TASK;
@@ -233,32 +239,11 @@ pub fn gemv(
     });
 }
 
-/// `x` itself when it starts on a 64-byte boundary, else a copy in `buf` that does.
-fn line_aligned<'a>(x: &'a [f32], buf: &'a mut Vec<f32>) -> &'a [f32] {
-    if (x.as_ptr() as usize).is_multiple_of(64) {
-        return x;
-    }
-    *buf = vec![0.0; x.len() + 15];
-    let at = buf.as_ptr().align_offset(64).min(15);
-    buf[at..at + x.len()].copy_from_slice(x);
-    &buf[at..at + x.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::synthetic::rng;
 
-    #[test]
-    fn x_is_read_from_a_cache_line_boundary_unchanged() {
-        let x: Vec<f32> = (0..300).map(|i| i as f32 * 0.5).collect();
-        for skip in 0..16 {
-            let mut buf = Vec::new();
-            let got = line_aligned(&x[skip..], &mut buf);
-            assert_eq!(got.as_ptr() as usize % 64, 0);
-            assert_eq!(got, &x[skip..]);
-        }
-    }
     use rand::Rng;
 
     /// Every path agrees with the reference within the bound, for every format, with and without

@@ -10,6 +10,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::byte_dot::{ByteDot, MaddBw, Vnni};
+use super::line_aligned::LineAligned;
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
 use super::tile::{self, TileKernel, TileParams};
 use crate::activation::QuantizedActivations;
@@ -30,9 +31,7 @@ const SUPER_BYTES: usize = 2 * BLOCK_BYTES;
 /// read 1.21–1.29×.
 #[derive(Debug, Clone)]
 pub struct InterleavedActs {
-    data: Vec<i8>,
-    /// Where the 64-byte aligned rows begin in `data` (allocated 63 bytes long for it).
-    offset: usize,
+    data: LineAligned<i8>,
     stride: usize,
     tokens: usize,
 }
@@ -41,11 +40,10 @@ impl InterleavedActs {
     /// Reorders every token row of `acts`.
     pub fn new(acts: &QuantizedActivations) -> Self {
         let stride = acts.padded_cols().div_ceil(SUPER_WEIGHTS) * SUPER_WEIGHTS;
-        let mut data = vec![0i8; stride * acts.tokens() + 63];
-        let offset = data.as_ptr().align_offset(64);
+        let mut data = LineAligned::new(stride * acts.tokens(), |n| vec![0i8; n]);
         for t in 0..acts.tokens() {
             let src = acts.token(t);
-            let dst = &mut data[offset + t * stride..offset + (t + 1) * stride];
+            let dst = &mut data.as_mut_slice()[t * stride..(t + 1) * stride];
             for (sb, chunk) in dst.chunks_exact_mut(SUPER_WEIGHTS).enumerate() {
                 for g in 0..4 {
                     for half in 0..2 {
@@ -60,14 +58,13 @@ impl InterleavedActs {
         }
         Self {
             data,
-            offset,
             stride,
             tokens: acts.tokens(),
         }
     }
 
     fn token(&self, t: usize) -> &[i8] {
-        &self.data[self.offset + t * self.stride..self.offset + (t + 1) * self.stride]
+        &self.data.as_slice()[t * self.stride..(t + 1) * self.stride]
     }
 
     /// Number of token rows.

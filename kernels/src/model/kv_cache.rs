@@ -9,6 +9,7 @@
 
 use crate::cpu::attention::KvHeads;
 use crate::cpu::kv_element::{KvCacheType, KvElement};
+use crate::cpu::line_aligned::LineAligned;
 
 /// Keys and values of every layer for positions `0..len`, in the element type chosen.
 #[derive(Debug)]
@@ -84,40 +85,14 @@ pub(crate) struct KvBuffers<E> {
     values: Vec<LineAligned<E>>,
 }
 
-/// A zeroed buffer whose usable part starts on a 64-byte boundary, so every 16-element row load
-/// of attention stays within one cache line (a heap buffer of this size starts 16 bytes past a
-/// page, and every load straddled two lines).
-#[derive(Debug)]
-struct LineAligned<E> {
-    data: Vec<E>,
-    offset: usize,
-    len: usize,
-}
-
-impl<E: KvElement> LineAligned<E> {
-    fn zeroed(len: usize) -> Self {
-        let slack = 64 / E::BYTES;
-        let data = E::zeroed(len + slack);
-        let offset = data.as_ptr().align_offset(64).min(slack);
-        Self { data, offset, len }
-    }
-
-    fn as_slice(&self) -> &[E] {
-        &self.data[self.offset..self.offset + self.len]
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [E] {
-        &mut self.data[self.offset..self.offset + self.len]
-    }
-}
-
 impl<E: KvElement> KvBuffers<E> {
     fn new(layers: usize, kv_heads: usize, head_dim: usize, capacity: usize) -> Self {
         // In 2 MiB pages where the kernel grants them (advised while the zeroed buffers are
         // still untouched): at 4k positions a layer's keys (10 MB in 2B-4T) outgrow the TLB's
         // reach with small pages.
         let buffer = || {
-            let b = LineAligned::zeroed(kv_heads * capacity * head_dim);
+            // On a cache line, so that no 16-element row load straddles two.
+            let b = LineAligned::new(kv_heads * capacity * head_dim, E::zeroed);
             crate::cpu::huge_pages::advise_huge_pages(b.as_slice());
             b
         };
