@@ -18,7 +18,7 @@ impl CpuVendor {
         #[cfg(target_arch = "x86_64")]
         {
             let leaf = std::arch::x86_64::__cpuid(0);
-            Self::from_id(&leaf.ebx, &leaf.edx, &leaf.ecx)
+            Self::from_id(leaf.ebx, leaf.edx, leaf.ecx)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -27,7 +27,7 @@ impl CpuVendor {
     }
 
     /// The vendor of the 12-byte identification string CPUID leaf 0 returns in EBX, EDX, ECX.
-    fn from_id(ebx: &u32, edx: &u32, ecx: &u32) -> Self {
+    fn from_id(ebx: u32, edx: u32, ecx: u32) -> Self {
         let mut id = [0u8; 12];
         id[..4].copy_from_slice(&ebx.to_le_bytes());
         id[4..8].copy_from_slice(&edx.to_le_bytes());
@@ -56,7 +56,7 @@ mod tests {
             (b"HygonGenuine", CpuVendor::Other),
         ] {
             let [ebx, edx, ecx] = words(id);
-            assert_eq!(CpuVendor::from_id(&ebx, &edx, &ecx), want);
+            assert_eq!(CpuVendor::from_id(ebx, edx, ecx), want);
         }
     }
 }
