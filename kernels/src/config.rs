@@ -10,6 +10,7 @@ use crate::cpu::tile::TileParams;
 use crate::cpu::CpuVendor;
 pub use crate::cpu::PrefetchHint;
 use crate::error::KernelError;
+use crate::format::ternary_layout::TernaryLayout;
 
 pub use crate::cpu::Isa;
 
@@ -470,6 +471,17 @@ impl KernelConfig {
     /// The ISA this configuration runs on this CPU.
     pub fn resolved_isa(&self) -> Isa {
         self.isa.unwrap_or_else(Isa::best)
+    }
+
+    /// The weight layout this configuration's kernels read fastest: lanes16 when every call runs
+    /// on the VNNI kernel (isa avx512vnni without AMX batches), row-major otherwise. The AMX
+    /// kernel packs its tiles from row-major rows.
+    pub fn weight_layout(&self) -> TernaryLayout {
+        if self.resolved_isa() == Isa::Avx512Vnni && !self.amx {
+            TernaryLayout::Lanes16
+        } else {
+            TernaryLayout::RowMajor
+        }
     }
 
     /// The tile parameters the SIMD kernels read.

@@ -7,6 +7,7 @@
 use crate::activation::QuantizedActivations;
 use crate::cpu::i2s_reference;
 use crate::error::KernelError;
+use crate::format::i2s_relayout::relayout;
 use crate::gemm::I2sGemm;
 use crate::synthetic::{random_activations, random_matrix};
 
@@ -48,6 +49,13 @@ pub const GUARD_SHAPES: &[Shape] = &[
         cols: 255,
         tokens: 1,
     },
+    // Whole 16-row groups: engines whose layout is lanes16 run their own kernel (decode, and a
+    // batch of one full and one partial 8-token tile), not the per-task row-major repack.
+    Shape {
+        rows: 48,
+        cols: 640,
+        tokens: 1,
+    },
     Shape {
         rows: 33,
         cols: 384,
@@ -78,6 +86,11 @@ pub const GUARD_SHAPES: &[Shape] = &[
         rows: 70,
         cols: 1000,
         tokens: 33,
+    },
+    Shape {
+        rows: 96,
+        cols: 2560,
+        tokens: 11,
     },
 ];
 
@@ -136,7 +149,11 @@ impl CrossvalReport {
 
 /// Compares `engine` with the reference on one seeded shape.
 pub fn check_shape(engine: &I2sGemm, shape: Shape, seed: u64) -> Result<CheckResult, KernelError> {
-    let w = random_matrix(shape.rows, shape.cols, seed)?;
+    let mut w = random_matrix(shape.rows, shape.cols, seed)?;
+    // The engine is checked on the layout a model is loaded in for it, where the shape fits it.
+    if engine.weight_layout().fits(shape.rows) {
+        w = relayout(&w.view(), engine.weight_layout())?;
+    }
     let x = random_activations(shape.tokens, shape.cols, seed.wrapping_add(1));
     let acts = QuantizedActivations::quantize(&x, shape.tokens, shape.cols)?;
     let view = w.view();

@@ -14,9 +14,13 @@ use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::{i2s_reference, Isa};
 use crate::error::KernelError;
 use crate::format::i2s::I2sMatrixRef;
+use crate::format::i2s_relayout::lanes_rows_to_row_major;
+use crate::format::ternary_layout::TernaryLayout;
 
 #[cfg(target_arch = "x86_64")]
-use crate::cpu::{i2s_amx, i2s_amx::AmxActs, i2s_avx2, i2s_avx512, i2s_avx512::InterleavedActs};
+use crate::cpu::{
+    i2s_amx, i2s_amx::AmxActs, i2s_avx2, i2s_avx512, i2s_avx512::InterleavedActs, i2s_lanes_avx512,
+};
 
 /// Kernel id of prompt batches on AMX tiles.
 pub const AMX_KERNEL_ID: &str = "i2s_gemm_amx";
@@ -119,6 +123,26 @@ impl I2sGemm {
         self.config.amx && self.isa == Isa::Avx512Vnni
     }
 
+    /// The layout this engine's kernels read fastest (what a model should be loaded in for it):
+    /// lanes16 where the VNNI kernel runs every call, row-major otherwise. Every engine reads
+    /// both; a matrix in the other layout goes through a per-task repack (slower, exact).
+    pub fn weight_layout(&self) -> TernaryLayout {
+        self.config.weight_layout()
+    }
+
+    /// The lanes16 kernel handles this call (matrix in lanes16, VNNI, no AMX batch).
+    fn lanes_kernel(&self, w: &I2sMatrixRef<'_>, prep: &Prepared<'_>) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if w.layout() == TernaryLayout::Lanes16
+            && self.isa == Isa::Avx512Vnni
+            && !matches!(prep, Prepared::Amx(_))
+        {
+            return true;
+        }
+        let _ = (w, prep); // only read on x86_64
+        false
+    }
+
     /// The ISA actually used.
     pub fn isa(&self) -> Isa {
         self.isa
@@ -152,15 +176,28 @@ impl I2sGemm {
         Ok(())
     }
 
-    fn prepare<'a>(&self, acts: &'a QuantizedActivations) -> Prepared<'a> {
+    /// Activations for calls on matrices in `layouts`: the lanes16 kernel reads them in natural
+    /// order, the row-major AVX-512 tiles interleaved.
+    fn prepare<'a>(
+        &self,
+        acts: &'a QuantizedActivations,
+        mut layouts: impl Iterator<Item = TernaryLayout>,
+    ) -> Prepared<'a> {
         #[cfg(target_arch = "x86_64")]
         if self.amx() && acts.tokens() >= AMX_MIN_TOKENS {
             return Prepared::Amx(AmxActs::new(acts));
         }
         match self.isa {
             #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni if layouts.all(|l| l == TernaryLayout::Lanes16) => {
+                Prepared::Natural(acts)
+            }
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512Bw | Isa::Avx512Vnni => Prepared::Interleaved(InterleavedActs::new(acts)),
-            _ => Prepared::Natural(acts),
+            _ => {
+                let _ = layouts.next(); // only read on x86_64
+                Prepared::Natural(acts)
+            }
         }
     }
 
@@ -170,6 +207,7 @@ impl I2sGemm {
         w: &I2sMatrixRef<'_>,
         rows: std::ops::Range<usize>,
         prep: &Prepared<'_>,
+        acts: &QuantizedActivations,
         out: &mut [i32],
     ) {
         #[cfg(feature = "planted-faults")]
@@ -182,6 +220,44 @@ impl I2sGemm {
         #[cfg(feature = "planted-faults")]
         let planted = (rows.clone(), w.rows(), w.cols());
         let tile = self.config.tile();
+        if self.lanes_kernel(w, prep) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `lanes_kernel` holds only for isa avx512vnni, whose AVX-512F/BW/VNNI `new`
+            // verified, and a lanes16 matrix; `check_shapes` matched its columns to `acts`.
+            unsafe {
+                i2s_lanes_avx512::dot_codes_lanes(w, rows, acts, tile, out)
+            };
+        } else if w.layout() == TernaryLayout::Lanes16 && self.isa != Isa::Scalar {
+            // A kernel that reads rows: hand it this task's rows repacked (the reference reads
+            // either layout through `code`).
+            let mut packed = vec![0u8; rows.len() * w.row_bytes()];
+            lanes_rows_to_row_major(w, rows.clone(), &mut packed);
+            let rows_view = I2sMatrixRef::from_validated_parts(
+                &packed,
+                rows.len(),
+                w.cols(),
+                w.scale(),
+                TernaryLayout::RowMajor,
+            );
+            self.run_kernel(&rows_view, 0..rows.len(), prep, tile, out);
+        } else {
+            self.run_kernel(w, rows, prep, tile, out);
+        }
+        #[cfg(feature = "planted-faults")]
+        if let Some(f) = self.fault {
+            f.corrupt_codes(&planted.0, planted.1, planted.2, out);
+        }
+    }
+
+    /// The ISA's kernel for `prep`, on a row-major matrix (or any matrix for the reference).
+    fn run_kernel(
+        &self,
+        w: &I2sMatrixRef<'_>,
+        rows: std::ops::Range<usize>,
+        prep: &Prepared<'_>,
+        tile: crate::cpu::tile::TileParams,
+        out: &mut [i32],
+    ) {
         match (self.isa, prep) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `new` verified AVX2 support for this engine's ISA.
@@ -211,10 +287,6 @@ impl I2sGemm {
                 unreachable!("interleaved and AMX activations are only prepared for AVX-512 VNNI")
             }
         }
-        #[cfg(feature = "planted-faults")]
-        if let Some(f) = self.fault {
-            f.corrupt_codes(&planted.0, planted.1, planted.2, out);
-        }
     }
 
     /// Applies a planted epilogue fault to finished f32 outputs.
@@ -243,7 +315,7 @@ impl I2sGemm {
         let mut codes = vec![0i32; m * n];
         self.pool
             .for_each_chunk_maybe_inline(inline, &mut codes, task_rows * n, |i, c| {
-                self.run_task(w, self.row_range(i, task_rows, m), prep, c)
+                self.run_task(w, self.row_range(i, task_rows, m), prep, acts, c)
             });
         let batch = epilogue::BatchSums {
             codes: &codes,
@@ -274,7 +346,7 @@ impl I2sGemm {
         let mut codes = [0i32; MAX_ROWS_PER_TASK];
         let codes = &mut codes[..chunk.len()];
         let rows = self.row_range(chunk_index, self.config.rows_per_task, w.rows());
-        self.run_task(w, rows, prep, codes);
+        self.run_task(w, rows, prep, acts, codes);
         let (sum, scale) = (acts.sums()[0], acts.scales()[0]);
         for (y, &c) in chunk.iter_mut().zip(codes.iter()) {
             *y = dequantize_dot(c - sum, scale, w.scale());
@@ -319,7 +391,7 @@ impl I2sGemm {
         out: &mut [i32],
     ) -> Result<(), KernelError> {
         Self::check_shapes(w, acts, out.len())?;
-        let prep = self.prepare(acts);
+        let prep = self.prepare(acts, std::iter::once(w.layout()));
         self.batched::<epilogue::Exact>(w, acts, &prep, out);
         Ok(())
     }
@@ -343,7 +415,7 @@ impl I2sGemm {
         out: &mut [f32],
     ) -> Result<(), KernelError> {
         Self::check_shapes(w, acts, out.len())?;
-        let prep = self.prepare(acts);
+        let prep = self.prepare(acts, std::iter::once(w.layout()));
         if acts.tokens() == 1 {
             // Decode: each task finishes its own rows.
             self.pool.for_each_chunk_maybe_inline(
@@ -381,7 +453,7 @@ impl I2sGemm {
         for (w, out) in jobs.iter() {
             Self::check_shapes(w, acts, out.len())?;
         }
-        let prep = self.prepare(acts);
+        let prep = self.prepare(acts, jobs.iter().map(|(w, _)| w.layout()));
         let rpt = self.config.rows_per_task;
         let views: Vec<I2sMatrixRef<'_>> = jobs.iter().map(|(w, _)| *w).collect();
         let tasks: Vec<(usize, usize, &mut [f32])> = jobs

@@ -4,7 +4,9 @@
 use bitnet_kernels::config::available_threads;
 use bitnet_kernels::cpu::i2s_reference;
 use bitnet_kernels::crossval::{check_shape, crossval, Shape, GUARD_SHAPES};
-use bitnet_kernels::synthetic::random_matrix;
+use bitnet_kernels::format::i2s_relayout::relayout;
+use bitnet_kernels::format::ternary_layout::TernaryLayout;
+use bitnet_kernels::synthetic::{random_activations, random_matrix};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig, ParamSpace, QuantizedActivations};
 use proptest::prelude::*;
 
@@ -62,6 +64,44 @@ proptest! {
         let r = check_shape(&g, Shape { rows, cols, tokens }, seed).unwrap();
         prop_assert!(r.pass, "{r:?} with {}", g.config());
         prop_assert_eq!(r.max_abs_err, 0.0);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Matrices in lanes16: the VNNI lanes kernel (decode, 8/4/2/1-token tiles, task row ranges
+    /// that start and end inside a group), and every other ISA through the per-task repack, all
+    /// bit-identical in i32 and f32 to the reference on the original row-major matrix.
+    #[test]
+    fn lanes16_matches_reference_on_every_isa(
+        isa in isa_strategy(),
+        groups in 1usize..6,
+        cols in 1usize..1100,
+        tokens in 1usize..20,
+        threads in 1usize..3,
+        rows_per_task in prop::sample::select(vec![4usize, 8, 16, 32, 64]),
+        prefetch in prop::sample::select(vec![0usize, 1024, 8192]),
+        hint in prop::sample::select(bitnet_kernels::config::PrefetchHint::ALL.to_vec()),
+        seed in any::<u64>(),
+    ) {
+        let rows = 16 * groups;
+        let mut g = engine(isa, threads, rows_per_task, 1, 4, 0, prefetch);
+        g = I2sGemm::new(KernelConfig { prefetch_hint: hint, ..*g.config() }).unwrap();
+        let m = random_matrix(rows, cols, seed).unwrap();
+        let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
+        let x = random_activations(tokens, cols, seed ^ 1);
+        let acts = QuantizedActivations::quantize(&x, tokens, cols).unwrap();
+        prop_assert_eq!(
+            g.dot_i32(&lanes.view(), &acts).unwrap(),
+            i2s_reference::dot_i32(&m.view(), &acts),
+            "{}", g.config()
+        );
+        prop_assert_eq!(
+            g.gemm(&lanes.view(), &acts).unwrap(),
+            i2s_reference::gemm_f32(&m.view(), &acts),
+            "{}", g.config()
+        );
     }
 }
 
@@ -200,6 +240,40 @@ fn every_packed_bit_is_read() {
         }
     }
     assert_eq!(flips, rows * cols * 2);
+}
+
+/// The same for the lanes16 layout: every bit of a 16-row group is read by every kernel.
+#[test]
+fn every_packed_bit_of_a_lane_group_is_read() {
+    let (rows, cols) = (16, 128);
+    let base = relayout(&random_matrix(rows, cols, 9).unwrap().view(), TernaryLayout::Lanes16)
+        .unwrap();
+    let x: Vec<f32> = (0..cols)
+        .map(|j| if j % 2 == 0 { -0.6 } else { 0.3 + (j as f32) / 300.0 })
+        .collect();
+    let acts = QuantizedActivations::quantize(&x, 1, cols).unwrap();
+    assert!(acts.token(0)[..cols].iter().all(|&q| q != 0));
+    let engines: Vec<I2sGemm> = Isa::supported()
+        .into_iter()
+        .map(|isa| engine(isa, 1, 16, 1, 1, 0, 0))
+        .collect();
+    let before = i2s_reference::dot_i32(&base.view(), &acts);
+    for byte in 0..base.view().data().len() {
+        for bit in 0..8u32 {
+            let mut m = base.clone();
+            m.flip_bit(byte, bit);
+            let want = i2s_reference::dot_i32(&m.view(), &acts);
+            assert_ne!(want, before, "reference blind to byte {byte} bit {bit}");
+            for g in &engines {
+                assert_eq!(
+                    g.dot_i32(&m.view(), &acts).unwrap(),
+                    want,
+                    "{} byte {byte} bit {bit}",
+                    g.kernel_id()
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -30,6 +30,12 @@ impl DeviceMatrix {
         rt: &CudaRuntime,
         m: &crate::format::i2s::I2sMatrixRef<'_>,
     ) -> Result<Self, CudaError> {
+        if m.layout() != crate::format::ternary_layout::TernaryLayout::RowMajor {
+            return Err(CudaError::Unsupported(format!(
+                "ternary weights in the {} layout (the CUDA kernels read row-major I2_S; load the model row-major)",
+                m.layout()
+            )));
+        }
         Ok(Self {
             data: rt.upload(m.data())?,
             rows: m.rows(),

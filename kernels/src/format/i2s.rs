@@ -8,6 +8,7 @@
 //! is row-aligned and is used in place; otherwise each row is repacked and padded with zero weights.
 
 use crate::error::KernelError;
+use crate::format::ternary_layout::{lanes_code_position, TernaryLayout};
 
 /// Weights per I2_S block.
 pub const BLOCK_WEIGHTS: usize = 128;
@@ -172,13 +173,14 @@ pub fn padded_cols(cols: usize) -> usize {
     cols.div_ceil(BLOCK_WEIGHTS) * BLOCK_WEIGHTS
 }
 
-/// A borrowed row-aligned I2_S matrix: what every kernel reads.
+/// A borrowed row-aligned I2_S matrix: what every kernel reads, in either [`TernaryLayout`].
 #[derive(Debug, Clone, Copy)]
 pub struct I2sMatrixRef<'a> {
     rows: usize,
     cols: usize,
     data: &'a [u8],
     scale: f32,
+    layout: TernaryLayout,
 }
 
 impl<'a> I2sMatrixRef<'a> {
@@ -210,6 +212,7 @@ impl<'a> I2sMatrixRef<'a> {
             cols,
             data: &bytes[..n / 4],
             scale,
+            layout: TernaryLayout::RowMajor,
         })
     }
 
@@ -222,7 +225,25 @@ impl<'a> I2sMatrixRef<'a> {
         cols: usize,
         scale: f32,
     ) -> Result<Self, KernelError> {
+        Self::from_aligned_in(data, rows, cols, scale, TernaryLayout::RowMajor)
+    }
+
+    /// Like [`Self::from_row_aligned`], for bytes in `layout` (which must fit `rows`).
+    pub fn from_aligned_in(
+        data: &'a [u8],
+        rows: usize,
+        cols: usize,
+        scale: f32,
+        layout: TernaryLayout,
+    ) -> Result<Self, KernelError> {
         check_shape(rows, cols)?;
+        if !layout.fits(rows) {
+            return Err(KernelError::InvalidShape {
+                rows,
+                cols,
+                reason: "the lanes16 layout needs a multiple of 16 rows",
+            });
+        }
         check_scale(scale)?;
         let expected = rows * padded_cols(cols) / 4;
         if data.len() != expected {
@@ -239,6 +260,7 @@ impl<'a> I2sMatrixRef<'a> {
             cols,
             data,
             scale,
+            layout,
         })
     }
 
@@ -248,12 +270,14 @@ impl<'a> I2sMatrixRef<'a> {
         rows: usize,
         cols: usize,
         scale: f32,
+        layout: TernaryLayout,
     ) -> Self {
         Self {
             rows,
             cols,
             data,
             scale,
+            layout,
         }
     }
 
@@ -281,8 +305,14 @@ impl<'a> I2sMatrixRef<'a> {
     pub fn data(&self) -> &'a [u8] {
         self.data
     }
-    /// Packed bytes of one row.
+    /// Order of the packed codes.
+    pub fn layout(&self) -> TernaryLayout {
+        self.layout
+    }
+    /// Packed bytes of one row (row-major layout; in lanes16 this is a slice of a lane group,
+    /// not a row, so the row-major kernels are never handed one).
     pub fn row(&self, r: usize) -> &'a [u8] {
+        debug_assert_eq!(self.layout, TernaryLayout::RowMajor);
         let rb = self.row_bytes();
         &self.data[r * rb..(r + 1) * rb]
     }
@@ -293,8 +323,16 @@ impl<'a> I2sMatrixRef<'a> {
     /// The 2-bit code (0,1,2) of weight `(r, j)`.
     #[inline]
     pub fn code(&self, r: usize, j: usize) -> u8 {
-        let (byte, shift) = code_position(j % BLOCK_WEIGHTS);
-        (self.row(r)[(j / BLOCK_WEIGHTS) * BLOCK_BYTES + byte] >> shift) & 3
+        match self.layout {
+            TernaryLayout::RowMajor => {
+                let (byte, shift) = code_position(j % BLOCK_WEIGHTS);
+                (self.row(r)[(j / BLOCK_WEIGHTS) * BLOCK_BYTES + byte] >> shift) & 3
+            }
+            TernaryLayout::Lanes16 => {
+                let (byte, shift) = lanes_code_position(self.row_bytes(), r, j);
+                (self.data[byte] >> shift) & 3
+            }
+        }
     }
     /// Checks that no packed code is 3; kernels would read it as weight +2.
     pub fn validate_codes(&self) -> Result<(), KernelError> {
@@ -321,6 +359,7 @@ pub struct I2sMatrix {
     cols: usize,
     data: Vec<u8>,
     scale: f32,
+    layout: TernaryLayout,
 }
 
 impl I2sMatrix {
@@ -354,6 +393,7 @@ impl I2sMatrix {
             cols,
             data,
             scale,
+            layout: TernaryLayout::RowMajor,
         })
     }
 
@@ -373,6 +413,7 @@ impl I2sMatrix {
                 cols,
                 data: view.data.to_vec(),
                 scale: view.scale,
+                layout: TernaryLayout::RowMajor,
             });
         }
         let (ternary, scale) = unpack_gguf(bytes, rows, cols)?;
@@ -386,12 +427,24 @@ impl I2sMatrix {
         cols: usize,
         scale: f32,
     ) -> Result<Self, KernelError> {
-        I2sMatrixRef::from_row_aligned(&data, rows, cols, scale)?.validate_codes()?;
+        Self::from_aligned_in(data, rows, cols, scale, TernaryLayout::RowMajor)
+    }
+
+    /// Like [`Self::from_row_aligned`], for bytes in `layout`.
+    pub fn from_aligned_in(
+        data: Vec<u8>,
+        rows: usize,
+        cols: usize,
+        scale: f32,
+        layout: TernaryLayout,
+    ) -> Result<Self, KernelError> {
+        I2sMatrixRef::from_aligned_in(&data, rows, cols, scale, layout)?.validate_codes()?;
         Ok(Self {
             rows,
             cols,
             data,
             scale,
+            layout,
         })
     }
 
@@ -407,7 +460,7 @@ impl I2sMatrix {
 
     /// Serialises to the GGUF byte layout (flat blocks, scale at n/4, 32-byte tail).
     pub fn to_gguf_bytes(&self) -> Result<Vec<u8>, KernelError> {
-        if self.cols.is_multiple_of(BLOCK_WEIGHTS) {
+        if self.cols.is_multiple_of(BLOCK_WEIGHTS) && self.layout == TernaryLayout::RowMajor {
             let mut out = self.data.clone();
             out.extend_from_slice(&self.scale.to_le_bytes());
             out.resize(self.data.len() + TAIL_BYTES, 0);
@@ -423,7 +476,13 @@ impl I2sMatrix {
             cols: self.cols,
             data: &self.data,
             scale: self.scale,
+            layout: self.layout,
         }
+    }
+
+    /// Order of the packed codes.
+    pub fn layout(&self) -> TernaryLayout {
+        self.layout
     }
 
     /// Flips one bit of the packed codes (tests use it to prove kernels read every bit).

@@ -4,4 +4,6 @@
 pub mod embedding;
 pub mod ggml_blocks;
 pub mod i2s;
+pub mod i2s_relayout;
 pub mod ternary;
+pub mod ternary_layout;

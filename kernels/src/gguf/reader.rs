@@ -115,6 +115,13 @@ impl Storage {
             Storage::Owned(v) => v,
         }
     }
+
+    fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        match self {
+            Storage::Mapped(_) => None,
+            Storage::Owned(v) => Some(v),
+        }
+    }
 }
 
 /// A parsed, validated GGUF file.
@@ -179,6 +186,12 @@ impl GgufFile {
         // (documented above), and every access is bounds-checked against the mapped length.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         Self::parse(Storage::Mapped(map))
+    }
+
+    /// The bytes, writable where they are a private copy (huge pages, or read from memory); a
+    /// mapping of the file is read-only. The model reorders ternary tensors in place through it.
+    pub(crate) fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        self.storage.bytes_mut()
     }
 
     /// Where this file's bytes live.

@@ -1,0 +1,194 @@
+//! I2_S dot products over the lanes16 layout with AVX-512 VNNI: 16 rows per 64-byte line, one
+//! 32-bit lane per row, activations broadcast four at a time (see `format::ternary_layout`).
+//!
+//! Decode keeps each plane masked but unshifted in its own accumulator (plane p holds code·4^(3−p))
+//! and divides the scales out once per group, as the row-major decode tile does; with one
+//! token there is nothing to amortise shifts over. Prompt batches shift the planes to plain codes
+//! once per line and share them among a tile of up to 8 tokens.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
+use super::tile::TileParams;
+use crate::activation::QuantizedActivations;
+use crate::format::i2s::I2sMatrixRef;
+use crate::format::ternary_layout::{LANE_LINE_BYTES, LANE_LINE_COLS, LANE_ROWS};
+
+/// Tokens one batch tile shares each line's codes among: 16 accumulators and the four planes fit
+/// the 32 vector registers. Measured against 4 and 12 on the Zen 5 VM (64 tokens, 2 threads):
+/// 4 was 10 % slower, 12 the same.
+const BATCH_TOKENS: usize = 8;
+
+/// Σ code·q for rows `rows` × every token into `out[(r − rows.start)·tokens + t]`, `w` in lanes16.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512VNNI (checked once by `I2sGemm::new`); `w`
+/// is in the lanes16 layout and its columns match the activations' (checked by `I2sGemm`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn dot_codes_lanes(
+    w: &I2sMatrixRef<'_>,
+    rows: Range<usize>,
+    acts: &QuantizedActivations,
+    tile: TileParams,
+    out: &mut [i32],
+) {
+    let tokens = acts.tokens();
+    let lines = w.row_bytes() * 4 / LANE_LINE_COLS;
+    let group_bytes = LANE_ROWS * w.row_bytes();
+    let mut r = rows.start;
+    while r < rows.end {
+        let g = r / LANE_ROWS;
+        let end = rows.end.min((g + 1) * LANE_ROWS);
+        let group = &w.data()[g * group_bytes..(g + 1) * group_bytes];
+        let mut t = 0;
+        while t < tokens {
+            let width = match tokens - t {
+                n if n >= BATCH_TOKENS => BATCH_TOKENS,
+                n if n >= 4 => 4,
+                n if n >= 2 => 2,
+                _ => 1,
+            };
+            let mut sums = [[0i32; LANE_ROWS]; BATCH_TOKENS];
+            // SAFETY: this function's contract; `group` holds `lines` whole lines and every
+            // token row holds `lines · 16` activations (both are `padded_cols` long).
+            unsafe {
+                match width {
+                    BATCH_TOKENS => batch::<BATCH_TOKENS>(group, lines, acts, t, &mut sums),
+                    4 => batch::<4>(group, lines, acts, t, &mut sums),
+                    2 => batch::<2>(group, lines, acts, t, &mut sums),
+                    _ if tokens == 1 => with_prefetch_hint!(tile.prefetch_hint, S, N => {
+                        decode::<S, N>(group, lines, acts.token(t), tile.prefetch_bytes, &mut sums[0])
+                    }),
+                    _ => batch::<1>(group, lines, acts, t, &mut sums),
+                }
+            }
+            for row in r..end {
+                let lane = row % LANE_ROWS;
+                for (j, s) in sums.iter().take(width).enumerate() {
+                    out[(row - rows.start) * tokens + t + j] = s[lane];
+                }
+            }
+            t += width;
+        }
+        r = end;
+    }
+}
+
+/// One lane group against one token: Σ code·q of its 16 rows into `sums`.
+///
+/// # Safety
+/// AVX-512F/BW/VNNI are present; `group` holds `lines` 64-byte lines and `acts` at least
+/// `16 · lines` values.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn decode<const S: i32, const N: bool>(
+    group: &[u8],
+    lines: usize,
+    acts: &[i8],
+    prefetch: usize,
+    sums: &mut [i32; LANE_ROWS],
+) {
+    debug_assert!(group.len() >= lines * LANE_LINE_BYTES && acts.len() >= lines * LANE_LINE_COLS);
+    let masks = [
+        _mm512_set1_epi8(0xC0u8 as i8),
+        _mm512_set1_epi8(0x30),
+        _mm512_set1_epi8(0x0C),
+        _mm512_set1_epi8(0x03),
+    ];
+    // Two accumulator sets (even and odd lines) halve the dependent `vpdpbusd` chains: with one,
+    // a line waits for the previous line's four products.
+    let mut even = [_mm512_setzero_si512(); 4];
+    let mut odd = [_mm512_setzero_si512(); 4];
+    let (wp, ap) = (group.as_ptr(), acts.as_ptr());
+    let mut c = 0;
+    // SAFETY: this function's contract bounds every line (`c < lines`) and every activation
+    // quad (`16c + 4p + 4 ≤ 16 · lines`).
+    unsafe {
+        while c + 2 <= lines {
+            let line = wp.add(c * LANE_LINE_BYTES);
+            prefetch_ahead_with::<S, N>(line, prefetch);
+            prefetch_ahead_with::<S, N>(line.add(LANE_LINE_BYTES), prefetch);
+            let w0 = _mm512_loadu_si512(line as *const __m512i);
+            let w1 = _mm512_loadu_si512(line.add(LANE_LINE_BYTES) as *const __m512i);
+            for p in 0..4 {
+                let a0 = quad(ap, c * LANE_LINE_COLS + 4 * p);
+                let a1 = quad(ap, (c + 1) * LANE_LINE_COLS + 4 * p);
+                even[p] = _mm512_dpbusd_epi32(even[p], _mm512_and_si512(w0, masks[p]), a0);
+                odd[p] = _mm512_dpbusd_epi32(odd[p], _mm512_and_si512(w1, masks[p]), a1);
+            }
+            c += 2;
+        }
+        if c < lines {
+            let w0 = _mm512_loadu_si512(wp.add(c * LANE_LINE_BYTES) as *const __m512i);
+            for p in 0..4 {
+                let a0 = quad(ap, c * LANE_LINE_COLS + 4 * p);
+                even[p] = _mm512_dpbusd_epi32(even[p], _mm512_and_si512(w0, masks[p]), a0);
+            }
+        }
+        let plane: [__m512i; 4] = std::array::from_fn(|p| _mm512_add_epi32(even[p], odd[p]));
+        // Every lane of plane p is a multiple of 4^(3−p): the shifts divide exactly.
+        let sum = _mm512_add_epi32(
+            _mm512_add_epi32(
+                _mm512_srai_epi32::<6>(plane[0]),
+                _mm512_srai_epi32::<4>(plane[1]),
+            ),
+            _mm512_add_epi32(_mm512_srai_epi32::<2>(plane[2]), plane[3]),
+        );
+        _mm512_storeu_si512(sums.as_mut_ptr() as *mut __m512i, sum);
+    }
+}
+
+/// One lane group against tokens `t0..t0 + T`: Σ code·q of its 16 rows into `sums[0..T]`.
+///
+/// # Safety
+/// As [`decode`], for every token of the tile.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn batch<const T: usize>(
+    group: &[u8],
+    lines: usize,
+    acts: &QuantizedActivations,
+    t0: usize,
+    sums: &mut [[i32; LANE_ROWS]; BATCH_TOKENS],
+) {
+    let three = _mm512_set1_epi8(3);
+    let toks: [*const i8; T] = std::array::from_fn(|j| acts.token(t0 + j).as_ptr());
+    let mut acc = [_mm512_setzero_si512(); T];
+    let mut acc2 = [_mm512_setzero_si512(); T];
+    // SAFETY: this function's contract bounds every line and activation quad.
+    unsafe {
+        for c in 0..lines {
+            let w = _mm512_loadu_si512(group.as_ptr().add(c * LANE_LINE_BYTES) as *const __m512i);
+            let planes = [
+                _mm512_and_si512(_mm512_srli_epi16::<6>(w), three),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(w), three),
+                _mm512_and_si512(_mm512_srli_epi16::<2>(w), three),
+                _mm512_and_si512(w, three),
+            ];
+            let col = c * LANE_LINE_COLS;
+            for j in 0..T {
+                acc[j] = _mm512_dpbusd_epi32(acc[j], planes[0], quad(toks[j], col));
+                acc2[j] = _mm512_dpbusd_epi32(acc2[j], planes[1], quad(toks[j], col + 4));
+                acc[j] = _mm512_dpbusd_epi32(acc[j], planes[2], quad(toks[j], col + 8));
+                acc2[j] = _mm512_dpbusd_epi32(acc2[j], planes[3], quad(toks[j], col + 12));
+            }
+        }
+        for j in 0..T {
+            _mm512_storeu_si512(
+                sums[j].as_mut_ptr() as *mut __m512i,
+                _mm512_add_epi32(acc[j], acc2[j]),
+            );
+        }
+    }
+}
+
+/// Activations `col..col + 4` broadcast to every 32-bit lane.
+///
+/// # Safety
+/// AVX-512F is present; the four bytes at `acts + col` are readable.
+#[inline(always)]
+unsafe fn quad(acts: *const i8, col: usize) -> __m512i {
+    // SAFETY: this function's contract.
+    unsafe { _mm512_set1_epi32(std::ptr::read_unaligned(acts.add(col) as *const i32)) }
+}

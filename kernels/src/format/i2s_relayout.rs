@@ -1,0 +1,139 @@
+//! Moves I2_S codes between the row-major and the lanes16 layout ([`TernaryLayout`]): once per
+//! matrix at model load (in place, a lane group at a time), and per task where a kernel that
+//! only reads row-major meets a lanes16 matrix.
+
+use std::ops::Range;
+
+use crate::error::KernelError;
+use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
+use crate::format::ternary_layout::{TernaryLayout, LANE_LINE_BYTES, LANE_LINE_COLS, LANE_ROWS};
+
+/// Row-major byte offset (within its row) and bit shift holding columns `16c + 4p + i`, p = 0..3,
+/// at offsets `+4p`: a 16-column line never crosses a 32-column plane of a 128-weight block, so
+/// the four codes a lanes16 byte gathers share one shift.
+#[inline]
+fn row_major_line(c: usize) -> (usize, u32) {
+    let j0 = c * LANE_LINE_COLS;
+    let offset = (j0 / BLOCK_WEIGHTS) * BLOCK_BYTES + j0 % BLOCK_BYTES;
+    (offset, (6 - 2 * ((j0 % BLOCK_WEIGHTS) / BLOCK_BYTES)) as u32)
+}
+
+/// Writes the lanes16 bytes of one group of 16 row-major rows (`rows`, 16·`row_bytes` bytes).
+fn group_to_lanes(rows: &[u8], row_bytes: usize, out: &mut [u8]) {
+    for c in 0..row_bytes * 4 / LANE_LINE_COLS {
+        let (offset, shift) = row_major_line(c);
+        for lane in 0..LANE_ROWS {
+            let src = &rows[lane * row_bytes + offset..];
+            for i in 0..4 {
+                let mut b = 0u8;
+                for p in 0..4 {
+                    b |= ((src[4 * p + i] >> shift) & 3) << (6 - 2 * p);
+                }
+                out[c * LANE_LINE_BYTES + 4 * lane + i] = b;
+            }
+        }
+    }
+}
+
+/// The inverse of [`group_to_lanes`] for the rows `lanes` of a group (0..16), into `out`
+/// (`lanes.len()` row-major rows).
+fn group_to_rows(group: &[u8], row_bytes: usize, lanes: Range<usize>, out: &mut [u8]) {
+    for c in 0..row_bytes * 4 / LANE_LINE_COLS {
+        let (offset, shift) = row_major_line(c);
+        let line = &group[c * LANE_LINE_BYTES..(c + 1) * LANE_LINE_BYTES];
+        for (k, lane) in lanes.clone().enumerate() {
+            let dst = &mut out[k * row_bytes + offset..];
+            for p in 0..4 {
+                for i in 0..4 {
+                    let code = (line[4 * lane + i] >> (6 - 2 * p)) & 3;
+                    let slot = &mut dst[4 * p + i];
+                    *slot = (*slot & !(3 << shift)) | (code << shift);
+                }
+            }
+        }
+    }
+}
+
+/// Reorders the row-aligned codes `data` of a `rows`-row matrix with `row_bytes` bytes per row
+/// from row-major to lanes16, in place. `rows` must be a multiple of 16.
+pub fn row_major_to_lanes_in_place(data: &mut [u8], rows: usize, row_bytes: usize) {
+    debug_assert!(TernaryLayout::Lanes16.fits(rows) && data.len() == rows * row_bytes);
+    let mut scratch = vec![0u8; LANE_ROWS * row_bytes];
+    for group in data.chunks_exact_mut(LANE_ROWS * row_bytes) {
+        scratch.copy_from_slice(group);
+        group_to_lanes(&scratch, row_bytes, group);
+    }
+}
+
+/// Rows `rows` of a lanes16 matrix as row-major packed rows into `out`
+/// (`rows.len() · row_bytes` bytes).
+pub fn lanes_rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &mut [u8]) {
+    debug_assert_eq!(w.layout(), TernaryLayout::Lanes16);
+    let row_bytes = w.row_bytes();
+    let group_bytes = LANE_ROWS * row_bytes;
+    let mut r = rows.start;
+    while r < rows.end {
+        let g = r / LANE_ROWS;
+        let end = rows.end.min((g + 1) * LANE_ROWS);
+        let group = &w.data()[g * group_bytes..(g + 1) * group_bytes];
+        let dst = &mut out[(r - rows.start) * row_bytes..(end - rows.start) * row_bytes];
+        group_to_rows(group, row_bytes, r % LANE_ROWS..r % LANE_ROWS + (end - r), dst);
+        r = end;
+    }
+}
+
+/// A copy of `w` in `layout` (itself when it is in `layout` already); a layout that does not fit
+/// the matrix (lanes16 with rows not a multiple of 16) is an error.
+pub fn relayout(w: &I2sMatrixRef<'_>, layout: TernaryLayout) -> Result<I2sMatrix, KernelError> {
+    let (rows, row_bytes) = (w.rows(), w.row_bytes());
+    let mut data = w.data().to_vec();
+    match (w.layout(), layout) {
+        (from, to) if from == to => {}
+        (TernaryLayout::RowMajor, TernaryLayout::Lanes16) => {
+            if !layout.fits(rows) {
+                return Err(KernelError::InvalidShape {
+                    rows,
+                    cols: w.cols(),
+                    reason: "the lanes16 layout needs a multiple of 16 rows",
+                });
+            }
+            row_major_to_lanes_in_place(&mut data, rows, row_bytes);
+        }
+        (TernaryLayout::Lanes16, TernaryLayout::RowMajor) => {
+            lanes_rows_to_row_major(w, 0..rows, &mut data);
+        }
+        _ => unreachable!("two layouts, every pair handled above"),
+    }
+    I2sMatrix::from_aligned_in(data, rows, w.cols(), w.scale(), layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::random_matrix;
+
+    #[test]
+    fn lanes16_holds_every_code_where_code_finds_it_and_converts_back() {
+        for (rows, cols) in [(16, 128), (32, 384), (48, 2560), (64, 300)] {
+            let m = random_matrix(rows, cols, 7).unwrap();
+            let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
+            assert_eq!(lanes.layout(), TernaryLayout::Lanes16);
+            assert_ne!(m.view().data(), lanes.view().data(), "{rows}x{cols} did not move");
+            for r in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(m.view().code(r, j), lanes.view().code(r, j), "({r}, {j})");
+                }
+            }
+            let back = relayout(&lanes.view(), TernaryLayout::RowMajor).unwrap();
+            assert_eq!(back, m);
+            // A task's rows that start and end inside groups.
+            let rb = m.view().row_bytes();
+            let part_rows = rows / 2 - 5..rows / 2 + 4;
+            let mut part = vec![0u8; 9 * rb];
+            lanes_rows_to_row_major(&lanes.view(), part_rows.clone(), &mut part);
+            assert_eq!(part, m.view().data()[part_rows.start * rb..part_rows.end * rb]);
+        }
+        let odd = random_matrix(24, 128, 1).unwrap();
+        assert!(relayout(&odd.view(), TernaryLayout::Lanes16).is_err());
+    }
+}
