@@ -473,10 +473,27 @@ fn other_kernel_parameters_are_measured_interleaved_and_named() {
         assert!(huge <= r["model"]["file_bytes"].as_u64().unwrap());
     }
 
+    // The ternary codes in lanes16 against row-major, the same file loaded twice.
+    let r = bench_json(
+        &[
+            &QUICK_TINY[..],
+            &["--layout", "lanes16", "--compare-layout", "row-major"],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    assert_eq!(r["model"]["weights_layout"], "lanes16");
+    let c = &r["comparison"];
+    assert_eq!(c["model"]["weights_layout"], "row-major");
+    assert_eq!(c["model"]["path"], r["model"]["path"]);
+    assert_eq!(c["ratios"].as_array().unwrap().len(), 2);
+
     for (flag, value) in [
         ("--compare-params", "row_tile=3"),
         ("--weights", "nvme"),
         ("--compare-weights", "nvme"),
+        ("--layout", "columns"),
+        ("--compare-layout", "columns"),
     ] {
         let o = perfd(&["bench", "--preset", "tiny", flag, value], dir.path());
         assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));

@@ -324,6 +324,23 @@ pub struct BenchArgs {
     /// compared model.
     #[arg(long, value_name = "PLACEMENT", conflicts_with = "kernels")]
     pub compare_weights: Option<String>,
+    /// Order of the ternary codes in memory: `auto` (what the kernels read fastest: lanes16 for
+    /// the AVX-512 VNNI kernel without AMX batches, else row-major), `row-major` (bitnet.cpp's
+    /// I2_S order, as in the file) or `lanes16` (16 rows per 64-byte line). Every kernel reads
+    /// both; the other one through a per-task repack.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = LayoutArg::Auto,
+        value_name = "LAYOUT",
+        conflicts_with = "kernels"
+    )]
+    pub layout: LayoutArg,
+    /// Also measure with the ternary codes in this layout (see --layout), repetitions
+    /// interleaved with the main run's, and report the ratios. With --compare-model,
+    /// --compare-embeddings or --compare-params it applies to the compared side.
+    #[arg(long, value_enum, value_name = "LAYOUT", conflicts_with = "kernels")]
+    pub compare_layout: Option<LayoutArg>,
     /// Also measure with these kernel parameters (`key=value,...` over --params, see
     /// --list-params), repetitions interleaved with the main configuration's, and report the
     /// ratios. With --compare-model or --compare-embeddings they apply to the compared model.
@@ -333,7 +350,7 @@ pub struct BenchArgs {
     /// per repetition, interleaved with perfd's, with the same --pp, --tg and thread count, and
     /// report perfd's ÷ its median tokens/s. The file must be one it reads (I2_S for bitnet.cpp;
     /// TQ2_0 under architecture `bitnet` for llama.cpp, see `perfd model write`).
-    #[arg(long, value_name = "LLAMA_BENCH", conflicts_with_all = ["kernels", "compare_embeddings", "compare_model", "compare_weights", "compare_params", "compare_kv_cache"])]
+    #[arg(long, value_name = "LLAMA_BENCH", conflicts_with_all = ["kernels", "compare_embeddings", "compare_model", "compare_weights", "compare_layout", "compare_params", "compare_kv_cache"])]
     pub compare_llama_bench: Option<PathBuf>,
     /// Seconds one run of the --compare-llama-bench peer may take; past them it is killed and
     /// the benchmark fails, naming the peer's command.
@@ -399,4 +416,15 @@ pub struct BenchArgs {
     /// quarter of the available memory. The report states the sizes used.
     #[arg(long, value_name = "MIB")]
     pub bandwidth_mib: Option<u64>,
+}
+
+/// `--layout` / `--compare-layout` of `perfd bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// What the configured kernels read fastest.
+    Auto,
+    /// bitnet.cpp's I2_S order.
+    RowMajor,
+    /// 16 rows per 64-byte line.
+    Lanes16,
 }

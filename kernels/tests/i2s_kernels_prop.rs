@@ -246,10 +246,19 @@ fn every_packed_bit_is_read() {
 #[test]
 fn every_packed_bit_of_a_lane_group_is_read() {
     let (rows, cols) = (16, 128);
-    let base = relayout(&random_matrix(rows, cols, 9).unwrap().view(), TernaryLayout::Lanes16)
-        .unwrap();
+    let base = relayout(
+        &random_matrix(rows, cols, 9).unwrap().view(),
+        TernaryLayout::Lanes16,
+    )
+    .unwrap();
     let x: Vec<f32> = (0..cols)
-        .map(|j| if j % 2 == 0 { -0.6 } else { 0.3 + (j as f32) / 300.0 })
+        .map(|j| {
+            if j % 2 == 0 {
+                -0.6
+            } else {
+                0.3 + (j as f32) / 300.0
+            }
+        })
         .collect();
     let acts = QuantizedActivations::quantize(&x, 1, cols).unwrap();
     assert!(acts.token(0)[..cols].iter().all(|&q| q != 0));

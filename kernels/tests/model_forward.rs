@@ -3,6 +3,8 @@
 
 use bitnet_kernels::config::available_threads;
 use bitnet_kernels::cpu::KvCacheType;
+use bitnet_kernels::format::ternary_layout::TernaryLayout;
+use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::forward::{argmax, greedy};
 use bitnet_kernels::model::model_crossval::{crossval_model, MIN_COSINE};
 use bitnet_kernels::model::synthetic_model::write_preset;
@@ -64,6 +66,50 @@ fn prefill_equals_token_by_token_decode() {
         assert_eq!(&all[i * vocab..(i + 1) * vocab], &l[..], "position {i}");
     }
     assert!(all.iter().all(|v| v.is_finite()));
+}
+
+/// Ternary projections reordered into lanes16 at load (in place in the huge-page copy, into
+/// owned copies from a read-only mapping) give every engine the row-major model's logits bit for
+/// bit: the integer dot products are exact whatever the order they are read in.
+#[test]
+fn a_model_in_lanes16_gives_every_engine_the_row_major_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    write_preset(&path, Preset::Tiny, 7).unwrap();
+    let row_major =
+        BitnetModel::load_as(&path, Placement::HugePages, TernaryLayout::RowMajor).unwrap();
+    let tokens = [3u32, 141, 59, 265, 35, 89, 7, 400, 12];
+    for placement in [Placement::Mapped, Placement::HugePages] {
+        let lanes = BitnetModel::load_as(&path, placement, TernaryLayout::Lanes16).unwrap();
+        assert_eq!(lanes.weight_layout(), TernaryLayout::Lanes16);
+        if lanes.placement() == Placement::HugePages {
+            assert_ne!(lanes.bytes(), row_major.bytes(), "reordered in place");
+        }
+        for isa in Isa::supported() {
+            let e = engine(isa);
+            let want = Session::new(&row_major, &e, 16)
+                .unwrap()
+                .forward(&tokens, true)
+                .unwrap();
+            let got = Session::new(&lanes, &e, 16)
+                .unwrap()
+                .forward(&tokens, true)
+                .unwrap();
+            assert_eq!(want, got, "{isa}, {}", placement.name());
+            let mut step = Session::new(&lanes, &e, 16).unwrap();
+            let vocab = lanes.hparams().vocab;
+            let last = tokens
+                .iter()
+                .map(|&t| step.decode(t).unwrap())
+                .last()
+                .unwrap();
+            assert_eq!(
+                &want[(tokens.len() - 1) * vocab..],
+                &last[..],
+                "{isa} decode"
+            );
+        }
+    }
 }
 
 #[test]

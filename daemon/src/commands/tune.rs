@@ -114,12 +114,19 @@ fn parse_space(text: &str) -> Result<TuneSpace> {
     Ok(TuneSpace::declared(&declared))
 }
 
-fn load_model(args: &TuneArgs, note: &dyn Fn(String)) -> Result<BitnetModel> {
+/// The model in the layout the current profile's kernels read: candidates of the other layout
+/// run on it through the per-task repack (exact, slower), so a job does not move a profile
+/// across layouts.
+fn load_model(
+    args: &TuneArgs,
+    current: &KernelConfig,
+    note: &dyn Fn(String),
+) -> Result<BitnetModel> {
     let (model, _) = load_named(
         args.model.as_deref(),
         &args.preset,
         EmbeddingFormat::F16,
-        Placement::HugePages,
+        (Placement::HugePages, current.weight_layout()),
         args.cache_dir.as_deref(),
         note,
     )?;
@@ -158,7 +165,7 @@ fn setup(
         .with_params(stored.unwrap_or_default())
         .map_err(|e| bad_params(e.to_string()))?;
     pb.set_message("loading the model");
-    let model = load_model(args, note)?;
+    let model = load_model(args, &current, note)?;
     let probe = EngineProbe::new(
         objective,
         Some(model),

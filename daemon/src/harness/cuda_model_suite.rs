@@ -3,6 +3,7 @@
 //! before and after in the same run, with NVML sampled throughout and, with --crossval, the GPU's
 //! logits and greedy tokens checked against the CPU scalar reference.
 
+use bitnet_kernels::format::ternary_layout::TernaryLayout;
 use bitnet_kernels::gguf::Placement;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,11 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
         ("--compare-embeddings", args.compare_embeddings.is_some()),
         ("--compare-model", args.compare_model.is_some()),
         ("--compare-weights", args.compare_weights.is_some()),
+        ("--compare-layout", args.compare_layout.is_some()),
+        (
+            "--layout lanes16",
+            args.layout == crate::cli::LayoutArg::Lanes16,
+        ),
         ("--compare-params", args.compare_params.is_some()),
         ("--compare-kv-cache", args.compare_kv_cache.is_some()),
         // The device session's cache is f32.
@@ -202,8 +208,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         args.model.as_deref(),
         &args.preset,
         embeddings,
-        // The weights are uploaded to the device once; the host copy needs no huge pages.
-        Placement::Mapped,
+        // The weights are uploaded to the device once; the host copy needs no huge pages. The
+        // CUDA kernels read row-major I2_S.
+        (Placement::Mapped, TernaryLayout::RowMajor),
         args.cache_dir.as_deref(),
         &note,
     )?;

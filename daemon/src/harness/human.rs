@@ -187,17 +187,21 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             "model     {}{facts}",
             m.name.as_deref().unwrap_or(&m.path)
         );
+        let layout = m
+            .weights_layout
+            .as_ref()
+            .map_or(String::new(), |l| format!(", {l}"));
         let placement = match (
             &m.weights_placement,
             m.weights_huge_page_bytes,
             m.file_bytes,
         ) {
             (Some(p), Some(huge), Some(total)) => format!(
-                " (weights {p}: {:.2} of {:.2} GB in 2 MiB pages)",
+                " (weights {p}{layout}: {:.2} of {:.2} GB in 2 MiB pages)",
                 huge as f64 / 1e9,
                 total as f64 / 1e9
             ),
-            (Some(p), _, _) => format!(" (weights {p})"),
+            (Some(p), _, _) => format!(" (weights {p}{layout})"),
             _ => String::new(),
         };
         let kv = m
@@ -273,6 +277,13 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
                 format!(", weights {p}")
             }
             _ => String::new(),
+        };
+        // Likewise the layout (`--compare-layout`, or parameters whose kernels read another).
+        let placement = match (&c.model.weights_layout, r.model.as_ref()) {
+            (Some(l), Some(m)) if m.weights_layout.as_ref() != Some(l) => {
+                format!("{placement}, {l} layout")
+            }
+            _ => placement,
         };
         // Likewise the KV cache (`--compare-kv-cache`).
         let kv = match (&c.model.kv_cache, r.model.as_ref()) {
@@ -403,13 +414,16 @@ fn kernel_section(s: &mut String, r: &BenchReport) {
     }
 }
 
-/// Whether the run held a second model in memory (`--compare-model`, `--compare-embeddings` or
-/// `--compare-weights`: another file, or the same file placed the other way), so that its peak
-/// RSS is not one model's. `--compare-params` alone shares the model.
+/// Whether the run held a second model in memory (`--compare-model`, `--compare-embeddings`,
+/// `--compare-weights` or `--compare-layout`: another file, or the same file placed or ordered
+/// the other way), so that its peak RSS is not one model's. `--compare-params` alone shares the
+/// model unless its kernels read the other layout.
 fn second_model_loaded(r: &BenchReport) -> bool {
     match (&r.model, &r.comparison) {
         (Some(m), Some(c)) => {
-            c.model.path != m.path || c.model.weights_placement != m.weights_placement
+            c.model.path != m.path
+                || c.model.weights_placement != m.weights_placement
+                || c.model.weights_layout != m.weights_layout
         }
         _ => false,
     }

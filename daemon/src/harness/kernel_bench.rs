@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use bitnet_kernels::cpu::huge_pages::advise_huge_pages;
+use bitnet_kernels::format::i2s_relayout::relayout;
+use bitnet_kernels::format::ternary_layout::TernaryLayout;
 use bitnet_kernels::synthetic::{random_activations, random_matrix};
 use bitnet_kernels::{I2sGemm, I2sMatrixRef, QuantizedActivations};
 
@@ -34,8 +36,8 @@ pub struct Workload {
     rows: usize,
     cols: usize,
     residency: Residency,
-    /// `copies` back-to-back copies of the matrix's row-aligned codes.
-    mats: Vec<u8>,
+    /// Per layout an engine reads, `copies` back-to-back copies of the matrix's codes in it.
+    mats: Vec<(TernaryLayout, Vec<u8>)>,
     copies: usize,
     weight_bytes: usize,
     scale: f32,
@@ -43,22 +45,42 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Seeded weights (one matrix, or enough copies to fill `dram_bytes`, at least two) and one
-    /// token of activations.
-    pub fn new(rows: usize, cols: usize, residency: Residency, dram_bytes: u64) -> Result<Self> {
+    /// Seeded weights (one matrix, or enough copies to fill `dram_bytes`, at least two) in each
+    /// of `layouts` that fits the shape (each engine then reads the layout a model is loaded in
+    /// for it), and one token of activations.
+    pub fn new(
+        rows: usize,
+        cols: usize,
+        residency: Residency,
+        dram_bytes: u64,
+        layouts: &[TernaryLayout],
+    ) -> Result<Self> {
         let base = random_matrix(rows, cols, 0xB17_5EED).context("generate weights")?;
-        let image = base.view().data();
-        let weight_bytes = image.len();
+        let weight_bytes = base.view().weight_bytes();
         let copies = match residency {
             Residency::Cache => 1,
             Residency::Dram => dram_bytes.div_ceil(weight_bytes.max(1) as u64).max(2) as usize,
         };
-        // Identical contents in distinct memory: the caches see distinct lines, which is all that
-        // matters. Advised before the copies touch it.
-        let mut mats = vec![0u8; copies * image.len()];
-        advise_huge_pages(&mats);
-        for slot in mats.chunks_exact_mut(image.len()) {
-            slot.copy_from_slice(image);
+        let mut mats: Vec<(TernaryLayout, Vec<u8>)> = Vec::new();
+        for &wanted in layouts {
+            let layout = if wanted.fits(rows) {
+                wanted
+            } else {
+                TernaryLayout::RowMajor
+            };
+            if mats.iter().any(|(l, _)| *l == layout) {
+                continue;
+            }
+            let m = relayout(&base.view(), layout).context("reorder weights")?;
+            let image = m.view().data();
+            // Identical contents in distinct memory: the caches see distinct lines, which is all
+            // that matters. Advised before the copies touch it.
+            let mut copied = vec![0u8; copies * image.len()];
+            advise_huge_pages(&copied);
+            for slot in copied.chunks_exact_mut(image.len()) {
+                slot.copy_from_slice(image);
+            }
+            mats.push((layout, copied));
         }
         let x = random_activations(1, cols, 0xAC75);
         let acts = QuantizedActivations::quantize(&x, 1, cols).context("quantise activations")?;
@@ -76,10 +98,21 @@ impl Workload {
 }
 
 impl Workload {
-    /// Copy `i` of the weights (a view: O(1), the codes were validated when generated).
-    fn matrix(&self, i: usize) -> Result<I2sMatrixRef<'_>> {
-        let codes = &self.mats[i * self.weight_bytes..(i + 1) * self.weight_bytes];
-        I2sMatrixRef::from_row_aligned(codes, self.rows, self.cols, self.scale)
+    /// Copy `i` of the weights in `layout`, else row-major (a view: O(1), the codes were
+    /// validated when generated).
+    fn matrix(&self, i: usize, layout: TernaryLayout) -> Result<I2sMatrixRef<'_>> {
+        let (layout, mats) = self
+            .mats
+            .iter()
+            .find(|(l, _)| *l == layout)
+            .or_else(|| {
+                self.mats
+                    .iter()
+                    .find(|(l, _)| *l == TernaryLayout::RowMajor)
+            })
+            .context("no copy of the weights in a layout the kernel reads")?;
+        let codes = &mats[i * self.weight_bytes..(i + 1) * self.weight_bytes];
+        I2sMatrixRef::from_aligned_in(codes, self.rows, self.cols, self.scale, *layout)
             .context("view weights")
     }
 }
@@ -97,7 +130,11 @@ impl Timer<'_> {
     fn run(&mut self, w: &Workload, n: usize) -> Result<()> {
         for _ in 0..n {
             self.engine
-                .gemm_into(&w.matrix(self.next)?, &w.acts, &mut self.out)
+                .gemm_into(
+                    &w.matrix(self.next, self.engine.weight_layout())?,
+                    &w.acts,
+                    &mut self.out,
+                )
                 .context("kernel call")?;
             self.next = (self.next + 1) % w.copies;
         }

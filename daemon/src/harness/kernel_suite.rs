@@ -124,8 +124,10 @@ fn measure_all(
                 res.name(),
                 refs.len()
             ));
-            let workload = Workload::new(rows, cols, res, memory.dram_working_set_bytes())
-                .with_context(|| format!("prepare {rows}x{cols} ({})", res.name()))?;
+            let layouts: Vec<_> = engines.iter().map(I2sGemm::weight_layout).collect();
+            let workload =
+                Workload::new(rows, cols, res, memory.dram_working_set_bytes(), &layouts)
+                    .with_context(|| format!("prepare {rows}x{cols} ({})", res.name()))?;
             kernels.extend(
                 measure_interleaved(&refs, &workload, sampling)
                     .with_context(|| format!("benchmark {rows}x{cols} ({})", res.name()))?,

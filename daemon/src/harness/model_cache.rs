@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use bitnet_kernels::format::embedding::EmbeddingFormat;
+use bitnet_kernels::format::ternary_layout::TernaryLayout;
 use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::synthetic_model::write_preset_as;
 use bitnet_kernels::model::{BitnetModel, Preset};
@@ -47,24 +48,24 @@ pub fn load_or_write(
         preset,
         seed,
         EmbeddingFormat::F16,
-        Placement::HugePages,
+        (Placement::HugePages, TernaryLayout::RowMajor),
         note,
     )
 }
 
-/// Like [`load_or_write`], with the embedding in `embeddings` and the bytes placed as `placement`
-/// asks.
+/// Like [`load_or_write`], with the embedding in `embeddings`, the bytes placed as `placement`
+/// asks and the ternary projections in `layout` (an engine's `weight_layout`).
 pub fn load_or_write_as(
     dir: &Path,
     preset: Preset,
     seed: u64,
     embeddings: EmbeddingFormat,
-    placement: Placement,
+    (placement, layout): (Placement, TernaryLayout),
     note: &dyn Fn(String),
 ) -> Result<BitnetModel> {
     let path = preset_path(dir, preset, seed, embeddings);
     if path.exists() {
-        match BitnetModel::load_with(&path, placement) {
+        match BitnetModel::load_as(&path, placement, layout) {
             Ok(m) => return Ok(m),
             // Our own cache file: a damaged one is replaced, not fatal.
             Err(e) => note(format!(
@@ -87,24 +88,25 @@ pub fn load_or_write_as(
         bytes as f64 / 1e9,
         start.elapsed().as_secs_f64()
     ));
-    BitnetModel::load_with(&path, placement)
+    BitnetModel::load_as(&path, placement, layout)
         .with_context(|| format!("load freshly written {}", path.display()))
 }
 
 /// The model a command names: a file (`--model`), else a synthetic preset (`--preset`, its
 /// embedding in `embeddings`, written to `cache_dir`, default [`default_cache_dir`], on first use),
-/// its bytes placed as `placement` asks. Returns the preset when it was one.
+/// its bytes placed as `placement` asks, its ternary projections in `layout`. Returns the preset
+/// when it was one.
 pub fn load_named(
     model: Option<&Path>,
     preset: &str,
     embeddings: EmbeddingFormat,
-    placement: Placement,
+    (placement, layout): (Placement, TernaryLayout),
     cache_dir: Option<&Path>,
     note: &dyn Fn(String),
 ) -> Result<(BitnetModel, Option<Preset>)> {
     match model {
         Some(path) => Ok((
-            BitnetModel::load_with(path, placement)
+            BitnetModel::load_as(path, placement, layout)
                 .with_context(|| format!("load model {}", path.display()))?,
             None,
         )),
@@ -114,7 +116,14 @@ pub fn load_named(
                 .map_err(|e| crate::UsageError(format!("--preset: {e}")))?;
             let dir = cache_dir.map_or_else(default_cache_dir, Path::to_path_buf);
             Ok((
-                load_or_write_as(&dir, preset, DEFAULT_SEED, embeddings, placement, note)?,
+                load_or_write_as(
+                    &dir,
+                    preset,
+                    DEFAULT_SEED,
+                    embeddings,
+                    (placement, layout),
+                    note,
+                )?,
                 Some(preset),
             ))
         }

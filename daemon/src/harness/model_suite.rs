@@ -8,12 +8,13 @@ use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::format::embedding::EmbeddingFormat;
+use bitnet_kernels::format::ternary_layout::TernaryLayout;
 use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::model_crossval::{crossval_model, ModelCrossval};
 use bitnet_kernels::model::{BitnetModel, Preset};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, LayoutArg};
 use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::harness::host::rss::{peak_rss_bytes, reset_peak_rss};
 use crate::harness::host::HostFingerprint;
@@ -54,6 +55,7 @@ pub(crate) fn model_info(
         vocab: Some(hp.vocab),
         file_bytes: Some(model.file_bytes()),
         weights_placement: Some(model.placement().name().to_string()),
+        weights_layout: Some(model.weight_layout().name().to_string()),
         weights_huge_page_bytes: model.huge_page_bytes(),
         kv_cache: Some(kv_cache.name().to_string()),
     }
@@ -189,6 +191,15 @@ fn compared_placement(args: &BenchArgs) -> Result<Placement> {
     }
 }
 
+/// `--layout` / `--compare-layout`: `auto` is what `engine` reads fastest.
+fn weight_layout(value: LayoutArg, engine: &I2sGemm) -> TernaryLayout {
+    match value {
+        LayoutArg::Auto => engine.weight_layout(),
+        LayoutArg::RowMajor => TernaryLayout::RowMajor,
+        LayoutArg::Lanes16 => TernaryLayout::Lanes16,
+    }
+}
+
 /// An embedding format named on the command line (`flag` for the usage error).
 fn embedding_format(flag: &str, value: &str) -> Result<EmbeddingFormat> {
     Ok(value
@@ -200,17 +211,18 @@ fn embedding_format(flag: &str, value: &str) -> Result<EmbeddingFormat> {
 /// asked for (with `--compare-weights` alone: the main model's file, placed the other way).
 fn compare_model(
     args: &BenchArgs,
+    layout: TernaryLayout,
     note: &dyn Fn(String),
 ) -> Result<Option<(BitnetModel, Option<Preset>)>> {
     let placement = compared_placement(args)?;
     let embeddings = match (&args.compare_embeddings, &args.compare_model) {
         (Some(f), _) => embedding_format("--compare-embeddings", f)?,
         (None, Some(path)) => {
-            let model = BitnetModel::load_with(path, placement)
+            let model = BitnetModel::load_as(path, placement, layout)
                 .with_context(|| format!("--compare-model: load {}", path.display()))?;
             return Ok(Some((model, None)));
         }
-        (None, None) if args.compare_weights.is_some() => {
+        (None, None) if args.compare_weights.is_some() || args.compare_layout.is_some() => {
             embedding_format("--embeddings", &args.embeddings)?
         }
         (None, None) => return Ok(None),
@@ -220,7 +232,7 @@ fn compare_model(
         args.model.as_deref(),
         &args.preset,
         embeddings,
-        placement,
+        (placement, layout),
         args.cache_dir.as_deref(),
         note,
     )
@@ -308,6 +320,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     let embeddings = embedding_format("--embeddings", &args.embeddings)?;
     let kv_cache = kv_cache_type(args)?;
     let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
+    let main_layout = weight_layout(args.layout, &engine);
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
@@ -315,6 +328,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     let compared = args.compare_embeddings.is_some()
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
+        || args.compare_layout.is_some()
         || args.compare_params.is_some()
         || args.compare_kv_cache.is_some();
     let peer_runs = u64::from(peer.is_some());
@@ -330,7 +344,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         args.model.as_deref(),
         &args.preset,
         embeddings,
-        placement(args)?,
+        (placement(args)?, main_layout),
         args.cache_dir.as_deref(),
         &note,
     )?;
@@ -344,8 +358,6 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         )));
     }
     let contexts = parse_ctx(args.ctx.as_deref(), args.tg, hp.context)?;
-    pb.set_message("loading the model to compare with");
-    let candidate_model = compare_model(args, &note)?;
     let candidate_engine = match &args.compare_params {
         Some(p) => {
             let c = config
@@ -357,6 +369,25 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
             )
         }
         None => None,
+    };
+    pb.set_message("loading the model to compare with");
+    // Each side's model in the layout its own kernels read: `--compare-params` across layouts
+    // (e.g. isa=avx2 against the lanes16 VNNI kernel) loads the main model a second time.
+    let candidate_layout = match (&args.compare_layout, &candidate_engine) {
+        (Some(l), e) => weight_layout(*l, e.as_ref().unwrap_or(&engine)),
+        (None, Some(e)) if args.layout == LayoutArg::Auto => e.weight_layout(),
+        (None, _) => main_layout,
+    };
+    let candidate_model = match compare_model(args, candidate_layout, &note)? {
+        None if candidate_layout != main_layout => Some(load_named(
+            args.model.as_deref(),
+            &args.preset,
+            embeddings,
+            (placement(args)?, candidate_layout),
+            args.cache_dir.as_deref(),
+            &note,
+        )?),
+        m => m,
     };
     let candidate_kv = match &args.compare_kv_cache {
         Some(t) => t

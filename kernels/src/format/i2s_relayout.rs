@@ -15,7 +15,10 @@ use crate::format::ternary_layout::{TernaryLayout, LANE_LINE_BYTES, LANE_LINE_CO
 fn row_major_line(c: usize) -> (usize, u32) {
     let j0 = c * LANE_LINE_COLS;
     let offset = (j0 / BLOCK_WEIGHTS) * BLOCK_BYTES + j0 % BLOCK_BYTES;
-    (offset, (6 - 2 * ((j0 % BLOCK_WEIGHTS) / BLOCK_BYTES)) as u32)
+    (
+        offset,
+        (6 - 2 * ((j0 % BLOCK_WEIGHTS) / BLOCK_BYTES)) as u32,
+    )
 }
 
 /// Writes the lanes16 bytes of one group of 16 row-major rows (`rows`, 16·`row_bytes` bytes).
@@ -77,7 +80,12 @@ pub fn lanes_rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &m
         let end = rows.end.min((g + 1) * LANE_ROWS);
         let group = &w.data()[g * group_bytes..(g + 1) * group_bytes];
         let dst = &mut out[(r - rows.start) * row_bytes..(end - rows.start) * row_bytes];
-        group_to_rows(group, row_bytes, r % LANE_ROWS..r % LANE_ROWS + (end - r), dst);
+        group_to_rows(
+            group,
+            row_bytes,
+            r % LANE_ROWS..r % LANE_ROWS + (end - r),
+            dst,
+        );
         r = end;
     }
 }
@@ -118,7 +126,11 @@ mod tests {
             let m = random_matrix(rows, cols, 7).unwrap();
             let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
             assert_eq!(lanes.layout(), TernaryLayout::Lanes16);
-            assert_ne!(m.view().data(), lanes.view().data(), "{rows}x{cols} did not move");
+            assert_ne!(
+                m.view().data(),
+                lanes.view().data(),
+                "{rows}x{cols} did not move"
+            );
             for r in 0..rows {
                 for j in 0..cols {
                     assert_eq!(m.view().code(r, j), lanes.view().code(r, j), "({r}, {j})");
@@ -131,7 +143,10 @@ mod tests {
             let part_rows = rows / 2 - 5..rows / 2 + 4;
             let mut part = vec![0u8; 9 * rb];
             lanes_rows_to_row_major(&lanes.view(), part_rows.clone(), &mut part);
-            assert_eq!(part, m.view().data()[part_rows.start * rb..part_rows.end * rb]);
+            assert_eq!(
+                part,
+                m.view().data()[part_rows.start * rb..part_rows.end * rb]
+            );
         }
         let odd = random_matrix(24, 128, 1).unwrap();
         assert!(relayout(&odd.view(), TernaryLayout::Lanes16).is_err());

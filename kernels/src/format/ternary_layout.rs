@@ -85,7 +85,10 @@ mod tests {
         }
         assert!(seen.iter().all(|&b| b == 0xFF));
         // The second group starts after the first's bytes.
-        assert_eq!(lanes_code_position(row_bytes, 16, 0).0, LANE_ROWS * row_bytes);
+        assert_eq!(
+            lanes_code_position(row_bytes, 16, 0).0,
+            LANE_ROWS * row_bytes
+        );
         assert!(TernaryLayout::Lanes16.fits(640) && !TernaryLayout::Lanes16.fits(24));
     }
 }
