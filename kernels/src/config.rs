@@ -473,11 +473,10 @@ impl KernelConfig {
         self.isa.unwrap_or_else(Isa::best)
     }
 
-    /// The weight layout this configuration's kernels read fastest: lanes16 when every call runs
-    /// on the VNNI kernel (isa avx512vnni without AMX batches), row-major otherwise. The AMX
-    /// kernel packs its tiles from row-major rows.
+    /// The weight layout this configuration's kernels read fastest: lanes16 for isa avx512vnni
+    /// (its AMX batches unpack lane groups as fast as rows), row-major otherwise.
     pub fn weight_layout(&self) -> TernaryLayout {
-        if self.resolved_isa() == Isa::Avx512Vnni && !self.amx {
+        if self.resolved_isa() == Isa::Avx512Vnni {
             TernaryLayout::Lanes16
         } else {
             TernaryLayout::RowMajor

@@ -124,8 +124,8 @@ impl I2sGemm {
     }
 
     /// The layout this engine's kernels read fastest (what a model should be loaded in for it):
-    /// lanes16 where the VNNI kernel runs every call, row-major otherwise. Every engine reads
-    /// both; a matrix in the other layout goes through a per-task repack (slower, exact).
+    /// lanes16 for the VNNI kernel (and its AMX batches), row-major otherwise. Every engine reads
+    /// both; AVX2 and AVX-512BW a lanes16 matrix through a per-task repack (slower, exact).
     pub fn weight_layout(&self) -> TernaryLayout {
         self.config.weight_layout()
     }
@@ -141,6 +141,17 @@ impl I2sGemm {
         }
         let _ = (w, prep); // only read on x86_64
         false
+    }
+
+    /// Kernels that read a lanes16 matrix only as row-major rows (AVX2, AVX-512BW): the
+    /// reference reads any layout through `code`, AMX unpacks lane groups itself.
+    fn repacks_lanes(&self, prep: &Prepared<'_>) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if matches!(prep, Prepared::Amx(_)) {
+            return false;
+        }
+        let _ = prep; // only read on x86_64
+        self.isa != Isa::Scalar
     }
 
     /// The ISA actually used.
@@ -227,7 +238,7 @@ impl I2sGemm {
             unsafe {
                 i2s_lanes_avx512::dot_codes_lanes(w, rows, acts, tile, out)
             };
-        } else if w.layout() == TernaryLayout::Lanes16 && self.isa != Isa::Scalar {
+        } else if w.layout() == TernaryLayout::Lanes16 && self.repacks_lanes(prep) {
             // A kernel that reads rows: hand it this task's rows repacked (the reference reads
             // either layout through `code`).
             let mut packed = vec![0u8; rows.len() * w.row_bytes()];

@@ -7,7 +7,9 @@
 //!
 //! Layouts:
 //! - A (weights): a task unpacks its rows [`PANEL_ROWS`] at a time into one byte per code in
-//!   natural column order (zero rows past the task's end); a tile is 16 rows × 64 codes.
+//!   natural column order (zero rows past the task's end); a tile is 16 rows × 64 codes. From a
+//!   row-major matrix row by row; from lanes16 a 16-row group at a time, each line's four
+//!   planes transposed to rows (a task's rows start on a group: AMX tasks are multiples of 32).
 //! - B (activations): packed once per call ([`AmxActs`]) in the layout tiles need: per group of
 //!   16 tokens and per 4 consecutive columns, 64 bytes `[token][column % 4]`; one tile is 16 such
 //!   rows (64 columns), contiguous. Tokens past the last are zero.
@@ -21,6 +23,7 @@ use std::ops::Range;
 
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
+use crate::format::ternary_layout::{TernaryLayout, LANE_LINE_BYTES, LANE_LINE_COLS, LANE_ROWS};
 
 /// Weight rows unpacked and multiplied together (two A tiles).
 const PANEL_ROWS: usize = 32;
@@ -126,15 +129,8 @@ pub unsafe fn dot_codes_amx(
         let mut p0 = rows.start;
         while p0 < rows.end {
             let prow = (rows.end - p0).min(PANEL_ROWS);
-            for i in 0..PANEL_ROWS {
-                let dst = &mut panel[i * k..(i + 1) * k];
-                if i < prow {
-                    // SAFETY: AVX-512BW/AVX2 by this function's contract; the row has k/4 bytes.
-                    unsafe { unpack_row(w.row(p0 + i), dst) };
-                } else {
-                    dst.fill(0);
-                }
-            }
+            // SAFETY: AVX-512F/BW by this function's contract; rows p0..p0+prow lie inside `w`.
+            unsafe { unpack_panel(w, p0, prow, &mut panel) };
             for g0 in (0..acts.groups).step_by(2) {
                 // SAFETY: tiles are configured; every A tile reads 16 rows of 64 bytes at stride
                 // k inside `panel` (32·k bytes), every B tile 1 KiB inside `acts.data` (group
@@ -221,6 +217,96 @@ fn scatter(
     }
 }
 
+/// Rows `p0..p0 + prow` of `w` into `panel` ([`PANEL_ROWS`] rows of `k` code bytes), rows past
+/// `prow` zero.
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW; the rows lie inside `w` and `panel` holds
+/// `PANEL_ROWS · w.padded_cols()` bytes.
+#[inline(always)]
+unsafe fn unpack_panel(w: &I2sMatrixRef<'_>, p0: usize, prow: usize, panel: &mut [u8]) {
+    let k = w.padded_cols();
+    let whole_groups = p0.is_multiple_of(LANE_ROWS) && prow.is_multiple_of(LANE_ROWS);
+    match w.layout() {
+        TernaryLayout::Lanes16 if whole_groups => {
+            let group_bytes = LANE_ROWS * w.row_bytes();
+            for (i, dst) in panel.chunks_exact_mut(LANE_ROWS * k).enumerate() {
+                if i * LANE_ROWS < prow {
+                    let g = p0 / LANE_ROWS + i;
+                    let group = &w.data()[g * group_bytes..(g + 1) * group_bytes];
+                    // SAFETY: this function's contract; `group` is one whole lane group.
+                    unsafe { unpack_group(group, k, dst) };
+                } else {
+                    dst.fill(0);
+                }
+            }
+        }
+        layout => {
+            for (i, dst) in panel.chunks_exact_mut(k).enumerate() {
+                if i >= prow {
+                    dst.fill(0);
+                } else if layout == TernaryLayout::RowMajor {
+                    // SAFETY: AVX2 by this function's contract; the row has k/4 bytes.
+                    unsafe { unpack_row(w.row(p0 + i), dst) };
+                } else {
+                    // Lanes16 rows not on a group (never from `I2sGemm`, whose AMX tasks are
+                    // multiples of 32 rows): code by code.
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d = if j < w.cols() { w.code(p0 + i, j) } else { 1 };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One lane group (16 rows of a lanes16 matrix) → 16 rows of `k` code bytes in natural column
+/// order. Plane p of line c holds, in 32-bit lane r, row r's columns 16c + 4p .. + 4: a 4 × 16
+/// transpose of dwords turns the four planes into each row's 16 consecutive codes.
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW; `group` holds `k / 16` lines and `dst` 16 · `k` bytes.
+#[inline(always)]
+unsafe fn unpack_group(group: &[u8], k: usize, dst: &mut [u8]) {
+    debug_assert!(group.len() * 4 == LANE_ROWS * k && dst.len() == LANE_ROWS * k);
+    // SAFETY: line c reads group bytes 64c..64c+64 and writes dst bytes r·k + 16c .. + 16 for
+    // r < 16, in bounds by the length relations above; AVX-512F/BW by this function's contract.
+    unsafe {
+        let three = _mm512_set1_epi8(3);
+        for c in 0..k / LANE_LINE_COLS {
+            let line =
+                _mm512_loadu_si512(group.as_ptr().add(c * LANE_LINE_BYTES) as *const __m512i);
+            let v0 = _mm512_and_si512(_mm512_srli_epi16::<6>(line), three);
+            let v1 = _mm512_and_si512(_mm512_srli_epi16::<4>(line), three);
+            let v2 = _mm512_and_si512(_mm512_srli_epi16::<2>(line), three);
+            let v3 = _mm512_and_si512(line, three);
+            let t0 = _mm512_unpacklo_epi32(v0, v1);
+            let t1 = _mm512_unpackhi_epi32(v0, v1);
+            let t2 = _mm512_unpacklo_epi32(v2, v3);
+            let t3 = _mm512_unpackhi_epi32(v2, v3);
+            // Row 4L + m is 128-bit lane L of rows[m].
+            let rows = [
+                _mm512_unpacklo_epi64(t0, t2),
+                _mm512_unpackhi_epi64(t0, t2),
+                _mm512_unpacklo_epi64(t1, t3),
+                _mm512_unpackhi_epi64(t1, t3),
+            ];
+            let out = dst.as_mut_ptr().add(c * LANE_LINE_COLS);
+            for (m, r) in rows.iter().enumerate() {
+                let lanes = [
+                    _mm512_castsi512_si128(*r),
+                    _mm512_extracti32x4_epi32::<1>(*r),
+                    _mm512_extracti32x4_epi32::<2>(*r),
+                    _mm512_extracti32x4_epi32::<3>(*r),
+                ];
+                for (l, x) in lanes.iter().enumerate() {
+                    _mm_storeu_si128(out.add((4 * l + m) * k) as *mut __m128i, *x);
+                }
+            }
+        }
+    }
+}
+
 /// One packed I2_S row → one code byte per weight in natural column order.
 ///
 /// # Safety
@@ -241,6 +327,40 @@ unsafe fn unpack_row(row: &[u8], dst: &mut [u8]) {
             _mm256_storeu_si256(d.add(1), _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask));
             _mm256_storeu_si256(d.add(2), _mm256_and_si256(_mm256_srli_epi16::<2>(v), mask));
             _mm256_storeu_si256(d.add(3), _mm256_and_si256(v, mask));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::i2s_relayout::relayout;
+    use crate::synthetic::random_matrix;
+
+    /// The panel a lanes16 matrix unpacks to is the row-major matrix's, byte for byte: what the
+    /// AMX tiles read does not depend on the layout. Runs wherever AVX-512BW does (no AMX needed).
+    #[test]
+    fn lane_groups_unpack_to_the_row_major_panel() {
+        if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")) {
+            eprintln!("no AVX-512BW: the unpacking was not run");
+            return;
+        }
+        for (rows, cols) in [(32, 128), (48, 384), (64, 2560), (16, 300)] {
+            let m = random_matrix(rows, cols, 3).unwrap();
+            let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
+            let k = m.view().padded_cols();
+            for p0 in (0..rows).step_by(PANEL_ROWS) {
+                let prow = (rows - p0).min(PANEL_ROWS);
+                let mut want = vec![7u8; PANEL_ROWS * k];
+                let mut got = vec![9u8; PANEL_ROWS * k];
+                // SAFETY: AVX-512F/BW detected above; the panels hold PANEL_ROWS · k bytes.
+                unsafe {
+                    unpack_panel(&m.view(), p0, prow, &mut want);
+                    unpack_panel(&lanes.view(), p0, prow, &mut got);
+                }
+                assert_eq!(got, want, "{rows}x{cols} panel at row {p0}");
+                assert_eq!(want[k + 5], m.view().code(p0 + 1, 5));
+            }
         }
     }
 }
