@@ -103,6 +103,54 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
     // SAFETY: this function's contract: the rows are in bounds and AVX-512F is present.
     unsafe {
         let q = |h: usize, i: usize| _mm512_loadu_ps(block.q.as_ptr().add(h * d + 16 * i));
+        if count == 16 / G {
+            // A whole tile: all 16 accumulators in registers, and each query vector loaded once
+            // per column step for every position of the tile. Per position one at a time, the
+            // G·N query vectors (32 for 2B-4T) do not fit the registers with the accumulators,
+            // so every product reloaded its query operand and the loads, not the FMAs, set the
+            // pace. Each accumulator still sums over i in order: the same bits. In L3 (one layer
+            // of 2B-4T at 2048 positions, 1500 calls, alternating processes, Zen 5 VM): median
+            // 84.7–86.6 → 84.5–98.6 GB/s; from DRAM unchanged (~31 GB/s, 80–90 % of a read pass
+            // over the same cache in the same process). Rows past the tile repeat its rows,
+            // unused.
+            let rows: [*const E; 16] = std::array::from_fn(|t| {
+                block
+                    .keys
+                    .as_ptr()
+                    .add((j0 + (t % count)) * block.stride + block.offset)
+            });
+            for t in 0..count {
+                let at = (j0 + t) * block.stride + block.offset;
+                prefetch_row(
+                    block
+                        .keys
+                        .as_ptr()
+                        .add(at)
+                        .wrapping_add(PREFETCH_ROWS * block.stride),
+                    d,
+                );
+                prefetch_row(
+                    block
+                        .values
+                        .as_ptr()
+                        .add(at)
+                        .wrapping_add(PREFETCH_ROWS * block.stride),
+                    d,
+                );
+            }
+            let mut acc = [_mm512_setzero_ps(); 16];
+            for i in 0..N {
+                let qs: [__m512; G] = std::array::from_fn(|h| q(h, i));
+                for t in 0..16 / G {
+                    let kv = E::load16(rows[t].add(16 * i));
+                    for (h, qh) in qs.iter().enumerate() {
+                        acc[t * G + h] = _mm512_fmadd_ps(kv, *qh, acc[t * G + h]);
+                    }
+                }
+            }
+            *p = acc;
+            return;
+        }
         for t in 0..count {
             let at = (j0 + t) * block.stride + block.offset;
             let k = block.keys.as_ptr().add(at);
