@@ -33,7 +33,9 @@ pub struct KernelConfig {
     pub threads: usize,
     /// Output rows per parallel task.
     pub rows_per_task: usize,
-    /// Weight rows sharing each activation load in prompt batches (two or more tokens).
+    /// Weight rows sharing each activation load in prompt batches (two or more tokens). This
+    /// and `decode_row_tile`, `batch_width` and `col_block` shape the row-major kernels' tiles;
+    /// the lanes16 kernel ([`Self::weight_layout`]) has fixed ones (16 or 32 rows, 8 tokens).
     pub row_tile: usize,
     /// Weight rows sharing each activation load in decode (one token). 1 reads the weights as
     /// one stream per thread; 4 as four interleaved row streams with a quarter of the activation
@@ -190,22 +192,22 @@ impl ParamSpace {
             },
             ParamDomain {
                 name: "row_tile",
-                doc: "weight rows sharing each activation load in prompt batches",
+                doc: "weight rows sharing each activation load in prompt batches (row-major kernels; lanes16 tiles are 32 rows)",
                 values: texts(&ROW_TILES),
             },
             ParamDomain {
                 name: "decode_row_tile",
-                doc: "weight rows sharing each activation load in decode (1 = one row stream per thread)",
+                doc: "weight rows sharing each activation load in decode (1 = one row stream per thread; row-major kernels, lanes16 reads 16 rows per line)",
                 values: texts(&ROW_TILES),
             },
             ParamDomain {
                 name: "batch_width",
-                doc: "tokens sharing each unpacked weight vector",
+                doc: "tokens sharing each unpacked weight vector (row-major kernels; lanes16 tiles are 8 tokens)",
                 values: texts(&BATCH_WIDTHS),
             },
             ParamDomain {
                 name: "col_block",
-                doc: "weights of K per column block, 0 = whole row",
+                doc: "weights of K per column block, 0 = whole row (row-major kernels)",
                 values: texts(&COL_BLOCKS),
             },
             ParamDomain {
