@@ -339,15 +339,19 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     );
     let note = |line: String| pb.println(line);
 
+    // The main model's file or preset, its codes in `layout`.
+    let load_main = |layout| {
+        load_named(
+            args.model.as_deref(),
+            &args.preset,
+            embeddings,
+            (placement(args)?, layout),
+            args.cache_dir.as_deref(),
+            &note,
+        )
+    };
     pb.set_message("loading the model");
-    let (model, preset) = load_named(
-        args.model.as_deref(),
-        &args.preset,
-        embeddings,
-        (placement(args)?, main_layout),
-        args.cache_dir.as_deref(),
-        &note,
-    )?;
+    let (model, preset) = load_main(main_layout)?;
     pb.inc(1);
     let hp = *model.hparams();
     let positions = args.pp + args.tg;
@@ -379,14 +383,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         (None, _) => main_layout,
     };
     let candidate_model = match compare_model(args, candidate_layout, &note)? {
-        None if candidate_layout != main_layout => Some(load_named(
-            args.model.as_deref(),
-            &args.preset,
-            embeddings,
-            (placement(args)?, candidate_layout),
-            args.cache_dir.as_deref(),
-            &note,
-        )?),
+        None if candidate_layout != main_layout => Some(load_main(candidate_layout)?),
         m => m,
     };
     let candidate_kv = match &args.compare_kv_cache {

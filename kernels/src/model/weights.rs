@@ -47,6 +47,29 @@ pub(crate) struct LayerWeights {
     down: Ternary,
 }
 
+impl Ternary {
+    /// The projection as the kernels read it; `file` holds the bytes of a mapped one.
+    fn view<'a>(&'a self, file: &'a [u8]) -> I2sMatrixRef<'a> {
+        match self {
+            Ternary::Mapped {
+                offset,
+                len,
+                rows,
+                cols,
+                scale,
+                layout,
+            } => I2sMatrixRef::from_validated_parts(
+                &file[*offset..offset + len],
+                *rows,
+                *cols,
+                *scale,
+                *layout,
+            ),
+            Ternary::Owned(m) => m.view(),
+        }
+    }
+}
+
 impl LayerWeights {
     fn projections_mut(&mut self) -> [&mut Ternary; 7] {
         [
@@ -329,33 +352,22 @@ impl BitnetModel {
         let writable = self.file.bytes_mut().is_some();
         for lw in &mut self.layers {
             for t in lw.projections_mut() {
-                match t {
-                    Ternary::Mapped {
-                        offset,
-                        len,
-                        rows,
-                        cols,
-                        scale,
-                        layout: now,
-                    } if layout.fits(*rows) => {
-                        if writable {
-                            in_place.push((*offset, *len, *rows));
-                            *now = layout;
-                        } else {
-                            let view = I2sMatrixRef::from_validated_parts(
-                                &self.file.bytes()[*offset..*offset + *len],
-                                *rows,
-                                *cols,
-                                *scale,
-                                TernaryLayout::RowMajor,
-                            );
-                            *t = Ternary::Owned(relayout(&view, layout)?);
-                        }
-                    }
-                    Ternary::Owned(m) if layout.fits(m.view().rows()) => {
-                        *m = relayout(&m.view(), layout)?;
-                    }
-                    _ => {}
+                let view = t.view(self.file.bytes());
+                if view.layout() == layout || !layout.fits(view.rows()) {
+                    continue;
+                }
+                if !(writable && matches!(t, Ternary::Mapped { .. })) {
+                    *t = Ternary::Owned(relayout(&view, layout)?);
+                } else if let Ternary::Mapped {
+                    offset,
+                    len,
+                    rows,
+                    layout: now,
+                    ..
+                } = t
+                {
+                    in_place.push((*offset, *len, *rows));
+                    *now = layout;
                 }
             }
         }
@@ -508,22 +520,6 @@ impl BitnetModel {
             Proj::Up => &w.up,
             Proj::Down => &w.down,
         };
-        match t {
-            Ternary::Mapped {
-                offset,
-                len,
-                rows,
-                cols,
-                scale,
-                layout,
-            } => I2sMatrixRef::from_validated_parts(
-                &self.file.bytes()[*offset..offset + len],
-                *rows,
-                *cols,
-                *scale,
-                *layout,
-            ),
-            Ternary::Owned(m) => m.view(),
-        }
+        t.view(self.file.bytes())
     }
 }
