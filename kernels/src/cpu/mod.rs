@@ -11,6 +11,7 @@ pub mod huge_pages;
 pub mod i2s_reference;
 mod isa;
 pub mod kv_element;
+pub mod lanes_pack;
 pub mod line_aligned;
 pub mod prefetch;
 pub mod read_stream;

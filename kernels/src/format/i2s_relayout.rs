@@ -12,7 +12,7 @@ use crate::format::ternary_layout::{TernaryLayout, LANE_LINE_BYTES, LANE_LINE_CO
 /// at offsets `+4p`: a 16-column line never crosses a 32-column plane of a 128-weight block, so
 /// the four codes a lanes16 byte gathers share one shift.
 #[inline]
-fn row_major_line(c: usize) -> (usize, u32) {
+pub(crate) fn row_major_line(c: usize) -> (usize, u32) {
     let j0 = c * LANE_LINE_COLS;
     let offset = (j0 / BLOCK_WEIGHTS) * BLOCK_BYTES + j0 % BLOCK_BYTES;
     (

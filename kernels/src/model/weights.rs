@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
+use crate::cpu::lanes_pack::row_major_to_lanes_in_place;
 use crate::format::embedding::EmbeddingFormat;
 use crate::format::ggml_blocks::{
     bf16, tq1_0_block, tq2_0_block, TernaryBlock, QK_K, TQ1_0_BLOCK_BYTES, TQ2_0_BLOCK_BYTES,
 };
 use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_WEIGHTS};
-use crate::format::i2s_relayout::{relayout, row_major_to_lanes_in_place};
+use crate::format::i2s_relayout::relayout;
 use crate::format::ternary_layout::TernaryLayout;
 use crate::gguf::{GgmlType, GgufFile, Placement, TensorInfo};
 use crate::model::error::ModelError;
