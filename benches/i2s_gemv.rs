@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the I2_S GEMV for the BitNet 2B-4T shapes, every supported ISA,
+//! Criterion benchmarks of the I2_S GEMV for the BitNet 2B-4T shapes, every supported ISA (on
+//! the layout a model is loaded in for it, and the VNNI kernel on both layouts),
 //! cache-resident and DRAM-streaming. Throughput is reported in weight bytes per second.
 //!
 //! `cargo bench --bench i2s_gemv` (add `-- dram` to run only the DRAM-streaming group).
@@ -7,6 +8,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
+use bitnet_kernels::format::i2s_relayout::relayout;
+use bitnet_kernels::format::ternary_layout::TernaryLayout;
 use bitnet_kernels::synthetic::{random_activations, random_matrix};
 use bitnet_kernels::{I2sGemm, I2sMatrix, Isa, KernelConfig, QuantizedActivations};
 use perfd::harness::host::fingerprint::last_level_cache_bytes;
@@ -37,7 +40,11 @@ fn bench_gemv(c: &mut Criterion, group_name: &str, dram: bool) {
         } else {
             1
         };
-        let mats: Vec<I2sMatrix> = (0..copies).map(|_| base.clone()).collect();
+        let lanes = relayout(&base.view(), TernaryLayout::Lanes16).expect("lanes16");
+        let layouts = [
+            (TernaryLayout::RowMajor, &base),
+            (TernaryLayout::Lanes16, &lanes),
+        ];
         let acts =
             QuantizedActivations::quantize(&random_activations(1, cols, 2), 1, cols).expect("acts");
         let mut out = vec![0f32; rows];
@@ -46,19 +53,30 @@ fn bench_gemv(c: &mut Criterion, group_name: &str, dram: bool) {
             if engine.isa() == Isa::Scalar && dram {
                 continue; // the oracle is not a streaming kernel; its cache figure is enough
             }
-            let mut next = 0;
-            group.bench_function(
-                BenchmarkId::new(engine.kernel_id(), format!("{rows}x{cols}")),
-                |b| {
-                    b.iter(|| {
-                        engine
-                            .gemm_into(&mats[next].view(), &acts, &mut out)
-                            .expect("gemv");
-                        next = (next + 1) % mats.len();
-                        black_box(&out);
-                    })
-                },
-            );
+            // Each engine on the layout a model is loaded in for it; the VNNI engine also on
+            // the file's row-major order, for the ratio between its two kernels.
+            for (layout, matrix) in layouts {
+                if layout != engine.weight_layout() && engine.isa() != Isa::Avx512Vnni {
+                    continue;
+                }
+                let mats: Vec<I2sMatrix> = (0..copies).map(|_| matrix.clone()).collect();
+                let mut next = 0;
+                group.bench_function(
+                    BenchmarkId::new(
+                        format!("{}/{layout}", engine.kernel_id()),
+                        format!("{rows}x{cols}"),
+                    ),
+                    |b| {
+                        b.iter(|| {
+                            engine
+                                .gemm_into(&mats[next].view(), &acts, &mut out)
+                                .expect("gemv");
+                            next = (next + 1) % mats.len();
+                            black_box(&out);
+                        })
+                    },
+                );
+            }
         }
     }
     group.finish();
