@@ -108,7 +108,9 @@ pub struct ModelInfo {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weights_placement: Option<String>,
     /// Order of the ternary codes the kernels read: `row-major` (bitnet.cpp's I2_S) or `lanes16`
-    /// (16 rows per 64-byte line, the AVX-512 VNNI kernel's). Absent for peers and older reports.
+    /// (16 rows per 64-byte line, the AVX-512 VNNI kernel's; a projection whose rows are not a
+    /// multiple of 16, none in BitNet's shapes, stays row-major). Absent for peers and older
+    /// reports.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weights_layout: Option<String>,
     /// Bytes of the model the kernel backed with 2 MiB pages at the end of the run.
