@@ -9,7 +9,6 @@ use crate::format::ggml_blocks::{
     bf16, tq1_0_block, tq2_0_block, TernaryBlock, QK_K, TQ1_0_BLOCK_BYTES, TQ2_0_BLOCK_BYTES,
 };
 use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_WEIGHTS};
-use crate::format::i2s_relayout::relayout;
 use crate::format::ternary_layout::TernaryLayout;
 use crate::gguf::{GgmlType, GgufFile, Placement, TensorInfo};
 use crate::model::error::ModelError;
@@ -83,6 +82,20 @@ impl LayerWeights {
             &mut self.down,
         ]
     }
+}
+
+/// A lanes16 copy of a row-major projection (from a read-only mapping, or an owned repack of
+/// TQ2_0/TQ1_0), reordered with the same routine as in place.
+fn lanes16_copy(view: &I2sMatrixRef<'_>) -> Result<I2sMatrix, ModelError> {
+    let mut data = view.data().to_vec();
+    row_major_to_lanes_in_place(&mut data, view.rows(), view.row_bytes());
+    Ok(I2sMatrix::from_aligned_in(
+        data,
+        view.rows(),
+        view.cols(),
+        view.scale(),
+        TernaryLayout::Lanes16,
+    )?)
 }
 
 /// Reorders the tensors `(offset, len, rows)` of `bytes` from row-major into lanes16, in
@@ -343,7 +356,7 @@ impl BitnetModel {
     }
 
     /// Reorders every row-major projection that fits `layout` into it (only row-major → lanes16
-    /// is needed: models load row-major).
+    /// exists: models load row-major, and `layout` is lanes16 past the first line).
     fn reorder(&mut self, layout: TernaryLayout) -> Result<(), ModelError> {
         self.layout = layout;
         if layout == TernaryLayout::RowMajor {
@@ -358,7 +371,7 @@ impl BitnetModel {
                     continue;
                 }
                 if !(writable && matches!(t, Ternary::Mapped { .. })) {
-                    *t = Ternary::Owned(relayout(&view, layout)?);
+                    *t = Ternary::Owned(lanes16_copy(&view)?);
                 } else if let Ternary::Mapped {
                     offset,
                     len,
