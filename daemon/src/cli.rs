@@ -325,7 +325,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PLACEMENT", conflicts_with = "kernels")]
     pub compare_weights: Option<String>,
     /// Order of the ternary codes in memory: `auto` (what the kernels read fastest: lanes16 for
-    /// the AVX-512 VNNI kernel and its AMX batches, else row-major), `row-major` (bitnet.cpp's
+    /// the AVX-512 VNNI kernel without AMX batches, else row-major), `row-major` (bitnet.cpp's
     /// I2_S order, as in the file) or `lanes16` (16 rows per 64-byte line). Every kernel reads
     /// both; the other one through a per-task repack.
     #[arg(

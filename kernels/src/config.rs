@@ -475,10 +475,14 @@ impl KernelConfig {
         self.isa.unwrap_or_else(Isa::best)
     }
 
-    /// The weight layout this configuration's kernels read fastest: lanes16 for isa avx512vnni
-    /// (its AMX batches unpack lane groups as fast as rows), row-major otherwise.
+    /// The weight layout a model is loaded in for this configuration: lanes16 where the VNNI
+    /// kernel runs every call (isa avx512vnni without AMX batches), row-major otherwise. AMX
+    /// batches read lanes16 too, but unpacking a lane group to a panel stores 16-byte pieces
+    /// where a row stores whole blocks: about twice the unpacking work per panel, not measured
+    /// on an AMX host yet, so AMX hosts keep the file's order by default (`--layout lanes16`
+    /// runs them on lanes16).
     pub fn weight_layout(&self) -> TernaryLayout {
-        if self.resolved_isa() == Isa::Avx512Vnni {
+        if self.resolved_isa() == Isa::Avx512Vnni && !self.amx {
             TernaryLayout::Lanes16
         } else {
             TernaryLayout::RowMajor

@@ -123,8 +123,8 @@ impl I2sGemm {
         self.config.amx && self.isa == Isa::Avx512Vnni
     }
 
-    /// The layout this engine's kernels read fastest (what a model should be loaded in for it):
-    /// lanes16 for the VNNI kernel (and its AMX batches), row-major otherwise. Every engine reads
+    /// The layout a model is loaded in for this engine ([`KernelConfig::weight_layout`]):
+    /// lanes16 for the VNNI kernel without AMX batches, row-major otherwise. Every engine reads
     /// both; AVX2 and AVX-512BW a lanes16 matrix through a per-task repack (slower, exact).
     pub fn weight_layout(&self) -> TernaryLayout {
         self.config.weight_layout()
