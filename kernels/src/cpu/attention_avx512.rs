@@ -110,7 +110,7 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
             // so every product reloaded its query operand and the loads, not the FMAs, set the
             // pace. Each accumulator still sums over i in order: the same bits. In L3 (one layer
             // of 2B-4T at 2048 positions, 1500 calls, alternating processes, Zen 5 VM): median
-            // 84.7–86.6 → 84.5–98.6 GB/s; from DRAM unchanged (~31 GB/s, 80–90 % of a read pass
+            // 84.7–86.6 → 84.5–98.6 GB/s; from DRAM unchanged (~31 GB/s, 65–90 % of a read pass
             // over the same cache in the same process). Rows past the tile repeat its rows,
             // unused.
             let rows: [*const E; 16] = std::array::from_fn(|t| {
