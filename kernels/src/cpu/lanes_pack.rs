@@ -16,14 +16,11 @@ pub fn row_major_to_lanes_in_place(data: &mut [u8], rows: usize, row_bytes: usiz
     if std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512bw")
     {
-        assert!(rows.is_multiple_of(LANE_ROWS) && data.len() == rows * row_bytes);
-        let mut scratch = vec![0u8; LANE_ROWS * row_bytes];
-        for group in data.chunks_exact_mut(LANE_ROWS * row_bytes) {
-            scratch.copy_from_slice(group);
-            // SAFETY: AVX-512F/BW detected just above; `scratch` and `group` hold 16 rows of
+        i2s_relayout::each_group_in_place(data, rows, row_bytes, |group, row_bytes, out| {
+            // SAFETY: AVX-512F/BW detected just above; `group` and `out` hold 16 rows of
             // `row_bytes` (a whole number of 32-byte blocks, so of 16-column lines).
-            unsafe { avx512::group_to_lanes(&scratch, row_bytes, group) };
-        }
+            unsafe { avx512::group_to_lanes(group, row_bytes, out) }
+        });
         return;
     }
     i2s_relayout::row_major_to_lanes_in_place(data, rows, row_bytes);

@@ -8,7 +8,9 @@
 //! is row-aligned and is used in place; otherwise each row is repacked and padded with zero weights.
 
 use crate::error::KernelError;
-use crate::format::ternary_layout::{lanes_code_position, TernaryLayout};
+use crate::format::ternary_layout::{
+    lanes_code_position, TernaryLayout, LANE_LINE_BYTES, LANE_LINE_COLS, LANE_ROWS,
+};
 
 /// Weights per I2_S block.
 pub const BLOCK_WEIGHTS: usize = 128;
@@ -334,6 +336,23 @@ impl<'a> I2sMatrixRef<'a> {
             }
         }
     }
+    /// Row-aligned flat index (row · padded_cols + column) of the code at bit shift 2·`slot` of
+    /// data byte `i`.
+    fn flat_index(&self, i: usize, slot: usize) -> usize {
+        match self.layout {
+            TernaryLayout::RowMajor => {
+                (i / BLOCK_BYTES) * BLOCK_WEIGHTS + (3 - slot) * BLOCK_BYTES + i % BLOCK_BYTES
+            }
+            TernaryLayout::Lanes16 => {
+                let group_bytes = LANE_ROWS * self.row_bytes();
+                let within = i % group_bytes;
+                let row = (i / group_bytes) * LANE_ROWS + (within % LANE_LINE_BYTES) / 4;
+                let col = (within / LANE_LINE_BYTES) * LANE_LINE_COLS + 4 * (3 - slot) + within % 4;
+                row * self.padded_cols() + col
+            }
+        }
+    }
+
     /// Checks that no packed code is 3; kernels would read it as weight +2.
     pub fn validate_codes(&self) -> Result<(), KernelError> {
         for (i, &b) in self.data.iter().enumerate() {
@@ -341,10 +360,8 @@ impl<'a> I2sMatrixRef<'a> {
             let pairs = b & (b >> 1) & ZERO_BYTE;
             if pairs != 0 {
                 let slot = (0..4).find(|s| pairs & (1 << (2 * s)) != 0).unwrap_or(0);
-                let byte_in_block = i % BLOCK_BYTES;
-                let j = (3 - slot) * BLOCK_BYTES + byte_in_block;
                 return Err(KernelError::InvalidCode {
-                    index: (i / BLOCK_BYTES) * BLOCK_WEIGHTS + j,
+                    index: self.flat_index(i, slot),
                 });
             }
         }

@@ -60,11 +60,23 @@ fn group_to_rows(group: &[u8], row_bytes: usize, lanes: Range<usize>, out: &mut 
 /// Reorders the row-aligned codes `data` of a `rows`-row matrix with `row_bytes` bytes per row
 /// from row-major to lanes16, in place. `rows` must be a multiple of 16.
 pub fn row_major_to_lanes_in_place(data: &mut [u8], rows: usize, row_bytes: usize) {
-    debug_assert!(TernaryLayout::Lanes16.fits(rows) && data.len() == rows * row_bytes);
+    each_group_in_place(data, rows, row_bytes, group_to_lanes);
+}
+
+/// Runs `to_lanes(rows, row_bytes, out)` on every 16-row group of `data`, the group's row-major
+/// bytes copied aside first so that `out` may overwrite them: the loop the scalar reorder and
+/// the SIMD one (`cpu::lanes_pack`) share.
+pub(crate) fn each_group_in_place(
+    data: &mut [u8],
+    rows: usize,
+    row_bytes: usize,
+    to_lanes: impl Fn(&[u8], usize, &mut [u8]),
+) {
+    assert!(TernaryLayout::Lanes16.fits(rows) && data.len() == rows * row_bytes);
     let mut scratch = vec![0u8; LANE_ROWS * row_bytes];
     for group in data.chunks_exact_mut(LANE_ROWS * row_bytes) {
         scratch.copy_from_slice(group);
-        group_to_lanes(&scratch, row_bytes, group);
+        to_lanes(&scratch, row_bytes, group);
     }
 }
 
@@ -148,6 +160,21 @@ mod tests {
                 m.view().data()[part_rows.start * rb..part_rows.end * rb]
             );
         }
+        // A code of 3 is named by its row and column in either layout.
+        let m = random_matrix(32, 256, 3).unwrap();
+        let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
+        let (r, j) = (21, 183);
+        let (byte, shift) = crate::format::ternary_layout::lanes_code_position(64, r, j);
+        let mut bad = lanes.view().data().to_vec();
+        bad[byte] |= 3 << shift;
+        let err = I2sMatrixRef::from_aligned_in(&bad, 32, 256, 0.1, TernaryLayout::Lanes16)
+            .unwrap()
+            .validate_codes()
+            .unwrap_err();
+        assert!(
+            matches!(err, KernelError::InvalidCode { index } if index == r * 256 + j),
+            "{err:?}"
+        );
         let odd = random_matrix(24, 128, 1).unwrap();
         assert!(relayout(&odd.view(), TernaryLayout::Lanes16).is_err());
     }
