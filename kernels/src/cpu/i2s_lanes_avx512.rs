@@ -36,6 +36,10 @@ pub unsafe fn dot_codes_lanes(
     let tokens = acts.tokens();
     let lines = w.row_bytes() * 4 / LANE_LINE_COLS;
     let group_bytes = LANE_ROWS * w.row_bytes();
+    // One buffer for the whole call: each tile overwrites the sums it reports before they are
+    // read, so nothing is zeroed per group (1 KiB, against 10 KiB of weights per group at
+    // K = 2560).
+    let mut sums = [[[0i32; LANE_ROWS]; BATCH_TOKENS]; 2];
     let mut r = rows.start;
     while r < rows.end {
         let g = r / LANE_ROWS;
@@ -54,7 +58,6 @@ pub unsafe fn dot_codes_lanes(
                 n if n >= 2 => 2,
                 _ => 1,
             };
-            let mut sums = [[[0i32; LANE_ROWS]; BATCH_TOKENS]; 2];
             // SAFETY: this function's contract; `group` holds `span` groups of `lines` whole
             // lines and every token row holds `lines · 16` activations (both are `padded_cols`
             // long).
