@@ -252,7 +252,7 @@ unsafe fn unpack_panel(w: &I2sMatrixRef<'_>, p0: usize, prow: usize, panel: &mut
                     // Lanes16 rows not on a group (never from `I2sGemm`, whose AMX tasks are
                     // multiples of 32 rows): code by code.
                     for (j, d) in dst.iter_mut().enumerate() {
-                        *d = if j < w.cols() { w.code(p0 + i, j) } else { 1 };
+                        *d = w.code(p0 + i, j);
                     }
                 }
             }
@@ -360,6 +360,17 @@ mod tests {
                 }
                 assert_eq!(got, want, "{rows}x{cols} panel at row {p0}");
                 assert_eq!(want[k + 5], m.view().code(p0 + 1, 5));
+            }
+            // Rows that start inside a group take the code-by-code path.
+            if rows >= 32 {
+                let mut want = vec![7u8; PANEL_ROWS * k];
+                let mut got = vec![9u8; PANEL_ROWS * k];
+                // SAFETY: as above; rows 8..8+20 lie inside the matrix.
+                unsafe {
+                    unpack_panel(&m.view(), 8, 20, &mut want);
+                    unpack_panel(&lanes.view(), 8, 20, &mut got);
+                }
+                assert_eq!(got, want, "{rows}x{cols} panel at row 8");
             }
         }
     }
