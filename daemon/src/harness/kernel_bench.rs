@@ -47,7 +47,11 @@ pub struct Workload {
 impl Workload {
     /// Seeded weights (one matrix, or enough copies to fill `dram_bytes`, at least two) in each
     /// of `layouts` that fits the shape (each engine then reads the layout a model is loaded in
-    /// for it), and one token of activations.
+    /// for it; one that does not fit reads row-major), and one token of activations. Every
+    /// layout gets the whole working set, so that each engine's figure means the same as with
+    /// one layout: with two (VNNI on lanes16 beside the row-major ISAs) the suite holds twice
+    /// the memory plan's working set, which `check_shapes_fit` counts before anything is
+    /// allocated.
     pub fn new(
         rows: usize,
         cols: usize,
@@ -57,20 +61,23 @@ impl Workload {
     ) -> Result<Self> {
         let base = random_matrix(rows, cols, 0xB17_5EED).context("generate weights")?;
         let weight_bytes = base.view().weight_bytes();
-        let copies = match residency {
-            Residency::Cache => 1,
-            Residency::Dram => dram_bytes.div_ceil(weight_bytes.max(1) as u64).max(2) as usize,
-        };
-        let mut mats: Vec<(TernaryLayout, Vec<u8>)> = Vec::new();
+        let mut held: Vec<TernaryLayout> = Vec::new();
         for &wanted in layouts {
             let layout = if wanted.fits(rows) {
                 wanted
             } else {
                 TernaryLayout::RowMajor
             };
-            if mats.iter().any(|(l, _)| *l == layout) {
-                continue;
+            if !held.contains(&layout) {
+                held.push(layout);
             }
+        }
+        let copies = match residency {
+            Residency::Cache => 1,
+            Residency::Dram => dram_bytes.div_ceil(weight_bytes.max(1) as u64).max(2) as usize,
+        };
+        let mut mats: Vec<(TernaryLayout, Vec<u8>)> = Vec::new();
+        for layout in held {
             let m = relayout(&base.view(), layout).context("reorder weights")?;
             let image = m.view().data();
             // Identical contents in distinct memory: the caches see distinct lines, which is all

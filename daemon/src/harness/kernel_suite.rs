@@ -48,13 +48,14 @@ pub(crate) fn parse_shapes(spec: Option<&str>) -> Result<Vec<(usize, usize)>> {
         .collect()
 }
 
-/// Refuses shapes whose weights (one matrix cache-resident, at least two DRAM-streaming) and
-/// activations do not fit in the memory this host has available: a usage error, not an
-/// allocation abort halfway through the run.
+/// Refuses shapes whose weights (one matrix cache-resident, at least two DRAM-streaming, per
+/// weight layout the engines read) and activations do not fit in the memory this host has
+/// available: a usage error, not an allocation abort halfway through the run.
 fn check_shapes_fit(
     shapes: &[(usize, usize)],
     residencies: &[Residency],
     memory: &BandwidthMemory,
+    layouts: u64,
     available: u64,
 ) -> Result<()> {
     for &(rows, cols) in shapes {
@@ -63,8 +64,8 @@ fn check_shapes_fit(
         let io = cols as u64 + 4 * rows as u64;
         for &res in residencies {
             let weights = match res {
-                Residency::Cache => matrix,
-                Residency::Dram => memory.dram_working_set_bytes().max(2 * matrix),
+                Residency::Cache => layouts * matrix,
+                Residency::Dram => layouts * memory.dram_working_set_bytes().max(2 * matrix),
             };
             // Generating a ragged matrix holds one ternary byte per weight before packing.
             let needed = weights + rows as u64 * cols as u64 + io;
@@ -153,10 +154,14 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
+    let mut layouts: Vec<_> = configs.iter().map(KernelConfig::weight_layout).collect();
+    layouts.sort_by_key(|l| l.name());
+    layouts.dedup();
     check_shapes_fit(
         &shapes,
         &residencies,
         &memory,
+        layouts.len() as u64,
         crate::harness::host::memory::available_bytes(),
     )?;
     let threads = configs.iter().map(|c| c.threads).max().unwrap_or(1);
