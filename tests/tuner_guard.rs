@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use bitnet_kernels::config::PrefetchHint;
 use bitnet_kernels::model::Preset;
 use bitnet_kernels::planted_fault::PlantedFault;
 use bitnet_kernels::{I2sGemm, KernelConfig};
@@ -18,15 +17,17 @@ use perfd::tuner::space::Candidate;
 use perfd::tuner::{job, EngineProbe, JobSpec, Objective, TuneSpace};
 
 /// The fault planted into a configuration, if any: each on a value the search visits whatever
-/// it adopted before (from the defaults row_tile 4, rows_per_task 64, prefetch_hint l2_l1 on
-/// Intel and l2 on AMD, col_block 0, each race tries every other value of its parameter), so
-/// every host meets all four.
+/// it adopted before (from the defaults decode_row_tile 4 on Intel and 1 on AMD, rows_per_task
+/// 64, prefetch_bytes 16384 on Intel and 4096 on AMD, col_block 0, each race tries every other
+/// value of its parameter), so every host meets all four. Each is a parameter that decode on the
+/// row-major model reads whatever was adopted before: the search does not race unread ones
+/// (row_tile, batch_width and amx in decode; prefetch_hint once prefetch_bytes=0 is adopted).
 fn planted(c: &KernelConfig) -> Option<PlantedFault> {
-    if c.row_tile == 2 {
+    if c.decode_row_tile == 2 {
         Some(PlantedFault::SkipTasks)
     } else if c.rows_per_task == 32 {
         Some(PlantedFault::RaggedTail)
-    } else if c.prefetch_hint == PrefetchHint::L1 {
+    } else if c.prefetch_bytes == 2048 {
         Some(PlantedFault::BitFlip)
     } else if c.col_block == 512 {
         Some(PlantedFault::EpilogueDrift)
@@ -143,11 +144,11 @@ fn planted_wrong_kernels_are_all_rejected_and_never_adopted() {
 #[test]
 fn a_faster_planted_kernel_loses_to_the_guard_not_to_the_clock() {
     // SkipTasks does half the work of the correct kernel: timing alone would pick it. A search
-    // over row_tile only, from row_tile 4, must reject it before it is ever timed.
+    // over decode_row_tile only, from the default (1 or 4), must reject it before it is timed.
     let dir = tempfile::tempdir().unwrap();
     let model = load_or_write(dir.path(), Preset::Tiny, DEFAULT_SEED, &|_| {}).unwrap();
     let mut probe = EngineProbe::new(Objective::Decode, Some(model), 8, factory()).unwrap();
-    let space = TuneSpace::kernel_params().only(&["row_tile"]);
+    let space = TuneSpace::kernel_params().only(&["decode_row_tile"]);
     let start = Candidate::of_kernel_config(&KernelConfig::default());
     let mut memory = Recording::default();
     let found = search(
@@ -159,10 +160,10 @@ fn a_faster_planted_kernel_loses_to_the_guard_not_to_the_clock() {
         &mut |_| {},
     )
     .unwrap();
-    assert_ne!(found.best.get("row_tile"), Some("2"));
+    assert_ne!(found.best.get("decode_row_tile"), Some("2"));
     let planted_one = Candidate::parse(&start.to_string())
         .unwrap()
-        .with("row_tile", "2");
+        .with("decode_row_tile", "2");
     assert!(
         found.rejected.iter().any(|r| r.params == planted_one),
         "{:?}",

@@ -134,7 +134,8 @@ pub struct TuneArgs {
     #[arg(long, hide = true)]
     pub model_key: Option<String>,
     /// Compare the tuner with an exhaustive search of a reduced space of one GEMV shape (isa x
-    /// rows_per_task x row_tile x prefetch_bytes) and report both (the objective must be kernel:).
+    /// rows_per_task x decode_row_tile x prefetch_bytes) and report both (the objective must be
+    /// kernel:).
     #[arg(long)]
     pub compare_exhaustive: bool,
     /// What started this job (recorded with it; the daemon sets it).

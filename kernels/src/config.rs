@@ -489,6 +489,35 @@ impl KernelConfig {
         }
     }
 
+    /// Parameters no kernel of this configuration reads on matrices in `layout`, in calls of one
+    /// token only (`decode_only`: decode and single-token GEMVs) or of any width: changing one
+    /// of them changes nothing but the noise of a measurement, so a tuner does not race them.
+    pub fn unread_params(&self, layout: TernaryLayout, decode_only: bool) -> Vec<&'static str> {
+        let mut unread = Vec::new();
+        let lanes_kernel = layout == TernaryLayout::Lanes16
+            && self.resolved_isa() == Isa::Avx512Vnni
+            && (decode_only || !self.amx);
+        if lanes_kernel {
+            // The lanes16 kernel's tiles are fixed (16 or 32 rows, 8 tokens, whole rows).
+            unread.extend(["row_tile", "decode_row_tile", "batch_width", "col_block"]);
+        } else if decode_only {
+            // One token: the row-major tiles take `decode_row_tile` rows, one token wide.
+            unread.extend(["row_tile", "batch_width"]);
+        }
+        if decode_only {
+            // AMX only moves prompt batches of AMX_MIN_TOKENS tokens or more.
+            unread.push("amx");
+        }
+        if self.prefetch_bytes == 0 {
+            unread.push("prefetch_hint");
+        }
+        if self.threads <= 1 {
+            // No pool: every call runs inline on the calling thread, which is not pinned.
+            unread.extend(["parallel_min_kib", "pin_threads"]);
+        }
+        unread
+    }
+
     /// The tile parameters the SIMD kernels read.
     pub fn tile(&self) -> TileParams {
         TileParams {

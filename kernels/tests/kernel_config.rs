@@ -77,3 +77,49 @@ fn unsupported_isa_is_a_clear_error() {
     assert!(Isa::supported().contains(&Isa::Scalar));
     assert_eq!(Isa::best(), *Isa::supported().last().unwrap());
 }
+
+#[test]
+fn unread_params_follow_the_kernel_each_call_runs() {
+    use bitnet_kernels::format::ternary_layout::TernaryLayout::{Lanes16, RowMajor};
+    let c = |s: &str| KernelConfig::default().with_params(s).unwrap();
+    let tiles = ["row_tile", "decode_row_tile", "batch_width", "col_block"];
+    // The lanes16 VNNI kernel has fixed tiles, in decode and (without AMX) in prompt batches.
+    let lanes = c("isa=avx512vnni,threads=2,prefetch_bytes=4096,amx=false");
+    for decode_only in [true, false] {
+        let unread = lanes.unread_params(Lanes16, decode_only);
+        assert!(tiles.iter().all(|t| unread.contains(t)), "{unread:?}");
+    }
+    // Row-major matrices, or AVX-512BW (which repacks lanes16 into row-major rows), read them.
+    for (config, layout) in [(lanes, RowMajor), (c("isa=avx512bw,threads=2"), Lanes16)] {
+        let batches = config.unread_params(layout, false);
+        assert!(tiles.iter().all(|t| !batches.contains(t)), "{batches:?}");
+        // One token: the row-major tile is decode_row_tile rows by one token.
+        let decode = config.unread_params(layout, true);
+        assert!(decode.contains(&"row_tile") && decode.contains(&"batch_width"));
+        assert!(!decode.contains(&"decode_row_tile") && !decode.contains(&"col_block"));
+    }
+    // AMX batches unpack lane groups themselves (and read no tiles); decode never runs on AMX.
+    // Built directly: `with_params` refuses amx=true on a host without AMX.
+    let amx = KernelConfig {
+        amx: true,
+        ..c("isa=avx512vnni,threads=2")
+    };
+    assert!(amx.unread_params(Lanes16, true).contains(&"amx"));
+    assert!(!amx.unread_params(Lanes16, false).contains(&"amx"));
+    assert!(!amx.unread_params(Lanes16, false).contains(&"col_block"));
+    // The hint of a prefetch that is off, and the pool settings without a pool.
+    let off = c("isa=avx2,threads=1,prefetch_bytes=0");
+    let unread = off.unread_params(RowMajor, false);
+    for p in ["prefetch_hint", "parallel_min_kib", "pin_threads"] {
+        assert!(unread.contains(&p), "{p} in {unread:?}");
+    }
+    let on = c("isa=avx2,threads=2,prefetch_bytes=2048");
+    assert!(on.unread_params(RowMajor, false).is_empty());
+    // Every name is a real parameter.
+    let space = ParamSpace::new(vec![Isa::Scalar, Isa::Avx2], 2);
+    for config in [lanes, amx, off] {
+        for p in config.unread_params(Lanes16, true) {
+            assert!(space.params.iter().any(|q| q.name == p), "{p}");
+        }
+    }
+}

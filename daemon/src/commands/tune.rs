@@ -362,6 +362,18 @@ fn human(r: &TuneReport) -> String {
     for x in &j.rejected {
         out.push_str(&format!("rejected: {} — {}\n", x.params, x.check));
     }
+    let mut unraced: Vec<&str> = Vec::new();
+    for name in j.attempts.iter().flat_map(|a| &a.search.unraced) {
+        if !unraced.contains(&name.as_str()) {
+            unraced.push(name);
+        }
+    }
+    if !unraced.is_empty() {
+        out.push_str(&format!(
+            "not raced (the kernels searched do not read them): {}\n",
+            unraced.join(", ")
+        ));
+    }
     if let Some(f) = &r.profile_file {
         out.push_str(&format!("profile written to {f}\n"));
     }

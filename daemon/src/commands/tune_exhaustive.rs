@@ -1,5 +1,5 @@
 //! `perfd tune --compare-exhaustive`: the tuner's efficiency on a space small enough to
-//! enumerate. Every configuration of isa x rows_per_task x row_tile x prefetch_bytes for one GEMV
+//! enumerate. Every configuration of isa x rows_per_task x decode_row_tile x prefetch_bytes for one GEMV
 //! shape is cross-validated and timed; then the tuner searches the same space with a quarter of
 //! the evaluations, and its choice is timed against the exhaustive optimum in interleaved pairs.
 
@@ -19,8 +19,9 @@ use crate::tuner::search::{search, Progress, SearchLimits};
 use crate::tuner::{Candidate, EngineProbe, Objective, Probe, TuneSpace};
 use crate::UsageError;
 
-/// Parameters of the reduced space.
-const REDUCED: [&str; 4] = ["isa", "rows_per_task", "row_tile", "prefetch_bytes"];
+/// Parameters of the reduced space (`decode_row_tile`, not `row_tile`: the GEMV is one token
+/// wide, and one-token calls read only the former).
+const REDUCED: [&str; 4] = ["isa", "rows_per_task", "decode_row_tile", "prefetch_bytes"];
 /// Samples per configuration in the exhaustive pass.
 const EXHAUSTIVE_SAMPLES: usize = 5;
 /// Interleaved pairs of the final comparison.

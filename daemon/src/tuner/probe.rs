@@ -44,6 +44,11 @@ pub trait Probe {
     ) -> Result<(f64, f64), ProbeError>;
     /// One sample of a candidate alone (exhaustive comparisons; the search only uses pairs).
     fn sample(&mut self, candidate: &Candidate) -> Result<f64, ProbeError>;
+    /// Parameters the candidate's kernels do not read for this objective: racing one compares
+    /// noise. None known by default (a harness's engine is a black box).
+    fn unread(&self, _candidate: &Candidate) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Times `incumbent` and `candidate` back to back, the candidate first when asked; returns
@@ -256,6 +261,24 @@ impl Probe for EngineProbe {
         let work = self.work(candidate)?;
         self.engine(candidate, candidate)?;
         self.sample_on(&self.engines[candidate], work)
+    }
+
+    fn unread(&self, candidate: &Candidate) -> Vec<String> {
+        let Ok(config) = KernelConfig::default().with_params(&candidate.to_string()) else {
+            return Vec::new();
+        };
+        let layout = match (&self.model, &self.gemv) {
+            (Some(m), _) => m.weight_layout(),
+            (None, Some((w, _))) => w.layout(),
+            (None, None) => return Vec::new(),
+        };
+        // Decode and the kernel objective's GEMV are one-token calls.
+        let one_token = !matches!(self.objective, Objective::Prefill);
+        config
+            .unread_params(layout, one_token)
+            .into_iter()
+            .map(String::from)
+            .collect()
     }
 }
 

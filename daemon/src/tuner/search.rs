@@ -103,6 +103,10 @@ pub struct SearchResult {
     pub guards_run: usize,
     /// Candidates the guard rejected.
     pub rejected: Vec<Rejected>,
+    /// Dimensions not raced because the incumbent's kernels do not read them (in the order
+    /// first skipped).
+    #[serde(default)]
+    pub unraced: Vec<String>,
     /// Why it stopped.
     pub stopped: StopReason,
 }
@@ -302,12 +306,24 @@ pub fn search(
     let mut incumbent = start.clone();
     let mut moves = Vec::new();
     let mut stopped = StopReason::Passes;
+    let mut unraced: Vec<String> = Vec::new();
     if start_guard.as_ref().is_some_and(|g| g.pass) {
         'passes: for _ in 0..limits.max_passes.max(1) {
             let mut moved = false;
             for d in &space.dims {
                 if !s.budget_left() {
                     break 'passes;
+                }
+                // Asked per dimension: a move (of the ISA, say) can change what is read.
+                if s.probe.unread(&incumbent).contains(&d.name) {
+                    if !unraced.contains(&d.name) {
+                        s.note(format!(
+                            "{}: not read by the kernels of {incumbent}, not raced",
+                            d.name
+                        ));
+                        unraced.push(d.name.clone());
+                    }
+                    continue;
                 }
                 if let Some((winner, m)) = s.race(&incumbent, &d.name, &d.values)? {
                     tracing::info!(param = %m.param, from = %m.from, to = %m.to, ratio = m.median_ratio, "tuner moved");
@@ -342,6 +358,117 @@ pub fn search(
         pairs_timed: s.pairs_timed,
         guards_run: s.guards_run,
         rejected: s.rejected,
+        unraced,
         stopped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::tuner::memory::InMemory;
+
+    /// A synthetic objective: `fast=1` is 10 % faster; `tile` only matters once `fast=1` (the
+    /// kernel of `fast=0` does not read it, and says so). Records every candidate it guards.
+    struct Synthetic {
+        guarded: Vec<Candidate>,
+    }
+
+    impl Synthetic {
+        fn speed(c: &Candidate) -> f64 {
+            match (c.get("fast"), c.get("tile")) {
+                (Some("1"), Some("2")) => 1.2,
+                (Some("1"), _) => 1.1,
+                _ => 1.0,
+            }
+        }
+    }
+
+    impl Probe for Synthetic {
+        fn validate(&self, _: &Candidate) -> Result<(), String> {
+            Ok(())
+        }
+        fn guard(&mut self, c: &Candidate) -> Result<GuardReport, ProbeError> {
+            self.guarded.push(c.clone());
+            Ok(GuardReport {
+                kernel_id: "synthetic".into(),
+                kernel_shapes: 1,
+                i32_mismatches: 0,
+                max_rel_err: 0.0,
+                model: None,
+                pass: true,
+                failed_check: None,
+            })
+        }
+        fn pair(
+            &mut self,
+            incumbent: &Candidate,
+            candidate: &Candidate,
+            _: bool,
+        ) -> Result<(f64, f64), ProbeError> {
+            Ok((Self::speed(incumbent), Self::speed(candidate)))
+        }
+        fn sample(&mut self, c: &Candidate) -> Result<f64, ProbeError> {
+            Ok(Self::speed(c))
+        }
+        fn unread(&self, c: &Candidate) -> Vec<String> {
+            if c.get("fast") == Some("1") {
+                Vec::new()
+            } else {
+                vec!["tile".into()]
+            }
+        }
+    }
+
+    #[test]
+    fn dimensions_the_incumbent_does_not_read_are_not_raced_until_a_move_makes_them_read() {
+        let space = TuneSpace::declared(&BTreeMap::from([
+            ("tile".to_string(), vec!["1".into(), "2".into()]),
+            ("fast".to_string(), vec!["0".into(), "1".into()]),
+        ]));
+        // Declared spaces keep their names' order: `fast` is visited before `tile`.
+        assert_eq!(space.dims[0].name, "fast");
+        let start = Candidate::parse("fast=0,tile=1").unwrap();
+        let limits = SearchLimits::new(Instant::now() + Duration::from_secs(60), 100);
+
+        // Only `tile`: never read from this start, so nothing beyond the start is guarded.
+        let mut probe = Synthetic { guarded: vec![] };
+        let only_tile = space.only(&["tile"]);
+        let found = search(
+            &mut probe,
+            &only_tile,
+            &start,
+            limits,
+            &mut InMemory::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(probe.guarded, vec![start.clone()]);
+        assert_eq!(found.unraced, vec!["tile".to_string()]);
+        assert_eq!(found.best, start);
+        assert_eq!(found.stopped, StopReason::Converged);
+
+        // Both: `fast` moves first, then `tile` is read and raced in the same pass.
+        let mut probe = Synthetic { guarded: vec![] };
+        let found = search(
+            &mut probe,
+            &space,
+            &start,
+            limits,
+            &mut InMemory::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(found.best, Candidate::parse("fast=1,tile=2").unwrap());
+        assert!(found.unraced.is_empty(), "{:?}", found.unraced);
+        // `tile` was first raced from `fast=1` (later passes race `fast` back from there).
+        let parse = |s: &str| Candidate::parse(s).unwrap();
+        assert_eq!(
+            probe.guarded[..3],
+            [start, parse("fast=1,tile=1"), parse("fast=1,tile=2")]
+        );
+    }
 }
