@@ -406,6 +406,99 @@ fn bench_runs_a_llama_bench_peer_between_its_repetitions() {
     );
 }
 
+/// With `--ctx`, the peer also decodes after each depth (llama-bench `-d`, `-p 0`), its runs
+/// between perfd's repetitions at that depth; `peer.decode_at_context` holds its samples and
+/// perfd's ÷ its median. A run at another depth than asked for fails the benchmark.
+#[test]
+fn bench_runs_the_peer_at_each_context_depth_too() {
+    use std::os::unix::fs::PermissionsExt;
+    const DEPTH: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let fixture_file = fixture("llamacpp-2026-10-tq2_0.json");
+    let rows: Value = serde_json::from_slice(&std::fs::read(&fixture_file).unwrap()).unwrap();
+    // The fixture's decode row at depth DEPTH, half as fast; and one claiming no depth.
+    let at_depth = |n_depth: u64| {
+        let mut row = rows[1].clone();
+        row["n_depth"] = n_depth.into();
+        let ts: Vec<f64> = floats(&row["samples_ts"]).iter().map(|t| t / 2.0).collect();
+        let ns: Vec<f64> = floats(&row["samples_ns"]).iter().map(|n| n * 2.0).collect();
+        row["samples_ts"] = ts.into();
+        row["samples_ns"] = ns.into();
+        let path = dir.path().join(format!("depth-{n_depth}.json"));
+        std::fs::write(&path, Value::Array(vec![row]).to_string()).unwrap();
+        path
+    };
+    let (deep, shallow) = (at_depth(DEPTH), at_depth(0));
+    let program = |name: &str, depth_file: &Path| {
+        let program = dir.path().join(name);
+        let log = dir.path().join(format!("{name}.log"));
+        std::fs::write(
+            &program,
+            format!(
+                "#!/bin/sh\necho \"$@\" >> '{log}'\ncase \" $* \" in\n  *\" -d \"*) out='{deep}' ;;\n  *) out='{base}' ;;\nesac\nexec sh '{fake}' \"$out\" \"$@\"\n",
+                log = log.display(),
+                deep = depth_file.display(),
+                base = fixture_file.display(),
+                fake = fake_llama_bench().display(),
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (program, log)
+    };
+    let bench = |program: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_perfd"))
+            .args(["bench", "--preset", "tiny", "--cache-dir"])
+            .arg(dir.path())
+            .args(["--pp", "128", "--tg", "128", "--reps", "3"])
+            .args(["--params", "threads=2", "--ctx", &DEPTH.to_string()])
+            .args(["--bandwidth-mib", "48", "--json", "--compare-llama-bench"])
+            .arg(program)
+            .output()
+            .expect("run perfd")
+    };
+    let (good, log) = program("llama-bench", &deep);
+    let o = bench(&good);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let model = r["model"]["path"].as_str().unwrap();
+    let base = format!("-m {model} -p 128 -n 128 -t 2 -r 1 -o json");
+    let depth = format!("-m {model} -p 0 -n 128 -t 2 -r 1 -o json -d {DEPTH}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls[..3], [base.as_str(); 3]);
+    assert_eq!(calls[3..], [depth.as_str(); 3]);
+
+    let peer = &r["peer"];
+    // llama-bench has no f32 cache: it keeps its F16 default, and the report says so.
+    assert_eq!(peer["kv_cache"], "f16");
+    assert_eq!(r["model"]["kv_cache"], "f32");
+    let theirs = &peer["decode_at_context"][0];
+    assert_eq!(theirs["positions"], DEPTH);
+    assert!(theirs["command"].as_str().unwrap().ends_with(&depth));
+    let samples = floats(&theirs["decode"]["tokens_per_second"]["samples"]);
+    assert_eq!(samples.len(), 15, "three runs of five samples");
+    let want = median(floats(&rows[1]["samples_ts"])) / 2.0;
+    let got = theirs["decode"]["tokens_per_second"]["median"]
+        .as_f64()
+        .unwrap();
+    assert!((got - want).abs() <= 1e-3 * want, "{got} vs {want}");
+    let ours = r["decode_at_context"][0]["tokens_per_second"]["median"]
+        .as_f64()
+        .unwrap();
+    let ratio = theirs["ratio"].as_f64().unwrap();
+    assert!((ratio - ours / got).abs() <= 1e-9 * ratio, "{ratio}");
+
+    let (wrong, _) = program("shallow-llama-bench", &shallow);
+    let o = bench(&wrong);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("context 100") && e.contains("after 0 cached positions"),
+        "{e}"
+    );
+}
+
 /// Runs `command` to its end, or fails the test after `limit` (killing it): a guard against a
 /// hang, far above what the command needs on a busy machine.
 fn output_within(mut command: Command, limit: std::time::Duration) -> Output {

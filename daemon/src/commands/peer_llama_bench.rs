@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
+use bitnet_kernels::cpu::KvCacheType;
 
 use crate::harness::model_bench::ModelBenchSpec;
 use crate::harness::peer::{PeerEngine, PeerRun};
@@ -26,19 +27,59 @@ impl LlamaBenchPeer {
     }
 }
 
-impl PeerEngine for LlamaBenchPeer {
-    fn command(&self, model: &Path, spec: ModelBenchSpec, threads: usize) -> Vec<String> {
+impl LlamaBenchPeer {
+    /// `-m`, the lengths and the rest every run shares; with an F16 cache, `-ctk f16 -ctv f16`.
+    /// llama-bench has no f32 cache (its cache types are F16 and quantised ones), so against
+    /// perfd's default f32 cache it keeps its own default, F16, which the comparison reports.
+    fn with_common(
+        &self,
+        model: &Path,
+        lengths: [(&str, String); 2],
+        spec: ModelBenchSpec,
+        threads: usize,
+    ) -> Vec<String> {
         let mut command = vec![self.program.display().to_string()];
-        for (flag, value) in [
-            ("-m", model.display().to_string()),
-            ("-p", spec.prompt_tokens.to_string()),
-            ("-n", spec.gen_tokens.to_string()),
+        let mut flags = vec![("-m", model.display().to_string())];
+        flags.extend(lengths);
+        flags.extend([
             ("-t", threads.to_string()),
             ("-r", "1".into()),
             ("-o", "json".into()),
-        ] {
+        ]);
+        if spec.kv_cache == KvCacheType::F16 {
+            flags.extend([("-ctk", "f16".into()), ("-ctv", "f16".into())]);
+        }
+        for (flag, value) in flags {
             command.extend([flag.to_string(), value]);
         }
+        command
+    }
+}
+
+impl PeerEngine for LlamaBenchPeer {
+    fn command(&self, model: &Path, spec: ModelBenchSpec, threads: usize) -> Vec<String> {
+        let lengths = [
+            ("-p", spec.prompt_tokens.to_string()),
+            ("-n", spec.gen_tokens.to_string()),
+        ];
+        self.with_common(model, lengths, spec, threads)
+    }
+
+    fn context_command(
+        &self,
+        model: &Path,
+        spec: ModelBenchSpec,
+        positions: usize,
+        threads: usize,
+    ) -> Vec<String> {
+        // `-p 0`: the depth's own prompt is untimed; only the decode after it is compared.
+        let mut command = self.with_common(
+            model,
+            [("-p", "0".into()), ("-n", spec.gen_tokens.to_string())],
+            spec,
+            threads,
+        );
+        command.extend(["-d".to_string(), positions.to_string()]);
         command
     }
 
@@ -49,6 +90,43 @@ impl PeerEngine for LlamaBenchPeer {
             threads: adapted.threads,
             commit: adapted.commit,
             kernel_ids: adapted.kernel_ids,
+            depth: adapted.depth,
+            kv_cache: adapted.model.kv_cache,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_carry_the_lengths_threads_depth_and_an_f16_cache() {
+        let peer = LlamaBenchPeer::new(Path::new("/opt/llama-bench"), Duration::from_secs(1));
+        let spec = |kv_cache| ModelBenchSpec {
+            prompt_tokens: 64,
+            gen_tokens: 32,
+            reps: 3,
+            kv_cache,
+        };
+        let m = Path::new("m.gguf");
+        let f32 = spec(KvCacheType::F32);
+        assert_eq!(
+            peer.command(m, f32, 2).join(" "),
+            "/opt/llama-bench -m m.gguf -p 64 -n 32 -t 2 -r 1 -o json"
+        );
+        assert_eq!(
+            peer.context_command(m, f32, 4000, 2).join(" "),
+            "/opt/llama-bench -m m.gguf -p 0 -n 32 -t 2 -r 1 -o json -d 4000"
+        );
+        let f16 = spec(KvCacheType::F16);
+        assert!(peer
+            .command(m, f16, 2)
+            .join(" ")
+            .ends_with("-o json -ctk f16 -ctv f16"));
+        assert!(peer
+            .context_command(m, f16, 4000, 2)
+            .join(" ")
+            .ends_with("-ctk f16 -ctv f16 -d 4000"));
     }
 }

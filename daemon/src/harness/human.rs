@@ -325,6 +325,22 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
                 .map_or(String::new(), |x| format!("; perfd runs {x:.2}x the peer"));
             compared_phase_line(s, p, &ratio);
         }
+        if let Some(kv) = &peer.kv_cache {
+            let ours = r.model.as_ref().and_then(|m| m.kv_cache.as_deref());
+            let note = match ours {
+                Some(o) if o != kv => format!(" (perfd's: {o})"),
+                _ => String::new(),
+            };
+            let _ = writeln!(s, "          KV cache  {kv}{note}");
+        }
+        for c in &peer.decode_at_context {
+            let d = &c.decode.tokens_per_second;
+            let _ = writeln!(
+                s,
+                "          decode from position {}: {:.2} tokens/s median (95% CI {:.2}–{:.2}); perfd runs {:.2}x the peer",
+                c.positions, d.median, d.ci95[0], d.ci95[1], c.ratio
+            );
+        }
     }
     if let Some(rss) = r.peak_rss_bytes {
         let both = if second_model_loaded(r) {

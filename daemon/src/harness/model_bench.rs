@@ -321,16 +321,22 @@ pub fn run_pair(
     Ok((a.finish()?, b.finish()?))
 }
 
+/// One run of another engine, given a progress label (it pools what it measured itself).
+pub type PeerRunner<'a> = dyn FnMut(&str) -> Result<()> + 'a;
+
 /// Decode of `spec.gen_tokens` tokens starting at `positions`, `spec.reps` times. The cache is
 /// filled by a real prefill of up to `spec.prompt_tokens` tokens, then with copies of their keys
 /// and values up to `positions` ([`Session::extend_by_repeating`]: attention's cost depends on
 /// the number of positions, not their values, and a 4096-token prefill would take minutes).
+/// With `peer`, another engine's run at the same depth goes between the repetitions, ordered
+/// A P P A … as in [`run_with_peer`].
 pub fn run_at_context(
     model: &BitnetModel,
     engine: &I2sGemm,
     spec: ModelBenchSpec,
     positions: usize,
     progress: &dyn Fn(&str),
+    mut peer: Option<&mut PeerRunner<'_>>,
 ) -> Result<ContextRun> {
     if positions == 0 {
         bail!("a context position must be at least 1");
@@ -344,6 +350,15 @@ pub fn run_at_context(
     let mut reads = Vec::with_capacity(spec.reps);
     let mut profile = OpProfile::default();
     for rep in 0..=spec.reps {
+        let peer_label = format!(
+            "context {positions}: repetition {rep}/{} (peer): ",
+            spec.reps
+        );
+        // Odd repetitions run perfd first, even ones the peer: A P P A A P …
+        let peer_first = rep > 0 && rep % 2 == 0;
+        if let Some(p) = peer.as_mut().filter(|_| peer_first) {
+            p(&peer_label)?;
+        }
         progress(&format!(
             "context {positions}: {} {}/{}",
             if rep == 0 { "warm-up" } else { "repetition" },
@@ -364,6 +379,9 @@ pub fn run_at_context(
             tps.push(tokens as f64 / t.elapsed().as_secs_f64());
             profile.add_all(session.profile());
             reads.push(window_read(model, engine)?);
+        }
+        if let Some(p) = peer.as_mut().filter(|_| rep > 0 && !peer_first) {
+            p(&peer_label)?;
         }
     }
     let kv_bytes_per_token = mean_kv_bytes(&session, positions, spec.gen_tokens);

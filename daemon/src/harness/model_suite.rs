@@ -471,19 +471,50 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
             None,
         ),
     };
-    let peer = match peer {
-        Some((_, command)) => Some(peer_samples.compare(command.join(" "), spec, &result)?),
-        None => None,
-    };
     let mut context_runs = Vec::with_capacity(contexts.len());
     for &positions in &contexts {
-        let run = model_bench::run_at_context(&model, &engine, spec, positions, &|msg| {
+        let progress = |msg: &str| {
             pb.set_message(msg.to_string());
             pb.inc(u64::from(msg.contains("repetition")));
-        })
+        };
+        // The peer decodes after the same depth between these repetitions (llama-bench `-d`).
+        let mut at_depth = peer.as_mut().map(|(p, _)| {
+            let command =
+                p.context_command(Path::new(model.source()), spec, positions, config.threads);
+            (p, command)
+        });
+        let mut run_peer = at_depth.as_mut().map(|(p, command)| {
+            let samples = &mut peer_samples;
+            move |label: &str| -> Result<()> {
+                progress(&format!("{label}{}", command.join(" ")));
+                let run = p.run(command).with_context(|| {
+                    format!(
+                        "the peer at depth {positions} (llama-bench -d; a build without it, \
+                         such as bitnet.cpp's, compares only without --ctx)"
+                    )
+                })?;
+                samples.add_at_depth(run, command, spec, positions, config.threads)
+            }
+        });
+        let run = model_bench::run_at_context(
+            &model,
+            &engine,
+            spec,
+            positions,
+            &progress,
+            run_peer
+                .as_mut()
+                .map(|f| f as &mut model_bench::PeerRunner<'_>),
+        )
         .with_context(|| format!("decode at context {positions}"))?;
         context_runs.push(run);
     }
+    let peer = match peer {
+        Some((_, command)) => {
+            Some(peer_samples.compare(command.join(" "), spec, &result, &context_runs)?)
+        }
+        None => None,
+    };
     let peak_rss = peak_rss_bytes().filter(|_| rss_reset);
     pb.set_message("STREAM bandwidth (after)");
     let after = stream_round(config.threads, array_bytes)?;

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::harness::model_bench::{phase, phase_ratios, ModelBenchResult, ModelBenchSpec};
-use crate::report::bench_report::PeerComparison;
+use crate::harness::model_bench::{
+    phase, phase_ratios, ContextRun, ModelBenchResult, ModelBenchSpec,
+};
+use crate::report::bench_report::{PeerComparison, PeerContextDecode};
 use crate::report::{Phase, PhaseResult};
 
 /// What one run of the peer measured.
@@ -21,6 +23,10 @@ pub struct PeerRun {
     pub commit: String,
     /// What it names its kernels or model.
     pub kernel_ids: Vec<String>,
+    /// Cache positions filled before its tests (0: an empty cache).
+    pub depth: u64,
+    /// Its KV cache's element type, when it reports one.
+    pub kv_cache: Option<String>,
 }
 
 /// An engine run once per call on a model file.
@@ -28,8 +34,25 @@ pub trait PeerEngine {
     /// The command line of one run: a prefill of `spec.prompt_tokens` and a decode of
     /// `spec.gen_tokens` tokens on `threads` threads, on the file at `model`.
     fn command(&self, model: &Path, spec: ModelBenchSpec, threads: usize) -> Vec<String>;
-    /// Runs `command` (from [`PeerEngine::command`]) once.
+    /// The command line of one decode of `spec.gen_tokens` tokens after a cache filled to
+    /// `positions`, on `threads` threads, on the file at `model`.
+    fn context_command(
+        &self,
+        model: &Path,
+        spec: ModelBenchSpec,
+        positions: usize,
+        threads: usize,
+    ) -> Vec<String>;
+    /// Runs `command` (from [`PeerEngine::command`] or [`PeerEngine::context_command`]) once.
     fn run(&mut self, command: &[String]) -> Result<PeerRun>;
+}
+
+/// The peer's runs at one cache depth.
+#[derive(Debug)]
+struct DepthSamples {
+    positions: usize,
+    command: String,
+    decode_seconds: Vec<f64>,
 }
 
 /// The peer's runs of one `perfd bench`, pooled.
@@ -37,20 +60,18 @@ pub trait PeerEngine {
 pub struct PeerSamples {
     prefill_seconds: Vec<f64>,
     decode_seconds: Vec<f64>,
+    at_depth: Vec<DepthSamples>,
     commit: Option<String>,
     kernel_ids: Vec<String>,
+    kv_cache: Option<String>,
 }
 
 impl PeerSamples {
-    /// Adds one run's seconds; a run without both phases, at other token counts than `spec`'s
-    /// or on another thread count is an error (the peer measured something else).
+    /// Adds one run's seconds; a run without both phases, at other token counts than `spec`'s,
+    /// on another thread count or after a filled cache is an error (the peer measured something
+    /// else).
     pub fn add(&mut self, run: PeerRun, spec: ModelBenchSpec, threads: usize) -> Result<()> {
-        if run.threads != threads {
-            bail!(
-                "the peer ran on {} threads, not the {threads} asked for",
-                run.threads
-            );
-        }
+        self.check(&run, threads, 0)?;
         for (which, tokens, into) in [
             (
                 Phase::Prefill,
@@ -59,44 +80,117 @@ impl PeerSamples {
             ),
             (Phase::Decode, spec.gen_tokens, &mut self.decode_seconds),
         ] {
-            let Some(p) = run.phases.iter().find(|p| p.phase == which) else {
-                bail!("the peer reported no {which} result");
-            };
-            if p.tokens != tokens {
-                bail!(
-                    "the peer's {which} ran {} tokens, not the {tokens} asked for",
-                    p.tokens
-                );
-            }
-            into.extend(&p.seconds.samples);
+            into.extend(phase_seconds(&run, which, tokens)?);
         }
+        self.keep_identity(run);
+        Ok(())
+    }
+
+    /// Adds one run of `command` at cache depth `positions`: its decode of `spec.gen_tokens`
+    /// tokens, checked like [`Self::add`]'s.
+    pub fn add_at_depth(
+        &mut self,
+        run: PeerRun,
+        command: &[String],
+        spec: ModelBenchSpec,
+        positions: usize,
+        threads: usize,
+    ) -> Result<()> {
+        self.check(&run, threads, positions)?;
+        let seconds = phase_seconds(&run, Phase::Decode, spec.gen_tokens)?;
+        let at = match self.at_depth.iter().position(|d| d.positions == positions) {
+            Some(at) => at,
+            None => {
+                self.at_depth.push(DepthSamples {
+                    positions,
+                    command: command.join(" "),
+                    decode_seconds: Vec::new(),
+                });
+                self.at_depth.len() - 1
+            }
+        };
+        self.at_depth[at].decode_seconds.extend(seconds);
+        self.keep_identity(run);
+        Ok(())
+    }
+
+    fn check(&self, run: &PeerRun, threads: usize, positions: usize) -> Result<()> {
+        if run.threads != threads {
+            bail!(
+                "the peer ran on {} threads, not the {threads} asked for",
+                run.threads
+            );
+        }
+        if run.depth != positions as u64 {
+            bail!(
+                "the peer's tests started after {} cached positions, not the {positions} asked for",
+                run.depth
+            );
+        }
+        Ok(())
+    }
+
+    fn keep_identity(&mut self, run: PeerRun) {
         self.commit.get_or_insert(run.commit);
+        if self.kv_cache.is_none() {
+            self.kv_cache = run.kv_cache;
+        }
         for id in run.kernel_ids {
             if !self.kernel_ids.contains(&id) {
                 self.kernel_ids.push(id);
             }
         }
-        Ok(())
     }
 
-    /// The comparison: the peer's phases and this run's ÷ the peer's median tokens/s.
+    /// The comparison: the peer's phases and this run's ÷ the peer's median tokens/s, and the
+    /// same at every depth of `ours_at_context` the peer ran.
     pub fn compare(
         self,
         command: String,
         spec: ModelBenchSpec,
         ours: &ModelBenchResult,
+        ours_at_context: &[ContextRun],
     ) -> Result<PeerComparison> {
         let phases = vec![
             phase(Phase::Prefill, spec.prompt_tokens, self.prefill_seconds)?,
             phase(Phase::Decode, spec.gen_tokens, self.decode_seconds)?,
         ];
         let ratios = phase_ratios(&ours.phases, &phases);
+        let mut decode_at_context = Vec::with_capacity(self.at_depth.len());
+        for d in self.at_depth {
+            let Some(mine) = ours_at_context.iter().find(|c| c.positions == d.positions) else {
+                bail!("the peer ran at depth {} where perfd did not", d.positions);
+            };
+            let decode = phase(Phase::Decode, spec.gen_tokens, d.decode_seconds)?;
+            decode_at_context.push(PeerContextDecode {
+                positions: d.positions,
+                command: d.command,
+                ratio: mine.tokens_per_second.median / decode.tokens_per_second.median,
+                decode,
+            });
+        }
         Ok(PeerComparison {
             command,
             commit: self.commit.unwrap_or_default(),
             kernel_ids: self.kernel_ids,
             phases,
             ratios,
+            kv_cache: self.kv_cache,
+            decode_at_context,
         })
     }
+}
+
+/// The samples of `which` in `run`, which must have run `tokens` tokens.
+fn phase_seconds(run: &PeerRun, which: Phase, tokens: usize) -> Result<Vec<f64>> {
+    let Some(p) = run.phases.iter().find(|p| p.phase == which) else {
+        bail!("the peer reported no {which} result");
+    };
+    if p.tokens != tokens {
+        bail!(
+            "the peer's {which} ran {} tokens, not the {tokens} asked for",
+            p.tokens
+        );
+    }
+    Ok(p.seconds.samples.clone())
 }

@@ -491,6 +491,8 @@ mod tests {
                     ratio: 1.8,
                 },
             ],
+            kv_cache: Some("f16".into()),
+            decode_at_context: Vec::new(),
         });
         let got = peer(&r);
         assert_eq!(got.len(), 2, "{got:?}");

@@ -218,6 +218,26 @@ pub struct PeerComparison {
     pub phases: Vec<PhaseResult>,
     /// This report's ÷ the peer's median tokens/s, per phase (above 1: perfd is faster).
     pub ratios: Vec<PhaseRatio>,
+    /// The element type of the peer's KV cache, as it reports it (`f16`), when it does.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kv_cache: Option<String>,
+    /// The peer's decode after each of `decode_at_context`'s cache depths (`--ctx`), run between
+    /// those repetitions.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub decode_at_context: Vec<PeerContextDecode>,
+}
+
+/// The peer's decode of `--tg` tokens after a cache filled to `positions` (llama-bench `-d`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerContextDecode {
+    /// Position of the first decoded token.
+    pub positions: usize,
+    /// The command run once per repetition.
+    pub command: String,
+    /// Its decode, pooled over its runs.
+    pub decode: PhaseResult,
+    /// This report's ÷ the peer's median tokens/s at this depth (above 1: perfd is faster).
+    pub ratio: f64,
 }
 
 /// Candidate ÷ baseline median tokens/s of one phase.

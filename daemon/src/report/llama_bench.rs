@@ -217,6 +217,9 @@ pub struct Adapted {
     pub kernel_ids: Vec<String>,
     /// The engine's commit as llama-bench reports it (`unknown` when built without git info).
     pub commit: String,
+    /// Cache positions filled before the tests (`n_depth`, llama-bench `-d`; 0 in builds
+    /// without it).
+    pub depth: u64,
 }
 
 /// Parses llama-bench's stdout into its results.
@@ -286,6 +289,7 @@ pub fn adapt(stdout: &[u8]) -> Result<Adapted, LlamaBenchError> {
             .filter(|c| !c.is_empty())
             .unwrap_or("unknown")
             .to_string(),
+        depth: first.n_depth,
     })
 }
 
