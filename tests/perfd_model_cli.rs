@@ -661,6 +661,8 @@ fn an_f16_kv_cache_is_named_and_halves_the_kv_bytes_of_the_roofline() {
         "1",
         "--compare-kv-cache",
         "f16",
+        "--ctx",
+        "100",
     ];
     let r = bench_json(&long_prompt, cache.path());
     let c = &r["comparison"];
@@ -670,10 +672,18 @@ fn an_f16_kv_cache_is_named_and_halves_the_kv_bytes_of_the_roofline() {
     let kv = |rf: &Value| rf["kv_bytes_per_token"].as_u64().unwrap();
     assert_eq!(2 * kv(&c["decode_roofline"]), kv(&r["decode_roofline"]));
     assert!(c["ratios"].as_array().is_some_and(|a| a.len() == 2), "{c}");
+    // Both caches at the --ctx depth too, repetitions interleaved there as well.
+    let (ours, theirs) = (&r["decode_at_context"][0], &c["decode_at_context"][0]);
+    assert_eq!(theirs["positions"], 100, "{c}");
+    assert_eq!(2 * kv(&theirs["roofline"]), kv(&ours["roofline"]));
+    let median = |d: &Value| d["tokens_per_second"]["median"].as_f64().unwrap();
+    let ratio = theirs["ratio"].as_f64().unwrap();
+    assert!((ratio - median(theirs) / median(ours)).abs() <= 1e-9 * ratio);
     let o = perfd(&[&["bench"], &long_prompt[..]].concat(), cache.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains(", KV cache f16 ("), "{text}");
+    assert!(text.contains("from position 100: "), "{text}");
     assert!(!text.contains("both models loaded"), "{text}");
     let o = perfd(
         &[&["bench"], &QUICK_TINY[..], &["--kv-cache", "q4_0"]].concat(),

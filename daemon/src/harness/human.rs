@@ -311,6 +311,25 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         if let Some(w) = &rf.same_window {
             let _ = writeln!(s, "          same window: {}", window_ratio(w));
         }
+        for x in &c.decode_at_context {
+            let (d, t) = (&x.decode, &x.decode.tokens_per_second);
+            let _ = writeln!(
+                s,
+                "          from position {}: {:.2} tokens/s median (95% CI {:.2}–{:.2}), {:.3}x the model above; {:.1}% of {:.2} tokens/s ({:.3} GB read per token, {:.3} GB of it KV cache)",
+                d.positions,
+                t.median,
+                t.ci95[0],
+                t.ci95[1],
+                x.ratio,
+                100.0 * d.roofline.ratio,
+                d.roofline.roofline_tokens_per_second,
+                d.roofline.bytes_per_token as f64 / 1e9,
+                d.roofline.kv_bytes_per_token as f64 / 1e9,
+            );
+            if let Some(w) = &d.roofline.same_window {
+                let _ = writeln!(s, "          same window: {}", window_ratio(w));
+            }
+        }
     }
     if let Some(peer) = &r.peer {
         let _ = writeln!(
@@ -367,6 +386,17 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             format!("decode time per token from position {}", c.positions),
         )
     }));
+    if let Some(c) = &r.comparison {
+        profiles.extend(c.decode_at_context.iter().map(|x| {
+            (
+                &x.decode.decode_profile[..],
+                format!(
+                    "compared model's decode time per token from position {}",
+                    x.decode.positions
+                ),
+            )
+        }));
+    }
     profiles.push((
         &r.prefill_profile[..],
         "prefill time per prompt token".to_string(),
@@ -543,6 +573,7 @@ mod tests {
             decode_roofline: r.decode_roofline.clone().unwrap(),
             ratios: Vec::new(),
             decode_profile: Vec::new(),
+            decode_at_context: Vec::new(),
         };
         // Other kernel parameters on the very same model: one copy.
         let same = compared(model.clone());

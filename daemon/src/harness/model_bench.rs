@@ -324,6 +324,85 @@ pub fn run_pair(
 /// One run of another engine, given a progress label (it pools what it measured itself).
 pub type PeerRunner<'a> = dyn FnMut(&str) -> Result<()> + 'a;
 
+/// One model's decode at one cache depth, a repetition at a time (so that two engines' or two
+/// models' repetitions can interleave).
+struct ContextRunner<'m> {
+    model: &'m BitnetModel,
+    engine: &'m I2sGemm,
+    session: Session<'m>,
+    spec: ModelBenchSpec,
+    positions: usize,
+    prompt: Vec<u32>,
+    tps: Vec<f64>,
+    reads: Vec<f64>,
+    profile: OpProfile,
+}
+
+impl<'m> ContextRunner<'m> {
+    fn new(
+        model: &'m BitnetModel,
+        engine: &'m I2sGemm,
+        spec: ModelBenchSpec,
+        positions: usize,
+    ) -> Result<Self> {
+        if positions == 0 {
+            bail!("a context position must be at least 1");
+        }
+        let session = Session::new(model, engine, positions + spec.gen_tokens)
+            .with_context(|| format!("create an inference session of {positions} positions"))?
+            .with_kv_cache(spec.kv_cache);
+        Ok(Self {
+            model,
+            engine,
+            session,
+            spec,
+            positions,
+            prompt: prompt(model.hparams().vocab, spec.prompt_tokens.min(positions)),
+            tps: Vec::with_capacity(spec.reps),
+            reads: Vec::with_capacity(spec.reps),
+            profile: OpProfile::default(),
+        })
+    }
+
+    /// Fills the cache to the depth and decodes: one token untimed (`timed` false: the warm-up,
+    /// which touches the cache and the weights), or `gen_tokens` timed, then a read pass.
+    fn rep(&mut self, timed: bool) -> Result<()> {
+        self.session.reset();
+        let mut token = argmax(&self.session.forward(&self.prompt, false)?);
+        self.session.extend_by_repeating(self.positions)?;
+        let tokens = if timed { self.spec.gen_tokens } else { 1 };
+        self.session.reset_profile();
+        let t = Instant::now();
+        for _ in 0..tokens {
+            token = argmax(&self.session.decode(token)?);
+        }
+        if timed {
+            self.tps.push(tokens as f64 / t.elapsed().as_secs_f64());
+            self.profile.add_all(self.session.profile());
+            self.reads.push(window_read(self.model, self.engine)?);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<ContextRun> {
+        let (positions, spec) = (self.positions, self.spec);
+        let kv_bytes_per_token = mean_kv_bytes(&self.session, positions, spec.gen_tokens);
+        Ok(ContextRun {
+            positions,
+            tokens_per_second: Summary::of(self.tps)
+                .with_context(|| format!("context {positions}: no valid timing"))?,
+            kv_bytes_per_token,
+            window_read: self.reads,
+            decode_profile: decode_shares(
+                self.model,
+                &self.profile,
+                spec.gen_tokens * spec.reps,
+                kv_bytes_per_token,
+            ),
+        })
+    }
+}
+
 /// Decode of `spec.gen_tokens` tokens starting at `positions`, `spec.reps` times. The cache is
 /// filled by a real prefill of up to `spec.prompt_tokens` tokens, then with copies of their keys
 /// and values up to `positions` ([`Session::extend_by_repeating`]: attention's cost depends on
@@ -338,64 +417,65 @@ pub fn run_at_context(
     progress: &dyn Fn(&str),
     mut peer: Option<&mut PeerRunner<'_>>,
 ) -> Result<ContextRun> {
-    if positions == 0 {
-        bail!("a context position must be at least 1");
-    }
-    let vocab = model.hparams().vocab;
-    let mut session = Session::new(model, engine, positions + spec.gen_tokens)
-        .with_context(|| format!("create an inference session of {positions} positions"))?
-        .with_kv_cache(spec.kv_cache);
-    let prompt = prompt(vocab, spec.prompt_tokens.min(positions));
-    let mut tps = Vec::with_capacity(spec.reps);
-    let mut reads = Vec::with_capacity(spec.reps);
-    let mut profile = OpProfile::default();
-    for rep in 0..=spec.reps {
-        let peer_label = format!(
-            "context {positions}: repetition {rep}/{} (peer): ",
-            spec.reps
-        );
+    let mut runner = ContextRunner::new(model, engine, spec, positions)?;
+    progress(&format!("context {positions}: warm-up"));
+    runner.rep(false)?;
+    for rep in 1..=spec.reps {
+        let label = |side: &str| {
+            format!(
+                "context {positions}: repetition {rep}/{} ({side}): ",
+                spec.reps
+            )
+        };
         // Odd repetitions run perfd first, even ones the peer: A P P A A P …
-        let peer_first = rep > 0 && rep % 2 == 0;
+        let peer_first = rep % 2 == 0;
         if let Some(p) = peer.as_mut().filter(|_| peer_first) {
-            p(&peer_label)?;
+            p(&label("peer"))?;
         }
-        progress(&format!(
-            "context {positions}: {} {}/{}",
-            if rep == 0 { "warm-up" } else { "repetition" },
-            rep.max(1),
-            spec.reps
-        ));
-        session.reset();
-        let mut token = argmax(&session.forward(&prompt, false)?);
-        session.extend_by_repeating(positions)?;
-        // The warm-up pass touches the cache and the weights; it is not timed.
-        let tokens = if rep == 0 { 1 } else { spec.gen_tokens };
-        session.reset_profile();
-        let t = Instant::now();
-        for _ in 0..tokens {
-            token = argmax(&session.decode(token)?);
-        }
-        if rep > 0 {
-            tps.push(tokens as f64 / t.elapsed().as_secs_f64());
-            profile.add_all(session.profile());
-            reads.push(window_read(model, engine)?);
-        }
-        if let Some(p) = peer.as_mut().filter(|_| rep > 0 && !peer_first) {
-            p(&peer_label)?;
+        progress(&label("perfd"));
+        runner.rep(true)?;
+        if let Some(p) = peer.as_mut().filter(|_| !peer_first) {
+            p(&label("peer"))?;
         }
     }
-    let kv_bytes_per_token = mean_kv_bytes(&session, positions, spec.gen_tokens);
-    Ok(ContextRun {
-        positions,
-        tokens_per_second: Summary::of(tps)
-            .with_context(|| format!("context {positions}: no valid timing"))?,
-        kv_bytes_per_token,
-        window_read: reads,
-        decode_profile: decode_shares(
-            model,
-            &profile,
-            spec.gen_tokens * spec.reps,
-            kv_bytes_per_token,
-        ),
-    })
+    runner.finish()
+}
+
+/// Like [`run_at_context`] for two models in one process, their repetitions interleaved
+/// A B B A A B … as in [`run_pair`]; the candidate's sessions hold a `candidate_kv_cache` cache.
+pub fn run_pair_at_context(
+    baseline: (&BitnetModel, &I2sGemm),
+    candidate: (&BitnetModel, &I2sGemm),
+    spec: ModelBenchSpec,
+    candidate_kv_cache: KvCacheType,
+    positions: usize,
+    progress: &dyn Fn(&str),
+) -> Result<(ContextRun, ContextRun)> {
+    let mut a = ContextRunner::new(baseline.0, baseline.1, spec, positions)?;
+    let candidate_spec = ModelBenchSpec {
+        kv_cache: candidate_kv_cache,
+        ..spec
+    };
+    let mut b = ContextRunner::new(candidate.0, candidate.1, candidate_spec, positions)?;
+    progress(&format!("context {positions}: warm-up"));
+    a.rep(false)?;
+    b.rep(false)?;
+    for rep in 1..=spec.reps {
+        let label = |side: &str| {
+            format!(
+                "context {positions}: repetition {rep}/{} ({side})",
+                spec.reps
+            )
+        };
+        let order = if rep % 2 == 1 {
+            [(&mut a, "baseline"), (&mut b, "candidate")]
+        } else {
+            [(&mut b, "candidate"), (&mut a, "baseline")]
+        };
+        for (runner, side) in order {
+            progress(&label(side));
+            runner.rep(true)?;
+        }
+    }
+    Ok((a.finish()?, b.finish()?))
 }

@@ -18,7 +18,7 @@ use crate::cli::{BenchArgs, LayoutArg};
 use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::harness::host::rss::{peak_rss_bytes, reset_peak_rss};
 use crate::harness::host::HostFingerprint;
-use crate::harness::model_bench::{self, ModelBenchResult, ModelBenchSpec};
+use crate::harness::model_bench::{self, ContextRun, ModelBenchResult, ModelBenchSpec};
 use crate::harness::model_cache::load_named;
 use crate::harness::peer::{PeerEngine, PeerSamples};
 use crate::harness::support::{
@@ -26,8 +26,8 @@ use crate::harness::support::{
     timestamp, BenchOutcome,
 };
 use crate::report::bench_report::{
-    Comparison, ContextDecode, CrossvalSummary, DecodeRoofline, ModelCrossvalSummary, ModelInfo,
-    SameWindowRoofline, ToolVersions,
+    ComparedContextDecode, Comparison, ContextDecode, CrossvalSummary, DecodeRoofline,
+    ModelCrossvalSummary, ModelInfo, SameWindowRoofline, ToolVersions,
 };
 use crate::report::{BenchReport, Phase, SCHEMA};
 use crate::stats::Summary;
@@ -260,6 +260,35 @@ fn comparison(
         decode_roofline,
         ratios,
         decode_profile: result.decode_profile,
+        decode_at_context: Vec::new(),
+    })
+}
+
+/// Decode at one depth (on `model`) against its roofline, run-wide and in the same window.
+fn context_decode(
+    model: &BitnetModel,
+    c: ContextRun,
+    tokens: usize,
+    read: f64,
+) -> Result<ContextDecode> {
+    let mut roofline = decode_roofline(
+        c.tokens_per_second.median,
+        model.decode_weight_bytes(),
+        c.kv_bytes_per_token,
+        "read",
+        read,
+    );
+    roofline.same_window = Some(same_window_roofline(
+        &c.tokens_per_second,
+        &c.window_read,
+        roofline.bytes_per_token,
+    )?);
+    Ok(ContextDecode {
+        positions: c.positions,
+        tokens,
+        roofline,
+        tokens_per_second: c.tokens_per_second,
+        decode_profile: c.decode_profile,
     })
 }
 
@@ -332,9 +361,11 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         || args.compare_params.is_some()
         || args.compare_kv_cache.is_some();
     let peer_runs = u64::from(peer.is_some());
+    // Each depth runs the compared model's or the peer's repetitions too.
+    let ctx_reps = ctx_runs * (1 + u64::from(compared) + peer_runs);
     let pb = progress(
         args.json,
-        5 + (2 + ctx_runs + 2 * u64::from(compared) + peer_runs) * args.reps as u64
+        5 + (2 + ctx_reps + 2 * u64::from(compared) + peer_runs) * args.reps as u64
             + u64::from(args.crossval),
     );
     let note = |line: String| pb.println(line);
@@ -410,6 +441,8 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
                 m.hparams().context
             )));
         }
+        parse_ctx(args.ctx.as_deref(), args.tg, m.hparams().context)
+            .context("the compared model decodes at every --ctx depth too")?;
     }
     pb.inc(1);
 
@@ -472,11 +505,26 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         ),
     };
     let mut context_runs = Vec::with_capacity(contexts.len());
+    let mut candidate_context_runs = Vec::new();
     for &positions in &contexts {
         let progress = |msg: &str| {
             pb.set_message(msg.to_string());
             pb.inc(u64::from(msg.contains("repetition")));
         };
+        if let Some((m, _, e)) = &candidate {
+            let (a, b) = model_bench::run_pair_at_context(
+                (&model, &engine),
+                (m, e),
+                spec,
+                candidate_kv,
+                positions,
+                &progress,
+            )
+            .with_context(|| format!("decode at context {positions} (compared pair)"))?;
+            context_runs.push(a);
+            candidate_context_runs.push(b);
+            continue;
+        }
         // The peer decodes after the same depth between these repetitions (llama-bench `-d`).
         let mut at_depth = peer.as_mut().map(|(p, _)| {
             let command =
@@ -524,37 +572,25 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
 
     let read = memory_bandwidth.read_bytes_per_second();
     let main_roofline = model_roofline(&model, &result, read)?;
+    let decode_at_context: Vec<ContextDecode> = context_runs
+        .into_iter()
+        .map(|c| context_decode(&model, c, args.tg, read))
+        .collect::<Result<_>>()?;
     let comparison = match (candidate, candidate_result) {
         (Some((m, p, e)), Some(b)) => {
             let params = candidate_engine.is_some().then(|| e.config().to_string());
-            Some(comparison(m, p, candidate_kv, params, b, &result, read)?)
+            let mut c = comparison(m, p, candidate_kv, params, b, &result, read)?;
+            for (run, base) in candidate_context_runs.into_iter().zip(&decode_at_context) {
+                let decode = context_decode(m, run, args.tg, read)?;
+                c.decode_at_context.push(ComparedContextDecode {
+                    ratio: decode.tokens_per_second.median / base.tokens_per_second.median,
+                    decode,
+                });
+            }
+            Some(c)
         }
         _ => None,
     };
-    let decode_at_context = context_runs
-        .into_iter()
-        .map(|c| {
-            let mut roofline = decode_roofline(
-                c.tokens_per_second.median,
-                model.decode_weight_bytes(),
-                c.kv_bytes_per_token,
-                "read",
-                read,
-            );
-            roofline.same_window = Some(same_window_roofline(
-                &c.tokens_per_second,
-                &c.window_read,
-                roofline.bytes_per_token,
-            )?);
-            Ok(ContextDecode {
-                positions: c.positions,
-                tokens: args.tg,
-                roofline,
-                tokens_per_second: c.tokens_per_second,
-                decode_profile: c.decode_profile,
-            })
-        })
-        .collect::<Result<_>>()?;
     let generation_128_seconds = (args.tg == 128)
         .then(|| result.phases.iter().find(|p| p.phase == Phase::Decode))
         .flatten()

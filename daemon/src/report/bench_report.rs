@@ -202,6 +202,20 @@ pub struct Comparison {
     /// `decode_profile`): which operation the two differ in.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub decode_profile: Vec<OpShare>,
+    /// The candidate's decode at each of the report's `decode_at_context` depths, repetitions
+    /// interleaved with the baseline's there too.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub decode_at_context: Vec<ComparedContextDecode>,
+}
+
+/// The compared model's decode at one depth, and its ratio to the baseline's there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparedContextDecode {
+    /// The candidate's decode (as the report's own `decode_at_context` entries).
+    #[serde(flatten)]
+    pub decode: ContextDecode,
+    /// Candidate ÷ baseline median tokens/s at this depth.
+    pub ratio: f64,
 }
 
 /// Another engine on the same model file, run between this report's repetitions (`perfd bench
