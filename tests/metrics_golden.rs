@@ -85,7 +85,7 @@ fn the_metrics_contract_matches_the_golden_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = start(
         dir.path(),
-        "[schedule]\ninterval_secs = 3600\n\n[benchmark]\npreset = \"tiny\"\nprompt_tokens = 8\ngen_tokens = 8\nreps = 3\nbandwidth_memory_mib = 48\n\n[noise]\nlimit_cores = 64.0\nmax_retries = 0\n\n[tuner]\non = []\n",
+        "[schedule]\ninterval_secs = 3600\n\n[benchmark]\nbackend = \"cpu\"\npreset = \"tiny\"\nprompt_tokens = 8\ngen_tokens = 8\nreps = 3\nbandwidth_memory_mib = 48\ncontext_positions = [64]\n\n[noise]\nlimit_cores = 64.0\nmax_retries = 0\n\n[tuner]\non = []\n",
     );
     d.wait_runs(300, "one run", |r| {
         r.iter().any(|x| x["status"] == "success")

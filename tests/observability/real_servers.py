@@ -235,10 +235,15 @@ listen = "127.0.0.1:{port}"
 interval_secs = 10
 
 [benchmark]
+# The CPU backend by name: decode at a cache depth (below) is CPU-only, and its queries must
+# return data on a GPU host too.
+backend = "cpu"
 preset = "tiny"
 prompt_tokens = 8
 gen_tokens = 128
 reps = 3
+# Decode after a filled cache too, so its panels have data (64 + 128 fits tiny's 256).
+context_positions = [64]
 
 [noise]
 # The test host is shared (builds, the other daemon): do not retry noisy runs.

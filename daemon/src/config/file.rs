@@ -294,6 +294,9 @@ pub struct BenchmarkSection {
     /// Most memory (MiB) one bandwidth measurement may hold (STREAM arrays, DRAM-streaming
     /// kernel working set); absent = 4× the LLC, capped at 1 GiB and a quarter of free memory.
     pub bandwidth_memory_mib: Option<u64>,
+    /// Cache depths at which each run also decodes `gen_tokens` tokens (`perfd bench --ctx`),
+    /// exported per depth: long-context decode, where attention reads the KV cache. CPU only.
+    pub context_positions: Vec<usize>,
 }
 
 impl Default for BenchmarkSection {
@@ -308,6 +311,7 @@ impl Default for BenchmarkSection {
             params: String::new(),
             timeout_secs: 1800,
             bandwidth_memory_mib: None,
+            context_positions: Vec::new(),
         }
     }
 }

@@ -314,6 +314,35 @@ fn validate_benchmark(c: &Config, err: &mut impl FnMut(&str, String)) {
             err("benchmark.params", e.to_string());
         }
     }
+    if !b.context_positions.is_empty() && b.backend == "cuda" {
+        err(
+            "benchmark.context_positions",
+            "decode at a cache depth runs on the CPU backend only; remove it or use backend \"cpu\" or \"auto\"".into(),
+        );
+    }
+    // A preset's context is known here (a model file's only once the run loads it).
+    let context = b
+        .model
+        .is_none()
+        .then(|| b.preset.parse::<Preset>().ok())
+        .flatten()
+        .map(|p| p.hparams().context);
+    for &n in &b.context_positions {
+        match context {
+            _ if n == 0 => err(
+                "benchmark.context_positions",
+                "every depth must be at least 1".into(),
+            ),
+            Some(c) if n + b.gen_tokens > c => err(
+                "benchmark.context_positions",
+                format!(
+                    "{n} + gen_tokens {} exceeds the {} preset's context of {c}",
+                    b.gen_tokens, b.preset
+                ),
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// Problems of `[repository]`.
@@ -540,6 +569,38 @@ mod tests {
             ]
         );
         assert!(parse("[schedule]\ninterval_secs = 31536000\n", "t").is_ok());
+    }
+
+    #[test]
+    fn context_depths_must_fit_the_preset_and_run_on_the_cpu() {
+        let c = parse("[benchmark]\ncontext_positions = [1024, 3968]\n", "t").unwrap();
+        assert_eq!(c.benchmark.context_positions, vec![1024, 3968]);
+        // 3968 + the default 128 generated tokens exceed 2b4t's 4096; 0 is no depth.
+        for (text, says) in [
+            (
+                "[benchmark]\ncontext_positions = [4000]\n",
+                "context of 4096",
+            ),
+            ("[benchmark]\ncontext_positions = [0]\n", "at least 1"),
+            (
+                "[benchmark]\npreset = \"tiny\"\ngen_tokens = 8\ncontext_positions = [300]\n",
+                "context of 256",
+            ),
+            (
+                "[benchmark]\nbackend = \"cuda\"\ncontext_positions = [64]\n",
+                "CPU backend only",
+            ),
+        ] {
+            let e = parse(text, "t").unwrap_err();
+            assert_eq!(e.errors[0].key, "benchmark.context_positions", "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        // A model file's context is only known when a run loads it.
+        assert!(parse(
+            "[benchmark]\nmodel = \"/m.gguf\"\ncontext_positions = [100000]\n",
+            "t"
+        )
+        .is_ok());
     }
 
     #[test]

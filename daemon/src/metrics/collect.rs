@@ -83,6 +83,36 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
             );
         }
     }
+    let mut ctx_tps = Family::new(
+        "bitnet_inference_context_tokens_per_second",
+        "Median decode tokens per second of the latest successful benchmark after a KV cache filled to `positions` positions ([benchmark] context_positions, perfd bench --ctx).",
+        Kind::Gauge,
+        None,
+    );
+    let mut ctx_ratio = Family::new(
+        "bitnet_inference_context_roofline_ratio",
+        "Decode tokens/sec of the latest run after `positions` cached positions divided by its roofline: the run's best read-only bandwidth over the weights plus the KV-cache bytes read per token.",
+        Kind::Gauge,
+        Some("ratio"),
+    );
+    let mut ctx_window = Family::new(
+        "bitnet_inference_context_same_window_roofline_ratio",
+        "As bitnet_inference_context_roofline_ratio, against a read pass right after each repetition (the median over the repetitions).",
+        Kind::Gauge,
+        Some("ratio"),
+    );
+    for c in &r.decode_at_context {
+        let l = vec![
+            ("positions", c.positions.to_string()),
+            ("model", model.clone()),
+            ("backend", r.backend.clone()),
+        ];
+        ctx_tps.push(l.clone(), c.tokens_per_second.median);
+        ctx_ratio.push(l.clone(), c.roofline.ratio);
+        if let Some(w) = &c.roofline.same_window {
+            ctx_window.push(l, w.ratio.median);
+        }
+    }
     let mut peer = Family::new(
         "bitnet_inference_peer_speedup_ratio",
         "The latest run's median tokens/sec divided by a peer engine's on the same model file, runs interleaved in the same benchmark (perfd bench --compare-llama-bench): above 1, perfd is faster.",
@@ -103,7 +133,9 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
             peer.push(l, x.ratio);
         }
     }
-    vec![tps, lat, ratio, window, peer]
+    vec![
+        tps, lat, ratio, window, ctx_tps, ctx_ratio, ctx_window, peer,
+    ]
 }
 
 fn kernel_families(r: &BenchReport) -> Vec<Family> {
@@ -462,6 +494,51 @@ mod tests {
         assert_eq!(bw.len(), 2);
         assert!(bw[0].contains(r#"("kind", "copy")"#) && bw[0].ends_with("=2900000000000"));
         assert!(bw[1].contains(r#"("kind", "read")"#) && bw[1].ends_with("=2950000000000"));
+    }
+
+    #[test]
+    fn decode_at_each_cache_depth_is_exported_with_its_positions() {
+        let json = include_str!("../../../tests/fixtures/bench_report_minimal.json");
+        let mut doc: serde_json::Value = serde_json::from_str(json).expect("fixture parses");
+        // Two depths, each with the fixture's decode timings and roofline, told apart by value.
+        let decode = doc["phases"][1]["tokens_per_second"].clone();
+        let roofline = doc["decode_roofline"].clone();
+        let depth = |positions: u64, median: f64, ratio: f64| {
+            let mut d = serde_json::json!({
+                "positions": positions,
+                "tokens": 8,
+                "tokens_per_second": decode.clone(),
+                "roofline": roofline.clone(),
+            });
+            d["tokens_per_second"]["median"] = median.into();
+            d["roofline"]["ratio"] = ratio.into();
+            d
+        };
+        doc["decode_at_context"] =
+            serde_json::json!([depth(64, 30.5, 0.75), depth(200, 20.25, 0.5)]);
+        let r: BenchReport = serde_json::from_value(doc).expect("report with depths parses");
+        let family = |name: &str| {
+            inference_families(&r)
+                .into_iter()
+                .find(|f| f.name == name)
+                .map(|f| labels_of(&f))
+                .unwrap_or_default()
+        };
+        let tps = family("bitnet_inference_context_tokens_per_second");
+        assert_eq!(tps.len(), 2, "{tps:?}");
+        assert!(tps[0].contains(r#"("positions", "64")"#) && tps[0].ends_with("=30.5"));
+        assert!(tps[1].contains(r#"("positions", "200")"#) && tps[1].ends_with("=20.25"));
+        let ratio = family("bitnet_inference_context_roofline_ratio");
+        assert!(
+            ratio[0].ends_with("=0.75") && ratio[1].ends_with("=0.5"),
+            "{ratio:?}"
+        );
+        // Without depths, no samples (the families are left out of the exposition).
+        let plain: BenchReport = serde_json::from_str(json).unwrap();
+        assert!(inference_families(&plain)
+            .iter()
+            .filter(|f| f.name.starts_with("bitnet_inference_context_"))
+            .all(|f| f.samples.is_empty()));
     }
 
     #[test]

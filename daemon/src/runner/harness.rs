@@ -81,6 +81,18 @@ pub fn embedded_model_args(b: &BenchmarkSection) -> Vec<String> {
     if !b.params.trim().is_empty() {
         args.extend(["--params".into(), b.params.clone()]);
     }
+    if !b.context_positions.is_empty() {
+        if backend == Backend::Cpu {
+            let depths: Vec<String> = b.context_positions.iter().map(|n| n.to_string()).collect();
+            args.extend(["--ctx".into(), depths.join(",")]);
+        } else {
+            // `backend = "auto"` chose CUDA, whose harness has no decode at depth (a config
+            // asking for CUDA by name with depths is refused at load).
+            tracing::warn!(
+                "benchmark.context_positions ignored: the CUDA backend has no decode at depth"
+            );
+        }
+    }
     args.extend(bandwidth_args(b));
     args
 }
@@ -200,5 +212,11 @@ mod tests {
         assert!(embedded_kernel_args(&b)
             .windows(2)
             .any(|w| w == ["--params", "threads=1"]));
+        assert!(!a.contains(&"--ctx".to_string()));
+        b.backend = "cpu".into();
+        b.context_positions = vec![1024, 4000];
+        assert!(embedded_model_args(&b)
+            .windows(2)
+            .any(|w| w == ["--ctx", "1024,4000"]));
     }
 }
