@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::report::bench_report::{PhaseRatio, SameWindowRoofline};
+use crate::report::bench_report::{ContextDecode, PhaseRatio, SameWindowRoofline};
 use crate::report::phase::OpShare;
 use crate::report::BenchReport;
 use crate::report::PhaseResult;
@@ -163,6 +163,26 @@ fn compared_phase_line(s: &mut String, p: &PhaseResult, ratio: &str) {
     );
 }
 
+/// Decode at one cache depth after `head`: tokens/s, `ratio` (to another model, if any), its
+/// roofline, and the same-window ratio on a line of its own.
+fn context_lines(s: &mut String, head: &str, c: &ContextDecode, ratio: &str) {
+    let (t, rf) = (&c.tokens_per_second, &c.roofline);
+    let _ = writeln!(
+        s,
+        "{head}: {:.2} tokens/s median (95% CI {:.2}–{:.2}){ratio}, {:.1}% of {:.2} tokens/s ({:.3} GB read per token, {:.3} GB of it KV cache)",
+        t.median,
+        t.ci95[0],
+        t.ci95[1],
+        100.0 * rf.ratio,
+        rf.roofline_tokens_per_second,
+        rf.bytes_per_token as f64 / 1e9,
+        rf.kv_bytes_per_token as f64 / 1e9,
+    );
+    if let Some(w) = &rf.same_window {
+        let _ = writeln!(s, "          same window: {}", window_ratio(w));
+    }
+}
+
 fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
     if let Some(m) = &r.model {
         // Shape and size only where the harness knew them (an adapted llama-bench run does not).
@@ -247,23 +267,11 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         }
     }
     for c in &r.decode_at_context {
-        let t = &c.tokens_per_second;
-        let _ = writeln!(
-            s,
-            "context   decode {} tokens from position {}: {:.2} tokens/s median (95% CI {:.2}–{:.2}), {:.1}% of {:.2} tokens/s ({:.3} GB read per token, {:.3} GB of it KV cache)",
-            c.tokens,
-            c.positions,
-            t.median,
-            t.ci95[0],
-            t.ci95[1],
-            100.0 * c.roofline.ratio,
-            c.roofline.roofline_tokens_per_second,
-            c.roofline.bytes_per_token as f64 / 1e9,
-            c.roofline.kv_bytes_per_token as f64 / 1e9,
+        let head = format!(
+            "context   decode {} tokens from position {}",
+            c.tokens, c.positions
         );
-        if let Some(w) = &c.roofline.same_window {
-            let _ = writeln!(s, "          same window: {}", window_ratio(w));
-        }
+        context_lines(s, &head, c, "");
     }
     if let Some(c) = &r.comparison {
         let name = c.model.name.as_deref().unwrap_or(&c.model.path);
@@ -312,23 +320,9 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             let _ = writeln!(s, "          same window: {}", window_ratio(w));
         }
         for x in &c.decode_at_context {
-            let (d, t) = (&x.decode, &x.decode.tokens_per_second);
-            let _ = writeln!(
-                s,
-                "          from position {}: {:.2} tokens/s median (95% CI {:.2}–{:.2}), {:.3}x the model above; {:.1}% of {:.2} tokens/s ({:.3} GB read per token, {:.3} GB of it KV cache)",
-                d.positions,
-                t.median,
-                t.ci95[0],
-                t.ci95[1],
-                x.ratio,
-                100.0 * d.roofline.ratio,
-                d.roofline.roofline_tokens_per_second,
-                d.roofline.bytes_per_token as f64 / 1e9,
-                d.roofline.kv_bytes_per_token as f64 / 1e9,
-            );
-            if let Some(w) = &d.roofline.same_window {
-                let _ = writeln!(s, "          same window: {}", window_ratio(w));
-            }
+            let head = format!("          from position {}", x.decode.positions);
+            let ratio = format!(", {:.3}x the model above", x.ratio);
+            context_lines(s, &head, &x.decode, &ratio);
         }
     }
     if let Some(peer) = &r.peer {
