@@ -87,10 +87,14 @@ pub fn embedded_model_args(b: &BenchmarkSection) -> Vec<String> {
             args.extend(["--ctx".into(), depths.join(",")]);
         } else {
             // `backend = "auto"` chose CUDA, whose harness has no decode at depth (a config
-            // asking for CUDA by name with depths is refused at load).
-            tracing::warn!(
-                "benchmark.context_positions ignored: the CUDA backend has no decode at depth"
-            );
+            // asking for CUDA by name with depths is refused at load). Said once, like the
+            // choice of backend itself.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!(
+                    "benchmark.context_positions ignored: the CUDA backend has no decode at depth"
+                );
+            });
         }
     }
     args.extend(bandwidth_args(b));
