@@ -266,6 +266,23 @@ pub fn run(
     runner.finish()
 }
 
+/// Repetition `rep` (from 0) of two interleaved sides: `a` then `b` when `rep` is even, `b`
+/// then `a` when odd (A B B A A B …), so a host whose speed drifts during a run moves both
+/// sides alike.
+fn abba(
+    rep: usize,
+    mut a: impl FnMut() -> Result<()>,
+    mut b: impl FnMut() -> Result<()>,
+) -> Result<()> {
+    if rep.is_multiple_of(2) {
+        a()?;
+        b()
+    } else {
+        b()?;
+        a()
+    }
+}
+
 /// Like [`run`], with `peer(label)` (another engine's run on the same file, one prefill and one
 /// decode per call) between the repetitions, ordered A P P A A P …, so a host whose speed drifts
 /// during the run moves both alike.
@@ -280,13 +297,11 @@ pub fn run_with_peer(
     let mut runner = Runner::new(model, engine, spec)?;
     for rep in 0..spec.reps {
         let label = |side: &str| format!("repetition {}/{} ({side}): ", rep + 1, spec.reps);
-        if rep % 2 == 0 {
-            runner.rep(&label("perfd"), progress)?;
-            peer(&label("peer"))?;
-        } else {
-            peer(&label("peer"))?;
-            runner.rep(&label("perfd"), progress)?;
-        }
+        abba(
+            rep,
+            || runner.rep(&label("perfd"), progress),
+            || peer(&label("peer")),
+        )?;
     }
     runner.finish()
 }
@@ -310,13 +325,11 @@ pub fn run_pair(
     let mut b = Runner::new(candidate.0, candidate.1, candidate_spec)?;
     for rep in 0..spec.reps {
         let label = |side: &str| format!("repetition {}/{} ({side}): ", rep + 1, spec.reps);
-        if rep % 2 == 0 {
-            a.rep(&label("baseline"), progress)?;
-            b.rep(&label("candidate"), progress)?;
-        } else {
-            b.rep(&label("candidate"), progress)?;
-            a.rep(&label("baseline"), progress)?;
-        }
+        abba(
+            rep,
+            || a.rep(&label("baseline"), progress),
+            || b.rep(&label("candidate"), progress),
+        )?;
     }
     Ok((a.finish()?, b.finish()?))
 }
@@ -420,23 +433,22 @@ pub fn run_at_context(
     let mut runner = ContextRunner::new(model, engine, spec, positions)?;
     progress(&format!("context {positions}: warm-up"));
     runner.rep(false)?;
-    for rep in 1..=spec.reps {
+    for rep in 0..spec.reps {
         let label = |side: &str| {
             format!(
-                "context {positions}: repetition {rep}/{} ({side}): ",
+                "context {positions}: repetition {}/{} ({side}): ",
+                rep + 1,
                 spec.reps
             )
         };
-        // Odd repetitions run perfd first, even ones the peer: A P P A A P …
-        let peer_first = rep % 2 == 0;
-        if let Some(p) = peer.as_mut().filter(|_| peer_first) {
-            p(&label("peer"))?;
-        }
-        progress(&label("perfd"));
-        runner.rep(true)?;
-        if let Some(p) = peer.as_mut().filter(|_| !peer_first) {
-            p(&label("peer"))?;
-        }
+        abba(
+            rep,
+            || {
+                progress(&label("perfd"));
+                runner.rep(true)
+            },
+            || peer.as_mut().map_or(Ok(()), |p| p(&label("peer"))),
+        )?;
     }
     runner.finish()
 }
@@ -460,22 +472,25 @@ pub fn run_pair_at_context(
     progress(&format!("context {positions}: warm-up"));
     a.rep(false)?;
     b.rep(false)?;
-    for rep in 1..=spec.reps {
+    for rep in 0..spec.reps {
         let label = |side: &str| {
             format!(
-                "context {positions}: repetition {rep}/{} ({side})",
+                "context {positions}: repetition {}/{} ({side})",
+                rep + 1,
                 spec.reps
             )
         };
-        let order = if rep % 2 == 1 {
-            [(&mut a, "baseline"), (&mut b, "candidate")]
-        } else {
-            [(&mut b, "candidate"), (&mut a, "baseline")]
-        };
-        for (runner, side) in order {
-            progress(&label(side));
-            runner.rep(true)?;
-        }
+        abba(
+            rep,
+            || {
+                progress(&label("baseline"));
+                a.rep(true)
+            },
+            || {
+                progress(&label("candidate"));
+                b.rep(true)
+            },
+        )?;
     }
     Ok((a.finish()?, b.finish()?))
 }
