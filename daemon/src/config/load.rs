@@ -407,6 +407,30 @@ fn validate_noise_and_slo(c: &Config, err: &mut impl FnMut(&str, String)) {
             err(k, "must be a positive number".into());
         }
     }
+    for (depth, &v) in &c.slo.context_decode_tokens_per_second_min {
+        let key = format!("slo.context_decode_tokens_per_second_min.{depth}");
+        match depth.parse::<usize>() {
+            Err(_) => err(
+                &key,
+                format!("`{depth}` is not a cache depth (a whole number of positions)"),
+            ),
+            // In repository mode the harness command decides what is measured; the embedded
+            // benchmark measures exactly [benchmark] context_positions, and an SLO on a depth it
+            // never decodes at would only ever say "not measured".
+            Ok(n) if c.repository.is_none() && !c.benchmark.context_positions.contains(&n) => {
+                err(
+                    &key,
+                    format!(
+                        "the benchmark does not decode after {n} positions: add {n} to [benchmark] context_positions"
+                    ),
+                )
+            }
+            Ok(_) => {}
+        }
+        if !(v.is_finite() && v > 0.0) {
+            err(&key, "must be a positive number".into());
+        }
+    }
     if c.noise.max_retries > 10 {
         err(
             "noise.max_retries",
@@ -598,6 +622,50 @@ mod tests {
         // A model file's context is only known when a run loads it.
         assert!(parse(
             "[benchmark]\nmodel = \"/m.gguf\"\ncontext_positions = [100000]\n",
+            "t"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn context_slos_name_a_measured_depth() {
+        let c = parse(
+            "[benchmark]\ncontext_positions = [1024, 3968]\n[slo]\ncontext_decode_tokens_per_second_min = { 3968 = 15.5 }\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.slo.context_decode_tokens_per_second_min["3968"], 15.5);
+        for (text, line, says) in [
+            (
+                "[benchmark]\ncontext_positions = [1024]\n[slo]\ncontext_decode_tokens_per_second_min = { 3968 = 15.0 }\n",
+                4,
+                "add 3968 to [benchmark] context_positions",
+            ),
+            (
+                "[benchmark]\ncontext_positions = [1024]\n[slo]\n\n[slo.context_decode_tokens_per_second_min]\n1024 = -1\n",
+                6,
+                "positive",
+            ),
+            (
+                "[slo.context_decode_tokens_per_second_min]\nlong = 3.0\n",
+                2,
+                "not a cache depth",
+            ),
+        ] {
+            let e = parse(text, "t").unwrap_err();
+            assert_eq!(e.errors.len(), 1, "{e}");
+            assert!(
+                e.errors[0]
+                    .key
+                    .starts_with("slo.context_decode_tokens_per_second_min."),
+                "{e}"
+            );
+            assert_eq!(e.errors[0].line, Some(line), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        // A tracked repository's harness command decides which depths it measures.
+        assert!(parse(
+            "[repository]\nurl = \"/srv/b.git\"\n[slo]\ncontext_decode_tokens_per_second_min = { 4000 = 1.0 }\n",
             "t"
         )
         .is_ok());

@@ -368,6 +368,14 @@ impl BenchReport {
         self.phase(phase).map(|p| p.tokens_per_second.median)
     }
 
+    /// Median decode tokens/sec after a cache filled to `positions`, when the run measured it.
+    pub fn context_decode_tps(&self, positions: usize) -> Option<f64> {
+        self.decode_at_context
+            .iter()
+            .find(|c| c.positions == positions)
+            .map(|c| c.tokens_per_second.median)
+    }
+
     /// The result of a phase.
     pub fn phase(&self, phase: &Phase) -> Option<&PhaseResult> {
         self.phases.iter().find(|p| &p.phase == phase)

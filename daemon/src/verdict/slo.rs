@@ -49,6 +49,22 @@ pub fn evaluate(
         .flat_map(|r| r.kernels.iter())
         .map(|k| k.bytes_per_second.median)
         .reduce(f64::min);
+    // Validated at load; a depth that is no number names nothing a run measures. In order of
+    // depth, not of the keys' text.
+    let mut depths: Vec<(usize, f64)> = cfg
+        .context_decode_tokens_per_second_min
+        .iter()
+        .filter_map(|(depth, &min)| Some((depth.parse().ok()?, min)))
+        .collect();
+    depths.sort_by_key(|&(positions, _)| positions);
+    let context = depths.into_iter().filter_map(|(positions, min)| {
+        judge(
+            &format!("context_decode_tokens_per_second_{positions}"),
+            Some(min),
+            report.and_then(|r| r.context_decode_tps(positions)),
+            true,
+        )
+    });
     [
         judge(
             "decode_tokens_per_second",
@@ -79,6 +95,7 @@ pub fn evaluate(
     ]
     .into_iter()
     .flatten()
+    .chain(context)
     .collect()
 }
 
@@ -105,6 +122,50 @@ mod tests {
         }];
         r.generation_128_seconds = gen128.and_then(|g| Summary::of(vec![g]));
         r
+    }
+
+    #[test]
+    fn a_context_slo_judges_decode_at_its_depth() {
+        let mut r = report(25.0, Some(5.1));
+        let roofline = serde_json::from_value(serde_json::json!({
+            "bytes_per_token": 1_800_000_000u64, "roofline_tokens_per_second": 28.0, "ratio": 0.5
+        }))
+        .expect("a roofline");
+        r.decode_at_context = vec![crate::report::bench_report::ContextDecode {
+            positions: 3968,
+            tokens: 32,
+            tokens_per_second: Summary::of(vec![14.0, 14.5, 13.5]).unwrap(),
+            roofline,
+            decode_profile: Vec::new(),
+        }];
+        let cfg = SloSection {
+            generation_128_seconds_max: None,
+            context_decode_tokens_per_second_min: [("3968", 15.0), ("1024", 20.0)]
+                .map(|(k, v)| (k.to_string(), v))
+                .into(),
+            ..SloSection::default()
+        };
+        let v = evaluate(&cfg, Some(&r), None);
+        let got: Vec<_> = v
+            .iter()
+            .map(|x| (x.slo.as_str(), x.observed, x.ok))
+            .collect();
+        // In order of depth; 1024 was not measured by this run, so it is no pass.
+        assert_eq!(
+            got,
+            vec![
+                ("context_decode_tokens_per_second_1024", None, None),
+                (
+                    "context_decode_tokens_per_second_3968",
+                    Some(14.0),
+                    Some(false)
+                ),
+            ]
+        );
+        assert!(!all_met(&v));
+        r.decode_at_context[0].tokens_per_second = Summary::of(vec![15.0]).unwrap();
+        let v = evaluate(&cfg, Some(&r), None);
+        assert_eq!(v[1].ok, Some(true));
     }
 
     #[test]
