@@ -429,13 +429,13 @@ fn bench_runs_the_peer_at_each_context_depth_too() {
         path
     };
     let (deep, shallow) = (at_depth(DEPTH), at_depth(0));
-    let program = |name: &str, depth_file: &Path| {
+    let program = |name: &str, depth_file: &Path, fake_flags: &str| {
         let program = dir.path().join(name);
         let log = dir.path().join(format!("{name}.log"));
         std::fs::write(
             &program,
             format!(
-                "#!/bin/sh\necho \"$@\" >> '{log}'\ncase \" $* \" in\n  *\" -d \"*) out='{deep}' ;;\n  *) out='{base}' ;;\nesac\nexec sh '{fake}' \"$out\" \"$@\"\n",
+                "#!/bin/sh\necho \"$@\" >> '{log}'\ncase \" $* \" in\n  *\" -d \"*) out='{deep}' ;;\n  *) out='{base}' ;;\nesac\nexec sh '{fake}' {fake_flags} \"$out\" \"$@\"\n",
                 log = log.display(),
                 deep = depth_file.display(),
                 base = fixture_file.display(),
@@ -457,7 +457,7 @@ fn bench_runs_the_peer_at_each_context_depth_too() {
             .output()
             .expect("run perfd")
     };
-    let (good, log) = program("llama-bench", &deep);
+    let (good, log) = program("llama-bench", &deep, "");
     let o = bench(&good);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -466,8 +466,10 @@ fn bench_runs_the_peer_at_each_context_depth_too() {
     let depth = format!("-m {model} -p 0 -n 128 -t 2 -r 1 -o json -d {DEPTH}");
     let calls = std::fs::read_to_string(&log).unwrap();
     let calls: Vec<&str> = calls.lines().collect();
-    assert_eq!(calls[..3], [base.as_str(); 3]);
-    assert_eq!(calls[3..], [depth.as_str(); 3]);
+    // First the usage text is read for -d, before anything is measured.
+    assert_eq!(calls[0], "--help");
+    assert_eq!(calls[1..4], [base.as_str(); 3]);
+    assert_eq!(calls[4..], [depth.as_str(); 3]);
 
     let peer = &r["peer"];
     // llama-bench has no f32 cache: it keeps its F16 default, and the report says so.
@@ -489,7 +491,18 @@ fn bench_runs_the_peer_at_each_context_depth_too() {
     let ratio = theirs["ratio"].as_f64().unwrap();
     assert!((ratio - ours / got).abs() <= 1e-9 * ratio, "{ratio}");
 
-    let (wrong, _) = program("shallow-llama-bench", &shallow);
+    // A llama-bench without -d (bitnet.cpp's) is refused before the first measurement.
+    let (old_build, log) = program("old-llama-bench", &deep, "--no-depth");
+    let o = bench(&old_build);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("cannot decode after a cache depth") && e.contains("-d/--n-depth"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "--help\n");
+
+    let (wrong, _) = program("shallow-llama-bench", &shallow, "");
     let o = bench(&wrong);
     assert!(!o.status.success());
     let e = stderr(&o);

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,18 @@ pub(crate) fn run_llama_bench(
     let adapted = llama_bench::adapt(&finished.stdout)
         .with_context(|| format!("llama-bench command `{shown}`"))?;
     Ok((adapted, finished.other_busy_cores))
+}
+
+/// llama-bench's usage text (`program --help`, stdout), or an error when it cannot be had within
+/// `timeout` (a program that is no llama-bench may not stop).
+pub(crate) fn llama_bench_help(program: &Path, timeout: Duration) -> Result<String> {
+    let command = [program.display().to_string(), "--help".into()];
+    let shown = command.join(" ");
+    let finished = run_command(&command, Some(timeout)).with_context(|| format!("`{shown}`"))?;
+    if !finished.status.success() {
+        return Err(anyhow!("`{shown}` {}", describe(finished.status)));
+    }
+    Ok(String::from_utf8_lossy(&finished.stdout).into_owned())
 }
 
 /// `exited with status N` or `was killed by signal N`.

@@ -4,13 +4,24 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use bitnet_kernels::cpu::KvCacheType;
 
 use crate::harness::model_bench::ModelBenchSpec;
 use crate::harness::peer::{PeerEngine, PeerRun};
 
-use super::llama_bench_child::run_llama_bench;
+use super::llama_bench_child::{llama_bench_help, run_llama_bench};
+
+/// How long `llama-bench --help` may take (it loads nothing).
+const HELP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether llama-bench's usage text offers `-d, --n-depth` (llama.cpp since 2025-04).
+fn mentions_depth(help: &str) -> bool {
+    help.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("-d,") && l.contains("--n-depth")
+    })
+}
 
 /// A llama-bench binary, and how long one run of it may take.
 pub(crate) struct LlamaBenchPeer {
@@ -83,6 +94,19 @@ impl PeerEngine for LlamaBenchPeer {
         command
     }
 
+    fn check_depth_support(&self) -> Result<()> {
+        let help = llama_bench_help(&self.program, HELP_TIMEOUT)?;
+        if !mentions_depth(&help) {
+            bail!(
+                "`{} --help` lists no -d/--n-depth: this llama-bench cannot start its tests after \
+                 a filled cache (bitnet.cpp's builds lack it); compare it without --ctx, or use \
+                 llama.cpp's llama-bench",
+                self.program.display()
+            );
+        }
+        Ok(())
+    }
+
     fn run(&mut self, command: &[String]) -> Result<PeerRun> {
         let (adapted, _) = run_llama_bench(command, Some(self.timeout))?;
         Ok(PeerRun {
@@ -98,6 +122,17 @@ impl PeerEngine for LlamaBenchPeer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_depth_flag_is_read_from_the_usage_text() {
+        // llama.cpp's usage line, and bitnet.cpp's, which has --delay but no depth.
+        assert!(super::mentions_depth(
+            "options:\n  -d, --n-depth <n>                                 (default: 0)\n"
+        ));
+        assert!(!super::mentions_depth(
+            "  --delay <0...N> (seconds)                 (default: 0)\n  -dev, --device <dev0/dev1/...>\n"
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -393,6 +393,10 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         )));
     }
     let contexts = parse_ctx(args.ctx.as_deref(), args.tg, hp.context)?;
+    if let (Some(p), false) = (&peer, contexts.is_empty()) {
+        p.check_depth_support()
+            .context("the peer cannot decode after a cache depth (--ctx)")?;
+    }
     let candidate_engine = match &args.compare_params {
         Some(p) => {
             let c = config

@@ -45,6 +45,12 @@ pub trait PeerEngine {
     ) -> Vec<String>;
     /// Runs `command` (from [`PeerEngine::command`] or [`PeerEngine::context_command`]) once.
     fn run(&mut self, command: &[String]) -> Result<PeerRun>;
+    /// An error when the engine cannot run [`PeerEngine::context_command`]: asked before the
+    /// first measurement, so a benchmark with cache depths is refused in seconds instead of
+    /// failing after its main repetitions.
+    fn check_depth_support(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The peer's runs at one cache depth.
