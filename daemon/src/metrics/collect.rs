@@ -119,6 +119,12 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
         Kind::Gauge,
         Some("ratio"),
     );
+    let mut ctx_peer = Family::new(
+        "bitnet_inference_context_peer_speedup_ratio",
+        "As bitnet_inference_peer_speedup_ratio, for decode after a KV cache filled to `positions` positions (perfd bench --compare-llama-bench --ctx; the peer runs llama-bench -d).",
+        Kind::Gauge,
+        Some("ratio"),
+    );
     if let Some(p) = &r.peer {
         // The peer as it names itself (llama-bench's backend and model type), not its commit:
         // no sha as a label.
@@ -132,9 +138,20 @@ fn inference_families(r: &BenchReport) -> Vec<Family> {
             l.push(("peer", name.clone()));
             peer.push(l, x.ratio);
         }
+        for c in &p.decode_at_context {
+            ctx_peer.push(
+                vec![
+                    ("positions", c.positions.to_string()),
+                    ("model", model.clone()),
+                    ("backend", r.backend.clone()),
+                    ("peer", name.clone()),
+                ],
+                c.ratio,
+            );
+        }
     }
     vec![
-        tps, lat, ratio, window, ctx_tps, ctx_ratio, ctx_window, peer,
+        tps, lat, ratio, window, ctx_tps, ctx_ratio, ctx_window, peer, ctx_peer,
     ]
 }
 
@@ -449,8 +466,9 @@ fn verdict_families(state: &DaemonState) -> Vec<Family> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::bench_report::{PeerComparison, PhaseRatio};
+    use crate::report::bench_report::{PeerComparison, PeerContextDecode, PhaseRatio};
     use crate::report::gpu::{DeviceBandwidthReport, GpuRun};
+    use crate::report::PhaseResult;
     use crate::stats::Summary;
 
     fn labels_of(f: &Family) -> Vec<String> {
@@ -569,8 +587,30 @@ mod tests {
                 },
             ],
             kv_cache: Some("f16".into()),
-            decode_at_context: Vec::new(),
+            decode_at_context: vec![PeerContextDecode {
+                positions: 3968,
+                command: "llama-bench -m m.gguf -p 0 -n 32 -t 2 -r 1 -o json -d 3968".into(),
+                decode: PhaseResult {
+                    phase: Phase::Decode,
+                    tokens: 32,
+                    seconds: Summary::of(vec![2.0]).unwrap(),
+                    tokens_per_second: Summary::of(vec![16.0]).unwrap(),
+                },
+                ratio: 2.1,
+            }],
         });
+        let at_depth = inference_families(&r)
+            .into_iter()
+            .find(|f| f.name == "bitnet_inference_context_peer_speedup_ratio")
+            .map(|f| labels_of(&f))
+            .unwrap_or_default();
+        assert_eq!(at_depth.len(), 1, "{at_depth:?}");
+        assert!(
+            at_depth[0].contains(r#"("positions", "3968")"#)
+                && at_depth[0].contains(r#"("peer", "llama-bench:CPU:bitnet TQ2_0")"#)
+                && at_depth[0].ends_with("=2.1"),
+            "{at_depth:?}"
+        );
         let got = peer(&r);
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got[0].contains(r#"("phase", "prefill")"#) && got[0].ends_with("=3.9"));
