@@ -551,6 +551,31 @@ fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
         .find(|p| p["phase"] == "decode")
         .unwrap();
     same_window(main, &decode["tokens_per_second"]);
+    // Run-wide, every roofline divides by the run's best read pass: of the STREAM rounds and of
+    // the passes between repetitions, at every depth.
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let mut reads = floats(&r["memory_bandwidth"]["read"]["samples"]);
+    reads.push(r["memory_bandwidth"]["read"]["median"].as_f64().unwrap());
+    for rf in std::iter::once(main).chain(ctx.iter().map(|c| &c["roofline"])) {
+        reads.extend(floats(
+            &rf["same_window"]["read_bytes_per_second"]["samples"],
+        ));
+    }
+    let best = reads.iter().copied().fold(0.0, f64::max);
+    for rf in std::iter::once(main).chain(ctx.iter().map(|c| &c["roofline"])) {
+        assert_eq!(rf["bandwidth"], "read");
+        assert_eq!(
+            rf["bandwidth_bytes_per_second"].as_f64().unwrap(),
+            best,
+            "{rf}"
+        );
+    }
     for (c, positions) in ctx.iter().zip([32, 200]) {
         same_window(&c["roofline"], &c["tokens_per_second"]);
         assert_eq!(c["positions"], positions);

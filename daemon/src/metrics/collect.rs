@@ -234,7 +234,7 @@ fn latest_run_families(state: &DaemonState) -> Vec<Family> {
     let latest = state.published.latest();
     let mut host_bw = Family::new(
         "bitnet_host_memory_bandwidth_bytes_per_second",
-        "Memory bandwidth measured with the latest successful run: read (best read-only, the roofline basis), copy and triad (STREAM medians; they count written bytes too).",
+        "Memory bandwidth measured with the latest successful run: read (best read-only pass of the STREAM rounds; the decode roofline divides by the best of these and of the passes between repetitions), copy and triad (STREAM medians; they count written bytes too).",
         Kind::Gauge,
         Some("bytes_per_second"),
     );

@@ -132,8 +132,9 @@ pub struct DecodeRoofline {
     /// harness does not know it, and in reports written before this field).
     #[serde(default)]
     pub kv_bytes_per_token: u64,
-    /// The bandwidth the roofline divides by: `read` (best read-only figure of this run; decode
-    /// only reads weights). Reports written before this field used STREAM copy/triad.
+    /// The bandwidth the roofline divides by: `read` (best read-only figure of this run: of the
+    /// STREAM rounds' read passes and of those over the model's bytes between repetitions;
+    /// decode only reads weights). Reports written before this field used STREAM copy/triad.
     #[serde(default = "stream_name")]
     pub bandwidth: String,
     /// That bandwidth, bytes/s (0 in reports written before this field).
@@ -153,7 +154,7 @@ pub struct DecodeRoofline {
 /// prefetch, the faster counted), and that repetition's tokens/sec is set against the roofline of
 /// that read. A host whose bandwidth drifts during a run (a shared VM's neighbours) then moves
 /// both sides of each ratio alike, where the run-wide `ratio` divides every repetition by the
-/// best read before and after all of them.
+/// best read of the whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SameWindowRoofline {
     /// Read bandwidth after each repetition, bytes/s, in measurement order.
