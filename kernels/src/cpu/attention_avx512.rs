@@ -129,14 +129,16 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
                         .wrapping_add(PREFETCH_ROWS * block.stride),
                     d,
                 );
-                prefetch_row(
-                    block
-                        .values
-                        .as_ptr()
-                        .add(at)
-                        .wrapping_add(PREFETCH_ROWS * block.stride),
-                    d,
-                );
+                if block.prefetch_values_with_keys {
+                    prefetch_row(
+                        block
+                            .values
+                            .as_ptr()
+                            .add(at)
+                            .wrapping_add(PREFETCH_ROWS * block.stride),
+                        d,
+                    );
+                }
             }
             let mut acc = [_mm512_setzero_ps(); 16];
             for i in 0..N {
@@ -155,12 +157,12 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
             let at = (j0 + t) * block.stride + block.offset;
             let k = block.keys.as_ptr().add(at);
             prefetch_row(k.wrapping_add(PREFETCH_ROWS * block.stride), d);
-            // The value rows too, so the P·V pass starts on lines already on their way
-            // instead of a second cold stream; with the P·V pass's own prefetch kept, 2B-4T
-            // attention at 4096 positions went 17–18 → 20–21 GB/s (Sapphire Rapids VM,
-            // 2 threads, three alternating runs each).
-            let v = block.values.as_ptr().add(at);
-            prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), d);
+            // The value rows too where that was measured to help (`prefetch_values_with_keys`),
+            // so the P·V pass starts on lines already on their way.
+            if block.prefetch_values_with_keys {
+                let v = block.values.as_ptr().add(at);
+                prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), d);
+            }
             // Register accumulators, stored once per position: `p[t·G + h]` with a run-time `t`
             // lives on the stack, and accumulating in it put a store and a reload on every
             // product's dependency chain. Same operations in the same order, so the same bits.
@@ -172,6 +174,48 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
                 }
             }
             p[t * G..(t + 1) * G].copy_from_slice(&acc);
+        }
+    }
+}
+
+/// Σ_j p_hj·v_j into the accumulators of query heads `h0..h0 + H` of `part` (softmax numerators
+/// `scores[h·padded + j]`), one pass over the block's value rows; the pass of head 0 prefetches
+/// them [`PREFETCH_ROWS`] ahead.
+///
+/// # Safety
+/// As [`block`]: AVX-512F, rows in bounds, `16·N` elements per row, `h0 + H` heads in `part`.
+/// Inlined into `block`'s `#[target_feature]` body.
+#[inline(always)]
+unsafe fn pv_pass<E: KvElement, const N: usize, const H: usize>(
+    block: &Block<'_, E>,
+    scores: &[f32],
+    padded: usize,
+    h0: usize,
+    part: &mut [f32],
+) {
+    let d = 16 * N;
+    // SAFETY: this function's contract.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); N]; H];
+        for j in 0..block.len {
+            let v = block.values.as_ptr().add(j * block.stride + block.offset);
+            if h0 == 0 {
+                prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), d);
+            }
+            let w: [__m512; H] =
+                std::array::from_fn(|hh| _mm512_set1_ps(scores[(h0 + hh) * padded + j]));
+            for col in 0..N {
+                let vv = E::load16(v.add(16 * col));
+                for (ah, wh) in acc.iter_mut().zip(&w) {
+                    ah[col] = _mm512_fmadd_ps(*wh, vv, ah[col]);
+                }
+            }
+        }
+        for (hh, ah) in acc.iter().enumerate() {
+            let ph = &mut part[(h0 + hh) * (d + 2)..(h0 + hh + 1) * (d + 2)];
+            for (col, a) in ah.iter().enumerate() {
+                _mm512_storeu_ps(ph.as_mut_ptr().add(2 + 16 * col), *a);
+            }
         }
     }
 }
@@ -201,7 +245,6 @@ pub(crate) unsafe fn block<E: KvElement, const N: usize, const G: usize>(
     let tile = 16 / G;
     // SAFETY: every row read is in bounds (asserted above), AVX-512F by the caller.
     unsafe {
-        let value = |j: usize| block.values.as_ptr().add(j * block.stride + block.offset);
         let scale = _mm512_set1_ps(block.scale);
         let mut sums = [0f32; 16];
         for j0 in (0..len).step_by(tile) {
@@ -237,31 +280,22 @@ pub(crate) unsafe fn block<E: KvElement, const N: usize, const G: usize>(
             _mm512_storeu_ps(lanes.as_mut_ptr(), lv);
             l[h] = lane_sum(&lanes);
         }
-        // P·V in column chunks of C vectors, so G·C accumulators fit the register file.
-        const C: usize = 4;
-        for c0 in (0..N).step_by(C) {
-            let width = C.min(N - c0);
-            let mut acc = [[_mm512_setzero_ps(); C]; G];
-            for j in 0..len {
-                let v = value(j);
-                if c0 == 0 {
-                    prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), d);
-                }
-                let w: [__m512; G] =
-                    std::array::from_fn(|h| _mm512_set1_ps(scores[h * padded + j]));
-                for (i, col) in (c0..c0 + width).enumerate() {
-                    let vv = E::load16(v.add(16 * col));
-                    for (ah, wh) in acc.iter_mut().zip(&w) {
-                        ah[i] = _mm512_fmadd_ps(*wh, vv, ah[i]);
-                    }
+        // P·V over whole rows, H query heads per pass so that H·N accumulators fit the register
+        // file: each pass reads the values front to back (the first from memory, prefetching;
+        // the rest from L2). Chunks of columns instead read every row in halves, two strided
+        // passes that the hardware prefetchers follow worse: P·V from DRAM took 5.4–5.9 µs per
+        // 256-position block instead of 4.6–5.0 (2B-4T, one thread, Zen 5 VM). Each accumulator
+        // still sums over the positions in order: the same bits.
+        match (N, G) {
+            (8, 1) => pv_pass::<E, 8, 1>(block, &scores, padded, 0, part),
+            (8, _) => {
+                for h0 in (0..G).step_by(2) {
+                    pv_pass::<E, 8, 2>(block, &scores, padded, h0, part);
                 }
             }
-            for (h, ah) in acc.iter().enumerate() {
-                let ph = &mut part[h * (d + 2)..(h + 1) * (d + 2)];
-                for (i, a) in ah.iter().enumerate().take(width) {
-                    _mm512_storeu_ps(ph.as_mut_ptr().add(2 + 16 * (c0 + i)), *a);
-                }
-            }
+            (_, 1) => pv_pass::<E, N, 1>(block, &scores, padded, 0, part),
+            (_, 2) => pv_pass::<E, N, 2>(block, &scores, padded, 0, part),
+            _ => pv_pass::<E, N, 4>(block, &scores, padded, 0, part),
         }
         for h in 0..G {
             part[h * (d + 2)] = m[h];
