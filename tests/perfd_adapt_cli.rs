@@ -491,11 +491,15 @@ fn bench_runs_the_peer_at_each_context_depth_too() {
     let ratio = theirs["ratio"].as_f64().unwrap();
     assert!((ratio - ours / got).abs() <= 1e-9 * ratio, "{ratio}");
 
+    // The benchmark with `program` fails; its stderr.
+    let refused = |program: &Path| {
+        let o = bench(program);
+        assert!(!o.status.success());
+        stderr(&o)
+    };
     // A llama-bench without -d (bitnet.cpp's) is refused before the first measurement.
     let (old_build, log) = program("old-llama-bench", &deep, "--no-depth");
-    let o = bench(&old_build);
-    assert!(!o.status.success());
-    let e = stderr(&o);
+    let e = refused(&old_build);
     assert!(
         e.contains("cannot decode after a cache depth") && e.contains("-d/--n-depth"),
         "{e}"
@@ -503,9 +507,7 @@ fn bench_runs_the_peer_at_each_context_depth_too() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "--help\n");
 
     let (wrong, _) = program("shallow-llama-bench", &shallow, "");
-    let o = bench(&wrong);
-    assert!(!o.status.success());
-    let e = stderr(&o);
+    let e = refused(&wrong);
     assert!(
         e.contains("context 100") && e.contains("after 0 cached positions"),
         "{e}"
