@@ -122,18 +122,18 @@ impl PeerEngine for LlamaBenchPeer {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_depth_flag_is_read_from_the_usage_text() {
         // llama.cpp's usage line, and bitnet.cpp's, which has --delay but no depth.
-        assert!(super::mentions_depth(
+        assert!(mentions_depth(
             "options:\n  -d, --n-depth <n>                                 (default: 0)\n"
         ));
-        assert!(!super::mentions_depth(
+        assert!(!mentions_depth(
             "  --delay <0...N> (seconds)                 (default: 0)\n  -dev, --device <dev0/dev1/...>\n"
         ));
     }
-
-    use super::*;
 
     #[test]
     fn commands_carry_the_lengths_threads_depth_and_an_f16_cache() {
