@@ -70,6 +70,56 @@ fn each_new_mainline_commit_is_benchmarked_once() {
     assert!(d.stop(30).success());
 }
 
+/// `[regression] metric = "decode_tps_at_64"`: the second commit is judged on decode after 64
+/// cached positions, its samples and the baseline's read from the reports' depth figures.
+#[test]
+fn regression_follows_decode_at_a_cache_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let harness = TINY_HARNESS.replace('\n', " --ctx 64\n");
+    let repo = fixture_repo(dir.path(), &harness);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    // No drop makes a suspect (an A/B would only add harness runs to this test).
+    let body = config(&repo, 120, "sh build.sh")
+        + "\n[regression]\nmetric = \"decode_tps_at_64\"\nsuspicion_effect = 0.9\n";
+    let d = start(dir.path(), &body);
+    d.wait_runs(300, "first commit benchmarked", |r| {
+        r.iter()
+            .any(|x| x["commit"] == first.as_str() && x["status"] == "success")
+    });
+    std::fs::write(repo.join("CHANGELOG"), "second\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "second"]);
+    let second = git(&repo, &["rev-parse", "HEAD"]);
+    let runs = d.wait_runs(300, "second commit benchmarked", |r| {
+        r.iter()
+            .any(|x| x["commit"] == second.as_str() && x["status"] == "success")
+    });
+    let detail = |commit: &str| -> serde_json::Value {
+        let id = runs.iter().find(|x| x["commit"] == commit).unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        serde_json::from_str(&d.get(&format!("/api/v1/runs/{id}")).2).unwrap()
+    };
+    let at_depth = |run: &serde_json::Value| {
+        let c = &run["report"]["decode_at_context"][0];
+        assert_eq!(c["positions"], 64, "{run}");
+        c["tokens_per_second"]["median"].as_f64().unwrap()
+    };
+    let judged = common::wait_for(std::time::Duration::from_secs(60), || {
+        let run = detail(&second);
+        run["verdicts"]["regression"].is_object().then_some(run)
+    })
+    .unwrap_or_else(|| panic!("the second run was not judged:\n{}", d.log()));
+    let a = &judged["verdicts"]["regression"];
+    assert_eq!(a["metric"], "decode_tps_at_64", "{a}");
+    assert_eq!(a["current_median"].as_f64().unwrap(), at_depth(&judged));
+    assert_eq!(
+        a["baseline_median"].as_f64().unwrap(),
+        at_depth(&detail(&first))
+    );
+    assert!(d.stop(30).success());
+}
+
 #[test]
 fn hanging_harness_is_killed_by_its_timeout() {
     let dir = tempfile::tempdir().unwrap();

@@ -149,7 +149,8 @@ impl Default for SloSection {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegressionSection {
-    /// Metric judged: `decode_tps` or `prefill_tps`.
+    /// Metric judged: `decode_tps`, `prefill_tps`, or `decode_tps_at_N` (decode after N cached
+    /// positions, one of `[benchmark] context_positions`).
     pub metric: String,
     /// Good mainline runs (same host) forming the baseline.
     pub baseline_runs: usize,
@@ -412,5 +413,14 @@ impl Config {
             .map(|d| d.join("bitnet-perfd"))
             .or_else(|| env("HOME").map(|h| h.join(".local/state/bitnet-perfd")))
             .unwrap_or_else(|| std::env::temp_dir().join("bitnet-perfd-state"))
+    }
+}
+
+impl RegressionSection {
+    /// The figure `metric` names. Validated at load; a configuration built without
+    /// [`super::load`] that names none follows decode tokens/s.
+    pub fn tracked_metric(&self) -> crate::report::TrackedMetric {
+        use crate::report::{Phase, TrackedMetric};
+        TrackedMetric::parse(&self.metric).unwrap_or(TrackedMetric::Phase(Phase::Decode))
     }
 }

@@ -442,11 +442,20 @@ fn validate_noise_and_slo(c: &Config, err: &mut impl FnMut(&str, String)) {
 /// Problems of `[regression]`.
 fn validate_regression(c: &Config, err: &mut impl FnMut(&str, String)) {
     let g = &c.regression;
-    if g.metric != "decode_tps" && g.metric != "prefill_tps" {
-        err(
-            "regression.metric",
-            format!("`{}` is not decode_tps or prefill_tps", g.metric),
-        );
+    match crate::report::TrackedMetric::parse(&g.metric) {
+        Err(e) => err("regression.metric", e),
+        // As for a depth SLO: the embedded benchmark decodes at exactly the configured depths.
+        Ok(crate::report::TrackedMetric::DecodeAtContext(n))
+            if c.repository.is_none() && !c.benchmark.context_positions.contains(&n) =>
+        {
+            err(
+                "regression.metric",
+                format!(
+                    "the benchmark does not decode after {n} positions: add {n} to [benchmark] context_positions"
+                ),
+            )
+        }
+        Ok(_) => {}
     }
     if !["auto", "tokens_per_second", "per_read_bandwidth"].contains(&g.ab_metric.as_str()) {
         err(
@@ -669,6 +678,34 @@ mod tests {
             "t"
         )
         .is_ok());
+    }
+
+    #[test]
+    fn the_regression_metric_may_be_decode_at_a_measured_depth() {
+        let c = parse(
+            "[benchmark]\ncontext_positions = [64]\n[regression]\nmetric = \"decode_tps_at_64\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.regression.tracked_metric(),
+            crate::report::TrackedMetric::DecodeAtContext(64)
+        );
+        for (text, says) in [
+            (
+                "[regression]\nmetric = \"decode_tps_at_64\"\n",
+                "add 64 to [benchmark] context_positions",
+            ),
+            ("[regression]\nmetric = \"latency\"\n", "decode_tps_at_N"),
+            (
+                "[benchmark]\ncontext_positions = [64]\n[regression]\nmetric = \"decode_tps_at_064\"\n",
+                "as `decode_tps_at_64`",
+            ),
+        ] {
+            let e = parse(text, "t").unwrap_err();
+            assert_eq!(e.errors[0].key, "regression.metric", "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 
     #[test]

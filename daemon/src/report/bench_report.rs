@@ -382,13 +382,20 @@ impl BenchReport {
         self.phases.iter().find(|p| &p.phase == phase)
     }
 
-    /// Samples worth keeping per run: tokens/sec per phase and ns/op per kernel measurement.
+    /// Samples worth keeping per run: tokens/sec per phase and per cache depth, and ns/op per kernel
+    /// measurement.
     pub fn samples(&self) -> Vec<(String, Vec<f64>)> {
         let mut out: Vec<(String, Vec<f64>)> = self
             .phases
             .iter()
             .map(|p| (p.phase.tps_series(), p.tokens_per_second.samples.clone()))
             .collect();
+        out.extend(self.decode_at_context.iter().map(|c| {
+            (
+                super::TrackedMetric::DecodeAtContext(c.positions).series(),
+                c.tokens_per_second.samples.clone(),
+            )
+        }));
         out.extend(self.kernels.iter().map(|k| {
             (
                 format!(

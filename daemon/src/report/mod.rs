@@ -8,6 +8,8 @@ pub mod kernel_result;
 pub mod llama_bench;
 pub mod noise;
 pub mod phase;
+pub mod tracked_metric;
 
 pub use bench_report::{BenchReport, SCHEMA};
 pub use phase::{Phase, PhaseResult};
+pub use tracked_metric::TrackedMetric;

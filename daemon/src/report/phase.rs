@@ -30,15 +30,6 @@ impl Phase {
         }
     }
 
-    /// The phase of a regression metric (`decode_tps`, `prefill_tps`).
-    pub fn of_metric(metric: &str) -> Phase {
-        match metric.trim_end_matches("_tps") {
-            "prefill" => Phase::Prefill,
-            "decode" => Phase::Decode,
-            other => Phase::Other(other.to_string()),
-        }
-    }
-
     /// The sample series name of this phase's tokens/sec (`decode_tps`).
     pub fn tps_series(&self) -> String {
         format!("{}_tps", self.name())
@@ -104,7 +95,6 @@ mod tests {
         let other: Phase = serde_json::from_str("\"e2e\"").unwrap();
         assert_eq!(other, Phase::Other("e2e".into()));
         assert_eq!(serde_json::to_string(&other).unwrap(), "\"e2e\"");
-        assert_eq!(Phase::of_metric("decode_tps"), Phase::Decode);
         assert_eq!(Phase::Prefill.tps_series(), "prefill_tps");
     }
 }

@@ -2,7 +2,7 @@
 //! allows, the history in that figure, and the evidence an earlier inconclusive A/B left open.
 
 use crate::config::Config;
-use crate::report::{BenchReport, Phase};
+use crate::report::{BenchReport, TrackedMetric};
 use crate::run::{BaselineRun, RecordedRun, RunStatus};
 use crate::store::{RunRow, Store, StoreError};
 use crate::verdict::ab_confirm::AbResult;
@@ -56,14 +56,14 @@ fn history_values(
     s: &Store,
     history: &[BaselineRun],
     metric: AbMetric,
-    phase: &Phase,
+    tracked: &TrackedMetric,
 ) -> Result<Vec<f64>, StoreError> {
     if metric == AbMetric::TokensPerSecond {
         return Ok(history.iter().map(|b| b.median).collect());
     }
     let mut out = Vec::with_capacity(history.len());
     for b in history {
-        if let Some(v) = report_of(s, b.run_id)?.and_then(|r| metric.value(&r, phase)) {
+        if let Some(v) = report_of(s, b.run_id)?.and_then(|r| metric.value(&r, tracked)) {
             out.push(v);
         }
     }
@@ -80,14 +80,14 @@ pub fn plan(
     history: &[BaselineRun],
     carried: Option<Carried>,
 ) -> Result<AbPlan, StoreError> {
-    let phase = Phase::of_metric(&config.regression.metric);
+    let tracked = config.regression.tracked_metric();
     // The run itself joins the check that every figure's read bandwidth was measured one way
     // (a new commit may change the read pass).
     let mut reports = recent_reports(s, &run.row)?;
     reports.extend(run.report.iter().cloned());
-    let metric = resolve(&config.regression.ab_metric, &reports, &phase);
-    let values = history_values(s, history, metric, &phase)?;
-    let own_run = run.report.as_ref().and_then(|r| metric.value(r, &phase));
+    let metric = resolve(&config.regression.ab_metric, &reports, &tracked);
+    let values = history_values(s, history, metric, &tracked)?;
+    let own_run = run.report.as_ref().and_then(|r| metric.value(r, &tracked));
     Ok(AbPlan::new(
         &assessment.reference_commit,
         values,

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::clock::unix_now;
 use crate::config::{Config, RegressionSection, RepositorySection};
-use crate::report::Phase;
+
 use crate::runner::child_process::CommandSpec;
 use crate::runner::harness::run_report;
 use crate::runner::mainline::Mainline;
@@ -49,10 +49,10 @@ async fn harness_metric(
     let (report, _) = run_report(&spec, shutdown, &state.heartbeat)
         .await
         .map_err(|e| e.to_string())?;
-    let phase = Phase::of_metric(&config.regression.metric);
-    metric.value(&report, &phase).ok_or_else(|| {
+    let tracked = config.regression.tracked_metric();
+    metric.value(&report, &tracked).ok_or_else(|| {
         format!(
-            "A/B harness report has no {phase} phase or no read bandwidth ({})",
+            "A/B harness report has no {tracked} figure or no read bandwidth ({})",
             metric.name()
         )
     })

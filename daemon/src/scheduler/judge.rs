@@ -254,7 +254,7 @@ async fn verdicts(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Verdicts, JudgeError> {
     let row = &run.row;
-    let metric = config.regression.metric.clone();
+    let metric = config.regression.tracked_metric().series();
     let slos = slo::evaluate(&config.slo, run.report.as_ref(), run.kernels.as_ref());
     let (current, mut baseline, carried) = {
         let s = state.store.lock();

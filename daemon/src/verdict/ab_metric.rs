@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::{BenchReport, Phase};
+use crate::report::{BenchReport, TrackedMetric};
 use crate::stats::median;
 
 /// Runs needed before `auto` trusts the comparison of spreads.
@@ -16,10 +16,11 @@ pub const MIN_RUNS_TO_CHOOSE: usize = 6;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AbMetric {
-    /// The phase's tokens/s.
+    /// The tracked figure's tokens/s.
     #[default]
     TokensPerSecond,
-    /// The phase's tokens/s per GB/s of read-only bandwidth measured in the same process.
+    /// The tracked figure's tokens/s per GB/s of read-only bandwidth measured in the same
+    /// process.
     PerReadBandwidth,
 }
 
@@ -33,8 +34,8 @@ impl AbMetric {
     }
 
     /// The figure of one harness report.
-    pub fn value(self, report: &BenchReport, phase: &Phase) -> Option<f64> {
-        let tps = report.phase_tps(phase)?;
+    pub fn value(self, report: &BenchReport, tracked: &TrackedMetric) -> Option<f64> {
+        let tps = tracked.tokens_per_second(report)?;
         match self {
             AbMetric::TokensPerSecond => Some(tps),
             AbMetric::PerReadBandwidth => {
@@ -75,12 +76,12 @@ pub fn one_read_pass<'a>(reports: impl IntoIterator<Item = &'a BenchReport>) -> 
 /// The metric with the smaller spread over `reports` (the host's recent runs of one build line),
 /// and both spreads; tokens/s until there are enough runs to tell, or when the runs measured
 /// their read bandwidth in different ways.
-pub fn choose(reports: &[BenchReport], phase: &Phase) -> (AbMetric, Option<[f64; 2]>) {
+pub fn choose(reports: &[BenchReport], tracked: &TrackedMetric) -> (AbMetric, Option<[f64; 2]>) {
     if !one_read_pass(reports) {
         return (AbMetric::TokensPerSecond, None);
     }
     let of =
-        |m: AbMetric| -> Vec<f64> { reports.iter().filter_map(|r| m.value(r, phase)).collect() };
+        |m: AbMetric| -> Vec<f64> { reports.iter().filter_map(|r| m.value(r, tracked)).collect() };
     match (
         robust_cv(&of(AbMetric::TokensPerSecond)),
         robust_cv(&of(AbMetric::PerReadBandwidth)),
@@ -96,19 +97,21 @@ pub fn choose(reports: &[BenchReport], phase: &Phase) -> (AbMetric, Option<[f64;
 /// The configured metric (`[regression] ab_metric`), `auto` resolved against `reports`. Per read
 /// bandwidth only where every report measured it the same way (a configured
 /// `per_read_bandwidth` too: across read passes it would compare the passes).
-pub fn resolve(configured: &str, reports: &[BenchReport], phase: &Phase) -> AbMetric {
+pub fn resolve(configured: &str, reports: &[BenchReport], tracked: &TrackedMetric) -> AbMetric {
     match configured {
         "tokens_per_second" => AbMetric::TokensPerSecond,
         "per_read_bandwidth" if one_read_pass(reports) => AbMetric::PerReadBandwidth,
         "per_read_bandwidth" => AbMetric::TokensPerSecond,
-        _ => choose(reports, phase).0,
+        _ => choose(reports, tracked).0,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::PhaseResult;
+    use crate::report::{Phase, PhaseResult};
+
+    const DECODE: TrackedMetric = TrackedMetric::Phase(Phase::Decode);
     use crate::stats::Summary;
 
     /// A report decoding `tps` tokens/s on a host that read `gbs` GB/s.
@@ -135,7 +138,7 @@ mod tests {
             .enumerate()
             .map(|(i, d)| report(13.0 * d * (1.0 + 0.005 * (i % 2) as f64), 18.0 * d))
             .collect();
-        let (m, spreads) = choose(&bound, &Phase::Decode);
+        let (m, spreads) = choose(&bound, &DECODE);
         assert_eq!(m, AbMetric::PerReadBandwidth, "{spreads:?}");
         // Cache-resident: tokens/s steady, the bandwidth figure drifts on its own.
         let cached: Vec<_> = drift
@@ -143,19 +146,19 @@ mod tests {
             .enumerate()
             .map(|(i, d)| report(9000.0 * (1.0 + 0.005 * (i % 2) as f64), 24.0 * d))
             .collect();
-        assert_eq!(choose(&cached, &Phase::Decode).0, AbMetric::TokensPerSecond);
+        assert_eq!(choose(&cached, &DECODE).0, AbMetric::TokensPerSecond);
         // Too few runs to tell.
         assert_eq!(
-            choose(&bound[..3], &Phase::Decode),
+            choose(&bound[..3], &DECODE),
             (AbMetric::TokensPerSecond, None)
         );
         assert_eq!(
-            resolve("tokens_per_second", &bound, &Phase::Decode),
+            resolve("tokens_per_second", &bound, &DECODE),
             AbMetric::TokensPerSecond
         );
         let r = report(13.0, 20.0);
         assert_eq!(
-            AbMetric::PerReadBandwidth.value(&r, &Phase::Decode),
+            AbMetric::PerReadBandwidth.value(&r, &DECODE),
             Some(13.0 / 20.0)
         );
     }
@@ -164,12 +167,9 @@ mod tests {
     fn runs_whose_read_bandwidth_was_measured_differently_compare_tokens_per_second() {
         let drift = [1.0, 0.92, 1.05, 0.97, 1.08, 0.95, 1.02, 0.9];
         let mut reports: Vec<_> = drift.iter().map(|d| report(13.0 * d, 18.0 * d)).collect();
+        assert_eq!(choose(&reports, &DECODE).0, AbMetric::PerReadBandwidth);
         assert_eq!(
-            choose(&reports, &Phase::Decode).0,
-            AbMetric::PerReadBandwidth
-        );
-        assert_eq!(
-            resolve("per_read_bandwidth", &reports, &Phase::Decode),
+            resolve("per_read_bandwidth", &reports, &DECODE),
             AbMetric::PerReadBandwidth
         );
         // A newer build's read pass reads 1.6x faster on the same host: its tokens per GB/s
@@ -177,13 +177,10 @@ mod tests {
         let last = reports.len() - 1;
         reports[last].memory_bandwidth.read_pass = "another-pass".into();
         assert!(!one_read_pass(&reports));
-        assert_eq!(
-            choose(&reports, &Phase::Decode),
-            (AbMetric::TokensPerSecond, None)
-        );
+        assert_eq!(choose(&reports, &DECODE), (AbMetric::TokensPerSecond, None));
         for configured in ["auto", "per_read_bandwidth"] {
             assert_eq!(
-                resolve(configured, &reports, &Phase::Decode),
+                resolve(configured, &reports, &DECODE),
                 AbMetric::TokensPerSecond,
                 "{configured}"
             );
