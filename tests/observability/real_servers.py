@@ -252,8 +252,9 @@ max_retries = 0
 
 [slo]
 decode_tokens_per_second_min = 1e9
-# Met on any host: the depth's objective is judged and exported beside the planted breach.
+# Met on any host: these objectives are judged and exported beside the planted breach.
 context_decode_tokens_per_second_min = {{ 64 = 0.001 }}
+decode_same_window_roofline_ratio_min = 0.001
 
 [tuner]
 # Only the alert below starts a job (the planted breach would start one on every run), and a
@@ -611,6 +612,11 @@ def run(args, res: Results, tmp: Path, servers: Servers, receiver: Receiver) -> 
              lambda: series('bitnet_slo_ok{job="perfd", slo="context_decode_tokens_per_second_64"} == 1'),
              servers)
     res.ok("the SLO on decode after 64 cached positions is judged met and scraped")
+    wait_for("bitnet_slo_ok{slo=decode_same_window_roofline_ratio} == 1 in Prometheus",
+             STATE_DEADLINE_S,
+             lambda: series('bitnet_slo_ok{job="perfd", slo="decode_same_window_roofline_ratio"} == 1'),
+             servers)
+    res.ok("the SLO on decode's same-window roofline ratio is judged met and scraped")
     wait_for("PerfdSLOBreached firing in Prometheus", STATE_DEADLINE_S,
              lambda: series('ALERTS{alertname="PerfdSLOBreached", alertstate="firing"}'), servers)
     res.ok(f"PerfdSLOBreached fires in Prometheus ({time.monotonic() - t0:.1f} s)")

@@ -128,6 +128,10 @@ pub struct SloSection {
     pub generation_128_seconds_max: Option<f64>,
     /// Every measured kernel must stream at least this many bytes/sec.
     pub kernel_bandwidth_bytes_per_second_min: Option<f64>,
+    /// Decode must reach at least this fraction of its roofline, each repetition against the
+    /// read pass right after it (the median; CPU runs): host-independent, and steady on a host
+    /// whose bandwidth drifts.
+    pub decode_same_window_roofline_ratio_min: Option<f64>,
     /// Decode tokens/sec after a KV cache filled to a depth must be at least this, per depth
     /// (`{ 3968 = 15.0 }`; TOML keys are strings, so the depths are parsed when validated).
     pub context_decode_tokens_per_second_min: std::collections::BTreeMap<String, f64>,
@@ -140,6 +144,7 @@ impl Default for SloSection {
             prefill_tokens_per_second_min: None,
             generation_128_seconds_max: Some(10.0),
             kernel_bandwidth_bytes_per_second_min: None,
+            decode_same_window_roofline_ratio_min: None,
             context_decode_tokens_per_second_min: Default::default(),
         }
     }

@@ -407,6 +407,14 @@ fn validate_noise_and_slo(c: &Config, err: &mut impl FnMut(&str, String)) {
             err(k, "must be a positive number".into());
         }
     }
+    if let Some(r) = c.slo.decode_same_window_roofline_ratio_min {
+        if !(r.is_finite() && r > 0.0 && r <= 1.0) {
+            err(
+                "slo.decode_same_window_roofline_ratio_min",
+                format!("{r} is not a fraction in (0, 1]"),
+            );
+        }
+    }
     for (depth, &v) in &c.slo.context_decode_tokens_per_second_min {
         let key = format!("slo.context_decode_tokens_per_second_min.{depth}");
         match depth.parse::<usize>() {
@@ -644,6 +652,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.slo.context_decode_tokens_per_second_min["3968"], 15.5);
+        let e = parse("[slo]\ndecode_same_window_roofline_ratio_min = 90\n", "t").unwrap_err();
+        assert_eq!(
+            (e.errors[0].key.as_str(), e.errors[0].line),
+            ("slo.decode_same_window_roofline_ratio_min", Some(2))
+        );
+        assert!(e.to_string().contains("fraction"), "{e}");
         for (text, line, says) in [
             (
                 "[benchmark]\ncontext_positions = [1024]\n[slo]\ncontext_decode_tokens_per_second_min = { 3968 = 15.0 }\n",

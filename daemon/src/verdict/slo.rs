@@ -92,6 +92,15 @@ pub fn evaluate(
             min_kernel_bw,
             true,
         ),
+        judge(
+            "decode_same_window_roofline_ratio",
+            cfg.decode_same_window_roofline_ratio_min,
+            report
+                .and_then(|r| r.decode_roofline.as_ref())
+                .and_then(|rf| rf.same_window.as_ref())
+                .map(|w| w.ratio.median),
+            true,
+        ),
     ]
     .into_iter()
     .flatten()
@@ -166,6 +175,36 @@ mod tests {
         r.decode_at_context[0].tokens_per_second = Summary::of(vec![15.0]).unwrap();
         let v = evaluate(&cfg, Some(&r), None);
         assert_eq!(v[1].ok, Some(true));
+    }
+
+    #[test]
+    fn the_roofline_slo_judges_the_same_window_ratio() {
+        let mut r = report(25.0, None);
+        let cfg = SloSection {
+            generation_128_seconds_max: None,
+            decode_same_window_roofline_ratio_min: Some(0.9),
+            ..SloSection::default()
+        };
+        // A run without the same-window figure (CUDA, an older report) is not measured.
+        assert_eq!(evaluate(&cfg, Some(&r), None)[0].ok, None);
+        let roofline = |window: f64| {
+            serde_json::from_value(serde_json::json!({
+                "bytes_per_token": 1_200_000_000u64, "roofline_tokens_per_second": 40.0,
+                "ratio": 0.6,
+                "same_window": {
+                    "read_bytes_per_second": {"samples": [5e10], "median": 5e10, "mad": 0.0, "ci95": [5e10, 5e10]},
+                    "ratio": {"samples": [window], "median": window, "mad": 0.0, "ci95": [window, window]}
+                }
+            }))
+            .expect("a roofline")
+        };
+        for (window, ok) in [(0.93, true), (0.85, false)] {
+            r.decode_roofline = Some(roofline(window));
+            let v = evaluate(&cfg, Some(&r), None);
+            assert_eq!(v[0].slo, "decode_same_window_roofline_ratio");
+            // The same-window median, not the run-wide 0.6.
+            assert_eq!((v[0].observed, v[0].ok), (Some(window), Some(ok)));
+        }
     }
 
     #[test]
