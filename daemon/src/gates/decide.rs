@@ -35,6 +35,15 @@ pub struct GateInputs<'a> {
     pub suffix: &'a str,
     /// The tuning job this run's verdicts triggered, once it finished.
     pub tuning: Option<&'a crate::tuner::TuneReport>,
+    /// The `[regression] metric` (series name) when the run's report lacks it: a harness that
+    /// does not decode at the tracked depth. Then there is nothing to compare, baseline or not.
+    pub unmeasured: Option<&'a str>,
+}
+
+/// Why there is no delta against the baseline.
+fn no_delta(i: &GateInputs<'_>) -> String {
+    i.unmeasured
+        .map_or("no baseline yet".into(), |m| format!("{m} not measured"))
 }
 
 fn pct(ratio: f64) -> String {
@@ -195,11 +204,19 @@ fn body(i: &GateInputs<'_>) -> String {
             }
         }
         None => {
-            let _ = writeln!(
-                t,
-                "**Before:** no baseline yet (first good run on host `{}`)",
-                r.host_id
-            );
+            let _ = match i.unmeasured {
+                Some(m) => writeln!(
+                    t,
+                    "**Before:** not compared: this run's report has no `{m}` (the tracked \
+                     `[regression] metric`; decode after N cached positions needs the harness to \
+                     run `perfd bench --ctx N`)"
+                ),
+                None => writeln!(
+                    t,
+                    "**Before:** no baseline yet (first good run on host `{}`)",
+                    r.host_id
+                ),
+            };
             let _ = writeln!(
                 t,
                 "**After:** {}",
@@ -296,10 +313,7 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
     let d = delta(i);
     let mut perf_line = format!(
         "perf: CPU: {}; SIMD: {simd}; crossval: {}",
-        d.map_or("no baseline yet".into(), |x| format!(
-            "{} vs baseline",
-            pct(x)
-        )),
+        d.map_or(no_delta(i), |x| format!("{} vs baseline", pct(x))),
         crossval_text(i.report)
     );
     if let Some(tr) = i.tuning {
@@ -330,7 +344,11 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
     let tps = r.decode_tps.map_or("–".into(), |v| format!("{v:.1}"));
     let throughput_line = format!(
         "throughput: inference: {tps} tokens/sec; Δ vs baseline: {}; SLO: {}",
-        d.map_or("n/a (no baseline)".into(), pct),
+        d.map_or(
+            i.unmeasured
+                .map_or("n/a (no baseline)".into(), |_| "n/a (not measured)".into()),
+            pct
+        ),
         if slo_ok { "pass" } else { "fail" }
     );
     let throughput_conclusion = if confirmed || !slo_ok {
@@ -344,7 +362,7 @@ pub fn decide(i: &GateInputs<'_>) -> Vec<GateOutcome> {
             d.map_or(String::new(), pct)
         ),
         (Conclusion::Failure, false) => format!("{name}: SLO breached"),
-        (Conclusion::Neutral, _) => format!("{name}: no baseline yet"),
+        (Conclusion::Neutral, _) => format!("{name}: {}", no_delta(i)),
         (Conclusion::Success, _) => format!("{name}: pass"),
     };
     vec![
@@ -462,7 +480,28 @@ mod tests {
             reproduce: "perfd bench".into(),
             tuning: None,
             suffix: "",
+            unmeasured: None,
         }
+    }
+
+    #[test]
+    fn a_run_without_the_tracked_figure_says_so_not_no_baseline() {
+        let run = row(RunStatus::Success, Some(30.0));
+        let g = decide(&GateInputs {
+            unmeasured: Some("decode_tps_at_3968"),
+            ..inputs(&run, None, None, &[])
+        });
+        assert_eq!(g[0].conclusion, Conclusion::Neutral);
+        assert_eq!(g[0].title, "perf: decode_tps_at_3968 not measured");
+        assert!(g[0]
+            .summary
+            .contains("CPU: decode_tps_at_3968 not measured"));
+        assert!(g[0].text.contains("--ctx N") && !g[0].text.contains("no baseline"));
+        assert!(
+            g[1].summary.contains("n/a (not measured)"),
+            "{}",
+            g[1].summary
+        );
     }
 
     #[test]

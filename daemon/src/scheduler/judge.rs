@@ -11,7 +11,7 @@ use crate::gates::outbox::LedgerPost;
 use crate::report::BenchReport;
 use crate::run::RecordedRun;
 use crate::state::{DaemonState, LatestVerdicts};
-use crate::store::{RunStatus, Store, StoreError, StoredVerdicts};
+use crate::store::{RunRow, RunStatus, Store, StoreError, StoredVerdicts};
 use crate::verdict::ab_confirm::{AbDecision, AbResult};
 use crate::verdict::ab_session::AbPlan;
 use crate::verdict::regression::{assess, Assessment};
@@ -84,6 +84,7 @@ pub async fn after_run(
     let baseline_excluded = ab
         .as_ref()
         .is_some_and(|a| a.decision != AbDecision::Cleared);
+    let unmeasured = unmeasured(config, row, report);
     let gates = config.repository.as_ref().map(|_| {
         decide(&GateInputs {
             run: row,
@@ -97,6 +98,7 @@ pub async fn after_run(
                 .as_ref()
                 .map_or("", |g| g.check_suffix.as_str()),
             tuning: None,
+            unmeasured: unmeasured.as_deref(),
         })
     });
     let stored = StoredVerdicts {
@@ -225,6 +227,7 @@ pub fn regate_after_tuning(
             .as_ref()
             .map_or("", |g| g.check_suffix.as_str()),
         tuning: Some(tuning),
+        unmeasured: unmeasured(config, &row, report.as_ref()).as_deref(),
     });
     verdicts.gates = gates.clone();
     s.put_verdicts(run_id, &verdicts)?;
@@ -235,6 +238,15 @@ pub fn regate_after_tuning(
     }
     state.outbox.wake();
     Ok(())
+}
+
+/// The tracked `[regression] metric` when `row` succeeded but its report lacks that figure (a
+/// harness that does not decode at the tracked depth): said in the gate instead of "no baseline".
+fn unmeasured(config: &Config, row: &RunRow, report: Option<&BenchReport>) -> Option<String> {
+    let tracked = config.regression.tracked_metric();
+    let missing = row.status == RunStatus::Success
+        && report.is_some_and(|r| tracked.tokens_per_second(r).is_none());
+    missing.then(|| tracked.series())
 }
 
 /// The verdicts of a successful run.
@@ -274,6 +286,9 @@ async fn verdicts(
         let carried = super::ab_plan::carried(&s, row)?;
         (current, history, carried)
     };
+    if current.is_empty() {
+        tracing::warn!(run = row.id, metric = %metric, "the run has no samples of the tracked regression metric: its harness does not measure it (decode after N positions needs perfd bench --ctx N), so it is not judged for regressions");
+    }
     let history_runs = baseline.clone();
     let history: Vec<f64> = baseline.iter().map(|b| b.median).collect();
     baseline.truncate(config.regression.baseline_runs);
