@@ -15,25 +15,32 @@ fn config(repo: &std::path::Path, harness_timeout: u64, build: &str) -> String {
     )
 }
 
+/// Waits until `commit` has a successful run; the run list then.
+fn benchmarked(d: &common::Daemon, commit: &str) -> Vec<serde_json::Value> {
+    d.wait_runs(300, &format!("{commit} benchmarked"), |r| {
+        r.iter()
+            .any(|x| x["commit"] == commit && x["status"] == "success")
+    })
+}
+
+/// Commits a second change to the fixture's mainline; its sha.
+fn commit_second(repo: &std::path::Path) -> String {
+    std::fs::write(repo.join("CHANGELOG"), "second\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "second"]);
+    git(repo, &["rev-parse", "HEAD"])
+}
+
 #[test]
 fn each_new_mainline_commit_is_benchmarked_once() {
     let dir = tempfile::tempdir().unwrap();
     let repo = fixture_repo(dir.path(), TINY_HARNESS);
     let first = git(&repo, &["rev-parse", "HEAD"]);
     let d = start(dir.path(), &config(&repo, 120, "sh build.sh"));
-    d.wait_runs(300, "first commit benchmarked", |r| {
-        r.iter()
-            .any(|x| x["commit"] == first.as_str() && x["status"] == "success")
-    });
+    benchmarked(&d, &first);
 
-    std::fs::write(repo.join("CHANGELOG"), "second\n").unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "second"]);
-    let second = git(&repo, &["rev-parse", "HEAD"]);
-    let runs = d.wait_runs(300, "second commit benchmarked", |r| {
-        r.iter()
-            .any(|x| x["commit"] == second.as_str() && x["status"] == "success")
-    });
+    let second = commit_second(&repo);
+    let runs = benchmarked(&d, &second);
     // A few more ticks: nothing new to run (rebench disabled), so each commit ran exactly once.
     std::thread::sleep(std::time::Duration::from_secs(3));
     let runs_now = d.runs();
@@ -82,18 +89,9 @@ fn regression_follows_decode_at_a_cache_depth() {
     let body = config(&repo, 120, "sh build.sh")
         + "\n[regression]\nmetric = \"decode_tps_at_64\"\nsuspicion_effect = 0.9\n";
     let d = start(dir.path(), &body);
-    d.wait_runs(300, "first commit benchmarked", |r| {
-        r.iter()
-            .any(|x| x["commit"] == first.as_str() && x["status"] == "success")
-    });
-    std::fs::write(repo.join("CHANGELOG"), "second\n").unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "second"]);
-    let second = git(&repo, &["rev-parse", "HEAD"]);
-    let runs = d.wait_runs(300, "second commit benchmarked", |r| {
-        r.iter()
-            .any(|x| x["commit"] == second.as_str() && x["status"] == "success")
-    });
+    benchmarked(&d, &first);
+    let second = commit_second(&repo);
+    let runs = benchmarked(&d, &second);
     let detail = |commit: &str| -> serde_json::Value {
         let id = runs.iter().find(|x| x["commit"] == commit).unwrap()["id"]
             .as_i64()

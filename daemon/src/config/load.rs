@@ -377,6 +377,17 @@ fn validate_repository(c: &Config, err: &mut impl FnMut(&str, String)) {
     }
 }
 
+/// Why a figure after `n` cached positions would never be measured: the embedded benchmark
+/// decodes at exactly `[benchmark] context_positions` (in repository mode the harness command
+/// decides, so nothing is said). An objective on it would only ever read "not measured".
+fn unmeasured_depth(c: &Config, n: usize) -> Option<String> {
+    (c.repository.is_none() && !c.benchmark.context_positions.contains(&n)).then(|| {
+        format!(
+            "the benchmark does not decode after {n} positions: add {n} to [benchmark] context_positions"
+        )
+    })
+}
+
 /// Problems of `[noise]` and `[slo]`.
 fn validate_noise_and_slo(c: &Config, err: &mut impl FnMut(&str, String)) {
     if !(c.noise.limit_cores.is_finite() && c.noise.limit_cores >= 0.0) {
@@ -422,18 +433,11 @@ fn validate_noise_and_slo(c: &Config, err: &mut impl FnMut(&str, String)) {
                 &key,
                 format!("`{depth}` is not a cache depth (a whole number of positions)"),
             ),
-            // In repository mode the harness command decides what is measured; the embedded
-            // benchmark measures exactly [benchmark] context_positions, and an SLO on a depth it
-            // never decodes at would only ever say "not measured".
-            Ok(n) if c.repository.is_none() && !c.benchmark.context_positions.contains(&n) => {
-                err(
-                    &key,
-                    format!(
-                        "the benchmark does not decode after {n} positions: add {n} to [benchmark] context_positions"
-                    ),
-                )
+            Ok(n) => {
+                if let Some(e) = unmeasured_depth(c, n) {
+                    err(&key, e);
+                }
             }
-            Ok(_) => {}
         }
         if !(v.is_finite() && v > 0.0) {
             err(&key, "must be a positive number".into());
@@ -452,16 +456,10 @@ fn validate_regression(c: &Config, err: &mut impl FnMut(&str, String)) {
     let g = &c.regression;
     match crate::report::TrackedMetric::parse(&g.metric) {
         Err(e) => err("regression.metric", e),
-        // As for a depth SLO: the embedded benchmark decodes at exactly the configured depths.
-        Ok(crate::report::TrackedMetric::DecodeAtContext(n))
-            if c.repository.is_none() && !c.benchmark.context_positions.contains(&n) =>
-        {
-            err(
-                "regression.metric",
-                format!(
-                    "the benchmark does not decode after {n} positions: add {n} to [benchmark] context_positions"
-                ),
-            )
+        Ok(crate::report::TrackedMetric::DecodeAtContext(n)) => {
+            if let Some(e) = unmeasured_depth(c, n) {
+                err("regression.metric", e);
+            }
         }
         Ok(_) => {}
     }
@@ -652,12 +650,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.slo.context_decode_tokens_per_second_min["3968"], 15.5);
-        let e = parse("[slo]\ndecode_same_window_roofline_ratio_min = 90\n", "t").unwrap_err();
-        assert_eq!(
-            (e.errors[0].key.as_str(), e.errors[0].line),
-            ("slo.decode_same_window_roofline_ratio_min", Some(2))
-        );
-        assert!(e.to_string().contains("fraction"), "{e}");
         for (text, line, says) in [
             (
                 "[benchmark]\ncontext_positions = [1024]\n[slo]\ncontext_decode_tokens_per_second_min = { 3968 = 15.0 }\n",
@@ -692,6 +684,18 @@ mod tests {
             "t"
         )
         .is_ok());
+    }
+
+    #[test]
+    fn the_roofline_slo_is_a_fraction() {
+        let c = parse("[slo]\ndecode_same_window_roofline_ratio_min = 0.85\n", "t").unwrap();
+        assert_eq!(c.slo.decode_same_window_roofline_ratio_min, Some(0.85));
+        let e = parse("[slo]\ndecode_same_window_roofline_ratio_min = 90\n", "t").unwrap_err();
+        assert_eq!(
+            (e.errors[0].key.as_str(), e.errors[0].line),
+            ("slo.decode_same_window_roofline_ratio_min", Some(2))
+        );
+        assert!(e.to_string().contains("fraction"), "{e}");
     }
 
     #[test]
