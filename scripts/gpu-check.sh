@@ -78,7 +78,8 @@ print(f'{sys.argv[2]:<24} decode {ph["decode"]:8.1f} tok/s  prefill {ph["prefill
 PY
 }
 say "launch-parameter sweep (2b4t, decode and prefill medians, 3 repetitions each)"
-for p in graph=false fused=false lanes_per_row=16 attention_threads=1024 attention_threads=256 \
+for p in graph=false fused=false dependent_launch=false dependent_launch=true \
+  graph=false,dependent_launch=true lanes_per_row=16 attention_threads=1024 attention_threads=256 \
   gemv_threads=128 gemv_threads=512; do
   if "$bin/perfd" bench --backend cuda --preset 2b4t --reps 3 --json --params "$p" \
       >"$out/sweep.json" 2>>"$out/sweep.log"; then

@@ -5,7 +5,16 @@
 #![cfg(feature = "cuda")]
 
 use bitnet_kernels::cuda::nvrtc::{compile, nvrtc_present, version};
+use bitnet_kernels::cuda::runtime::SERIAL_KERNELS;
 use bitnet_kernels::cuda::sources::SOURCES;
+
+/// The PTX of kernel `entry`, up to the next entry point.
+fn entry_body<'a>(ptx: &'a str, entry: &str) -> &'a str {
+    let start = ptx.find(&format!(".entry {entry}(")).unwrap_or(ptx.len());
+    let rest = &ptx[start..];
+    let end = rest[1..].find(".entry ").map_or(rest.len(), |i| i + 1);
+    &rest[..end]
+}
 
 #[test]
 fn every_source_compiles_to_ptx_for_sm80_and_sm90_without_warnings() {
@@ -36,6 +45,17 @@ fn every_source_compiles_to_ptx_for_sm80_and_sm90_without_warnings() {
                     out.ptx.contains(&format!(".entry {entry}(")),
                     "{} for {arch}: no kernel {entry}",
                     source.name
+                );
+                // A kernel launched after the one ahead allows it must wait for it (sm_90+ only;
+                // below, the wait compiles to nothing and launches stay serial).
+                let body = entry_body(&out.ptx, entry);
+                let waits = body.contains("griddepcontrol.wait");
+                let allows = body.contains("griddepcontrol.launch_dependents");
+                let dependent = arch == "compute_90" && !SERIAL_KERNELS.contains(entry);
+                assert_eq!(
+                    (waits, allows),
+                    (dependent, dependent),
+                    "{entry} for {arch}: griddepcontrol wait {waits}, launch_dependents {allows}"
                 );
             }
         }

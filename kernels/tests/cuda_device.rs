@@ -45,23 +45,31 @@ fn i2s_products_match_the_reference_bit_for_bit_at_every_launch_shape() {
     };
     for lanes_per_row in [8, 16, 32] {
         for prefill_tile in [1, 4, 8] {
-            rt.set_params(CudaLaunchParams {
-                lanes_per_row,
-                prefill_tile,
-                ..CudaLaunchParams::default()
-            });
-            let checks = crossval(&rt, &cuda_guard_shapes(), 0xC0FFEE).unwrap();
-            for c in &checks {
-                assert!(c.pass, "lanes {lanes_per_row} tile {prefill_tile}: {c:?}");
-                assert_eq!(c.i32_mismatches, 0);
-                assert_eq!(c.max_abs_err, 0.0, "same epilogue, same bits: {c:?}");
+            for dependent_launch in [false, true] {
+                rt.set_params(CudaLaunchParams {
+                    lanes_per_row,
+                    prefill_tile,
+                    dependent_launch,
+                    ..CudaLaunchParams::default()
+                });
+                let checks = crossval(&rt, &cuda_guard_shapes(), 0xC0FFEE).unwrap();
+                for c in &checks {
+                    let shape =
+                        format!("lanes {lanes_per_row} tile {prefill_tile} pdl {dependent_launch}");
+                    assert!(c.pass, "{shape}: {c:?}");
+                    assert_eq!(c.i32_mismatches, 0, "{shape}");
+                    assert_eq!(
+                        c.max_abs_err, 0.0,
+                        "same epilogue, same bits: {shape}: {c:?}"
+                    );
+                }
             }
         }
     }
 }
 
 #[test]
-fn tiny_model_matches_the_cpu_reference_with_and_without_graph_and_fusion() {
+fn tiny_model_matches_the_cpu_reference_with_and_without_graph_fusion_and_dependent_launch() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny(&dir);
     let reference = I2sGemm::reference().unwrap();
@@ -71,14 +79,19 @@ fn tiny_model_matches_the_cpu_reference_with_and_without_graph_and_fusion() {
     let dm = CudaModel::upload(&rt, &model).unwrap();
     for graph in [true, false] {
         for fused in [true, false] {
-            rt.set_params(CudaLaunchParams {
-                graph,
-                fused,
-                ..CudaLaunchParams::default()
-            });
-            let r = crossval_cuda_model(&rt, &dm, &model, &reference, &[1, 2, 3, 4], 16).unwrap();
-            assert!(r.pass, "graph {graph} fused {fused}: {r:?}");
-            assert_eq!(r.tokens, r.reference_tokens);
+            for dependent_launch in [true, false] {
+                rt.set_params(CudaLaunchParams {
+                    graph,
+                    fused,
+                    dependent_launch,
+                    ..CudaLaunchParams::default()
+                });
+                let r =
+                    crossval_cuda_model(&rt, &dm, &model, &reference, &[1, 2, 3, 4], 16).unwrap();
+                let how = format!("graph {graph} fused {fused} pdl {dependent_launch}");
+                assert!(r.pass, "{how}: {r:?}");
+                assert_eq!(r.tokens, r.reference_tokens, "{how}");
+            }
         }
     }
 }
@@ -98,12 +111,15 @@ fn deep_model_matches_the_cpu_reference() {
     let dm = CudaModel::upload(&rt, &model).unwrap();
     let reference = I2sGemm::reference().unwrap();
     for fused in [true, false] {
-        rt.set_params(CudaLaunchParams {
-            fused,
-            ..CudaLaunchParams::default()
-        });
-        let r = crossval_cuda_model(&rt, &dm, &model, &reference, &[1, 2, 3], 12).unwrap();
-        assert!(r.pass, "fused {fused}: {r:?}");
+        for dependent_launch in [true, false] {
+            rt.set_params(CudaLaunchParams {
+                fused,
+                dependent_launch,
+                ..CudaLaunchParams::default()
+            });
+            let r = crossval_cuda_model(&rt, &dm, &model, &reference, &[1, 2, 3], 12).unwrap();
+            assert!(r.pass, "fused {fused} pdl {dependent_launch}: {r:?}");
+        }
     }
 }
 
@@ -119,9 +135,10 @@ fn a_batched_prefill_equals_feeding_tokens_one_at_a_time() {
     let dm = CudaModel::upload(&rt, &model).unwrap();
     let tokens = [5u32, 9, 2, 7, 1, 8, 3, 4, 6, 10, 11];
     let vocab = model.hparams().vocab;
-    for fused in [true, false] {
+    for (fused, dependent_launch) in [(true, false), (false, false), (false, true)] {
         rt.set_params(CudaLaunchParams {
             fused,
+            dependent_launch,
             ..CudaLaunchParams::default()
         });
         let mut batch = CudaSession::new(&rt, &dm, 16, tokens.len()).unwrap();
@@ -132,7 +149,7 @@ fn a_batched_prefill_equals_feeding_tokens_one_at_a_time() {
             assert_eq!(
                 one,
                 all[t * vocab..(t + 1) * vocab],
-                "fused {fused}, token {t}"
+                "fused {fused} pdl {dependent_launch}, token {t}"
             );
         }
     }

@@ -81,6 +81,7 @@ extern "C" __global__ void attention_f64(const float* __restrict__ q, const floa
                                          const float* __restrict__ vc, int heads, int kv_heads,
                                          int head_dim, const int* __restrict__ pos, int capacity,
                                          double* __restrict__ scores, float* __restrict__ out) {
+    follow_prior_kernels();
     __shared__ double qs[MAX_HEAD_DIM];
     __shared__ double red[BLOCK_MAX_WARPS];
     __shared__ double part[MAX_THREADS];
@@ -116,6 +117,7 @@ extern "C" __global__ void attention_rope_f64(
     const float* __restrict__ cos_t, const float* __restrict__ sin_t, float* __restrict__ kc,
     float* __restrict__ vc, int heads, int kv_heads, int head_dim, const int* __restrict__ pos,
     int capacity, double* __restrict__ scores, float* __restrict__ out) {
+    follow_prior_kernels();
     __shared__ double qs[MAX_HEAD_DIM];
     __shared__ double red[BLOCK_MAX_WARPS];
     __shared__ double part[MAX_THREADS];

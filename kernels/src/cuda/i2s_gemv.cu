@@ -78,22 +78,48 @@ __device__ __forceinline__ void epilogue(int mode, int m, long o, int dot, int d
     }
 }
 
-template <int TILE>
-__device__ __forceinline__ void row_dots(const uint4* __restrict__ w, int chunks,
-                                         const int4* __restrict__ x, int x_stride, int tokens,
-                                         int lane, int lanes, int* acc) {
-    for (int c = lane; c < chunks; c += lanes) {
-        const uint4 wv = __ldg(w + c);
-        const int off = (c >> 1) * 8 + (c & 1);
+// Weight chunks a lane loads before it waits for the kernel ahead: the first PRELOAD of its row
+// share, which is all of it for rows of up to PRELOAD × lanes chunks (every 2B-4T row at 32 lanes:
+// 6912 columns are 108 chunks). Weights are written by no kernel, so these loads may overlap the
+// kernel ahead (dependent_launch.cuh); without a dependent launch they are simply issued together.
+#define PRELOAD 4
+
+__device__ __forceinline__ void preload_row(const uint4* __restrict__ w, int chunks, int lane,
+                                            int lanes, bool active, uint4* pre) {
 #pragma unroll
-        for (int t = 0; t < TILE; ++t) {
-            if (t < tokens) {
-                // Shift group k of this chunk's block half starts 2k int4s further.
-                const int4* xb = x + t * x_stride + off;
-                acc[t] = chunk_dot(wv, __ldg(xb), __ldg(xb + 2), __ldg(xb + 4), __ldg(xb + 6), acc[t]);
-            }
+    for (int j = 0; j < PRELOAD; ++j) {
+        const int c = lane + j * lanes;
+        pre[j] = active && c < chunks ? __ldg(w + c) : make_uint4(0u, 0u, 0u, 0u);
+    }
+}
+
+// Chunk `c` (weights `wv`) against the activations of up to TILE tokens.
+template <int TILE>
+__device__ __forceinline__ void chunk_tokens(uint4 wv, int c, const int4* __restrict__ x,
+                                             int x_stride, int tokens, int* acc) {
+    // Shift group k of this chunk's block half starts 2k int4s further.
+    const int off = (c >> 1) * 8 + (c & 1);
+#pragma unroll
+    for (int t = 0; t < TILE; ++t) {
+        if (t < tokens) {
+            const int4* xb = x + t * x_stride + off;
+            acc[t] = chunk_dot(wv, __ldg(xb), __ldg(xb + 2), __ldg(xb + 4), __ldg(xb + 6), acc[t]);
         }
     }
+}
+
+// One row's share of a lane: the preloaded chunks, then the rest of the row from memory.
+template <int TILE>
+__device__ __forceinline__ void row_dots(const uint4* pre, const uint4* __restrict__ w, int chunks,
+                                         const int4* __restrict__ x, int x_stride, int tokens,
+                                         int lane, int lanes, int* acc) {
+#pragma unroll
+    for (int j = 0; j < PRELOAD; ++j) {
+        const int c = lane + j * lanes;
+        if (c < chunks) chunk_tokens<TILE>(pre[j], c, x, x_stride, tokens, acc);
+    }
+    for (int c = lane + PRELOAD * lanes; c < chunks; c += lanes)
+        chunk_tokens<TILE>(__ldg(w + c), c, x, x_stride, tokens, acc);
 }
 
 __device__ __forceinline__ int group_sum(int v, int lanes) {
@@ -124,12 +150,18 @@ __device__ void i2s_mm(const uint4* __restrict__ w0, const uint4* __restrict__ w
     const uint4* w = m == 0 ? w0 : (m == 1 ? w1 : w2);
     const long row_off = (long)r * chunks;
 
+    const bool gate_up = mode == MODE_GATE_UP;
+    uint4 pre[PRELOAD], pre_up[PRELOAD];
+    preload_row(w + row_off, chunks, lane, lanes, active, pre);
+    preload_row(w1 + row_off, chunks, lane, lanes, active && gate_up, pre_up);
+    follow_prior_kernels();
+
     int acc[TILE], acc_up[TILE];
 #pragma unroll
     for (int t = 0; t < TILE; ++t) { acc[t] = 0; acc_up[t] = 0; }
     if (active) {
-        row_dots<TILE>(w + row_off, chunks, xt, x_stride, n, lane, lanes, acc);
-        if (mode == MODE_GATE_UP) row_dots<TILE>(w1 + row_off, chunks, xt, x_stride, n, lane, lanes, acc_up);
+        row_dots<TILE>(pre, w + row_off, chunks, xt, x_stride, n, lane, lanes, acc);
+        if (gate_up) row_dots<TILE>(pre_up, w1 + row_off, chunks, xt, x_stride, n, lane, lanes, acc_up);
     }
 #pragma unroll
     for (int t = 0; t < TILE; ++t) {
@@ -180,6 +212,7 @@ extern "C" __global__ void i2s_mm_norm_t1(const uint4* w0, const uint4* w1, cons
                                           int chunks, const float* __restrict__ xin,
                                           const float* __restrict__ gn, int n, float eps,
                                           int x_stride, int lanes, int mode) {
+    follow_prior_kernels();
     __shared__ int4 qs[FUSED_MAX_COLS / 16];
     __shared__ double red_d[BLOCK_MAX_WARPS];
     __shared__ float red_f[BLOCK_MAX_WARPS];

@@ -34,6 +34,10 @@ pub struct CudaLaunchParams {
     /// Fused kernels: each decode I2_S product normalises and quantises its own input, and the
     /// attention applies RoPE and stores the KV cache itself (5 launches per layer instead of 10).
     pub fused: bool,
+    /// Programmatic dependent launch (compute capability 9.0 or later): each kernel of the
+    /// forward pass may start while the one ahead of it finishes, loading what no kernel writes
+    /// (the products' weights) before it waits for the results it needs.
+    pub dependent_launch: bool,
 }
 
 impl Default for CudaLaunchParams {
@@ -52,6 +56,9 @@ impl Default for CudaLaunchParams {
             // scripts/gpu-check.sh 2026-11-26): every block repeating the norm's three reductions
             // costs more than the launches it saves.
             fused: false,
+            // 2b4t decode 427.8-427.9 vs 409.3-409.5 tokens/s without, three alternating
+            // processes each on an H100 (scripts/gpu-check.sh, 2026-11-27); ignored below sm_90.
+            dependent_launch: true,
         }
     }
 }
@@ -104,6 +111,11 @@ impl CudaLaunchParams {
                 doc: "CUDA: fuse norm+quantisation into the decode products and RoPE+KV store into the attention",
                 values: texts(&[false, true]),
             },
+            ParamDomain {
+                name: "dependent_launch",
+                doc: "CUDA: programmatic dependent launch (sm_90+): a kernel loads its weights while the one ahead finishes",
+                values: texts(&[false, true]),
+            },
         ]
     }
 
@@ -118,16 +130,19 @@ impl CudaLaunchParams {
                             for &norm_threads in &NORM_THREADS {
                                 for graph in [false, true] {
                                     for fused in [false, true] {
-                                        out.push(Self {
-                                            lanes_per_row,
-                                            gemv_threads,
-                                            prefill_tile,
-                                            attention_threads,
-                                            lm_head_threads,
-                                            norm_threads,
-                                            graph,
-                                            fused,
-                                        });
+                                        for dependent_launch in [false, true] {
+                                            out.push(Self {
+                                                lanes_per_row,
+                                                gemv_threads,
+                                                prefill_tile,
+                                                attention_threads,
+                                                lm_head_threads,
+                                                norm_threads,
+                                                graph,
+                                                fused,
+                                                dependent_launch,
+                                            });
+                                        }
                                     }
                                 }
                             }
@@ -179,7 +194,8 @@ impl CudaLaunchParams {
             "lm_head_threads" => self.lm_head_threads = n,
             "norm_threads" => self.norm_threads = n,
             "graph" => self.graph = value == "true",
-            _ => self.fused = value == "true",
+            "fused" => self.fused = value == "true",
+            _ => self.dependent_launch = value == "true",
         }
         Ok(())
     }
@@ -189,7 +205,7 @@ impl fmt::Display for CudaLaunchParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "lanes_per_row={},gemv_threads={},prefill_tile={},attention_threads={},lm_head_threads={},norm_threads={},graph={},fused={}",
+            "lanes_per_row={},gemv_threads={},prefill_tile={},attention_threads={},lm_head_threads={},norm_threads={},graph={},fused={},dependent_launch={}",
             self.lanes_per_row,
             self.gemv_threads,
             self.prefill_tile,
@@ -197,7 +213,8 @@ impl fmt::Display for CudaLaunchParams {
             self.lm_head_threads,
             self.norm_threads,
             self.graph,
-            self.fused
+            self.fused,
+            self.dependent_launch
         )
     }
 }

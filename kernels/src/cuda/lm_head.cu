@@ -24,6 +24,7 @@ __device__ __forceinline__ float dot8(uint4 w, const float4* __restrict__ x) {
 // x: [tokens][cols], out: [tokens][rows]; grid.y over tokens.
 extern "C" __global__ void f16_gemv(const uint4* __restrict__ e, int rows, int chunks,
                                     const float* __restrict__ x, float* __restrict__ out) {
+    follow_prior_kernels();
     const int lane = threadIdx.x & 31;
     const int warps = blockDim.x >> 5;
     const float4* xt = (const float4*)(x + (long)blockIdx.y * chunks * 8);
@@ -41,6 +42,7 @@ extern "C" __global__ void f16_gemv(const uint4* __restrict__ e, int rows, int c
 extern "C" __global__ void embed_f16(const unsigned short* __restrict__ e,
                                      const int* __restrict__ tokens, int cols,
                                      float* __restrict__ x) {
+    follow_prior_kernels();
     const long row = tokens[blockIdx.x];
     for (int i = threadIdx.x; i < cols; i += blockDim.x)
         x[(long)blockIdx.x * cols + i] = f16_to_f32(e[row * cols + i]);
@@ -74,6 +76,7 @@ __device__ void block_argmax(float v, int i, float* sv, int* si, float* out_v, i
 // Stage 1 of the greedy step: each block's best logit over a grid-strided share of the row.
 extern "C" __global__ void argmax_partial(const float* __restrict__ logits, int n,
                                           float* __restrict__ part_v, int* __restrict__ part_i) {
+    follow_prior_kernels();
     __shared__ float sv[1024];
     __shared__ int si[1024];
     float bv = 0.0f;
@@ -92,6 +95,7 @@ extern "C" __global__ void argmax_advance(const float* __restrict__ part_v,
                                           int* __restrict__ token, int* __restrict__ generated,
                                           int* __restrict__ step, int* __restrict__ pos,
                                           int advance) {
+    follow_prior_kernels();
     __shared__ float sv[1024];
     __shared__ int si[1024];
     __shared__ float best_v;
@@ -113,5 +117,6 @@ extern "C" __global__ void argmax_advance(const float* __restrict__ part_v,
 
 // Moves the position on by `n` tokens (after a prefill, whose tokens the host supplied).
 extern "C" __global__ void advance_position(int* pos, int n) {
+    follow_prior_kernels();
     if (threadIdx.x == 0 && blockIdx.x == 0) *pos += n;
 }

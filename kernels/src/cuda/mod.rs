@@ -13,6 +13,7 @@ pub mod bandwidth;
 pub mod error;
 pub mod i2s;
 pub mod kernel_bench;
+mod launch;
 pub mod launch_params;
 pub mod model;
 pub mod model_crossval;

@@ -12,6 +12,7 @@ extern "C" __global__ void rms_norm_quant(const float* __restrict__ x, const flo
                                           int n, float eps, int padded, int quantize,
                                           signed char* __restrict__ q, float* __restrict__ scales,
                                           int* __restrict__ sums, float* __restrict__ y) {
+    follow_prior_kernels();
     __shared__ double red_d[BLOCK_MAX_WARPS];
     __shared__ float red_f[BLOCK_MAX_WARPS];
     __shared__ int red_i[BLOCK_MAX_WARPS];

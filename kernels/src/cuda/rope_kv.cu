@@ -12,6 +12,7 @@ extern "C" __global__ void rope_store(float* __restrict__ q, float* __restrict__
                                       const float* __restrict__ sin_t, int heads, int kv_heads,
                                       int head_dim, const int* __restrict__ pos,
                                       float* __restrict__ kc, float* __restrict__ vc) {
+    follow_prior_kernels();
     const int t = blockIdx.x;
     const int p = *pos + t;
     const int half = head_dim / 2;

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use cudarc::driver::sys::{self, CUdevice_attribute};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig,
-    PushKernelArg, ValidAsZeroBits,
+    ValidAsZeroBits,
 };
 use cudarc::nvrtc::Ptx;
 
 use super::error::{driver, CudaError};
+use super::launch::{launch, KernelArgs, Order};
 use super::launch_params::CudaLaunchParams;
 use super::nvrtc;
 use super::sources::SOURCES;
@@ -131,6 +132,11 @@ pub const LOADED_KERNELS: &[&str] = &[
     "copy_f4",
     "read_f4",
 ];
+
+/// Kernels always launched in plain stream order (the bandwidth measurement, which must not
+/// overlap anything); every other kernel waits for the kernel ahead (`dependent_launch.cuh`) and
+/// is launched after it allows when [`CudaRuntime::dependent_launch`] holds.
+pub const SERIAL_KERNELS: &[&str] = &["copy_f4", "read_f4"];
 
 struct Kernels {
     i2s_mm_t1: CudaFunction,
@@ -291,6 +297,40 @@ impl CudaRuntime {
         &self.params
     }
 
+    /// Whether kernels are launched with programmatic dependent launch: asked for by the
+    /// parameters and supported by the device (compute capability 9.0 or later; on older devices
+    /// the kernels' wait and trigger compile to nothing and launches stay serial).
+    pub fn dependent_launch(&self) -> bool {
+        self.params.dependent_launch && self.info.compute_capability.0 >= 9
+    }
+
+    /// The order of the forward pass's launches (every one of its kernels waits for the kernel
+    /// ahead before touching its results; see `dependent_launch.cuh`).
+    fn order(&self) -> Order {
+        if self.dependent_launch() {
+            Order::AfterPriorAllows
+        } else {
+            Order::Serial
+        }
+    }
+
+    /// Launches `f` on the runtime's stream.
+    ///
+    /// # Safety
+    /// As [`launch`]: `args` match the kernel's parameters, the buffers fit `cfg`'s grid, and a
+    /// kernel launched with [`Order::AfterPriorAllows`] waits for the kernel ahead of it.
+    unsafe fn launch(
+        &self,
+        f: &CudaFunction,
+        cfg: LaunchConfig,
+        args: &mut KernelArgs<'_>,
+        order: Order,
+        what: &'static str,
+    ) -> Result<(), CudaError> {
+        // SAFETY: the caller's guarantees are this function's own.
+        unsafe { launch(&self.stream, f, cfg, args, order) }.map_err(driver(what))
+    }
+
     /// Copies `host` to a new device buffer.
     pub(crate) fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>, CudaError> {
         self.stream
@@ -408,14 +448,14 @@ impl CudaRuntime {
             shared_mem_bytes: 0,
         };
         let (lanes, mode) = (p.lanes_per_row as i32, l.mode as i32);
-        let mut b = self.stream.launch_builder(f);
+        let mut b = KernelArgs::new();
         push_stacked(&mut b, l);
         b.arg(&l.acts).arg(&l.act_stride);
         b.arg(&l.act_sums).arg(&l.act_scales).arg(&l.tokens);
         b.arg(&lanes).arg(&mode);
         // SAFETY: the argument list matches `i2s_mm` in i2s_gemv.cu; the callers size every
         // buffer for `rows` × `tokens` outputs and `chunks`/`act_stride` inputs.
-        unsafe { b.launch(cfg) }.map_err(driver("launch i2s_mm"))?;
+        unsafe { self.launch(f, cfg, &mut b, self.order(), "launch i2s_mm") }?;
         Ok(())
     }
 
@@ -443,13 +483,21 @@ impl CudaRuntime {
             shared_mem_bytes: 0,
         };
         let (lanes, mode, n) = (p.lanes_per_row as i32, l.mode as i32, n as i32);
-        let mut b = self.stream.launch_builder(&self.k.i2s_mm_norm_t1);
+        let mut b = KernelArgs::new();
         push_stacked(&mut b, l);
         b.arg(&xin).arg(&gn).arg(&n).arg(&eps);
         b.arg(&l.act_stride).arg(&lanes).arg(&mode);
         // SAFETY: the argument list matches `i2s_mm_norm_t1` in i2s_gemv.cu; n ≤
         // FUSED_MAX_COLS is checked by the caller ([`FUSED_MAX_COLS`]).
-        unsafe { b.launch(cfg) }.map_err(driver("launch i2s_mm_norm_t1"))?;
+        unsafe {
+            self.launch(
+                &self.k.i2s_mm_norm_t1,
+                cfg,
+                &mut b,
+                self.order(),
+                "launch i2s_mm_norm_t1",
+            )
+        }?;
         Ok(())
     }
 
@@ -476,7 +524,7 @@ impl CudaRuntime {
             block_dim: (self.params.norm_threads, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = self.stream.launch_builder(&self.k.rms_norm_quant);
+        let mut b = KernelArgs::new();
         b.arg(&x)
             .arg(&g)
             .arg(&n)
@@ -485,7 +533,15 @@ impl CudaRuntime {
             .arg(&quantize);
         b.arg(&q).arg(&scales).arg(&sums).arg(&y);
         // SAFETY: matches `rms_norm_quant` in norm_quant.cu; buffers hold `tokens` rows.
-        unsafe { b.launch(cfg) }.map_err(driver("launch rms_norm_quant"))?;
+        unsafe {
+            self.launch(
+                &self.k.rms_norm_quant,
+                cfg,
+                &mut b,
+                self.order(),
+                "launch rms_norm_quant",
+            )
+        }?;
         Ok(())
     }
 
@@ -497,7 +553,7 @@ impl CudaRuntime {
             block_dim: (256, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = self.stream.launch_builder(&self.k.rope_store);
+        let mut b = KernelArgs::new();
         b.arg(&a.q)
             .arg(&a.kv_new.0)
             .arg(&a.kv_new.1)
@@ -507,7 +563,15 @@ impl CudaRuntime {
         b.arg(&a.caches.0).arg(&a.caches.1);
         // SAFETY: matches `rope_store` in rope_kv.cu; the caches hold every position < capacity
         // and the session never moves `pos` past it.
-        unsafe { b.launch(cfg) }.map_err(driver("launch rope_store"))?;
+        unsafe {
+            self.launch(
+                &self.k.rope_store,
+                cfg,
+                &mut b,
+                self.order(),
+                "launch rope_store",
+            )
+        }?;
         Ok(())
     }
 
@@ -526,7 +590,7 @@ impl CudaRuntime {
         } else {
             (&self.k.attention_f64, "launch attention_f64")
         };
-        let mut b = self.stream.launch_builder(f);
+        let mut b = KernelArgs::new();
         b.arg(&a.q);
         if fused {
             b.arg(&a.kv_new.0)
@@ -544,7 +608,7 @@ impl CudaRuntime {
         // SAFETY: matches `attention_f64` / `attention_rope_f64` in attention.cu; `scores` holds
         // tokens × heads × capacity values, head_dim ≤ 256 is checked at model upload and the
         // cos/sin tables cover every position < capacity.
-        unsafe { b.launch(cfg) }.map_err(driver(name))?;
+        unsafe { self.launch(f, cfg, &mut b, self.order(), name) }?;
         Ok(())
     }
 
@@ -566,10 +630,18 @@ impl CudaRuntime {
             block_dim: (self.params.lm_head_threads, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = self.stream.launch_builder(&self.k.f16_gemv);
+        let mut b = KernelArgs::new();
         b.arg(&e).arg(&rows).arg(&chunks).arg(&x).arg(&out);
         // SAFETY: matches `f16_gemv` in lm_head.cu; cols % 8 == 0 is checked at model upload.
-        unsafe { b.launch(cfg) }.map_err(driver("launch f16_gemv"))?;
+        unsafe {
+            self.launch(
+                &self.k.f16_gemv,
+                cfg,
+                &mut b,
+                self.order(),
+                "launch f16_gemv",
+            )
+        }?;
         Ok(())
     }
 
@@ -587,11 +659,19 @@ impl CudaRuntime {
             block_dim: (256, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = self.stream.launch_builder(&self.k.embed_f16);
+        let mut b = KernelArgs::new();
         b.arg(&e).arg(&tokens_buf).arg(&cols).arg(&x);
         // SAFETY: matches `embed_f16` in lm_head.cu; token ids are checked against the
         // vocabulary before they are uploaded, and argmax only yields row indices.
-        unsafe { b.launch(cfg) }.map_err(driver("launch embed_f16"))?;
+        unsafe {
+            self.launch(
+                &self.k.embed_f16,
+                cfg,
+                &mut b,
+                self.order(),
+                "launch embed_f16",
+            )
+        }?;
         Ok(())
     }
 
@@ -616,12 +696,20 @@ impl CudaRuntime {
             block_dim: (1024, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = self.stream.launch_builder(&self.k.argmax_partial);
+        let mut b = KernelArgs::new();
         b.arg(&logits).arg(&n).arg(&scratch.0).arg(&scratch.1);
         // SAFETY: matches `argmax_partial` in lm_head.cu; the scratch holds one value and index
         // per block.
-        unsafe { b.launch(cfg(ARGMAX_BLOCKS as u32)) }.map_err(driver("launch argmax_partial"))?;
-        let mut b = self.stream.launch_builder(&self.k.argmax_advance);
+        unsafe {
+            self.launch(
+                &self.k.argmax_partial,
+                cfg(ARGMAX_BLOCKS as u32),
+                &mut b,
+                self.order(),
+                "launch argmax_partial",
+            )
+        }?;
+        let mut b = KernelArgs::new();
         b.arg(&scratch.0).arg(&scratch.1).arg(&parts);
         b.arg(&token)
             .arg(&generated)
@@ -630,7 +718,15 @@ impl CudaRuntime {
             .arg(&advance);
         // SAFETY: matches `argmax_advance` in lm_head.cu; `generated` holds a slot per position
         // and the session bounds the steps by it.
-        unsafe { b.launch(cfg(1)) }.map_err(driver("launch argmax_advance"))?;
+        unsafe {
+            self.launch(
+                &self.k.argmax_advance,
+                cfg(1),
+                &mut b,
+                self.order(),
+                "launch argmax_advance",
+            )
+        }?;
         Ok(())
     }
 
@@ -641,10 +737,18 @@ impl CudaRuntime {
             block_dim: (32, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = self.stream.launch_builder(&self.k.advance_position);
+        let mut b = KernelArgs::new();
         b.arg(&pos).arg(&n);
         // SAFETY: matches `advance_position` in lm_head.cu.
-        unsafe { b.launch(cfg) }.map_err(driver("launch advance_position"))?;
+        unsafe {
+            self.launch(
+                &self.k.advance_position,
+                cfg,
+                &mut b,
+                self.order(),
+                "launch advance_position",
+            )
+        }?;
         Ok(())
     }
 
@@ -652,10 +756,18 @@ impl CudaRuntime {
     pub(crate) fn copy_f4(&self, src: u64, dst: u64, n: usize) -> Result<(), CudaError> {
         let n = n as i64;
         let cfg = self.stream_grid();
-        let mut b = self.stream.launch_builder(&self.k.copy_f4);
+        let mut b = KernelArgs::new();
         b.arg(&src).arg(&dst).arg(&n);
         // SAFETY: matches `copy_f4` in bandwidth.cu; both buffers hold `n` float4s.
-        unsafe { b.launch(cfg) }.map_err(driver("launch copy_f4"))?;
+        unsafe {
+            self.launch(
+                &self.k.copy_f4,
+                cfg,
+                &mut b,
+                Order::Serial,
+                "launch copy_f4",
+            )
+        }?;
         Ok(())
     }
 
@@ -663,11 +775,19 @@ impl CudaRuntime {
     pub(crate) fn read_f4(&self, src: u64, n: usize, sink: u64) -> Result<(), CudaError> {
         let n = n as i64;
         let cfg = self.stream_grid();
-        let mut b = self.stream.launch_builder(&self.k.read_f4);
+        let mut b = KernelArgs::new();
         b.arg(&src).arg(&n).arg(&sink);
         // SAFETY: matches `read_f4` in bandwidth.cu; `sink` holds one float per block of
         // [`Self::stream_blocks`].
-        unsafe { b.launch(cfg) }.map_err(driver("launch read_f4"))?;
+        unsafe {
+            self.launch(
+                &self.k.read_f4,
+                cfg,
+                &mut b,
+                Order::Serial,
+                "launch read_f4",
+            )
+        }?;
         Ok(())
     }
 
@@ -687,7 +807,7 @@ impl CudaRuntime {
 
 /// The arguments `i2s_mm` and `i2s_mm_norm_t1` start with: the stacked matrices, their rows,
 /// scales and outputs, and the chunks per row.
-fn push_stacked<'a>(b: &mut cudarc::driver::LaunchArgs<'a>, l: &'a I2sLaunch) {
+fn push_stacked<'a>(b: &mut KernelArgs<'a>, l: &'a I2sLaunch) {
     b.arg(&l.weights[0]).arg(&l.weights[1]).arg(&l.weights[2]);
     b.arg(&l.rows[0]).arg(&l.rows[1]).arg(&l.rows[2]);
     b.arg(&l.scales[0]).arg(&l.scales[1]).arg(&l.scales[2]);

@@ -12,9 +12,14 @@ pub struct CudaSource {
     pub entry_points: &'static [&'static str],
 }
 
-/// Block reductions every source may use, compiled in front of each (NVRTC gets one text per
-/// program); a `#line` directive keeps NVRTC's messages pointing into the source's own lines.
-pub const PRELUDE: &str = include_str!("block_reduce.cuh");
+/// Block reductions and the dependent-launch wait and trigger every source may use, compiled in
+/// front of each (NVRTC gets one text per program); a `#line` directive keeps NVRTC's messages
+/// pointing into the source's own lines.
+pub const PRELUDE: &str = concat!(
+    include_str!("block_reduce.cuh"),
+    "\n",
+    include_str!("dependent_launch.cuh")
+);
 
 impl CudaSource {
     /// The text NVRTC compiles: the prelude, then the source.
