@@ -4,7 +4,8 @@
 #      against the CPU scalar reference, graph vs no graph, limits, bandwidth);
 #   2. perfd bench --kernels --backend cuda --crossval: I2_S products with HBM roofline ratios;
 #   3. perfd bench --backend cuda --preset 2b4t --crossval --json (and --profile);
-#   4. a short `perfd run` (embedded default, backend auto) whose /metrics must carry the
+#   4. a launch-parameter sweep and, where Nsight Compute is installed, each kernel's device time;
+#   5. a short `perfd run` (embedded default, backend auto) whose /metrics must carry the
 #      backend="cuda" figures and the bitnet_gpu_* NVML families.
 #
 # Usage: scripts/gpu-check.sh [OUT_DIR]
@@ -88,6 +89,37 @@ for p in graph=false fused=false dependent_launch=false dependent_launch=true \
     echo "$p: FAILED"; fail=1
   fi
 done
+
+say "where a decode step's device time goes (Nsight Compute, each kernel alone, caches flushed)"
+if command -v ncu >/dev/null; then
+  # Graph off, so each kernel is its own launch; 610 launches = two decode steps of 2b4t.
+  timeout 150 ncu --csv --page raw --metrics gpu__time_duration.sum --clock-control none \
+    --kernel-name 'regex:^(i2s|rms|rope|attention|f16|embed|argmax|advance)' \
+    --launch-skip 700 --launch-count 610 \
+    "$bin/perfd" bench --backend cuda --preset 2b4t --reps 1 --pp 8 --tg 8 --params graph=false \
+    >"$out/ncu.csv" 2>"$out/ncu.log" || { echo "ncu: status $? (not a failure of perfd)"; tail -n 3 "$out/ncu.log"; }
+  python3 - "$out/ncu.csv" <<'PY'
+import csv, collections, sys
+rows = list(csv.reader(open(sys.argv[1])))
+hi = next((i for i, r in enumerate(rows) if "Kernel Name" in r), None)
+if hi is None:
+    print("ncu: no table"); sys.exit(0)
+h = rows[hi]; k, g, m = h.index("Kernel Name"), h.index("Grid Size"), h.index("gpu__time_duration.sum")
+agg = collections.defaultdict(list)
+for r in rows[hi + 1:]:
+    try:
+        t = float(r[m].replace(",", ""))
+    except (ValueError, IndexError):
+        continue  # the units row
+    agg[(r[k], r[g])].append(t)
+tot = sum(sum(v) for v in agg.values()) or 1.0
+print(f"{sum(len(v) for v in agg.values())} kernels, ns")
+for (name, grid), v in sorted(agg.items(), key=lambda kv: -sum(kv[1])):
+    print(f"{name:<22} grid {grid:<16} n {len(v):4d}  mean {sum(v)/len(v):9.1f}  min {min(v):9.1f}  share {100*sum(v)/tot:5.1f}%")
+PY
+else
+  echo "ncu: not installed, skipped"
+fi
 
 say "perfd run: embedded default on the GPU, /metrics"
 state=$(mktemp -d); port=$((20000 + RANDOM % 20000))
