@@ -304,8 +304,10 @@ impl CudaRuntime {
         self.params.dependent_launch && self.info.compute_capability.0 >= 9
     }
 
-    /// The order of the forward pass's launches (every one of its kernels waits for the kernel
-    /// ahead before touching its results; see `dependent_launch.cuh`).
+    /// The order of the forward pass's launches. Every kernel outside [`SERIAL_KERNELS`] waits for
+    /// the kernel ahead before it touches a result of it or returns (`dependent_launch.cuh`);
+    /// `kernels/tests/cuda_compile.rs` checks that the sm_90 PTX of each has the wait, which is
+    /// what lets every such launch below use this order.
     fn order(&self) -> Order {
         if self.dependent_launch() {
             Order::AfterPriorAllows
