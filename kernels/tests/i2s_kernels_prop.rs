@@ -105,6 +105,32 @@ proptest! {
     }
 }
 
+/// One token over lanes16 on every ISA (the VNNI decode writes whole groups straight to their
+/// rows, partial ones through a buffer): task row ranges on and off group boundaries, one and two
+/// threads, widths with and without a partial line pair, bit-identical in i32 and f32.
+#[test]
+fn lanes16_decode_matches_reference_for_every_task_split() {
+    for isa in Isa::supported() {
+        for (groups, cols) in [(1usize, 128usize), (5, 2560), (7, 1000), (3, 6912)] {
+            let rows = 16 * groups;
+            let m = random_matrix(rows, cols, 11 + cols as u64).unwrap();
+            let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
+            let x = random_activations(1, cols, 5);
+            let acts = QuantizedActivations::quantize(&x, 1, cols).unwrap();
+            let dots = i2s_reference::dot_i32(&m.view(), &acts);
+            let ys = i2s_reference::gemm_f32(&m.view(), &acts);
+            for rows_per_task in [4usize, 8, 16, 32, 64] {
+                for threads in [1usize, 2] {
+                    let g = engine(isa, threads, rows_per_task, 1, 4, 0, 4096);
+                    let what = format!("{} rows {rows} cols {cols}", g.config());
+                    assert_eq!(g.dot_i32(&lanes.view(), &acts).unwrap(), dots, "{what}");
+                    assert_eq!(g.gemm(&lanes.view(), &acts).unwrap(), ys, "{what}");
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
