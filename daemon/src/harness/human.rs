@@ -12,6 +12,24 @@ fn gbps(bytes_per_second: f64) -> f64 {
     bytes_per_second / 1e9
 }
 
+/// The range of the read passes behind a same-window ratio, and a warning where the host's memory
+/// bandwidth moved between repetitions by more than a quarter (some cloud hosts switch between a
+/// slow and a fast phase for minutes at a time): then tokens/s of different repetitions, and of
+/// runs, are not comparable, while each repetition's ratio to its own window still is.
+fn window_spread(samples: &[f64]) -> String {
+    let lo = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = samples.iter().copied().fold(0.0, f64::max);
+    if samples.len() < 2 || lo <= 0.0 {
+        return String::new();
+    }
+    let moved = if hi / lo > 1.25 {
+        "; the host's memory bandwidth moved during the run: compare same-window ratios, not tokens/s"
+    } else {
+        ""
+    };
+    format!(" ({:.1}–{:.1}){moved}", gbps(lo), gbps(hi))
+}
+
 /// The median of per-repetition ratios to each window's own roofline, with their range.
 fn window_ratio(w: &SameWindowRoofline) -> String {
     format!(
@@ -260,9 +278,10 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         if let Some(w) = &rf.same_window {
             let _ = writeln!(
                 s,
-                "          same window: {}; the model's bytes read after each at {:.1} GB/s median",
+                "          same window: {}; the model's bytes read after each at {:.1} GB/s median{}",
                 window_ratio(w),
-                gbps(w.read_bytes_per_second.median)
+                gbps(w.read_bytes_per_second.median),
+                window_spread(&w.read_bytes_per_second.samples)
             );
         }
     }
@@ -596,6 +615,17 @@ mod tests {
         );
         r.comparison = Some(other_placement);
         assert!(second_model_loaded(&r));
+    }
+
+    #[test]
+    fn a_read_rate_that_moved_by_over_a_quarter_is_called_out() {
+        let moved = window_spread(&[47e9, 49e9, 76e9]);
+        assert!(moved.starts_with(" (47.0–76.0)"), "{moved}");
+        assert!(moved.contains("memory bandwidth moved"), "{moved}");
+        let steady = window_spread(&[47e9, 52e9, 50e9]);
+        assert_eq!(steady, " (47.0–52.0)");
+        assert_eq!(window_spread(&[47e9]), "");
+        assert_eq!(window_spread(&[]), "");
     }
 
     #[test]
