@@ -8,7 +8,6 @@ use tokio::sync::watch;
 
 use crate::clock::unix_now;
 use crate::config::{Config, RegressionSection, RepositorySection};
-
 use crate::runner::child_process::CommandSpec;
 use crate::runner::harness::run_report;
 use crate::runner::mainline::Mainline;

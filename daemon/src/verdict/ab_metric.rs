@@ -110,9 +110,9 @@ pub fn resolve(configured: &str, reports: &[BenchReport], tracked: &TrackedMetri
 mod tests {
     use super::*;
     use crate::report::{Phase, PhaseResult};
+    use crate::stats::Summary;
 
     const DECODE: TrackedMetric = TrackedMetric::Phase(Phase::Decode);
-    use crate::stats::Summary;
 
     /// A report decoding `tps` tokens/s on a host that read `gbs` GB/s.
     fn report(tps: f64, gbs: f64) -> BenchReport {
