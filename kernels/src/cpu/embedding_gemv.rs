@@ -148,10 +148,6 @@ fn dot(
 ) -> f32 {
     match path {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Path::for_call` chose it only for a supported AVX-512 ISA (AVX-512F includes
-        // the F16 conversion); the row holds 2 bytes per element of x.
-        Path::F16Avx512 => unsafe { super::f16_avx512::dot(row, x, prefetch) },
-        #[cfg(target_arch = "x86_64")]
         // SAFETY: chosen only with AVX2, F16C and FMA detected.
         Path::F16Avx2 => unsafe { super::f16_avx2::dot(row, x) },
         #[cfg(target_arch = "x86_64")]
@@ -177,6 +173,8 @@ fn dot(
             PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot_bw(row, xp, prefetch) },
             PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
         },
+        // F16Avx512 computes whole tasks (`f16_avx512::gemv_rows`, in `gemv`) and never comes
+        // here one row at a time.
         _ => dot_reference(format, row, x),
     }
 }
@@ -232,6 +230,14 @@ pub fn gemv(
     let prepared = PreparedX::new(path, x);
     pool.for_each_chunk(out, ROWS_PER_TASK, |chunk, ys| {
         let r0 = chunk * ROWS_PER_TASK;
+        #[cfg(target_arch = "x86_64")]
+        if path == Path::F16Avx512 {
+            let rows = &w[r0 * row_bytes..(r0 + ys.len()) * row_bytes];
+            // SAFETY: `Path::for_call` chose it only for a supported AVX-512 ISA (AVX-512F
+            // includes the F16 conversion); `rows` holds ys.len() rows of 2 bytes per x.
+            unsafe { super::f16_avx512::gemv_rows(rows, x, ys, prefetch) };
+            return;
+        }
         for (i, y) in ys.iter_mut().enumerate() {
             let row = &w[(r0 + i) * row_bytes..(r0 + i + 1) * row_bytes];
             *y = dot(path, format, row, x, &prepared, prefetch);
@@ -247,12 +253,19 @@ mod tests {
     use rand::Rng;
 
     /// Every path agrees with the reference within the bound, for every format, with and without
-    /// prefetch, on ragged row counts (a partial last task) and widths with a SIMD tail.
+    /// prefetch, on ragged row counts (a partial last task and tile) and widths with a SIMD tail
+    /// and, for F16, a scalar one (263).
     #[test]
     fn every_path_matches_the_dequantised_reference() {
         let mut r = rng(3);
         for format in EmbeddingFormat::ALL {
-            for cols in [256, 512, 2560, 256 + 16 * format.block_weights().min(16)] {
+            for cols in [
+                256,
+                512,
+                2560,
+                256 + 16 * format.block_weights().min(16),
+                263,
+            ] {
                 if !cols.is_multiple_of(format.block_weights()) {
                     continue;
                 }

@@ -28,6 +28,8 @@ mod f16_avx2;
 #[cfg(target_arch = "x86_64")]
 mod f16_avx512;
 #[cfg(target_arch = "x86_64")]
+mod hsum16_avx512;
+#[cfg(target_arch = "x86_64")]
 pub mod i2s_amx;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_avx2;
