@@ -138,22 +138,30 @@ pub const LOADED_KERNELS: &[&str] = &[
 /// is launched after it allows when [`CudaRuntime::dependent_launch`] holds.
 pub const SERIAL_KERNELS: &[&str] = &["copy_f4", "read_f4"];
 
+/// A loaded kernel and the order it launches in.
+struct Kernel {
+    function: CudaFunction,
+    /// In [`SERIAL_KERNELS`]: launched in plain stream order whatever the parameters, so that
+    /// the list the compile test checks the PTX against is the list the launches follow.
+    serial: bool,
+}
+
 struct Kernels {
-    i2s_mm_t1: CudaFunction,
-    i2s_mm_t4: CudaFunction,
-    i2s_mm_t8: CudaFunction,
-    i2s_mm_norm_t1: CudaFunction,
-    rms_norm_quant: CudaFunction,
-    rope_store: CudaFunction,
-    attention_f64: CudaFunction,
-    attention_rope_f64: CudaFunction,
-    f16_gemv: CudaFunction,
-    embed_f16: CudaFunction,
-    argmax_partial: CudaFunction,
-    argmax_advance: CudaFunction,
-    advance_position: CudaFunction,
-    copy_f4: CudaFunction,
-    read_f4: CudaFunction,
+    i2s_mm_t1: Kernel,
+    i2s_mm_t4: Kernel,
+    i2s_mm_t8: Kernel,
+    i2s_mm_norm_t1: Kernel,
+    rms_norm_quant: Kernel,
+    rope_store: Kernel,
+    attention_f64: Kernel,
+    attention_rope_f64: Kernel,
+    f16_gemv: Kernel,
+    embed_f16: Kernel,
+    argmax_partial: Kernel,
+    argmax_advance: Kernel,
+    advance_position: Kernel,
+    copy_f4: Kernel,
+    read_f4: Kernel,
 }
 
 /// An opened device with the kernels loaded.
@@ -251,9 +259,13 @@ impl CudaRuntime {
                 LOADED_KERNELS.contains(&name),
                 "{name} not in LOADED_KERNELS"
             );
-            functions.remove(name).ok_or_else(|| CudaError::Nvrtc {
+            let function = functions.remove(name).ok_or_else(|| CudaError::Nvrtc {
                 context: "load kernels",
                 message: format!("kernel {name} missing from the compiled modules"),
+            })?;
+            Ok::<_, CudaError>(Kernel {
+                function,
+                serial: SERIAL_KERNELS.contains(&name),
             })
         };
         let k = Kernels {
@@ -304,33 +316,33 @@ impl CudaRuntime {
         self.params.dependent_launch && self.info.compute_capability.0 >= 9
     }
 
-    /// The order of the forward pass's launches. Every kernel outside [`SERIAL_KERNELS`] waits for
-    /// the kernel ahead before it touches a result of it or returns (`dependent_launch.cuh`);
+    /// The order `kernel` launches in. Every kernel outside [`SERIAL_KERNELS`] waits for the
+    /// kernel ahead before it touches a result of it or returns (`dependent_launch.cuh`);
     /// `kernels/tests/cuda_compile.rs` checks that the sm_90 PTX of each has the wait, which is
-    /// what lets every such launch below use this order.
-    fn order(&self) -> Order {
-        if self.dependent_launch() {
+    /// what lets each of them launch after the prior kernel allows.
+    fn order(&self, kernel: &Kernel) -> Order {
+        if self.dependent_launch() && !kernel.serial {
             Order::AfterPriorAllows
         } else {
             Order::Serial
         }
     }
 
-    /// Launches `f` on the runtime's stream.
+    /// Launches `kernel` on the runtime's stream, in the order [`Self::order`] gives it.
     ///
     /// # Safety
-    /// As [`launch`]: `args` match the kernel's parameters, the buffers fit `cfg`'s grid, and a
-    /// kernel launched with [`Order::AfterPriorAllows`] waits for the kernel ahead of it.
+    /// As [`launch`]: `args` match the kernel's parameters and the buffers fit `cfg`'s grid.
     unsafe fn launch(
         &self,
-        f: &CudaFunction,
+        kernel: &Kernel,
         cfg: LaunchConfig,
         args: &mut KernelArgs<'_>,
-        order: Order,
         what: &'static str,
     ) -> Result<(), CudaError> {
-        // SAFETY: the caller's guarantees are this function's own.
-        unsafe { launch(&self.stream, f, cfg, args, order) }.map_err(driver(what))
+        let order = self.order(kernel);
+        // SAFETY: the caller's guarantees are this function's own, and `order` waits where the
+        // kernel does (`Self::order`).
+        unsafe { launch(&self.stream, &kernel.function, cfg, args, order) }.map_err(driver(what))
     }
 
     /// Copies `host` to a new device buffer.
@@ -457,7 +469,7 @@ impl CudaRuntime {
         b.arg(&lanes).arg(&mode);
         // SAFETY: the argument list matches `i2s_mm` in i2s_gemv.cu; the callers size every
         // buffer for `rows` × `tokens` outputs and `chunks`/`act_stride` inputs.
-        unsafe { self.launch(f, cfg, &mut b, self.order(), "launch i2s_mm") }?;
+        unsafe { self.launch(f, cfg, &mut b, "launch i2s_mm") }?;
         Ok(())
     }
 
@@ -491,15 +503,7 @@ impl CudaRuntime {
         b.arg(&l.act_stride).arg(&lanes).arg(&mode);
         // SAFETY: the argument list matches `i2s_mm_norm_t1` in i2s_gemv.cu; n ≤
         // FUSED_MAX_COLS is checked by the caller ([`FUSED_MAX_COLS`]).
-        unsafe {
-            self.launch(
-                &self.k.i2s_mm_norm_t1,
-                cfg,
-                &mut b,
-                self.order(),
-                "launch i2s_mm_norm_t1",
-            )
-        }?;
+        unsafe { self.launch(&self.k.i2s_mm_norm_t1, cfg, &mut b, "launch i2s_mm_norm_t1") }?;
         Ok(())
     }
 
@@ -535,15 +539,7 @@ impl CudaRuntime {
             .arg(&quantize);
         b.arg(&q).arg(&scales).arg(&sums).arg(&y);
         // SAFETY: matches `rms_norm_quant` in norm_quant.cu; buffers hold `tokens` rows.
-        unsafe {
-            self.launch(
-                &self.k.rms_norm_quant,
-                cfg,
-                &mut b,
-                self.order(),
-                "launch rms_norm_quant",
-            )
-        }?;
+        unsafe { self.launch(&self.k.rms_norm_quant, cfg, &mut b, "launch rms_norm_quant") }?;
         Ok(())
     }
 
@@ -565,15 +561,7 @@ impl CudaRuntime {
         b.arg(&a.caches.0).arg(&a.caches.1);
         // SAFETY: matches `rope_store` in rope_kv.cu; the caches hold every position < capacity
         // and the session never moves `pos` past it.
-        unsafe {
-            self.launch(
-                &self.k.rope_store,
-                cfg,
-                &mut b,
-                self.order(),
-                "launch rope_store",
-            )
-        }?;
+        unsafe { self.launch(&self.k.rope_store, cfg, &mut b, "launch rope_store") }?;
         Ok(())
     }
 
@@ -610,7 +598,7 @@ impl CudaRuntime {
         // SAFETY: matches `attention_f64` / `attention_rope_f64` in attention.cu; `scores` holds
         // tokens × heads × capacity values, head_dim ≤ 256 is checked at model upload and the
         // cos/sin tables cover every position < capacity.
-        unsafe { self.launch(f, cfg, &mut b, self.order(), name) }?;
+        unsafe { self.launch(f, cfg, &mut b, name) }?;
         Ok(())
     }
 
@@ -635,15 +623,7 @@ impl CudaRuntime {
         let mut b = KernelArgs::new();
         b.arg(&e).arg(&rows).arg(&chunks).arg(&x).arg(&out);
         // SAFETY: matches `f16_gemv` in lm_head.cu; cols % 8 == 0 is checked at model upload.
-        unsafe {
-            self.launch(
-                &self.k.f16_gemv,
-                cfg,
-                &mut b,
-                self.order(),
-                "launch f16_gemv",
-            )
-        }?;
+        unsafe { self.launch(&self.k.f16_gemv, cfg, &mut b, "launch f16_gemv") }?;
         Ok(())
     }
 
@@ -665,15 +645,7 @@ impl CudaRuntime {
         b.arg(&e).arg(&tokens_buf).arg(&cols).arg(&x);
         // SAFETY: matches `embed_f16` in lm_head.cu; token ids are checked against the
         // vocabulary before they are uploaded, and argmax only yields row indices.
-        unsafe {
-            self.launch(
-                &self.k.embed_f16,
-                cfg,
-                &mut b,
-                self.order(),
-                "launch embed_f16",
-            )
-        }?;
+        unsafe { self.launch(&self.k.embed_f16, cfg, &mut b, "launch embed_f16") }?;
         Ok(())
     }
 
@@ -707,7 +679,6 @@ impl CudaRuntime {
                 &self.k.argmax_partial,
                 cfg(ARGMAX_BLOCKS as u32),
                 &mut b,
-                self.order(),
                 "launch argmax_partial",
             )
         }?;
@@ -725,7 +696,6 @@ impl CudaRuntime {
                 &self.k.argmax_advance,
                 cfg(1),
                 &mut b,
-                self.order(),
                 "launch argmax_advance",
             )
         }?;
@@ -747,7 +717,6 @@ impl CudaRuntime {
                 &self.k.advance_position,
                 cfg,
                 &mut b,
-                self.order(),
                 "launch advance_position",
             )
         }?;
@@ -761,15 +730,7 @@ impl CudaRuntime {
         let mut b = KernelArgs::new();
         b.arg(&src).arg(&dst).arg(&n);
         // SAFETY: matches `copy_f4` in bandwidth.cu; both buffers hold `n` float4s.
-        unsafe {
-            self.launch(
-                &self.k.copy_f4,
-                cfg,
-                &mut b,
-                Order::Serial,
-                "launch copy_f4",
-            )
-        }?;
+        unsafe { self.launch(&self.k.copy_f4, cfg, &mut b, "launch copy_f4") }?;
         Ok(())
     }
 
@@ -781,15 +742,7 @@ impl CudaRuntime {
         b.arg(&src).arg(&n).arg(&sink);
         // SAFETY: matches `read_f4` in bandwidth.cu; `sink` holds one float per block of
         // [`Self::stream_blocks`].
-        unsafe {
-            self.launch(
-                &self.k.read_f4,
-                cfg,
-                &mut b,
-                Order::Serial,
-                "launch read_f4",
-            )
-        }?;
+        unsafe { self.launch(&self.k.read_f4, cfg, &mut b, "launch read_f4") }?;
         Ok(())
     }
 
