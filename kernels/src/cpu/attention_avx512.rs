@@ -9,10 +9,25 @@ use super::hsum16_avx512::hsum16;
 use super::kv_element::KvElement;
 use super::prefetch::{prefetch, PrefetchHint};
 
-/// Rows ahead of the current one that are prefetched. With the head-major cache the rows are
-/// contiguous and the hardware prefetcher follows them too: 4, 8, 16 or 32 rows streamed the same
-/// 17–18 GB/s at 4096 positions on the Sapphire Rapids VM.
-const PREFETCH_ROWS: usize = 8;
+/// Rows ahead of the current one that are prefetched, for elements of `bytes` bytes. With the
+/// head-major cache the rows are contiguous and the hardware prefetcher follows them too: 4, 8,
+/// 16 or 32 rows streamed the same 17–18 GB/s at 4096 positions on the Sapphire Rapids VM. On the
+/// Zen 5 VM the distance mattered, and differently per element type (2B-4T's 5 KV heads at 4096
+/// positions, 30 caches, 2 threads, distances alternating in one process with a read pass over
+/// 45–60 s, rounds binned by the read pass's rate, ratios to 8 rows):
+/// - f32 rows (512 bytes): 4 rows 1.05–1.06× at 40–60 GB/s and 0.99–1.00× at 60–90; 6 rows
+///   1.04× and 1.00–1.01×; 3 rows 1.02–1.03× and 0.96×; 16 rows 0.98×; no prefetch 0.82–0.84×.
+/// - F16 rows (256 bytes): 16 rows 1.05–1.06× at 40–60 GB/s and 1.12–1.14× at 60–90; 12 rows
+///   0.99× of 16; 32 rows 0.98× of 16 at 40–60 and 1.04–1.05× at 60–90; 4 rows 0.96×.
+///
+/// The host spends most of its time below 60 GB/s, so 4 f32 rows and 16 F16 rows.
+const fn prefetch_rows(bytes: usize) -> usize {
+    if bytes == 2 {
+        16
+    } else {
+        4
+    }
+}
 
 /// Prefetches the cache lines of one head's row of `d` elements at `p` into L2 (a hint: never
 /// faults, so addresses past the block are harmless).
@@ -50,7 +65,7 @@ unsafe fn exp16(x: __m512) -> __m512 {
 }
 
 /// Lane partials of q_h · k_{j0+t} into `p[t·G + h]` for the `count` positions from `j0`,
-/// prefetching the rows [`PREFETCH_ROWS`] ahead.
+/// prefetching the rows [`prefetch_rows`] ahead.
 ///
 /// # Safety
 /// As [`block`]; positions `j0..j0 + count` lie in the block. Inlined into `block`'s
@@ -89,7 +104,7 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
                         .keys
                         .as_ptr()
                         .add(at)
-                        .wrapping_add(PREFETCH_ROWS * block.stride),
+                        .wrapping_add(prefetch_rows(E::BYTES) * block.stride),
                     d,
                 );
                 if block.prefetch_values_with_keys {
@@ -98,7 +113,7 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
                             .values
                             .as_ptr()
                             .add(at)
-                            .wrapping_add(PREFETCH_ROWS * block.stride),
+                            .wrapping_add(prefetch_rows(E::BYTES) * block.stride),
                         d,
                     );
                 }
@@ -119,12 +134,12 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
         for t in 0..count {
             let at = (j0 + t) * block.stride + block.offset;
             let k = block.keys.as_ptr().add(at);
-            prefetch_row(k.wrapping_add(PREFETCH_ROWS * block.stride), d);
+            prefetch_row(k.wrapping_add(prefetch_rows(E::BYTES) * block.stride), d);
             // The value rows too where that was measured to help (`prefetch_values_with_keys`),
             // so the P·V pass starts on lines already on their way.
             if block.prefetch_values_with_keys {
                 let v = block.values.as_ptr().add(at);
-                prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), d);
+                prefetch_row(v.wrapping_add(prefetch_rows(E::BYTES) * block.stride), d);
             }
             // Register accumulators, stored once per position: `p[t·G + h]` with a run-time `t`
             // lives on the stack, and accumulating in it put a store and a reload on every
@@ -143,7 +158,7 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
 
 /// Σ_j p_hj·v_j into the accumulators of query heads `h0..h0 + H` of `part` (softmax numerators
 /// `scores[h·padded + j]`), one pass over the block's value rows; the pass of head 0 prefetches
-/// them [`PREFETCH_ROWS`] ahead.
+/// them [`prefetch_rows`] ahead.
 ///
 /// # Safety
 /// As [`block`]: AVX-512F, rows in bounds, `16·N` elements per row, `h0 + H` heads in `part`.
@@ -163,7 +178,7 @@ unsafe fn pv_pass<E: KvElement, const N: usize, const H: usize>(
         for j in 0..block.len {
             let v = block.values.as_ptr().add(j * block.stride + block.offset);
             if h0 == 0 {
-                prefetch_row(v.wrapping_add(PREFETCH_ROWS * block.stride), d);
+                prefetch_row(v.wrapping_add(prefetch_rows(E::BYTES) * block.stride), d);
             }
             let w: [__m512; H] =
                 std::array::from_fn(|hh| _mm512_set1_ps(scores[(h0 + hh) * padded + j]));
