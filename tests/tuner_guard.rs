@@ -18,7 +18,7 @@ use perfd::tuner::{job, EngineProbe, JobSpec, Objective, TuneSpace};
 
 /// The fault planted into a configuration, if any: each on a value the search visits whatever
 /// it adopted before (from the defaults decode_row_tile 4 on Intel and 1 on AMD, rows_per_task
-/// 64, prefetch_bytes 16384 on Intel and 4096 on AMD, col_block 0, each race tries every other
+/// 64, prefetch_bytes 16384 on Intel and 6144 on AMD, col_block 0, each race tries every other
 /// value of its parameter), so every host meets all four. Each is a parameter that decode on the
 /// row-major model reads whatever was adopted before: the search does not race unread ones
 /// (row_tile, batch_width and amx in decode; prefetch_hint once prefetch_bytes=0 is adopted).

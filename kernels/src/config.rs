@@ -21,7 +21,7 @@ const ROWS_PER_TASK: [usize; 7] = [4, 8, 16, 32, 64, 128, 256];
 const ROW_TILES: [usize; 3] = [1, 2, 4];
 const BATCH_WIDTHS: [usize; 3] = [1, 2, 4];
 const COL_BLOCKS: [usize; 5] = [0, 512, 1024, 2048, 4096];
-const PREFETCH: [usize; 7] = [0, 1024, 2048, 4096, 8192, 16384, 32768];
+const PREFETCH: [usize; 8] = [0, 1024, 2048, 4096, 6144, 8192, 16384, 32768];
 const PARALLEL_MIN_KIB: [usize; 5] = [0, 128, 256, 512, 1024];
 
 /// One configuration of the I2_S kernels.
@@ -118,12 +118,18 @@ impl StreamingDefaults {
     /// row streams per thread whatever the prefetch (none, L1, L2, NTA, 4 or 16 KiB), 0.70× with
     /// two, and 0.95× with one (0.99× prefetching 4 KiB into L2). In 2b4t decode, interleaved:
     /// one row 1.10× (two runs), and then 4 KiB into L2 1.14× the 16 KiB L2+L1 prefetch.
-    /// Prompt batches keep four rows (one row: prefill 0.70×).
+    /// Prompt batches keep four rows (one row: prefill 0.70×). The distance is 6 KiB: this host's
+    /// memory reads 45–60 GB/s most of the time and 75–110 in some minutes; alternating in one
+    /// process with a read pass (7.3 k rounds, binned by its rate), 6 KiB against 4 KiB was
+    /// 0.98–1.03× below 60 GB/s for one big ternary matrix, 2560×2560 matrices and the F16
+    /// lm_head, and 0.99–1.05×, 1.06–1.07× and 1.04–1.05× above 70 (8 KiB: as 6 above 70, but the
+    /// F16 kernel 0.95–0.99× below 60); in 2b4t decode, 33 interleaved pairs with both windows
+    /// below 62 GB/s: 1.001× median.
     pub fn for_vendor(vendor: CpuVendor) -> Self {
         match vendor {
             CpuVendor::Amd => Self {
                 decode_row_tile: 1,
-                prefetch_bytes: 4096,
+                prefetch_bytes: 6144,
                 prefetch_hint: PrefetchHint::L2,
             },
             CpuVendor::Intel | CpuVendor::Other => Self {
