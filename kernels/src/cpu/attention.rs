@@ -7,6 +7,11 @@
 //! the calling thread. The block's keys and values (128 KiB each at head_dim 128) stay in L2 while
 //! the group's query heads use them, so each KV byte comes from memory once per token.
 //!
+//! A prompt batch ([`attend_causal`]: token t sees the positions up to its own) runs the same items
+//! for up to [`CAUSAL_TOKENS`] tokens at once, each item looping over the tokens while its block
+//! sits in L2: each KV byte then comes from memory or L3 once per [`CAUSAL_TOKENS`] tokens, and
+//! every token gets the bits [`attend`] would give it alone.
+//!
 //! Summation order is fixed (per lane, then a fixed lane reduction), so repeated runs and any
 //! thread count give the same bits. The AVX-512 kernel has a scalar twin (`block_emulated`) that
 //! performs the same operations in the same order (the same FMAs, exponential polynomial and
@@ -23,6 +28,12 @@ use crate::cpu::{CpuVendor, Isa};
 
 /// Positions per work item.
 pub const BLOCK_POSITIONS: usize = 256;
+
+/// Prompt tokens whose attention shares one pass over the cache in [`attend_causal`]. Why: per
+/// token, a 2048-token prompt re-read its layer's cache (up to 10 MB at 2B-4T) from L3 for every
+/// token, and attention took a third of its prefill. 32 tokens keep the partials of a pass at
+/// 32 × 16 × 5 items × 4 heads × 130 floats = 1.3 MB at 4096 positions.
+pub const CAUSAL_TOKENS: usize = 32;
 
 /// ln 2 split in a high part exact in f32 products and the rest (Cody–Waite range reduction).
 pub(crate) const LN2_HI: f32 = 0.693_145_75;
@@ -217,21 +228,51 @@ pub fn attend<E: KvElement>(
     ctx: usize,
     out: &mut [f32],
 ) {
-    let prefetch_values = prefetch_values_with_keys();
+    let row = shape.heads * shape.head_dim;
+    attend_causal(
+        isa,
+        pool,
+        shape,
+        &q[..row],
+        keys,
+        values,
+        ctx,
+        &mut out[..row],
+    );
+}
+
+/// Attention of consecutive query tokens, `q` and `out` holding one row of `heads × head_dim`
+/// per token: token t attends over positions `0..first_ctx + t` (a prompt batch whose first token
+/// sits at position `first_ctx − 1`). Each token's output has the bits [`attend`] gives it alone.
+///
+/// # Panics
+/// If `q` and `out` do not hold the same whole number of rows, the caches hold fewer positions
+/// than the last token sees, or `heads` is not a multiple of `kv_heads`.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_causal<E: KvElement>(
+    isa: Isa,
+    pool: &WorkerPool,
+    shape: AttentionShape,
+    q: &[f32],
+    keys: KvHeads<'_, E>,
+    values: KvHeads<'_, E>,
+    first_ctx: usize,
+    out: &mut [f32],
+) {
     attend_with(
         isa,
         pool,
         shape,
         q,
         (keys, values),
-        ctx,
+        first_ctx,
         out,
-        prefetch_values,
+        prefetch_values_with_keys(),
     );
 }
 
-/// [`attend`] with the key pass's prefetch of the value rows chosen by the caller (a hint: the
-/// result is the same either way, which the tests check on both settings).
+/// [`attend_causal`] with the key pass's prefetch of the value rows chosen by the caller (a hint:
+/// the result is the same either way, which the tests check on both settings).
 #[allow(clippy::too_many_arguments)]
 fn attend_with<E: KvElement>(
     isa: Isa,
@@ -239,44 +280,71 @@ fn attend_with<E: KvElement>(
     shape: AttentionShape,
     q: &[f32],
     (keys, values): (KvHeads<'_, E>, KvHeads<'_, E>),
-    ctx: usize,
+    first_ctx: usize,
     out: &mut [f32],
     prefetch_values_with_keys: bool,
 ) {
     let (d, group) = (shape.head_dim, shape.group());
-    assert!(shape.heads.is_multiple_of(shape.kv_heads) && ctx > 0);
-    assert!(q.len() >= shape.heads * d && out.len() >= shape.heads * d);
+    let row = shape.heads * d;
+    assert!(shape.heads.is_multiple_of(shape.kv_heads) && first_ctx > 0 && row > 0);
+    assert!(q.len().is_multiple_of(row) && q.len() == out.len());
+    let tokens = q.len() / row;
+    let last_ctx = first_ctx + tokens.max(1) - 1;
     for kv in [&keys, &values] {
-        assert!(kv.head_dim == d && kv.head_stride >= ctx * d);
-        assert!(kv.data.len() >= (shape.kv_heads - 1) * kv.head_stride + ctx * d);
+        assert!(kv.head_dim == d && kv.head_stride >= last_ctx * d);
+        assert!(kv.data.len() >= (shape.kv_heads - 1) * kv.head_stride + last_ctx * d);
     }
     let path = Path::for_call(isa, shape);
-    let blocks = ctx.div_ceil(BLOCK_POSITIONS);
-    let per_item = group * partial_len(d);
-    let mut partials = vec![0f32; shape.kv_heads * blocks * per_item];
+    let per_token = group * partial_len(d);
     let scale = 1.0 / (d as f32).sqrt();
-    pool.for_each_chunk_maybe_inline(
-        blocks * shape.kv_heads < 2,
-        &mut partials,
-        per_item,
-        |item, part| {
-            let (kvh, b) = (item / blocks, item % blocks);
-            let p0 = b * BLOCK_POSITIONS;
-            let len = BLOCK_POSITIONS.min(ctx - p0);
-            let block = Block {
-                q: &q[kvh * group * d..(kvh + 1) * group * d],
-                keys: keys.rows(kvh, p0, len),
-                values: values.rows(kvh, p0, len),
-                len,
-                stride: d,
-                offset: 0,
-                scale,
-                prefetch_values_with_keys,
-            };
-            run_block(path, &block, d, part);
-        },
-    );
-    merge(&partials, shape, blocks, &mut out[..shape.heads * d]);
+    let mut partials = Vec::new();
+    for (c, (qc, oc)) in q
+        .chunks(CAUSAL_TOKENS * row)
+        .zip(out.chunks_mut(CAUSAL_TOKENS * row))
+        .enumerate()
+    {
+        let n = qc.len() / row;
+        let ctx_of = |t: usize| first_ctx + c * CAUSAL_TOKENS + t;
+        // Items span the last token's blocks; a token skips the blocks past its own positions.
+        let blocks = ctx_of(n - 1).div_ceil(BLOCK_POSITIONS);
+        let per_item = n * per_token;
+        partials.clear();
+        partials.resize(shape.kv_heads * blocks * per_item, 0f32);
+        pool.for_each_chunk_maybe_inline(
+            blocks * shape.kv_heads < 2,
+            &mut partials,
+            per_item,
+            |item, part| {
+                let (kvh, b) = (item / blocks, item % blocks);
+                let p0 = b * BLOCK_POSITIONS;
+                for (t, pt) in part.chunks_exact_mut(per_token).enumerate() {
+                    let ctx = ctx_of(t);
+                    if p0 >= ctx {
+                        continue;
+                    }
+                    let len = BLOCK_POSITIONS.min(ctx - p0);
+                    let qt = &qc[t * row..(t + 1) * row];
+                    let block = Block {
+                        q: &qt[kvh * group * d..(kvh + 1) * group * d],
+                        keys: keys.rows(kvh, p0, len),
+                        values: values.rows(kvh, p0, len),
+                        len,
+                        stride: d,
+                        offset: 0,
+                        scale,
+                        prefetch_values_with_keys,
+                    };
+                    run_block(path, &block, d, pt);
+                }
+            },
+        );
+        for (t, ot) in oc.chunks_exact_mut(row).enumerate() {
+            let token_blocks = ctx_of(t).div_ceil(BLOCK_POSITIONS);
+            merge(shape, token_blocks, ot, |kvh, b| {
+                &partials[(kvh * blocks + b) * per_item + t * per_token..][..per_token]
+            });
+        }
+    }
 }
 
 fn run_block<E: KvElement>(path: Path, block: &Block<'_, E>, d: usize, part: &mut [f32]) {
@@ -385,13 +453,19 @@ fn block_portable<E: KvElement>(block: &Block<'_, E>, d: usize, part: &mut [f32]
     }
 }
 
-/// Merges the blocks' partials per head, in block order.
-fn merge(partials: &[f32], shape: AttentionShape, blocks: usize, out: &mut [f32]) {
+/// Merges the blocks' partials per head, in block order: `item(kvh, b)` is the partials of KV
+/// head `kvh`'s block `b` (per query head of its group: m, l, acc).
+fn merge<'p>(
+    shape: AttentionShape,
+    blocks: usize,
+    out: &mut [f32],
+    item: impl Fn(usize, usize) -> &'p [f32],
+) {
     let (d, group) = (shape.head_dim, shape.group());
     let pl = partial_len(d);
     for (head, oh) in out.chunks_exact_mut(d).enumerate() {
         let (kvh, h) = (head / group, head % group);
-        let part = |b: usize| &partials[((kvh * blocks + b) * group + h) * pl..][..pl];
+        let part = |b: usize| &item(kvh, b)[h * pl..(h + 1) * pl];
         let m = (0..blocks)
             .map(|b| part(b)[0])
             .fold(f32::NEG_INFINITY, f32::max);
@@ -558,6 +632,73 @@ mod tests {
                 differ.count(),
                 0,
                 "{what}, {} elements, values prefetched with keys: {prefetch_values}",
+                E::BYTES
+            );
+        }
+    }
+
+    /// A prompt batch gives every token the bits `attend` gives it alone: across a block
+    /// boundary (positions 250–289), over several passes of [`CAUSAL_TOKENS`] (70 tokens from
+    /// the start), on every ISA's path (AVX-512, its twin, the portable one for head width 40)
+    /// and both cache types.
+    #[test]
+    fn a_prompt_batch_gives_each_token_the_bits_it_gets_alone() {
+        let pool = WorkerPool::new(2, false).unwrap();
+        for isa in Isa::supported() {
+            for (heads, kv_heads, d) in [(8, 2, 128), (3, 3, 64), (4, 2, 40)] {
+                let shape = AttentionShape {
+                    heads,
+                    kv_heads,
+                    head_dim: d,
+                };
+                for (first_ctx, tokens) in [(1, 1), (250, 40), (1, 70), (300, 3)] {
+                    let cap = first_ctx + tokens - 1;
+                    let mut r = rng((first_ctx * 7 + tokens + d) as u64);
+                    let mut gen = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
+                        (0..n).map(|_| r.random_range(lo..hi)).collect()
+                    };
+                    let q = gen(tokens * heads * d, -2.0, 2.0);
+                    let (k, v) = (
+                        gen(cap * shape.kv_dim(), -2.0, 2.0),
+                        gen(cap * shape.kv_dim(), -2.0, 2.0),
+                    );
+                    // And every score negative: a block a token does not reach must not join its
+                    // merge even where its empty partial (m = 0) would be the largest.
+                    let (qp, kn) = (gen(q.len(), 0.0, 2.0), gen(k.len(), -2.0, 0.0));
+                    for (q, k) in [(&q, &k), (&qp, &kn)] {
+                        causal_matches_alone::<f32>(isa, &pool, shape, q, (k, &v), first_ctx);
+                        causal_matches_alone::<half::f16>(isa, &pool, shape, q, (k, &v), first_ctx);
+                    }
+                }
+            }
+        }
+    }
+
+    fn causal_matches_alone<E: KvElement>(
+        isa: Isa,
+        pool: &WorkerPool,
+        shape: AttentionShape,
+        q: &[f32],
+        (k, v): (&[f32], &[f32]),
+        first_ctx: usize,
+    ) {
+        let (d, row) = (shape.head_dim, shape.heads * shape.head_dim);
+        let cap = k.len() / shape.kv_dim();
+        let ((k, _), (v, _)) = (stored::<E>(k), stored::<E>(v));
+        let (k, v) = (KvHeads::new(&k, cap * d, d), KvHeads::new(&v, cap * d, d));
+        let mut batch = vec![0f32; q.len()];
+        attend_causal(isa, pool, shape, q, k, v, first_ctx, &mut batch);
+        for (t, (qt, bt)) in q.chunks_exact(row).zip(batch.chunks_exact(row)).enumerate() {
+            let mut alone = vec![0f32; row];
+            attend(isa, pool, shape, qt, k, v, first_ctx + t, &mut alone);
+            let differ = alone
+                .iter()
+                .zip(bt)
+                .filter(|(x, y)| x.to_bits() != y.to_bits());
+            assert_eq!(
+                differ.count(),
+                0,
+                "{isa} {shape:?} {} bytes: token {t} of a batch from ctx {first_ctx}",
                 E::BYTES
             );
         }

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use crate::activation::QuantizedActivations;
-use crate::cpu::attention::{self, AttentionShape};
+use crate::cpu::attention::{self, AttentionShape, KvHeads};
 use crate::cpu::embedding_gemv::{self, Prefetch};
 use crate::cpu::kv_element::{KvCacheType, KvElement};
 use crate::cpu::worker_pool::WorkerPool;
@@ -305,15 +305,7 @@ impl<'m> Session<'m> {
                 self.kv
                     .store(l, p, &k[t * kvd..(t + 1) * kvd], &v[t * kvd..(t + 1) * kvd]);
             }
-            for t in 0..n {
-                self.attend(
-                    l,
-                    self.pos + t + 1,
-                    &q[t * h..(t + 1) * h],
-                    ggml && n == 1,
-                    &mut attn[t * h..(t + 1) * h],
-                );
-            }
+            self.attend(l, self.pos + 1, &q, ggml && n == 1, &mut attn);
             t0 = self.profile.lap(Op::Attention, t0);
 
             rms_norm_rows(pool, &attn, &w.attn_sub_norm, hp.rms_eps, &mut hbuf);
@@ -383,18 +375,27 @@ impl<'m> Session<'m> {
         attention_shape(self.model.hparams())
     }
 
-    /// Grouped-query attention of one query row over cached positions `0..ctx` of layer `l`,
-    /// heads split over the worker pool.
+    /// Grouped-query attention of consecutive query rows (`hidden` floats each) over layer `l`'s
+    /// cache: row t over positions `0..first_ctx + t`, heads split over the worker pool.
     ///
-    /// [`Numerics::Fast`] runs the f32 kernel. Otherwise scores, softmax and the weighted sum run
-    /// in f64: cheap next to the weight streaming, and independent of summation order to the last
-    /// f32 bit, which keeps int8 rounding downstream identical to other implementations.
-    /// With `f16_probabilities` the softmax weights are rounded to F16 before P·V (ggml's
-    /// single-token path).
-    fn attend(&self, l: usize, ctx: usize, q: &[f32], f16_probabilities: bool, out: &mut [f32]) {
+    /// [`Numerics::Fast`] runs the f32 kernel, a prompt's rows together
+    /// ([`attention::attend_causal`]: each block of the cache read once per pass over up to
+    /// [`attention::CAUSAL_TOKENS`] rows, each row the bits it would get alone). Otherwise scores,
+    /// softmax and the weighted sum run in f64, a row at a time: cheap next to the weight
+    /// streaming, and independent of summation order to the last f32 bit, which keeps int8
+    /// rounding downstream identical to other implementations. With `f16_probabilities` the
+    /// softmax weights are rounded to F16 before P·V (ggml's single-token path).
+    fn attend(
+        &self,
+        l: usize,
+        first_ctx: usize,
+        q: &[f32],
+        f16_probabilities: bool,
+        out: &mut [f32],
+    ) {
         match &self.kv {
-            KvCache::F32(kv) => self.attend_in(kv, l, ctx, q, f16_probabilities, out),
-            KvCache::F16(kv) => self.attend_in(kv, l, ctx, q, f16_probabilities, out),
+            KvCache::F32(kv) => self.attend_in(kv, l, first_ctx, q, f16_probabilities, out),
+            KvCache::F16(kv) => self.attend_in(kv, l, first_ctx, q, f16_probabilities, out),
         }
     }
 
@@ -403,27 +404,43 @@ impl<'m> Session<'m> {
         &self,
         kv: &KvBuffers<E>,
         l: usize,
-        ctx: usize,
+        first_ctx: usize,
         q: &[f32],
         f16_probabilities: bool,
         out: &mut [f32],
     ) {
-        let hp = self.model.hparams();
         let (keys, values) = (kv.keys(l), kv.values(l));
         if self.numerics == Numerics::Fast {
             let shape = self.attention_shape();
-            attention::attend(
+            attention::attend_causal(
                 self.engine.isa(),
                 self.engine.pool(),
                 shape,
                 q,
                 keys,
                 values,
-                ctx,
+                first_ctx,
                 out,
             );
             return;
         }
+        let h = self.model.hparams().hidden;
+        for (t, (qt, ot)) in q.chunks_exact(h).zip(out.chunks_exact_mut(h)).enumerate() {
+            self.attend_exact(keys, values, first_ctx + t, qt, f16_probabilities, ot);
+        }
+    }
+
+    /// One query row over positions `0..ctx` in f64 (see [`Self::attend`]).
+    fn attend_exact<E: KvElement>(
+        &self,
+        keys: KvHeads<'_, E>,
+        values: KvHeads<'_, E>,
+        ctx: usize,
+        q: &[f32],
+        f16_probabilities: bool,
+        out: &mut [f32],
+    ) {
+        let hp = self.model.hparams();
         let d = hp.head_dim();
         let group = hp.heads / hp.kv_heads;
         let scale = 1.0 / (d as f64).sqrt();
