@@ -234,8 +234,7 @@ pub fn attend<E: KvElement>(
         pool,
         shape,
         &q[..row],
-        keys,
-        values,
+        (keys, values),
         ctx,
         &mut out[..row],
     );
@@ -248,26 +247,25 @@ pub fn attend<E: KvElement>(
 /// # Panics
 /// If `q` and `out` do not hold the same whole number of rows, the caches hold fewer positions
 /// than the last token sees, or `heads` is not a multiple of `kv_heads`.
-#[allow(clippy::too_many_arguments)]
 pub fn attend_causal<E: KvElement>(
     isa: Isa,
     pool: &WorkerPool,
     shape: AttentionShape,
     q: &[f32],
-    keys: KvHeads<'_, E>,
-    values: KvHeads<'_, E>,
+    keys_values: (KvHeads<'_, E>, KvHeads<'_, E>),
     first_ctx: usize,
     out: &mut [f32],
 ) {
+    let prefetch_values = prefetch_values_with_keys();
     attend_with(
         isa,
         pool,
         shape,
         q,
-        (keys, values),
+        keys_values,
         first_ctx,
         out,
-        prefetch_values_with_keys(),
+        prefetch_values,
     );
 }
 
@@ -687,7 +685,7 @@ mod tests {
         let ((k, _), (v, _)) = (stored::<E>(k), stored::<E>(v));
         let (k, v) = (KvHeads::new(&k, cap * d, d), KvHeads::new(&v, cap * d, d));
         let mut batch = vec![0f32; q.len()];
-        attend_causal(isa, pool, shape, q, k, v, first_ctx, &mut batch);
+        attend_causal(isa, pool, shape, q, (k, v), first_ctx, &mut batch);
         for (t, (qt, bt)) in q.chunks_exact(row).zip(batch.chunks_exact(row)).enumerate() {
             let mut alone = vec![0f32; row];
             attend(isa, pool, shape, qt, k, v, first_ctx + t, &mut alone);

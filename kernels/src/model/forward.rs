@@ -417,8 +417,7 @@ impl<'m> Session<'m> {
                 self.engine.pool(),
                 shape,
                 q,
-                keys,
-                values,
+                (keys, values),
                 first_ctx,
                 out,
             );
