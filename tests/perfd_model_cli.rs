@@ -473,18 +473,18 @@ fn other_kernel_parameters_are_measured_interleaved_and_named() {
         assert!(huge <= r["model"]["file_bytes"].as_u64().unwrap());
     }
 
-    // The ternary codes in lanes16 against row-major, the same file loaded twice.
+    // The ternary codes in lanes16 against trits16, the same file loaded twice.
     let r = bench_json(
         &[
             &QUICK_TINY[..],
-            &["--layout", "lanes16", "--compare-layout", "row-major"],
+            &["--layout", "lanes16", "--compare-layout", "trits16"],
         ]
         .concat(),
         dir.path(),
     );
     assert_eq!(r["model"]["weights_layout"], "lanes16");
     let c = &r["comparison"];
-    assert_eq!(c["model"]["weights_layout"], "row-major");
+    assert_eq!(c["model"]["weights_layout"], "trits16");
     assert_eq!(c["model"]["path"], r["model"]["path"]);
     assert_eq!(c["ratios"].as_array().unwrap().len(), 2);
 

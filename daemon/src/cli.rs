@@ -325,10 +325,11 @@ pub struct BenchArgs {
     /// compared model.
     #[arg(long, value_name = "PLACEMENT", conflicts_with = "kernels")]
     pub compare_weights: Option<String>,
-    /// Order of the ternary codes in memory: `auto` (what the kernels read fastest: lanes16 for
+    /// Order of the ternary codes in memory: `auto` (what the kernels read fastest: trits16 for
     /// the AVX-512 VNNI kernel without AMX batches, else row-major), `row-major` (bitnet.cpp's
-    /// I2_S order, as in the file) or `lanes16` (16 rows per 64-byte line). Every kernel reads
-    /// both; the other one through a per-task repack.
+    /// I2_S order, as in the file), `lanes16` (16 rows per 64-byte line) or `trits16` (the same
+    /// lines with five codes per byte: 0.8x the bytes). Every kernel reads all three; the ones
+    /// it has no kernel for through a per-task repack.
     #[arg(
         long,
         value_enum,
@@ -428,4 +429,6 @@ pub enum LayoutArg {
     RowMajor,
     /// 16 rows per 64-byte line.
     Lanes16,
+    /// 16 rows per 64-byte line, five codes per byte (0.8x the bytes).
+    Trits16,
 }

@@ -35,7 +35,8 @@ pub struct KernelConfig {
     pub rows_per_task: usize,
     /// Weight rows sharing each activation load in prompt batches (two or more tokens). This
     /// and `decode_row_tile`, `batch_width` and `col_block` shape the row-major kernels' tiles;
-    /// the lanes16 kernel ([`Self::weight_layout`]) has fixed ones (16 or 32 rows, 8 tokens).
+    /// the lanes16 and trits16 kernels ([`Self::weight_layout`]) have fixed ones (16 or 32 rows,
+    /// 8 tokens).
     pub row_tile: usize,
     /// Weight rows sharing each activation load in decode (one token). 1 reads the weights as
     /// one stream per thread; 4 as four interleaved row streams with a quarter of the activation
@@ -198,17 +199,17 @@ impl ParamSpace {
             },
             ParamDomain {
                 name: "row_tile",
-                doc: "weight rows sharing each activation load in prompt batches (row-major kernels; lanes16 tiles are 32 rows)",
+                doc: "weight rows sharing each activation load in prompt batches (row-major kernels; lane-group tiles are 32 rows)",
                 values: texts(&ROW_TILES),
             },
             ParamDomain {
                 name: "decode_row_tile",
-                doc: "weight rows sharing each activation load in decode (1 = one row stream per thread; row-major kernels, lanes16 reads 16 rows per line)",
+                doc: "weight rows sharing each activation load in decode (1 = one row stream per thread; row-major kernels, lane groups read 16 rows per line)",
                 values: texts(&ROW_TILES),
             },
             ParamDomain {
                 name: "batch_width",
-                doc: "tokens sharing each unpacked weight vector (row-major kernels; lanes16 tiles are 8 tokens)",
+                doc: "tokens sharing each unpacked weight vector (row-major kernels; lane-group tiles are 8 tokens)",
                 values: texts(&BATCH_WIDTHS),
             },
             ParamDomain {
@@ -481,15 +482,17 @@ impl KernelConfig {
         self.isa.unwrap_or_else(Isa::best)
     }
 
-    /// The weight layout a model is loaded in for this configuration: lanes16 where the VNNI
-    /// kernel runs every call (isa avx512vnni without AMX batches), row-major otherwise. AMX
-    /// batches read lanes16 too, but unpacking a lane group to a panel stores 16-byte pieces
+    /// The weight layout a model is loaded in for this configuration: trits16 where the VNNI
+    /// kernels run every call (isa avx512vnni without AMX batches), row-major otherwise.
+    /// Trits16 decodes from 0.8× the bytes of lanes16 at the same prompt speed: 2b4t on the
+    /// Zen 5 VM, one `perfd bench --compare-layout trits16` run, decode 1.10×, prefill 0.995×.
+    /// AMX batches read lanes16 too, but unpacking a lane group to a panel stores 16-byte pieces
     /// where a row stores whole blocks: about twice the unpacking work per panel, not measured
     /// on an AMX host yet, so AMX hosts keep the file's order by default (`--layout lanes16`
     /// runs them on lanes16).
     pub fn weight_layout(&self) -> TernaryLayout {
         if self.resolved_isa() == Isa::Avx512Vnni && !self.amx {
-            TernaryLayout::Lanes16
+            TernaryLayout::Trits16
         } else {
             TernaryLayout::RowMajor
         }
@@ -500,11 +503,12 @@ impl KernelConfig {
     /// of them changes nothing but the noise of a measurement, so a tuner does not race them.
     pub fn unread_params(&self, layout: TernaryLayout, decode_only: bool) -> Vec<&'static str> {
         let mut unread = Vec::new();
-        let lanes_kernel = layout == TernaryLayout::Lanes16
+        let lanes_kernel = layout != TernaryLayout::RowMajor
             && self.resolved_isa() == Isa::Avx512Vnni
             && (decode_only || !self.amx);
         if lanes_kernel {
-            // The lanes16 kernel's tiles are fixed (16 or 32 rows, 8 tokens, whole rows).
+            // The lanes16 and trits16 kernels' tiles are fixed (16 or 32 rows, 8 tokens, whole
+            // rows).
             unread.extend(["row_tile", "decode_row_tile", "batch_width", "col_block"]);
         } else if decode_only {
             // One token: the row-major tiles take `decode_row_tile` rows, one token wide.

@@ -49,8 +49,9 @@ pub const GUARD_SHAPES: &[Shape] = &[
         cols: 255,
         tokens: 1,
     },
-    // Whole 16-row groups: engines whose layout is lanes16 run their own kernel (decode, and a
-    // batch of one full and one partial 8-token tile), not the per-task row-major repack.
+    // Whole 16-row groups: engines whose layout is lanes16 or trits16 run their own kernel
+    // (decode, and a batch of one full and one partial 8-token tile), not the per-task row-major
+    // repack.
     Shape {
         rows: 48,
         cols: 640,

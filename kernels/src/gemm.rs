@@ -14,12 +14,13 @@ use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::{i2s_reference, Isa};
 use crate::error::KernelError;
 use crate::format::i2s::I2sMatrixRef;
-use crate::format::i2s_relayout::lanes_rows_to_row_major;
+use crate::format::i2s_relayout::rows_to_row_major;
 use crate::format::ternary_layout::TernaryLayout;
 
 #[cfg(target_arch = "x86_64")]
 use crate::cpu::{
     i2s_amx, i2s_amx::AmxActs, i2s_avx2, i2s_avx512, i2s_avx512::InterleavedActs, i2s_lanes_avx512,
+    i2s_trits_avx512,
 };
 
 /// Kernel id of prompt batches on AMX tiles.
@@ -124,16 +125,18 @@ impl I2sGemm {
     }
 
     /// The layout a model is loaded in for this engine ([`KernelConfig::weight_layout`]):
-    /// lanes16 for the VNNI kernel without AMX batches, row-major otherwise. Every engine reads
-    /// both; AVX2 and AVX-512BW a lanes16 matrix through a per-task repack (slower, exact).
+    /// trits16 for the VNNI kernels without AMX batches, row-major otherwise. Every engine reads
+    /// all three; AVX2 and AVX-512BW a lanes16 or trits16 matrix (and AMX a trits16 one) through
+    /// a per-task repack (slower, exact).
     pub fn weight_layout(&self) -> TernaryLayout {
         self.config.weight_layout()
     }
 
-    /// The lanes16 kernel handles this call (matrix in lanes16, VNNI, no AMX batch).
+    /// A lane-group kernel handles this call (matrix in lanes16 or trits16, VNNI, no AMX
+    /// batch).
     fn lanes_kernel(&self, w: &I2sMatrixRef<'_>, prep: &Prepared<'_>) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if w.layout() == TernaryLayout::Lanes16
+        if w.layout() != TernaryLayout::RowMajor
             && self.isa == Isa::Avx512Vnni
             && !matches!(prep, Prepared::Amx(_))
         {
@@ -143,15 +146,16 @@ impl I2sGemm {
         false
     }
 
-    /// Kernels that read a lanes16 matrix only as row-major rows (AVX2, AVX-512BW): the
-    /// reference reads any layout through `code`, AMX unpacks lane groups itself.
-    fn repacks_lanes(&self, prep: &Prepared<'_>) -> bool {
+    /// Kernels that read a matrix in `layout` only as row-major rows (AVX2 and AVX-512BW on
+    /// lanes16 or trits16, AMX on trits16): the reference reads any layout through `code`, AMX
+    /// unpacks lanes16 groups itself.
+    fn repacks(&self, layout: TernaryLayout, prep: &Prepared<'_>) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if matches!(prep, Prepared::Amx(_)) {
+        if matches!(prep, Prepared::Amx(_)) && layout == TernaryLayout::Lanes16 {
             return false;
         }
         let _ = prep; // only read on x86_64
-        self.isa != Isa::Scalar
+        layout != TernaryLayout::RowMajor && self.isa != Isa::Scalar
     }
 
     /// The ISA actually used.
@@ -187,7 +191,7 @@ impl I2sGemm {
         Ok(())
     }
 
-    /// Activations for calls on matrices in `layouts`: the lanes16 kernel reads them in natural
+    /// Activations for calls on matrices in `layouts`: the lane-group kernels read them in natural
     /// order, the row-major AVX-512 tiles interleaved.
     fn prepare<'a>(
         &self,
@@ -200,7 +204,7 @@ impl I2sGemm {
         }
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni if layouts.all(|l| l == TernaryLayout::Lanes16) => {
+            Isa::Avx512Vnni if layouts.all(|l| l != TernaryLayout::RowMajor) => {
                 Prepared::Natural(acts)
             }
             #[cfg(target_arch = "x86_64")]
@@ -234,15 +238,20 @@ impl I2sGemm {
         if self.lanes_kernel(w, prep) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `lanes_kernel` holds only for isa avx512vnni, whose AVX-512F/BW/VNNI `new`
-            // verified, and a lanes16 matrix; `check_shapes` matched its columns to `acts`.
+            // verified, and a lanes16 or trits16 matrix, each handed to its own kernel;
+            // `check_shapes` matched its columns to `acts`.
             unsafe {
-                i2s_lanes_avx512::dot_codes_lanes(w, rows, acts, tile, out)
+                if w.layout() == TernaryLayout::Trits16 {
+                    i2s_trits_avx512::dot_codes_trits(w, rows, acts, tile, out)
+                } else {
+                    i2s_lanes_avx512::dot_codes_lanes(w, rows, acts, tile, out)
+                }
             };
-        } else if w.layout() == TernaryLayout::Lanes16 && self.repacks_lanes(prep) {
+        } else if self.repacks(w.layout(), prep) {
             // A kernel that reads rows: hand it this task's rows repacked (the reference reads
-            // either layout through `code`).
-            let mut packed = vec![0u8; rows.len() * w.row_bytes()];
-            lanes_rows_to_row_major(w, rows.clone(), &mut packed);
+            // every layout through `code`).
+            let mut packed = vec![0u8; rows.len() * w.padded_cols() / 4];
+            rows_to_row_major(w, rows.clone(), &mut packed);
             let rows_view = I2sMatrixRef::from_validated_parts(
                 &packed,
                 rows.len(),

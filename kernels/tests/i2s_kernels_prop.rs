@@ -4,6 +4,7 @@
 use bitnet_kernels::config::available_threads;
 use bitnet_kernels::cpu::i2s_reference;
 use bitnet_kernels::crossval::{check_shape, crossval, Shape, GUARD_SHAPES};
+use bitnet_kernels::format::i2s::I2sMatrix;
 use bitnet_kernels::format::i2s_relayout::relayout;
 use bitnet_kernels::format::ternary_layout::TernaryLayout;
 use bitnet_kernels::synthetic::{random_activations, random_matrix};
@@ -70,12 +71,14 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
-    /// Matrices in lanes16: the VNNI lanes kernel (decode, 8/4/2/1-token tiles, task row ranges
-    /// that start and end inside a group), and every other ISA through the per-task repack, all
-    /// bit-identical in i32 and f32 to the reference on the original row-major matrix.
+    /// Matrices in lanes16 and trits16: the VNNI lane-group kernels (decode, 8/4/2/1-token
+    /// tiles, task row ranges that start and end inside a group, trits16 rows whose last line
+    /// holds 1–4 digits), and every other ISA through the per-task repack, all bit-identical in
+    /// i32 and f32 to the reference on the original row-major matrix.
     #[test]
-    fn lanes16_matches_reference_on_every_isa(
+    fn lane_layouts_match_reference_on_every_isa(
         isa in isa_strategy(),
+        layout in prop::sample::select(vec![TernaryLayout::Lanes16, TernaryLayout::Trits16]),
         groups in 1usize..6,
         cols in 1usize..1100,
         tokens in 1usize..20,
@@ -89,32 +92,37 @@ proptest! {
         let mut g = engine(isa, threads, rows_per_task, 1, 4, 0, prefetch);
         g = I2sGemm::new(KernelConfig { prefetch_hint: hint, ..*g.config() }).unwrap();
         let m = random_matrix(rows, cols, seed).unwrap();
-        let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
+        let lanes = relayout(&m.view(), layout).unwrap();
         let x = random_activations(tokens, cols, seed ^ 1);
         let acts = QuantizedActivations::quantize(&x, tokens, cols).unwrap();
         prop_assert_eq!(
             g.dot_i32(&lanes.view(), &acts).unwrap(),
             i2s_reference::dot_i32(&m.view(), &acts),
-            "{}", g.config()
+            "{} {}", g.config(), layout
         );
         prop_assert_eq!(
             g.gemm(&lanes.view(), &acts).unwrap(),
             i2s_reference::gemm_f32(&m.view(), &acts),
-            "{}", g.config()
+            "{} {}", g.config(), layout
         );
     }
 }
 
-/// One token over lanes16 on every ISA (the VNNI decode writes whole groups straight to their
-/// rows, partial ones through a buffer): task row ranges on and off group boundaries, one and two
-/// threads, widths with and without a partial line pair, bit-identical in i32 and f32.
+/// One token over lanes16 and trits16 on every ISA (the VNNI lanes16 decode writes whole groups
+/// straight to their rows, partial ones through a buffer): task row ranges on and off group
+/// boundaries, one and two threads, widths with and without a partial line pair (lanes16) or a
+/// partial last line (trits16: 1000 and 6912 columns), bit-identical in i32 and f32.
 #[test]
-fn lanes16_decode_matches_reference_for_every_task_split() {
-    for isa in Isa::supported() {
-        for (groups, cols) in [(1usize, 128usize), (5, 2560), (7, 1000), (3, 6912)] {
+fn lane_layout_decode_matches_reference_for_every_task_split() {
+    let shapes = [(1usize, 128usize), (5, 2560), (7, 1000), (3, 6912)];
+    for (isa, layout) in Isa::supported()
+        .into_iter()
+        .flat_map(|isa| [(isa, TernaryLayout::Lanes16), (isa, TernaryLayout::Trits16)])
+    {
+        for (groups, cols) in shapes {
             let rows = 16 * groups;
             let m = random_matrix(rows, cols, 11 + cols as u64).unwrap();
-            let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
+            let lanes = relayout(&m.view(), layout).unwrap();
             let x = random_activations(1, cols, 5);
             let acts = QuantizedActivations::quantize(&x, 1, cols).unwrap();
             let dots = i2s_reference::dot_i32(&m.view(), &acts);
@@ -122,7 +130,7 @@ fn lanes16_decode_matches_reference_for_every_task_split() {
             for rows_per_task in [4usize, 8, 16, 32, 64] {
                 for threads in [1usize, 2] {
                     let g = engine(isa, threads, rows_per_task, 1, 4, 0, 4096);
-                    let what = format!("{} rows {rows} cols {cols}", g.config());
+                    let what = format!("{} {layout} rows {rows} cols {cols}", g.config());
                     assert_eq!(g.dot_i32(&lanes.view(), &acts).unwrap(), dots, "{what}");
                     assert_eq!(g.gemm(&lanes.view(), &acts).unwrap(), ys, "{what}");
                 }
@@ -278,6 +286,28 @@ fn every_packed_bit_is_read() {
     assert_eq!(flips, rows * cols * 2);
 }
 
+/// A row long enough that 256·Σ code·q passes 2³¹ (40960 columns of weight +1 against q = 127):
+/// the trits16 decode folds its sums every 1024 lines and stays exact.
+#[test]
+fn trits16_decode_is_exact_on_a_long_row_of_extremes() {
+    let (rows, cols) = (16, 40960);
+    let m = I2sMatrix::from_ternary(&vec![1i8; rows * cols], rows, cols, 1.0).unwrap();
+    let trits = relayout(&m.view(), TernaryLayout::Trits16).unwrap();
+    let acts = QuantizedActivations::quantize(&vec![1.0f32; cols], 1, cols).unwrap();
+    let want = i2s_reference::dot_i32(&m.view(), &acts);
+    // Σ w·q; the kernels sum code·q = (w + 1)·q, twice that, before subtracting Σq.
+    assert_eq!(want[0], 127 * cols as i32);
+    for isa in Isa::supported() {
+        let g = engine(isa, 2, 16, 1, 1, 0, 4096);
+        assert_eq!(
+            g.dot_i32(&trits.view(), &acts).unwrap(),
+            want,
+            "{}",
+            g.config()
+        );
+    }
+}
+
 /// The same for the lanes16 layout: every bit of a 16-row group is read by every kernel.
 #[test]
 fn every_packed_bit_of_a_lane_group_is_read() {
@@ -319,6 +349,56 @@ fn every_packed_bit_of_a_lane_group_is_read() {
             }
         }
     }
+}
+
+/// Every bit of a trits16 group, flipped, is read the same by every kernel as by the reference;
+/// a flipped byte may decode to the same five codes (256 bytes for 243 code patterns: flipping
+/// bit 0 often moves q within one pattern's range), but most change the result (87 % here).
+#[test]
+fn every_packed_bit_of_a_trits16_group_is_read_alike() {
+    let (rows, cols) = (16, 128);
+    let base = relayout(
+        &random_matrix(rows, cols, 9).unwrap().view(),
+        TernaryLayout::Trits16,
+    )
+    .unwrap();
+    let x: Vec<f32> = (0..cols)
+        .map(|j| {
+            if j % 2 == 0 {
+                -0.6
+            } else {
+                0.3 + (j as f32) / 300.0
+            }
+        })
+        .collect();
+    let acts = QuantizedActivations::quantize(&x, 1, cols).unwrap();
+    let engines: Vec<I2sGemm> = Isa::supported()
+        .into_iter()
+        .map(|isa| engine(isa, 1, 16, 1, 1, 0, 0))
+        .collect();
+    let before = i2s_reference::dot_i32(&base.view(), &acts);
+    let (mut flips, mut seen) = (0, 0);
+    for byte in 0..base.view().data().len() {
+        for bit in 0..8u32 {
+            let mut m = base.clone();
+            m.flip_bit(byte, bit);
+            let want = i2s_reference::dot_i32(&m.view(), &acts);
+            flips += 1;
+            seen += usize::from(want != before);
+            for g in &engines {
+                assert_eq!(
+                    g.dot_i32(&m.view(), &acts).unwrap(),
+                    want,
+                    "{} byte {byte} bit {bit}",
+                    g.kernel_id()
+                );
+            }
+        }
+    }
+    assert!(
+        seen * 4 >= flips * 3,
+        "{seen} of {flips} flips changed the result"
+    );
 }
 
 #[test]

@@ -68,20 +68,23 @@ fn prefill_equals_token_by_token_decode() {
     assert!(all.iter().all(|v| v.is_finite()));
 }
 
-/// Ternary projections reordered into lanes16 at load (in place in the huge-page copy, into
-/// owned copies from a read-only mapping) give every engine the row-major model's logits bit for
-/// bit: the integer dot products are exact whatever the order they are read in.
+/// Ternary projections reordered into lanes16 or trits16 at load (in place in the huge-page copy,
+/// into owned copies from a read-only mapping) give every engine the row-major model's logits bit
+/// for bit: the integer dot products are exact whatever the order they are read in.
 #[test]
-fn a_model_in_lanes16_gives_every_engine_the_row_major_logits() {
+fn a_model_in_a_lane_layout_gives_every_engine_the_row_major_logits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
     write_preset(&path, Preset::Tiny, 7).unwrap();
     let row_major =
         BitnetModel::load_as(&path, Placement::HugePages, TernaryLayout::RowMajor).unwrap();
     let tokens = [3u32, 141, 59, 265, 35, 89, 7, 400, 12];
-    for placement in [Placement::Mapped, Placement::HugePages] {
-        let lanes = BitnetModel::load_as(&path, placement, TernaryLayout::Lanes16).unwrap();
-        assert_eq!(lanes.weight_layout(), TernaryLayout::Lanes16);
+    for (placement, layout) in [Placement::Mapped, Placement::HugePages]
+        .into_iter()
+        .flat_map(|p| [(p, TernaryLayout::Lanes16), (p, TernaryLayout::Trits16)])
+    {
+        let lanes = BitnetModel::load_as(&path, placement, layout).unwrap();
+        assert_eq!(lanes.weight_layout(), layout);
         if lanes.placement() == Placement::HugePages {
             assert_ne!(lanes.bytes(), row_major.bytes(), "reordered in place");
         }
@@ -95,7 +98,7 @@ fn a_model_in_lanes16_gives_every_engine_the_row_major_logits() {
                 .unwrap()
                 .forward(&tokens, true)
                 .unwrap();
-            assert_eq!(want, got, "{isa}, {}", placement.name());
+            assert_eq!(want, got, "{isa}, {layout}, {}", placement.name());
             let mut step = Session::new(&lanes, &e, 16).unwrap();
             let vocab = lanes.hparams().vocab;
             let last = tokens
@@ -106,7 +109,7 @@ fn a_model_in_lanes16_gives_every_engine_the_row_major_logits() {
             assert_eq!(
                 &want[(tokens.len() - 1) * vocab..],
                 &last[..],
-                "{isa} decode"
+                "{isa}, {layout} decode"
             );
         }
     }

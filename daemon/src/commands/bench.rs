@@ -50,7 +50,10 @@ fn resolve_backend(args: &BenchArgs) -> Backend {
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
         || args.compare_layout.is_some()
-        || args.layout == crate::cli::LayoutArg::Lanes16
+        || matches!(
+            args.layout,
+            crate::cli::LayoutArg::Lanes16 | crate::cli::LayoutArg::Trits16
+        )
         || args.compare_params.is_some()
         || args.compare_kv_cache.is_some()
         || args.compare_llama_bench.is_some();

@@ -51,6 +51,10 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
             "--layout lanes16",
             args.layout == crate::cli::LayoutArg::Lanes16,
         ),
+        (
+            "--layout trits16",
+            args.layout == crate::cli::LayoutArg::Trits16,
+        ),
         ("--compare-params", args.compare_params.is_some()),
         ("--compare-kv-cache", args.compare_kv_cache.is_some()),
         // The device session's cache is f32.

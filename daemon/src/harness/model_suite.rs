@@ -197,6 +197,7 @@ fn weight_layout(value: LayoutArg, engine: &I2sGemm) -> TernaryLayout {
         LayoutArg::Auto => engine.weight_layout(),
         LayoutArg::RowMajor => TernaryLayout::RowMajor,
         LayoutArg::Lanes16 => TernaryLayout::Lanes16,
+        LayoutArg::Trits16 => TernaryLayout::Trits16,
     }
 }
 

@@ -107,10 +107,10 @@ pub struct ModelInfo {
     /// 2 MiB pages) or `mapped` (the file's page-cache pages).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weights_placement: Option<String>,
-    /// Order of the ternary codes the kernels read: `row-major` (bitnet.cpp's I2_S) or `lanes16`
-    /// (16 rows per 64-byte line, the AVX-512 VNNI kernel's; a projection whose rows are not a
-    /// multiple of 16, none in BitNet's shapes, stays row-major). Absent for peers and older
-    /// reports.
+    /// Order of the ternary codes the kernels read: `row-major` (bitnet.cpp's I2_S), `lanes16`
+    /// (16 rows per 64-byte line) or `trits16` (those lines with five codes per byte, the
+    /// AVX-512 VNNI kernel's default); a projection whose rows are not a multiple of 16, none in
+    /// BitNet's shapes, stays row-major. Absent for peers and older reports.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weights_layout: Option<String>,
     /// Bytes of the model the kernel backed with 2 MiB pages at the end of the run.

@@ -11,6 +11,7 @@ use crate::error::KernelError;
 use crate::format::ternary_layout::{
     lanes_code_position, TernaryLayout, LANE_LINE_BYTES, LANE_LINE_COLS, LANE_ROWS,
 };
+use crate::format::trits16;
 
 /// Weights per I2_S block.
 pub const BLOCK_WEIGHTS: usize = 128;
@@ -243,11 +244,11 @@ impl<'a> I2sMatrixRef<'a> {
             return Err(KernelError::InvalidShape {
                 rows,
                 cols,
-                reason: "the lanes16 layout needs a multiple of 16 rows",
+                reason: "the lanes16 and trits16 layouts need a multiple of 16 rows",
             });
         }
         check_scale(scale)?;
-        let expected = rows * padded_cols(cols) / 4;
+        let expected = rows * layout.row_bytes(padded_cols(cols));
         if data.len() != expected {
             return Err(KernelError::ByteLength {
                 format: FORMAT,
@@ -295,9 +296,9 @@ impl<'a> I2sMatrixRef<'a> {
     pub fn padded_cols(&self) -> usize {
         padded_cols(self.cols)
     }
-    /// Packed bytes per row.
+    /// Packed bytes per row in this matrix's layout (a row-major row: `padded_cols / 4`).
     pub fn row_bytes(&self) -> usize {
-        self.padded_cols() / 4
+        self.layout.row_bytes(self.padded_cols())
     }
     /// Tensor scale (multiplies every ternary weight).
     pub fn scale(&self) -> f32 {
@@ -334,10 +335,14 @@ impl<'a> I2sMatrixRef<'a> {
                 let (byte, shift) = lanes_code_position(self.row_bytes(), r, j);
                 (self.data[byte] >> shift) & 3
             }
+            TernaryLayout::Trits16 => {
+                let (byte, k) = trits16::code_position(trits16::lines(self.padded_cols()), r, j);
+                trits16::digit(self.data[byte], k)
+            }
         }
     }
     /// Row-aligned flat index (row · padded_cols + column) of the code at bit shift 2·`slot` of
-    /// data byte `i`.
+    /// data byte `i` (a 2-bit layout).
     fn flat_index(&self, i: usize, slot: usize) -> usize {
         match self.layout {
             TernaryLayout::RowMajor => {
@@ -350,11 +355,16 @@ impl<'a> I2sMatrixRef<'a> {
                 let col = (within / LANE_LINE_BYTES) * LANE_LINE_COLS + 4 * (3 - slot) + within % 4;
                 row * self.padded_cols() + col
             }
+            TernaryLayout::Trits16 => unreachable!("trits16 bytes hold no 2-bit codes"),
         }
     }
 
-    /// Checks that no packed code is 3; kernels would read it as weight +2.
+    /// Checks that no packed code is 3; kernels would read it as weight +2. Every trits16 byte
+    /// reads as five codes 0..=2 (`format::trits16`), so there is nothing to check there.
     pub fn validate_codes(&self) -> Result<(), KernelError> {
+        if self.layout == TernaryLayout::Trits16 {
+            return Ok(());
+        }
         for (i, &b) in self.data.iter().enumerate() {
             // A code of 3 has both bits of its pair set.
             let pairs = b & (b >> 1) & ZERO_BYTE;

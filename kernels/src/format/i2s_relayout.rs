@@ -1,12 +1,13 @@
-//! Moves I2_S codes between the row-major and the lanes16 layout ([`TernaryLayout`]): once per
-//! matrix at model load (in place, a lane group at a time), and per task where a kernel that
-//! only reads row-major meets a lanes16 matrix.
+//! Moves I2_S codes between the row-major, lanes16 and trits16 layouts ([`TernaryLayout`]): once
+//! per matrix at model load (in place, a lane group at a time), and per task where a kernel that
+//! only reads row-major meets a lanes16 or trits16 matrix.
 
 use std::ops::Range;
 
 use crate::error::KernelError;
-use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
+use crate::format::i2s::{code_position, I2sMatrix, I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
 use crate::format::ternary_layout::{TernaryLayout, LANE_LINE_BYTES, LANE_LINE_COLS, LANE_ROWS};
+use crate::format::trits16;
 
 /// Row-major byte offset (within its row) and bit shift holding columns `16c + 4p + i`, p = 0..3,
 /// at offsets `+4p`: a 16-column line never crosses a 32-column plane of a 128-weight block, so
@@ -102,29 +103,62 @@ pub fn lanes_rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &m
     }
 }
 
-/// A copy of `w` in `layout` (itself when it is in `layout` already); a layout that does not fit
-/// the matrix (lanes16 with rows not a multiple of 16) is an error.
-pub fn relayout(w: &I2sMatrixRef<'_>, layout: TernaryLayout) -> Result<I2sMatrix, KernelError> {
-    let (rows, row_bytes) = (w.rows(), w.row_bytes());
-    let mut data = w.data().to_vec();
-    match (w.layout(), layout) {
-        (from, to) if from == to => {}
-        (TernaryLayout::RowMajor, TernaryLayout::Lanes16) => {
-            if !layout.fits(rows) {
-                return Err(KernelError::InvalidShape {
-                    rows,
-                    cols: w.cols(),
-                    reason: "the lanes16 layout needs a multiple of 16 rows",
-                });
+/// Rows `rows` of `w`, in any layout, as row-major packed rows into `out`
+/// (`rows.len() · padded_cols / 4` bytes).
+pub fn rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &mut [u8]) {
+    let row_bytes = w.padded_cols() / 4;
+    match w.layout() {
+        TernaryLayout::RowMajor => {
+            out.copy_from_slice(&w.data()[rows.start * row_bytes..rows.end * row_bytes])
+        }
+        TernaryLayout::Lanes16 => lanes_rows_to_row_major(w, rows, out),
+        TernaryLayout::Trits16 => {
+            // Only the tests and the kernels without a trits16 path come here; the code of each
+            // weight through `code` keeps this the one definition of the layout.
+            for (k, r) in rows.enumerate() {
+                let dst = &mut out[k * row_bytes..(k + 1) * row_bytes];
+                for j in 0..w.padded_cols() {
+                    let (byte, shift) = code_position(j % BLOCK_WEIGHTS);
+                    let slot = &mut dst[(j / BLOCK_WEIGHTS) * BLOCK_BYTES + byte];
+                    let code = if j < w.cols() { w.code(r, j) } else { 1 };
+                    *slot = (*slot & !(3 << shift)) | (code << shift);
+                }
             }
-            row_major_to_lanes_in_place(&mut data, rows, row_bytes);
         }
-        (TernaryLayout::Lanes16, TernaryLayout::RowMajor) => {
-            lanes_rows_to_row_major(w, 0..rows, &mut data);
-        }
-        _ => unreachable!("two layouts, every pair handled above"),
     }
-    I2sMatrix::from_aligned_in(data, rows, w.cols(), w.scale(), layout)
+}
+
+/// A copy of `w` in `layout` (itself when it is in `layout` already); a layout that does not fit
+/// the matrix (lanes16 or trits16 with rows not a multiple of 16) is an error.
+pub fn relayout(w: &I2sMatrixRef<'_>, layout: TernaryLayout) -> Result<I2sMatrix, KernelError> {
+    let (rows, cols) = (w.rows(), w.cols());
+    if w.layout() == layout {
+        return I2sMatrix::from_aligned_in(w.data().to_vec(), rows, cols, w.scale(), layout);
+    }
+    if !layout.fits(rows) {
+        return Err(KernelError::InvalidShape {
+            rows,
+            cols,
+            reason: "the lanes16 and trits16 layouts need a multiple of 16 rows",
+        });
+    }
+    let row_bytes = w.padded_cols() / 4;
+    let mut data = match w.layout() {
+        TernaryLayout::Lanes16 if layout == TernaryLayout::Trits16 => w.data().to_vec(),
+        _ => {
+            let mut rm = vec![0u8; rows * row_bytes];
+            rows_to_row_major(w, 0..rows, &mut rm);
+            if layout != TernaryLayout::RowMajor {
+                row_major_to_lanes_in_place(&mut rm, rows, row_bytes);
+            }
+            rm
+        }
+    };
+    if layout == TernaryLayout::Trits16 {
+        let len = trits16::lanes_to_trits_in_place(&mut data, rows, w.padded_cols());
+        data.truncate(len);
+    }
+    I2sMatrix::from_aligned_in(data, rows, cols, w.scale(), layout)
 }
 
 #[cfg(test)]
@@ -177,5 +211,42 @@ mod tests {
         );
         let odd = random_matrix(24, 128, 1).unwrap();
         assert!(relayout(&odd.view(), TernaryLayout::Lanes16).is_err());
+        assert!(relayout(&odd.view(), TernaryLayout::Trits16).is_err());
+    }
+
+    #[test]
+    fn trits16_holds_every_code_in_four_fifths_of_the_bytes_and_converts_back() {
+        // 300 columns pad to 384: 19 full lines and one of four digits; 2560 ends on a line.
+        for (rows, cols) in [(16, 128), (32, 300), (48, 2560), (16, 6912)] {
+            let m = random_matrix(rows, cols, 11).unwrap();
+            let trits = relayout(&m.view(), TernaryLayout::Trits16).unwrap();
+            let v = trits.view();
+            assert_eq!(v.layout(), TernaryLayout::Trits16);
+            assert_eq!(
+                v.data().len(),
+                rows * trits16::row_bytes(m.view().padded_cols())
+            );
+            assert!(5 * v.data().len() <= 4 * m.view().data().len() + 5 * 4 * rows);
+            for r in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(m.view().code(r, j), v.code(r, j), "({r}, {j})");
+                }
+            }
+            assert_eq!(relayout(&v, TernaryLayout::RowMajor).unwrap(), m);
+            let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
+            assert_eq!(relayout(&v, TernaryLayout::Lanes16).unwrap(), lanes);
+            assert_eq!(
+                relayout(&lanes.view(), TernaryLayout::Trits16).unwrap(),
+                trits
+            );
+            let rb = m.view().row_bytes();
+            let part_rows = rows / 2 - 3..rows / 2 + 2;
+            let mut part = vec![0u8; 5 * rb];
+            rows_to_row_major(&v, part_rows.clone(), &mut part);
+            assert_eq!(
+                part,
+                m.view().data()[part_rows.start * rb..part_rows.end * rb]
+            );
+        }
     }
 }

@@ -7,3 +7,4 @@ pub mod i2s;
 pub mod i2s_relayout;
 pub mod ternary;
 pub mod ternary_layout;
+pub mod trits16;

@@ -1,5 +1,6 @@
-//! Where a ternary weight's 2-bit code sits in a row-aligned I2_S matrix: in bitnet.cpp's row-major
-//! block order, or in the lane-major order of the AVX-512 VNNI kernel.
+//! Where a ternary weight's code sits in a row-aligned I2_S matrix: in bitnet.cpp's row-major
+//! block order, in the lane-major order of the AVX-512 VNNI kernel, or in that order with five
+//! codes per byte (`format::trits16`).
 //!
 //! **Lanes** (`lanes16`): rows go in groups of 16, a group's bytes are contiguous, and each
 //! 64-byte line of a group holds 16 columns of all 16 rows. Row `r`'s four bytes are the line's
@@ -11,7 +12,8 @@
 //! `cargo bench --bench i2s_gemv`, 6912×2560 in cache, 56.3 → 79.9 GiB/s against the row-major
 //! VNNI kernel; 2B-4T prefill (pp128) 1.18× in one `perfd bench --compare-layout row-major` run.
 //!
-//! Both layouts use the same bytes per matrix, `rows · padded_cols / 4`.
+//! Row-major and lanes16 use the same bytes per matrix, `rows · padded_cols / 4`; trits16 0.8× of
+//! that ([`TernaryLayout::row_bytes`]).
 
 use std::fmt;
 
@@ -30,6 +32,9 @@ pub enum TernaryLayout {
     RowMajor,
     /// Lane groups of 16 rows (the AVX-512 VNNI kernel's order; see the module docs).
     Lanes16,
+    /// Lane groups of 16 rows, five codes per byte (the AVX-512 VNNI decode's order; see
+    /// `format::trits16`).
+    Trits16,
 }
 
 impl TernaryLayout {
@@ -38,6 +43,7 @@ impl TernaryLayout {
         match self {
             Self::RowMajor => "row-major",
             Self::Lanes16 => "lanes16",
+            Self::Trits16 => "trits16",
         }
     }
 
@@ -45,7 +51,15 @@ impl TernaryLayout {
     pub fn fits(self, rows: usize) -> bool {
         match self {
             Self::RowMajor => true,
-            Self::Lanes16 => rows.is_multiple_of(LANE_ROWS),
+            Self::Lanes16 | Self::Trits16 => rows.is_multiple_of(LANE_ROWS),
+        }
+    }
+
+    /// Bytes a row of `padded_cols` columns (a multiple of 4) takes in this layout.
+    pub fn row_bytes(self, padded_cols: usize) -> usize {
+        match self {
+            Self::RowMajor | Self::Lanes16 => padded_cols / 4,
+            Self::Trits16 => crate::format::trits16::row_bytes(padded_cols),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cpu::lanes_pack::row_major_to_lanes_in_place;
+use crate::cpu::lanes_pack::{lanes_to_trits_in_place, row_major_to_lanes_in_place};
 use crate::format::embedding::EmbeddingFormat;
 use crate::format::ggml_blocks::{
     bf16, tq1_0_block, tq2_0_block, TernaryBlock, QK_K, TQ1_0_BLOCK_BYTES, TQ2_0_BLOCK_BYTES,
@@ -15,7 +15,8 @@ use crate::model::error::ModelError;
 use crate::model::hparams::BitnetHparams;
 use crate::model::op_profile::Op;
 
-/// A ternary projection: borrowed from the file's bytes (reordered there in place for lanes16),
+/// A ternary projection: borrowed from the file's bytes (reordered there in place for lanes16
+/// and trits16),
 /// or an owned copy (repacked when rows are not block-aligned, or reordered from a read-only
 /// mapping).
 #[derive(Debug)]
@@ -84,23 +85,40 @@ impl LayerWeights {
     }
 }
 
-/// A lanes16 copy of a row-major projection (from a read-only mapping, or an owned repack of
-/// TQ2_0/TQ1_0), reordered with the same routine as in place.
-fn lanes16_copy(view: &I2sMatrixRef<'_>) -> Result<I2sMatrix, ModelError> {
+/// A copy of a row-major projection (from a read-only mapping, or an owned repack of
+/// TQ2_0/TQ1_0) in `layout`, reordered with the same routine as in place.
+fn layout_copy(view: &I2sMatrixRef<'_>, layout: TernaryLayout) -> Result<I2sMatrix, ModelError> {
     let mut data = view.data().to_vec();
-    row_major_to_lanes_in_place(&mut data, view.rows(), view.row_bytes());
+    let len = reorder_tensor(&mut data, view.rows(), layout);
+    data.truncate(len);
     Ok(I2sMatrix::from_aligned_in(
         data,
         view.rows(),
         view.cols(),
         view.scale(),
-        TernaryLayout::Lanes16,
+        layout,
     )?)
 }
 
-/// Reorders the tensors `(offset, len, rows)` of `bytes` from row-major into lanes16, in
-/// parallel over tensors (2b4t: 210 tensors, 0.52 GB).
-fn reorder_in_place(bytes: &mut [u8], mut tensors: Vec<(usize, usize, usize)>) {
+/// Reorders one row-major tensor (`rows` rows filling `data`) into lanes16 or trits16 in place;
+/// returns the bytes it takes now (trits16: 0.8×, the rest of `data` left as it was).
+fn reorder_tensor(data: &mut [u8], rows: usize, layout: TernaryLayout) -> usize {
+    let row_bytes = data.len() / rows;
+    row_major_to_lanes_in_place(data, rows, row_bytes);
+    if layout == TernaryLayout::Trits16 {
+        lanes_to_trits_in_place(data, rows, 4 * row_bytes)
+    } else {
+        data.len()
+    }
+}
+
+/// Reorders the tensors `(offset, len, rows)` of `bytes` from row-major into `layout` (lanes16
+/// or trits16), in parallel over tensors (2b4t: 210 tensors, 0.52 GB).
+fn reorder_in_place(
+    bytes: &mut [u8],
+    mut tensors: Vec<(usize, usize, usize)>,
+    layout: TernaryLayout,
+) {
     use rayon::prelude::*;
     tensors.sort_unstable();
     let mut parts = Vec::with_capacity(tensors.len());
@@ -113,9 +131,9 @@ fn reorder_in_place(bytes: &mut [u8], mut tensors: Vec<(usize, usize, usize)>) {
         rest = tail;
         at = offset + len;
     }
-    parts
-        .into_par_iter()
-        .for_each(|(tensor, rows)| row_major_to_lanes_in_place(tensor, rows, tensor.len() / rows));
+    parts.into_par_iter().for_each(|(tensor, rows)| {
+        reorder_tensor(tensor, rows, layout);
+    });
 }
 
 /// Which ternary projection of a layer.
@@ -355,8 +373,8 @@ impl BitnetModel {
         self.layout
     }
 
-    /// Reorders every row-major projection that fits `layout` into it (only row-major → lanes16
-    /// exists: models load row-major, and `layout` is lanes16 past the first line).
+    /// Reorders every row-major projection that fits `layout` into it (models load row-major,
+    /// and `layout` is lanes16 or trits16 past the first line).
     fn reorder(&mut self, layout: TernaryLayout) -> Result<(), ModelError> {
         self.layout = layout;
         if layout == TernaryLayout::RowMajor {
@@ -370,8 +388,9 @@ impl BitnetModel {
                 if view.layout() == layout || !layout.fits(view.rows()) {
                     continue;
                 }
+                let padded_cols = view.padded_cols();
                 if !(writable && matches!(t, Ternary::Mapped { .. })) {
-                    *t = Ternary::Owned(lanes16_copy(&view)?);
+                    *t = Ternary::Owned(layout_copy(&view, layout)?);
                 } else if let Ternary::Mapped {
                     offset,
                     len,
@@ -381,12 +400,15 @@ impl BitnetModel {
                 } = t
                 {
                     in_place.push((*offset, *len, *rows));
+                    // The view reads the reordered bytes only: trits16 leaves the last fifth
+                    // of the tensor's bytes behind, unread.
+                    *len = *rows * layout.row_bytes(padded_cols);
                     *now = layout;
                 }
             }
         }
         if let Some(bytes) = self.file.bytes_mut() {
-            reorder_in_place(bytes, in_place);
+            reorder_in_place(bytes, in_place, layout);
         }
         Ok(())
     }
