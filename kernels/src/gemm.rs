@@ -114,7 +114,8 @@ impl I2sGemm {
         self.isa.gemv_kernel_id()
     }
 
-    /// Stable id of the kernel prompt batches run on, when it differs from [`Self::kernel_id`].
+    /// Stable id of the kernel prompt batches run on, when it differs from [`Self::kernel_id`]
+    /// (AMX on row-major and lanes16 matrices; trits16 batches stay on the VNNI kernel).
     pub fn batch_kernel_id(&self) -> Option<&'static str> {
         self.amx().then_some(AMX_KERNEL_ID)
     }
@@ -192,25 +193,30 @@ impl I2sGemm {
     }
 
     /// Activations for calls on matrices in `layouts`: the lane-group kernels read them in natural
-    /// order, the row-major AVX-512 tiles interleaved.
+    /// order, the row-major AVX-512 tiles interleaved, AMX tiles their own packing. AMX takes no
+    /// trits16 batch: it would read one through the per-task repack, where the VNNI trits16
+    /// kernel reads it as it is.
     fn prepare<'a>(
         &self,
         acts: &'a QuantizedActivations,
-        mut layouts: impl Iterator<Item = TernaryLayout>,
+        layouts: impl Iterator<Item = TernaryLayout>,
     ) -> Prepared<'a> {
+        let (mut lanes, mut trits) = (true, true);
+        for l in layouts {
+            lanes &= l != TernaryLayout::RowMajor;
+            trits &= l == TernaryLayout::Trits16;
+        }
         #[cfg(target_arch = "x86_64")]
-        if self.amx() && acts.tokens() >= AMX_MIN_TOKENS {
+        if self.amx() && acts.tokens() >= AMX_MIN_TOKENS && !trits {
             return Prepared::Amx(AmxActs::new(acts));
         }
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni if layouts.all(|l| l != TernaryLayout::RowMajor) => {
-                Prepared::Natural(acts)
-            }
+            Isa::Avx512Vnni if lanes => Prepared::Natural(acts),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Bw | Isa::Avx512Vnni => Prepared::Interleaved(InterleavedActs::new(acts)),
             _ => {
-                let _ = layouts.next(); // only read on x86_64
+                let _ = (lanes, trits); // only read on x86_64
                 Prepared::Natural(acts)
             }
         }

@@ -163,15 +163,18 @@ proptest! {
             prop_assert!(r.pass, "{r:?} with {}", g.config());
             prop_assert_eq!(r.max_abs_err, 0.0);
             // The same rows rounded up to whole 16-row groups, in lanes16 (AMX unpacks lane
-            // groups itself).
+            // groups itself) and trits16 (whose batches stay on the VNNI kernel).
             let m = random_matrix(rows.div_ceil(16) * 16, cols, seed).unwrap();
-            let lanes = relayout(&m.view(), TernaryLayout::Lanes16).unwrap();
             let x = random_activations(tokens, cols, seed ^ 1);
             let acts = QuantizedActivations::quantize(&x, tokens, cols).unwrap();
-            prop_assert_eq!(
-                g.dot_i32(&lanes.view(), &acts).unwrap(),
-                i2s_reference::dot_i32(&m.view(), &acts)
-            );
+            for layout in [TernaryLayout::Lanes16, TernaryLayout::Trits16] {
+                let lanes = relayout(&m.view(), layout).unwrap();
+                prop_assert_eq!(
+                    g.dot_i32(&lanes.view(), &acts).unwrap(),
+                    i2s_reference::dot_i32(&m.view(), &acts),
+                    "{}", layout
+                );
+            }
         }
     }
 }
