@@ -112,15 +112,34 @@ pub fn rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &mut [u8
             out.copy_from_slice(&w.data()[rows.start * row_bytes..rows.end * row_bytes])
         }
         TernaryLayout::Lanes16 => lanes_rows_to_row_major(w, rows, out),
-        TernaryLayout::Trits16 => {
-            // Only the tests and the kernels without a trits16 path come here; the code of each
-            // weight through `code` keeps this the one definition of the layout.
-            for (k, r) in rows.enumerate() {
-                let dst = &mut out[k * row_bytes..(k + 1) * row_bytes];
-                for j in 0..w.padded_cols() {
+        TernaryLayout::Trits16 => trits_rows_to_row_major(w, rows, out),
+    }
+}
+
+/// Rows `rows` of a trits16 matrix as row-major packed rows into `out`: each byte's five codes
+/// from a table of all 256 bytes (what `trits16::digit` reads), each code to its row-major slot.
+fn trits_rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &mut [u8]) {
+    let table: [[u8; trits16::DIGITS]; 256] =
+        std::array::from_fn(|q| std::array::from_fn(|k| trits16::digit(q as u8, k)));
+    let padded = w.padded_cols();
+    let row_bytes = padded / 4;
+    let lines = trits16::lines(padded);
+    let group_bytes = lines * LANE_LINE_BYTES;
+    // Padding columns hold zero weights (code 1), as in a row-major row.
+    out.fill(0b0101_0101);
+    for (n, r) in rows.enumerate() {
+        let dst = &mut out[n * row_bytes..(n + 1) * row_bytes];
+        let lane = &w.data()[(r / LANE_ROWS) * group_bytes + 4 * (r % LANE_ROWS)..];
+        for c in 0..lines {
+            for i in 0..4 {
+                let codes = table[usize::from(lane[c * LANE_LINE_BYTES + i])];
+                for (k, &code) in codes.iter().enumerate() {
+                    let j = trits16::TRIT_LINE_COLS * c + 4 * k + i;
+                    if j >= w.cols() {
+                        continue;
+                    }
                     let (byte, shift) = code_position(j % BLOCK_WEIGHTS);
                     let slot = &mut dst[(j / BLOCK_WEIGHTS) * BLOCK_BYTES + byte];
-                    let code = if j < w.cols() { w.code(r, j) } else { 1 };
                     *slot = (*slot & !(3 << shift)) | (code << shift);
                 }
             }
