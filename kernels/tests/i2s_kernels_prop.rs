@@ -108,8 +108,8 @@ proptest! {
     }
 }
 
-/// One token over lanes16 and trits16 on every ISA (the VNNI lanes16 decode writes whole groups
-/// straight to their rows, partial ones through a buffer): task row ranges on and off group
+/// One token over lanes16 and trits16 on every ISA (the VNNI decodes write whole groups straight
+/// to their rows, partial ones through a buffer): task row ranges on and off group
 /// boundaries, one and two threads, widths with and without a partial line pair (lanes16) or a
 /// partial last line (trits16: 1000 and 6912 columns), bit-identical in i32 and f32.
 #[test]

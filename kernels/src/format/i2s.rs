@@ -323,7 +323,7 @@ impl<'a> I2sMatrixRef<'a> {
     pub fn weight_bytes(&self) -> usize {
         self.data.len()
     }
-    /// The 2-bit code (0,1,2) of weight `(r, j)`.
+    /// The code (0, 1, 2) of weight `(r, j)`, in any layout.
     #[inline]
     pub fn code(&self, r: usize, j: usize) -> u8 {
         match self.layout {
