@@ -4,28 +4,24 @@
 //! Decode keeps each plane masked but unshifted in its own accumulator (plane p holds code·4^(3−p))
 //! and divides the scales out once per group, as the row-major decode tile does; with one
 //! token there is nothing to amortise shifts over. Prompt batches shift the planes to plain codes
-//! once per line and share them among a tile of up to 8 tokens, two groups (32 rows) at a time.
+//! once per line and share them among a tile of up to 8 tokens, two groups (32 rows) at a time
+//! (`lane_group_driver` walks the task).
 
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::lane_group_driver::{self, GroupSums, LaneGroups, BATCH_TOKENS};
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
 use super::tile::TileParams;
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::I2sMatrixRef;
 use crate::format::ternary_layout::{LANE_LINE_BYTES, LANE_LINE_COLS, LANE_ROWS};
 
-/// Tokens one batch tile shares each line's codes among: 16 accumulators and the four planes fit
-/// the 32 vector registers. Measured against 4 and 12 on the Zen 5 VM (64 tokens, 2 threads):
-/// 4 was 10 % slower, 12 the same.
-const BATCH_TOKENS: usize = 8;
-
 /// Σ code·q for rows `rows` × every token into `out[(r − rows.start)·tokens + t]`, `w` in lanes16.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512BW and AVX-512VNNI (checked once by `I2sGemm::new`); `w`
 /// is in the lanes16 layout and its columns match the activations' (checked by `I2sGemm`).
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn dot_codes_lanes(
     w: &I2sMatrixRef<'_>,
     rows: Range<usize>,
@@ -33,80 +29,64 @@ pub unsafe fn dot_codes_lanes(
     tile: TileParams,
     out: &mut [i32],
 ) {
-    let tokens = acts.tokens();
-    let lines = w.row_bytes() * 4 / LANE_LINE_COLS;
-    let group_bytes = LANE_ROWS * w.row_bytes();
-    // One buffer for the whole call: each tile overwrites the sums it reports before they are
-    // read, so nothing is zeroed per group (1 KiB, against 10 KiB of weights per group at
-    // K = 2560).
-    let mut sums = [[[0i32; LANE_ROWS]; BATCH_TOKENS]; 2];
-    let mut r = rows.start;
-    while r < rows.end {
-        let g = r / LANE_ROWS;
-        // Prompt batches take two groups at a time where the task has them: each broadcast
-        // activation quad then feeds two `vpdpbusd`, which halves the loads per product. 2b4t
-        // pp128 on the Zen 5 VM, alternating processes: 305–313 → 329–345 tokens/s.
-        let pair = tokens > 1 && (g + 1) * LANE_ROWS < rows.end;
-        let span = if pair { 2 } else { 1 };
-        let end = rows.end.min((g + span) * LANE_ROWS);
-        let group = &w.data()[g * group_bytes..(g + span) * group_bytes];
-        if tokens == 1 && r == g * LANE_ROWS && end == r + LANE_ROWS {
-            // One token, a whole group: the sums go straight to their rows. The row-by-row copy
-            // through `sums` cost 18 % of a K = 2560 GEMV from L2 on the Zen 5 VM (0.91 → 0.75 ns
-            // per line, one thread); from DRAM, 2560×2560 matrices +1 % where memory reads at
-            // 50–70 GB/s and +3–4 % at 80–110 (one process, alternated with the old path).
-            let at = r - rows.start;
-            if let Ok(dst) = <&mut [i32; LANE_ROWS]>::try_from(&mut out[at..at + LANE_ROWS]) {
-                // SAFETY: this function's contract; `group` holds `lines` whole lines and the
-                // token's row holds `lines · 16` activations.
-                unsafe {
-                    with_prefetch_hint!(tile.prefetch_hint, S, N => {
-                        decode::<S, N>(group, lines, acts.token(0), tile.prefetch_bytes, dst)
-                    })
-                }
-                r = end;
-                continue;
+    let kernel = Lanes {
+        lines: w.row_bytes() * 4 / LANE_LINE_COLS,
+    };
+    // SAFETY: this function's contract: AVX-512F/BW/VNNI, whole groups of `padded_cols` columns
+    // (`lines · 16`), which every token row holds.
+    unsafe { lane_group_driver::dot_codes(&kernel, w.data(), rows, acts, tile, out) }
+}
+
+/// The lanes16 kernels of one matrix shape: `lines` 64-byte lines per group.
+struct Lanes {
+    lines: usize,
+}
+
+impl LaneGroups for Lanes {
+    fn group_bytes(&self) -> usize {
+        self.lines * LANE_LINE_BYTES
+    }
+
+    unsafe fn decode(
+        &self,
+        group: &[u8],
+        acts: &[i8],
+        tile: TileParams,
+        sums: &mut [i32; LANE_ROWS],
+    ) {
+        // SAFETY: the trait's contract (AVX-512F/BW/VNNI, one group, a token's row).
+        unsafe {
+            with_prefetch_hint!(tile.prefetch_hint, S, N => {
+                decode::<S, N>(group, self.lines, acts, tile.prefetch_bytes, sums)
+            })
+        }
+    }
+
+    unsafe fn batch(
+        &self,
+        groups: &[u8],
+        span: usize,
+        acts: &QuantizedActivations,
+        tokens: Range<usize>,
+        _tile: TileParams,
+        sums: &mut GroupSums,
+    ) {
+        let (t0, width) = (tokens.start, tokens.len());
+        let (g, n) = (groups, self.lines);
+        let [first, second] = sums;
+        // SAFETY: the trait's contract: `span` groups, every token row of the tile.
+        unsafe {
+            match (span, width) {
+                (2, BATCH_TOKENS) => batch_pair::<BATCH_TOKENS>(g, n, acts, t0, first, second),
+                (2, 4) => batch_pair::<4>(g, n, acts, t0, first, second),
+                (2, 2) => batch_pair::<2>(g, n, acts, t0, first, second),
+                (2, _) => batch_pair::<1>(g, n, acts, t0, first, second),
+                (_, BATCH_TOKENS) => batch::<BATCH_TOKENS>(g, n, acts, t0, first),
+                (_, 4) => batch::<4>(g, n, acts, t0, first),
+                (_, 2) => batch::<2>(g, n, acts, t0, first),
+                _ => batch::<1>(g, n, acts, t0, first),
             }
         }
-        let mut t = 0;
-        while t < tokens {
-            let width = match tokens - t {
-                n if n >= BATCH_TOKENS => BATCH_TOKENS,
-                n if n >= 4 => 4,
-                n if n >= 2 => 2,
-                _ => 1,
-            };
-            // SAFETY: this function's contract; `group` holds `span` groups of `lines` whole
-            // lines and every token row holds `lines · 16` activations (both are `padded_cols`
-            // long).
-            unsafe {
-                let [first, second] = &mut sums;
-                match (pair, width) {
-                    (true, BATCH_TOKENS) => {
-                        batch_pair::<BATCH_TOKENS>(group, lines, acts, t, first, second)
-                    }
-                    (true, 4) => batch_pair::<4>(group, lines, acts, t, first, second),
-                    (true, 2) => batch_pair::<2>(group, lines, acts, t, first, second),
-                    (true, _) => batch_pair::<1>(group, lines, acts, t, first, second),
-                    (false, BATCH_TOKENS) => batch::<BATCH_TOKENS>(group, lines, acts, t, first),
-                    (false, 4) => batch::<4>(group, lines, acts, t, first),
-                    (false, 2) => batch::<2>(group, lines, acts, t, first),
-                    _ if tokens == 1 => with_prefetch_hint!(tile.prefetch_hint, S, N => {
-                        decode::<S, N>(group, lines, acts.token(t), tile.prefetch_bytes, &mut first[0])
-                    }),
-                    _ => batch::<1>(group, lines, acts, t, first),
-                }
-            }
-            for row in r..end {
-                let s = &sums[row / LANE_ROWS - g];
-                let lane = row % LANE_ROWS;
-                for (j, sj) in s.iter().take(width).enumerate() {
-                    out[(row - rows.start) * tokens + t + j] = sj[lane];
-                }
-            }
-            t += width;
-        }
-        r = end;
     }
 }
 

@@ -9,21 +9,18 @@
 //! the lanes16 decode from DRAM at 43–48 GB/s.
 //!
 //! Prompt batches extract each digit plane once per line (two compares) and share it among a tile
-//! of up to 8 tokens, two groups at a time.
+//! of up to 8 tokens, two groups at a time (`lane_group_driver` walks the task).
 
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::lane_group_driver::{self, GroupSums, LaneGroups, BATCH_TOKENS};
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
 use super::tile::TileParams;
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::I2sMatrixRef;
 use crate::format::ternary_layout::{LANE_LINE_BYTES, LANE_ROWS};
 use crate::format::trits16::{self, DIGITS, TRIT_LINE_COLS};
-
-/// Tokens one batch tile shares each digit plane among: an accumulator per token and group (two
-/// groups), two planes, the compare constants and a broadcast fit the 32 vector registers.
-const BATCH_TOKENS: usize = 8;
 
 /// Lines the decode accumulates before folding its sums, so that a fold's `Σ_k 3·a_k − b_k`
 /// (= 256·Σ code·a ≤ 256 · 2·128·20 per line: 1.34·10⁹ over 1024 lines) fits an i32; the
@@ -35,7 +32,6 @@ const FOLD_LINES: usize = 1024;
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512BW and AVX-512VNNI (checked once by `I2sGemm::new`); `w`
 /// is in the trits16 layout and its columns match the activations' (checked by `I2sGemm`).
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn dot_codes_trits(
     w: &I2sMatrixRef<'_>,
     rows: Range<usize>,
@@ -43,74 +39,69 @@ pub unsafe fn dot_codes_trits(
     tile: TileParams,
     out: &mut [i32],
 ) {
-    let tokens = acts.tokens();
     let padded = w.padded_cols();
-    let shape = Shape {
-        full: padded / TRIT_LINE_COLS,
-        tail: padded % TRIT_LINE_COLS / 4,
+    let kernel = Trits {
+        shape: Shape {
+            full: padded / TRIT_LINE_COLS,
+            tail: padded % TRIT_LINE_COLS / 4,
+        },
+        group_bytes: trits16::lines(padded) * LANE_LINE_BYTES,
     };
-    let group_bytes = trits16::lines(padded) * LANE_LINE_BYTES;
-    let mut sums = [[[0i32; LANE_ROWS]; BATCH_TOKENS]; 2];
-    let mut r = rows.start;
-    while r < rows.end {
-        let g = r / LANE_ROWS;
-        // Prompt batches take two groups at a time where the task has them, so that each
-        // broadcast feeds two `vpdpbusd` (as the lanes16 kernel does).
-        let pair = tokens > 1 && (g + 1) * LANE_ROWS < rows.end;
-        let span = if pair { 2 } else { 1 };
-        let end = rows.end.min((g + span) * LANE_ROWS);
-        let groups = &w.data()[g * group_bytes..(g + span) * group_bytes];
-        if tokens == 1 && r == g * LANE_ROWS && end == r + LANE_ROWS {
-            // One token, a whole group: the sums go straight to their rows (as in lanes16,
-            // where the copy through `sums` cost 1–4 % of a decode from DRAM).
-            let at = r - rows.start;
-            if let Ok(dst) = <&mut [i32; LANE_ROWS]>::try_from(&mut out[at..at + LANE_ROWS]) {
-                // SAFETY: this function's contract; `groups` holds the group's lines and the
-                // token's row `padded_cols` activations.
-                unsafe {
-                    with_prefetch_hint!(tile.prefetch_hint, S, N => {
-                        decode::<S, N>(groups, shape, acts.token(0), tile.prefetch_bytes, dst)
-                    })
-                }
-                r = end;
-                continue;
+    // SAFETY: this function's contract: AVX-512F/BW/VNNI, whole groups of `padded_cols` columns,
+    // which every token row holds.
+    unsafe { lane_group_driver::dot_codes(&kernel, w.data(), rows, acts, tile, out) }
+}
+
+/// The trits16 kernels of one matrix shape.
+struct Trits {
+    shape: Shape,
+    group_bytes: usize,
+}
+
+impl LaneGroups for Trits {
+    fn group_bytes(&self) -> usize {
+        self.group_bytes
+    }
+
+    unsafe fn decode(
+        &self,
+        group: &[u8],
+        acts: &[i8],
+        tile: TileParams,
+        sums: &mut [i32; LANE_ROWS],
+    ) {
+        // SAFETY: the trait's contract (AVX-512F/BW/VNNI, one group, a token's row).
+        unsafe {
+            with_prefetch_hint!(tile.prefetch_hint, S, N => {
+                decode::<S, N>(group, self.shape, acts, tile.prefetch_bytes, sums)
+            })
+        }
+    }
+
+    unsafe fn batch(
+        &self,
+        groups: &[u8],
+        span: usize,
+        acts: &QuantizedActivations,
+        tokens: Range<usize>,
+        tile: TileParams,
+        sums: &mut GroupSums,
+    ) {
+        let (t0, width) = (tokens.start, tokens.len());
+        let (g, b, s) = (groups, self.group_bytes, self.shape);
+        // SAFETY: the trait's contract: `span` groups, every token row of the tile.
+        unsafe {
+            match (span, width) {
+                (2, BATCH_TOKENS) => batch::<BATCH_TOKENS, 2>(g, b, s, acts, t0, sums),
+                (2, 4) => batch::<4, 2>(g, b, s, acts, t0, sums),
+                (2, 2) => batch::<2, 2>(g, b, s, acts, t0, sums),
+                (2, _) => batch::<1, 2>(g, b, s, acts, t0, sums),
+                (_, BATCH_TOKENS) => batch::<BATCH_TOKENS, 1>(g, b, s, acts, t0, sums),
+                (_, 4) => batch::<4, 1>(g, b, s, acts, t0, sums),
+                (_, 2) => batch::<2, 1>(g, b, s, acts, t0, sums),
+                _ => self.decode(g, acts.token(t0), tile, &mut sums[0][0]),
             }
         }
-        let mut t = 0;
-        while t < tokens {
-            let width = match tokens - t {
-                n if n >= BATCH_TOKENS => BATCH_TOKENS,
-                n if n >= 4 => 4,
-                n if n >= 2 => 2,
-                _ => 1,
-            };
-            // SAFETY: this function's contract; `groups` holds `span` groups' lines and every
-            // token row `padded_cols` activations, all the lines' columns.
-            unsafe {
-                let b = (groups, group_bytes, shape, acts, t, &mut sums);
-                match (pair, width) {
-                    (true, BATCH_TOKENS) => batch::<BATCH_TOKENS, 2>(b.0, b.1, b.2, b.3, b.4, b.5),
-                    (true, 4) => batch::<4, 2>(b.0, b.1, b.2, b.3, b.4, b.5),
-                    (true, 2) => batch::<2, 2>(b.0, b.1, b.2, b.3, b.4, b.5),
-                    (true, _) => batch::<1, 2>(b.0, b.1, b.2, b.3, b.4, b.5),
-                    (false, BATCH_TOKENS) => batch::<BATCH_TOKENS, 1>(b.0, b.1, b.2, b.3, b.4, b.5),
-                    (false, 4) => batch::<4, 1>(b.0, b.1, b.2, b.3, b.4, b.5),
-                    (false, 2) => batch::<2, 1>(b.0, b.1, b.2, b.3, b.4, b.5),
-                    _ => with_prefetch_hint!(tile.prefetch_hint, S, N => {
-                        decode::<S, N>(groups, shape, acts.token(t), tile.prefetch_bytes, &mut sums[0][0])
-                    }),
-                }
-            }
-            for row in r..end {
-                let s = &sums[row / LANE_ROWS - g];
-                let lane = row % LANE_ROWS;
-                for (j, sj) in s.iter().take(width).enumerate() {
-                    out[(row - rows.start) * tokens + t + j] = sj[lane];
-                }
-            }
-            t += width;
-        }
-        r = end;
     }
 }
 
@@ -200,7 +191,7 @@ unsafe fn batch<const T: usize, const G: usize>(
     shape: Shape,
     acts: &QuantizedActivations,
     t0: usize,
-    sums: &mut [[[i32; LANE_ROWS]; BATCH_TOKENS]; 2],
+    sums: &mut GroupSums,
 ) {
     let toks: [*const i8; T] = std::array::from_fn(|j| acts.token(t0 + j).as_ptr());
     let mut acc = [[_mm512_setzero_si512(); T]; G];
