@@ -10,8 +10,8 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::lane_group_driver::{self, GroupSums, LaneGroups, BATCH_TOKENS};
-use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
+use super::lane_group_driver::{self, BatchTile, GroupSums, LaneGroups, BATCH_TOKENS};
+use super::prefetch::prefetch_ahead_with;
 use super::tile::TileParams;
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::I2sMatrixRef;
@@ -47,36 +47,23 @@ impl LaneGroups for Lanes {
         self.lines * LANE_LINE_BYTES
     }
 
-    unsafe fn decode(
+    unsafe fn decode_with<const S: i32, const N: bool>(
         &self,
         group: &[u8],
         acts: &[i8],
-        tile: TileParams,
+        prefetch: usize,
         sums: &mut [i32; LANE_ROWS],
     ) {
         // SAFETY: the trait's contract (AVX-512F/BW/VNNI, one group, a token's row).
-        unsafe {
-            with_prefetch_hint!(tile.prefetch_hint, S, N => {
-                decode::<S, N>(group, self.lines, acts, tile.prefetch_bytes, sums)
-            })
-        }
+        unsafe { decode::<S, N>(group, self.lines, acts, prefetch, sums) }
     }
 
-    unsafe fn batch(
-        &self,
-        groups: &[u8],
-        span: usize,
-        acts: &QuantizedActivations,
-        tokens: Range<usize>,
-        _tile: TileParams,
-        sums: &mut GroupSums,
-    ) {
-        let (t0, width) = (tokens.start, tokens.len());
-        let (g, n) = (groups, self.lines);
+    unsafe fn batch(&self, tile: BatchTile<'_>, sums: &mut GroupSums) {
+        let (g, n, acts, t0) = (tile.groups, self.lines, tile.acts, tile.tokens.start);
         let [first, second] = sums;
         // SAFETY: the trait's contract: `span` groups, every token row of the tile.
         unsafe {
-            match (span, width) {
+            match (tile.span, tile.tokens.len()) {
                 (2, BATCH_TOKENS) => batch_pair::<BATCH_TOKENS>(g, n, acts, t0, first, second),
                 (2, 4) => batch_pair::<4>(g, n, acts, t0, first, second),
                 (2, 2) => batch_pair::<2>(g, n, acts, t0, first, second),

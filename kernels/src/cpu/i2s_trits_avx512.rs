@@ -14,8 +14,8 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::lane_group_driver::{self, GroupSums, LaneGroups, BATCH_TOKENS};
-use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
+use super::lane_group_driver::{self, BatchTile, GroupSums, LaneGroups, BATCH_TOKENS};
+use super::prefetch::prefetch_ahead_with;
 use super::tile::TileParams;
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::I2sMatrixRef;
@@ -63,35 +63,23 @@ impl LaneGroups for Trits {
         self.group_bytes
     }
 
-    unsafe fn decode(
+    unsafe fn decode_with<const S: i32, const N: bool>(
         &self,
         group: &[u8],
         acts: &[i8],
-        tile: TileParams,
+        prefetch: usize,
         sums: &mut [i32; LANE_ROWS],
     ) {
         // SAFETY: the trait's contract (AVX-512F/BW/VNNI, one group, a token's row).
-        unsafe {
-            with_prefetch_hint!(tile.prefetch_hint, S, N => {
-                decode::<S, N>(group, self.shape, acts, tile.prefetch_bytes, sums)
-            })
-        }
+        unsafe { decode::<S, N>(group, self.shape, acts, prefetch, sums) }
     }
 
-    unsafe fn batch(
-        &self,
-        groups: &[u8],
-        span: usize,
-        acts: &QuantizedActivations,
-        tokens: Range<usize>,
-        tile: TileParams,
-        sums: &mut GroupSums,
-    ) {
-        let (t0, width) = (tokens.start, tokens.len());
-        let (g, b, s) = (groups, self.group_bytes, self.shape);
+    unsafe fn batch(&self, tile: BatchTile<'_>, sums: &mut GroupSums) {
+        let (g, b, s, acts) = (tile.groups, self.group_bytes, self.shape, tile.acts);
+        let t0 = tile.tokens.start;
         // SAFETY: the trait's contract: `span` groups, every token row of the tile.
         unsafe {
-            match (span, width) {
+            match (tile.span, tile.tokens.len()) {
                 (2, BATCH_TOKENS) => batch::<BATCH_TOKENS, 2>(g, b, s, acts, t0, sums),
                 (2, 4) => batch::<4, 2>(g, b, s, acts, t0, sums),
                 (2, 2) => batch::<2, 2>(g, b, s, acts, t0, sums),
@@ -99,7 +87,7 @@ impl LaneGroups for Trits {
                 (_, BATCH_TOKENS) => batch::<BATCH_TOKENS, 1>(g, b, s, acts, t0, sums),
                 (_, 4) => batch::<4, 1>(g, b, s, acts, t0, sums),
                 (_, 2) => batch::<2, 1>(g, b, s, acts, t0, sums),
-                _ => self.decode(g, acts.token(t0), tile, &mut sums[0][0]),
+                _ => self.decode(g, acts.token(t0), tile.params, &mut sums[0][0]),
             }
         }
     }

@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use super::prefetch::with_prefetch_hint;
 use super::tile::TileParams;
 use crate::activation::QuantizedActivations;
 use crate::format::ternary_layout::LANE_ROWS;
@@ -25,33 +26,55 @@ pub(crate) trait LaneGroups {
     /// Bytes of one group.
     fn group_bytes(&self) -> usize;
 
-    /// One token against one group: Σ code·q of its 16 rows into `sums`.
+    /// One token against one group: Σ code·q of its 16 rows into `sums`, prefetching `prefetch`
+    /// bytes ahead with the hint's consts (see `prefetch_ahead_with`).
     ///
     /// # Safety
     /// The CPU has the kernel's features; `group` holds one group; `acts` is a token's row,
     /// every column the group's lines cover.
+    unsafe fn decode_with<const S: i32, const N: bool>(
+        &self,
+        group: &[u8],
+        acts: &[i8],
+        prefetch: usize,
+        sums: &mut [i32; LANE_ROWS],
+    );
+
+    /// [`Self::decode_with`] with the tile's prefetch hint.
+    ///
+    /// # Safety
+    /// As [`Self::decode_with`].
     unsafe fn decode(
         &self,
         group: &[u8],
         acts: &[i8],
         tile: TileParams,
         sums: &mut [i32; LANE_ROWS],
-    );
+    ) {
+        // SAFETY: this function's contract, passed on.
+        unsafe {
+            with_prefetch_hint!(tile.prefetch_hint, S, N => {
+                self.decode_with::<S, N>(group, acts, tile.prefetch_bytes, sums)
+            })
+        }
+    }
 
-    /// Tokens `tokens` (8, 4, 2 or 1 of them) against `span` (1 or 2) adjacent groups: Σ code·q
-    /// of group `g`'s rows into `sums[g][0..tokens.len()]`.
+    /// `tile`'s tokens against its groups: Σ code·q of group `g`'s rows into
+    /// `sums[g][0..tile.tokens.len()]`.
     ///
     /// # Safety
-    /// As [`Self::decode`], for `span` groups and every token of the tile.
-    unsafe fn batch(
-        &self,
-        groups: &[u8],
-        span: usize,
-        acts: &QuantizedActivations,
-        tokens: Range<usize>,
-        tile: TileParams,
-        sums: &mut GroupSums,
-    );
+    /// As [`Self::decode_with`], for the tile's groups and every token of it.
+    unsafe fn batch(&self, tile: BatchTile<'_>, sums: &mut GroupSums);
+}
+
+/// A prompt batch tile: tokens `tokens` (8, 4, 2 or 1 of them) of `acts` against `span` (1 or 2)
+/// adjacent groups, `groups`.
+pub(crate) struct BatchTile<'a> {
+    pub(crate) groups: &'a [u8],
+    pub(crate) span: usize,
+    pub(crate) acts: &'a QuantizedActivations,
+    pub(crate) tokens: Range<usize>,
+    pub(crate) params: TileParams,
 }
 
 /// Σ code·q for rows `rows` × every token into `out[(r − rows.start)·tokens + t]`, `data` the
@@ -102,7 +125,14 @@ pub(crate) unsafe fn dot_codes<K: LaneGroups>(
                 if tokens == 1 {
                     kernel.decode(groups, acts.token(t), tile, &mut sums[0][0]);
                 } else {
-                    kernel.batch(groups, span, acts, t..t + width, tile, &mut sums);
+                    let batch = BatchTile {
+                        groups,
+                        span,
+                        acts,
+                        tokens: t..t + width,
+                        params: tile,
+                    };
+                    kernel.batch(batch, &mut sums);
                 }
             }
             for row in r..end {
