@@ -49,13 +49,19 @@ pub const GUARD_SHAPES: &[Shape] = &[
         cols: 255,
         tokens: 1,
     },
-    // Whole 16-row groups: engines whose layout is lanes16 or trits16 run their own kernel
-    // (decode, and a batch of one full and one partial 8-token tile), not the per-task row-major
-    // repack.
+    // Whole 16-row groups: engines whose layout is lanes16 or trits16 run their own kernel, not
+    // the per-task row-major repack: a decode, and a pair of groups against one full and two
+    // partial 8-token tiles over rows whose last trits16 line holds one digit (1000 columns pad
+    // to 1024 = 51 lines of 20 and 4).
     Shape {
         rows: 48,
         cols: 640,
         tokens: 1,
+    },
+    Shape {
+        rows: 32,
+        cols: 1000,
+        tokens: 11,
     },
     Shape {
         rows: 33,
