@@ -4,9 +4,11 @@
 //! One token (decode) reads no digit: per digit k, `vpdpbusd` of the bytes `y_k` and of
 //! `y_{k+1} = 3·y_k mod 256` against the same four activations, and `(3·Σ y_k·a − Σ y_{k+1}·a) / 256`
 //! is Σ code·a exactly. That is 10 `vpdpbusd` and 10 byte adds per 320 weights where lanes16
-//! spends 4 AND and 4 `vpdpbusd` per 256, so the 0.8× bytes are not paid back in instructions:
-//! one token's ternary weights of 2B-4T (2.08 G weights), 2 threads on the Zen 5 VM, 1.18–1.35×
-//! the lanes16 decode from DRAM at 43–48 GB/s.
+//! spends 4 AND and 4 `vpdpbusd` per 256: trits16 trades instructions for bytes. One token's
+//! ternary weights of 2B-4T (2.08 G weights), 2 threads on the Zen 5 VM: 1.18–1.35× the lanes16
+//! decode from DRAM at 43–48 GB/s, but 2× its time from cache, so above ~60 GB/s lanes16 is the
+//! faster layout. Digits by compare (two `vpcmpub`, two masked moves each, one `vpdpbusd`) ran
+//! at 0.7× of this from cache; the last digit alone by compare at 1.05×, not kept.
 //!
 //! Prompt batches extract each digit plane once per line (two compares) and share it among a tile
 //! of up to 8 tokens, two groups at a time (`lane_group_driver` walks the task).
