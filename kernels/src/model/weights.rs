@@ -16,9 +16,8 @@ use crate::model::hparams::BitnetHparams;
 use crate::model::op_profile::Op;
 
 /// A ternary projection: borrowed from the file's bytes (reordered there in place for lanes16
-/// and trits16),
-/// or an owned copy (repacked when rows are not block-aligned, or reordered from a read-only
-/// mapping).
+/// and trits16), or an owned copy (repacked when rows are not block-aligned, or reordered from a
+/// read-only mapping).
 #[derive(Debug)]
 enum Ternary {
     Mapped {
