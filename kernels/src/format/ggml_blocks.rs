@@ -41,11 +41,24 @@ pub fn tq2_0_block(b: &[u8]) -> TernaryBlock {
     (out, f16_at(b, QK_K / 4))
 }
 
-/// One TQ1_0 block: its 256 ternary values and its scale. Each byte holds base-3 digits as a
-/// fixed-point fraction: digit n is `((byte · 3ⁿ mod 256) · 3) >> 8`.
-pub fn tq1_0_block(b: &[u8]) -> TernaryBlock {
+/// The TQ1_0 byte of five ternary codes (0, 1, 2; `codes[0]` the most significant base-3
+/// digit): their base-3 number v as the fixed-point fraction ⌈256·v / 243⌉ (ggml's encoding;
+/// v ≤ 242, so the byte is at most 255). The trits16 layout stores its codes this way too.
+pub fn tq1_0_byte(codes: [u8; 5]) -> u8 {
+    let v = codes.iter().fold(0u32, |v, &c| 3 * v + u32::from(c));
+    (256 * v).div_ceil(243) as u8
+}
+
+/// Code `n` (0 = most significant) of a TQ1_0 byte: `((byte · 3ⁿ mod 256) · 3) >> 8`, which is
+/// 0, 1 or 2 for every byte, made by [`tq1_0_byte`] or not.
+pub const fn tq1_0_code(byte: u8, n: usize) -> u8 {
     const POW3: [u8; 5] = [1, 3, 9, 27, 81];
-    let digit = |byte: u8, n: usize| (((u16::from(byte.wrapping_mul(POW3[n]))) * 3) >> 8) as i8 - 1;
+    ((byte.wrapping_mul(POW3[n]) as u16 * 3) >> 8) as u8
+}
+
+/// One TQ1_0 block: its 256 ternary values and its scale ([`tq1_0_code`] of its bytes).
+pub fn tq1_0_block(b: &[u8]) -> TernaryBlock {
+    let digit = |byte: u8, n: usize| tq1_0_code(byte, n) as i8 - 1;
     let mut out = [0i8; QK_K];
     let mut k = 0;
     for (bytes, digits) in [(&b[..32], 5), (&b[32..48], 5), (&b[48..52], 4)] {
@@ -112,17 +125,15 @@ pub fn encode_tq2_0(values: &[i8], d: f32) -> [u8; TQ2_0_BLOCK_BYTES] {
 
 /// Encodes 256 ternary values with scale `d` as one TQ1_0 block (for writing test and benchmark files).
 pub fn encode_tq1_0(values: &[i8], d: f32) -> [u8; TQ1_0_BLOCK_BYTES] {
-    const WEIGHTS: [u16; 5] = [81, 27, 9, 3, 1];
     let mut out = [0u8; TQ1_0_BLOCK_BYTES];
     let mut pack = |dst: usize, width: usize, digits: usize, src: &[i8]| {
         for m in 0..width {
-            let mut q: u16 = 0;
-            for n in 0..digits {
-                q += (src[n * width + m] + 1) as u16 * WEIGHTS[n];
+            // Four digits take the top four places, the fifth code 0.
+            let mut codes = [0u8; 5];
+            for (n, code) in codes.iter_mut().enumerate().take(digits) {
+                *code = (src[n * width + m] + 1) as u8;
             }
-            // Fixed point: q / 243 rounded up to a byte (ggml's encoding; four digits use the
-            // top four weights, so they are scaled the same way).
-            out[dst + m] = (q * 256).div_ceil(243) as u8;
+            out[dst + m] = tq1_0_byte(codes);
         }
     };
     pack(0, 32, 5, &values[..160]);

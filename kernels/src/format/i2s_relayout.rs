@@ -117,10 +117,8 @@ pub fn rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &mut [u8
 }
 
 /// Rows `rows` of a trits16 matrix as row-major packed rows into `out`: each byte's five codes
-/// from a table of all 256 bytes (what `trits16::digit` reads), each code to its row-major slot.
+/// from `trits16::BYTE_CODES`, each code to its row-major slot.
 fn trits_rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &mut [u8]) {
-    let table: [[u8; trits16::DIGITS]; 256] =
-        std::array::from_fn(|q| std::array::from_fn(|k| trits16::digit(q as u8, k)));
     let padded = w.padded_cols();
     let row_bytes = padded / 4;
     let lines = trits16::lines(padded);
@@ -132,7 +130,7 @@ fn trits_rows_to_row_major(w: &I2sMatrixRef<'_>, rows: Range<usize>, out: &mut [
         let lane = &w.data()[(r / LANE_ROWS) * group_bytes + 4 * (r % LANE_ROWS)..];
         for c in 0..lines {
             for i in 0..4 {
-                let codes = table[usize::from(lane[c * LANE_LINE_BYTES + i])];
+                let codes = trits16::BYTE_CODES[usize::from(lane[c * LANE_LINE_BYTES + i])];
                 for (k, &code) in codes.iter().enumerate() {
                     let j = trits16::TRIT_LINE_COLS * c + 4 * k + i;
                     if j >= w.cols() {

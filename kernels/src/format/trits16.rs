@@ -5,7 +5,8 @@
 //! Line `c` of a group (64 bytes) holds columns `20c..20c + 20` of its 16 rows. Row `r`'s four
 //! bytes are the line's 32-bit lane `r % 16`; byte `i` of the lane holds the codes of columns
 //! `20c + 4k + i`, k = 0..5, as the base-3 number `v = Σ code_k · 3^(4−k)`, stored as
-//! `q = ⌈256·v / 243⌉`. Digit k is then read by multiplying by 3 in a byte:
+//! `q = ⌈256·v / 243⌉`, llama.cpp's TQ1_0 byte (`format::ggml_blocks`). Digit k is then read by
+//! multiplying by 3 in a byte:
 //! `y₀ = q`, `d_k = ⌊3·y_k / 256⌋`, `y_{k+1} = 3·y_k mod 256` (every one of the 243 values is
 //! checked below). Digit k of every byte of a line gives, in each lane, four consecutive columns
 //! of one row, so a `vpdpbusd` against those four activations broadcast accumulates 16 rows side
@@ -45,23 +46,27 @@ pub fn row_bytes(padded_cols: usize) -> usize {
     lines(padded_cols) * LANE_LINE_BYTES / LANE_ROWS
 }
 
-/// The byte holding five codes (0, 1, 2), `codes[0]` the most significant digit.
-#[inline]
-pub fn encode(codes: [u8; DIGITS]) -> u8 {
-    let v = codes.iter().fold(0u32, |v, &c| 3 * v + u32::from(c));
-    // v ≤ 242, so q ≤ ⌈256·242 / 243⌉ = 255.
-    (256 * v).div_ceil(243) as u8
-}
+/// The byte holding five codes (0, 1, 2), `codes[0]` the most significant digit: llama.cpp's
+/// TQ1_0 byte.
+pub use crate::format::ggml_blocks::tq1_0_byte as encode;
 
-/// Digit `k` (0 = most significant) of a packed byte, as every kernel reads it.
-#[inline]
-pub fn digit(byte: u8, k: usize) -> u8 {
-    let mut y = u32::from(byte);
-    for _ in 0..k {
-        y = 3 * y % 256;
+/// Digit `k` (0 = most significant) of a packed byte, as every kernel reads it: the TQ1_0 code.
+pub use crate::format::ggml_blocks::tq1_0_code as digit;
+
+/// Every byte's five codes, as [`digit`] reads them (the per-task repack's table).
+pub const BYTE_CODES: [[u8; DIGITS]; 256] = {
+    let mut table = [[0u8; DIGITS]; 256];
+    let mut q = 0;
+    while q < 256 {
+        let mut k = 0;
+        while k < DIGITS {
+            table[q][k] = digit(q as u8, k);
+            k += 1;
+        }
+        q += 1;
     }
-    (3 * y / 256) as u8
-}
+    table
+};
 
 /// Byte offset and digit of the code of weight `(r, j)` in a trits16 matrix of `lines` lines per
 /// group.
