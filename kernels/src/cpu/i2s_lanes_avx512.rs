@@ -10,7 +10,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::lane_group_driver::{self, BatchTile, GroupSums, LaneGroups, BATCH_TOKENS};
+use super::lane_group_driver::{self, quad, BatchTile, GroupSums, LaneGroups, BATCH_TOKENS};
 use super::prefetch::prefetch_ahead_with;
 use super::tile::TileParams;
 use crate::activation::QuantizedActivations;
@@ -234,14 +234,4 @@ unsafe fn batch<const T: usize>(
             );
         }
     }
-}
-
-/// Activations `col..col + 4` broadcast to every 32-bit lane.
-///
-/// # Safety
-/// AVX-512F is present; the four bytes at `acts + col` are readable.
-#[inline(always)]
-unsafe fn quad(acts: *const i8, col: usize) -> __m512i {
-    // SAFETY: this function's contract.
-    unsafe { _mm512_set1_epi32(std::ptr::read_unaligned(acts.add(col) as *const i32)) }
 }

@@ -16,7 +16,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::lane_group_driver::{self, BatchTile, GroupSums, LaneGroups, BATCH_TOKENS};
+use super::lane_group_driver::{self, quad, BatchTile, GroupSums, LaneGroups, BATCH_TOKENS};
 use super::prefetch::prefetch_ahead_with;
 use super::tile::TileParams;
 use crate::activation::QuantizedActivations;
@@ -134,36 +134,39 @@ unsafe fn decode<const S: i32, const N: bool>(
         // Each digit's 3·y_k·a − y_{k+1}·a is 256·code·a: the shift divides exactly.
         *total = _mm512_add_epi32(*total, _mm512_srai_epi32::<8>(three_a_minus_b));
     };
-    let mut c = 0;
-    // SAFETY: this function's contract bounds every line read (`c < full`, or the tail line) and
-    // every activation quad (`20c + 4k + 4 ≤ 20·full + 4·tail`).
-    unsafe {
-        while c < shape.full {
-            let stop = shape.full.min(c + FOLD_LINES);
-            while c < stop {
-                let line = wp.add(c * LANE_LINE_BYTES);
-                prefetch_ahead_with::<S, N>(line, prefetch);
-                let mut y = _mm512_loadu_si512(line as *const __m512i);
-                for k in 0..DIGITS {
-                    let q = quad(ap, c * TRIT_LINE_COLS + 4 * k);
-                    a[k] = _mm512_dpbusd_epi32(a[k], y, q);
-                    y = times3(y);
-                    b[k] = _mm512_dpbusd_epi32(b[k], y, q);
-                }
-                c += 1;
-            }
-            fold(&mut a, &mut b, &mut total);
-        }
-        if shape.tail > 0 {
-            let mut y = _mm512_loadu_si512(wp.add(c * LANE_LINE_BYTES) as *const __m512i);
-            for k in 0..shape.tail {
+    // Line `c`'s first `digits` digits into the pairs (inlined: a constant 5 unrolls the full
+    // lines' loop).
+    let line = |c: usize, digits: usize, a: &mut [__m512i; DIGITS], b: &mut [__m512i; DIGITS]| {
+        // SAFETY: the caller's bounds (below): line `c` and its activation quads are readable.
+        unsafe {
+            let at = wp.add(c * LANE_LINE_BYTES);
+            prefetch_ahead_with::<S, N>(at, prefetch);
+            let mut y = _mm512_loadu_si512(at as *const __m512i);
+            for k in 0..digits {
                 let q = quad(ap, c * TRIT_LINE_COLS + 4 * k);
                 a[k] = _mm512_dpbusd_epi32(a[k], y, q);
                 y = times3(y);
                 b[k] = _mm512_dpbusd_epi32(b[k], y, q);
             }
-            fold(&mut a, &mut b, &mut total);
         }
+    };
+    // This function's contract bounds every line read (`c < full`, or the tail line) and every
+    // activation quad (`20c + 4k + 4 ≤ 20·full + 4·tail`).
+    let mut c = 0;
+    while c < shape.full {
+        let stop = shape.full.min(c + FOLD_LINES);
+        while c < stop {
+            line(c, DIGITS, &mut a, &mut b);
+            c += 1;
+        }
+        fold(&mut a, &mut b, &mut total);
+    }
+    if shape.tail > 0 {
+        line(c, shape.tail, &mut a, &mut b);
+        fold(&mut a, &mut b, &mut total);
+    }
+    // SAFETY: `sums` is 16 i32.
+    unsafe {
         _mm512_storeu_si512(sums.as_mut_ptr() as *mut __m512i, total);
     }
 }
@@ -234,14 +237,4 @@ fn digit_plane(y: __m512i) -> __m512i {
 #[inline]
 fn times3(y: __m512i) -> __m512i {
     _mm512_add_epi8(y, _mm512_add_epi8(y, y))
-}
-
-/// Activations `col..col + 4` broadcast to every 32-bit lane.
-///
-/// # Safety
-/// AVX-512F is present; the four bytes at `acts + col` are readable.
-#[inline(always)]
-unsafe fn quad(acts: *const i8, col: usize) -> __m512i {
-    // SAFETY: this function's contract.
-    unsafe { _mm512_set1_epi32(std::ptr::read_unaligned(acts.add(col) as *const i32)) }
 }

@@ -147,3 +147,16 @@ pub(crate) unsafe fn dot_codes<K: LaneGroups>(
         r = end;
     }
 }
+
+/// Activations `col..col + 4` broadcast to every 32-bit lane: the `vpdpbusd` operand of both
+/// lane-group kernels.
+///
+/// # Safety
+/// AVX-512F is present; the four bytes at `acts + col` are readable.
+#[inline(always)]
+pub(crate) unsafe fn quad(acts: *const i8, col: usize) -> std::arch::x86_64::__m512i {
+    // SAFETY: this function's contract.
+    unsafe {
+        std::arch::x86_64::_mm512_set1_epi32(std::ptr::read_unaligned(acts.add(col) as *const i32))
+    }
+}
