@@ -45,7 +45,7 @@ pub unsafe fn dot_codes_trits(
     let kernel = Trits {
         shape: Shape {
             full: padded / TRIT_LINE_COLS,
-            tail: padded % TRIT_LINE_COLS / 4,
+            tail: trits16::tail_digits(padded),
         },
         group_bytes: trits16::lines(padded) * LANE_LINE_BYTES,
     };

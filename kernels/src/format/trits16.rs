@@ -34,10 +34,10 @@ pub fn lines(padded_cols: usize) -> usize {
     padded_cols.div_ceil(TRIT_LINE_COLS)
 }
 
-/// Digits the last line of a row holds (1..=5).
+/// Digits of a row's partial last line (0: the row ends on a full line of 5).
 #[inline]
-pub fn last_line_digits(padded_cols: usize) -> usize {
-    (padded_cols - (lines(padded_cols) - 1) * TRIT_LINE_COLS) / 4
+pub fn tail_digits(padded_cols: usize) -> usize {
+    padded_cols % TRIT_LINE_COLS / 4
 }
 
 /// Bytes one row takes (its share of its group's lines).
@@ -169,9 +169,9 @@ mod tests {
 
     #[test]
     fn row_sizes_cover_every_column() {
-        assert_eq!((lines(2560), last_line_digits(2560)), (128, 5));
-        assert_eq!((lines(6912), last_line_digits(6912)), (346, 3));
-        assert_eq!((lines(128), last_line_digits(128)), (7, 2));
+        assert_eq!((lines(2560), tail_digits(2560)), (128, 0));
+        assert_eq!((lines(6912), tail_digits(6912)), (346, 3));
+        assert_eq!((lines(128), tail_digits(128)), (7, 2));
         assert_eq!(row_bytes(2560) * 5, 2560 / 4 * 4);
         // Every weight of a 16-row group has its own byte and digit.
         let cols = 384;
