@@ -488,12 +488,38 @@ fn other_kernel_parameters_are_measured_interleaved_and_named() {
     assert_eq!(c["model"]["path"], r["model"]["path"]);
     assert_eq!(c["ratios"].as_array().unwrap().len(), 2);
 
+    // The lm_head packed against as stored: the same values in fewer bytes per token.
+    let r = bench_json(
+        &[
+            &QUICK_TINY[..],
+            &["--lm-head", "packed", "--compare-lm-head", "as-stored"],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    let packed = r["model"]["lm_head_layout"].as_str().unwrap();
+    assert!(packed.starts_with("f16-packed"), "{packed}");
+    let c = &r["comparison"];
+    assert_eq!(c["model"]["lm_head_layout"], "f16");
+    assert!(
+        r["decode_roofline"]["bytes_per_token"].as_u64()
+            < c["decode_roofline"]["bytes_per_token"].as_u64()
+    );
+    assert!(kernel_ids(&r)
+        .iter()
+        .any(|k| k.starts_with("f16_packed_gemv")));
+    assert!(kernel_ids(c)
+        .iter()
+        .all(|k| !k.starts_with("f16_packed_gemv")));
+
     for (flag, value) in [
         ("--compare-params", "row_tile=3"),
         ("--weights", "nvme"),
         ("--compare-weights", "nvme"),
         ("--layout", "columns"),
         ("--compare-layout", "columns"),
+        ("--lm-head", "zip"),
+        ("--compare-lm-head", "zip"),
     ] {
         let o = perfd(&["bench", "--preset", "tiny", flag, value], dir.path());
         assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));

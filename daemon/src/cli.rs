@@ -343,6 +343,24 @@ pub struct BenchArgs {
     /// --compare-embeddings or --compare-params it applies to the compared side.
     #[arg(long, value_enum, value_name = "LAYOUT", conflicts_with = "kernels")]
     pub compare_layout: Option<LayoutArg>,
+    /// How the lm_head (the token embedding, F16 in bitnet.cpp's files) is kept in memory:
+    /// `auto` (packed where the lm_head kernel is AVX-512 and the CPU has VBMI, else as stored),
+    /// `as-stored` (the file's bytes) or `packed` (each F16's high byte through a 6- or 7-bit
+    /// code table, the low byte as it is: the exact values in 14 or 15 bits; Q8_0 and Q6_K
+    /// embeddings stay as stored).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = LmHeadArg::Auto,
+        value_name = "LAYOUT",
+        conflicts_with = "kernels"
+    )]
+    pub lm_head: LmHeadArg,
+    /// Also measure with the lm_head in this layout (see --lm-head), repetitions interleaved
+    /// with the main run's, and report the ratios. With another --compare-* flag it applies to
+    /// the compared side.
+    #[arg(long, value_enum, value_name = "LAYOUT", conflicts_with = "kernels")]
+    pub compare_lm_head: Option<LmHeadArg>,
     /// Also measure with these kernel parameters (`key=value,...` over --params, see
     /// --list-params), repetitions interleaved with the main configuration's, and report the
     /// ratios. With --compare-model or --compare-embeddings they apply to the compared model.
@@ -352,7 +370,7 @@ pub struct BenchArgs {
     /// per repetition, interleaved with perfd's, with the same --pp, --tg and thread count, and
     /// report perfd's ÷ its median tokens/s. The file must be one it reads (I2_S for bitnet.cpp;
     /// TQ2_0 under architecture `bitnet` for llama.cpp, see `perfd model write`).
-    #[arg(long, value_name = "LLAMA_BENCH", conflicts_with_all = ["kernels", "compare_embeddings", "compare_model", "compare_weights", "compare_layout", "compare_params", "compare_kv_cache"])]
+    #[arg(long, value_name = "LLAMA_BENCH", conflicts_with_all = ["kernels", "compare_embeddings", "compare_model", "compare_weights", "compare_layout", "compare_lm_head", "compare_params", "compare_kv_cache"])]
     pub compare_llama_bench: Option<PathBuf>,
     /// Seconds one run of the --compare-llama-bench peer may take; past them it is killed and
     /// the benchmark fails, naming the peer's command.
@@ -418,6 +436,17 @@ pub struct BenchArgs {
     /// quarter of the available memory. The report states the sizes used.
     #[arg(long, value_name = "MIB")]
     pub bandwidth_mib: Option<u64>,
+}
+
+/// `--lm-head` / `--compare-lm-head` of `perfd bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LmHeadArg {
+    /// What the configured lm_head kernel reads fastest.
+    Auto,
+    /// The file's bytes.
+    AsStored,
+    /// F16 packed losslessly into 14 or 15 bits per weight.
+    Packed,
 }
 
 /// `--layout` / `--compare-layout` of `perfd bench`.

@@ -10,6 +10,7 @@ use crate::cpu::tile::TileParams;
 use crate::cpu::CpuVendor;
 pub use crate::cpu::PrefetchHint;
 use crate::error::KernelError;
+use crate::format::model_layout::{LmHeadLayout, ModelLayout};
 use crate::format::ternary_layout::TernaryLayout;
 
 pub use crate::cpu::Isa;
@@ -495,6 +496,30 @@ impl KernelConfig {
             TernaryLayout::Trits16
         } else {
             TernaryLayout::RowMajor
+        }
+    }
+
+    /// The lm_head layout a model is loaded in for this configuration: F16 packed where the
+    /// configuration's lm_head kernel is AVX-512 and the CPU has VBMI to unpack it in registers
+    /// (`cpu::embedding_gemv`), as stored otherwise (another ISA would unpack every row in
+    /// scalar code first). Packed, 2b4t's lm_head streams 15 or 14 bits a weight against 16.
+    pub fn lm_head_layout(&self) -> LmHeadLayout {
+        let avx512 = matches!(self.resolved_isa(), Isa::Avx512Bw | Isa::Avx512Vnni)
+            && self.resolved_isa().is_supported();
+        #[cfg(target_arch = "x86_64")]
+        if avx512 && std::arch::is_x86_feature_detected!("avx512vbmi") {
+            return LmHeadLayout::PackedF16;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = avx512;
+        LmHeadLayout::AsStored
+    }
+
+    /// Both layouts a model is loaded in for this configuration.
+    pub fn model_layout(&self) -> ModelLayout {
+        ModelLayout {
+            ternary: self.weight_layout(),
+            lm_head: self.lm_head_layout(),
         }
     }
 

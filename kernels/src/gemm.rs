@@ -15,6 +15,7 @@ use crate::cpu::{i2s_reference, Isa};
 use crate::error::KernelError;
 use crate::format::i2s::I2sMatrixRef;
 use crate::format::i2s_relayout::rows_to_row_major;
+use crate::format::model_layout::ModelLayout;
 use crate::format::ternary_layout::TernaryLayout;
 
 #[cfg(target_arch = "x86_64")]
@@ -131,6 +132,11 @@ impl I2sGemm {
     /// a per-task repack (slower, exact).
     pub fn weight_layout(&self) -> TernaryLayout {
         self.config.weight_layout()
+    }
+
+    /// The layouts a model is loaded in for this engine ([`KernelConfig::model_layout`]).
+    pub fn model_layout(&self) -> ModelLayout {
+        self.config.model_layout()
     }
 
     /// A lane-group kernel handles this call (matrix in lanes16 or trits16, VNNI, no AMX

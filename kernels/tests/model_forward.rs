@@ -3,6 +3,7 @@
 
 use bitnet_kernels::config::available_threads;
 use bitnet_kernels::cpu::KvCacheType;
+use bitnet_kernels::format::model_layout::{LmHeadLayout, ModelLayout};
 use bitnet_kernels::format::ternary_layout::TernaryLayout;
 use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::forward::{argmax, greedy};
@@ -77,13 +78,13 @@ fn a_model_in_a_lane_layout_gives_every_engine_the_row_major_logits() {
     let path = dir.path().join("tiny.gguf");
     write_preset(&path, Preset::Tiny, 7).unwrap();
     let row_major =
-        BitnetModel::load_as(&path, Placement::HugePages, TernaryLayout::RowMajor).unwrap();
+        BitnetModel::load_as(&path, Placement::HugePages, ModelLayout::AS_STORED).unwrap();
     let tokens = [3u32, 141, 59, 265, 35, 89, 7, 400, 12];
     for (placement, layout) in [Placement::Mapped, Placement::HugePages]
         .into_iter()
         .flat_map(|p| [(p, TernaryLayout::Lanes16), (p, TernaryLayout::Trits16)])
     {
-        let lanes = BitnetModel::load_as(&path, placement, layout).unwrap();
+        let lanes = BitnetModel::load_as(&path, placement, ModelLayout::ternary(layout)).unwrap();
         assert_eq!(lanes.weight_layout(), layout);
         if lanes.placement() == Placement::HugePages {
             assert_ne!(lanes.bytes(), row_major.bytes(), "reordered in place");
@@ -111,6 +112,61 @@ fn a_model_in_a_lane_layout_gives_every_engine_the_row_major_logits() {
                 &last[..],
                 "{isa}, {layout} decode"
             );
+        }
+    }
+}
+
+/// The lm_head packed at load (in place in the huge-page copy, into an owned copy from a
+/// read-only mapping) holds the file's F16 values exactly and streams fewer bytes; every
+/// engine's logits keep the as-stored model's argmax at every position and differ by no more
+/// than summation order allows (only the lm_head's sums are ordered differently: exceptions are
+/// added apart), and the model passes cross-validation against the reference configuration.
+#[test]
+fn a_packed_lm_head_keeps_the_values_and_the_logits() {
+    use bitnet_kernels::model::op_profile::Op;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    write_preset(&path, Preset::Tiny, 7).unwrap();
+    let stored = BitnetModel::load_as(&path, Placement::HugePages, ModelLayout::AS_STORED).unwrap();
+    let vocab = stored.hparams().vocab;
+    let tokens = [3u32, 141, 59, 265, 35, 89, 7, 400, 12];
+    let reference = I2sGemm::reference().unwrap();
+    for placement in [Placement::Mapped, Placement::HugePages] {
+        let layout = ModelLayout {
+            ternary: TernaryLayout::RowMajor,
+            lm_head: LmHeadLayout::PackedF16,
+        };
+        let packed = BitnetModel::load_as(&path, placement, layout).unwrap();
+        let (a, b) = (stored.embedding_rows(), packed.embedding_rows());
+        assert!(b.name().starts_with("f16-packed"), "{}", b.name());
+        for r in 0..vocab {
+            assert_eq!(a.row_bytes_of(r), b.row_bytes_of(r), "row {r}");
+        }
+        assert!(
+            packed.decode_weight_bytes_of(Op::LmHead) < stored.decode_weight_bytes_of(Op::LmHead)
+        );
+        for isa in Isa::supported() {
+            let e = engine(isa);
+            let want = Session::new(&stored, &e, 16)
+                .unwrap()
+                .forward(&tokens, true)
+                .unwrap();
+            let got = Session::new(&packed, &e, 16)
+                .unwrap()
+                .forward(&tokens, true)
+                .unwrap();
+            for (i, (w, g)) in want.chunks(vocab).zip(got.chunks(vocab)).enumerate() {
+                assert_eq!(argmax(w), argmax(g), "{isa} position {i}");
+                let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let worst = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                assert!(
+                    worst <= 1e-5 * scale,
+                    "{isa} position {i}: {worst} of {scale}"
+                );
+            }
+            let r = crossval_model(&packed, &e, &reference, KvCacheType::F32, &[1, 2, 3, 4], 16)
+                .unwrap();
+            assert!(r.pass, "{isa}, {}: {r:?}", placement.name());
         }
     }
 }

@@ -50,6 +50,8 @@ fn resolve_backend(args: &BenchArgs) -> Backend {
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
         || args.compare_layout.is_some()
+        || args.compare_lm_head.is_some()
+        || args.lm_head == crate::cli::LmHeadArg::Packed
         || matches!(
             args.layout,
             crate::cli::LayoutArg::Lanes16 | crate::cli::LayoutArg::Trits16

@@ -126,7 +126,7 @@ fn load_model(
         args.model.as_deref(),
         &args.preset,
         EmbeddingFormat::F16,
-        (Placement::HugePages, current.weight_layout()),
+        (Placement::HugePages, current.model_layout()),
         args.cache_dir.as_deref(),
         note,
     )?;

@@ -3,7 +3,7 @@
 //! before and after in the same run, with NVML sampled throughout and, with --crossval, the GPU's
 //! logits and greedy tokens checked against the CPU scalar reference.
 
-use bitnet_kernels::format::ternary_layout::TernaryLayout;
+use bitnet_kernels::format::model_layout::ModelLayout;
 use bitnet_kernels::gguf::Placement;
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,11 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
         ("--compare-model", args.compare_model.is_some()),
         ("--compare-weights", args.compare_weights.is_some()),
         ("--compare-layout", args.compare_layout.is_some()),
+        ("--compare-lm-head", args.compare_lm_head.is_some()),
+        (
+            "--lm-head packed",
+            args.lm_head == crate::cli::LmHeadArg::Packed,
+        ),
         (
             "--layout lanes16",
             args.layout == crate::cli::LayoutArg::Lanes16,
@@ -214,7 +219,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         embeddings,
         // The weights are uploaded to the device once; the host copy needs no huge pages. The
         // CUDA kernels read row-major I2_S.
-        (Placement::Mapped, TernaryLayout::RowMajor),
+        (Placement::Mapped, ModelLayout::AS_STORED),
         args.cache_dir.as_deref(),
         &note,
     )?;

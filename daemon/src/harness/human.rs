@@ -229,6 +229,10 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             .weights_layout
             .as_ref()
             .map_or(String::new(), |l| format!(", {l}"));
+        let layout = match &m.lm_head_layout {
+            Some(l) => format!("{layout}, lm_head {l}"),
+            None => layout,
+        };
         let placement = match (
             &m.weights_placement,
             m.weights_huge_page_bytes,
@@ -309,6 +313,13 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         let placement = match (&c.model.weights_layout, r.model.as_ref()) {
             (Some(l), Some(m)) if m.weights_layout.as_ref() != Some(l) => {
                 format!("{placement}, {l} layout")
+            }
+            _ => placement,
+        };
+        // Likewise the lm_head's (`--compare-lm-head`).
+        let placement = match (&c.model.lm_head_layout, r.model.as_ref()) {
+            (Some(l), Some(m)) if m.lm_head_layout.as_ref() != Some(l) => {
+                format!("{placement}, lm_head {l}")
             }
             _ => placement,
         };
@@ -482,8 +493,8 @@ fn kernel_section(s: &mut String, r: &BenchReport) {
 }
 
 /// Whether the run held a second model in memory (`--compare-model`, `--compare-embeddings`,
-/// `--compare-weights` or `--compare-layout`: another file, or the same file placed or ordered
-/// the other way), so that its peak RSS is not one model's. `--compare-params` alone shares the
+/// `--compare-weights`, `--compare-layout` or `--compare-lm-head`: another file, or the same file
+/// placed or ordered the other way), so that its peak RSS is not one model's. `--compare-params` alone shares the
 /// model unless its kernels read the other layout.
 fn second_model_loaded(r: &BenchReport) -> bool {
     match (&r.model, &r.comparison) {
@@ -491,6 +502,7 @@ fn second_model_loaded(r: &BenchReport) -> bool {
             c.model.path != m.path
                 || c.model.weights_placement != m.weights_placement
                 || c.model.weights_layout != m.weights_layout
+                || c.model.lm_head_layout != m.lm_head_layout
         }
         _ => false,
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use bitnet_kernels::format::embedding::EmbeddingFormat;
-use bitnet_kernels::format::ternary_layout::TernaryLayout;
+use bitnet_kernels::format::model_layout::ModelLayout;
 use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::synthetic_model::write_preset_as;
 use bitnet_kernels::model::{BitnetModel, Preset};
@@ -48,19 +48,19 @@ pub fn load_or_write(
         preset,
         seed,
         EmbeddingFormat::F16,
-        (Placement::HugePages, TernaryLayout::RowMajor),
+        (Placement::HugePages, ModelLayout::AS_STORED),
         note,
     )
 }
 
 /// Like [`load_or_write`], with the embedding in `embeddings`, the bytes placed as `placement`
-/// asks and the ternary projections in `layout` (an engine's `weight_layout`).
+/// asks and the weights in `layout` (an engine's `model_layout`).
 pub fn load_or_write_as(
     dir: &Path,
     preset: Preset,
     seed: u64,
     embeddings: EmbeddingFormat,
-    (placement, layout): (Placement, TernaryLayout),
+    (placement, layout): (Placement, ModelLayout),
     note: &dyn Fn(String),
 ) -> Result<BitnetModel> {
     let path = preset_path(dir, preset, seed, embeddings);
@@ -94,13 +94,13 @@ pub fn load_or_write_as(
 
 /// The model a command names: a file (`--model`), else a synthetic preset (`--preset`, its
 /// embedding in `embeddings`, written to `cache_dir`, default [`default_cache_dir`], on first use),
-/// its bytes placed as `placement` asks, its ternary projections in `layout`. Returns the preset
+/// its bytes placed as `placement` asks, its weights in `layout`. Returns the preset
 /// when it was one.
 pub fn load_named(
     model: Option<&Path>,
     preset: &str,
     embeddings: EmbeddingFormat,
-    (placement, layout): (Placement, TernaryLayout),
+    (placement, layout): (Placement, ModelLayout),
     cache_dir: Option<&Path>,
     note: &dyn Fn(String),
 ) -> Result<(BitnetModel, Option<Preset>)> {

@@ -8,13 +8,14 @@ use anyhow::{bail, Context, Result};
 
 use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::format::embedding::EmbeddingFormat;
+use bitnet_kernels::format::model_layout::{LmHeadLayout, ModelLayout};
 use bitnet_kernels::format::ternary_layout::TernaryLayout;
 use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::model_crossval::{crossval_model, ModelCrossval};
 use bitnet_kernels::model::{BitnetModel, Preset};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
-use crate::cli::{BenchArgs, LayoutArg};
+use crate::cli::{BenchArgs, LayoutArg, LmHeadArg};
 use crate::harness::host::noise::{CpuSnapshot, NoiseVerdict};
 use crate::harness::host::rss::{peak_rss_bytes, reset_peak_rss};
 use crate::harness::host::HostFingerprint;
@@ -56,6 +57,7 @@ pub(crate) fn model_info(
         file_bytes: Some(model.file_bytes()),
         weights_placement: Some(model.placement().name().to_string()),
         weights_layout: Some(model.weight_layout().name().to_string()),
+        lm_head_layout: Some(model.embedding_rows().name().to_string()),
         weights_huge_page_bytes: model.huge_page_bytes(),
         kv_cache: Some(kv_cache.name().to_string()),
     }
@@ -201,6 +203,15 @@ fn weight_layout(value: LayoutArg, engine: &I2sGemm) -> TernaryLayout {
     }
 }
 
+/// `--lm-head` / `--compare-lm-head`: `auto` is what `engine`'s lm_head kernel reads fastest.
+fn lm_head_layout(value: LmHeadArg, engine: &I2sGemm) -> LmHeadLayout {
+    match value {
+        LmHeadArg::Auto => engine.config().lm_head_layout(),
+        LmHeadArg::AsStored => LmHeadLayout::AsStored,
+        LmHeadArg::Packed => LmHeadLayout::PackedF16,
+    }
+}
+
 /// An embedding format named on the command line (`flag` for the usage error).
 fn embedding_format(flag: &str, value: &str) -> Result<EmbeddingFormat> {
     Ok(value
@@ -212,7 +223,7 @@ fn embedding_format(flag: &str, value: &str) -> Result<EmbeddingFormat> {
 /// asked for (with `--compare-weights` alone: the main model's file, placed the other way).
 fn compare_model(
     args: &BenchArgs,
-    layout: TernaryLayout,
+    layout: ModelLayout,
     note: &dyn Fn(String),
 ) -> Result<Option<(BitnetModel, Option<Preset>)>> {
     let placement = compared_placement(args)?;
@@ -223,7 +234,11 @@ fn compare_model(
                 .with_context(|| format!("--compare-model: load {}", path.display()))?;
             return Ok(Some((model, None)));
         }
-        (None, None) if args.compare_weights.is_some() || args.compare_layout.is_some() => {
+        (None, None)
+            if args.compare_weights.is_some()
+                || args.compare_layout.is_some()
+                || args.compare_lm_head.is_some() =>
+        {
             embedding_format("--embeddings", &args.embeddings)?
         }
         (None, None) => return Ok(None),
@@ -358,7 +373,10 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     let embeddings = embedding_format("--embeddings", &args.embeddings)?;
     let kv_cache = kv_cache_type(args)?;
     let engine = I2sGemm::new(config).with_context(|| format!("configure kernels {config}"))?;
-    let main_layout = weight_layout(args.layout, &engine);
+    let main_layout = ModelLayout {
+        ternary: weight_layout(args.layout, &engine),
+        lm_head: lm_head_layout(args.lm_head, &engine),
+    };
     let timestamp = timestamp()?;
     let host = HostFingerprint::detect();
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
@@ -367,6 +385,7 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
         || args.compare_layout.is_some()
+        || args.compare_lm_head.is_some()
         || args.compare_params.is_some()
         || args.compare_kv_cache.is_some();
     let peer_runs = u64::from(peer.is_some());
@@ -421,10 +440,18 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     pb.set_message("loading the model to compare with");
     // Each side's model in the layout its own kernels read: `--compare-params` across layouts
     // (e.g. isa=avx2 against the lanes16 VNNI kernel) loads the main model a second time.
-    let candidate_layout = match (&args.compare_layout, &candidate_engine) {
-        (Some(l), e) => weight_layout(*l, e.as_ref().unwrap_or(&engine)),
-        (None, Some(e)) if args.layout == LayoutArg::Auto => e.weight_layout(),
-        (None, _) => main_layout,
+    let side = candidate_engine.as_ref().unwrap_or(&engine);
+    let candidate_layout = ModelLayout {
+        ternary: match (&args.compare_layout, &candidate_engine) {
+            (Some(l), _) => weight_layout(*l, side),
+            (None, Some(e)) if args.layout == LayoutArg::Auto => e.weight_layout(),
+            (None, _) => main_layout.ternary,
+        },
+        lm_head: match (args.compare_lm_head, &candidate_engine) {
+            (Some(l), _) => lm_head_layout(l, side),
+            (None, Some(e)) if args.lm_head == LmHeadArg::Auto => e.config().lm_head_layout(),
+            (None, _) => main_layout.lm_head,
+        },
     };
     let candidate_model = match compare_model(args, candidate_layout, &note)? {
         None if candidate_layout != main_layout => Some(load_main(candidate_layout)?),

@@ -113,6 +113,11 @@ pub struct ModelInfo {
     /// BitNet's shapes, stays row-major. Absent for peers and older reports.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weights_layout: Option<String>,
+    /// How the lm_head (token embedding) was kept: its file format (`f16`, `q8_0`, `q6_k`) or
+    /// `f16-packed6` / `f16-packed7` (F16 packed losslessly into 14 or 15 bits per weight).
+    /// Absent for peers and older reports.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lm_head_layout: Option<String>,
     /// Bytes of the model the kernel backed with 2 MiB pages at the end of the run.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weights_huge_page_bytes: Option<u64>,

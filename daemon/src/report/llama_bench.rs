@@ -381,6 +381,7 @@ fn model_info(row: &LlamaBenchRow) -> ModelInfo {
         file_bytes: None,
         weights_placement: None,
         weights_layout: None,
+        lm_head_layout: None,
         weights_huge_page_bytes: None,
         kv_cache: Some(row.type_k.clone()).filter(|t| !t.is_empty()),
     }

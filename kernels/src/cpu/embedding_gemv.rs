@@ -1,5 +1,9 @@
 //! The lm_head GEMV: the token embedding (vocab rows × hidden columns, F16, Q8_0 or Q6_K as in the
-//! file) times the final hidden state in f32.
+//! file, or F16 packed losslessly: `format::packed_f16`) times the final hidden state in f32.
+//!
+//! Packed rows run on `packed_f16_avx512.rs` where the CPU has AVX-512 VBMI and the ISA's F16 path
+//! is the AVX-512 one; elsewhere each row is unpacked to its F16 bytes and read by the ISA's F16
+//! path (exact, slower: the tuner's other ISAs on a packed model).
 //!
 //! The rows stay in the file's bytes (memory-mapped); the SIMD paths (one file per format and ISA:
 //! `f16_avx2.rs`, `f16_avx512.rs`, `q8_0_avx512.rs`, `q6_k_avx512.rs`, dispatched here once per
@@ -14,6 +18,8 @@ pub use crate::cpu::prefetch::Prefetch;
 use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::Isa;
 use crate::format::embedding::EmbeddingFormat;
+use crate::format::embedding_rows::EmbeddingRows;
+use crate::format::packed_f16::PackedF16;
 
 /// Largest |y − y_ref| allowed, relative to Σ|w_i·x_i| of the row.
 pub const LM_HEAD_REL_TOL: f64 = 1e-5;
@@ -71,6 +77,135 @@ impl Path {
 /// Kernel id of the lm_head GEMV run for an ISA and embedding format.
 pub fn kernel_id(isa: Isa, format: EmbeddingFormat) -> &'static str {
     Path::for_call(isa, format).id(format)
+}
+
+/// How a call reads packed F16 rows: the VBMI kernel, or each row unpacked to F16 and read by
+/// the F16 path of the ISA (the tuner's other ISAs, CPUs without VBMI).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PackedPath {
+    Avx512Vbmi,
+    Unpacked(Path),
+}
+
+impl PackedPath {
+    fn for_call(isa: Isa) -> Self {
+        let f16 = Path::for_call(isa, EmbeddingFormat::F16);
+        if f16 == Path::F16Avx512 && has_vbmi() {
+            PackedPath::Avx512Vbmi
+        } else {
+            PackedPath::Unpacked(f16)
+        }
+    }
+
+    fn id(self) -> &'static str {
+        match self {
+            PackedPath::Avx512Vbmi => "f16_packed_gemv_avx512vbmi",
+            PackedPath::Unpacked(Path::F16Avx512) => "f16_packed_gemv_unpacked_avx512",
+            PackedPath::Unpacked(Path::F16Avx2) => "f16_packed_gemv_unpacked_avx2",
+            PackedPath::Unpacked(_) => "f16_packed_gemv_scalar",
+        }
+    }
+}
+
+/// Kernel id of the lm_head GEMV run for an ISA over `w`.
+pub fn kernel_id_of(isa: Isa, w: &EmbeddingRows<'_>) -> &'static str {
+    match w {
+        EmbeddingRows::Stored { format, .. } => kernel_id(isa, *format),
+        EmbeddingRows::PackedF16 { .. } => PackedPath::for_call(isa).id(),
+    }
+}
+
+/// y[r] = Σ_k W[r,k]·x[k] over the rows of `w`, on `pool` (see [`gemv`]).
+///
+/// # Panics
+/// If `x` is not `w.cols()` long or `out` is longer than `w.rows()`.
+pub fn gemv_rows_of(
+    isa: Isa,
+    pool: &WorkerPool,
+    prefetch: Prefetch,
+    w: &EmbeddingRows<'_>,
+    x: &[f32],
+    out: &mut [f32],
+) {
+    match w {
+        EmbeddingRows::Stored { format, bytes, .. } => {
+            gemv(isa, pool, prefetch, *format, bytes, x, out)
+        }
+        EmbeddingRows::PackedF16 { packed, data } => {
+            gemv_packed(isa, pool, prefetch, packed, data, x, out)
+        }
+    }
+}
+
+/// [`gemv_rows_of`] over packed F16 rows.
+fn gemv_packed(
+    isa: Isa,
+    pool: &WorkerPool,
+    prefetch: Prefetch,
+    p: &PackedF16,
+    data: &[u8],
+    x: &[f32],
+    out: &mut [f32],
+) {
+    assert_eq!(x.len(), p.cols());
+    assert!(out.len() <= p.rows());
+    let copy;
+    let x = if (x.as_ptr() as usize).is_multiple_of(64) {
+        x
+    } else {
+        copy = LineAligned::copy_of(x);
+        copy.as_slice()
+    };
+    let path = PackedPath::for_call(isa);
+    pool.for_each_chunk(out, ROWS_PER_TASK, |chunk, ys| {
+        let r0 = chunk * ROWS_PER_TASK;
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: chosen only with AVX-512F/BW (a supported AVX-512 ISA), VL and VBMI detected;
+            // the rows r0.. lie in `data` and `x` has `p.cols()` values (checked inside too).
+            PackedPath::Avx512Vbmi => unsafe {
+                super::packed_f16_avx512::gemv_rows(p, data, r0, x, ys, prefetch)
+            },
+            PackedPath::Unpacked(f16_path) => {
+                let mut halves = Vec::with_capacity(x.len());
+                let mut row = Vec::with_capacity(2 * x.len());
+                for (i, y) in ys.iter_mut().enumerate() {
+                    halves.clear();
+                    p.decode_row(data, r0 + i, &mut halves);
+                    row.clear();
+                    row.extend(halves.iter().flat_map(|h| h.to_le_bytes()));
+                    *y = match f16_path {
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: `Path::for_call` chose it for a supported AVX-512 ISA; `row`
+                        // holds one row of 2 bytes per x.
+                        Path::F16Avx512 => unsafe {
+                            let mut one = [0f32];
+                            super::f16_avx512::gemv_rows(&row, x, &mut one, prefetch);
+                            one[0]
+                        },
+                        _ => dot(
+                            f16_path,
+                            EmbeddingFormat::F16,
+                            &row,
+                            x,
+                            &PreparedX::Natural,
+                            prefetch,
+                        ),
+                    };
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            PackedPath::Avx512Vbmi => unreachable!("VBMI is an x86-64 extension"),
+        }
+    });
+}
+
+fn has_vbmi() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512vbmi")
+        && std::arch::is_x86_feature_detected!("avx512vl");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// One row (`format` bytes) · x, through ggml's dequantisation, accumulated in f64.
@@ -302,6 +437,101 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// F16 values of `rows × cols` with magnitudes spread over 20 binades, so that a 6-bit
+    /// table leaves many exceptions and a 7-bit one some; every 7th row is in the top binades
+    /// only (no exceptions at 7 bits).
+    fn spread_f16(r: &mut impl Rng, rows: usize, cols: usize) -> Vec<u8> {
+        (0..rows * cols)
+            .flat_map(|i| {
+                let top_only = (i / cols).is_multiple_of(7);
+                let e = if top_only {
+                    r.random_range(0..3)
+                } else {
+                    r.random_range(0..20)
+                };
+                let v = r.random_range(1.0..2.0f32)
+                    * 2f32.powi(-e)
+                    * if r.random() { 1.0 } else { -1.0 };
+                half::f16::from_f32(v).to_le_bytes()
+            })
+            .collect()
+    }
+
+    /// Packed F16 rows (both code widths, with exceptions in most tiles, a partial last task
+    /// and tile) through every ISA's path: each row within the F16 bound of the reference on
+    /// the unpacked values; and the VBMI kernel gives the F16 AVX-512 kernel's very bits for
+    /// every row without exceptions.
+    #[test]
+    fn packed_rows_match_the_reference_and_the_f16_kernel() {
+        use crate::format::packed_f16::{CodeTable, PackedF16};
+        let mut r = rng(11);
+        let (rows, cols) = (1030, 320);
+        let f16 = spread_f16(&mut r, rows, cols);
+        let x: Vec<f32> = (0..cols).map(|_| r.random_range(-3.0..3.0)).collect();
+        let pool = WorkerPool::new(2, false).unwrap();
+        let prefetch = Prefetch {
+            bytes: 4096,
+            hint: crate::cpu::PrefetchHint::L2,
+        };
+        let mut plain = vec![0f32; rows];
+        gemv(
+            Isa::best(),
+            &pool,
+            prefetch,
+            EmbeddingFormat::F16,
+            &f16,
+            &x,
+            &mut plain,
+        );
+        let plain_path = Path::for_call(Isa::best(), EmbeddingFormat::F16);
+        for k in crate::format::packed_f16::CODE_BITS {
+            // The high bytes of the largest magnitudes first: the top-only rows have no
+            // exceptions at either width; at 6 bits most other rows do, at 7 a few.
+            let table = CodeTable::new(k, (0..0x40u8).rev().flat_map(|h| [h, h | 0x80]));
+            let mut data = vec![0u8; rows * table.row_bytes(cols)];
+            let p = PackedF16::pack(table, &f16, rows, cols, &mut data).unwrap();
+            let least = if k == 6 { rows } else { 10 };
+            assert!(
+                p.exceptions().len() > least,
+                "K={k}: {} exceptions",
+                p.exceptions().len()
+            );
+            let mut identical = 0;
+            let w = EmbeddingRows::PackedF16 {
+                packed: &p,
+                data: &data,
+            };
+            for isa in Isa::supported() {
+                let mut out = vec![0f32; rows];
+                gemv_rows_of(isa, &pool, prefetch, &w, &x, &mut out);
+                let id = kernel_id_of(isa, &w);
+                for (i, &y) in out.iter().enumerate() {
+                    let row = &f16[i * 2 * cols..(i + 1) * 2 * cols];
+                    assert_eq!(&*w.row_bytes_of(i), row, "row {i} unpacks exactly");
+                    let want = f64::from(dot_reference(EmbeddingFormat::F16, row, &x));
+                    let bound = LM_HEAD_REL_TOL * abs_dot(EmbeddingFormat::F16, row, &x) + 1e-30;
+                    assert!(
+                        (f64::from(y) - want).abs() <= bound,
+                        "{id} K={k} row {i}: {y} vs {want}"
+                    );
+                    if id == "f16_packed_gemv_avx512vbmi"
+                        && plain_path == Path::F16Avx512
+                        && p.exceptions().of_row(i).next().is_none()
+                    {
+                        assert_eq!(y.to_bits(), plain[i].to_bits(), "K={k} row {i}");
+                        identical += 1;
+                    }
+                }
+            }
+            if has_vbmi() && plain_path == Path::F16Avx512 {
+                assert!(
+                    identical >= rows / 7,
+                    "K={k}: {identical} rows compared bit for bit"
+                );
             }
         }
     }

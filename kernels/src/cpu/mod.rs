@@ -42,6 +42,8 @@ pub mod i2s_trits_avx512;
 #[cfg(target_arch = "x86_64")]
 mod lane_group_driver;
 #[cfg(target_arch = "x86_64")]
+mod packed_f16_avx512;
+#[cfg(target_arch = "x86_64")]
 mod q6_k_avx512;
 #[cfg(target_arch = "x86_64")]
 mod q8_0_avx512;

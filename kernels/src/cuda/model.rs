@@ -120,7 +120,7 @@ impl CudaModel {
         Ok(Self {
             hparams: hp,
             layers,
-            embedding: rt.upload(model.embedding())?,
+            embedding: rt.upload(&model.embedding_stored_bytes())?,
             output_norm: rt.upload(&model.output_norm)?,
             weight_bytes: model.decode_weight_bytes(),
         })

@@ -2,9 +2,13 @@
 //! the embedding blocks are llama.cpp's.
 
 pub mod embedding;
+pub mod embedding_rows;
 pub mod ggml_blocks;
 pub mod i2s;
 pub mod i2s_relayout;
+pub mod model_layout;
+pub mod packed_f16;
+pub mod packed_f16_exceptions;
 pub mod ternary;
 pub mod ternary_layout;
 pub mod trits16;

@@ -49,6 +49,9 @@ pub enum ModelError {
     /// An operation that continues a sequence was asked of a session with no tokens.
     #[error("the session holds no tokens to continue from")]
     EmptySequence,
+    /// The lm_head could not be packed.
+    #[error(transparent)]
+    Pack(#[from] crate::format::packed_f16::PackError),
     /// The model file could not be written.
     #[error("writing model: {0}")]
     Write(String),

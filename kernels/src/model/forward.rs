@@ -209,7 +209,7 @@ impl<'m> Session<'m> {
         let mut ids = vec![self.engine.kernel_id()];
         ids.extend(self.engine.batch_kernel_id());
         ids.extend([
-            embedding_gemv::kernel_id(self.engine.isa(), self.model.embedding_format()),
+            embedding_gemv::kernel_id_of(self.engine.isa(), &self.model.embedding_rows()),
             attention,
         ]);
         ids
@@ -257,15 +257,10 @@ impl<'m> Session<'m> {
         let (h, kvd, f) = (hp.hidden, hp.kv_dim(), hp.ffn);
         let mut t0 = Instant::now();
 
-        let embd = self.model.embedding();
-        let format = self.model.embedding_format();
-        let row_bytes = format.row_bytes(h);
+        let embd = self.model.embedding_rows();
         let mut x = Vec::with_capacity(n * h);
         for &tok in tokens {
-            format.dequantize(
-                &embd[tok as usize * row_bytes..(tok as usize + 1) * row_bytes],
-                &mut x,
-            );
+            embd.append_row(tok as usize, &mut x);
         }
         t0 = self.profile.lap(Op::Embed, t0);
 
@@ -357,12 +352,11 @@ impl<'m> Session<'m> {
             if self.numerics == Numerics::GgmlF16 && n == 1 {
                 round_f16(&mut xn);
             }
-            embedding_gemv::gemv(
+            embedding_gemv::gemv_rows_of(
                 self.engine.isa(),
                 self.engine.pool(),
                 prefetch,
-                format,
-                embd,
+                &embd,
                 &xn,
                 out,
             );

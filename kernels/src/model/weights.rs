@@ -5,10 +5,13 @@ use std::path::Path;
 
 use crate::cpu::lanes_pack::{lanes_to_trits_in_place, row_major_to_lanes_in_place};
 use crate::format::embedding::EmbeddingFormat;
+use crate::format::embedding_rows::EmbeddingRows;
 use crate::format::ggml_blocks::{
     bf16, tq1_0_block, tq2_0_block, TernaryBlock, QK_K, TQ1_0_BLOCK_BYTES, TQ2_0_BLOCK_BYTES,
 };
 use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_WEIGHTS};
+use crate::format::model_layout::{LmHeadLayout, ModelLayout};
+use crate::format::packed_f16::{choose_table, high_byte_counts, PackedF16};
 use crate::format::ternary_layout::TernaryLayout;
 use crate::gguf::{GgmlType, GgufFile, Placement, TensorInfo};
 use crate::model::error::ModelError;
@@ -148,7 +151,9 @@ pub(crate) enum Proj {
 }
 
 /// The token embedding (= lm_head) in the layout the lm_head kernels read: F16, Q8_0 or Q6_K
-/// borrowed from the file as they are; BF16 converted once at load to F16.
+/// borrowed from the file as they are; BF16 converted once at load to F16; or F16 packed
+/// losslessly (`format::packed_f16`), in place in the file's bytes or, from a read-only
+/// mapping, in an owned copy.
 #[derive(Debug)]
 enum Embedding {
     Mapped {
@@ -156,6 +161,18 @@ enum Embedding {
         offset: usize,
         len: usize,
     },
+    Owned(Vec<u8>),
+    Packed {
+        packed: Box<PackedF16>,
+        data: PackedData,
+    },
+}
+
+/// Where packed embedding rows are.
+#[derive(Debug)]
+enum PackedData {
+    /// In the file's bytes from this offset.
+    InFile(usize),
     Owned(Vec<u8>),
 }
 
@@ -349,22 +366,75 @@ impl BitnetModel {
 
     /// Loads and validates the model file at `path` with its bytes placed as `placement` asks.
     pub fn load_with(path: &Path, placement: Placement) -> Result<Self, ModelError> {
-        Self::load_as(path, placement, TernaryLayout::RowMajor)
+        Self::load_as(path, placement, ModelLayout::AS_STORED)
     }
 
-    /// Like [`Self::load_with`], its ternary projections reordered into `layout` (what an
-    /// engine's [`crate::I2sGemm::weight_layout`] reads fastest). Placed in huge pages, they are
-    /// reordered in place; from a read-only mapping, into owned copies. A projection whose rows
-    /// do not fit the layout stays row-major.
+    /// Like [`Self::load_with`], its weights in `layout` (what an engine's
+    /// [`crate::I2sGemm::model_layout`] reads fastest). Placed in huge pages, they are reordered
+    /// in place; from a read-only mapping, into owned copies. A projection whose rows do not fit
+    /// the ternary layout stays row-major; an lm_head that does not pack stays as stored.
     pub fn load_as(
         path: &Path,
         placement: Placement,
-        layout: TernaryLayout,
+        layout: ModelLayout,
     ) -> Result<Self, ModelError> {
         let file = GgufFile::open_with(path, placement)?;
         let mut model = Self::from_file(file, path.display().to_string())?;
-        model.reorder(layout)?;
+        model.reorder(layout.ternary)?;
+        if layout.lm_head == LmHeadLayout::PackedF16 {
+            model.pack_lm_head()?;
+        }
         Ok(model)
+    }
+
+    /// Packs an F16 lm_head losslessly (`format::packed_f16`) with the table that streams the
+    /// fewest bytes; other formats, and shapes the packing does not take, stay as they are.
+    fn pack_lm_head(&mut self) -> Result<(), ModelError> {
+        let (rows, cols) = (self.hparams.vocab, self.hparams.hidden);
+        let f16 = match &self.embedding {
+            Embedding::Mapped {
+                format: EmbeddingFormat::F16,
+                offset,
+                len,
+            } => Some((*offset, *len)),
+            Embedding::Owned(_) => None,
+            _ => return Ok(()),
+        };
+        if PackedF16::check(rows, cols, 2 * rows * cols).is_err() {
+            return Ok(());
+        }
+        let (table, _) = choose_table(&high_byte_counts(self.embedding_bytes()), rows, cols);
+        let (packed, data) = match (f16, &mut self.embedding) {
+            (_, Embedding::Owned(bytes)) => {
+                let packed = PackedF16::pack_in_place(table, bytes, rows, cols)?;
+                bytes.truncate(packed.data_bytes());
+                bytes.shrink_to_fit();
+                (packed, PackedData::Owned(std::mem::take(bytes)))
+            }
+            (Some((offset, len)), _) => match self.file.bytes_mut() {
+                Some(file) => {
+                    let packed = PackedF16::pack_in_place(
+                        table,
+                        &mut file[offset..offset + len],
+                        rows,
+                        cols,
+                    )?;
+                    (packed, PackedData::InFile(offset))
+                }
+                None => {
+                    let mut data = vec![0u8; rows * table.row_bytes(cols)];
+                    let src = &self.file.bytes()[offset..offset + len];
+                    let packed = PackedF16::pack(table, src, rows, cols, &mut data)?;
+                    (packed, PackedData::Owned(data))
+                }
+            },
+            (None, _) => return Ok(()),
+        };
+        self.embedding = Embedding::Packed {
+            packed: Box::new(packed),
+            data,
+        };
+        Ok(())
     }
 
     /// The layout the ternary projections were asked to be in.
@@ -484,20 +554,57 @@ impl BitnetModel {
         self.file.get(key).and_then(|v| v.as_str())
     }
 
-    /// The token embedding (= lm_head), `vocab` rows of `hidden` weights in
-    /// [`Self::embedding_format`].
-    pub(crate) fn embedding(&self) -> &[u8] {
+    /// The bytes of an unpacked embedding (empty once packed).
+    fn embedding_bytes(&self) -> &[u8] {
         match &self.embedding {
             Embedding::Mapped { offset, len, .. } => &self.file.bytes()[*offset..offset + len],
             Embedding::Owned(bytes) => bytes,
+            Embedding::Packed { .. } => &[],
         }
     }
 
-    /// The layout of the embedding rows the lm_head reads.
-    pub fn embedding_format(&self) -> EmbeddingFormat {
+    /// The token embedding (= lm_head): `vocab` rows of `hidden` weights as the kernels read
+    /// them.
+    pub fn embedding_rows(&self) -> EmbeddingRows<'_> {
         match &self.embedding {
-            Embedding::Mapped { format, .. } => *format,
-            Embedding::Owned(_) => EmbeddingFormat::F16,
+            Embedding::Mapped { format, .. } => EmbeddingRows::Stored {
+                format: *format,
+                cols: self.hparams.hidden,
+                bytes: self.embedding_bytes(),
+            },
+            Embedding::Owned(bytes) => EmbeddingRows::Stored {
+                format: EmbeddingFormat::F16,
+                cols: self.hparams.hidden,
+                bytes,
+            },
+            Embedding::Packed { packed, data } => EmbeddingRows::PackedF16 {
+                packed,
+                data: match data {
+                    PackedData::InFile(offset) => {
+                        &self.file.bytes()[*offset..offset + packed.data_bytes()]
+                    }
+                    PackedData::Owned(bytes) => bytes,
+                },
+            },
+        }
+    }
+
+    /// The format of the embedding's values (F16 when packed: the values are exact).
+    pub fn embedding_format(&self) -> EmbeddingFormat {
+        self.embedding_rows().format()
+    }
+
+    /// Every embedding row in [`Self::embedding_format`]'s bytes, packed rows unpacked (for
+    /// engines that read the file's format, e.g. the CUDA model).
+    pub fn embedding_stored_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        let rows = self.embedding_rows();
+        match rows {
+            EmbeddingRows::Stored { bytes, .. } => std::borrow::Cow::Borrowed(bytes),
+            EmbeddingRows::PackedF16 { .. } => std::borrow::Cow::Owned(
+                (0..rows.rows())
+                    .flat_map(|r| rows.row_bytes_of(r).into_owned())
+                    .collect(),
+            ),
         }
     }
 
@@ -523,7 +630,7 @@ impl BitnetModel {
                 .sum()
         };
         match op {
-            Op::Embed => self.embedding_format().row_bytes(self.hparams.hidden) as u64,
+            Op::Embed => self.embedding_rows().row_bytes(),
             Op::NormQuant => self
                 .layers
                 .iter()
@@ -539,7 +646,7 @@ impl BitnetModel {
             Op::OProj => projs(&[Proj::O]),
             Op::GateUp => projs(&[Proj::Gate, Proj::Up]),
             Op::Down => projs(&[Proj::Down]),
-            Op::LmHead => f32s(&self.output_norm) + self.embedding().len() as u64,
+            Op::LmHead => f32s(&self.output_norm) + self.embedding_rows().streamed_bytes(),
         }
     }
 

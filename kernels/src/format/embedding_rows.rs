@@ -1,0 +1,114 @@
+//! The token embedding (= lm_head) as the kernels read it: rows in a file format, or F16 rows
+//! packed losslessly ([`crate::format::packed_f16`]). One value for the embedding lookup, the
+//! lm_head GEMV and the byte count the roofline divides by.
+
+use crate::format::embedding::EmbeddingFormat;
+use crate::format::packed_f16::PackedF16;
+
+/// A borrowed view of the embedding rows.
+#[derive(Debug, Clone, Copy)]
+pub enum EmbeddingRows<'a> {
+    /// Rows in `format` (as in the file, or BF16 converted to F16), `cols` weights each.
+    Stored {
+        format: EmbeddingFormat,
+        cols: usize,
+        bytes: &'a [u8],
+    },
+    /// F16 rows packed by `packed` into `data`.
+    PackedF16 {
+        packed: &'a PackedF16,
+        data: &'a [u8],
+    },
+}
+
+impl EmbeddingRows<'_> {
+    /// Rows held.
+    pub fn rows(&self) -> usize {
+        match self {
+            Self::Stored {
+                format,
+                cols,
+                bytes,
+            } => bytes.len() / format.row_bytes(*cols),
+            Self::PackedF16 { packed, .. } => packed.rows(),
+        }
+    }
+
+    /// Weights per row.
+    pub fn cols(&self) -> usize {
+        match self {
+            Self::Stored { cols, .. } => *cols,
+            Self::PackedF16 { packed, .. } => packed.cols(),
+        }
+    }
+
+    /// The format the values are in: packed rows hold exact F16 values.
+    pub fn format(&self) -> EmbeddingFormat {
+        match self {
+            Self::Stored { format, .. } => *format,
+            Self::PackedF16 { .. } => EmbeddingFormat::F16,
+        }
+    }
+
+    /// Name in reports: the format's, or `f16-packed6` / `f16-packed7`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Stored { format, .. } => format.name(),
+            Self::PackedF16 { packed, .. } => packed.name(),
+        }
+    }
+
+    /// Appends row `r`'s values to `out`.
+    pub fn append_row(&self, r: usize, out: &mut Vec<f32>) {
+        match self {
+            Self::Stored {
+                format,
+                cols,
+                bytes,
+            } => {
+                let n = format.row_bytes(*cols);
+                format.dequantize(&bytes[r * n..(r + 1) * n], out);
+            }
+            Self::PackedF16 { packed, data } => {
+                let mut halves = Vec::with_capacity(packed.cols());
+                packed.decode_row(data, r, &mut halves);
+                out.extend(halves.iter().map(|h| h.to_f32()));
+            }
+        }
+    }
+
+    /// Row `r` in `format()`'s bytes: as stored, or the packed row's F16 values.
+    pub fn row_bytes_of(&self, r: usize) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Self::Stored {
+                format,
+                cols,
+                bytes,
+            } => {
+                let n = format.row_bytes(*cols);
+                std::borrow::Cow::Borrowed(&bytes[r * n..(r + 1) * n])
+            }
+            Self::PackedF16 { packed, data } => {
+                let mut halves = Vec::with_capacity(packed.cols());
+                packed.decode_row(data, r, &mut halves);
+                std::borrow::Cow::Owned(halves.iter().flat_map(|h| h.to_le_bytes()).collect())
+            }
+        }
+    }
+
+    /// Bytes one pass over every row reads (a decoded token's lm_head).
+    pub fn streamed_bytes(&self) -> u64 {
+        match self {
+            Self::Stored { bytes, .. } => bytes.len() as u64,
+            Self::PackedF16 { packed, .. } => packed.streamed_bytes(),
+        }
+    }
+
+    /// Bytes the lookup of one row reads.
+    pub fn row_bytes(&self) -> u64 {
+        match self {
+            Self::Stored { format, cols, .. } => format.row_bytes(*cols) as u64,
+            Self::PackedF16 { packed, .. } => packed.row_bytes() as u64,
+        }
+    }
+}
