@@ -507,10 +507,10 @@ fn other_kernel_parameters_are_measured_interleaved_and_named() {
     );
     assert!(kernel_ids(&r)
         .iter()
-        .any(|k| k.starts_with("f16_packed_gemv")));
+        .any(|k| k.starts_with("f16_gemv_packed")));
     assert!(kernel_ids(c)
         .iter()
-        .all(|k| !k.starts_with("f16_packed_gemv")));
+        .all(|k| !k.starts_with("f16_gemv_packed")));
 
     for (flag, value) in [
         ("--compare-params", "row_tile=3"),

@@ -99,10 +99,10 @@ impl PackedPath {
 
     fn id(self) -> &'static str {
         match self {
-            PackedPath::Avx512Vbmi => "f16_packed_gemv_avx512vbmi",
-            PackedPath::Unpacked(Path::F16Avx512) => "f16_packed_gemv_unpacked_avx512",
-            PackedPath::Unpacked(Path::F16Avx2) => "f16_packed_gemv_unpacked_avx2",
-            PackedPath::Unpacked(_) => "f16_packed_gemv_scalar",
+            PackedPath::Avx512Vbmi => "f16_gemv_packed_avx512vbmi",
+            PackedPath::Unpacked(Path::F16Avx512) => "f16_gemv_packed_via_avx512",
+            PackedPath::Unpacked(Path::F16Avx2) => "f16_gemv_packed_via_avx2",
+            PackedPath::Unpacked(_) => "f16_gemv_packed_scalar",
         }
     }
 }
@@ -518,7 +518,7 @@ mod tests {
                         (f64::from(y) - want).abs() <= bound,
                         "{id} K={k} row {i}: {y} vs {want}"
                     );
-                    if id == "f16_packed_gemv_avx512vbmi"
+                    if id == "f16_gemv_packed_avx512vbmi"
                         && plain_path == Path::F16Avx512
                         && p.exceptions().of_row(i).next().is_none()
                     {
