@@ -12,8 +12,9 @@
 use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::format::ggml_blocks::*;
 use bitnet_kernels::format::i2s::{pack_gguf, unpack_gguf};
+use bitnet_kernels::format::model_layout::{LmHeadLayout, ModelLayout};
 use bitnet_kernels::format::ternary::TernaryFormat;
-use bitnet_kernels::gguf::{write_gguf, GgmlType, GgufFile, TensorSpec};
+use bitnet_kernels::gguf::{write_gguf, GgmlType, GgufFile, Placement, TensorSpec};
 use bitnet_kernels::model::forward::argmax;
 use bitnet_kernels::model::model_crossval::{cosine, crossval_model};
 use bitnet_kernels::model::synthetic_model::{write_model, write_model_as, FileFormats};
@@ -192,6 +193,17 @@ fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
         let got = logits(&write("q.gguf", Ternary::Tq2, &quantised));
         if ty == GgmlType::Bf16 {
             assert_eq!(got, expected, "{ty} embedding");
+            // Converted to F16 at load, it packs like an F16 file's: the same values.
+            let layout = ModelLayout {
+                lm_head: LmHeadLayout::PackedF16,
+                ..ModelLayout::AS_STORED
+            };
+            let bf16 = dir.path().join("q.gguf");
+            let packed = BitnetModel::load_as(&bf16, Placement::HugePages, layout).unwrap();
+            let stored = BitnetModel::load(&bf16).unwrap();
+            let (p, s) = (packed.embedding_rows(), stored.embedding_rows());
+            assert!(p.name().starts_with("f16-packed"), "{}", p.name());
+            assert!((0..hparams().vocab).all(|r| p.row_bytes_of(r) == s.row_bytes_of(r)));
             continue;
         }
         let vocab = hparams().vocab;
@@ -201,6 +213,14 @@ fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
             assert_eq!(argmax(g), argmax(e), "{ty} embedding, position {pos}");
         }
         let model = BitnetModel::load(&dir.path().join("q.gguf")).unwrap();
+        // Quantised embeddings are read as they are, whatever the lm_head layout asked.
+        let layout = ModelLayout {
+            lm_head: LmHeadLayout::PackedF16,
+            ..ModelLayout::AS_STORED
+        };
+        let asked = BitnetModel::load_as(&dir.path().join("q.gguf"), Placement::Mapped, layout);
+        let rows = asked.unwrap();
+        assert_eq!(rows.embedding_rows().name(), model.embedding_rows().name());
         let fast = I2sGemm::new(KernelConfig::default()).unwrap();
         let r = crossval_model(
             &model,

@@ -391,44 +391,43 @@ impl BitnetModel {
     /// fewest bytes; other formats, and shapes the packing does not take, stay as they are.
     fn pack_lm_head(&mut self) -> Result<(), ModelError> {
         let (rows, cols) = (self.hparams.vocab, self.hparams.hidden);
-        let f16 = match &self.embedding {
-            Embedding::Mapped {
-                format: EmbeddingFormat::F16,
-                offset,
-                len,
-            } => Some((*offset, *len)),
-            Embedding::Owned(_) => None,
-            _ => return Ok(()),
-        };
-        if PackedF16::check(rows, cols, 2 * rows * cols).is_err() {
+        let f16 = matches!(
+            self.embedding,
+            Embedding::Owned(_)
+                | Embedding::Mapped {
+                    format: EmbeddingFormat::F16,
+                    ..
+                }
+        );
+        if !f16 || PackedF16::check(rows, cols, 2 * rows * cols).is_err() {
             return Ok(());
         }
         let (table, _) = choose_table(&high_byte_counts(self.embedding_bytes()), rows, cols);
-        let (packed, data) = match (f16, &mut self.embedding) {
-            (_, Embedding::Owned(bytes)) => {
+        let (packed, data) = match &mut self.embedding {
+            // BF16 converted at load: packed in its own vector, which then shrinks.
+            Embedding::Owned(bytes) => {
                 let packed = PackedF16::pack_in_place(table, bytes, rows, cols)?;
                 bytes.truncate(packed.data_bytes());
                 bytes.shrink_to_fit();
                 (packed, PackedData::Owned(std::mem::take(bytes)))
             }
-            (Some((offset, len)), _) => match self.file.bytes_mut() {
-                Some(file) => {
-                    let packed = PackedF16::pack_in_place(
-                        table,
-                        &mut file[offset..offset + len],
-                        rows,
-                        cols,
-                    )?;
-                    (packed, PackedData::InFile(offset))
+            Embedding::Mapped { offset, len, .. } => {
+                let (offset, len) = (*offset, *len);
+                match self.file.bytes_mut() {
+                    Some(file) => {
+                        let tensor = &mut file[offset..offset + len];
+                        let packed = PackedF16::pack_in_place(table, tensor, rows, cols)?;
+                        (packed, PackedData::InFile(offset))
+                    }
+                    None => {
+                        let mut data = vec![0u8; rows * table.row_bytes(cols)];
+                        let src = &self.file.bytes()[offset..offset + len];
+                        let packed = PackedF16::pack(table, src, rows, cols, &mut data)?;
+                        (packed, PackedData::Owned(data))
+                    }
                 }
-                None => {
-                    let mut data = vec![0u8; rows * table.row_bytes(cols)];
-                    let src = &self.file.bytes()[offset..offset + len];
-                    let packed = PackedF16::pack(table, src, rows, cols, &mut data)?;
-                    (packed, PackedData::Owned(data))
-                }
-            },
-            (None, _) => return Ok(()),
+            }
+            Embedding::Packed { .. } => return Ok(()),
         };
         self.embedding = Embedding::Packed {
             packed: Box::new(packed),
