@@ -60,21 +60,7 @@ impl EmbeddingRows<'_> {
 
     /// Appends row `r`'s values to `out`.
     pub fn append_row(&self, r: usize, out: &mut Vec<f32>) {
-        match self {
-            Self::Stored {
-                format,
-                cols,
-                bytes,
-            } => {
-                let n = format.row_bytes(*cols);
-                format.dequantize(&bytes[r * n..(r + 1) * n], out);
-            }
-            Self::PackedF16 { packed, data } => {
-                let mut halves = Vec::with_capacity(packed.cols());
-                packed.decode_row(data, r, &mut halves);
-                out.extend(halves.iter().map(|h| h.to_f32()));
-            }
-        }
+        self.format().dequantize(&self.row_bytes_of(r), out);
     }
 
     /// Row `r` in `format()`'s bytes: as stored, or the packed row's F16 values.
@@ -88,11 +74,12 @@ impl EmbeddingRows<'_> {
                 let n = format.row_bytes(*cols);
                 std::borrow::Cow::Borrowed(&bytes[r * n..(r + 1) * n])
             }
-            Self::PackedF16 { packed, data } => {
-                let mut halves = Vec::with_capacity(packed.cols());
-                packed.decode_row(data, r, &mut halves);
-                std::borrow::Cow::Owned(halves.iter().flat_map(|h| h.to_le_bytes()).collect())
-            }
+            Self::PackedF16 { packed, data } => std::borrow::Cow::Owned(
+                unpacked(packed, data, r)
+                    .iter()
+                    .flat_map(|h| h.to_le_bytes())
+                    .collect(),
+            ),
         }
     }
 
@@ -111,4 +98,11 @@ impl EmbeddingRows<'_> {
             Self::PackedF16 { packed, .. } => packed.row_bytes() as u64,
         }
     }
+}
+
+/// Row `r` of packed rows `data`, unpacked to its F16 values.
+fn unpacked(packed: &PackedF16, data: &[u8], r: usize) -> Vec<half::f16> {
+    let mut halves = Vec::with_capacity(packed.cols());
+    packed.decode_row(data, r, &mut halves);
+    halves
 }

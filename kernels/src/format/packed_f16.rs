@@ -206,21 +206,9 @@ impl PackedF16 {
         Self::check(rows, cols, f16_bytes.len())?;
         let row_bytes = table.row_bytes(cols);
         let mut exceptions = Exceptions::default();
-        for row in pack_rows(
-            &table,
-            &f16_bytes[..2 * cols * rows],
-            &mut dst[..rows * row_bytes],
-            cols,
-        ) {
-            exceptions.push_row(row);
-        }
-        exceptions.finish();
-        Ok(PackedF16 {
-            rows,
-            cols,
-            table,
-            exceptions,
-        })
+        let (src, dst) = (&f16_bytes[..2 * cols * rows], &mut dst[..rows * row_bytes]);
+        pack_rows(&table, src, dst, cols, &mut exceptions);
+        Ok(Self::with(table, rows, cols, exceptions))
     }
 
     /// Packs `rows × cols` F16 values in place: `buf` starts with them and ends up starting with
@@ -240,18 +228,27 @@ impl PackedF16 {
         for r0 in (0..rows).step_by(CHUNK_ROWS) {
             let n = CHUNK_ROWS.min(rows - r0);
             let src = &buf[2 * cols * r0..2 * cols * (r0 + n)];
-            for row in pack_rows(&table, src, &mut staged[..n * row_bytes], cols) {
-                exceptions.push_row(row);
-            }
+            pack_rows(
+                &table,
+                src,
+                &mut staged[..n * row_bytes],
+                cols,
+                &mut exceptions,
+            );
             buf[r0 * row_bytes..(r0 + n) * row_bytes].copy_from_slice(&staged[..n * row_bytes]);
         }
+        Ok(Self::with(table, rows, cols, exceptions))
+    }
+
+    /// The description of rows packed with `table`, once every row's exceptions are in.
+    fn with(table: CodeTable, rows: usize, cols: usize, mut exceptions: Exceptions) -> Self {
         exceptions.finish();
-        Ok(PackedF16 {
+        PackedF16 {
             rows,
             cols,
             table,
             exceptions,
-        })
+        }
     }
 
     /// Rows.
@@ -326,13 +323,21 @@ fn code_at(codes: &[u8], k: usize, i: usize) -> u8 {
 }
 
 /// Packs rows of F16 values (`src`, `cols` each) into `dst`, rows in parallel (a 2b4t lm_head
-/// took 0.34 s on one thread of the Zen 5 VM); returns each row's exceptions.
-fn pack_rows(table: &CodeTable, src: &[u8], dst: &mut [u8], cols: usize) -> Vec<Vec<(u16, u16)>> {
+/// took 0.34 s on one thread of the Zen 5 VM), and adds their exceptions in row order.
+fn pack_rows(
+    table: &CodeTable,
+    src: &[u8],
+    dst: &mut [u8],
+    cols: usize,
+    exceptions: &mut Exceptions,
+) {
     use rayon::prelude::*;
-    src.par_chunks_exact(2 * cols)
+    let rows: Vec<_> = src
+        .par_chunks_exact(2 * cols)
         .zip(dst.par_chunks_exact_mut(table.row_bytes(cols)))
         .map(|(row, out)| pack_row(table, row, out))
-        .collect()
+        .collect();
+    rows.into_iter().for_each(|row| exceptions.push_row(row));
 }
 
 /// Packs one row of F16 values (little-endian) into `out`; returns its exceptions (column, F16
