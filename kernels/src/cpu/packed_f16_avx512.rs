@@ -29,6 +29,7 @@ pub unsafe fn gemv_rows(
 ) {
     assert_eq!(x.len(), p.cols());
     assert!(r0.is_multiple_of(16), "tiles start on exception tiles");
+    assert!(r0 + out.len() <= p.rows());
     assert!(data.len() >= (r0 + out.len()) * p.row_bytes());
     // SAFETY: this function's contract, passed on.
     with_prefetch_hint!(ahead.hint, S, N => unsafe {
@@ -80,24 +81,32 @@ unsafe fn rows_with<const K: usize, const S: i32, const N: bool>(
 }
 
 /// Tile `g`'s exception sums, lane t for row 16g + t: per slot a gather of x, a conversion of
-/// the 16 values and an FMA (padding lanes add +0.0·x[0], which leaves a +0.0 sum as it is).
+/// the 16 values and an FMA, each masked to the rows that have that many exceptions (padding
+/// adds nothing, not even a NaN from 0·∞), so rows without one keep a +0.0 sum.
 ///
 /// # Safety
-/// AVX-512F (inlined into [`gemv_rows`]); `x` has `p.cols()` values (exception columns are
+/// AVX-512F/BW/VL (inlined into [`gemv_rows`]); `x` has `p.cols()` values (exception columns are
 /// below it by construction).
 #[inline(always)]
 unsafe fn exception_sums(p: &PackedF16, g: usize, x: &[f32]) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
-    let (cols, bits) = p.exceptions().tile(g);
-    // SAFETY: the caller's ISA; each slot's loads read its 16 columns and 16 values, and the
-    // gather only columns below `p.cols()` = `x.len()`.
+    let (cols, bits, counts) = p.exceptions().tile(g);
+    // SAFETY: the caller's ISA; the count load reads the tile's `counts.len()` ≤ 16 values, each
+    // slot's loads its 16 columns and 16 values, and the gather only columns below `p.cols()` =
+    // `x.len()`.
     unsafe {
         let mut acc = _mm512_setzero_ps();
-        for (c, b) in cols.chunks_exact(16).zip(bits.chunks_exact(16)) {
+        if cols.is_empty() {
+            return acc;
+        }
+        let rows = ((1u32 << counts.len()) - 1) as __mmask16;
+        let counts = _mm512_maskz_loadu_epi32(rows, counts.as_ptr().cast());
+        for (s, (c, b)) in cols.chunks_exact(16).zip(bits.chunks_exact(16)).enumerate() {
+            let m = _mm512_cmpgt_epu32_mask(counts, _mm512_set1_epi32(s as i32));
             let idx = _mm512_cvtepu16_epi32(_mm256_loadu_si256(c.as_ptr().cast()));
-            let xs = _mm512_i32gather_ps::<4>(idx, x.as_ptr().cast());
+            let xs = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), m, idx, x.as_ptr().cast());
             let w = _mm512_cvtph_ps(_mm256_loadu_si256(b.as_ptr().cast()));
-            acc = _mm512_fmadd_ps(w, xs, acc);
+            acc = _mm512_mask3_fmadd_ps(w, xs, acc, m);
         }
         acc
     }

@@ -1,7 +1,7 @@
 //! The weights of a packed F16 matrix that its code table does not hold
 //! (`format::packed_f16`), kept in the order the kernel adds them: per tile of 16 rows, in
 //! slots of 16 lanes, lane t holding the next exception of row 16g + t (column and F16 bits),
-//! rows with fewer padded with (column 0, +0.0).
+//! rows with fewer padded with (column 0, +0.0), which the kernel masks out by the row's count.
 //!
 //! Why slots: one gather of x, one conversion of 16 F16s and one FMA per slot add a tile's
 //! exceptions
@@ -76,18 +76,20 @@ impl Exceptions {
         self.pending.clear();
     }
 
-    /// Tile `g`'s slots: 16 columns and 16 F16 values each, lane t for row 16g + t.
-    pub fn tile(&self, g: usize) -> (&[u16], &[u16]) {
+    /// Tile `g`'s slots (16 columns and 16 F16 values each, lane t for row 16g + t) and its
+    /// rows' exception counts (fewer than 16 in a last, partial tile).
+    pub fn tile(&self, g: usize) -> (&[u16], &[u16], &[u32]) {
         let (a, b) = (
             TILE_ROWS * self.tile_starts[g] as usize,
             TILE_ROWS * self.tile_starts[g + 1] as usize,
         );
-        (&self.cols[a..b], &self.bits[a..b])
+        let rows = TILE_ROWS * g..self.counts.len().min(TILE_ROWS * (g + 1));
+        (&self.cols[a..b], &self.bits[a..b], &self.counts[rows])
     }
 
     /// Row `r`'s exceptions (column, F16 bits), in column order.
     pub fn of_row(&self, r: usize) -> impl Iterator<Item = (usize, u16)> + '_ {
-        let (cols, values) = self.tile(r / TILE_ROWS);
+        let (cols, values, _) = self.tile(r / TILE_ROWS);
         let lane = r % TILE_ROWS;
         (0..self.counts[r] as usize).map(move |s| {
             let i = TILE_ROWS * s + lane;
