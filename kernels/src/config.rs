@@ -504,15 +504,11 @@ impl KernelConfig {
     /// (`cpu::embedding_gemv`), as stored otherwise (another ISA would unpack every row in
     /// scalar code first). Packed, 2b4t's lm_head streams 15 or 14 bits a weight against 16.
     pub fn lm_head_layout(&self) -> LmHeadLayout {
-        let avx512 = matches!(self.resolved_isa(), Isa::Avx512Bw | Isa::Avx512Vnni)
-            && self.resolved_isa().is_supported();
-        #[cfg(target_arch = "x86_64")]
-        if avx512 && std::arch::is_x86_feature_detected!("avx512vbmi") {
-            return LmHeadLayout::PackedF16;
+        if crate::cpu::embedding_gemv::reads_packed_f16_in_registers(self.resolved_isa()) {
+            LmHeadLayout::PackedF16
+        } else {
+            LmHeadLayout::AsStored
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = avx512;
-        LmHeadLayout::AsStored
     }
 
     /// Both layouts a model is loaded in for this configuration.

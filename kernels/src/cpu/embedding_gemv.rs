@@ -107,6 +107,12 @@ impl PackedPath {
     }
 }
 
+/// Whether `isa` reads packed F16 rows with its own kernel (AVX-512 VBMI on this CPU) rather
+/// than unpacking each row first: where it does, packing the lm_head pays.
+pub fn reads_packed_f16_in_registers(isa: Isa) -> bool {
+    PackedPath::for_call(isa) == PackedPath::Avx512Vbmi
+}
+
 /// Kernel id of the lm_head GEMV run for an ISA over `w`.
 pub fn kernel_id_of(isa: Isa, w: &EmbeddingRows<'_>) -> &'static str {
     match w {
@@ -477,16 +483,21 @@ mod tests {
             bytes: 4096,
             hint: crate::cpu::PrefetchHint::L2,
         };
-        let mut plain = vec![0f32; rows];
-        gemv(
-            Isa::best(),
-            &pool,
-            prefetch,
-            EmbeddingFormat::F16,
-            &f16,
-            &x,
-            &mut plain,
-        );
+        // The F16 kernel of this CPU's best ISA on the unpacked rows.
+        let f16_rows = |x: &[f32]| {
+            let mut y = vec![0f32; rows];
+            gemv(
+                Isa::best(),
+                &pool,
+                prefetch,
+                EmbeddingFormat::F16,
+                &f16,
+                x,
+                &mut y,
+            );
+            y
+        };
+        let plain = f16_rows(&x);
         let plain_path = Path::for_call(Isa::best(), EmbeddingFormat::F16);
         for k in crate::format::packed_f16::CODE_BITS {
             // The high bytes of the largest magnitudes first: the top-only rows have no
@@ -536,16 +547,7 @@ mod tests {
                 // exceptions still get the F16 kernel's values, with or without a NaN.
                 let mut inf_x = x.clone();
                 inf_x[0] = f32::INFINITY;
-                let (mut a, mut b) = (vec![0f32; rows], vec![0f32; rows]);
-                gemv(
-                    Isa::best(),
-                    &pool,
-                    prefetch,
-                    EmbeddingFormat::F16,
-                    &f16,
-                    &inf_x,
-                    &mut a,
-                );
+                let (a, mut b) = (f16_rows(&inf_x), vec![0f32; rows]);
                 gemv_rows_of(Isa::best(), &pool, prefetch, &w, &inf_x, &mut b);
                 for (i, (a, b)) in a.iter().zip(&b).enumerate() {
                     if p.exceptions().of_row(i).next().is_none() {
