@@ -299,27 +299,25 @@ impl PackedF16 {
         let row_bytes = self.row_bytes();
         let row = &data[r * row_bytes..(r + 1) * row_bytes];
         let start = out.len();
+        let k = self.table.code_bits as usize;
+        let mask = (1u64 << k) - 1;
         for block in row.chunks_exact(self.table.block_bytes()) {
-            let k = self.table.code_bits as usize;
             let (codes, lows) = block.split_at(8 * k);
-            for (i, &low) in lows.iter().enumerate() {
-                let high = self.table.highs[code_at(codes, k, i) as usize];
-                out.push(f16::from_bits(u16::from_le_bytes([low, high])));
+            // One 64-bit word per eight codes, as the kernel's `vpmultishiftqb` reads them.
+            for (word, lows) in codes.chunks_exact(k).zip(lows.chunks_exact(8)) {
+                let mut bytes = [0u8; 8];
+                bytes[..k].copy_from_slice(word);
+                let w = u64::from_le_bytes(bytes);
+                for (field, &low) in lows.iter().enumerate() {
+                    let high = self.table.highs[((w >> (field * k)) & mask) as usize];
+                    out.push(f16::from_bits(u16::from_le_bytes([low, high])));
+                }
             }
         }
         for (c, bits) in self.exceptions.of_row(r) {
             out[start + c] = f16::from_bits(bits);
         }
     }
-}
-
-/// Code `i` (0..64) of a block's code bytes.
-fn code_at(codes: &[u8], k: usize, i: usize) -> u8 {
-    let (word, field) = (i / 8, i % 8);
-    let mut bytes = [0u8; 8];
-    bytes[..k].copy_from_slice(&codes[word * k..(word + 1) * k]);
-    let w = u64::from_le_bytes(bytes);
-    ((w >> (field * k)) & ((1 << k) - 1)) as u8
 }
 
 /// Packs rows of F16 values (`src`, `cols` each) into `dst`, rows in parallel (a 2b4t lm_head
