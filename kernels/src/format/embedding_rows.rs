@@ -92,7 +92,7 @@ impl EmbeddingRows<'_> {
     }
 
     /// Bytes the lookup of one row reads.
-    pub fn row_bytes(&self) -> u64 {
+    pub fn lookup_bytes(&self) -> u64 {
         match self {
             Self::Stored { format, cols, .. } => format.row_bytes(*cols) as u64,
             Self::PackedF16 { packed, .. } => packed.row_bytes() as u64,

@@ -629,7 +629,7 @@ impl BitnetModel {
                 .sum()
         };
         match op {
-            Op::Embed => self.embedding_rows().row_bytes(),
+            Op::Embed => self.embedding_rows().lookup_bytes(),
             Op::NormQuant => self
                 .layers
                 .iter()
