@@ -11,6 +11,7 @@
 # Usage: scripts/gpu-check.sh [OUT_DIR]
 #   Binaries come from $PERFD_BIN_DIR (perfd and cuda_device, e.g. copied from a build machine),
 #   else target/release (built with cargo when missing).
+# PERFD_GPU_CHECK_NCU=0 skips the Nsight Compute breakdown (about 2.5 minutes) when device time is short.
 # NVRTC: found on the loader path, else looked up in the CUDA toolkit and Python wheels and put
 # on LD_LIBRARY_PATH for this script.
 set -uo pipefail
@@ -91,7 +92,9 @@ for p in graph=false fused=false dependent_launch=false dependent_launch=true \
 done
 
 say "where a decode step's device time goes (Nsight Compute, each kernel alone, caches flushed)"
-if command -v ncu >/dev/null; then
+if [[ "${PERFD_GPU_CHECK_NCU:-1}" == 0 ]]; then
+  echo "ncu: skipped (PERFD_GPU_CHECK_NCU=0)"
+elif command -v ncu >/dev/null; then
   # Graph off, so each kernel is its own launch; 610 launches = two decode steps of 2b4t.
   timeout 150 ncu --csv --page raw --metrics gpu__time_duration.sum --clock-control none \
     --kernel-name 'regex:^(i2s|rms|rope|attention|f16|embed|argmax|advance)' \

@@ -43,9 +43,11 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     }
 }
 
-/// `--backend`: `auto` takes CUDA when it is usable and no CPU-only model-suite flag is given.
+/// `--backend`: `auto` takes CUDA when it is usable and no CPU-only flag is given (a model-suite
+/// comparison, or `--params` naming a CPU kernel parameter such as `threads` or `isa`).
 fn resolve_backend(args: &BenchArgs) -> Backend {
     let cpu_only = args.ctx.is_some()
+        || args.params.as_deref().is_some_and(names_a_cpu_param)
         || args.compare_embeddings.is_some()
         || args.compare_model.is_some()
         || args.compare_weights.is_some()
@@ -63,6 +65,17 @@ fn resolve_backend(args: &BenchArgs) -> Backend {
         return Backend::Cpu;
     }
     backend::resolve(&args.backend)
+}
+
+/// Whether a `key=value,...` spec names a parameter of the CPU kernels that the CUDA launch
+/// parameters lack: on a GPU host `perfd bench --params threads=2` means the CPU.
+fn names_a_cpu_param(spec: &str) -> bool {
+    let cpu = ParamSpace::for_host();
+    let cuda = CudaLaunchParams::space();
+    spec.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, _)| key.trim())
+        .any(|key| cpu.params.iter().any(|d| d.name == key) && !cuda.iter().any(|d| d.name == key))
 }
 
 /// `--list-params`: the parameter space of the backend a benchmark with these flags would run on
@@ -114,4 +127,18 @@ fn list_params(args: &BenchArgs) -> Result<BenchOutcome> {
         stdout,
         crossval_failed: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_a_cpu_param;
+
+    #[test]
+    fn cpu_kernel_parameters_send_auto_to_the_cpu() {
+        assert!(names_a_cpu_param("threads=2"));
+        assert!(names_a_cpu_param("lanes_per_row=16, isa=scalar"));
+        assert!(!names_a_cpu_param("lanes_per_row=16,graph=false"));
+        assert!(!names_a_cpu_param("warps=4"));
+        assert!(!names_a_cpu_param(""));
+    }
 }

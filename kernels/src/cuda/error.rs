@@ -54,6 +54,14 @@ pub enum CudaError {
     /// A shape, format or setting the CUDA kernels do not handle.
     #[error("the CUDA backend does not support {0}")]
     Unsupported(String),
+    /// A `--params` entry that is not `key=value`, or names no CUDA launch parameter.
+    #[error("CUDA launch parameters: `{entry}` {reason}")]
+    ParamEntry {
+        /// The entry as given.
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A launch parameter outside its domain.
     #[error("CUDA launch parameter {name}={value}: {reason}")]
     Param {

@@ -157,10 +157,9 @@ impl CudaLaunchParams {
     /// Applies `k=v,k=v` overrides and checks each value against its domain.
     pub fn with_params(mut self, spec: &str) -> Result<Self, CudaError> {
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').ok_or_else(|| CudaError::Param {
-                name: "?",
-                value: pair.to_string(),
-                reason: "expected key=value".into(),
+            let (key, value) = pair.split_once('=').ok_or_else(|| CudaError::ParamEntry {
+                entry: pair.to_string(),
+                reason: "is not key=value".into(),
             })?;
             self.set(key.trim(), value.trim())?;
         }
@@ -171,10 +170,13 @@ impl CudaLaunchParams {
         let space = Self::space();
         let Some(domain) = space.iter().find(|d| d.name == key) else {
             let known: Vec<_> = space.iter().map(|d| d.name).collect();
-            return Err(CudaError::Param {
-                name: "?",
-                value: key.to_string(),
-                reason: format!("unknown CUDA parameter (known: {})", known.join(", ")),
+            return Err(CudaError::ParamEntry {
+                entry: format!("{key}={value}"),
+                reason: format!(
+                    "names no CUDA launch parameter (known: {}; CPU kernel parameters need \
+                     --backend cpu)",
+                    known.join(", ")
+                ),
             });
         };
         if !domain.values.iter().any(|v| v == value) {
@@ -238,7 +240,7 @@ mod tests {
             .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("must be one of 8, 16, 32")));
         let e = p.with_params("warps=4").err().map(|e| e.to_string());
-        assert!(e.is_some_and(|e| e.contains("unknown CUDA parameter")));
+        assert!(e.is_some_and(|e| e.contains("`warps=4` names no CUDA launch parameter")));
         assert!(CudaLaunchParams::configs().contains(&p));
     }
 }
