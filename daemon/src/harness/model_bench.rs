@@ -163,6 +163,9 @@ struct Runner<'m> {
     window_read: Vec<f64>,
     profile: OpProfile,
     prefill_profile: OpProfile,
+    /// The repetition in progress: the token its next decode step reads, and its decode time.
+    next: u32,
+    decode_seconds: f64,
 }
 
 impl<'m> Runner<'m> {
@@ -193,6 +196,8 @@ impl<'m> Runner<'m> {
             window_read: Vec::new(),
             profile: OpProfile::default(),
             prefill_profile: OpProfile::default(),
+            next: 0,
+            decode_seconds: 0.0,
         })
     }
 
@@ -200,20 +205,42 @@ impl<'m> Runner<'m> {
     fn rep(&mut self, label: &str, progress: &dyn Fn(&str)) -> Result<()> {
         let spec = self.spec;
         progress(&format!("{label}prefill {} tokens", spec.prompt_tokens));
+        self.prefill()?;
+        progress(&format!("{label}decode {} tokens", spec.gen_tokens));
+        let mut token = self.next;
+        let t = Instant::now();
+        for _ in 0..spec.gen_tokens {
+            token = argmax(&self.session.decode(token)?);
+        }
+        self.decode_seconds = t.elapsed().as_secs_f64();
+        self.end_decode()
+    }
+
+    /// The timed prefill that starts a repetition.
+    fn prefill(&mut self) -> Result<()> {
         self.session.reset();
         self.session.reset_profile();
         let t = Instant::now();
         let logits = self.session.forward(&self.prompt, false)?;
         self.prefill.push(t.elapsed().as_secs_f64());
         self.prefill_profile.add_all(self.session.profile());
-        progress(&format!("{label}decode {} tokens", spec.gen_tokens));
-        let mut token = argmax(&logits);
         self.session.reset_profile();
+        self.next = argmax(&logits);
+        self.decode_seconds = 0.0;
+        Ok(())
+    }
+
+    /// One timed greedy decode step of the repetition in progress.
+    fn decode_step(&mut self) -> Result<()> {
         let t = Instant::now();
-        for _ in 0..spec.gen_tokens {
-            token = argmax(&self.session.decode(token)?);
-        }
-        self.decode.push(t.elapsed().as_secs_f64());
+        self.next = argmax(&self.session.decode(self.next)?);
+        self.decode_seconds += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Ends the repetition: its decode time, its profile, and the read rate of the window.
+    fn end_decode(&mut self) -> Result<()> {
+        self.decode.push(self.decode_seconds);
         self.profile.add_all(self.session.profile());
         self.window_read.push(window_read(self.model, self.engine)?);
         Ok(())
@@ -306,9 +333,13 @@ pub fn run_with_peer(
     runner.finish()
 }
 
-/// Like [`run`] for two models in one process, their repetitions interleaved A B B A A B …, so
-/// a host whose speed drifts during the run moves both alike and their ratio stays fair. The
-/// candidate's sessions hold a `candidate_kv_cache` cache.
+/// Like [`run`] for two models in one process. The prefills of a repetition run A B, then B A in
+/// the next (A B B A …); the decode steps alternate a token at a time in the same pattern, each
+/// side's repetition the sum of its own steps. So both sides decode in the same memory windows:
+/// on a host whose bandwidth switches between phases within seconds (the Zen 5 VM: 40–80 GB/s),
+/// whole interleaved repetitions gave per-pair decode ratios spread over ±10 %, token-interleaved
+/// ones ±1.5 % (an A/B probe of 16 rounds). The candidate's sessions hold a `candidate_kv_cache`
+/// cache.
 pub fn run_pair(
     baseline: (&BitnetModel, &I2sGemm),
     candidate: (&BitnetModel, &I2sGemm),
@@ -324,12 +355,21 @@ pub fn run_pair(
     };
     let mut b = Runner::new(candidate.0, candidate.1, candidate_spec)?;
     for rep in 0..spec.reps {
-        let label = |side: &str| format!("repetition {}/{} ({side}): ", rep + 1, spec.reps);
-        abba(
-            rep,
-            || a.rep(&label("baseline"), progress),
-            || b.rep(&label("candidate"), progress),
-        )?;
+        let label = format!("repetition {}/{}: ", rep + 1, spec.reps);
+        progress(&format!(
+            "{label}prefill {} tokens, baseline and candidate",
+            spec.prompt_tokens
+        ));
+        abba(rep, || a.prefill(), || b.prefill())?;
+        progress(&format!(
+            "{label}decode {} tokens each, alternating",
+            spec.gen_tokens
+        ));
+        for step in 0..spec.gen_tokens {
+            abba(rep + step, || a.decode_step(), || b.decode_step())?;
+        }
+        a.end_decode()?;
+        b.end_decode()?;
     }
     Ok((a.finish()?, b.finish()?))
 }
@@ -349,6 +389,9 @@ struct ContextRunner<'m> {
     tps: Vec<f64>,
     reads: Vec<f64>,
     profile: OpProfile,
+    /// The repetition in progress: the token its next decode step reads, and its decode time.
+    next: u32,
+    decode_seconds: f64,
 }
 
 impl<'m> ContextRunner<'m> {
@@ -374,26 +417,52 @@ impl<'m> ContextRunner<'m> {
             tps: Vec::with_capacity(spec.reps),
             reads: Vec::with_capacity(spec.reps),
             profile: OpProfile::default(),
+            next: 0,
+            decode_seconds: 0.0,
         })
     }
 
     /// Fills the cache to the depth and decodes: one token untimed (`timed` false: the warm-up,
     /// which touches the cache and the weights), or `gen_tokens` timed, then a read pass.
     fn rep(&mut self, timed: bool) -> Result<()> {
-        self.session.reset();
-        let mut token = argmax(&self.session.forward(&self.prompt, false)?);
-        self.session.extend_by_repeating(self.positions)?;
-        let tokens = if timed { self.spec.gen_tokens } else { 1 };
-        self.session.reset_profile();
+        self.fill()?;
+        if !timed {
+            return self.decode_step();
+        }
+        let mut token = self.next;
         let t = Instant::now();
-        for _ in 0..tokens {
+        for _ in 0..self.spec.gen_tokens {
             token = argmax(&self.session.decode(token)?);
         }
-        if timed {
-            self.tps.push(tokens as f64 / t.elapsed().as_secs_f64());
-            self.profile.add_all(self.session.profile());
-            self.reads.push(window_read(self.model, self.engine)?);
-        }
+        self.decode_seconds = t.elapsed().as_secs_f64();
+        self.end_decode()
+    }
+
+    /// Fills the cache to the depth: the start of a repetition.
+    fn fill(&mut self) -> Result<()> {
+        self.session.reset();
+        self.next = argmax(&self.session.forward(&self.prompt, false)?);
+        self.session.extend_by_repeating(self.positions)?;
+        self.session.reset_profile();
+        self.decode_seconds = 0.0;
+        Ok(())
+    }
+
+    /// One timed greedy decode step of the repetition in progress.
+    fn decode_step(&mut self) -> Result<()> {
+        let t = Instant::now();
+        self.next = argmax(&self.session.decode(self.next)?);
+        self.decode_seconds += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Ends the repetition: `gen_tokens` in its decode time, its profile and the window's read
+    /// rate.
+    fn end_decode(&mut self) -> Result<()> {
+        self.tps
+            .push(self.spec.gen_tokens as f64 / self.decode_seconds);
+        self.profile.add_all(self.session.profile());
+        self.reads.push(window_read(self.model, self.engine)?);
         Ok(())
     }
 
@@ -453,8 +522,9 @@ pub fn run_at_context(
     runner.finish()
 }
 
-/// Like [`run_at_context`] for two models in one process, their repetitions interleaved
-/// A B B A A B … as in [`run_pair`]; the candidate's sessions hold a `candidate_kv_cache` cache.
+/// Like [`run_at_context`] for two models in one process, their decode steps alternating a token
+/// at a time as in [`run_pair`] (the cache fills A B B A …); the candidate's sessions hold a
+/// `candidate_kv_cache` cache.
 pub fn run_pair_at_context(
     baseline: (&BitnetModel, &I2sGemm),
     candidate: (&BitnetModel, &I2sGemm),
@@ -473,24 +543,17 @@ pub fn run_pair_at_context(
     a.rep(false)?;
     b.rep(false)?;
     for rep in 0..spec.reps {
-        let label = |side: &str| {
-            format!(
-                "context {positions}: repetition {}/{} ({side})",
-                rep + 1,
-                spec.reps
-            )
-        };
-        abba(
-            rep,
-            || {
-                progress(&label("baseline"));
-                a.rep(true)
-            },
-            || {
-                progress(&label("candidate"));
-                b.rep(true)
-            },
-        )?;
+        progress(&format!(
+            "context {positions}: repetition {}/{}, baseline and candidate alternating",
+            rep + 1,
+            spec.reps
+        ));
+        abba(rep, || a.fill(), || b.fill())?;
+        for step in 0..spec.gen_tokens {
+            abba(rep + step, || a.decode_step(), || b.decode_step())?;
+        }
+        a.end_decode()?;
+        b.end_decode()?;
     }
     Ok((a.finish()?, b.finish()?))
 }

@@ -381,20 +381,13 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
     let host = HostFingerprint::detect();
     let memory = bandwidth_memory(args.bandwidth_mib, host.llc_bytes)?;
     let ctx_runs = args.ctx.as_deref().map_or(0, |c| c.split(',').count()) as u64;
-    let compared = args.compare_embeddings.is_some()
-        || args.compare_model.is_some()
-        || args.compare_weights.is_some()
-        || args.compare_layout.is_some()
-        || args.compare_lm_head.is_some()
-        || args.compare_params.is_some()
-        || args.compare_kv_cache.is_some();
     let peer_runs = u64::from(peer.is_some());
-    // Each depth runs the compared model's or the peer's repetitions too.
-    let ctx_reps = ctx_runs * (1 + u64::from(compared) + peer_runs);
+    // Each depth runs the peer's repetitions too; a compared model's decode alternates with the
+    // main one's a token at a time, under the same progress steps.
+    let ctx_reps = ctx_runs * (1 + peer_runs);
     let pb = progress(
         args.json,
-        5 + (2 + ctx_reps + 2 * u64::from(compared) + peer_runs) * args.reps as u64
-            + u64::from(args.crossval),
+        5 + (2 + ctx_reps + peer_runs) * args.reps as u64 + u64::from(args.crossval),
     );
     let note = |line: String| pb.println(line);
 
