@@ -336,10 +336,10 @@ pub fn run_with_peer(
 /// Like [`run`] for two models in one process. The prefills of a repetition run A B, then B A in
 /// the next (A B B A …); the decode steps alternate a token at a time in the same pattern, each
 /// side's repetition the sum of its own steps. So both sides decode in the same memory windows:
-/// on a host whose bandwidth switches between phases within seconds (the Zen 5 VM: 40–80 GB/s),
-/// whole interleaved repetitions gave per-pair decode ratios spread over ±10 %, token-interleaved
-/// ones ±1.5 % (an A/B probe of 16 rounds). The candidate's sessions hold a `candidate_kv_cache`
-/// cache.
+/// on a host whose bandwidth switches between phases within seconds (the Zen 5 VM: 45–75 GB/s),
+/// Q6_K against F16 embeddings gave per-pair decode ratios of 1.27–1.56× over 7 whole
+/// interleaved repetitions, and 1.42–1.50× with tokens alternating. The candidate's sessions hold
+/// a `candidate_kv_cache` cache.
 pub fn run_pair(
     baseline: (&BitnetModel, &I2sGemm),
     candidate: (&BitnetModel, &I2sGemm),
