@@ -330,7 +330,7 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
         };
         let _ = writeln!(
             s,
-            "compared  {name}{params}{placement}{kv} ({}), repetitions interleaved with the model above:",
+            "compared  {name}{params}{placement}{kv} ({}), decode tokens alternating with the model above:",
             c.kernel_ids.join(", ")
         );
         for p in &c.phases {

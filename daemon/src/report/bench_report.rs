@@ -186,9 +186,9 @@ pub struct ContextDecode {
     pub decode_profile: Vec<OpShare>,
 }
 
-/// A second model measured in the same process, its repetitions interleaved with the report's
-/// own (`perfd bench --compare-embeddings` / `--compare-model`): the report's `model` and
-/// `phases` are the baseline.
+/// A second model measured in the same process, interleaved with the report's own (prefills by
+/// repetition, decode a token at a time; `perfd bench --compare-embeddings` / `--compare-model`):
+/// the report's `model` and `phases` are the baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// The candidate model.
