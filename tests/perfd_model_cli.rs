@@ -344,17 +344,54 @@ fn a_second_model_is_measured_interleaved_and_reported_as_ratios() {
         );
         p["tokens_per_second"]["median"].as_f64().unwrap()
     };
+    let samples = |phases: &Value, phase: &str| -> Vec<f64> {
+        phases
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == phase)
+            .unwrap()["tokens_per_second"]["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
     for phase in ["prefill", "decode"] {
-        let ratio = c["ratios"]
+        let r_of = c["ratios"]
             .as_array()
             .unwrap()
             .iter()
             .find(|x| x["phase"] == phase)
-            .unwrap()["ratio"]
-            .as_f64()
             .unwrap();
+        let ratio = r_of["ratio"].as_f64().unwrap();
         let want = median(&c["phases"], phase) / median(&r["phases"], phase);
         assert!((ratio - want).abs() < 1e-9, "{phase}");
+        // Repetition i of one side against repetition i of the other, in order.
+        let pairs: Vec<f64> = samples(&c["phases"], phase)
+            .iter()
+            .zip(samples(&r["phases"], phase))
+            .map(|(a, b)| a / b)
+            .collect();
+        let got: Vec<f64> = r_of["per_pair"]["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        // (JSON numbers parse back within an ulp or so.)
+        assert_eq!(got.len(), pairs.len(), "{phase}");
+        for (g, p) in got.iter().zip(&pairs) {
+            assert!(
+                (g - p).abs() < 1e-12 * p.abs(),
+                "{phase}: {got:?} vs {pairs:?}"
+            );
+        }
+        let mut sorted = pairs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mid = (sorted[1] + sorted[2]) / 2.0;
+        let median = r_of["per_pair"]["median"].as_f64().unwrap();
+        assert!((median - mid).abs() < 1e-12 * mid, "{phase}");
     }
     // The candidate's roofline counts its own (smaller) embedding.
     let bytes = |rf: &Value| rf["bytes_per_token"].as_u64().unwrap();

@@ -165,8 +165,27 @@ fn rate_line(name: &str, tokens: usize, tps: &Summary) -> String {
 }
 
 /// The ratio in `ratios` for `p`'s phase.
-fn ratio_of(ratios: &[PhaseRatio], p: &PhaseResult) -> Option<f64> {
-    ratios.iter().find(|x| x.phase == p.phase).map(|x| x.ratio)
+fn ratio_of<'a>(ratios: &'a [PhaseRatio], p: &PhaseResult) -> Option<&'a PhaseRatio> {
+    ratios.iter().find(|x| x.phase == p.phase)
+}
+
+/// ` (pairs: median …, range …)` of a ratio's repetition pairs, where there are several.
+fn pairs_note(r: &PhaseRatio) -> String {
+    match &r.per_pair {
+        Some(p) if p.samples.len() > 1 => {
+            let (lo, hi) = p
+                .samples
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                    (l.min(x), h.max(x))
+                });
+            format!(
+                " (by repetition pair: median {:.3}, {lo:.3}–{hi:.3})",
+                p.median
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 /// One phase of a compared model or a peer, indented under its heading, `ratio` appended.
@@ -334,8 +353,9 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             c.kernel_ids.join(", ")
         );
         for p in &c.phases {
-            let ratio = ratio_of(&c.ratios, p)
-                .map_or(String::new(), |x| format!(", {x:.3}x the model above"));
+            let ratio = ratio_of(&c.ratios, p).map_or(String::new(), |x| {
+                format!(", {:.3}x the model above{}", x.ratio, pairs_note(x))
+            });
             compared_phase_line(s, p, &ratio);
         }
         let rf = &c.decode_roofline;
@@ -364,8 +384,9 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
             peer.kernel_ids.join(", ")
         );
         for p in &peer.phases {
-            let ratio = ratio_of(&peer.ratios, p)
-                .map_or(String::new(), |x| format!("; perfd runs {x:.2}x the peer"));
+            let ratio = ratio_of(&peer.ratios, p).map_or(String::new(), |x| {
+                format!("; perfd runs {:.2}x the peer{}", x.ratio, pairs_note(x))
+            });
             compared_phase_line(s, p, &ratio);
         }
         if let Some(kv) = &peer.kv_cache {

@@ -92,7 +92,8 @@ pub(crate) fn phase(name: Phase, tokens: usize, secs: Vec<f64>) -> Result<PhaseR
     })
 }
 
-/// `numerator`'s ÷ `denominator`'s median tokens/s for every phase both have.
+/// `numerator`'s ÷ `denominator`'s median tokens/s for every phase both have, and the ratios of
+/// their repetitions pair by pair where both hold as many.
 pub(crate) fn phase_ratios(
     numerator: &[PhaseResult],
     denominator: &[PhaseResult],
@@ -101,9 +102,14 @@ pub(crate) fn phase_ratios(
         .iter()
         .filter_map(|n| {
             let d = denominator.iter().find(|d| d.phase == n.phase)?;
+            let (a, b) = (&n.tokens_per_second.samples, &d.tokens_per_second.samples);
+            let per_pair = (a.len() == b.len())
+                .then(|| Summary::of(a.iter().zip(b).map(|(x, y)| x / y).collect()))
+                .flatten();
             Some(PhaseRatio {
                 phase: n.phase.clone(),
                 ratio: n.tokens_per_second.median / d.tokens_per_second.median,
+                per_pair,
             })
         })
         .collect()

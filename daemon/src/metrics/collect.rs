@@ -580,10 +580,12 @@ mod tests {
                 PhaseRatio {
                     phase: Phase::Prefill,
                     ratio: 3.9,
+                    per_pair: None,
                 },
                 PhaseRatio {
                     phase: Phase::Decode,
                     ratio: 1.8,
+                    per_pair: None,
                 },
             ],
             kv_cache: Some("f16".into()),

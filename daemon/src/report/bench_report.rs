@@ -267,6 +267,12 @@ pub struct PhaseRatio {
     pub phase: Phase,
     /// The ratio of the medians.
     pub ratio: f64,
+    /// The ratio of each repetition pair (repetition i of both sides, which ran interleaved),
+    /// summarised: the paired statistic, which a host's drift between pairs does not widen.
+    /// Absent when the sides hold different numbers of repetitions (reports from older
+    /// versions, too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_pair: Option<crate::stats::Summary>,
 }
 
 fn stream_name() -> String {
