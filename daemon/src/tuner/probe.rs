@@ -1,6 +1,7 @@
 //! How the tuner checks and times a candidate. [`Probe`] is the seam: [`EngineProbe`] runs
-//! perfd's own kernels in this process (candidate and incumbent interleaved, so a pair shares the
-//! host's state of the moment); a harness-backed probe can time other engines.
+//! perfd's own kernels in this process (candidate and incumbent interleaved, decode a token at a
+//! time, so a pair shares the host's state of the moment); a harness-backed probe can time other
+//! engines.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -254,6 +255,9 @@ impl Probe for EngineProbe {
         self.engine(incumbent, candidate)?;
         self.engine(candidate, incumbent)?;
         let (a, b) = (&self.engines[incumbent], &self.engines[candidate]);
+        if let (Objective::Decode, Some(m)) = (self.objective, &self.model) {
+            return decode_pair(m, (a, b), work, candidate_first);
+        }
         in_order(candidate_first, a, b, |e| self.sample_on(e, work))
     }
 
@@ -280,6 +284,41 @@ impl Probe for EngineProbe {
             .map(String::from)
             .collect()
     }
+}
+
+/// A decode sample of `work` tokens on each of two engines, their steps alternating a token at a
+/// time (`b` first in even steps when `b_first`, then the order flips each step): `(a, b)` in
+/// tokens/s, each over its own steps' time. Back-to-back samples of a few tenths of a second can
+/// straddle a switch of the host's memory phase (the Zen 5 VM moves between ~45 and ~75 GB/s
+/// within seconds); alternating tokens puts both sides in the same windows (the same scheme as
+/// `perfd bench --compare-*`).
+fn decode_pair(
+    model: &BitnetModel,
+    (a, b): (&I2sGemm, &I2sGemm),
+    work: usize,
+    b_first: bool,
+) -> Result<(f64, f64), ProbeError> {
+    let work = work.max(1);
+    let mut sides = Vec::with_capacity(2);
+    for engine in [a, b] {
+        let mut session = Session::new(model, engine, 1 + work)?;
+        let token = argmax(&session.forward(&[1], false)?);
+        sides.push((session, token, 0f64));
+    }
+    for step in 0..work {
+        let order = if (step % 2 == 0) == b_first {
+            [1, 0]
+        } else {
+            [0, 1]
+        };
+        for i in order {
+            let (session, token, seconds) = &mut sides[i];
+            let t = Instant::now();
+            *token = argmax(&session.decode(*token)?);
+            *seconds += t.elapsed().as_secs_f64();
+        }
+    }
+    Ok((work as f64 / sides[0].2, work as f64 / sides[1].2))
 }
 
 /// Seconds left until `deadline` (zero when past).
