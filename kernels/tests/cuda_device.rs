@@ -43,25 +43,32 @@ fn i2s_products_match_the_reference_bit_for_bit_at_every_launch_shape() {
     let Some(mut rt) = device(CudaLaunchParams::default()) else {
         return;
     };
-    for lanes_per_row in [8, 16, 32] {
-        for prefill_tile in [1, 4, 8] {
-            for dependent_launch in [false, true] {
-                rt.set_params(CudaLaunchParams {
-                    lanes_per_row,
-                    prefill_tile,
-                    dependent_launch,
-                    ..CudaLaunchParams::default()
-                });
-                let checks = crossval(&rt, &cuda_guard_shapes(), 0xC0FFEE).unwrap();
-                for c in &checks {
-                    let shape =
-                        format!("lanes {lanes_per_row} tile {prefill_tile} pdl {dependent_launch}");
-                    assert!(c.pass, "{shape}: {c:?}");
-                    assert_eq!(c.i32_mismatches, 0, "{shape}");
-                    assert_eq!(
-                        c.max_abs_err, 0.0,
-                        "same epilogue, same bits: {shape}: {c:?}"
-                    );
+    // Every block size too: the launch-parameter sweep of scripts/gpu-check.sh times them all,
+    // and the rows a block covers (gemv_threads / lanes_per_row) change with it.
+    for gemv_threads in [128, 256, 512] {
+        for lanes_per_row in [8, 16, 32] {
+            for prefill_tile in [1, 4, 8] {
+                for dependent_launch in [false, true] {
+                    rt.set_params(CudaLaunchParams {
+                        gemv_threads,
+                        lanes_per_row,
+                        prefill_tile,
+                        dependent_launch,
+                        ..CudaLaunchParams::default()
+                    });
+                    let checks = crossval(&rt, &cuda_guard_shapes(), 0xC0FFEE).unwrap();
+                    for c in &checks {
+                        let shape = format!(
+                            "block {gemv_threads} lanes {lanes_per_row} tile {prefill_tile} \
+                             pdl {dependent_launch}"
+                        );
+                        assert!(c.pass, "{shape}: {c:?}");
+                        assert_eq!(c.i32_mismatches, 0, "{shape}");
+                        assert_eq!(
+                            c.max_abs_err, 0.0,
+                            "same epilogue, same bits: {shape}: {c:?}"
+                        );
+                    }
                 }
             }
         }
