@@ -169,7 +169,7 @@ fn ratio_of<'a>(ratios: &'a [PhaseRatio], p: &PhaseResult) -> Option<&'a PhaseRa
     ratios.iter().find(|x| x.phase == p.phase)
 }
 
-/// ` (pairs: median …, range …)` of a ratio's repetition pairs, where there are several.
+/// ` (by repetition pair: median m, lo–hi)` of a ratio's pairs, where there are several.
 fn pairs_note(r: &PhaseRatio) -> String {
     match &r.per_pair {
         Some(p) if p.samples.len() > 1 => {

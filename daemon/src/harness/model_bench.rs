@@ -213,12 +213,9 @@ impl<'m> Runner<'m> {
         progress(&format!("{label}prefill {} tokens", spec.prompt_tokens));
         self.prefill()?;
         progress(&format!("{label}decode {} tokens", spec.gen_tokens));
-        let mut token = self.next;
-        let t = Instant::now();
         for _ in 0..spec.gen_tokens {
-            token = argmax(&self.session.decode(token)?);
+            self.decode_step()?;
         }
-        self.decode_seconds = t.elapsed().as_secs_f64();
         self.end_decode()
     }
 
@@ -435,12 +432,9 @@ impl<'m> ContextRunner<'m> {
         if !timed {
             return self.decode_step();
         }
-        let mut token = self.next;
-        let t = Instant::now();
         for _ in 0..self.spec.gen_tokens {
-            token = argmax(&self.session.decode(token)?);
+            self.decode_step()?;
         }
-        self.decode_seconds = t.elapsed().as_secs_f64();
         self.end_decode()
     }
 
