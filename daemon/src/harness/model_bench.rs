@@ -157,6 +157,32 @@ fn shares(p: &OpProfile, tokens: usize, bytes_of: impl Fn(Op) -> Option<u64>) ->
         .collect()
 }
 
+/// The decode of the repetition in progress: the token its next step reads, and the time its
+/// steps took so far (summed step by step, so that two sides' steps can alternate).
+#[derive(Default)]
+struct DecodeClock {
+    next: u32,
+    seconds: f64,
+}
+
+impl DecodeClock {
+    /// A repetition's decode starting from `token`.
+    fn start(token: u32) -> Self {
+        Self {
+            next: token,
+            seconds: 0.0,
+        }
+    }
+
+    /// One timed greedy decode step of `session`.
+    fn step(&mut self, session: &mut Session<'_>) -> Result<()> {
+        let t = Instant::now();
+        self.next = argmax(&session.decode(self.next)?);
+        self.seconds += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+}
+
 /// One model's session under measurement: prompt, warm-up done, timings so far.
 struct Runner<'m> {
     model: &'m BitnetModel,
@@ -169,9 +195,8 @@ struct Runner<'m> {
     window_read: Vec<f64>,
     profile: OpProfile,
     prefill_profile: OpProfile,
-    /// The repetition in progress: the token its next decode step reads, and its decode time.
-    next: u32,
-    decode_seconds: f64,
+    /// The repetition in progress.
+    clock: DecodeClock,
 }
 
 impl<'m> Runner<'m> {
@@ -202,8 +227,7 @@ impl<'m> Runner<'m> {
             window_read: Vec::new(),
             profile: OpProfile::default(),
             prefill_profile: OpProfile::default(),
-            next: 0,
-            decode_seconds: 0.0,
+            clock: DecodeClock::default(),
         })
     }
 
@@ -228,22 +252,18 @@ impl<'m> Runner<'m> {
         self.prefill.push(t.elapsed().as_secs_f64());
         self.prefill_profile.add_all(self.session.profile());
         self.session.reset_profile();
-        self.next = argmax(&logits);
-        self.decode_seconds = 0.0;
+        self.clock = DecodeClock::start(argmax(&logits));
         Ok(())
     }
 
     /// One timed greedy decode step of the repetition in progress.
     fn decode_step(&mut self) -> Result<()> {
-        let t = Instant::now();
-        self.next = argmax(&self.session.decode(self.next)?);
-        self.decode_seconds += t.elapsed().as_secs_f64();
-        Ok(())
+        self.clock.step(&mut self.session)
     }
 
     /// Ends the repetition: its decode time, its profile, and the read rate of the window.
     fn end_decode(&mut self) -> Result<()> {
-        self.decode.push(self.decode_seconds);
+        self.decode.push(self.clock.seconds);
         self.profile.add_all(self.session.profile());
         self.window_read.push(window_read(self.model, self.engine)?);
         Ok(())
@@ -392,9 +412,8 @@ struct ContextRunner<'m> {
     tps: Vec<f64>,
     reads: Vec<f64>,
     profile: OpProfile,
-    /// The repetition in progress: the token its next decode step reads, and its decode time.
-    next: u32,
-    decode_seconds: f64,
+    /// The repetition in progress.
+    clock: DecodeClock,
 }
 
 impl<'m> ContextRunner<'m> {
@@ -420,8 +439,7 @@ impl<'m> ContextRunner<'m> {
             tps: Vec::with_capacity(spec.reps),
             reads: Vec::with_capacity(spec.reps),
             profile: OpProfile::default(),
-            next: 0,
-            decode_seconds: 0.0,
+            clock: DecodeClock::default(),
         })
     }
 
@@ -441,26 +459,23 @@ impl<'m> ContextRunner<'m> {
     /// Fills the cache to the depth: the start of a repetition.
     fn fill(&mut self) -> Result<()> {
         self.session.reset();
-        self.next = argmax(&self.session.forward(&self.prompt, false)?);
+        let token = argmax(&self.session.forward(&self.prompt, false)?);
         self.session.extend_by_repeating(self.positions)?;
         self.session.reset_profile();
-        self.decode_seconds = 0.0;
+        self.clock = DecodeClock::start(token);
         Ok(())
     }
 
     /// One timed greedy decode step of the repetition in progress.
     fn decode_step(&mut self) -> Result<()> {
-        let t = Instant::now();
-        self.next = argmax(&self.session.decode(self.next)?);
-        self.decode_seconds += t.elapsed().as_secs_f64();
-        Ok(())
+        self.clock.step(&mut self.session)
     }
 
     /// Ends the repetition: `gen_tokens` in its decode time, its profile and the window's read
     /// rate.
     fn end_decode(&mut self) -> Result<()> {
         self.tps
-            .push(self.spec.gen_tokens as f64 / self.decode_seconds);
+            .push(self.spec.gen_tokens as f64 / self.clock.seconds);
         self.profile.add_all(self.session.profile());
         self.reads.push(window_read(self.model, self.engine)?);
         Ok(())

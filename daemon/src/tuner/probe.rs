@@ -154,8 +154,7 @@ impl EngineProbe {
         let work = work.max(1);
         match (self.objective, &self.model, &self.gemv) {
             (Objective::Decode, Some(m), _) => {
-                let mut s = Session::new(m, engine, 1 + work)?;
-                let mut token = argmax(&s.forward(&[1], false)?);
+                let (mut s, mut token) = decode_session(m, engine, work)?;
                 let t = Instant::now();
                 for _ in 0..work {
                     token = argmax(&s.decode(token)?);
@@ -286,6 +285,18 @@ impl Probe for EngineProbe {
     }
 }
 
+/// A session for a decode sample of `work` tokens, its prompt token fed: the session and the
+/// first token to decode.
+fn decode_session<'m>(
+    model: &'m BitnetModel,
+    engine: &'m I2sGemm,
+    work: usize,
+) -> Result<(Session<'m>, u32), ProbeError> {
+    let mut session = Session::new(model, engine, 1 + work)?;
+    let token = argmax(&session.forward(&[1], false)?);
+    Ok((session, token))
+}
+
 /// A decode sample of `work` tokens on each of two engines, their steps alternating a token at a
 /// time (`b` first in even steps when `b_first`, then the order flips each step): `(a, b)` in
 /// tokens/s, each over its own steps' time. Back-to-back samples of a few tenths of a second can
@@ -301,8 +312,7 @@ fn decode_pair(
     let work = work.max(1);
     let mut sides = Vec::with_capacity(2);
     for engine in [a, b] {
-        let mut session = Session::new(model, engine, 1 + work)?;
-        let token = argmax(&session.forward(&[1], false)?);
+        let (session, token) = decode_session(model, engine, work)?;
         sides.push((session, token, 0f64));
     }
     for step in 0..work {
