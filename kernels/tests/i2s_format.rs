@@ -118,6 +118,20 @@ fn format_errors_are_named() {
         I2sMatrix::from_gguf_bytes(&bad, 2, 128),
         Err(KernelError::InvalidCode { index: 128 + 99 })
     );
+    // A code 3 far into a larger matrix (past the check's first 4 KiB): the first one's index.
+    let big = pack_gguf(&vec![0i8; 64 * 1024], 64, 1024, 1.0).unwrap();
+    let mut bad = big.clone();
+    // Byte 10 000 (block 312, byte 16 of its 32), bits 4–5: weight 312·128 + 32 + 16 (as above,
+    // the top bits are the block's first 32 weights); a later bad byte must not be the one
+    // reported.
+    bad[10_000] |= 0b0011_0000;
+    bad[15_000] |= 0b11;
+    assert_eq!(
+        I2sMatrix::from_gguf_bytes(&bad, 64, 1024),
+        Err(KernelError::InvalidCode {
+            index: 312 * 128 + 32 + 16
+        })
+    );
     // Non-finite or negative scales.
     for s in [f32::NAN, f32::INFINITY, -1.0] {
         let mut b = bytes.clone();

@@ -106,7 +106,25 @@ impl EmbeddingFormat {
         // F16 is non-finite exactly when all five exponent bits are set.
         let bad = |lo: u8, hi: u8| u16::from_le_bytes([lo, hi]) & 0x7C00 == 0x7C00;
         match self.scale_offset() {
-            None => bytes.chunks_exact(2).position(|b| bad(b[0], b[1])),
+            // Chunks checked a word at a time without a branch (the fold vectorises), then the
+            // one with a bad value searched: checking at load is a scan of 657 MB at 2B-4T, and
+            // a loop that returned at the first bad value took a tenth of loading it.
+            None => {
+                const CHUNK: usize = 4096;
+                bytes.chunks(CHUNK).enumerate().find_map(|(c, chunk)| {
+                    let words = chunk.chunks_exact(8);
+                    let tail = words.remainder().chunks_exact(2).any(|b| bad(b[0], b[1]));
+                    let any = tail
+                        || words.fold(0, |acc, w| {
+                            acc | exponent_all_set(u64::from_le_bytes(
+                                w.try_into().expect("8-byte chunk"),
+                            ))
+                        }) != 0;
+                    any.then(|| chunk.chunks_exact(2).position(|b| bad(b[0], b[1])))
+                        .flatten()
+                        .map(|i| c * CHUNK / 2 + i)
+                })
+            }
             Some(at) => bytes
                 .chunks_exact(self.block_bytes())
                 .position(|b| bad(b[at], b[at + 1]))
@@ -128,6 +146,14 @@ impl EmbeddingFormat {
                 .for_each(|b| out.extend_from_slice(&quantize_q6_k(b))),
         }
     }
+}
+
+/// Bit 15 of each of the four F16 lanes of `w` set where that lane's five exponent bits are all
+/// set (a NaN or ∞): the masked exponent plus one exponent unit reaches 0x8000 only from 0x7C00,
+/// and never carries into the next lane.
+fn exponent_all_set(w: u64) -> u64 {
+    const EXPONENTS: u64 = 0x7C00_7C00_7C00_7C00;
+    ((w & EXPONENTS) + 0x0400_0400_0400_0400) & 0x8000_8000_8000_8000
 }
 
 crate::named_choice::named_choice!(EmbeddingFormat, "embedding format");
@@ -220,6 +246,47 @@ mod tests {
                 assert!((a - b).abs() <= tol, "{format} value {i}: {a} -> {b}");
             }
             assert_eq!(format.first_non_finite(&bytes), None);
+        }
+    }
+
+    #[test]
+    fn the_word_check_flags_exactly_the_non_finite_f16_lanes() {
+        // Every F16 bit pattern in every lane, the other lanes the largest finite exponent.
+        for v in 0..=u16::MAX {
+            let non_finite = !f16::from_bits(v).to_f32().is_finite();
+            for lane in 0..4 {
+                let mut lanes = [0x7BFFu16; 4];
+                lanes[lane] = v;
+                let w = lanes
+                    .iter()
+                    .rev()
+                    .fold(0u64, |w, &l| (w << 16) | u64::from(l));
+                assert_eq!(
+                    exponent_all_set(w),
+                    u64::from(non_finite) << (16 * lane + 15),
+                    "{v:#06x} in lane {lane}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_non_finite_f16_is_found_in_any_chunk() {
+        // 10 000 values span three of the check's 4 KiB chunks.
+        let mut bytes = Vec::new();
+        EmbeddingFormat::F16.quantize(&[0.25; 10_000], &mut bytes);
+        assert_eq!(EmbeddingFormat::F16.first_non_finite(&bytes), None);
+        for (first, later, value) in [
+            (0, 9_999, f16::NAN),
+            (2_047, 2_048, f16::INFINITY),
+            (2_048, 9_000, f16::NEG_INFINITY),
+            (9_999, 9_999, f16::NAN),
+        ] {
+            let mut b = bytes.clone();
+            for i in [first, later] {
+                b[2 * i..2 * i + 2].copy_from_slice(&value.to_le_bytes());
+            }
+            assert_eq!(EmbeddingFormat::F16.first_non_finite(&b), Some(first));
         }
     }
 
