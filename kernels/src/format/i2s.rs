@@ -135,19 +135,7 @@ pub fn pack_gguf(
 
 /// Unpacks a GGUF I2_S tensor into flat ternary values and its scale, rejecting code 3.
 pub fn unpack_gguf(bytes: &[u8], rows: usize, cols: usize) -> Result<(Vec<i8>, f32), KernelError> {
-    let n = check_shape(rows, cols)?;
-    let expected = gguf_tensor_bytes(n)?;
-    if bytes.len() != expected {
-        return Err(KernelError::ByteLength {
-            format: FORMAT,
-            rows,
-            cols,
-            expected,
-            actual: bytes.len(),
-        });
-    }
-    let scale = read_scale(bytes, n);
-    check_scale(scale)?;
+    let (n, scale) = checked_gguf_tensor(bytes, rows, cols)?;
     let mut ternary = Vec::with_capacity(n);
     for block in 0..n / BLOCK_WEIGHTS {
         for j in 0..BLOCK_WEIGHTS {
@@ -164,10 +152,39 @@ pub fn unpack_gguf(bytes: &[u8], rows: usize, cols: usize) -> Result<(Vec<i8>, f
     Ok((ternary, scale))
 }
 
-fn read_scale(bytes: &[u8], n: usize) -> f32 {
+/// An error unless the `actual` bytes of a `rows`×`cols` matrix are the `expected` count.
+fn check_byte_length(
+    actual: usize,
+    expected: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<(), KernelError> {
+    if actual == expected {
+        return Ok(());
+    }
+    Err(KernelError::ByteLength {
+        format: FORMAT,
+        rows,
+        cols,
+        expected,
+        actual,
+    })
+}
+
+/// The weight count and scale of a GGUF I2_S tensor of `rows`×`cols`, after checking the shape,
+/// the byte length and the scale (the codes are not checked here).
+fn checked_gguf_tensor(
+    bytes: &[u8],
+    rows: usize,
+    cols: usize,
+) -> Result<(usize, f32), KernelError> {
+    let n = check_shape(rows, cols)?;
+    check_byte_length(bytes.len(), gguf_tensor_bytes(n)?, rows, cols)?;
     let mut raw = [0u8; 4];
     raw.copy_from_slice(&bytes[n / 4..n / 4 + 4]);
-    f32::from_le_bytes(raw)
+    let scale = f32::from_le_bytes(raw);
+    check_scale(scale)?;
+    Ok((n, scale))
 }
 
 /// Columns of a row once padded to whole blocks.
@@ -189,7 +206,7 @@ pub struct I2sMatrixRef<'a> {
 impl<'a> I2sMatrixRef<'a> {
     /// Borrows a GGUF I2_S tensor in place; needs `cols % 128 == 0` (true of every BitNet layer).
     pub fn from_gguf_bytes(bytes: &'a [u8], rows: usize, cols: usize) -> Result<Self, KernelError> {
-        let n = check_shape(rows, cols)?;
+        check_shape(rows, cols)?;
         if !cols.is_multiple_of(BLOCK_WEIGHTS) {
             return Err(KernelError::BlockConstraint {
                 format: FORMAT,
@@ -198,18 +215,7 @@ impl<'a> I2sMatrixRef<'a> {
                 multiple: BLOCK_WEIGHTS,
             });
         }
-        let expected = gguf_tensor_bytes(n)?;
-        if bytes.len() != expected {
-            return Err(KernelError::ByteLength {
-                format: FORMAT,
-                rows,
-                cols,
-                expected,
-                actual: bytes.len(),
-            });
-        }
-        let scale = read_scale(bytes, n);
-        check_scale(scale)?;
+        let (n, scale) = checked_gguf_tensor(bytes, rows, cols)?;
         Ok(Self {
             rows,
             cols,
@@ -248,16 +254,12 @@ impl<'a> I2sMatrixRef<'a> {
             });
         }
         check_scale(scale)?;
-        let expected = rows * layout.row_bytes(padded_cols(cols));
-        if data.len() != expected {
-            return Err(KernelError::ByteLength {
-                format: FORMAT,
-                rows,
-                cols,
-                expected,
-                actual: data.len(),
-            });
-        }
+        check_byte_length(
+            data.len(),
+            rows * layout.row_bytes(padded_cols(cols)),
+            rows,
+            cols,
+        )?;
         Ok(Self {
             rows,
             cols,
