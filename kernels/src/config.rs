@@ -91,7 +91,7 @@ impl Default for KernelConfig {
             // thread vs 14.9 µs on two. 2560x2560 (1.6 MiB) still gains from two threads.
             parallel_min_kib: 512,
             pin_threads: true,
-            // 2b4t prefill of 128 tokens on a 2-core Sapphire Rapids VM: see README.
+            // 2b4t prefill of 128 tokens on a 2-core Sapphire Rapids VM: see docs/measurements.md.
             amx: crate::cpu::amx_int8_usable(),
         }
     }
