@@ -6,10 +6,10 @@
 
 mod common;
 
+use common::github_mocks::{mount_check_runs, mount_installation_token};
 use common::{git, start};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{MockServer, Request};
 
 const KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -35,28 +35,8 @@ fn commit(repo: &std::path::Path, params: &str, msg: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_regression_fails_the_throughput_gate_and_the_fix_passes() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "token": "ghs_e2e", "expires_at": "2099-01-01T00:00:00Z", "permissions": { "checks": "write" }, "repository_selection": "selected" })))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex(
-            "^/repos/bitnet/engine/commits/[0-9a-f]+/check-runs$",
-        ))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({ "total_count": 0, "check_runs": [] })),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/repos/bitnet/engine/check-runs"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "id": 1, "name": "x", "external_id": "x" })),
-        )
-        .mount(&server)
-        .await;
+    mount_installation_token(&server, "ghs_e2e", json!({ "checks": "write" })).await;
+    mount_check_runs(&server).await;
 
     let dir = tempfile::tempdir().unwrap();
     let repo = common::fixture_repo(dir.path(), HARNESS);

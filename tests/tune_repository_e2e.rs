@@ -8,14 +8,12 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::fake_github::{Fake, FakeGithub};
+use common::github_mocks::{mount_check_runs, mount_fake_repository, mount_installation_token};
 use common::{git, http_post, start, wait_for};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{MockServer, Request};
 
 const KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -49,38 +47,14 @@ fn tuning_jobs(d: &common::Daemon) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_breach_is_tuned_gated_with_evidence_and_proposed_once() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "token": "ghs_e2e", "expires_at": "2099-01-01T00:00:00Z", "permissions": { "checks": "write", "contents": "write", "pull_requests": "write" }, "repository_selection": "selected" })))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex(
-            "^/repos/bitnet/engine/commits/[0-9a-f]+/check-runs$",
-        ))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({ "total_count": 0, "check_runs": [] })),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/repos/bitnet/engine/check-runs"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "id": 1, "name": "x", "external_id": "x" })),
-        )
-        .mount(&server)
-        .await;
-    let fake = FakeGithub(Arc::new(Mutex::new(Fake::default())));
-    fake.0
-        .lock()
-        .unwrap()
-        .branches
-        .insert("main".into(), "basesha".into());
-    Mock::given(path_regex("^/repos/bitnet/engine/(git|contents|pulls)"))
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    mount_installation_token(
+        &server,
+        "ghs_e2e",
+        json!({ "checks": "write", "contents": "write", "pull_requests": "write" }),
+    )
+    .await;
+    mount_check_runs(&server).await;
+    let fake = mount_fake_repository(&server, "^/repos/bitnet/engine/(git|contents|pulls)").await;
 
     let dir = tempfile::tempdir().unwrap();
     let repo = common::fixture_repo(dir.path(), HARNESS);

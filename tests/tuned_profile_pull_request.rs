@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use common::fake_github::{b64, Fake, FakeGithub};
+use common::fake_github::b64;
+use common::github_mocks::{mount_fake_repository, mount_installation_token};
 use perfd::config::{Config, GithubSection};
 use perfd::gates::outbox::{process_due, Poster};
 use perfd::gates::pull_request::ProfileProposal;
@@ -15,8 +14,7 @@ use perfd::harness::host::HostFingerprint;
 use perfd::state::DaemonState;
 use perfd::store::{NewRun, OutboxState, RunRecord, RunStatus, Store};
 use serde_json::json;
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -104,24 +102,13 @@ async fn post(st: &DaemonState, p: &ProfileProposal) -> OutboxState {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_profile_pull_request_is_opened_once_and_updated_in_place() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "token": "ghs_x", "expires_at": "2099-01-01T00:00:00Z",
-            "permissions": { "contents": "write", "pull_requests": "write" }, "repository_selection": "selected"
-        })))
-        .mount(&server)
-        .await;
-    let fake = FakeGithub(Arc::new(Mutex::new(Fake::default())));
-    fake.0
-        .lock()
-        .unwrap()
-        .branches
-        .insert("main".into(), "basesha".into());
-    Mock::given(path_regex("^/repos/bitnet/engine/.*"))
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    mount_installation_token(
+        &server,
+        "ghs_x",
+        json!({ "contents": "write", "pull_requests": "write" }),
+    )
+    .await;
+    let fake = mount_fake_repository(&server, "^/repos/bitnet/engine/.*").await;
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path(), &server.uri());
 

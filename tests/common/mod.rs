@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod github_mocks;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
