@@ -19,10 +19,17 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// `perfd bench --json ARGS`, which must succeed: its report.
+/// `perfd ARGS` exits 64 (a usage error) and its message names `flag`.
+fn assert_usage_error(args: &[&str], cache: &std::path::Path, flag: &str) {
+    let o = perfd(args, cache);
+    assert_eq!(o.status.code(), Some(64), "{args:?}: {}", stderr(&o));
+    assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
+}
+
 /// The quickest model run: the tiny preset, 4 prompt and 4 decoded tokens, one repetition.
 const QUICK_TINY: [&str; 8] = ["--preset", "tiny", "--pp", "4", "--tg", "4", "--reps", "1"];
 
+/// `perfd bench --json ARGS`, which must succeed: its report.
 fn bench_json(args: &[&str], cache: &std::path::Path) -> Value {
     let mut all = vec!["bench", "--json"];
     all.extend_from_slice(args);
@@ -302,9 +309,7 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
         ],
         vec!["bench", "--preset", "tiny", "--embeddings", "bf16"],
     ] {
-        let o = perfd(&bad, dir.path());
-        assert_eq!(o.status.code(), Some(64), "{bad:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains("--embeddings"), "{}", stderr(&o));
+        assert_usage_error(&bad, dir.path(), "--embeddings");
     }
     assert!(!bad_out.exists());
 }
@@ -683,14 +688,13 @@ fn decode_at_cache_depths_reports_each_against_its_own_roofline() {
     assert!(text.contains("same window: decode at"), "{text}");
     // Depths that do not fit the context (tiny: 256), zero and junk are usage errors.
     for bad in ["0", "250", "12,x"] {
-        let o = perfd(
+        assert_usage_error(
             &[
                 "bench", "--preset", "tiny", "--tg", "16", "--reps", "1", "--ctx", bad,
             ],
             cache.path(),
+            "--ctx",
         );
-        assert_eq!(o.status.code(), Some(64), "--ctx {bad}: {}", stderr(&o));
-        assert!(stderr(&o).contains("--ctx"), "{}", stderr(&o));
     }
 }
 
@@ -773,36 +777,23 @@ fn an_f16_kv_cache_is_named_and_halves_the_kv_bytes_of_the_roofline() {
     assert!(text.contains(", KV cache f16 ("), "{text}");
     assert!(text.contains("from position 100: "), "{text}");
     assert!(!text.contains("both models loaded"), "{text}");
-    let o = perfd(
+    assert_usage_error(
         &[&["bench"], &QUICK_TINY[..], &["--kv-cache", "q4_0"]].concat(),
         cache.path(),
+        "--kv-cache",
     );
-    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--kv-cache"), "{}", stderr(&o));
-    let o = perfd(
+    assert_usage_error(
         &[&["bench"], &QUICK_TINY[..], &["--compare-kv-cache", "f8"]].concat(),
         cache.path(),
+        "--compare-kv-cache",
     );
-    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--compare-kv-cache"), "{}", stderr(&o));
 }
 
 #[test]
 fn corrupt_model_file_is_a_clean_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("m.gguf");
-    let o = perfd(
-        &[
-            "model",
-            "write",
-            "--preset",
-            "tiny",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success());
+    write_tiny(&file, &[]);
     let mut bytes = std::fs::read(&file).unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&file, &bytes).unwrap();
@@ -867,18 +858,7 @@ fn a_fifo_or_device_as_the_model_is_refused_without_blocking() {
 fn a_nan_in_the_embedding_is_refused_at_load_naming_the_tensor() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("nan.gguf");
-    let o = perfd(
-        &[
-            "model",
-            "write",
-            "--preset",
-            "tiny",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    write_tiny(&file, &[]);
     let offset = {
         let g = bitnet_kernels::gguf::GgufFile::open(&file).unwrap();
         g.tensor("token_embd.weight").unwrap().offset as usize
@@ -920,18 +900,7 @@ fn bitnetcpp_fixture() -> std::path::PathBuf {
 fn written_models_carry_every_key_the_cpp_loaders_read() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tiny.gguf");
-    let o = perfd(
-        &[
-            "model",
-            "write",
-            "--preset",
-            "tiny",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    write_tiny(&file, &[]);
     let ours = bitnet_kernels::gguf::GgufFile::open(&file).unwrap();
     let theirs = bitnet_kernels::gguf::GgufFile::open(&bitnetcpp_fixture())
         .expect("the bitnet.cpp fixture is in ../shared/fixtures/bitnetcpp");
