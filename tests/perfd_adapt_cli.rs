@@ -390,6 +390,9 @@ fn bench_runs_a_llama_bench_peer_between_its_repetitions() {
         );
     }
 
+    // Five decode samples a run cannot pair with perfd's one a repetition: no per-read ratio.
+    assert!(peer["decode_per_read"].is_null(), "{peer}");
+
     let (failing, _) = logging_llama_bench(
         dir.path(),
         "failing-llama-bench",
@@ -404,6 +407,71 @@ fn bench_runs_a_llama_bench_peer_between_its_repetitions() {
             && e.contains("model load failed"),
         "{e}"
     );
+}
+
+/// A peer run with one sample a phase, as `-r 1` gives: each pair's decode ratio with both sides
+/// per byte/s of the read pass right after them, from the report's own samples and reads.
+#[test]
+fn the_peers_decode_is_also_compared_per_read_of_its_own_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Value =
+        serde_json::from_slice(&std::fs::read(fixture("llamacpp-2026-10-tq2_0.json")).unwrap())
+            .unwrap();
+    for row in rows.as_array_mut().unwrap() {
+        for key in ["samples_ts", "samples_ns"] {
+            let first = row[key][0].clone();
+            row[key] = Value::Array(vec![first]);
+        }
+    }
+    let one_sample = dir.path().join("one-sample.json");
+    std::fs::write(&one_sample, rows.to_string()).unwrap();
+    let (program, _) = logging_llama_bench(
+        dir.path(),
+        "llama-bench",
+        &[one_sample.display().to_string()],
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_perfd"))
+        .args(["bench", "--preset", "tiny", "--cache-dir"])
+        .arg(dir.path())
+        .args(["--pp", "128", "--tg", "128", "--reps", "3"])
+        .args(["--params", "threads=2", "--bandwidth-mib", "48", "--json"])
+        .arg("--compare-llama-bench")
+        .arg(&program)
+        .output()
+        .expect("run perfd");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let peer = &r["peer"];
+    let ours = floats(&r["phases"][1]["tokens_per_second"]["samples"]);
+    let our_reads =
+        floats(&r["decode_roofline"]["same_window"]["read_bytes_per_second"]["samples"]);
+    let theirs = floats(&peer["phases"][1]["tokens_per_second"]["samples"]);
+    let their_reads = floats(&peer["decode_window_read"]["samples"]);
+    let per_read = floats(&peer["decode_per_read"]["samples"]);
+    assert_eq!(
+        [
+            ours.len(),
+            our_reads.len(),
+            theirs.len(),
+            their_reads.len(),
+            per_read.len()
+        ],
+        [3; 5],
+        "{peer}"
+    );
+    for i in 0..3 {
+        assert!(
+            their_reads[i] > 1e8,
+            "a read pass after run {i}: {}",
+            their_reads[i]
+        );
+        let want = (ours[i] / our_reads[i]) / (theirs[i] / their_reads[i]);
+        assert!(
+            (per_read[i] - want).abs() <= 1e-9 * want,
+            "pair {i}: {} vs {want}",
+            per_read[i]
+        );
+    }
 }
 
 /// With `--ctx`, the peer also decodes after each depth (llama-bench `-d`, `-p 0`), its runs

@@ -170,15 +170,18 @@ fn ratio_of<'a>(ratios: &'a [PhaseRatio], p: &PhaseResult) -> Option<&'a PhaseRa
 }
 
 /// ` (by repetition pair: median m, lo–hi)` of a ratio's pairs, where there are several.
+/// The smallest and largest of `v`.
+fn range_of(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+            (l.min(x), h.max(x))
+        })
+}
+
 fn pairs_note(r: &PhaseRatio) -> String {
     match &r.per_pair {
         Some(p) if p.samples.len() > 1 => {
-            let (lo, hi) = p
-                .samples
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
-                    (l.min(x), h.max(x))
-                });
+            let (lo, hi) = range_of(&p.samples);
             format!(
                 " (by repetition pair: median {:.3}, {lo:.3}–{hi:.3})",
                 p.median
@@ -388,6 +391,23 @@ fn model_section(s: &mut String, r: &BenchReport, profile: bool) {
                 format!("; perfd runs {:.2}x the peer{}", x.ratio, pairs_note(x))
             });
             compared_phase_line(s, p, &ratio);
+        }
+        if let Some(x) = &peer.decode_per_read {
+            let (lo, hi) = range_of(&x.samples);
+            let reads = peer.decode_window_read.as_ref().map_or(String::new(), |w| {
+                let (lo, hi) = range_of(&w.samples);
+                format!(
+                    "; reads after the peer's runs {:.1}–{:.1} GB/s",
+                    lo / 1e9,
+                    hi / 1e9
+                )
+            });
+            let _ = writeln!(
+                s,
+                "          per read  decode {:.3}x the peer with each side's tokens/s divided by the read right after it (median of {} pairs, {lo:.3}–{hi:.3}){reads}",
+                x.median,
+                x.samples.len()
+            );
         }
         if let Some(kv) = &peer.kv_cache {
             let ours = r.model.as_ref().and_then(|m| m.kv_cache.as_deref());

@@ -117,7 +117,7 @@ pub(crate) fn phase_ratios(
 
 /// The read bandwidth of the window just measured: one pass over the model's own bytes with the
 /// engine's thread count (no allocation, the very pages the kernels stream).
-fn window_read(model: &BitnetModel, engine: &I2sGemm) -> Result<f64> {
+pub(crate) fn window_read(model: &BitnetModel, engine: &I2sGemm) -> Result<f64> {
     read_bandwidth_of(engine.config().threads, model.bytes())
         .context("read pass over the model's bytes after a repetition")
 }

@@ -526,7 +526,10 @@ pub fn run(args: &BenchArgs, peer: Option<&mut dyn PeerEngine>) -> Result<BenchO
             let mut run_peer = |label: &str| -> Result<()> {
                 tick(&format!("{label}{}", command.join(" ")));
                 let run = p.run(command)?;
-                peer_samples.add(run, spec, config.threads)
+                // The peer's memory window, read as perfd's is after each of its repetitions.
+                let read = model_bench::window_read(&model, &engine)
+                    .context("read pass after the peer's run")?;
+                peer_samples.add(run, spec, config.threads, read)
             };
             let a = model_bench::run_with_peer(&model, &engine, spec, &tick, &mut run_peer)
                 .context("model benchmark (with the peer)")?;

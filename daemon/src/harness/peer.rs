@@ -11,6 +11,7 @@ use crate::harness::model_bench::{
 };
 use crate::report::bench_report::{PeerComparison, PeerContextDecode};
 use crate::report::{Phase, PhaseResult};
+use crate::stats::Summary;
 
 /// What one run of the peer measured.
 #[derive(Debug, Clone)]
@@ -66,6 +67,8 @@ struct DepthSamples {
 pub struct PeerSamples {
     prefill_seconds: Vec<f64>,
     decode_seconds: Vec<f64>,
+    /// Bytes/s of a read pass over the model's bytes right after the run of each decode sample.
+    decode_window_read: Vec<f64>,
     at_depth: Vec<DepthSamples>,
     commit: Option<String>,
     kernel_ids: Vec<String>,
@@ -73,11 +76,20 @@ pub struct PeerSamples {
 }
 
 impl PeerSamples {
-    /// Adds one run's seconds; a run without both phases, at other token counts than `spec`'s,
-    /// on another thread count or after a filled cache is an error (the peer measured something
-    /// else).
-    pub fn add(&mut self, run: PeerRun, spec: ModelBenchSpec, threads: usize) -> Result<()> {
+    /// Adds one run's seconds and the read bandwidth measured right after it (bytes/s); a run
+    /// without both phases, at other token counts than `spec`'s, on another thread count or
+    /// after a filled cache is an error (the peer measured something else).
+    pub fn add(
+        &mut self,
+        run: PeerRun,
+        spec: ModelBenchSpec,
+        threads: usize,
+        window_read: f64,
+    ) -> Result<()> {
         self.check(&run, threads, 0)?;
+        let decoded = phase_seconds(&run, Phase::Decode, spec.gen_tokens)?.len();
+        self.decode_window_read
+            .extend(std::iter::repeat_n(window_read, decoded));
         for (which, tokens, into) in [
             (
                 Phase::Prefill,
@@ -162,6 +174,7 @@ impl PeerSamples {
             phase(Phase::Decode, spec.gen_tokens, self.decode_seconds)?,
         ];
         let ratios = phase_ratios(&ours.phases, &phases);
+        let decode_per_read = decode_per_read(ours, &phases, &self.decode_window_read);
         let mut decode_at_context = Vec::with_capacity(self.at_depth.len());
         for d in self.at_depth {
             let Some(mine) = ours_at_context.iter().find(|c| c.positions == d.positions) else {
@@ -183,8 +196,43 @@ impl PeerSamples {
             ratios,
             kv_cache: self.kv_cache,
             decode_at_context,
+            decode_window_read: Summary::of(self.decode_window_read),
+            decode_per_read,
         })
     }
+}
+
+/// Each repetition pair's decode ratio with both sides' tokens/s taken per byte/s of the read
+/// pass right after them: (ours_i / our_read_i) ÷ (peer_i / peer_read_i). The peer runs in other
+/// processes, so its decode cannot alternate with perfd's token by token, and on a host whose
+/// bandwidth switches between phases within seconds a pair's plain ratio carries the two windows'
+/// difference (on the Zen 5 VM 0.99–1.74× within one run). Where decode is bound by memory the
+/// division cancels it. `None` when the counts differ (a peer run with several decode samples).
+fn decode_per_read(
+    ours: &ModelBenchResult,
+    peer_phases: &[PhaseResult],
+    peer_reads: &[f64],
+) -> Option<Summary> {
+    let ours_tps = &ours
+        .phases
+        .iter()
+        .find(|p| p.phase == Phase::Decode)?
+        .tokens_per_second
+        .samples;
+    let peer_tps = &peer_phases
+        .iter()
+        .find(|p| p.phase == Phase::Decode)?
+        .tokens_per_second
+        .samples;
+    let n = ours_tps.len();
+    if ours.decode_window_read.len() != n || peer_tps.len() != n || peer_reads.len() != n {
+        return None;
+    }
+    Summary::of(
+        (0..n)
+            .map(|i| (ours_tps[i] / ours.decode_window_read[i]) / (peer_tps[i] / peer_reads[i]))
+            .collect(),
+    )
 }
 
 /// The samples of `which` in `run`, which must have run `tokens` tokens.

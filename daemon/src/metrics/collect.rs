@@ -600,6 +600,8 @@ mod tests {
                 },
                 ratio: 2.1,
             }],
+            decode_window_read: None,
+            decode_per_read: None,
         });
         let at_depth = inference_families(&r)
             .into_iter()

@@ -245,6 +245,15 @@ pub struct PeerComparison {
     /// those repetitions.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub decode_at_context: Vec<PeerContextDecode>,
+    /// Bytes/s of a read pass over the model's bytes right after each of the peer's runs, in the
+    /// order of its decode samples (the peer's `same_window` reads).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decode_window_read: Option<crate::stats::Summary>,
+    /// perfd's decode ÷ the peer's per repetition pair, each side's tokens/s divided by the read
+    /// bandwidth measured right after it: the two processes' memory windows cancel where decode
+    /// is bound by memory (above 1: perfd is faster).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decode_per_read: Option<crate::stats::Summary>,
 }
 
 /// The peer's decode of `--tg` tokens after a cache filled to `positions` (llama-bench `-d`).
