@@ -360,7 +360,8 @@ fn bench_runs_a_llama_bench_peer_between_its_repetitions() {
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     let calls = std::fs::read_to_string(&log).unwrap();
     let model = r["model"]["path"].as_str().unwrap();
-    let expected = format!("-m {model} -p 128 -n 128 -t 2 -r 1 -o json");
+    // perfd's default cache is F16, and the peer is asked for the same.
+    let expected = format!("-m {model} -p 128 -n 128 -t 2 -r 1 -o json -ctk f16 -ctv f16");
     assert_eq!(
         calls.lines().collect::<Vec<_>>(),
         vec![expected.as_str(); 3]
@@ -520,6 +521,7 @@ fn bench_runs_the_peer_at_each_context_depth_too() {
             .arg(dir.path())
             .args(["--pp", "128", "--tg", "128", "--reps", "3"])
             .args(["--params", "threads=2", "--ctx", &DEPTH.to_string()])
+            .args(["--kv-cache", "f32"])
             .args(["--bandwidth-mib", "48", "--json", "--compare-llama-bench"])
             .arg(program)
             .output()

@@ -751,6 +751,8 @@ fn an_f16_kv_cache_is_named_and_halves_the_kv_bytes_of_the_roofline() {
         "4",
         "--reps",
         "1",
+        "--kv-cache",
+        "f32",
         "--compare-kv-cache",
         "f16",
         "--ctx",

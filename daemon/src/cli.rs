@@ -290,12 +290,13 @@ pub struct BenchArgs {
     /// whose page sizes depend on how the file was read in).
     #[arg(long, default_value = "huge-pages", value_name = "PLACEMENT")]
     pub weights: String,
-    /// What the KV cache holds: f32, or f16 (half the bytes each decoded token reads per cached
-    /// position, and half the memory, for one rounding of every key and value, as bitnet.cpp's
-    /// and llama.cpp's default cache). Cross-validation compares like with like.
+    /// What the KV cache holds: f16 (half the bytes each decoded token reads per cached position
+    /// and half the memory, for one rounding of every key and value: bitnet.cpp's and llama.cpp's
+    /// default cache), f32, or auto (the default: f16 on the CPU, f32 with --backend cuda, whose
+    /// device cache is f32). Cross-validation compares like with like.
     #[arg(
         long,
-        default_value = "f32",
+        default_value = "auto",
         value_name = "TYPE",
         conflicts_with = "kernels"
     )]

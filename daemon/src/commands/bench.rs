@@ -60,6 +60,7 @@ fn resolve_backend(args: &BenchArgs) -> Backend {
         )
         || args.compare_params.is_some()
         || args.compare_kv_cache.is_some()
+        || args.kv_cache == "f16"
         || args.compare_llama_bench.is_some();
     if args.backend == "auto" && cpu_only {
         return Backend::Cpu;

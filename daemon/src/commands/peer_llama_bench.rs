@@ -41,7 +41,8 @@ impl LlamaBenchPeer {
 impl LlamaBenchPeer {
     /// `-m`, the lengths and the rest every run shares; with an F16 cache, `-ctk f16 -ctv f16`.
     /// llama-bench has no f32 cache (its cache types are F16 and quantised ones), so against
-    /// perfd's default f32 cache it keeps its own default, F16, which the comparison reports.
+    /// perfd's f32 cache (`--kv-cache f32`) it keeps its own default, F16, which the comparison
+    /// reports.
     fn with_common(
         &self,
         model: &Path,

@@ -62,8 +62,11 @@ fn refuse_cpu_only_flags(args: &BenchArgs) -> Result<()> {
         ),
         ("--compare-params", args.compare_params.is_some()),
         ("--compare-kv-cache", args.compare_kv_cache.is_some()),
-        // The device session's cache is f32.
-        ("--kv-cache other than f32", args.kv_cache != "f32"),
+        // The device session's cache is f32 (`auto` means f32 here).
+        (
+            "--kv-cache other than f32",
+            !matches!(args.kv_cache.as_str(), "auto" | "f32"),
+        ),
     ];
     if let Some((flag, _)) = refused.iter().find(|(_, set)| *set) {
         bail!(UsageError(format!(

@@ -63,11 +63,14 @@ pub(crate) fn model_info(
     }
 }
 
-/// The `--kv-cache` type.
+/// The `--kv-cache` type; `auto` is [`KvCacheType::BENCH_DEFAULT`].
 pub(crate) fn kv_cache_type(args: &BenchArgs) -> Result<KvCacheType> {
+    if args.kv_cache == "auto" {
+        return Ok(KvCacheType::BENCH_DEFAULT);
+    }
     args.kv_cache
         .parse()
-        .map_err(|e: String| UsageError(format!("--kv-cache: {e}")).into())
+        .map_err(|e: String| UsageError(format!("--kv-cache: {e} (or auto)")).into())
 }
 
 /// Counts that must be at least 1.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::model::forward::argmax;
 use bitnet_kernels::model::{BitnetModel, ModelError, Session};
 use bitnet_kernels::synthetic::{random_activations, random_matrix};
@@ -163,7 +164,8 @@ impl EngineProbe {
             }
             (Objective::Prefill, Some(m), _) => {
                 let prompt: Vec<u32> = (0..work as u32).map(|i| 1 + i % 64).collect();
-                let mut s = Session::new(m, engine, work)?;
+                let mut s =
+                    Session::new(m, engine, work)?.with_kv_cache(KvCacheType::BENCH_DEFAULT);
                 let t = Instant::now();
                 s.forward(&prompt, false)?;
                 Ok(work as f64 / t.elapsed().as_secs_f64())
@@ -292,7 +294,8 @@ fn decode_session<'m>(
     engine: &'m I2sGemm,
     work: usize,
 ) -> Result<(Session<'m>, u32), ProbeError> {
-    let mut session = Session::new(model, engine, 1 + work)?;
+    let mut session =
+        Session::new(model, engine, 1 + work)?.with_kv_cache(KvCacheType::BENCH_DEFAULT);
     let token = argmax(&session.forward(&[1], false)?);
     Ok((session, token))
 }
