@@ -169,7 +169,6 @@ fn ratio_of<'a>(ratios: &'a [PhaseRatio], p: &PhaseResult) -> Option<&'a PhaseRa
     ratios.iter().find(|x| x.phase == p.phase)
 }
 
-/// ` (by repetition pair: median m, lo–hi)` of a ratio's pairs, where there are several.
 /// The smallest and largest of `v`.
 fn range_of(v: &[f64]) -> (f64, f64) {
     v.iter()
@@ -178,6 +177,7 @@ fn range_of(v: &[f64]) -> (f64, f64) {
         })
 }
 
+/// ` (by repetition pair: median m, lo–hi)` of a ratio's pairs, where there are several.
 fn pairs_note(r: &PhaseRatio) -> String {
     match &r.per_pair {
         Some(p) if p.samples.len() > 1 => {
