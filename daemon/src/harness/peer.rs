@@ -87,9 +87,6 @@ impl PeerSamples {
         window_read: f64,
     ) -> Result<()> {
         self.check(&run, threads, 0)?;
-        let decoded = phase_seconds(&run, Phase::Decode, spec.gen_tokens)?.len();
-        self.decode_window_read
-            .extend(std::iter::repeat_n(window_read, decoded));
         for (which, tokens, into) in [
             (
                 Phase::Prefill,
@@ -100,6 +97,9 @@ impl PeerSamples {
         ] {
             into.extend(phase_seconds(&run, which, tokens)?);
         }
+        // The read after this run stands for each of its decode samples.
+        self.decode_window_read
+            .resize(self.decode_seconds.len(), window_read);
         self.keep_identity(run);
         Ok(())
     }
