@@ -11,6 +11,7 @@ use crate::activation::QuantizedActivations;
 use crate::cpu::attention::{self, AttentionShape, KvHeads};
 use crate::cpu::embedding_gemv::{self, Prefetch};
 use crate::cpu::kv_element::{KvCacheType, KvElement};
+use crate::cpu::prefetch::prefetch_slice;
 use crate::cpu::worker_pool::WorkerPool;
 use crate::gemm::I2sGemm;
 use crate::model::error::ModelError;
@@ -268,6 +269,12 @@ impl<'m> Session<'m> {
         }
         let (h, kvd, f) = (hp.hidden, hp.kv_dim(), hp.ffn);
         let mut t0 = Instant::now();
+        // Small per-layer data (norm weights, 10–27 KB; the KV rows a token stores; its RoPE
+        // row) has left the caches since the last token, pushed out by ~1 GB of weights: each
+        // is prefetched one step before the step that touches it, so its misses overlap a GEMV
+        // instead of stalling a single-threaded step. 2b4t decode on the Zen 5 VM, per token:
+        // norm_quant 0.26–0.32 → 0.19–0.23 ms, RoPE and the KV store 0.12–0.14 → 0.05–0.07 ms.
+        prefetch_slice(&self.model.layers[0].attn_norm);
 
         let embd = self.model.embedding_rows();
         let mut x = Vec::with_capacity(n * h);
@@ -289,6 +296,10 @@ impl<'m> Session<'m> {
             rms_norm_rows(pool, &x, &w.attn_norm, hp.rms_eps, &mut hbuf);
             let a = quantize(pool, &mut acts, &hbuf, n, h)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
+            if n == 1 {
+                self.kv.prefetch_position(l, self.pos);
+                self.rope.prefetch(self.pos);
+            }
             self.engine.gemm_many_into(
                 &mut [
                     (self.model.proj(l, Proj::Q), &mut q),
@@ -298,6 +309,7 @@ impl<'m> Session<'m> {
                 a,
             )?;
             t0 = self.profile.lap(Op::Qkv, t0);
+            prefetch_slice(&w.attn_sub_norm);
 
             let ggml = self.numerics == Numerics::GgmlF16;
             for t in 0..n {
@@ -318,6 +330,7 @@ impl<'m> Session<'m> {
             rms_norm_rows(pool, &attn, &w.attn_sub_norm, hp.rms_eps, &mut hbuf);
             let a = quantize(pool, &mut acts, &hbuf, n, h)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
+            prefetch_slice(&w.ffn_norm);
             self.engine
                 .gemm_into(&self.model.proj(l, Proj::O), a, &mut proj)?;
             x.iter_mut().zip(&proj).for_each(|(xi, &o)| *xi += o);
@@ -326,6 +339,7 @@ impl<'m> Session<'m> {
             rms_norm_rows(pool, &x, &w.ffn_norm, hp.rms_eps, &mut hbuf);
             let a = quantize(pool, &mut acts, &hbuf, n, h)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
+            prefetch_slice(&w.ffn_sub_norm);
             self.engine.gemm_many_into(
                 &mut [
                     (self.model.proj(l, Proj::Gate), &mut g),
@@ -339,6 +353,10 @@ impl<'m> Session<'m> {
             rms_norm_rows(pool, &g, &w.ffn_sub_norm, hp.rms_eps, &mut u);
             let a = quantize(pool, &mut acts, &u, n, f)?;
             t0 = self.profile.lap(Op::NormQuant, t0);
+            prefetch_slice(match self.model.layers.get(l + 1) {
+                Some(next) => &next.attn_norm,
+                None => &self.model.output_norm,
+            });
             self.engine
                 .gemm_into(&self.model.proj(l, Proj::Down), a, &mut proj)?;
             x.iter_mut().zip(&proj).for_each(|(xi, &d)| *xi += d);

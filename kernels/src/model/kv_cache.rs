@@ -58,6 +58,15 @@ impl KvCache {
         }
     }
 
+    /// Prefetches the lines [`Self::store`] will write for `pos` in layer `l` (see
+    /// [`prefetch_slice`](crate::cpu::prefetch::prefetch_slice)).
+    pub(crate) fn prefetch_position(&self, l: usize, pos: usize) {
+        match self {
+            Self::F32(b) => b.prefetch_position(l, pos),
+            Self::F16(b) => b.prefetch_position(l, pos),
+        }
+    }
+
     /// Fills positions `from..to` of every layer with copies of positions `0..from`, cyclically.
     pub(crate) fn repeat_prefix(&mut self, from: usize, to: usize) {
         match self {
@@ -109,6 +118,16 @@ impl<E: KvElement> KvBuffers<E> {
         self.capacity * self.head_dim
     }
 
+    fn prefetch_position(&self, l: usize, pos: usize) {
+        let (d, hs) = (self.head_dim, self.head_stride());
+        for h in 0..self.kv_heads {
+            let at = h * hs + pos * d;
+            for rows in [&self.keys[l], &self.values[l]] {
+                crate::cpu::prefetch::prefetch_slice(&rows.as_slice()[at..at + d]);
+            }
+        }
+    }
+
     fn store(&mut self, l: usize, pos: usize, k: &[f32], v: &[f32]) {
         let (d, hs) = (self.head_dim, self.head_stride());
         for h in 0..self.kv_heads {
@@ -118,10 +137,7 @@ impl<E: KvElement> KvBuffers<E> {
                 (self.values[l].as_mut_slice(), v),
             ];
             for (dst, src) in rows {
-                dst[at..at + d]
-                    .iter_mut()
-                    .zip(&src[h * d..(h + 1) * d])
-                    .for_each(|(o, &x)| *o = E::from_f32(x));
+                E::from_f32_slice(&mut dst[at..at + d], &src[h * d..(h + 1) * d]);
             }
         }
     }

@@ -37,6 +37,14 @@ impl RopeTable {
         &self.sin
     }
 
+    /// Prefetches position `pos`'s cos and sin (see
+    /// [`prefetch_slice`](crate::cpu::prefetch::prefetch_slice)).
+    pub(crate) fn prefetch(&self, pos: usize) {
+        let row = pos * self.half..(pos + 1) * self.half;
+        crate::cpu::prefetch::prefetch_slice(&self.cos[row.clone()]);
+        crate::cpu::prefetch::prefetch_slice(&self.sin[row]);
+    }
+
     /// Rotates every head (width `2·half`) of `x` for position `pos`.
     pub(crate) fn apply(&self, x: &mut [f32], pos: usize) {
         let (c, s) = (
