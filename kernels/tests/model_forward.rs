@@ -9,7 +9,7 @@ use bitnet_kernels::gguf::Placement;
 use bitnet_kernels::model::forward::{argmax, greedy};
 use bitnet_kernels::model::model_crossval::{crossval_model, MIN_COSINE};
 use bitnet_kernels::model::synthetic_model::write_preset;
-use bitnet_kernels::model::{BitnetModel, Numerics, Preset, Session};
+use bitnet_kernels::model::{BitnetModel, DecodeClock, Numerics, Preset, Session};
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig};
 
 fn tiny(dir: &tempfile::TempDir) -> BitnetModel {
@@ -249,6 +249,34 @@ fn greedy_output_is_not_degenerate() {
         "synthetic model repeats itself: {tokens:?}"
     );
     assert_eq!(argmax(&logits[2]), tokens[0]);
+}
+
+/// Two sessions whose clocked steps alternate a token at a time each decode what greedy decodes
+/// alone, and each clock counts its own steps' time.
+#[test]
+fn alternating_clocked_decodes_follow_greedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny(&dir);
+    let e = engine(Isa::best());
+    let prompt = [10, 20, 30];
+    let (want, _) = greedy(&mut Session::new(&m, &e, 64).unwrap(), &prompt, 9).unwrap();
+    let mut sides: Vec<(Session<'_>, DecodeClock)> = (0..2)
+        .map(|_| {
+            let mut s = Session::new(&m, &e, 64).unwrap();
+            let first = argmax(&s.forward(&prompt, false).unwrap());
+            (s, DecodeClock::start(first))
+        })
+        .collect();
+    for (step, &token) in want.iter().enumerate().skip(1) {
+        for (s, clock) in sides.iter_mut() {
+            clock.step(s).unwrap();
+            assert_eq!(clock.next(), token, "step {step}");
+        }
+    }
+    for (s, clock) in &sides {
+        assert_eq!(s.position(), prompt.len() + want.len() - 1);
+        assert!(clock.seconds() > 0.0);
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::model::forward::argmax;
 use bitnet_kernels::model::op_profile::{Op, OpProfile};
-use bitnet_kernels::model::{BitnetModel, Session};
+use bitnet_kernels::model::{BitnetModel, DecodeClock, Session};
 use bitnet_kernels::synthetic::rng;
 use bitnet_kernels::I2sGemm;
 use rand::Rng;
@@ -157,32 +157,6 @@ fn shares(p: &OpProfile, tokens: usize, bytes_of: impl Fn(Op) -> Option<u64>) ->
         .collect()
 }
 
-/// The decode of the repetition in progress: the token its next step reads, and the time its
-/// steps took so far (summed step by step, so that two sides' steps can alternate).
-#[derive(Default)]
-struct DecodeClock {
-    next: u32,
-    seconds: f64,
-}
-
-impl DecodeClock {
-    /// A repetition's decode starting from `token`.
-    fn start(token: u32) -> Self {
-        Self {
-            next: token,
-            seconds: 0.0,
-        }
-    }
-
-    /// One timed greedy decode step of `session`.
-    fn step(&mut self, session: &mut Session<'_>) -> Result<()> {
-        let t = Instant::now();
-        self.next = argmax(&session.decode(self.next)?);
-        self.seconds += t.elapsed().as_secs_f64();
-        Ok(())
-    }
-}
-
 /// One model's session under measurement: prompt, warm-up done, timings so far.
 struct Runner<'m> {
     model: &'m BitnetModel,
@@ -258,12 +232,12 @@ impl<'m> Runner<'m> {
 
     /// One timed greedy decode step of the repetition in progress.
     fn decode_step(&mut self) -> Result<()> {
-        self.clock.step(&mut self.session)
+        Ok(self.clock.step(&mut self.session)?)
     }
 
     /// Ends the repetition: its decode time, its profile, and the read rate of the window.
     fn end_decode(&mut self) -> Result<()> {
-        self.decode.push(self.clock.seconds);
+        self.decode.push(self.clock.seconds());
         self.profile.add_all(self.session.profile());
         self.window_read.push(window_read(self.model, self.engine)?);
         Ok(())
@@ -468,14 +442,14 @@ impl<'m> ContextRunner<'m> {
 
     /// One timed greedy decode step of the repetition in progress.
     fn decode_step(&mut self) -> Result<()> {
-        self.clock.step(&mut self.session)
+        Ok(self.clock.step(&mut self.session)?)
     }
 
     /// Ends the repetition: `gen_tokens` in its decode time, its profile and the window's read
     /// rate.
     fn end_decode(&mut self) -> Result<()> {
         self.tps
-            .push(self.spec.gen_tokens as f64 / self.clock.seconds);
+            .push(self.spec.gen_tokens as f64 / self.clock.seconds());
         self.profile.add_all(self.session.profile());
         self.reads.push(window_read(self.model, self.engine)?);
         Ok(())

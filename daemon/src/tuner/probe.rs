@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bitnet_kernels::cpu::KvCacheType;
 use bitnet_kernels::model::forward::argmax;
-use bitnet_kernels::model::{BitnetModel, ModelError, Session};
+use bitnet_kernels::model::{BitnetModel, DecodeClock, ModelError, Session};
 use bitnet_kernels::synthetic::{random_activations, random_matrix};
 use bitnet_kernels::{I2sGemm, I2sMatrix, KernelConfig, KernelError, QuantizedActivations};
 
@@ -316,7 +316,7 @@ fn decode_pair(
     let mut sides = Vec::with_capacity(2);
     for engine in [a, b] {
         let (session, token) = decode_session(model, engine, work)?;
-        sides.push((session, token, 0f64));
+        sides.push((session, DecodeClock::start(token)));
     }
     for step in 0..work {
         let order = if (step % 2 == 0) == b_first {
@@ -325,13 +325,12 @@ fn decode_pair(
             [0, 1]
         };
         for i in order {
-            let (session, token, seconds) = &mut sides[i];
-            let t = Instant::now();
-            *token = argmax(&session.decode(*token)?);
-            *seconds += t.elapsed().as_secs_f64();
+            let (session, clock) = &mut sides[i];
+            clock.step(session)?;
         }
     }
-    Ok((work as f64 / sides[0].2, work as f64 / sides[1].2))
+    let rate = |i: usize| work as f64 / sides[i].1.seconds();
+    Ok((rate(0), rate(1)))
 }
 
 /// Seconds left until `deadline` (zero when past).
