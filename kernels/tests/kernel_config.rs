@@ -1,5 +1,7 @@
 //! Parameter parsing, domains and constraints of `KernelConfig` / `ParamSpace`.
 
+use bitnet_kernels::config::{PrefetchHint, StreamingDefaults};
+use bitnet_kernels::cpu::CpuVendor;
 use bitnet_kernels::{I2sGemm, Isa, KernelConfig, KernelError, ParamSpace};
 
 #[test]
@@ -10,6 +12,25 @@ fn params_round_trip_through_text() {
     assert_eq!(c.isa, Some(Isa::Scalar));
     let again = KernelConfig::default().with_params(&c.to_string()).unwrap();
     assert_eq!(again, c);
+}
+
+/// The streaming defaults follow what was measured per CPU: one row stream 6 KiB ahead on AMD,
+/// non-temporal from Zen 5 on; four rows, 16 KiB into L2 plus 1 KiB into L1 on Intel.
+#[test]
+fn streaming_defaults_follow_the_cpu() {
+    let hint = |vendor, family| StreamingDefaults::for_cpu(vendor, family).prefetch_hint;
+    assert_eq!(hint(CpuVendor::Amd, 0x1A), PrefetchHint::Nta);
+    assert_eq!(hint(CpuVendor::Amd, 0x1B), PrefetchHint::Nta);
+    assert_eq!(hint(CpuVendor::Amd, 0x19), PrefetchHint::L2);
+    assert_eq!(hint(CpuVendor::Intel, 6), PrefetchHint::L2L1);
+    assert_eq!(hint(CpuVendor::Other, 0x1A), PrefetchHint::L2L1);
+    let amd = StreamingDefaults::for_cpu(CpuVendor::Amd, 0x1A);
+    assert_eq!((amd.decode_row_tile, amd.prefetch_bytes), (1, 6144));
+    let intel = StreamingDefaults::for_cpu(CpuVendor::Intel, 6);
+    assert_eq!((intel.decode_row_tile, intel.prefetch_bytes), (4, 16384));
+    // This host's default is the table's entry for it.
+    let here = StreamingDefaults::for_cpu(CpuVendor::of_host(), CpuVendor::family_of_host());
+    assert_eq!(KernelConfig::default().prefetch_hint, here.prefetch_hint);
 }
 
 #[test]

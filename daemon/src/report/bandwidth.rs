@@ -25,9 +25,10 @@ pub struct StreamBandwidth {
     pub read_pass: String,
 }
 
-/// The read pass of this version: the widest loads the CPU has, with and without software
-/// prefetch, the faster of the two per round.
-pub const READ_PASS: &str = "widest-loads-best-of-prefetch";
+/// The read pass of this version: the widest loads the CPU has, without software prefetch and
+/// with each prefetch hint the kernels use by default (L2, L2 + L1, non-temporal), the fastest
+/// per round. Reports before the non-temporal pattern say `widest-loads-best-of-prefetch`.
+pub const READ_PASS: &str = "widest-loads-best-of-prefetch-nta";
 
 fn legacy_read_pass() -> String {
     "sum-sse2".into()

@@ -12,8 +12,9 @@
 //! much), while pure `prefetcht1` issue reached 35 GB/s. Adding the L1 prefetch: that loop
 //! 24.1 → 25.1 GB/s, and 2b4t decode 1.036–1.062× in five paired A/Bs in one process (11
 //! alternating rounds each; both the I2_S and the F16 lm_head kernel gain). It is the default on
-//! Intel only: on the Zen 5 VM one row stream per thread with a plain 4 KiB L2 prefetch streamed
-//! best (`config::StreamingDefaults`).
+//! Intel only: on the Zen 5 VM one row stream per thread streamed best with a single prefetch 6 KiB
+//! ahead, non-temporal ([`PrefetchHint::Nta`]) rather than into L2 by ~2 % of decode
+//! (`config::StreamingDefaults`).
 
 /// Cache level a software prefetch fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -100,8 +100,13 @@ mod tests {
             let want = tail
                 .iter()
                 .fold(words, |s, &b| s.wrapping_add(u64::from(b)));
-            for p in [None, Some(PrefetchHint::L2), Some(PrefetchHint::L2L1)]
-                .map(|hint| hint.map(|hint| Prefetch { bytes: 4096, hint }))
+            for p in [
+                None,
+                Some(PrefetchHint::L2),
+                Some(PrefetchHint::L2L1),
+                Some(PrefetchHint::Nta),
+            ]
+            .map(|hint| hint.map(|hint| Prefetch { bytes: 4096, hint }))
             {
                 assert_eq!(read_sum_bytes(data, p), want, "{len}");
                 assert_eq!(read_sum_bytes_portable(data, p), want, "{len}");

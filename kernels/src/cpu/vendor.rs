@@ -26,6 +26,20 @@ impl CpuVendor {
         }
     }
 
+    /// This CPU's family as CPUID leaf 1 reports it (the base family, plus the extended family
+    /// where the base is 0xF): 0x19 for AMD Zen 3 and Zen 4, 0x1A for Zen 5, 6 for Intel's cores.
+    /// 0 off x86.
+    pub fn family_of_host() -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            family_of(std::arch::x86_64::__cpuid(1).eax)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            0
+        }
+    }
+
     /// The vendor of the 12-byte identification string CPUID leaf 0 returns in EBX, EDX, ECX.
     fn from_id(ebx: u32, edx: u32, ecx: u32) -> Self {
         let mut id = [0u8; 12];
@@ -40,9 +54,28 @@ impl CpuVendor {
     }
 }
 
+/// The family in CPUID leaf 1's EAX (the "display family").
+fn family_of(eax: u32) -> u32 {
+    let base = (eax >> 8) & 0xF;
+    if base == 0xF {
+        base + ((eax >> 20) & 0xFF)
+    } else {
+        base
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Leaf 1 signatures of CPUs the project has run on.
+    #[test]
+    fn the_family_adds_the_extended_family_to_0xf_only() {
+        // EPYC Zen 5 (family 26, model 2), Zen 4 (25, model 17), Emerald Rapids (6, model 207).
+        assert_eq!(family_of(0x00B0_0F21), 0x1A);
+        assert_eq!(family_of(0x00A1_0F11), 0x19);
+        assert_eq!(family_of(0x000C_06F2), 6);
+    }
 
     fn words(id: &[u8; 12]) -> [u32; 3] {
         std::array::from_fn(|i| u32::from_le_bytes(id[4 * i..4 * i + 4].try_into().unwrap()))
