@@ -1,8 +1,9 @@
 //! STREAM-style memory bandwidth (copy, triad, and a read-only sum) over arrays far larger than
 //! the last-level cache, measured in the same run as the kernels so their ratio stays meaningful
 //! on a machine whose bandwidth drifts with its neighbours' load. The read pass loads as the
-//! kernels do (AVX-512 where the CPU has it, with and without software prefetch, the faster
-//! counted): a read with plain 16-byte loads stayed below what decode itself streamed.
+//! kernels do (AVX-512 where the CPU has it, without software prefetch and with each of the
+//! kernels' prefetch patterns, the fastest counted): a read with plain 16-byte loads stayed below
+//! what decode itself streamed.
 //!
 //! Bytes are counted as STREAM counts them: copy 2 × 8 B per element, triad 3 × 8 B; the
 //! write-allocate read of the destination is not counted.
