@@ -118,26 +118,30 @@ impl<E: KvElement> KvBuffers<E> {
         self.capacity * self.head_dim
     }
 
+    /// Where KV head `h`'s row for position `pos` lies in a layer's keys (or values).
+    fn row(&self, h: usize, pos: usize) -> std::ops::Range<usize> {
+        let at = h * self.head_stride() + pos * self.head_dim;
+        at..at + self.head_dim
+    }
+
     fn prefetch_position(&self, l: usize, pos: usize) {
-        let (d, hs) = (self.head_dim, self.head_stride());
         for h in 0..self.kv_heads {
-            let at = h * hs + pos * d;
             for rows in [&self.keys[l], &self.values[l]] {
-                crate::cpu::prefetch::prefetch_slice(&rows.as_slice()[at..at + d]);
+                crate::cpu::prefetch::prefetch_slice(&rows.as_slice()[self.row(h, pos)]);
             }
         }
     }
 
     fn store(&mut self, l: usize, pos: usize, k: &[f32], v: &[f32]) {
-        let (d, hs) = (self.head_dim, self.head_stride());
+        let d = self.head_dim;
         for h in 0..self.kv_heads {
-            let at = h * hs + pos * d;
+            let at = self.row(h, pos);
             let rows = [
                 (self.keys[l].as_mut_slice(), k),
                 (self.values[l].as_mut_slice(), v),
             ];
             for (dst, src) in rows {
-                E::from_f32_slice(&mut dst[at..at + d], &src[h * d..(h + 1) * d]);
+                E::from_f32_slice(&mut dst[at.clone()], &src[h * d..(h + 1) * d]);
             }
         }
     }
