@@ -110,8 +110,9 @@ fn a_harness_lists_its_space_through_the_environment() {
     assert!(
         names.contains(&"prefetch_bytes")
             && names.contains(&"decode_row_tile")
+            && names.contains(&"kv_prefetch_hint")
             && names.contains(&"amx")
-            && names.len() == 12,
+            && names.len() == 13,
         "{names:?}"
     );
     let isa = &space.dims[0].values;

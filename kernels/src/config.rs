@@ -51,6 +51,9 @@ pub struct KernelConfig {
     pub prefetch_bytes: usize,
     /// Cache level software prefetches fill.
     pub prefetch_hint: PrefetchHint,
+    /// Cache level attention prefetches the KV cache's rows into, ahead of the ones it reads
+    /// (one of [`PrefetchHint::ROW`]).
+    pub kv_prefetch_hint: PrefetchHint,
     /// Calls reading fewer KiB of weights (× tokens) than this run on the calling thread: waking
     /// the pool costs more than it saves on small matrices.
     pub parallel_min_kib: usize,
@@ -88,6 +91,7 @@ impl Default for KernelConfig {
             col_block: 0,
             prefetch_bytes: streaming.prefetch_bytes,
             prefetch_hint: streaming.prefetch_hint,
+            kv_prefetch_hint: streaming.kv_prefetch_hint,
             // 640x2560 (409 KiB, the K/V projections), cache-resident: VNNI 12.7 µs on one
             // thread vs 14.9 µs on two. 2560x2560 (1.6 MiB) still gains from two threads.
             parallel_min_kib: 512,
@@ -108,6 +112,8 @@ pub struct StreamingDefaults {
     pub prefetch_bytes: usize,
     /// [`KernelConfig::prefetch_hint`].
     pub prefetch_hint: PrefetchHint,
+    /// [`KernelConfig::kv_prefetch_hint`].
+    pub kv_prefetch_hint: PrefetchHint,
 }
 
 impl StreamingDefaults {
@@ -138,6 +144,13 @@ impl StreamingDefaults {
     /// 3968 positions, with the Q6_K lm_head 1.019×, prefill unchanged (an A/A run: 0.999×);
     /// NTA 16 KiB ahead 0.984× NTA 6 KiB, 4 KiB 0.997× and 8 KiB 1.014× `l2`. Earlier AMD
     /// families keep `l2` (not measured with NTA); on Intel NTA read 22–33 % of the read pass.
+    ///
+    /// Zen 5 also prefetches attention's KV rows into L1 (`prefetcht0`) rather than L2: 2b4t
+    /// decode with the F16 cache, tokens alternating against `l2` (`perfd bench --pp 32 --tg 32
+    /// --reps 15 --ctx 1024,3968`, per-pair medians of three runs): 1.018–1.056× from 3968
+    /// positions, 1.010–1.024× from 1024, 1.000–1.008× at 32–255 positions; non-temporal gained
+    /// as much (1.010–1.028×, and 0.993× against L1 directly); an A/A run 1.006× and 1.000×.
+    /// Elsewhere the rows go into L2 (measured on Intel and earlier AMD with f32 caches only).
     pub fn for_cpu(vendor: CpuVendor, family: u32) -> Self {
         match vendor {
             CpuVendor::Amd => Self {
@@ -148,11 +161,17 @@ impl StreamingDefaults {
                 } else {
                     PrefetchHint::L2
                 },
+                kv_prefetch_hint: if family >= Self::ZEN5_FAMILY {
+                    PrefetchHint::L1
+                } else {
+                    PrefetchHint::L2
+                },
             },
             CpuVendor::Intel | CpuVendor::Other => Self {
                 decode_row_tile: 4,
                 prefetch_bytes: 16384,
                 prefetch_hint: PrefetchHint::L2L1,
+                kv_prefetch_hint: PrefetchHint::L2,
             },
         }
     }
@@ -244,6 +263,11 @@ impl ParamSpace {
                 values: texts(&PrefetchHint::ALL),
             },
             ParamDomain {
+                name: "kv_prefetch_hint",
+                doc: "cache level attention prefetches the KV cache's rows into, ahead of the ones it reads (decode and prompts, not the kernel benchmarks)",
+                values: texts(&PrefetchHint::ROW),
+            },
+            ParamDomain {
                 name: "parallel_min_kib",
                 doc: "calls reading fewer KiB of weights (x tokens) run on one thread",
                 values: texts(&PARALLEL_MIN_KIB),
@@ -307,6 +331,16 @@ impl ParamSpace {
         in_domain("col_block", c.col_block, &COL_BLOCKS)?;
         in_domain("prefetch_bytes", c.prefetch_bytes, &PREFETCH)?;
         in_domain("parallel_min_kib", c.parallel_min_kib, &PARALLEL_MIN_KIB)?;
+        if !PrefetchHint::ROW.contains(&c.kv_prefetch_hint) {
+            return Err(bad(
+                "kv_prefetch_hint",
+                format!(
+                    "{} is not one of {:?}: attention prefetches each row once",
+                    c.kv_prefetch_hint,
+                    PrefetchHint::ROW.map(PrefetchHint::name)
+                ),
+            ));
+        }
         if !c.rows_per_task.is_multiple_of(c.row_tile) {
             return Err(bad(
                 "rows_per_task",
@@ -329,7 +363,9 @@ impl ParamSpace {
     /// Every valid configuration with an explicit ISA (`auto` would only repeat one of them).
     ///
     /// The scalar reference is never tuned, so for it only threads and rows_per_task vary; `amx`
-    /// varies only with the VNNI ISA, whose prompt batches it moves.
+    /// varies only with the VNNI ISA, whose prompt batches it moves. `kv_prefetch_hint` stays at
+    /// this host's default: no GEMM reads it, and every configuration here is one of the GEMM
+    /// kernels' (attention's hints are checked by its own tests, on every value).
     pub fn configs(&self) -> Vec<KernelConfig> {
         let mut out = Vec::new();
         let neutral = KernelConfig {
@@ -408,7 +444,7 @@ impl ParamSpace {
 impl fmt::Display for ParamSpace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for p in &self.params {
-            writeln!(f, "{:<15} {:<40} {}", p.name, p.values.join("|"), p.doc)?;
+            writeln!(f, "{:<16} {:<40} {}", p.name, p.values.join("|"), p.doc)?;
         }
         writeln!(
             f,
@@ -416,7 +452,7 @@ impl fmt::Display for ParamSpace {
         )?;
         write!(
             f,
-            "valid configurations (explicit isa): {}",
+            "valid configurations (explicit isa, kv_prefetch_hint at its default): {}",
             self.configs().len()
         )
     }
@@ -461,11 +497,16 @@ impl KernelConfig {
             "col_block" => self.col_block = num()?,
             "prefetch_bytes" => self.prefetch_bytes = num()?,
             "parallel_min_kib" => self.parallel_min_kib = num()?,
-            "prefetch_hint" => {
-                self.prefetch_hint = value.parse().map_err(|reason| KernelError::Param {
+            "prefetch_hint" | "kv_prefetch_hint" => {
+                let hint = value.parse().map_err(|reason| KernelError::Param {
                     name: key.into(),
                     reason,
-                })?
+                })?;
+                if key == "prefetch_hint" {
+                    self.prefetch_hint = hint;
+                } else {
+                    self.kv_prefetch_hint = hint;
+                }
             }
             "pin_threads" | "amx" => {
                 let flag = value.parse().map_err(|_| KernelError::Param {
@@ -581,7 +622,7 @@ impl fmt::Display for KernelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "isa={},threads={},rows_per_task={},row_tile={},decode_row_tile={},batch_width={},col_block={},prefetch_bytes={},prefetch_hint={},parallel_min_kib={},pin_threads={},amx={}",
+            "isa={},threads={},rows_per_task={},row_tile={},decode_row_tile={},batch_width={},col_block={},prefetch_bytes={},prefetch_hint={},kv_prefetch_hint={},parallel_min_kib={},pin_threads={},amx={}",
             self.isa.map_or("auto", Isa::name),
             self.threads,
             self.rows_per_task,
@@ -591,6 +632,7 @@ impl fmt::Display for KernelConfig {
             self.col_block,
             self.prefetch_bytes,
             self.prefetch_hint,
+            self.kv_prefetch_hint,
             self.parallel_min_kib,
             self.pin_threads,
             self.amx

@@ -31,6 +31,7 @@ fn engine(
         col_block,
         prefetch_bytes,
         prefetch_hint: bitnet_kernels::config::PrefetchHint::L2,
+        kv_prefetch_hint: bitnet_kernels::config::PrefetchHint::L2,
         // 0: always use the pool, so small test shapes exercise the threaded path.
         parallel_min_kib: 0,
         pin_threads: false,

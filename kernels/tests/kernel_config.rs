@@ -7,15 +7,17 @@ use bitnet_kernels::{I2sGemm, Isa, KernelConfig, KernelError, ParamSpace};
 #[test]
 fn params_round_trip_through_text() {
     let c = KernelConfig::default()
-        .with_params("isa=scalar,threads=1,rows_per_task=16,row_tile=2,batch_width=4,col_block=512,prefetch_bytes=2048,prefetch_hint=nta,parallel_min_kib=256,pin_threads=true")
+        .with_params("isa=scalar,threads=1,rows_per_task=16,row_tile=2,batch_width=4,col_block=512,prefetch_bytes=2048,prefetch_hint=nta,kv_prefetch_hint=l1,parallel_min_kib=256,pin_threads=true")
         .unwrap();
     assert_eq!(c.isa, Some(Isa::Scalar));
+    assert_eq!(c.kv_prefetch_hint, PrefetchHint::L1);
     let again = KernelConfig::default().with_params(&c.to_string()).unwrap();
     assert_eq!(again, c);
 }
 
 /// The streaming defaults follow what was measured per CPU: one row stream 6 KiB ahead on AMD,
-/// non-temporal from Zen 5 on; four rows, 16 KiB into L2 plus 1 KiB into L1 on Intel.
+/// non-temporal from Zen 5 on; four rows, 16 KiB into L2 plus 1 KiB into L1 on Intel; KV rows
+/// into L1 from Zen 5 on, into L2 elsewhere.
 #[test]
 fn streaming_defaults_follow_the_cpu() {
     let hint = |vendor, family| StreamingDefaults::for_cpu(vendor, family).prefetch_hint;
@@ -28,9 +30,19 @@ fn streaming_defaults_follow_the_cpu() {
     assert_eq!((amd.decode_row_tile, amd.prefetch_bytes), (1, 6144));
     let intel = StreamingDefaults::for_cpu(CpuVendor::Intel, 6);
     assert_eq!((intel.decode_row_tile, intel.prefetch_bytes), (4, 16384));
+    // Attention's KV rows: into L1 from Zen 5 on, into L2 elsewhere.
+    let kv = |vendor, family| StreamingDefaults::for_cpu(vendor, family).kv_prefetch_hint;
+    assert_eq!(kv(CpuVendor::Amd, 0x1A), PrefetchHint::L1);
+    assert_eq!(kv(CpuVendor::Amd, 0x19), PrefetchHint::L2);
+    assert_eq!(kv(CpuVendor::Intel, 6), PrefetchHint::L2);
+    assert_eq!(kv(CpuVendor::Other, 0x1A), PrefetchHint::L2);
     // This host's default is the table's entry for it.
     let here = StreamingDefaults::for_cpu(CpuVendor::of_host(), CpuVendor::family_of_host());
     assert_eq!(KernelConfig::default().prefetch_hint, here.prefetch_hint);
+    assert_eq!(
+        KernelConfig::default().kv_prefetch_hint,
+        here.kv_prefetch_hint
+    );
 }
 
 #[test]
@@ -48,6 +60,13 @@ fn bad_params_name_the_key() {
     assert!(
         matches!(err("prefetch_hint=l3"), KernelError::Param { name, .. } if name == "prefetch_hint")
     );
+    // Attention prefetches each row once: the near second prefetch of l2_l1 follows a stream.
+    for bad in ["kv_prefetch_hint=l2_l1", "kv_prefetch_hint=l3"] {
+        assert!(
+            matches!(err(bad), KernelError::Param { name, .. } if name == "kv_prefetch_hint"),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

@@ -279,11 +279,12 @@ impl Probe for EngineProbe {
         };
         // Decode and the kernel objective's GEMV are one-token calls.
         let one_token = !matches!(self.objective, Objective::Prefill);
-        config
-            .unread_params(layout, one_token)
-            .into_iter()
-            .map(String::from)
-            .collect()
+        let mut unread = config.unread_params(layout, one_token);
+        if matches!(self.objective, Objective::Kernel { .. }) {
+            // A GEMV runs no attention.
+            unread.push("kv_prefetch_hint");
+        }
+        unread.into_iter().map(String::from).collect()
     }
 }
 

@@ -26,7 +26,7 @@ pub struct TuneSpace {
 
 /// Order in which coordinate descent visits perfd's kernel parameters: the ones that change how
 /// memory is streamed first, since decode is bandwidth-bound.
-const KERNEL_ORDER: [&str; 12] = [
+const KERNEL_ORDER: [&str; 13] = [
     "isa",
     "threads",
     "prefetch_bytes",
@@ -34,6 +34,7 @@ const KERNEL_ORDER: [&str; 12] = [
     "row_tile",
     "decode_row_tile",
     "prefetch_hint",
+    "kv_prefetch_hint",
     "parallel_min_kib",
     "col_block",
     "batch_width",
@@ -261,7 +262,7 @@ mod tests {
         assert_eq!(space.dims[0].values, vec!["avx2"]);
         assert_eq!(space.dims[1].name, "threads");
         // Every parameter, `amx` with only `false` on a host without AVX-512 VNNI.
-        assert_eq!(space.dims.len(), 12);
+        assert_eq!(space.dims.len(), 13);
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! against numpy's forward pass (`kernels/tests/model_numpy_parity.rs`).
 
 use crate::cpu::kv_element::KvElement;
+use crate::cpu::prefetch::PrefetchHint;
 use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::{CpuVendor, Isa};
 
@@ -195,6 +196,8 @@ pub(crate) struct Block<'a, E> {
     pub(crate) scale: f32,
     /// Whether the key pass also prefetches the value rows (see [`prefetch_values_with_keys`]).
     pub(crate) prefetch_values_with_keys: bool,
+    /// Cache level the rows ahead are prefetched into (`KernelConfig::kv_prefetch_hint`).
+    pub(crate) prefetch_hint: PrefetchHint,
 }
 
 /// Whether the SIMD kernel's key pass prefetches the value rows too, for its P·V pass. Measured
@@ -213,7 +216,9 @@ fn partial_len(head_dim: usize) -> usize {
 }
 
 /// Attention of the query rows `q` (`heads × head_dim`) over positions `0..ctx` of `keys` and
-/// `values` (head-major, [`KvHeads`]), written to `out` (`heads × head_dim`).
+/// `values` (head-major, [`KvHeads`]), written to `out` (`heads × head_dim`). The SIMD kernel
+/// prefetches the rows ahead of the ones it reads into `prefetch` (a hint: the bits are the same
+/// whatever it is).
 ///
 /// # Panics
 /// If the slices are shorter than the shape says, or `heads` is not a multiple of `kv_heads`.
@@ -227,6 +232,7 @@ pub fn attend<E: KvElement>(
     values: KvHeads<'_, E>,
     ctx: usize,
     out: &mut [f32],
+    prefetch: PrefetchHint,
 ) {
     let row = shape.heads * shape.head_dim;
     attend_causal(
@@ -237,6 +243,7 @@ pub fn attend<E: KvElement>(
         (keys, values),
         ctx,
         &mut out[..row],
+        prefetch,
     );
 }
 
@@ -247,6 +254,7 @@ pub fn attend<E: KvElement>(
 /// # Panics
 /// If `q` and `out` do not hold the same whole number of rows, the caches hold fewer positions
 /// than the last token sees, or `heads` is not a multiple of `kv_heads`.
+#[allow(clippy::too_many_arguments)]
 pub fn attend_causal<E: KvElement>(
     isa: Isa,
     pool: &WorkerPool,
@@ -255,6 +263,7 @@ pub fn attend_causal<E: KvElement>(
     keys_values: (KvHeads<'_, E>, KvHeads<'_, E>),
     first_ctx: usize,
     out: &mut [f32],
+    prefetch: PrefetchHint,
 ) {
     let prefetch_values = prefetch_values_with_keys();
     attend_with(
@@ -265,12 +274,12 @@ pub fn attend_causal<E: KvElement>(
         keys_values,
         first_ctx,
         out,
-        prefetch_values,
+        (prefetch, prefetch_values),
     );
 }
 
-/// [`attend_causal`] with the key pass's prefetch of the value rows chosen by the caller (a hint:
-/// the result is the same either way, which the tests check on both settings).
+/// [`attend_causal`] with the key pass's prefetch of the value rows chosen by the caller (hints:
+/// the result is the same either way, which the tests check on every setting).
 #[allow(clippy::too_many_arguments)]
 fn attend_with<E: KvElement>(
     isa: Isa,
@@ -280,7 +289,7 @@ fn attend_with<E: KvElement>(
     (keys, values): (KvHeads<'_, E>, KvHeads<'_, E>),
     first_ctx: usize,
     out: &mut [f32],
-    prefetch_values_with_keys: bool,
+    (prefetch_hint, prefetch_values_with_keys): (PrefetchHint, bool),
 ) {
     let (d, group) = (shape.head_dim, shape.group());
     let row = shape.heads * d;
@@ -331,6 +340,7 @@ fn attend_with<E: KvElement>(
                         offset: 0,
                         scale,
                         prefetch_values_with_keys,
+                        prefetch_hint,
                     };
                     run_block(path, &block, d, pt);
                 }
@@ -548,7 +558,17 @@ mod tests {
             let pool = WorkerPool::new(threads, false).unwrap();
             let mut out = vec![0f32; shape.heads * d];
             let (keys, values) = (KvHeads::new(&ke, ctx * d, d), KvHeads::new(&ve, ctx * d, d));
-            attend(isa, &pool, shape, &q, keys, values, ctx, &mut out);
+            attend(
+                isa,
+                &pool,
+                shape,
+                &q,
+                keys,
+                values,
+                ctx,
+                &mut out,
+                PrefetchHint::L2,
+            );
             out
         };
         let out = run(threads);
@@ -620,18 +640,32 @@ mod tests {
         let ((k, _), (v, _)) = (stored::<E>(k), stored::<E>(v));
         let (k, v) = (KvHeads::new(&k, ctx * d, d), KvHeads::new(&v, ctx * d, d));
         let mut b = vec![0f32; shape.heads * d];
-        attend(Isa::Scalar, pool, shape, q, k, v, ctx, &mut b);
-        // Both settings of the vendor-chosen prefetch, whichever this host uses.
+        attend(
+            Isa::Scalar,
+            pool,
+            shape,
+            q,
+            k,
+            v,
+            ctx,
+            &mut b,
+            PrefetchHint::L2,
+        );
+        // Both settings of the vendor-chosen prefetch, whichever this host uses, and every
+        // cache level the rows ahead may be prefetched into.
         for prefetch_values in [false, true] {
-            let mut a = vec![0f32; shape.heads * d];
-            attend_with(simd, pool, shape, q, (k, v), ctx, &mut a, prefetch_values);
-            let differ = a.iter().zip(&b).filter(|(x, y)| x.to_bits() != y.to_bits());
-            assert_eq!(
-                differ.count(),
-                0,
-                "{what}, {} elements, values prefetched with keys: {prefetch_values}",
-                E::BYTES
-            );
+            for hint in PrefetchHint::ROW {
+                let mut a = vec![0f32; shape.heads * d];
+                let prefetch = (hint, prefetch_values);
+                attend_with(simd, pool, shape, q, (k, v), ctx, &mut a, prefetch);
+                let differ = a.iter().zip(&b).filter(|(x, y)| x.to_bits() != y.to_bits());
+                assert_eq!(
+                    differ.count(),
+                    0,
+                    "{what}, {} elements, values prefetched with keys: {prefetch_values}, {hint}",
+                    E::BYTES
+                );
+            }
         }
     }
 
@@ -685,10 +719,29 @@ mod tests {
         let ((k, _), (v, _)) = (stored::<E>(k), stored::<E>(v));
         let (k, v) = (KvHeads::new(&k, cap * d, d), KvHeads::new(&v, cap * d, d));
         let mut batch = vec![0f32; q.len()];
-        attend_causal(isa, pool, shape, q, (k, v), first_ctx, &mut batch);
+        attend_causal(
+            isa,
+            pool,
+            shape,
+            q,
+            (k, v),
+            first_ctx,
+            &mut batch,
+            PrefetchHint::Nta,
+        );
         for (t, (qt, bt)) in q.chunks_exact(row).zip(batch.chunks_exact(row)).enumerate() {
             let mut alone = vec![0f32; row];
-            attend(isa, pool, shape, qt, k, v, first_ctx + t, &mut alone);
+            attend(
+                isa,
+                pool,
+                shape,
+                qt,
+                k,
+                v,
+                first_ctx + t,
+                &mut alone,
+                PrefetchHint::L2,
+            );
             let differ = alone
                 .iter()
                 .zip(bt)

@@ -29,13 +29,13 @@ const fn prefetch_rows(bytes: usize) -> usize {
     }
 }
 
-/// Prefetches the cache lines of one head's row of `d` elements at `p` into L2 (a hint: never
-/// faults, so addresses past the block are harmless).
+/// Prefetches the cache lines of one head's row of `d` elements at `p` into `hint`'s level (a
+/// hint: never faults, so addresses past the block are harmless).
 #[inline(always)]
-fn prefetch_row<E: KvElement>(p: *const E, d: usize) {
+fn prefetch_row<E: KvElement>(p: *const E, d: usize, hint: PrefetchHint) {
     let p = p as *const u8;
     for line in 0..(d * E::BYTES).div_ceil(64) {
-        prefetch(p.wrapping_add(64 * line), PrefetchHint::L2);
+        prefetch(p.wrapping_add(64 * line), hint);
     }
 }
 
@@ -106,6 +106,7 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
                         .add(at)
                         .wrapping_add(prefetch_rows(E::BYTES) * block.stride),
                     d,
+                    block.prefetch_hint,
                 );
                 if block.prefetch_values_with_keys {
                     prefetch_row(
@@ -115,6 +116,7 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
                             .add(at)
                             .wrapping_add(prefetch_rows(E::BYTES) * block.stride),
                         d,
+                        block.prefetch_hint,
                     );
                 }
             }
@@ -134,12 +136,20 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
         for t in 0..count {
             let at = (j0 + t) * block.stride + block.offset;
             let k = block.keys.as_ptr().add(at);
-            prefetch_row(k.wrapping_add(prefetch_rows(E::BYTES) * block.stride), d);
+            prefetch_row(
+                k.wrapping_add(prefetch_rows(E::BYTES) * block.stride),
+                d,
+                block.prefetch_hint,
+            );
             // The value rows too where that was measured to help (`prefetch_values_with_keys`),
             // so the P·V pass starts on lines already on their way.
             if block.prefetch_values_with_keys {
                 let v = block.values.as_ptr().add(at);
-                prefetch_row(v.wrapping_add(prefetch_rows(E::BYTES) * block.stride), d);
+                prefetch_row(
+                    v.wrapping_add(prefetch_rows(E::BYTES) * block.stride),
+                    d,
+                    block.prefetch_hint,
+                );
             }
             // Register accumulators, stored once per position: `p[t·G + h]` with a run-time `t`
             // lives on the stack, and accumulating in it put a store and a reload on every
@@ -178,7 +188,11 @@ unsafe fn pv_pass<E: KvElement, const N: usize, const H: usize>(
         for j in 0..block.len {
             let v = block.values.as_ptr().add(j * block.stride + block.offset);
             if h0 == 0 {
-                prefetch_row(v.wrapping_add(prefetch_rows(E::BYTES) * block.stride), d);
+                prefetch_row(
+                    v.wrapping_add(prefetch_rows(E::BYTES) * block.stride),
+                    d,
+                    block.prefetch_hint,
+                );
             }
             let w: [__m512; H] =
                 std::array::from_fn(|hh| _mm512_set1_ps(scores[(h0 + hh) * padded + j]));

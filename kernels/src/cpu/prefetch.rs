@@ -43,6 +43,10 @@ impl PrefetchHint {
         PrefetchHint::L2L1,
     ];
 
+    /// The hints of one prefetch per line ([`PrefetchHint::L2L1`]'s near second one follows a
+    /// stream): what prefetches of rows ahead of a pass over a KV cache take.
+    pub const ROW: [PrefetchHint; 3] = [PrefetchHint::L1, PrefetchHint::L2, PrefetchHint::Nta];
+
     /// Name used in parameters.
     pub fn name(self) -> &'static str {
         match self {

@@ -444,6 +444,7 @@ impl<'m> Session<'m> {
                 (keys, values),
                 first_ctx,
                 out,
+                self.engine.config().kv_prefetch_hint,
             );
             return;
         }
