@@ -280,10 +280,10 @@ impl Probe for EngineProbe {
         // Decode and the kernel objective's GEMV are one-token calls.
         let one_token = !matches!(self.objective, Objective::Prefill);
         let mut unread = config.unread_params(layout, one_token);
-        if matches!(self.objective, Objective::Kernel { .. }) {
-            // A GEMV runs no attention.
-            unread.push("kv_prefetch_hint");
-        }
+        // A GEMV runs no attention, and the decode and prefill samples start from an empty
+        // cache: their attention reads a few hundred KB a token, where the hint was measured to
+        // matter from ~1000 positions on (`perfd bench --ctx … --compare-params` measures it).
+        unread.push("kv_prefetch_hint");
         unread.into_iter().map(String::from).collect()
     }
 }

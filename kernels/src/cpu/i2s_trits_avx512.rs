@@ -6,9 +6,11 @@
 //! is Σ code·a exactly. That is 10 `vpdpbusd` and 10 byte adds per 320 weights where lanes16
 //! spends 4 AND and 4 `vpdpbusd` per 256: trits16 trades instructions for bytes. One token's
 //! ternary weights of 2B-4T (2.08 G weights), 2 threads on the Zen 5 VM: 1.18–1.35× the lanes16
-//! decode from DRAM at 43–48 GB/s, but 2× its time from cache, so above ~60 GB/s lanes16 is the
-//! faster layout. Digits by compare (two `vpcmpub`, two masked moves each, one `vpdpbusd`) ran
-//! at 0.7× of this from cache; the last digit alone by compare at 1.05×, not kept.
+//! decode from DRAM at 43–48 GB/s, but 2× its time from cache (both measured while LLVM still
+//! turned the byte adds into multiplications, see [`times3`]; since then one thread decodes
+//! 2B-4T's shapes from cache at 40–42 GB/s, 1.39–1.41× the 29–30 it had, ~5.7 cycles a line).
+//! Digits by compare (two `vpcmpub`, two masked moves each, one `vpdpbusd`) ran at 0.7× of this
+//! from cache; the last digit alone by compare at 1.05×, not kept.
 //!
 //! Prompt batches extract each digit plane once per line (two compares) and share it among a tile
 //! of up to 8 tokens, two groups at a time (`lane_group_driver` walks the task).
@@ -232,9 +234,22 @@ fn digit_plane(y: __m512i) -> __m512i {
     )
 }
 
-/// 3·y mod 256 in every byte.
+/// 3·y mod 256 in every byte: two byte adds, whose result LLVM must not see through. Left
+/// visible, it folds a line's chain y → 3y → 9y → 27y → … into multiplications by 3^k, which
+/// AVX-512 has no byte form of: it emulated 27y, 81y and 243y with `vpmullw` + `vpmaddubsw` +
+/// shift + `vpternlogq` each, six multiplies a line on the pipes the ten `vpdpbusd` need.
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
 fn times3(y: __m512i) -> __m512i {
-    _mm512_add_epi8(y, _mm512_add_epi8(y, y))
+    let mut t = _mm512_add_epi8(y, _mm512_add_epi8(y, y));
+    // SAFETY: an empty template that takes and returns one vector register: it reads or writes
+    // no memory, stack or flags, and only hides the value from the optimiser.
+    unsafe {
+        std::arch::asm!(
+            "/* {t} */",
+            t = inout(zmm_reg) t,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    t
 }
