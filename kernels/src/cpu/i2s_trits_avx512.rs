@@ -7,7 +7,7 @@
 //! spends 4 AND and 4 `vpdpbusd` per 256: trits16 trades instructions for bytes. One token's
 //! ternary weights of 2B-4T (2.08 G weights), 2 threads on the Zen 5 VM: 1.18–1.35× the lanes16
 //! decode from DRAM at 43–48 GB/s, but 2× its time from cache (both measured while LLVM still
-//! turned the byte adds into multiplications, see [`times3`]; since then one thread decodes
+//! turned the byte adds into multiplications, see `times3`; since then one thread decodes
 //! 2B-4T's shapes from cache at 40–42 GB/s, 1.39–1.41× the 29–30 it had, ~5.7 cycles a line).
 //! Digits by compare (two `vpcmpub`, two masked moves each, one `vpdpbusd`) ran at 0.7× of this
 //! from cache; the last digit alone by compare at 1.05×, not kept.
