@@ -125,6 +125,26 @@ pub fn prefetch_ahead(cur: *const u8, ahead: Prefetch) {
     }
 }
 
+/// [`prefetch_ahead_with`] with the L1 prefetch `near` bytes ahead instead of
+/// [`L1_NEAR_BYTES`]: for kernels that read several rows side by side and walk their block of
+/// rows line by line (the decode tile of `i2s_avx512`), where a flat kilobyte would land in a
+/// row of the same tile that has already been read.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn prefetch_ahead_near<const STRATEGY: i32, const NEAR: bool>(
+    cur: *const u8,
+    bytes: usize,
+    near: usize,
+) {
+    if bytes == 0 {
+        return;
+    }
+    prefetch_with::<STRATEGY>(cur.wrapping_add(bytes));
+    if NEAR {
+        prefetch_with::<{ std::arch::x86_64::_MM_HINT_T0 }>(cur.wrapping_add(near));
+    }
+}
+
 /// [`prefetch_ahead`] with the hint fixed at compile time (`STRATEGY` the far prefetch's
 /// `_mm_prefetch` strategy, `NEAR` whether the L1 prefetch follows): what a kernel's inner loop
 /// calls per line, with the consts from [`with_prefetch_hint`].
