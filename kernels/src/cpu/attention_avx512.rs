@@ -166,28 +166,31 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
     }
 }
 
-/// Σ_j p_hj·v_j into the accumulators of query heads `h0..h0 + H` of `part` (softmax numerators
-/// `scores[h·padded + j]`), one pass over the block's value rows; the pass of head 0 prefetches
-/// them [`prefetch_rows`] ahead.
+/// Σ_j p_hj·v_j into columns `16·c0 .. 16·(c0 + C)` of the accumulators of query heads
+/// `h0..h0 + H` of `part` (softmax numerators `scores[h·padded + j]`), one pass over the block's
+/// value rows; with `prefetch`, the rows [`prefetch_rows`] ahead are prefetched. Each accumulator
+/// sums over the positions in order, so how heads and columns are split into passes does not
+/// change the bits.
 ///
 /// # Safety
-/// As [`block`]: AVX-512F, rows in bounds, `16·N` elements per row, `h0 + H` heads in `part`.
-/// Inlined into `block`'s `#[target_feature]` body.
+/// As [`block`]: AVX-512F, rows in bounds, `16·N` elements per row, `h0 + H` heads in `part`,
+/// `c0 + C ≤ N`. Inlined into `block`'s `#[target_feature]` body.
 #[inline(always)]
-unsafe fn pv_pass<E: KvElement, const N: usize, const H: usize>(
+unsafe fn pv_pass<E: KvElement, const N: usize, const H: usize, const C: usize>(
     block: &Block<'_, E>,
     scores: &[f32],
     padded: usize,
-    h0: usize,
+    (h0, c0): (usize, usize),
+    prefetch: bool,
     part: &mut [f32],
 ) {
     let d = 16 * N;
     // SAFETY: this function's contract.
     unsafe {
-        let mut acc = [[_mm512_setzero_ps(); N]; H];
+        let mut acc = [[_mm512_setzero_ps(); C]; H];
         for j in 0..block.len {
             let v = block.values.as_ptr().add(j * block.stride + block.offset);
-            if h0 == 0 {
+            if prefetch {
                 prefetch_row(
                     v.wrapping_add(prefetch_rows(E::BYTES) * block.stride),
                     d,
@@ -196,49 +199,6 @@ unsafe fn pv_pass<E: KvElement, const N: usize, const H: usize>(
             }
             let w: [__m512; H] =
                 std::array::from_fn(|hh| _mm512_set1_ps(scores[(h0 + hh) * padded + j]));
-            for col in 0..N {
-                let vv = E::load16(v.add(16 * col));
-                for (ah, wh) in acc.iter_mut().zip(&w) {
-                    ah[col] = _mm512_fmadd_ps(*wh, vv, ah[col]);
-                }
-            }
-        }
-        for (hh, ah) in acc.iter().enumerate() {
-            let ph = &mut part[(h0 + hh) * (d + 2)..(h0 + hh + 1) * (d + 2)];
-            for (col, a) in ah.iter().enumerate() {
-                _mm512_storeu_ps(ph.as_mut_ptr().add(2 + 16 * col), *a);
-            }
-        }
-    }
-}
-
-/// Σ_j p_hj·v_j into columns `16·c0 .. 16·(c0 + C)` of the accumulators of all `G` query heads
-/// of `part`: a pass over those columns of the block's value rows, without prefetching (for
-/// blocks whose key pass already prefetched the values). Against [`pv_pass`] two heads at a
-/// time, each value vector is widened once instead of once per pass: where the widening costs two
-/// micro-ops (an F16 conversion on Intel cores) that is a quarter of the pass's arithmetic. Each
-/// accumulator sums over the positions in the same order: the same bits. Emerald Rapids VM, 2B-4T
-/// from 3968 positions, alternating processes, attention's time over the lm_head's in the same
-/// run: 0.822–0.842 → 0.786–0.817 (five pairs). Prefetching the next block's keys during this
-/// pass as well (the worker's next item, usually) did not move it further (0.776–0.815).
-///
-/// # Safety
-/// As [`pv_pass`], with `c0 + C ≤ N` for rows of `16·N` elements.
-#[inline(always)]
-unsafe fn pv_columns<E: KvElement, const N: usize, const C: usize, const G: usize>(
-    block: &Block<'_, E>,
-    scores: &[f32],
-    padded: usize,
-    c0: usize,
-    part: &mut [f32],
-) {
-    let d = 16 * N;
-    // SAFETY: this function's contract.
-    unsafe {
-        let mut acc = [[_mm512_setzero_ps(); C]; G];
-        for j in 0..block.len {
-            let v = block.values.as_ptr().add(j * block.stride + block.offset);
-            let w: [__m512; G] = std::array::from_fn(|h| _mm512_set1_ps(scores[h * padded + j]));
             for col in 0..C {
                 let vv = E::load16(v.add(16 * (c0 + col)));
                 for (ah, wh) in acc.iter_mut().zip(&w) {
@@ -246,8 +206,8 @@ unsafe fn pv_columns<E: KvElement, const N: usize, const C: usize, const G: usiz
                 }
             }
         }
-        for (h, ah) in acc.iter().enumerate() {
-            let ph = &mut part[h * (d + 2)..(h + 1) * (d + 2)];
+        for (hh, ah) in acc.iter().enumerate() {
+            let ph = &mut part[(h0 + hh) * (d + 2)..(h0 + hh + 1) * (d + 2)];
             for (col, a) in ah.iter().enumerate() {
                 _mm512_storeu_ps(ph.as_mut_ptr().add(2 + 16 * (c0 + col)), *a);
             }
@@ -323,20 +283,25 @@ pub(crate) unsafe fn block<E: KvElement, const N: usize, const G: usize>(
         // still sums over the positions in order: the same bits.
         match (N, G) {
             // Values prefetched with the keys are in L2 by now, so two passes over column
-            // halves with all four heads cost no extra DRAM stream and widen each value once.
+            // halves with all four heads cost no extra DRAM stream and widen each value once
+            // instead of once per two-head pass: on Intel cores an F16 conversion is two
+            // micro-ops, a quarter of the pass's arithmetic. Emerald Rapids VM, 2B-4T from 3968
+            // positions, alternating processes, attention's time over the lm_head's in the same
+            // run: 0.822–0.842 → 0.786–0.817 (five pairs); prefetching the next block's keys
+            // during these passes as well did not move it further (0.776–0.815).
             (8, 4) if block.prefetch_values_with_keys => {
-                pv_columns::<E, 8, 4, 4>(block, &scores, padded, 0, part);
-                pv_columns::<E, 8, 4, 4>(block, &scores, padded, 4, part);
+                pv_pass::<E, 8, 4, 4>(block, &scores, padded, (0, 0), false, part);
+                pv_pass::<E, 8, 4, 4>(block, &scores, padded, (0, 4), false, part);
             }
-            (8, 1) => pv_pass::<E, 8, 1>(block, &scores, padded, 0, part),
+            (8, 1) => pv_pass::<E, 8, 1, 8>(block, &scores, padded, (0, 0), true, part),
             (8, _) => {
                 for h0 in (0..G).step_by(2) {
-                    pv_pass::<E, 8, 2>(block, &scores, padded, h0, part);
+                    pv_pass::<E, 8, 2, 8>(block, &scores, padded, (h0, 0), h0 == 0, part);
                 }
             }
-            (_, 1) => pv_pass::<E, N, 1>(block, &scores, padded, 0, part),
-            (_, 2) => pv_pass::<E, N, 2>(block, &scores, padded, 0, part),
-            _ => pv_pass::<E, N, 4>(block, &scores, padded, 0, part),
+            (_, 1) => pv_pass::<E, N, 1, N>(block, &scores, padded, (0, 0), true, part),
+            (_, 2) => pv_pass::<E, N, 2, N>(block, &scores, padded, (0, 0), true, part),
+            _ => pv_pass::<E, N, 4, N>(block, &scores, padded, (0, 0), true, part),
         }
         for h in 0..G {
             part[h * (d + 2)] = m[h];
