@@ -259,7 +259,7 @@ impl ParamSpace {
             },
             ParamDomain {
                 name: "prefetch_hint",
-                doc: "cache level prefetches fill (l2 keeps enough misses in flight for DRAM; l2_l1 adds a prefetch from L2 into L1 1 KiB ahead, or one tile ahead in row-major decode tiles of several rows)",
+                doc: "cache level prefetches fill (l2 keeps enough misses in flight for DRAM; l2_l1 adds a prefetch from L2 into L1 1 KiB ahead, one tile ahead in the row-major decode tile)",
                 values: texts(&PrefetchHint::ALL),
             },
             ParamDomain {

@@ -151,13 +151,7 @@ pub fn prefetch_ahead_near<const STRATEGY: i32, const NEAR: bool>(
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn prefetch_ahead_with<const STRATEGY: i32, const NEAR: bool>(cur: *const u8, bytes: usize) {
-    if bytes == 0 {
-        return;
-    }
-    prefetch_with::<STRATEGY>(cur.wrapping_add(bytes));
-    if NEAR {
-        prefetch_with::<{ std::arch::x86_64::_MM_HINT_T0 }>(cur.wrapping_add(L1_NEAR_BYTES));
-    }
+    prefetch_ahead_near::<STRATEGY, NEAR>(cur, bytes, L1_NEAR_BYTES);
 }
 
 /// Evaluates `$body` with a [`PrefetchHint`] turned into the consts `$strategy: i32` and
