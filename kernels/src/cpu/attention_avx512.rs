@@ -166,11 +166,26 @@ unsafe fn tile_partials<E: KvElement, const N: usize, const G: usize>(
     }
 }
 
+/// What a P·V pass prefetches ahead of the value rows it reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PvPrefetch {
+    /// Nothing: an earlier pass over the same rows brought them into L2.
+    None,
+    /// Whole rows [`prefetch_rows`] ahead into the block's level: the pass that streams the
+    /// values from memory.
+    Stream,
+    /// The pass's columns of the row [`prefetch_rows`] ahead into L1: values the key pass
+    /// prefetched into L2. Without it the column-half passes on the Emerald Rapids VM waited on
+    /// L2 (or on lines still on their way): P·V took 30.5–37.6 TSC cycles a position after the
+    /// key pass from DRAM against 20.5 with the block long in L2; with it 24.3–28.1 (2B-4T,
+    /// 3968 positions, one and two threads; 4 and 8 rows ahead 28–30 and 27–28).
+    ColumnsToL1,
+}
+
 /// Σ_j p_hj·v_j into columns `16·c0 .. 16·(c0 + C)` of the accumulators of query heads
 /// `h0..h0 + H` of `part` (softmax numerators `scores[h·padded + j]`), one pass over the block's
-/// value rows; with `prefetch`, the rows [`prefetch_rows`] ahead are prefetched. Each accumulator
-/// sums over the positions in order, so how heads and columns are split into passes does not
-/// change the bits.
+/// value rows, prefetching as `prefetch` says. Each accumulator sums over the positions in
+/// order, so how heads and columns are split into passes does not change the bits.
 ///
 /// # Safety
 /// As [`block`]: AVX-512F, rows in bounds, `16·N` elements per row, `h0 + H` heads in `part`,
@@ -181,7 +196,7 @@ unsafe fn pv_pass<E: KvElement, const N: usize, const H: usize, const C: usize>(
     scores: &[f32],
     padded: usize,
     (h0, c0): (usize, usize),
-    prefetch: bool,
+    prefetch: PvPrefetch,
     part: &mut [f32],
 ) {
     let d = 16 * N;
@@ -190,12 +205,13 @@ unsafe fn pv_pass<E: KvElement, const N: usize, const H: usize, const C: usize>(
         let mut acc = [[_mm512_setzero_ps(); C]; H];
         for j in 0..block.len {
             let v = block.values.as_ptr().add(j * block.stride + block.offset);
-            if prefetch {
-                prefetch_row(
-                    v.wrapping_add(prefetch_rows(E::BYTES) * block.stride),
-                    d,
-                    block.prefetch_hint,
-                );
+            let ahead = v.wrapping_add(prefetch_rows(E::BYTES) * block.stride);
+            match prefetch {
+                PvPrefetch::None => {}
+                PvPrefetch::Stream => prefetch_row(ahead, d, block.prefetch_hint),
+                PvPrefetch::ColumnsToL1 => {
+                    prefetch_row(ahead.wrapping_add(16 * c0), 16 * C, PrefetchHint::L1)
+                }
             }
             let w: [__m512; H] =
                 std::array::from_fn(|hh| _mm512_set1_ps(scores[(h0 + hh) * padded + j]));
@@ -289,6 +305,7 @@ pub(crate) unsafe fn block<E: KvElement, const N: usize, const G: usize>(
         // passes that the hardware prefetchers follow worse: P·V from DRAM took 5.4–5.9 µs per
         // 256-position block instead of 4.6–5.0 (2B-4T, one thread, Zen 5 VM). Each accumulator
         // still sums over the positions in order: the same bits.
+        let stream = PvPrefetch::Stream;
         match (N, G) {
             // Values prefetched with the keys are in L2 by now, so two passes over column
             // halves with all four heads cost no extra DRAM stream and widen each value once
@@ -298,18 +315,20 @@ pub(crate) unsafe fn block<E: KvElement, const N: usize, const G: usize>(
             // run: 0.822–0.842 → 0.786–0.817 (five pairs); prefetching the next block's keys
             // during these passes as well did not move it further (0.776–0.815).
             (8, 4) if block.prefetch_values_with_keys => {
-                pv_pass::<E, 8, 4, 4>(block, &scores, padded, (0, 0), false, part);
-                pv_pass::<E, 8, 4, 4>(block, &scores, padded, (0, 4), false, part);
+                let l1 = PvPrefetch::ColumnsToL1;
+                pv_pass::<E, 8, 4, 4>(block, &scores, padded, (0, 0), l1, part);
+                pv_pass::<E, 8, 4, 4>(block, &scores, padded, (0, 4), l1, part);
             }
-            (8, 1) => pv_pass::<E, 8, 1, 8>(block, &scores, padded, (0, 0), true, part),
+            (8, 1) => pv_pass::<E, 8, 1, 8>(block, &scores, padded, (0, 0), stream, part),
             (8, _) => {
                 for h0 in (0..G).step_by(2) {
-                    pv_pass::<E, 8, 2, 8>(block, &scores, padded, (h0, 0), h0 == 0, part);
+                    let prefetch = if h0 == 0 { stream } else { PvPrefetch::None };
+                    pv_pass::<E, 8, 2, 8>(block, &scores, padded, (h0, 0), prefetch, part);
                 }
             }
-            (_, 1) => pv_pass::<E, N, 1, N>(block, &scores, padded, (0, 0), true, part),
-            (_, 2) => pv_pass::<E, N, 2, N>(block, &scores, padded, (0, 0), true, part),
-            _ => pv_pass::<E, N, 4, N>(block, &scores, padded, (0, 0), true, part),
+            (_, 1) => pv_pass::<E, N, 1, N>(block, &scores, padded, (0, 0), stream, part),
+            (_, 2) => pv_pass::<E, N, 2, N>(block, &scores, padded, (0, 0), stream, part),
+            _ => pv_pass::<E, N, 4, N>(block, &scores, padded, (0, 0), stream, part),
         }
         for h in 0..G {
             part[h * (d + 2)] = m[h];
