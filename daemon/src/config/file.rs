@@ -423,7 +423,7 @@ impl Config {
 
 impl RegressionSection {
     /// The figure `metric` names. Validated at load; a configuration built without
-    /// [`super::load`] that names none follows decode tokens/s.
+    /// `config::load` that names none follows decode tokens/s.
     pub fn tracked_metric(&self) -> crate::report::TrackedMetric {
         use crate::report::{Phase, TrackedMetric};
         TrackedMetric::parse(&self.metric).unwrap_or(TrackedMetric::Phase(Phase::Decode))

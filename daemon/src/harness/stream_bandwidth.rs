@@ -196,7 +196,7 @@ const READ_PATTERNS: [Option<Prefetch>; 4] = [
 ];
 
 /// Bytes/s at which `threads` pinned threads read `data` once, each its contiguous share, the
-/// faster of the [`READ_PATTERNS`]: the read pass over memory that is already there (a model's
+/// faster of the `READ_PATTERNS`: the read pass over memory that is already there (a model's
 /// own weights, between benchmark repetitions), so it costs no allocation and reads the very
 /// pages the kernels stream. `None` for empty data or a pass too fast to time.
 pub fn read_bandwidth_of(threads: usize, data: &[u8]) -> Option<f64> {

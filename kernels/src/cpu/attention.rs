@@ -68,7 +68,7 @@ fn exp_emulated(x: f32) -> f32 {
 }
 
 /// Σ of 16 lanes in the order of the AVX-512 kernel's transposing reduction: per 128-bit lane k,
-/// S_k = (v[4k] + v[4k+2]) + (v[4k+1] + v[4k+3]); then (S0 + S1) + (S2 + S3).
+/// `S_k = (v[4k] + v[4k+2]) + (v[4k+1] + v[4k+3])`; then `(S0 + S1) + (S2 + S3)`.
 pub(crate) fn lane_sum(v: &[f32; 16]) -> f32 {
     let s = |k: usize| (v[4 * k] + v[4 * k + 2]) + (v[4 * k + 1] + v[4 * k + 3]);
     (s(0) + s(1)) + (s(2) + s(3))

@@ -121,7 +121,7 @@ pub fn kernel_id_of(isa: Isa, w: &EmbeddingRows<'_>) -> &'static str {
     }
 }
 
-/// y[r] = Σ_k W[r,k]·x[k] over the rows of `w`, on `pool` (see [`gemv`]).
+/// `y[r] = Σ_k W[r,k]·x[k]` over the rows of `w`, on `pool` (see [`gemv`]).
 ///
 /// # Panics
 /// If `x` is not `w.cols()` long or `out` is longer than `w.rows()`.
@@ -339,7 +339,7 @@ fn has_f16c_fma() -> bool {
     std::arch::is_x86_feature_detected!("f16c") && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// y[r] = Σ_k W[r,k]·x[k] over the rows of `w` (`format`, `x.len()` columns each), on `pool`.
+/// `y[r] = Σ_k W[r,k]·x[k]` over the rows of `w` (`format`, `x.len()` columns each), on `pool`.
 ///
 /// An `isa` this CPU lacks, or a format without a kernel for it, runs the reference.
 ///

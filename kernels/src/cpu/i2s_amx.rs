@@ -6,7 +6,7 @@
 //! the same exact Σ code·q every ISA produces and the shared epilogue subtracts Σq.
 //!
 //! Layouts:
-//! - A (weights): a task unpacks its rows [`PANEL_ROWS`] at a time into one byte per code in
+//! - A (weights): a task unpacks its rows `PANEL_ROWS` at a time into one byte per code in
 //!   natural column order (zero rows past the task's end); a tile is 16 rows × 64 codes. From a
 //!   row-major matrix row by row; from lanes16 a 16-row group at a time, each line's four
 //!   planes transposed to rows (a task's rows start on a group: AMX tasks are multiples of 32).

@@ -112,7 +112,7 @@ pub fn prefetch_slice<T>(data: &[T]) {
 /// The prefetches `ahead` asks for while the line holding `cur` is being read: the line
 /// `ahead.bytes` further (none when 0), and for [`PrefetchHint::L2L1`] also the line
 /// [`L1_NEAR_BYTES`] further into L1. For loops that are not hot: the hint is matched per call
-/// (a jump table per line), which [`with_prefetch_hint`] and [`prefetch_ahead_with`] avoid.
+/// (a jump table per line), which `with_prefetch_hint!` and [`prefetch_ahead_with`] avoid.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn prefetch_ahead(cur: *const u8, ahead: Prefetch) {
@@ -147,7 +147,7 @@ pub fn prefetch_ahead_near<const STRATEGY: i32, const NEAR: bool>(
 
 /// [`prefetch_ahead`] with the hint fixed at compile time (`STRATEGY` the far prefetch's
 /// `_mm_prefetch` strategy, `NEAR` whether the L1 prefetch follows): what a kernel's inner loop
-/// calls per line, with the consts from [`with_prefetch_hint`].
+/// calls per line, with the consts from `with_prefetch_hint!`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn prefetch_ahead_with<const STRATEGY: i32, const NEAR: bool>(cur: *const u8, bytes: usize) {

@@ -602,7 +602,7 @@ impl CudaRuntime {
         Ok(())
     }
 
-    /// `tokens` rows of logits: out[t][r] = E[r] · x[t] over an F16 matrix of `rows` × `cols`.
+    /// `tokens` rows of logits: `out[t][r] = E[r] · x[t]` over an F16 matrix of `rows` × `cols`.
     pub(crate) fn f16_gemv(
         &self,
         e: u64,

@@ -15,7 +15,7 @@
 //! Since `3·y_k = 256·d_k + y_{k+1}` holds exactly for any byte, a dot product needs no digit at
 //! all: `Σ_k d_k·a_k = (3·Σ_k y_k·a_k − Σ_k y_{k+1}·a_k) / 256`, two `vpdpbusd` on the bytes as
 //! they are per digit and two byte adds for `3·y`. The decode kernel does that; the same identity
-//! defines the code of any byte, so kernels and [`code`] agree on every byte, valid or not.
+//! defines the codes of any byte, so kernels and [`BYTE_CODES`] agree on every byte, valid or not.
 //!
 //! A row's `padded_cols` columns (a multiple of 128, so of 4) take ⌈padded_cols / 20⌉ lines; the
 //! last line of a row whose padded columns are not a multiple of 20 holds fewer digits (the rest
