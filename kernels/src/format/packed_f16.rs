@@ -10,8 +10,11 @@
 //!
 //! **Layout.** A row is `cols / 64` blocks of `8·K + 64` bytes: first the 64 codes, eight per
 //! 64-bit word at bit offsets `0, K, …, 7K` in `K` little-endian bytes per word; then the 64
-//! low bytes in column order. Code 0 always stands for the high byte 0x00 (±0's positive half
-//! and the smallest subnormals).
+//! low bytes. Codes and low bytes are in slot order: slot `16·L + 8·s + j` (L < 4, s < 2,
+//! j < 8) holds column `32·s + 8·L + j` of the block ([`column_of_slot`]), the order in which
+//! `vpunpcklbw`/`vpunpckhbw` of the low and high bytes, which interleave within 128-bit lanes,
+//! give the F16 values of columns 0..32 and 32..64 in column order. Code 0 always stands for
+//! the high byte 0x00 (±0's positive half and the smallest subnormals).
 //!
 //! **Exceptions.** A weight whose high byte is not in the table is stored as code 0 with low
 //! byte 0, which decodes to +0.0, and listed per row as (column, value); kernels add
@@ -36,6 +39,12 @@ pub const MAX_TABLE: usize = 128;
 pub const CODE_BITS: [u32; 2] = [6, 7];
 /// Marks a high byte without a code.
 const NO_CODE: u8 = u8::MAX;
+
+/// The column within its block of the weight in slot `slot` (see the layout above).
+pub const fn column_of_slot(slot: usize) -> usize {
+    let (lane, half, j) = (slot / 16, slot / 8 % 2, slot % 8);
+    32 * half + 8 * lane + j
+}
 
 /// Why a matrix cannot be packed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -303,14 +312,19 @@ impl PackedF16 {
         let mask = (1u64 << k) - 1;
         for block in row.chunks_exact(self.table.block_bytes()) {
             let (codes, lows) = block.split_at(8 * k);
+            let first = out.len();
+            out.resize(first + BLOCK, f16::ZERO);
             // One 64-bit word per eight codes, as the kernel's `vpmultishiftqb` reads them.
-            for (word, lows) in codes.chunks_exact(k).zip(lows.chunks_exact(8)) {
+            for (word, (code_bytes, lows)) in
+                codes.chunks_exact(k).zip(lows.chunks_exact(8)).enumerate()
+            {
                 let mut bytes = [0u8; 8];
-                bytes[..k].copy_from_slice(word);
+                bytes[..k].copy_from_slice(code_bytes);
                 let w = u64::from_le_bytes(bytes);
                 for (field, &low) in lows.iter().enumerate() {
                     let high = self.table.highs[((w >> (field * k)) & mask) as usize];
-                    out.push(f16::from_bits(u16::from_le_bytes([low, high])));
+                    out[first + column_of_slot(8 * word + field)] =
+                        f16::from_bits(u16::from_le_bytes([low, high]));
                 }
             }
         }
@@ -349,18 +363,16 @@ fn pack_row(table: &CodeTable, src: &[u8], out: &mut [u8]) -> Vec<(u16, u16)> {
         .enumerate()
     {
         let (codes, lows) = block.split_at_mut(8 * k);
-        for (word, (vals, code_bytes)) in vals
-            .chunks_exact(16)
-            .zip(codes.chunks_exact_mut(k))
-            .enumerate()
-        {
+        for (word, code_bytes) in codes.chunks_exact_mut(k).enumerate() {
             let mut w = 0u64;
-            for (field, v) in vals.chunks_exact(2).enumerate() {
+            for field in 0..8 {
                 let i = 8 * word + field;
+                let c = column_of_slot(i);
+                let v = &vals[2 * c..2 * c + 2];
                 let (code, low) = match table.code(v[1]) {
                     Some(c) => (c, v[0]),
                     None => {
-                        let col = (b * BLOCK + i) as u16;
+                        let col = (b * BLOCK + c) as u16;
                         exceptions.push((col, u16::from_le_bytes([v[0], v[1]])));
                         (0, 0)
                     }
@@ -371,6 +383,8 @@ fn pack_row(table: &CodeTable, src: &[u8], out: &mut [u8]) -> Vec<(u16, u16)> {
             code_bytes.copy_from_slice(&w.to_le_bytes()[..k]);
         }
     }
+    // Slots visit a block's columns out of order; the exception lists are by column.
+    exceptions.sort_unstable_by_key(|&(col, _)| col);
     exceptions
 }
 
@@ -388,6 +402,25 @@ mod tests {
             p.decode_row(data, r, &mut out);
         }
         out.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Slots name every column of a block once, and `vpunpcklbw`/`vpunpckhbw` (within each
+    /// 128-bit lane, bytes 0..8 / 8..16 of both operands interleaved) of slot-ordered bytes
+    /// give the columns in order: output word `w` of the low (high) unpack is column `w`
+    /// (`32 + w`).
+    #[test]
+    fn slots_are_a_permutation_that_the_unpacks_put_in_column_order() {
+        let mut seen = [false; BLOCK];
+        for slot in 0..BLOCK {
+            assert!(!std::mem::replace(&mut seen[column_of_slot(slot)], true));
+        }
+        for half in 0..2 {
+            for w in 0..32 {
+                let (lane, j) = (w / 8, w % 8);
+                let slot = 16 * lane + 8 * half + j;
+                assert_eq!(column_of_slot(slot), 32 * half + w);
+            }
+        }
     }
 
     /// Every one of the 65536 F16 bit patterns (NaNs, infinities, subnormals, both zeros)
