@@ -8,10 +8,10 @@
 //! loop took 6.4–6.7 instead of 8.2–8.7 TSC cycles a block in L1, and streamed 2B-4T's lm_head
 //! from DRAM at 0.929 instead of 0.903 of a read pass (2 threads, 15 alternating rounds); in the
 //! model the lm_head's rate over the gate/up projection's in the same run went 0.996 → 1.026
-//! (medians of 12 alternating process pairs, higher in all 12). From there it is [`super::f16_avx512`]'s loop: the same four FMA chains over the
-//! same columns, the same 16-row tiles and reduction, so a row without exceptions gets the very
-//! bits the F16 kernel gives. A tile's exceptions are added to its 16 sums afterwards
-//! (`format::packed_f16_exceptions`).
+//! (medians of 12 alternating process pairs, higher in all 12). From there it is
+//! [`super::f16_avx512`]'s loop: the same four FMA chains over the same columns, the same 16-row
+//! tiles and reduction, so a row without exceptions gets the very bits the F16 kernel gives. A
+//! tile's exceptions are added to its 16 sums afterwards (`format::packed_f16_exceptions`).
 
 use super::hsum16_avx512::hsum16;
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};

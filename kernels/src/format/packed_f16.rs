@@ -367,12 +367,12 @@ fn pack_row(table: &CodeTable, src: &[u8], out: &mut [u8]) -> Vec<(u16, u16)> {
             let mut w = 0u64;
             for field in 0..8 {
                 let i = 8 * word + field;
-                let c = column_of_slot(i);
-                let v = &vals[2 * c..2 * c + 2];
+                let column = column_of_slot(i);
+                let v = &vals[2 * column..2 * column + 2];
                 let (code, low) = match table.code(v[1]) {
                     Some(c) => (c, v[0]),
                     None => {
-                        let col = (b * BLOCK + c) as u16;
+                        let col = (b * BLOCK + column) as u16;
                         exceptions.push((col, u16::from_le_bytes([v[0], v[1]])));
                         (0, 0)
                     }
