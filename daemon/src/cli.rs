@@ -446,7 +446,8 @@ pub enum LmHeadArg {
     Auto,
     /// The file's bytes.
     AsStored,
-    /// F16 packed losslessly into 14 or 15 bits per weight.
+    /// F16 packed losslessly into 14 or 15 bits per weight; Q6_K with each block's values
+    /// regrouped for the AVX-512 kernel (the same bytes).
     Packed,
 }
 

@@ -555,13 +555,14 @@ impl KernelConfig {
         }
     }
 
-    /// The lm_head layout a model is loaded in for this configuration: F16 packed where the
-    /// configuration's lm_head kernel is AVX-512 and the CPU has VBMI to unpack it in registers
-    /// (`cpu::embedding_gemv`), as stored otherwise (another ISA would unpack every row in
-    /// scalar code first). Packed, 2b4t's lm_head streams 15 or 14 bits a weight against 16.
+    /// The lm_head layout a model is loaded in for this configuration: packed where the
+    /// configuration's lm_head kernel is AVX-512 and the CPU has VBMI to unpack F16 in
+    /// registers (`cpu::embedding_gemv`), as stored otherwise (another ISA would unpack every
+    /// row in scalar code first). Packed, 2b4t's F16 lm_head streams 15 or 14 bits a weight
+    /// against 16, and a Q6_K one its own bytes with fewer instructions a block (regrouped).
     pub fn lm_head_layout(&self) -> LmHeadLayout {
         if crate::cpu::embedding_gemv::reads_packed_f16_in_registers(self.resolved_isa()) {
-            LmHeadLayout::PackedF16
+            LmHeadLayout::Packed
         } else {
             LmHeadLayout::AsStored
         }

@@ -195,7 +195,7 @@ fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
             assert_eq!(got, expected, "{ty} embedding");
             // Converted to F16 at load, it packs like an F16 file's: the same values.
             let layout = ModelLayout {
-                lm_head: LmHeadLayout::PackedF16,
+                lm_head: LmHeadLayout::Packed,
                 ..ModelLayout::AS_STORED
             };
             let bf16 = dir.path().join("q.gguf");
@@ -213,25 +213,44 @@ fn tq_ternaries_and_quantised_embeddings_compute_like_their_i2s_f16_twins() {
             assert_eq!(argmax(g), argmax(e), "{ty} embedding, position {pos}");
         }
         let model = BitnetModel::load(&dir.path().join("q.gguf")).unwrap();
-        // Quantised embeddings are read as they are, whatever the lm_head layout asked.
+        let fast = I2sGemm::new(KernelConfig::default()).unwrap();
+        let crossval = |m: &BitnetModel, what: &str| {
+            let r = crossval_model(
+                m,
+                &fast,
+                &I2sGemm::reference().unwrap(),
+                KvCacheType::F32,
+                &[1, 2, 3],
+                16,
+            )
+            .unwrap();
+            assert!(r.pass, "{ty} embedding, {what}: {r:?}");
+        };
+        crossval(&model, "as stored");
+        // Packed, Q8_0 is read as it is and Q6_K regrouped (in place in huge pages, in a copy
+        // from a read-only mapping): the same bytes, rows that give the file's back.
         let layout = ModelLayout {
-            lm_head: LmHeadLayout::PackedF16,
+            lm_head: LmHeadLayout::Packed,
             ..ModelLayout::AS_STORED
         };
-        let asked = BitnetModel::load_as(&dir.path().join("q.gguf"), Placement::Mapped, layout);
-        let rows = asked.unwrap();
-        assert_eq!(rows.embedding_rows().name(), model.embedding_rows().name());
-        let fast = I2sGemm::new(KernelConfig::default()).unwrap();
-        let r = crossval_model(
-            &model,
-            &fast,
-            &I2sGemm::reference().unwrap(),
-            KvCacheType::F32,
-            &[1, 2, 3],
-            16,
-        )
-        .unwrap();
-        assert!(r.pass, "{ty} embedding: {r:?}");
+        for placement in [Placement::Mapped, Placement::HugePages] {
+            let asked = BitnetModel::load_as(&dir.path().join("q.gguf"), placement, layout);
+            let packed = asked.unwrap();
+            let (p, s) = (packed.embedding_rows(), model.embedding_rows());
+            let name = if ty == GgmlType::Q6K {
+                "q6_k-regrouped"
+            } else {
+                s.name()
+            };
+            assert_eq!(p.name(), name, "{placement:?}");
+            assert_eq!(p.streamed_bytes(), s.streamed_bytes());
+            assert!((0..vocab).all(|r| p.row_bytes_of(r) == s.row_bytes_of(r)));
+            assert_eq!(
+                packed.embedding_stored_bytes(),
+                model.embedding_stored_bytes()
+            );
+            crossval(&packed, &format!("packed, {placement:?}"));
+        }
     }
 }
 

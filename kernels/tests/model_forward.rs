@@ -134,7 +134,7 @@ fn a_packed_lm_head_keeps_the_values_and_the_logits() {
     for placement in [Placement::Mapped, Placement::HugePages] {
         let layout = ModelLayout {
             ternary: TernaryLayout::RowMajor,
-            lm_head: LmHeadLayout::PackedF16,
+            lm_head: LmHeadLayout::Packed,
         };
         let packed = BitnetModel::load_as(&path, placement, layout).unwrap();
         let (a, b) = (stored.embedding_rows(), packed.embedding_rows());

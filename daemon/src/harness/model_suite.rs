@@ -211,7 +211,7 @@ fn lm_head_layout(value: LmHeadArg, engine: &I2sGemm) -> LmHeadLayout {
     match value {
         LmHeadArg::Auto => engine.config().lm_head_layout(),
         LmHeadArg::AsStored => LmHeadLayout::AsStored,
-        LmHeadArg::Packed => LmHeadLayout::PackedF16,
+        LmHeadArg::Packed => LmHeadLayout::Packed,
     }
 }
 

@@ -1,9 +1,12 @@
 //! The lm_head GEMV: the token embedding (vocab rows × hidden columns, F16, Q8_0 or Q6_K as in the
-//! file, or F16 packed losslessly: `format::packed_f16`) times the final hidden state in f32.
+//! file, F16 packed losslessly: `format::packed_f16`, or Q6_K regrouped: `format::q6_k_regrouped`)
+//! times the final hidden state in f32.
 //!
 //! Packed rows run on `packed_f16_avx512.rs` where the CPU has AVX-512 VBMI and the ISA's F16 path
 //! is the AVX-512 one; elsewhere each row is unpacked to its F16 bytes and read by the ISA's F16
-//! path (exact, slower: the tuner's other ISAs on a packed model).
+//! path (exact, slower: the tuner's other ISAs on a packed model). Regrouped Q6_K rows run on
+//! `q6_k_regrouped_avx512.rs` where the ISA's Q6_K path is AVX-512; elsewhere each row is put
+//! back in the file's order and read by the reference.
 //!
 //! The rows stay in the file's bytes (memory-mapped); the SIMD paths (one file per format and ISA:
 //! `f16_avx2.rs`, `f16_avx512.rs`, `q8_0_avx512.rs`, `q6_k_avx512.rs`, dispatched here once per
@@ -118,6 +121,12 @@ pub fn kernel_id_of(isa: Isa, w: &EmbeddingRows<'_>) -> &'static str {
     match w {
         EmbeddingRows::Stored { format, .. } => kernel_id(isa, *format),
         EmbeddingRows::PackedF16 { .. } => PackedPath::for_call(isa).id(),
+        EmbeddingRows::RegroupedQ6K { .. } => match Path::for_call(isa, EmbeddingFormat::Q6K) {
+            Path::Q6KAvx512VnniGfni => "q6_k_gemv_regrouped_avx512vnni_gfni",
+            Path::Q6KAvx512Vnni => "q6_k_gemv_regrouped_avx512vnni",
+            Path::Q6KAvx512 => "q6_k_gemv_regrouped_avx512bw",
+            _ => "q6_k_gemv_regrouped_scalar",
+        },
     }
 }
 
@@ -140,6 +149,72 @@ pub fn gemv_rows_of(
         EmbeddingRows::PackedF16 { packed, data } => {
             gemv_packed(isa, pool, prefetch, packed, data, x, out)
         }
+        EmbeddingRows::RegroupedQ6K { bytes, .. } => {
+            gemv_regrouped(isa, pool, prefetch, bytes, x, out)
+        }
+    }
+}
+
+/// [`gemv_rows_of`] over regrouped Q6_K rows.
+fn gemv_regrouped(
+    isa: Isa,
+    pool: &WorkerPool,
+    prefetch: Prefetch,
+    w: &[u8],
+    x: &[f32],
+    out: &mut [f32],
+) {
+    let format = EmbeddingFormat::Q6K;
+    assert!(x.len().is_multiple_of(format.block_weights()));
+    let row_bytes = format.row_bytes(x.len());
+    assert!(w.len() >= out.len() * row_bytes);
+    let path = Path::for_call(isa, format);
+    // x quantised in the regrouped order where an AVX-512 kernel reads the rows.
+    #[cfg(target_arch = "x86_64")]
+    let quantized = matches!(
+        path,
+        Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni
+    )
+    .then(|| super::q6_k_avx512::QuantizedX::new_regrouped(x));
+    #[cfg(not(target_arch = "x86_64"))]
+    let quantized: Option<std::convert::Infallible> = None;
+    pool.for_each_chunk(out, ROWS_PER_TASK, |chunk, ys| {
+        let r0 = chunk * ROWS_PER_TASK;
+        let mut stored = Vec::new();
+        for (i, y) in ys.iter_mut().enumerate() {
+            let row = &w[(r0 + i) * row_bytes..(r0 + i + 1) * row_bytes];
+            *y = match &quantized {
+                #[cfg(target_arch = "x86_64")]
+                Some(xr) => regrouped_dot(path, row, xr, prefetch),
+                _ => {
+                    stored.clear();
+                    stored.extend_from_slice(row);
+                    crate::format::q6_k_regrouped::ungroup(&mut stored);
+                    dot_reference(format, &stored, x)
+                }
+            };
+        }
+    });
+}
+
+/// One regrouped Q6_K row · x on the AVX-512 kernel `path` chose.
+#[cfg(target_arch = "x86_64")]
+fn regrouped_dot(
+    path: Path,
+    row: &[u8],
+    x: &super::q6_k_avx512::QuantizedX,
+    prefetch: Prefetch,
+) -> f32 {
+    use super::q6_k_regrouped_avx512 as k;
+    match path {
+        // SAFETY: `Path::for_call` chose it for a supported AVX-512 VNNI ISA with F16C and GFNI
+        // detected; the row holds x.len()/256 blocks and x was quantised for regrouped rows.
+        Path::Q6KAvx512VnniGfni => unsafe { k::dot_vnni_gfni(row, x, prefetch) },
+        // SAFETY: as above, without GFNI.
+        Path::Q6KAvx512Vnni => unsafe { k::dot_vnni(row, x, prefetch) },
+        // SAFETY: as above, AVX-512BW and F16C.
+        Path::Q6KAvx512 => unsafe { k::dot_bw(row, x, prefetch) },
+        _ => unreachable!("x is quantised only for the AVX-512 Q6_K paths"),
     }
 }
 
@@ -556,6 +631,54 @@ mod tests {
                             "row {i}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// Regrouped Q6_K rows (a partial last task, rows of one and of ten blocks) through every
+    /// ISA's path: each row unregroups to the file's bytes and lands within the Q6_K bound of
+    /// the reference on them, as the stored rows do.
+    #[test]
+    fn regrouped_q6_k_rows_match_the_reference() {
+        let mut r = rng(12);
+        let format = EmbeddingFormat::Q6K;
+        let pool = WorkerPool::new(2, false).unwrap();
+        let prefetch = Prefetch {
+            bytes: 4096,
+            hint: crate::cpu::PrefetchHint::L2,
+        };
+        for cols in [256, 2560] {
+            let rows = 1030;
+            let values: Vec<f32> = (0..rows * cols)
+                .map(|_| r.random_range(-2.0..2.0))
+                .collect();
+            let mut stored = Vec::new();
+            format.quantize(&values, &mut stored);
+            let mut regrouped = stored.clone();
+            crate::format::q6_k_regrouped::regroup(&mut regrouped);
+            let w = EmbeddingRows::RegroupedQ6K {
+                cols,
+                bytes: &regrouped,
+            };
+            let x: Vec<f32> = (0..cols).map(|_| r.random_range(-3.0..3.0)).collect();
+            let row_bytes = format.row_bytes(cols);
+            for isa in Isa::supported() {
+                let mut out = vec![0f32; rows];
+                gemv_rows_of(isa, &pool, prefetch, &w, &x, &mut out);
+                let id = kernel_id_of(isa, &w);
+                assert!(id.starts_with("q6_k_gemv_regrouped_"), "{id}");
+                for (i, &y) in out.iter().enumerate() {
+                    let row = &stored[i * row_bytes..(i + 1) * row_bytes];
+                    assert_eq!(&*w.row_bytes_of(i), row, "row {i} unregroups exactly");
+                    let want = f64::from(dot_reference(format, row, &x));
+                    let bound = LM_HEAD_REL_TOL * abs_dot(format, row, &x)
+                        + activation_rounding_bound(isa, format, row, &x)
+                        + 1e-30;
+                    assert!(
+                        (f64::from(y) - want).abs() <= bound,
+                        "{id} cols {cols} row {i}: {y} vs {want}"
+                    );
                 }
             }
         }

@@ -46,6 +46,8 @@ mod packed_f16_avx512;
 #[cfg(target_arch = "x86_64")]
 mod q6_k_avx512;
 #[cfg(target_arch = "x86_64")]
+mod q6_k_regrouped_avx512;
+#[cfg(target_arch = "x86_64")]
 mod q8_0_avx512;
 
 pub use amx::amx_int8_usable;

@@ -19,31 +19,47 @@
 //! k of a 64-value group holds values 4k..4k+3, so the four lanes of 128-bit lane L belong to
 //! sub-block 4G + L of group G, and x stays in its natural order.
 
+use std::arch::x86_64::*;
+
 use super::byte_dot::{ByteDot, MaddBw, Vnni};
+use super::line_aligned::LineAligned;
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
+use crate::format::q6_k_regrouped::natural_index;
 
 /// Values per 64-byte group of 6-bit values.
-const GROUP: usize = 64;
+pub(super) const GROUP: usize = 64;
 /// Values per sub-block (one int8 scale).
-const SUB_BLOCK: usize = 16;
+pub(super) const SUB_BLOCK: usize = 16;
 /// Largest |x̂|: 128·127 + 63, the largest value 128·h + l reaches with int8 h and l ≤ 63.
 const X_MAX: f32 = 16319.0;
 
 /// x quantised per 256-value block to x̂ = 128·h + l (int8 h and l, natural order).
 #[derive(Debug, Clone)]
 pub struct QuantizedX {
-    high: Vec<i8>,
-    low: Vec<i8>,
+    /// On cache lines: every block loads 8 lines of x, which from a 16-byte-aligned heap vector
+    /// straddled two lines three times in four.
+    pub(super) high: LineAligned<i8>,
+    pub(super) low: LineAligned<i8>,
     /// x ≈ x̂ · scale, per block.
-    scales: Vec<f32>,
+    pub(super) scales: Vec<f32>,
     /// 32·Σx̂ per 16-value sub-block (exact in f32: |32·Σx̂| ≤ 32·16·16319 < 2^24).
-    offsets: Vec<f32>,
+    pub(super) offsets: Vec<f32>,
 }
 
 impl QuantizedX {
     /// Quantises `x` (a whole number of 256-value blocks).
     pub fn new(x: &[f32]) -> Self {
+        Self::quantize(x, false)
+    }
+
+    /// Quantises `x` for regrouped blocks (`format::q6_k_regrouped`): the same values, each
+    /// block's in the order regrouped blocks hold theirs.
+    pub fn new_regrouped(x: &[f32]) -> Self {
+        Self::quantize(x, true)
+    }
+
+    fn quantize(x: &[f32], regrouped: bool) -> Self {
         let mut high = vec![0i8; x.len()];
         let mut low = vec![0i8; x.len()];
         let mut scales = Vec::with_capacity(x.len() / QK_K);
@@ -51,7 +67,8 @@ impl QuantizedX {
         for (b, xb) in x.chunks_exact(QK_K).enumerate() {
             let (scale, q) = quantize_block(xb);
             scales.push(scale);
-            for (i, &v) in q.iter().enumerate() {
+            for i in 0..QK_K {
+                let v = q[if regrouped { natural_index(i) } else { i }];
                 let h = (v + 64).div_euclid(128);
                 // |v| ≤ 16319 gives h ∈ [−127, 127] and v − 128·h ∈ [−64, 63].
                 high[b * QK_K + i] = h as i8;
@@ -63,16 +80,16 @@ impl QuantizedX {
             );
         }
         Self {
-            high,
-            low,
+            high: LineAligned::copy_of(&high),
+            low: LineAligned::copy_of(&low),
             scales,
             offsets,
         }
     }
 
     /// Number of values.
-    fn len(&self) -> usize {
-        self.high.len()
+    pub(super) fn len(&self) -> usize {
+        self.high.as_slice().len()
     }
 }
 
@@ -96,6 +113,88 @@ fn quantize_block(x: &[f32]) -> (f32, Vec<i32>) {
         .map(|&v| (v * inv).round_ties_even().clamp(-X_MAX, X_MAX) as i32)
         .collect();
     (max / X_MAX, q)
+}
+
+/// The constants that unpack a block's 6-bit values to bytes.
+#[derive(Clone, Copy)]
+pub(super) struct Unpack {
+    nibble: __m512i,
+    top_bits: __m512i,
+    left_lo: __m512i,
+    right_hi: __m512i,
+    affine_lo: __m512i,
+    affine_hi: __m512i,
+}
+
+impl Unpack {
+    /// # Safety
+    /// The CPU must support AVX-512F (inlined into the kernels' `#[target_feature]` bodies).
+    #[inline(always)]
+    pub(super) unsafe fn new() -> Self {
+        // SAFETY: AVX-512F by this function's contract.
+        unsafe {
+            // The 2-bit parts of values 0..31 / 32..63 sit at bits 0–1 / 2–3 of `qh`, those of
+            // 64..95 / 96..127 at bits 4–5 / 6–7: moved to bits 4–5.
+            let to_bits_4_5 = |a: i64| (1i64 << a) << 24 | (1i64 << (a + 1)) << 16;
+            // The same moves as GF(2) bit matrices, one per 256-bit half: output bit i of a byte
+            // is the parity of (matrix byte 7 − i) & input, so bits a, a+1 → 4, 5 is byte 3 =
+            // 1 << a, byte 2 = 1 << (a + 1), every other output bit 0 (the mask comes free).
+            let (from_0, from_2) = (to_bits_4_5(0), to_bits_4_5(2));
+            let (from_4, from_6) = (to_bits_4_5(4), to_bits_4_5(6));
+            Self {
+                nibble: _mm512_set1_epi8(0x0F),
+                top_bits: _mm512_set1_epi8(0x30),
+                left_lo: _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4),
+                right_hi: _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0),
+                affine_lo: _mm512_set_epi64(
+                    from_2, from_2, from_2, from_2, from_0, from_0, from_0, from_0,
+                ),
+                affine_hi: _mm512_set_epi64(
+                    from_6, from_6, from_6, from_6, from_4, from_4, from_4, from_4,
+                ),
+            }
+        }
+    }
+
+    /// The 256 values (0..63) of the block at `blk` as four vectors of 64 bytes, in the block's
+    /// order: one 64-byte load of low nibbles and one 32-byte load of high bits per half, the
+    /// 2-bit parts moved to bits 4–5 by GFNI affine transforms when `GFNI`, by shifts and a mask
+    /// otherwise.
+    ///
+    /// # Safety
+    /// AVX-512F/BW (and GFNI when `GFNI`); `blk` points at 192 readable bytes.
+    #[inline(always)]
+    pub(super) unsafe fn block<const GFNI: bool>(&self, blk: *const u8) -> [__m512i; 4] {
+        // SAFETY: this function's contract.
+        unsafe {
+            let mut values = [_mm512_setzero_si512(); 4];
+            for half in 0..2 {
+                let ql = _mm512_loadu_si512(blk.add(64 * half) as *const __m512i);
+                let qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                    blk.add(128 + 32 * half) as *const __m256i
+                ));
+                let (top_lo, top_hi) = if GFNI {
+                    (
+                        _mm512_gf2p8affine_epi64_epi8::<0>(qh, self.affine_lo),
+                        _mm512_gf2p8affine_epi64_epi8::<0>(qh, self.affine_hi),
+                    )
+                } else {
+                    (
+                        _mm512_and_si512(_mm512_sllv_epi64(qh, self.left_lo), self.top_bits),
+                        _mm512_and_si512(_mm512_srlv_epi64(qh, self.right_hi), self.top_bits),
+                    )
+                };
+                // (nibble & 0x0F) | top: ternary-logic table 0xEC is (A & C) | B.
+                values[2 * half] = _mm512_ternarylogic_epi32::<0xEC>(ql, top_lo, self.nibble);
+                values[2 * half + 1] = _mm512_ternarylogic_epi32::<0xEC>(
+                    _mm512_srli_epi16::<4>(ql),
+                    top_hi,
+                    self.nibble,
+                );
+            }
+            values
+        }
+    }
 }
 
 /// Σ dequant(w)·x̂ over one row of Q6_K blocks, with VNNI and GFNI (the 2-bit parts moved into
@@ -157,25 +256,7 @@ unsafe fn dot<D: ByteDot, const S: i32, const N: bool, const GFNI: bool>(
     // b·256..b·256+256 of `x.high`/`x.low`, scale b and offsets 16b..16b+16, in bounds by the
     // assertion above.
     unsafe {
-        use std::arch::x86_64::*;
-        let nibble = _mm512_set1_epi8(0x0F);
-        let top_bits = _mm512_set1_epi8(0x30);
-        // The 2-bit parts of values 0..31 / 32..63 sit at bits 0–1 / 2–3 of `qh`, those of
-        // 64..95 / 96..127 at bits 4–5 / 6–7: moved to bits 4–5.
-        let left_lo = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
-        let right_hi = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
-        // The same moves as GF(2) bit matrices, one per 256-bit half: output bit i of a byte is
-        // the parity of (matrix byte 7 − i) & input, so bits a, a+1 → 4, 5 is byte 3 = 1 << a,
-        // byte 2 = 1 << (a + 1), every other output bit 0 (the mask comes free).
-        let to_bits_4_5 = |a: i64| (1i64 << a) << 24 | (1i64 << (a + 1)) << 16;
-        let (from_0, from_2) = (to_bits_4_5(0), to_bits_4_5(2));
-        let (from_4, from_6) = (to_bits_4_5(4), to_bits_4_5(6));
-        let affine_lo = _mm512_set_epi64(
-            from_2, from_2, from_2, from_2, from_0, from_0, from_0, from_0,
-        );
-        let affine_hi = _mm512_set_epi64(
-            from_6, from_6, from_6, from_6, from_4, from_4, from_4, from_4,
-        );
+        let unpack = Unpack::new();
         // The four i32 lanes of 128-bit lane L of group G belong to sub-block 4G + L.
         let spread: [__m512i; 4] = [
             _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
@@ -208,46 +289,24 @@ unsafe fn dot<D: ByteDot, const S: i32, const N: bool, const GFNI: bool>(
                 _mm512_loadu_ps(x.offsets.as_ptr().add(b * QK_K / SUB_BLOCK)),
                 offset_acc,
             );
-            let xh = x.high.as_ptr().add(b * QK_K);
-            let xl = x.low.as_ptr().add(b * QK_K);
-            for half in 0..2 {
-                let ql = _mm512_loadu_si512(blk.add(64 * half) as *const __m512i);
-                let qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                    blk.add(128 + 32 * half) as *const __m256i
-                ));
-                let (top_lo, top_hi) = if GFNI {
-                    (
-                        _mm512_gf2p8affine_epi64_epi8::<0>(qh, affine_lo),
-                        _mm512_gf2p8affine_epi64_epi8::<0>(qh, affine_hi),
-                    )
-                } else {
-                    (
-                        _mm512_and_si512(_mm512_sllv_epi64(qh, left_lo), top_bits),
-                        _mm512_and_si512(_mm512_srlv_epi64(qh, right_hi), top_bits),
-                    )
-                };
-                // (nibble & 0x0F) | top: ternary-logic table 0xEC is (A & C) | B.
-                let values = [
-                    _mm512_ternarylogic_epi32::<0xEC>(ql, top_lo, nibble),
-                    _mm512_ternarylogic_epi32::<0xEC>(_mm512_srli_epi16::<4>(ql), top_hi, nibble),
-                ];
-                for (g, &v) in values.iter().enumerate() {
-                    let group = 2 * half + g;
-                    let at = GROUP * group;
-                    // |Σ v·h| per lane ≤ 4·63·127, so 128·that + Σ v·l is exact in i32 and f32.
-                    let hi = D::dot(
-                        _mm512_setzero_si512(),
-                        v,
-                        _mm512_loadu_si512(xh.add(at) as *const __m512i),
-                    );
-                    let sum = D::dot(
-                        _mm512_slli_epi32::<7>(hi),
-                        v,
-                        _mm512_loadu_si512(xl.add(at) as *const __m512i),
-                    );
-                    let s = _mm512_permutexvar_ps(spread[group], scales);
-                    acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[g]);
-                }
+            let xh = x.high.as_slice().as_ptr().add(b * QK_K);
+            let xl = x.low.as_slice().as_ptr().add(b * QK_K);
+            let values = unpack.block::<GFNI>(blk);
+            for (group, &v) in values.iter().enumerate() {
+                let at = GROUP * group;
+                // |Σ v·h| per lane ≤ 4·63·127, so 128·that + Σ v·l is exact in i32 and f32.
+                let hi = D::dot(
+                    _mm512_setzero_si512(),
+                    v,
+                    _mm512_loadu_si512(xh.add(at) as *const __m512i),
+                );
+                let sum = D::dot(
+                    _mm512_slli_epi32::<7>(hi),
+                    v,
+                    _mm512_loadu_si512(xl.add(at) as *const __m512i),
+                );
+                let s = _mm512_permutexvar_ps(spread[group], scales);
+                acc[group % 2] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[group % 2]);
             }
         }
         _mm512_reduce_add_ps(_mm512_sub_ps(_mm512_add_ps(acc[0], acc[1]), offset_acc))

@@ -9,6 +9,7 @@ pub mod i2s_relayout;
 pub mod model_layout;
 pub mod packed_f16;
 pub mod packed_f16_exceptions;
+pub mod q6_k_regrouped;
 pub mod ternary;
 pub mod ternary_layout;
 pub mod trits16;

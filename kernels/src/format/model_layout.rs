@@ -1,5 +1,5 @@
 //! How a loaded model keeps its weights for the kernels: the ternary projections' layout and the
-//! lm_head's (as stored, or F16 packed losslessly where the CPU has a kernel for it).
+//! lm_head's (as stored, or repacked losslessly where the CPU has a kernel for it).
 
 use std::fmt;
 
@@ -11,20 +11,21 @@ pub enum LmHeadLayout {
     /// As in the file (F16, Q8_0, Q6_K; BF16 converted to F16).
     #[default]
     AsStored,
-    /// F16 rows packed into 14 or 15 bits per weight (`format::packed_f16`); other formats and
-    /// shapes that do not pack stay as stored.
-    PackedF16,
+    /// F16 rows packed into 14 or 15 bits per weight (`format::packed_f16`), Q6_K blocks with
+    /// their values regrouped by sub-block (`format::q6_k_regrouped`, the same bytes); other
+    /// formats and shapes that do not pack stay as stored.
+    Packed,
 }
 
 impl LmHeadLayout {
     /// Every layout, in the order the CLI lists them.
-    pub const ALL: [LmHeadLayout; 2] = [Self::AsStored, Self::PackedF16];
+    pub const ALL: [LmHeadLayout; 2] = [Self::AsStored, Self::Packed];
 
     /// Stable name (reports, the command line).
     pub fn name(self) -> &'static str {
         match self {
             Self::AsStored => "as-stored",
-            Self::PackedF16 => "packed",
+            Self::Packed => "packed",
         }
     }
 }

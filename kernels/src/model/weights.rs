@@ -12,6 +12,7 @@ use crate::format::ggml_blocks::{
 use crate::format::i2s::{I2sMatrix, I2sMatrixRef, BLOCK_WEIGHTS};
 use crate::format::model_layout::{LmHeadLayout, ModelLayout};
 use crate::format::packed_f16::{choose_table, high_byte_counts, PackedF16};
+use crate::format::q6_k_regrouped;
 use crate::format::ternary_layout::TernaryLayout;
 use crate::gguf::{GgmlType, GgufFile, Placement, TensorInfo};
 use crate::model::error::ModelError;
@@ -166,9 +167,14 @@ enum Embedding {
         packed: Box<PackedF16>,
         data: PackedData,
     },
+    /// Q6_K with every block's values regrouped (`format::q6_k_regrouped`), `len` bytes.
+    RegroupedQ6K {
+        data: PackedData,
+        len: usize,
+    },
 }
 
-/// Where packed embedding rows are.
+/// Where packed or regrouped embedding rows are.
 #[derive(Debug)]
 enum PackedData {
     /// In the file's bytes from this offset.
@@ -381,15 +387,37 @@ impl BitnetModel {
         let file = GgufFile::open_with(path, placement)?;
         let mut model = Self::from_file(file, path.display().to_string())?;
         model.reorder(layout.ternary)?;
-        if layout.lm_head == LmHeadLayout::PackedF16 {
+        if layout.lm_head == LmHeadLayout::Packed {
             model.pack_lm_head()?;
         }
         Ok(model)
     }
 
-    /// Packs an F16 lm_head losslessly (`format::packed_f16`) with the table that streams the
-    /// fewest bytes; other formats, and shapes the packing does not take, stay as they are.
+    /// Puts the lm_head in the layout its AVX-512 kernels read fastest: F16 packed losslessly
+    /// (`format::packed_f16`) with the table that streams the fewest bytes, Q6_K regrouped
+    /// (`format::q6_k_regrouped`, the same bytes); other formats, and shapes the packing does
+    /// not take, stay as they are.
     fn pack_lm_head(&mut self) -> Result<(), ModelError> {
+        if let Embedding::Mapped {
+            format: EmbeddingFormat::Q6K,
+            offset,
+            len,
+        } = self.embedding
+        {
+            let data = match self.file.bytes_mut() {
+                Some(file) => {
+                    q6_k_regrouped::regroup(&mut file[offset..offset + len]);
+                    PackedData::InFile(offset)
+                }
+                None => {
+                    let mut copy = self.file.bytes()[offset..offset + len].to_vec();
+                    q6_k_regrouped::regroup(&mut copy);
+                    PackedData::Owned(copy)
+                }
+            };
+            self.embedding = Embedding::RegroupedQ6K { data, len };
+            return Ok(());
+        }
         let (rows, cols) = (self.hparams.vocab, self.hparams.hidden);
         let f16 = matches!(
             self.embedding,
@@ -427,7 +455,7 @@ impl BitnetModel {
                     }
                 }
             }
-            Embedding::Packed { .. } => return Ok(()),
+            Embedding::Packed { .. } | Embedding::RegroupedQ6K { .. } => return Ok(()),
         };
         self.embedding = Embedding::Packed {
             packed: Box::new(packed),
@@ -558,7 +586,7 @@ impl BitnetModel {
         match &self.embedding {
             Embedding::Mapped { offset, len, .. } => &self.file.bytes()[*offset..offset + len],
             Embedding::Owned(bytes) => bytes,
-            Embedding::Packed { .. } => &[],
+            Embedding::Packed { .. } | Embedding::RegroupedQ6K { .. } => &[],
         }
     }
 
@@ -585,6 +613,13 @@ impl BitnetModel {
                     PackedData::Owned(bytes) => bytes,
                 },
             },
+            Embedding::RegroupedQ6K { data, len } => EmbeddingRows::RegroupedQ6K {
+                cols: self.hparams.hidden,
+                bytes: match data {
+                    PackedData::InFile(offset) => &self.file.bytes()[*offset..offset + len],
+                    PackedData::Owned(bytes) => bytes,
+                },
+            },
         }
     }
 
@@ -593,12 +628,18 @@ impl BitnetModel {
         self.embedding_rows().format()
     }
 
-    /// Every embedding row in [`Self::embedding_format`]'s bytes, packed rows unpacked (for
-    /// engines that read the file's format, e.g. the CUDA model).
+    /// Every embedding row in [`Self::embedding_format`]'s bytes, packed rows unpacked and
+    /// regrouped ones in the file's order (for engines that read the file's format, e.g. the
+    /// CUDA model).
     pub fn embedding_stored_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
         let rows = self.embedding_rows();
         match rows {
             EmbeddingRows::Stored { bytes, .. } => std::borrow::Cow::Borrowed(bytes),
+            EmbeddingRows::RegroupedQ6K { bytes, .. } => {
+                let mut stored = bytes.to_vec();
+                q6_k_regrouped::ungroup(&mut stored);
+                std::borrow::Cow::Owned(stored)
+            }
             EmbeddingRows::PackedF16 { .. } => std::borrow::Cow::Owned(
                 (0..rows.rows())
                     .flat_map(|r| rows.row_bytes_of(r).into_owned())
