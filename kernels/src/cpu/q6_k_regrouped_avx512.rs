@@ -6,11 +6,12 @@
 //! with the 16 sub-block scales in their stored order finish the block: no per-group
 //! conversion, FMA and scale permute.
 //!
-//! Why: ~32 vector instructions a block instead of ~42. With 2 threads streaming 2b4t's Q6_K
-//! lm_head from memory (Emerald Rapids VM, 15 alternations with a plain read pass over the same
-//! bytes) the stored-order kernel ran at 0.82–0.88 of the read pass and this one at 0.98–1.06
-//! (1.20–1.22× per pair); in the model the lm_head took 3–4 % less time. One thread with the rows
-//! in L1 runs both at ~24 GB/s: the gain is in overlapping the compute with the memory stream.
+//! Why: ~32 vector instructions a block instead of ~42. With 2 threads over the model's own
+//! huge-page copy of 2b4t's Q6_K lm_head (Emerald Rapids VM, 15 alternations with a plain read
+//! pass over the same bytes) the stored-order kernel ran at 0.84 of the read pass and this one
+//! at 0.88 (1.04–1.05× per pair; in 4 KiB pages 1.20–1.22×, 0.82–0.88 → 0.98–1.06); in the model
+//! the lm_head took 3–4 % less time. One thread with the rows in L1 runs both at ~24 GB/s: the
+//! gain is in overlapping the compute with the memory stream.
 
 use std::arch::x86_64::*;
 
