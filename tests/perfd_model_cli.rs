@@ -295,6 +295,39 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
     );
     assert!(r["model"]["path"].as_str().unwrap().ends_with("-q6_k.gguf"));
     assert!(kernel_ids(&r).iter().any(|i| i.starts_with("q6_k_gemv_")));
+    // Packed, a Q6_K lm_head is regrouped: the same bytes a token, its own kernel.
+    let r = bench_json(
+        &[
+            "--preset",
+            "tiny",
+            "--embeddings",
+            "q6_k",
+            "--pp",
+            "4",
+            "--tg",
+            "4",
+            "--reps",
+            "1",
+            "--lm-head",
+            "packed",
+            "--compare-lm-head",
+            "as-stored",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r["model"]["lm_head_layout"], "q6_k-regrouped");
+    let c = &r["comparison"];
+    assert_eq!(c["model"]["lm_head_layout"], "q6_k");
+    assert_eq!(
+        r["decode_roofline"]["bytes_per_token"],
+        c["decode_roofline"]["bytes_per_token"]
+    );
+    assert!(kernel_ids(&r)
+        .iter()
+        .any(|k| k.starts_with("q6_k_gemv_regrouped_")));
+    assert!(kernel_ids(c)
+        .iter()
+        .all(|k| !k.starts_with("q6_k_gemv_regrouped_")));
     let bad_out = dir.path().join("x.gguf");
     for bad in [
         vec![

@@ -113,8 +113,9 @@ pub struct ModelInfo {
     /// BitNet's shapes, stays row-major. Absent for peers and older reports.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weights_layout: Option<String>,
-    /// How the lm_head (token embedding) was kept: its file format (`f16`, `q8_0`, `q6_k`) or
-    /// `f16-packed6` / `f16-packed7` (F16 packed losslessly into 14 or 15 bits per weight).
+    /// How the lm_head (token embedding) was kept: its file format (`f16`, `q8_0`, `q6_k`),
+    /// `f16-packed6` / `f16-packed7` (F16 packed losslessly into 14 or 15 bits per weight) or
+    /// `q6_k-regrouped` (Q6_K, each block's values regrouped for the AVX-512 kernel).
     /// Absent for peers and older reports.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub lm_head_layout: Option<String>,
