@@ -278,41 +278,17 @@ fn quantised_embeddings_are_written_read_in_place_and_cross_validated() {
         assert!(read < f16_bytes, "{format}: {read} bytes per token");
     }
     // The preset cache keeps one file per format.
-    let r = bench_json(
-        &[
-            "--preset",
-            "tiny",
-            "--embeddings",
-            "q6_k",
-            "--pp",
-            "4",
-            "--tg",
-            "4",
-            "--reps",
-            "1",
-        ],
-        dir.path(),
-    );
+    let q6_k_tiny = [&QUICK_TINY[..], &["--embeddings", "q6_k"]].concat();
+    let r = bench_json(&q6_k_tiny, dir.path());
     assert!(r["model"]["path"].as_str().unwrap().ends_with("-q6_k.gguf"));
     assert!(kernel_ids(&r).iter().any(|i| i.starts_with("q6_k_gemv_")));
     // Packed, a Q6_K lm_head is regrouped: the same bytes a token, its own kernel.
     let r = bench_json(
         &[
-            "--preset",
-            "tiny",
-            "--embeddings",
-            "q6_k",
-            "--pp",
-            "4",
-            "--tg",
-            "4",
-            "--reps",
-            "1",
-            "--lm-head",
-            "packed",
-            "--compare-lm-head",
-            "as-stored",
-        ],
+            &q6_k_tiny[..],
+            &["--lm-head", "packed", "--compare-lm-head", "as-stored"],
+        ]
+        .concat(),
         dir.path(),
     );
     assert_eq!(r["model"]["lm_head_layout"], "q6_k-regrouped");

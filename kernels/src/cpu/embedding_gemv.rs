@@ -185,7 +185,9 @@ fn gemv_regrouped(
             let row = &w[(r0 + i) * row_bytes..(r0 + i + 1) * row_bytes];
             *y = match &quantized {
                 #[cfg(target_arch = "x86_64")]
-                Some(xr) => regrouped_dot(path, row, xr, prefetch),
+                Some(xr) => q6_k_dot::<super::q6_k_regrouped_avx512::RegroupedOrder>(
+                    path, row, xr, prefetch,
+                ),
                 _ => {
                     stored.clear();
                     stored.extend_from_slice(row);
@@ -197,23 +199,24 @@ fn gemv_regrouped(
     });
 }
 
-/// One regrouped Q6_K row · x on the AVX-512 kernel `path` chose.
+/// One Q6_K row in `R`'s block order · x on the AVX-512 kernel `path` chose.
 #[cfg(target_arch = "x86_64")]
-fn regrouped_dot(
+fn q6_k_dot<R: super::q6_k_avx512::BlockOrder>(
     path: Path,
     row: &[u8],
     x: &super::q6_k_avx512::QuantizedX,
     prefetch: Prefetch,
 ) -> f32 {
-    use super::q6_k_regrouped_avx512 as k;
+    use super::q6_k_avx512 as k;
     match path {
-        // SAFETY: `Path::for_call` chose it for a supported AVX-512 VNNI ISA with F16C and GFNI
-        // detected; the row holds x.len()/256 blocks and x was quantised for regrouped rows.
-        Path::Q6KAvx512VnniGfni => unsafe { k::dot_vnni_gfni(row, x, prefetch) },
+        // SAFETY: `Path::for_call` chose it for a supported AVX-512 VNNI ISA (`Isa::is_supported`
+        // checked) with F16C and GFNI detected; the row holds x.len()/256 blocks and x was
+        // quantised for `R`'s order (the callers' contract).
+        Path::Q6KAvx512VnniGfni => unsafe { k::dot_vnni_gfni::<R>(row, x, prefetch) },
         // SAFETY: as above, without GFNI.
-        Path::Q6KAvx512Vnni => unsafe { k::dot_vnni(row, x, prefetch) },
+        Path::Q6KAvx512Vnni => unsafe { k::dot_vnni::<R>(row, x, prefetch) },
         // SAFETY: as above, AVX-512BW and F16C.
-        Path::Q6KAvx512 => unsafe { k::dot_bw(row, x, prefetch) },
+        Path::Q6KAvx512 => unsafe { k::dot_bw::<R>(row, x, prefetch) },
         _ => unreachable!("x is quantised only for the AVX-512 Q6_K paths"),
     }
 }
@@ -371,22 +374,10 @@ fn dot(
         // x.len()/32 blocks.
         Path::Q8_0Avx512 => unsafe { super::q8_0_avx512::dot(row, x, prefetch) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above (AVX-512BW, F16C; VNNI for `Avx512Vnni`, which `Isa::is_supported`
-        // checked), x.len()/256 Q6_K blocks; x was quantised for it.
-        Path::Q6KAvx512Vnni => match prepared {
-            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot_vnni(row, xp, prefetch) },
-            PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as for `Q6KAvx512Vnni`, with GFNI detected by `Path::for_call`.
-        Path::Q6KAvx512VnniGfni => match prepared {
-            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot_vnni_gfni(row, xp, prefetch) },
-            PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above (AVX-512BW, F16C), x.len()/256 Q6_K blocks; x was quantised for it.
-        Path::Q6KAvx512 => match prepared {
-            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx512::dot_bw(row, xp, prefetch) },
+        Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni => match prepared {
+            PreparedX::Q6K(xp) => {
+                q6_k_dot::<super::q6_k_avx512::StoredOrder>(path, row, xp, prefetch)
+            }
             PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
         },
         // F16Avx512 computes whole tasks (`f16_avx512::gemv_rows`, in `gemv`) and never comes
@@ -486,12 +477,7 @@ mod tests {
                     continue;
                 }
                 let rows = 1030;
-                let values: Vec<f32> = (0..rows * cols)
-                    .map(|_| r.random_range(-2.0..2.0))
-                    .collect();
-                let mut w = Vec::new();
-                format.quantize(&values, &mut w);
-                let x: Vec<f32> = (0..cols).map(|_| r.random_range(-3.0..3.0)).collect();
+                let (w, x) = random_rows(&mut r, format, rows, cols);
                 let row_bytes = format.row_bytes(cols);
                 for isa in Isa::supported() {
                     use crate::cpu::PrefetchHint;
@@ -506,20 +492,47 @@ mod tests {
                         gemv(isa, &pool, prefetch, format, &w, &x, &mut out);
                         for (i, &y) in out.iter().enumerate() {
                             let row = &w[i * row_bytes..(i + 1) * row_bytes];
-                            let want = f64::from(dot_reference(format, row, &x));
-                            let bound = LM_HEAD_REL_TOL * abs_dot(format, row, &x)
-                                + activation_rounding_bound(isa, format, row, &x)
-                                + 1e-30;
-                            assert!(
-                                (f64::from(y) - want).abs() <= bound,
-                                "{} {format} cols {cols} row {i}: {y} vs {want}",
-                                kernel_id(isa, format)
-                            );
+                            let id = kernel_id(isa, format);
+                            assert_within_bound(isa, format, row, &x, y, &format!("{id} {i}"));
                         }
                     }
                 }
             }
         }
+    }
+
+    /// `rows × cols` random weights in `format`'s bytes, and an x for them.
+    fn random_rows(
+        r: &mut impl Rng,
+        format: EmbeddingFormat,
+        rows: usize,
+        cols: usize,
+    ) -> (Vec<u8>, Vec<f32>) {
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|_| r.random_range(-2.0..2.0))
+            .collect();
+        let mut w = Vec::new();
+        format.quantize(&values, &mut w);
+        (w, (0..cols).map(|_| r.random_range(-3.0..3.0)).collect())
+    }
+
+    /// `y` (from `isa`'s kernel) lies within the bound of the reference sum of `row` · `x`.
+    fn assert_within_bound(
+        isa: Isa,
+        format: EmbeddingFormat,
+        row: &[u8],
+        x: &[f32],
+        y: f32,
+        what: &str,
+    ) {
+        let want = f64::from(dot_reference(format, row, x));
+        let bound = LM_HEAD_REL_TOL * abs_dot(format, row, x)
+            + activation_rounding_bound(isa, format, row, x)
+            + 1e-30;
+        assert!(
+            (f64::from(y) - want).abs() <= bound,
+            "{format} {what}: {y} vs {want}"
+        );
     }
 
     /// F16 values of `rows × cols` with magnitudes spread over 20 binades, so that a 6-bit
@@ -650,18 +663,13 @@ mod tests {
         };
         for cols in [256, 2560] {
             let rows = 1030;
-            let values: Vec<f32> = (0..rows * cols)
-                .map(|_| r.random_range(-2.0..2.0))
-                .collect();
-            let mut stored = Vec::new();
-            format.quantize(&values, &mut stored);
+            let (stored, x) = random_rows(&mut r, format, rows, cols);
             let mut regrouped = stored.clone();
             crate::format::q6_k_regrouped::regroup(&mut regrouped);
             let w = EmbeddingRows::RegroupedQ6K {
                 cols,
                 bytes: &regrouped,
             };
-            let x: Vec<f32> = (0..cols).map(|_| r.random_range(-3.0..3.0)).collect();
             let row_bytes = format.row_bytes(cols);
             for isa in Isa::supported() {
                 let mut out = vec![0f32; rows];
@@ -671,14 +679,7 @@ mod tests {
                 for (i, &y) in out.iter().enumerate() {
                     let row = &stored[i * row_bytes..(i + 1) * row_bytes];
                     assert_eq!(&*w.row_bytes_of(i), row, "row {i} unregroups exactly");
-                    let want = f64::from(dot_reference(format, row, &x));
-                    let bound = LM_HEAD_REL_TOL * abs_dot(format, row, &x)
-                        + activation_rounding_bound(isa, format, row, &x)
-                        + 1e-30;
-                    assert!(
-                        (f64::from(y) - want).abs() <= bound,
-                        "{id} cols {cols} row {i}: {y} vs {want}"
-                    );
+                    assert_within_bound(isa, format, row, &x, y, &format!("{id} {cols} {i}"));
                 }
             }
         }

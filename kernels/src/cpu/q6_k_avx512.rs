@@ -31,6 +31,9 @@ use crate::format::q6_k_regrouped::natural_index;
 pub(super) const GROUP: usize = 64;
 /// Values per sub-block (one int8 scale).
 pub(super) const SUB_BLOCK: usize = 16;
+/// Byte offsets of a block's 16 sub-block scales and of its f16 scale.
+const SCALES_AT: usize = QK_K / 2 + QK_K / 4;
+const D_AT: usize = SCALES_AT + QK_K / 16;
 /// Largest |x̂|: 128·127 + 63, the largest value 128·h + l reaches with int8 h and l ≤ 63.
 const X_MAX: f32 = 16319.0;
 
@@ -197,55 +200,131 @@ impl Unpack {
     }
 }
 
-/// Σ dequant(w)·x̂ over one row of Q6_K blocks, with VNNI and GFNI (the 2-bit parts moved into
-/// place by one affine bit transform each instead of a shift and a mask: 4 of the ~46 vector
-/// instructions per block fewer; with the weights in L2, one thread, Emerald Rapids VM,
-/// alternating processes: 18.9–19.7 → 20.6–21.4 GB/s).
+/// An order of a block's values and how it sums them: [`StoredOrder`] here, the regrouped one
+/// in `q6_k_regrouped_avx512.rs`. The row loop ([`dot`]) is shared.
+pub(crate) trait BlockOrder {
+    /// A row's accumulators.
+    type Acc: Copy;
+
+    /// Accumulators at zero.
+    ///
+    /// # Safety
+    /// AVX-512F (inlined into the kernels).
+    unsafe fn zero() -> Self::Acc;
+
+    /// Adds Σ v·x̂ × scale over one block: its values (`Unpack::block`), x's high and low parts
+    /// of the block (256 bytes each at `xh`, `xl`) and its 16 sub-block scales in stored order.
+    ///
+    /// # Safety
+    /// The features of the entry point `D` is used in (inlined into it); 256 bytes readable at
+    /// `xh` and `xl`.
+    unsafe fn add_block<D: ByteDot>(
+        acc: &mut Self::Acc,
+        values: &[__m512i; 4],
+        xh: *const i8,
+        xl: *const i8,
+        scales: __m512,
+    );
+
+    /// The accumulators' 16 lanes, summed over accumulators.
+    ///
+    /// # Safety
+    /// AVX-512F (inlined into the kernels).
+    unsafe fn lanes(acc: Self::Acc) -> __m512;
+}
+
+/// Σ dequant(w)·x̂ over one row of Q6_K blocks in `R`'s order, with VNNI and GFNI (the 2-bit
+/// parts moved into place by one affine bit transform each instead of a shift and a mask: 4 of
+/// the ~46 vector instructions per block fewer; with the weights in L2, one thread, Emerald Rapids
+/// VM, alternating processes: 18.9–19.7 → 20.6–21.4 GB/s).
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512BW, AVX-512 VNNI, GFNI and F16C; `w` holds
-/// `x.len() / 256` blocks.
+/// `x.len() / 256` blocks, and `x` was quantised for `R`'s order.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,gfni,f16c")]
-pub unsafe fn dot_vnni_gfni(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
+pub unsafe fn dot_vnni_gfni<R: BlockOrder>(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
     // SAFETY: this function's contract.
     with_prefetch_hint!(ahead.hint, S, N => unsafe {
-        dot::<Vnni, S, N, true>(w, x, ahead.bytes)
+        dot::<R, Vnni, S, N, true>(w, x, ahead.bytes)
     })
 }
 
-/// Σ dequant(w)·x̂ over one row of Q6_K blocks, with VNNI (CPUs without GFNI: Cascade Lake).
+/// Σ dequant(w)·x̂ over one row of Q6_K blocks in `R`'s order, with VNNI (CPUs without GFNI:
+/// Cascade Lake).
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512BW, AVX-512 VNNI and F16C; `w` holds `x.len() / 256`
-/// blocks.
+/// blocks, and `x` was quantised for `R`'s order.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-pub unsafe fn dot_vnni(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
+pub unsafe fn dot_vnni<R: BlockOrder>(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
     // SAFETY: this function's contract.
     with_prefetch_hint!(ahead.hint, S, N => unsafe {
-        dot::<Vnni, S, N, false>(w, x, ahead.bytes)
+        dot::<R, Vnni, S, N, false>(w, x, ahead.bytes)
     })
 }
 
-/// Σ dequant(w)·x̂ over one row of Q6_K blocks, without VNNI.
+/// Σ dequant(w)·x̂ over one row of Q6_K blocks in `R`'s order, without VNNI.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX-512BW and F16C; `w` holds `x.len() / 256` blocks.
+/// The CPU must support AVX-512F, AVX-512BW and F16C; `w` holds `x.len() / 256` blocks, and `x`
+/// was quantised for `R`'s order.
 #[target_feature(enable = "avx512f,avx512bw,f16c")]
-pub unsafe fn dot_bw(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
+pub unsafe fn dot_bw<R: BlockOrder>(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
     // SAFETY: this function's contract.
     with_prefetch_hint!(ahead.hint, S, N => unsafe {
-        dot::<MaddBw, S, N, false>(w, x, ahead.bytes)
+        dot::<R, MaddBw, S, N, false>(w, x, ahead.bytes)
     })
 }
 
-/// Σ dequant(w)·x̂ prefetching `ahead` bytes with the hint's consts (see
-/// [`prefetch_ahead_with`]), moving the 2-bit parts with GFNI when `GFNI`.
+/// The 16 sub-block scales × the block scale × x's scale of block `b` (at `blk`), in stored
+/// order; adds their offset term (32·Σx̂ per sub-block) to `offset_acc`.
+///
+/// # Safety
+/// AVX-512F and F16C (inlined into the kernels); `blk` points at block `b` of a row `x` was
+/// quantised for.
+#[inline(always)]
+pub(super) unsafe fn block_scales(
+    blk: *const u8,
+    x: &QuantizedX,
+    b: usize,
+    offset_acc: &mut __m512,
+) -> __m512 {
+    // SAFETY: this function's contract: bytes 192..210 of the block, scale b and offsets
+    // 16b..16b+16 of x.
+    unsafe {
+        // The f16 scale broadcast to every lane and converted there (F16C inline; `half`'s
+        // conversion is an out-of-line call). Converted as one value, the compiler inserted it
+        // into whichever register was free, which in the regrouped kernel was the offset
+        // accumulator: a false dependency chaining every block to the one before. Converting a
+        // row's block scales together before its blocks made the regrouped lm_head ~3 % slower
+        // in the model (2b4t, Emerald Rapids VM).
+        let d = _mm512_cvtph_ps(_mm256_set1_epi16(i16::from_le_bytes([
+            *blk.add(D_AT),
+            *blk.add(D_AT + 1),
+        ])));
+        let scales = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                blk.add(SCALES_AT) as *const __m128i
+            ))),
+            _mm512_mul_ps(d, _mm512_set1_ps(*x.scales.get_unchecked(b))),
+        );
+        *offset_acc = _mm512_fmadd_ps(
+            scales,
+            _mm512_loadu_ps(x.offsets.as_ptr().add(b * QK_K / SUB_BLOCK)),
+            *offset_acc,
+        );
+        scales
+    }
+}
+
+/// Σ dequant(w)·x̂ over one row of blocks in `O`'s order, prefetching `ahead` bytes with the
+/// hint's consts (see [`prefetch_ahead_with`]), moving the 2-bit parts with GFNI when `GFNI`.
 ///
 /// # Safety
 /// As [`dot_vnni_gfni`] / [`dot_vnni`] / [`dot_bw`] for `D` and `GFNI`; inlined into their
 /// `#[target_feature]` bodies.
 #[inline(always)]
-unsafe fn dot<D: ByteDot, const S: i32, const N: bool, const GFNI: bool>(
+unsafe fn dot<O: BlockOrder, D: ByteDot, const S: i32, const N: bool, const GFNI: bool>(
     w: &[u8],
     x: &QuantizedX,
     ahead: usize,
@@ -257,41 +336,62 @@ unsafe fn dot<D: ByteDot, const S: i32, const N: bool, const GFNI: bool>(
     // assertion above.
     unsafe {
         let unpack = Unpack::new();
-        // The four i32 lanes of 128-bit lane L of group G belong to sub-block 4G + L.
-        let spread: [__m512i; 4] = [
-            _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
-            _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4),
-            _mm512_set_epi32(11, 11, 11, 11, 10, 10, 10, 10, 9, 9, 9, 9, 8, 8, 8, 8),
-            _mm512_set_epi32(
-                15, 15, 15, 15, 14, 14, 14, 14, 13, 13, 13, 13, 12, 12, 12, 12,
-            ),
-        ];
-        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut acc = O::zero();
         let mut offset_acc = _mm512_setzero_ps();
         for b in 0..blocks {
             let blk = w.as_ptr().add(b * Q6_K_BLOCK_BYTES);
             for line in 0..4 {
                 prefetch_ahead_with::<S, N>(blk.wrapping_add(64 * line), ahead);
             }
-            // F16C inline, as in the Q8_0 kernel (`half`'s conversion is an out-of-line call).
-            let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
-                u16::from_le_bytes([*blk.add(208), *blk.add(209)]),
-            ))));
-            // Sub-block scale × block scale × this block's x scale.
-            let scales = _mm512_mul_ps(
-                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
-                    blk.add(192) as *const __m128i
-                ))),
-                _mm512_set1_ps(d * *x.scales.get_unchecked(b)),
-            );
-            offset_acc = _mm512_fmadd_ps(
-                scales,
-                _mm512_loadu_ps(x.offsets.as_ptr().add(b * QK_K / SUB_BLOCK)),
-                offset_acc,
-            );
-            let xh = x.high.as_slice().as_ptr().add(b * QK_K);
-            let xl = x.low.as_slice().as_ptr().add(b * QK_K);
+            let scales = block_scales(blk, x, b, &mut offset_acc);
             let values = unpack.block::<GFNI>(blk);
+            O::add_block::<D>(
+                &mut acc,
+                &values,
+                x.high.as_slice().as_ptr().add(b * QK_K),
+                x.low.as_slice().as_ptr().add(b * QK_K),
+                scales,
+            );
+        }
+        _mm512_reduce_add_ps(_mm512_sub_ps(O::lanes(acc), offset_acc))
+    }
+}
+
+/// Blocks in ggml's (the file's) order: an i32 lane k of a 64-value group holds values
+/// 4k..4k+3, so the four lanes of 128-bit lane L belong to sub-block 4G + L of group G, and each
+/// group's sums are converted and scaled on their own.
+pub(crate) struct StoredOrder;
+
+impl BlockOrder for StoredOrder {
+    /// Two, alternating between groups.
+    type Acc = [__m512; 2];
+
+    #[inline(always)]
+    unsafe fn zero() -> Self::Acc {
+        // SAFETY: AVX-512F by this function's contract.
+        unsafe { [_mm512_setzero_ps(); 2] }
+    }
+
+    #[inline(always)]
+    unsafe fn add_block<D: ByteDot>(
+        acc: &mut Self::Acc,
+        values: &[__m512i; 4],
+        xh: *const i8,
+        xl: *const i8,
+        scales: __m512,
+    ) {
+        // SAFETY: this function's contract; group G reads bytes 64G..64G+64 of each part.
+        unsafe {
+            // The four i32 lanes of 128-bit lane L of group G belong to sub-block 4G + L
+            // (constants the compiler keeps out of the row loop).
+            let spread: [__m512i; 4] = [
+                _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4),
+                _mm512_set_epi32(11, 11, 11, 11, 10, 10, 10, 10, 9, 9, 9, 9, 8, 8, 8, 8),
+                _mm512_set_epi32(
+                    15, 15, 15, 15, 14, 14, 14, 14, 13, 13, 13, 13, 12, 12, 12, 12,
+                ),
+            ];
             for (group, &v) in values.iter().enumerate() {
                 let at = GROUP * group;
                 // |Σ v·h| per lane ≤ 4·63·127, so 128·that + Σ v·l is exact in i32 and f32.
@@ -309,7 +409,12 @@ unsafe fn dot<D: ByteDot, const S: i32, const N: bool, const GFNI: bool>(
                 acc[group % 2] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[group % 2]);
             }
         }
-        _mm512_reduce_add_ps(_mm512_sub_ps(_mm512_add_ps(acc[0], acc[1]), offset_acc))
+    }
+
+    #[inline(always)]
+    unsafe fn lanes(acc: Self::Acc) -> __m512 {
+        // SAFETY: AVX-512F by this function's contract.
+        unsafe { _mm512_add_ps(acc[0], acc[1]) }
     }
 }
 
@@ -350,7 +455,12 @@ mod tests {
                 hint: crate::cpu::PrefetchHint::L2L1,
             };
             // SAFETY: AVX-512F/BW, VNNI, GFNI and F16C detected above; one row of cols/256 blocks.
-            let (a, b) = unsafe { (dot_vnni_gfni(&w, &xq, ahead), dot_vnni(&w, &xq, ahead)) };
+            let (a, b) = unsafe {
+                (
+                    dot_vnni_gfni::<StoredOrder>(&w, &xq, ahead),
+                    dot_vnni::<StoredOrder>(&w, &xq, ahead),
+                )
+            };
             assert_eq!(a.to_bits(), b.to_bits(), "row {row}: {a} vs {b}");
         }
     }

@@ -9,7 +9,7 @@
 use half::f16;
 
 use crate::format::ggml_blocks::{
-    q6_k_block, q8_0_block, Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK8_0, QK_K,
+    pack_q6_k_values, q6_k_block, q8_0_block, Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK8_0, QK_K,
 };
 use crate::gguf::GgmlType;
 
@@ -191,9 +191,7 @@ fn quantize_q6_k(v: &[f32]) -> [u8; Q6_K_BLOCK_BYTES] {
     let df = d.to_f32();
     let inv_d = if df == 0.0 { 0.0 } else { 1.0 / df };
     let mut out = [0u8; Q6_K_BLOCK_BYTES];
-    let (ql, rest) = out.split_at_mut(QK_K / 2);
-    let (qh, rest) = rest.split_at_mut(QK_K / 4);
-    let (scales, tail) = rest.split_at_mut(QK_K / 16);
+    let (scales, tail) = out[QK_K / 2 + QK_K / 4..].split_at_mut(QK_K / 16);
     tail.copy_from_slice(&d.to_le_bytes());
     let mut q = [0u8; QK_K];
     for (i, chunk) in v.chunks_exact(16).enumerate() {
@@ -205,19 +203,7 @@ fn quantize_q6_k(v: &[f32]) -> [u8; Q6_K_BLOCK_BYTES] {
             q[i * 16 + j] = ((x * inv).round().clamp(-32.0, 31.0) as i32 + 32) as u8;
         }
     }
-    // ggml's packing: per half of 128, ql[l] holds values l (low nibble) and l+64 (high),
-    // ql[l+32] values l+32 and l+96; qh[l] the top two bits of l, l+32, l+64, l+96.
-    for half in 0..2 {
-        let (q, ql, qh) = (&q[half * 128..], &mut ql[half * 64..], &mut qh[half * 32..]);
-        for l in 0..32 {
-            ql[l] = (q[l] & 0xF) | ((q[l + 64] & 0xF) << 4);
-            ql[l + 32] = (q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4);
-            qh[l] = (q[l] >> 4)
-                | ((q[l + 32] >> 4) << 2)
-                | ((q[l + 64] >> 4) << 4)
-                | ((q[l + 96] >> 4) << 6);
-        }
-    }
+    pack_q6_k_values(&q, &mut out);
     out
 }
 

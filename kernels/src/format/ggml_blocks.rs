@@ -78,30 +78,49 @@ pub fn q8_0_block(b: &[u8], out: &mut Vec<f32>) {
     out.extend(b[2..2 + QK8_0].iter().map(|&q| d * f32::from(q as i8)));
 }
 
-/// Appends one Q6_K block's 256 values.
-pub fn q6_k_block(b: &[u8], out: &mut Vec<f32>) {
+/// The 6-bit values (0..63) of one Q6_K block in ggml's order.
+pub fn q6_k_values(b: &[u8]) -> [u8; QK_K] {
     let (ql, qh) = (&b[..QK_K / 2], &b[QK_K / 2..QK_K / 2 + QK_K / 4]);
-    let scales = &b[QK_K / 2 + QK_K / 4..QK_K / 2 + QK_K / 4 + QK_K / 16];
-    let d = f16_at(b, QK_K / 2 + QK_K / 4 + QK_K / 16);
-    let start = out.len();
-    out.resize(start + QK_K, 0.0);
-    let y = &mut out[start..];
+    let mut q = [0u8; QK_K];
     for half in 0..2 {
-        let (ql, qh) = (&ql[half * 64..], &qh[half * 32..]);
+        let (ql, qh, q) = (&ql[half * 64..], &qh[half * 32..], &mut q[half * 128..]);
         for l in 0..32 {
-            let q = [
-                (ql[l] & 0xF) | ((qh[l] & 3) << 4),
-                (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4),
-                (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
-                (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4),
-            ];
-            for (k, &q) in q.iter().enumerate() {
-                let v = half * 128 + l + 32 * k;
-                let sc = f32::from(scales[v / 16] as i8);
-                y[v] = d * sc * f32::from(q as i8 - 32);
-            }
+            q[l] = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
+            q[l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+            q[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+            q[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
         }
     }
+    q
+}
+
+/// Writes 256 6-bit values into a block's low nibbles and high bits in ggml's packing: per half
+/// of 128, `ql[l]` holds values l (low nibble) and l+64 (high), `ql[l+32]` values l+32 and l+96,
+/// `qh[l]` the top two bits of l, l+32, l+64, l+96.
+pub fn pack_q6_k_values(q: &[u8; QK_K], b: &mut [u8]) {
+    let (ql, rest) = b.split_at_mut(QK_K / 2);
+    let qh = &mut rest[..QK_K / 4];
+    for half in 0..2 {
+        let (q, ql, qh) = (&q[half * 128..], &mut ql[half * 64..], &mut qh[half * 32..]);
+        for l in 0..32 {
+            ql[l] = (q[l] & 0xF) | ((q[l + 64] & 0xF) << 4);
+            ql[l + 32] = (q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4);
+            qh[l] = (q[l] >> 4)
+                | ((q[l + 32] >> 4) << 2)
+                | ((q[l + 64] >> 4) << 4)
+                | ((q[l + 96] >> 4) << 6);
+        }
+    }
+}
+
+/// Appends one Q6_K block's 256 values.
+pub fn q6_k_block(b: &[u8], out: &mut Vec<f32>) {
+    let scales = &b[QK_K / 2 + QK_K / 4..QK_K / 2 + QK_K / 4 + QK_K / 16];
+    let d = f16_at(b, QK_K / 2 + QK_K / 4 + QK_K / 16);
+    out.extend(q6_k_values(b).iter().enumerate().map(|(v, &q)| {
+        let sc = f32::from(scales[v / 16] as i8);
+        d * sc * f32::from(q as i8 - 32)
+    }));
 }
 
 /// One BF16 value.

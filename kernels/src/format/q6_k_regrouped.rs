@@ -12,7 +12,7 @@
 //! Regrouping is lossless (a permutation within each block) and keeps the block's size, so the
 //! lm_head streams the same bytes; the scales and the f16 scale stay where they are.
 
-use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
+use crate::format::ggml_blocks::{pack_q6_k_values, q6_k_values, Q6_K_BLOCK_BYTES, QK_K};
 
 /// Values in one of the kernel's groups (one 64-byte vector of unpacked values).
 const GROUP: usize = 64;
@@ -26,39 +26,6 @@ pub const fn natural_index(p: usize) -> usize {
     SUB_BLOCK * lane + 4 * group + i
 }
 
-/// The 6-bit values (0..63) of one block in ggml's order.
-fn values(b: &[u8]) -> [u8; QK_K] {
-    let (ql, qh) = (&b[..QK_K / 2], &b[QK_K / 2..QK_K / 2 + QK_K / 4]);
-    let mut q = [0u8; QK_K];
-    for half in 0..2 {
-        let (ql, qh, q) = (&ql[half * 64..], &qh[half * 32..], &mut q[half * 128..]);
-        for l in 0..32 {
-            q[l] = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
-            q[l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
-            q[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-            q[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-        }
-    }
-    q
-}
-
-/// Writes 256 6-bit values into a block's low nibbles and high bits in ggml's packing.
-fn pack_values(q: &[u8; QK_K], b: &mut [u8]) {
-    let (ql, rest) = b.split_at_mut(QK_K / 2);
-    let qh = &mut rest[..QK_K / 4];
-    for half in 0..2 {
-        let (q, ql, qh) = (&q[half * 128..], &mut ql[half * 64..], &mut qh[half * 32..]);
-        for l in 0..32 {
-            ql[l] = (q[l] & 0xF) | ((q[l + 64] & 0xF) << 4);
-            ql[l + 32] = (q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4);
-            qh[l] = (q[l] >> 4)
-                | ((q[l + 32] >> 4) << 2)
-                | ((q[l + 64] >> 4) << 4)
-                | ((q[l + 96] >> 4) << 6);
-        }
-    }
-}
-
 /// Regroups every block of `bytes` (whole Q6_K blocks) in place.
 ///
 /// # Panics
@@ -66,9 +33,9 @@ fn pack_values(q: &[u8; QK_K], b: &mut [u8]) {
 pub fn regroup(bytes: &mut [u8]) {
     assert!(bytes.len().is_multiple_of(Q6_K_BLOCK_BYTES));
     for b in bytes.chunks_exact_mut(Q6_K_BLOCK_BYTES) {
-        let natural = values(b);
+        let natural = q6_k_values(b);
         let regrouped = std::array::from_fn(|p| natural[natural_index(p)]);
-        pack_values(&regrouped, b);
+        pack_q6_k_values(&regrouped, b);
     }
 }
 
@@ -79,12 +46,12 @@ pub fn regroup(bytes: &mut [u8]) {
 pub fn ungroup(bytes: &mut [u8]) {
     assert!(bytes.len().is_multiple_of(Q6_K_BLOCK_BYTES));
     for b in bytes.chunks_exact_mut(Q6_K_BLOCK_BYTES) {
-        let regrouped = values(b);
+        let regrouped = q6_k_values(b);
         let mut natural = [0u8; QK_K];
         for (p, &v) in regrouped.iter().enumerate() {
             natural[natural_index(p)] = v;
         }
-        pack_values(&natural, b);
+        pack_q6_k_values(&natural, b);
     }
 }
 
@@ -124,7 +91,7 @@ mod tests {
             .chunks_exact(Q6_K_BLOCK_BYTES)
             .zip(regrouped.chunks_exact(Q6_K_BLOCK_BYTES))
         {
-            let (vs, vg) = (values(s), values(g));
+            let (vs, vg) = (q6_k_values(s), q6_k_values(g));
             for p in 0..QK_K {
                 assert_eq!(vg[p], vs[natural_index(p)]);
             }
