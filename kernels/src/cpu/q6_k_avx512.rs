@@ -48,6 +48,8 @@ pub struct QuantizedX {
     pub(super) scales: Vec<f32>,
     /// 32·Σx̂ per 16-value sub-block (exact in f32: |32·Σx̂| ≤ 32·16·16319 < 2^24).
     pub(super) offsets: Vec<f32>,
+    /// Whether each block's values are in the regrouped order ([`BlockOrder::REGROUPED`]).
+    regrouped: bool,
 }
 
 impl QuantizedX {
@@ -87,6 +89,7 @@ impl QuantizedX {
             low: LineAligned::copy_of(&low),
             scales,
             offsets,
+            regrouped,
         }
     }
 
@@ -203,6 +206,8 @@ impl Unpack {
 /// An order of a block's values and how it sums them: [`StoredOrder`] here, the regrouped one
 /// in `q6_k_regrouped_avx512.rs`. The row loop ([`dot`]) is shared.
 pub(crate) trait BlockOrder {
+    /// Whether the blocks are regrouped (`format::q6_k_regrouped`): x must be quantised alike.
+    const REGROUPED: bool;
     /// A row's accumulators.
     type Acc: Copy;
 
@@ -331,6 +336,12 @@ unsafe fn dot<O: BlockOrder, D: ByteDot, const S: i32, const N: bool, const GFNI
 ) -> f32 {
     let blocks = x.len() / QK_K;
     assert!(x.len().is_multiple_of(QK_K) && w.len() >= blocks * Q6_K_BLOCK_BYTES);
+    // Rows in one order against x in the other would give wrong sums, silently.
+    assert_eq!(
+        x.regrouped,
+        O::REGROUPED,
+        "x quantised for the other block order"
+    );
     // SAFETY: the features by the caller; block b reads bytes b·210..b·210+210 of `w`, values
     // b·256..b·256+256 of `x.high`/`x.low`, scale b and offsets 16b..16b+16, in bounds by the
     // assertion above.
@@ -363,6 +374,7 @@ unsafe fn dot<O: BlockOrder, D: ByteDot, const S: i32, const N: bool, const GFNI
 pub(crate) struct StoredOrder;
 
 impl BlockOrder for StoredOrder {
+    const REGROUPED: bool = false;
     /// Two, alternating between groups.
     type Acc = [__m512; 2];
 

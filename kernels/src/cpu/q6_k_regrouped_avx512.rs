@@ -25,6 +25,7 @@ use super::q6_k_avx512::{BlockOrder, GROUP};
 pub(crate) struct RegroupedOrder;
 
 impl BlockOrder for RegroupedOrder {
+    const REGROUPED: bool = true;
     type Acc = __m512;
 
     #[inline(always)]
@@ -130,5 +131,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// x quantised for the file's order against regrouped rows is refused, not summed wrong.
+    #[test]
+    fn x_for_the_other_order_is_refused() {
+        use std::arch::is_x86_feature_detected as has;
+        if !(has!("avx512f") && has!("avx512bw") && has!("f16c")) {
+            eprintln!("no AVX-512BW: the regrouped Q6_K kernels are not run");
+            return;
+        }
+        let w = vec![0u8; 10 * crate::format::ggml_blocks::Q6_K_BLOCK_BYTES];
+        let x = QuantizedX::new(&[0.5; 2560]);
+        let ahead = Prefetch {
+            bytes: 0,
+            hint: crate::cpu::PrefetchHint::L2,
+        };
+        // SAFETY: AVX-512F/BW and F16C detected above; one row of 10 blocks.
+        let refused =
+            std::panic::catch_unwind(|| unsafe { dot_bw::<RegroupedOrder>(&w, &x, ahead) });
+        let message = refused.expect_err("summed x of the other order");
+        let message = message.downcast_ref::<String>().map_or("", |m| m.as_str());
+        assert!(
+            message.contains("x quantised for the other block order"),
+            "{message}"
+        );
     }
 }
