@@ -168,16 +168,18 @@ fn gemv_regrouped(
     assert!(x.len().is_multiple_of(format.block_weights()));
     let row_bytes = format.row_bytes(x.len());
     assert!(w.len() >= out.len() * row_bytes);
-    let path = Path::for_call(isa, format);
     // x quantised in the regrouped order where an AVX-512 kernel reads the rows.
+    #[cfg(target_arch = "x86_64")]
+    let path = Path::for_call(isa, format);
     #[cfg(target_arch = "x86_64")]
     let quantized = matches!(
         path,
         Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni
     )
     .then(|| super::q6_k_avx512::QuantizedX::new_regrouped(x));
+    // Without x86-64 every row goes through the reference; the ISA and prefetch go unused.
     #[cfg(not(target_arch = "x86_64"))]
-    let quantized: Option<std::convert::Infallible> = None;
+    let (quantized, _) = (None::<std::convert::Infallible>, (isa, prefetch));
     pool.for_each_chunk(out, ROWS_PER_TASK, |chunk, ys| {
         let r0 = chunk * ROWS_PER_TASK;
         let mut stored = Vec::new();
