@@ -26,5 +26,17 @@ export LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PERFD_REQUIRE_NVRTC=1
 cargo test --workspace --release --locked
 
+echo "== the kernels on a non-x86 target: aarch64, unit tests under qemu"
+# The portable paths (no SIMD kernels, no prefetch, scalar twins) must build without warnings
+# and compute the same results off x86-64; nothing else checks that they still compile.
+if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+  RUSTFLAGS="-D warnings" \
+    cargo test -p bitnet-kernels --lib --release --locked --target aarch64-unknown-linux-gnu
+else
+  echo "SKIPPED: Rust target aarch64-unknown-linux-gnu not installed (rustup could not add it)"
+fi
+
 echo "== alerts and dashboards against real perfd, Prometheus and Alertmanager"
 python3 tests/observability/real_servers.py --perfd target/release/perfd

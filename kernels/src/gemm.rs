@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use crate::activation::{dequantize_dot, QuantizedActivations};
-use crate::config::{KernelConfig, ParamSpace, AMX_MIN_TOKENS, MAX_ROWS_PER_TASK};
+#[cfg(target_arch = "x86_64")]
+use crate::config::AMX_MIN_TOKENS;
+use crate::config::{KernelConfig, ParamSpace, MAX_ROWS_PER_TASK};
 use crate::cpu::epilogue;
 use crate::cpu::worker_pool::WorkerPool;
 use crate::cpu::{i2s_reference, Isa};
@@ -247,6 +249,8 @@ impl I2sGemm {
         #[cfg(feature = "planted-faults")]
         let planted = (rows.clone(), w.rows(), w.cols());
         let tile = self.config.tile();
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = acts; // only the x86-64 lanes kernels read the activations unprepared
         if self.lanes_kernel(w, prep) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `lanes_kernel` holds only for isa avx512vnni, whose AVX-512F/BW/VNNI `new`
@@ -290,6 +294,8 @@ impl I2sGemm {
         tile: crate::cpu::tile::TileParams,
         out: &mut [i32],
     ) {
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = tile; // only the x86-64 kernels tile
         match (self.isa, prep) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `new` verified AVX2 support for this engine's ISA.

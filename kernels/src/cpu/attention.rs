@@ -195,8 +195,11 @@ pub(crate) struct Block<'a, E> {
     /// Softmax scale (1/√head_dim).
     pub(crate) scale: f32,
     /// Whether the key pass also prefetches the value rows (see [`prefetch_values_with_keys`]).
+    // This field and the next are read by the x86-64 kernel only.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) prefetch_values_with_keys: bool,
     /// Cache level the rows ahead are prefetched into (`KernelConfig::kv_prefetch_hint`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) prefetch_hint: PrefetchHint,
 }
 

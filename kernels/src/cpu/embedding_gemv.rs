@@ -31,6 +31,8 @@ const ROWS_PER_TASK: usize = 512;
 
 /// The dot product a call uses, resolved once per GEMV (not per row).
 #[derive(Clone, Copy, PartialEq, Eq)]
+// Off x86-64 only `Reference` is chosen; the match arms stay target-independent.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Path {
     F16Avx512,
     F16Avx2,
@@ -349,6 +351,8 @@ enum PreparedX {
 
 impl PreparedX {
     fn new(path: Path, x: &[f32]) -> Self {
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = x; // only the x86-64 Q6_K paths quantise x
         match path {
             #[cfg(target_arch = "x86_64")]
             Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni => {
@@ -367,6 +371,8 @@ fn dot(
     prepared: &PreparedX,
     prefetch: Prefetch,
 ) -> f32 {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (prepared, prefetch); // only the x86-64 kernels read them
     match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: chosen only with AVX2, F16C and FMA detected.

@@ -7,8 +7,11 @@
 //! planes are packed back into bytes at shifts 6, 4, 2, 0.
 
 use crate::format::i2s_relayout;
+#[cfg(target_arch = "x86_64")]
 use crate::format::ternary_layout::{LANE_LINE_BYTES, LANE_LINE_COLS, LANE_ROWS};
-use crate::format::trits16::{self, TRIT_LINE_COLS};
+use crate::format::trits16;
+#[cfg(target_arch = "x86_64")]
+use crate::format::trits16::TRIT_LINE_COLS;
 
 /// Reorders the row-major codes `data` of a `rows`-row matrix (`row_bytes` per row) into
 /// lanes16, in place; `rows` must be a multiple of 16.

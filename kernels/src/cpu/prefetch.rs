@@ -154,9 +154,15 @@ pub fn prefetch_ahead_with<const STRATEGY: i32, const NEAR: bool>(cur: *const u8
     prefetch_ahead_near::<STRATEGY, NEAR>(cur, bytes, L1_NEAR_BYTES);
 }
 
+/// Off x86_64 nothing is prefetched (the hardware prefetchers are all there is).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub fn prefetch_ahead(_cur: *const u8, _ahead: Prefetch) {}
+
 /// Evaluates `$body` with a [`PrefetchHint`] turned into the consts `$strategy: i32` and
 /// `$near: bool` of [`prefetch_ahead_with`], once per kernel call. Why: with the hint matched per
 /// line, the F16 and Q6_K loops compiled to an indirect jump per step.
+#[cfg(target_arch = "x86_64")]
 macro_rules! with_prefetch_hint {
     ($hint:expr, $strategy:ident, $near:ident => $body:expr) => {{
         use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0, _MM_HINT_T1};

@@ -47,7 +47,11 @@ pub fn version() -> Result<(i32, i32), CudaError> {
 
 fn c_text(raw: &[std::ffi::c_char]) -> String {
     // NVRTC's buffers are NUL-terminated; a buffer without a NUL gives an empty string.
-    let bytes: Vec<u8> = raw.iter().map(|&c| c as u8).collect();
+    // `c_char` is i8 on x86-64 and u8 on aarch64: the same bits either way.
+    let bytes: Vec<u8> = raw
+        .iter()
+        .map(|&c| u8::from_ne_bytes(c.to_ne_bytes()))
+        .collect();
     CStr::from_bytes_until_nul(&bytes)
         .map(|s| s.to_string_lossy().trim().to_string())
         .unwrap_or_default()
