@@ -3,7 +3,7 @@
 #   scripts/setup.sh          what running perfd needs (a Rust toolchain)
 #   scripts/setup.sh --test   plus the test-only tools (Python venv with numpy/gguf for the
 #                             independent reference implementations, Prometheus, Alertmanager,
-#                             Chromium, an aarch64 cross toolchain and qemu)
+#                             Chromium, and rustup's aarch64 target)
 # Re-running is cheap: each step checks before it installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,9 +50,8 @@ if [[ $want_test -eq 1 ]]; then
   command -v chromium >/dev/null || need_deb chromium
   command -v python3 >/dev/null || need_deb python3
   python3 -c 'import ensurepip, venv' 2>/dev/null || need_deb python3-venv
-  # A non-x86 build (test.sh): the kernels compiled for aarch64, their unit tests run under
-  # qemu. The Rust target comes from rustup, where it can download it.
-  need_deb gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  # A non-x86 build (test.sh lints the kernels for aarch64): the Rust target comes from rustup,
+  # where it can download it.
   if command -v rustup >/dev/null \
     && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
     say "adding the Rust target aarch64-unknown-linux-gnu"
