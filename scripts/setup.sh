@@ -52,8 +52,9 @@ if [[ $want_test -eq 1 ]]; then
   python3 -c 'import ensurepip, venv' 2>/dev/null || need_deb python3-venv
   # A non-x86 build (test.sh lints the kernels for aarch64): the Rust target comes from rustup,
   # where it can download it.
+  # (The list is read whole before grep: `grep -q` quitting early could fail a pipe under pipefail.)
   if command -v rustup >/dev/null \
-    && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    && ! grep -qx aarch64-unknown-linux-gnu <<<"$(rustup target list --installed)"; then
     say "adding the Rust target aarch64-unknown-linux-gnu"
     rustup target add aarch64-unknown-linux-gnu >/dev/null \
       || say "could not add the aarch64 target: test.sh will say that it skipped that check"
