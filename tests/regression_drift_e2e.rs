@@ -125,9 +125,10 @@ fn drift_does_not_fail_flat_or_small_steps_and_a_3_percent_step_is_confirmed() {
     let repo = common::fixture_repo(dir.path(), "");
     std::fs::write(repo.join("bench.py"), DRIFT_HARNESS).unwrap();
     let config = format!(
-        "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n[repository]\nurl = \"{}\"\nbuild_command = \"true\"\nharness_command = \"python3 bench.py {} {} {SEED}\"\nharness_timeout_secs = 60\n\n\
+        "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n[repository]\nurl = \"{}\"\nbuild_command = \"true\"\nharness_command = \"{} bench.py {} {} {SEED}\"\nharness_timeout_secs = 60\n\n\
          [noise]\nlimit_cores = 64.0\nmax_retries = 0\n\n[slo]\n\n[regression]\nab_metric = \"tokens_per_second\"\n\n[tuner]\non = []\n",
         repo.display(),
+        common::python3(),
         template.display(),
         counter.display(),
     );

@@ -16,6 +16,20 @@ pub fn perfd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_perfd")
 }
 
+/// The Python interpreter that `python3` on PATH runs, by its own path: a harness started
+/// hundreds of times then skips version-manager shims (pyenv's costs ~60 ms a start).
+pub fn python3() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "python3 -c: {out:?}");
+    let path = String::from_utf8(out.stdout).expect("python3's path in UTF-8");
+    let path = path.trim();
+    assert!(Path::new(path).is_absolute(), "sys.executable = {path:?}");
+    path.to_string()
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub child: Child,
