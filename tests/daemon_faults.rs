@@ -1,6 +1,7 @@
 //! End-to-end faults on the real daemon: a store that cannot write (another process holds the
 //! database's write lock), a corrupt database at start-up, SIGKILL in the middle of a run, a bad
-//! model in the configuration, and durations that would overflow the scheduler.
+//! model in the configuration, durations that would overflow the scheduler, and the child guard
+//! that ends like its command.
 
 mod common;
 
@@ -143,6 +144,45 @@ fn sigkill_of_the_daemon_takes_its_benchmark_along_and_the_run_is_recorded_inter
         "{m}"
     );
     assert!(d.stop(60).success());
+}
+
+/// `perfd child-guard`, the first program of every benchmark child, ends the way its command
+/// ended: with its exit code, or killed by the same signal (its grandchildren are not waited for).
+#[test]
+fn the_child_guard_ends_like_its_command() {
+    use std::os::unix::process::ExitStatusExt;
+    let guard = |script: &str| {
+        std::process::Command::new(common::perfd_bin())
+            .args(["child-guard", "--parent"])
+            .arg(std::process::id().to_string())
+            .args(["--", "sh", "-c", script])
+            .stdin(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    };
+    assert_eq!(guard("exit 7").code(), Some(7));
+    assert_eq!(guard("true").code(), Some(0));
+    let killed = guard("kill -TERM $$");
+    assert_eq!(killed.signal(), Some(15), "{killed:?}");
+    // A child that outlives the command in the background does not hold the guard up.
+    let status = guard("sleep 307 > /dev/null 2>&1 & exit 4");
+    assert_eq!(status.code(), Some(4));
+    // The stray sleep: started here, the guard did not lead a process group the daemon would kill.
+    std::process::Command::new("pkill")
+        .args(["-f", "sleep 307"])
+        .status()
+        .unwrap();
+    // Without its parent the guard refuses to start the command at all.
+    let orphan = std::process::Command::new(common::perfd_bin())
+        .args(["child-guard", "--parent", "1", "--", "sh", "-c", "exit 0"])
+        .output()
+        .unwrap();
+    assert!(!orphan.status.success());
+    assert!(
+        String::from_utf8_lossy(&orphan.stderr).contains("exited before its child started"),
+        "{}",
+        String::from_utf8_lossy(&orphan.stderr)
+    );
 }
 
 #[test]

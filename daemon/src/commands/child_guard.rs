@@ -7,6 +7,7 @@
 //! blocks in `wait` for it while the poll watches the parent (the poll used to gate both, which
 //! added up to 200 ms to every child the daemon ran).
 
+use std::process::Child;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -31,17 +32,32 @@ pub fn run(args: &ChildGuardArgs) -> Result<()> {
     let Some((program, rest)) = args.command.split_first() else {
         bail!("child-guard: no command given");
     };
-    let mut child = std::process::Command::new("nice")
+    // The waiting thread starts before the command, so that a failure to start it leaves no
+    // command running unwatched.
+    let (hand_over, handed) = mpsc::channel::<Child>();
+    let (ended, status) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("child-wait".into())
+        .spawn(move || {
+            if let Ok(mut child) = handed.recv() {
+                // The receiver only goes away when the guard exits, and then nobody needs the
+                // status.
+                let _ = ended.send(child.wait());
+            }
+        })
+        .context("start the thread that waits for the command")?;
+    let child = std::process::Command::new("nice")
         .args(["-n", &args.nice.to_string()])
         .arg(program)
         .args(rest)
         .spawn()
         .with_context(|| format!("start {program}"))?;
-    let (ended, status) = mpsc::channel();
-    std::thread::spawn(move || {
-        // The receiver only goes away when the guard exits, and then nobody needs the status.
-        let _ = ended.send(child.wait());
-    });
+    if let Err(mpsc::SendError(mut child)) = hand_over.send(child) {
+        // Cannot happen while the thread waits in `recv`; should it, the command must not be
+        // left running with nobody to report it.
+        child.kill().context("stop the command nobody waits for")?;
+        bail!("child-guard: the thread waiting for the command had ended");
+    }
     loop {
         let status = match status.recv_timeout(POLL) {
             Ok(waited) => Some(waited.context("wait for the command")?),
