@@ -100,7 +100,7 @@ fn a_corrupt_database_is_moved_aside_and_the_daemon_starts_fresh() {
 
 fn repo_config(repo: &std::path::Path, harness: &str) -> String {
     format!(
-        "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n[repository]\nurl = \"{}\"\nbuild_command = \"true\"\nharness_command = \"{harness}\"\nharness_timeout_secs = 900\n\n[noise]\nmax_retries = 0\n",
+        "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n[repository]\nurl = \"{}\"\nbuild_command = \"true\"\nharness_command = \"{harness}\"\nharness_timeout_secs = 900\n\n[noise]\nlimit_cores = 64.0\nmax_retries = 0\n",
         repo.display()
     )
 }
@@ -191,7 +191,7 @@ fn a_bad_model_is_caught_by_check_config_and_its_cause_is_stored() {
     let model = dir.path().join("not-a-model.gguf");
     std::fs::write(&model, b"this is not a GGUF file at all").unwrap();
     let body = format!(
-        "[schedule]\ninterval_secs = 3600\n\n[benchmark]\nmodel = \"{}\"\nprompt_tokens = 4\ngen_tokens = 4\nreps = 3\nbandwidth_memory_mib = 48\n\n[noise]\nmax_retries = 0\n",
+        "[schedule]\ninterval_secs = 3600\n\n[benchmark]\nmodel = \"{}\"\nprompt_tokens = 4\ngen_tokens = 4\nreps = 3\nbandwidth_memory_mib = 48\n\n[noise]\nlimit_cores = 64.0\nmax_retries = 0\n",
         model.display()
     );
     let cfg = dir.path().join("check.toml");
