@@ -34,10 +34,11 @@ fn tune(state: &std::path::Path, cache: &std::path::Path, extra: &[&str]) -> (i3
 fn a_tuning_job_reports_as_json_and_resumes_without_measuring_again() {
     let dir = tempfile::tempdir().unwrap();
     let (state, cache) = (dir.path().join("state"), dir.path().join("cache"));
-    // Evaluations, not time, end the search: the second run must replay the same decisions.
+    // Evaluations, not time, end the search: the second run must replay the same decisions. The
+    // budget is far above the few seconds the evaluations take, so a busy host cannot end it first.
     let args = [
         "--budget-secs",
-        "300",
+        "3600",
         "--max-evals",
         "6",
         "--adoption-pairs",

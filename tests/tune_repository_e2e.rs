@@ -60,12 +60,17 @@ async fn a_breach_is_tuned_gated_with_evidence_and_proposed_once() {
     let repo = common::fixture_repo(dir.path(), HARNESS);
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).unwrap();
+    // Nothing here may depend on the host being quiet. The tuning budget is far above what a
+    // job needs (max_evals ends it: ~30 s here), because on a busy host the harness children
+    // (nice 15) crawl and a 300 s budget ran out after three configurations, keeping the
+    // profile. The SLO sits between the two ISAs' decode on this host class (tiny preset: scalar
+    // on one thread ~150 tokens/s, avx2 ~7700 on the Emerald Rapids VM), ~7x from each.
     let config = format!(
         "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n\
          [repository]\nurl = \"{}\"\nbuild_command = \"true\"\nharness_command = \"sh bench.sh\"\nharness_timeout_secs = 120\n\n\
          [noise]\nlimit_cores = 64.0\nmax_retries = 0\n\n\
-         [slo]\ndecode_tokens_per_second_min = 3000.0\n\n\
-         [tuner]\non = [\"slo\"]\nbudget_secs = 300\nmax_evals = 6\nadoption_pairs = 4\ncrossval_steps = 8\ncooldown_secs = 0\n\
+         [slo]\ndecode_tokens_per_second_min = 1000.0\n\n\
+         [tuner]\non = [\"slo\"]\nbudget_secs = 3600\nmax_evals = 6\nadoption_pairs = 4\ncrossval_steps = 8\ncooldown_secs = 0\n\
          webhook_token_file = \"{}\"\n\n[tuner.space]\nisa = [\"scalar\", \"avx2\"]\n\n\
          [github]\nrepository = \"bitnet/engine\"\napi_url = \"{}\"\napp_id = 1234\ninstallation_id = 42\nprivate_key_file = \"{KEY}\"\n",
         repo.display(),
@@ -75,7 +80,7 @@ async fn a_breach_is_tuned_gated_with_evidence_and_proposed_once() {
     let d = start(dir.path(), &config);
 
     // 1. The committed profile breaches the SLO; the tuner adopts a profile.
-    wait_for(Duration::from_secs(600), || {
+    wait_for(Duration::from_secs(3600), || {
         (tuning_jobs(&d) >= 1.0).then_some(())
     })
     .unwrap_or_else(|| panic!("no tuning job finished; log:\n{}", d.log()));
@@ -117,7 +122,7 @@ async fn a_breach_is_tuned_gated_with_evidence_and_proposed_once() {
     // 3. The next commit runs with the adopted profile and passes the SLO.
     git(&repo, &["commit", "-q", "--allow-empty", "-m", "next"]);
     let next = git(&repo, &["rev-parse", "HEAD"]);
-    d.wait_runs(300, "the next commit", |runs| {
+    d.wait_runs(1800, "the next commit", |runs| {
         runs.iter()
             .any(|r| r["commit"] == next.as_str() && r["status"] == "success")
     });
@@ -142,7 +147,7 @@ async fn a_breach_is_tuned_gated_with_evidence_and_proposed_once() {
         &serde_json::to_vec(&alert).unwrap(),
     );
     assert_eq!(s, 202, "{body}");
-    wait_for(Duration::from_secs(600), || {
+    wait_for(Duration::from_secs(3600), || {
         (tuning_jobs(&d) >= 2.0).then_some(())
     })
     .unwrap_or_else(|| panic!("the alert's tuning job never finished; log:\n{}", d.log()));

@@ -9,7 +9,7 @@ use super::adoption::{judge, AdoptionTest};
 use super::guard::GuardReport;
 use super::memory::TuneMemory;
 use super::probe::{Probe, ProbeError};
-use super::search::{search, Progress, Rejected, SearchLimits, SearchResult};
+use super::search::{search, Progress, Rejected, SearchLimits, SearchResult, StopReason};
 use super::space::{Candidate, TuneSpace};
 
 /// Attempts per trigger (the fixer workflow's retry policy).
@@ -125,6 +125,30 @@ fn explain(test: &AdoptionTest, spec: &JobSpec, current_ok: bool) -> String {
     }
 }
 
+/// Why a search that kept the current profile kept it. A search the time budget or the
+/// evaluation cap cut short says so: "no configuration beat" would read as a finding when the
+/// races were never finished (on a busy host a 300 s budget ran out after three configurations,
+/// with a 20× faster ISA among the arms).
+fn no_move_reason(found: &SearchResult, move_gain: f64) -> String {
+    let counts = format!(
+        "{} evaluated, {} pairs timed",
+        found.evaluations, found.pairs_timed
+    );
+    let gain = move_gain * 100.0;
+    match found.stopped {
+        StopReason::Budget => format!(
+            "the time budget ran out before any configuration beat the current profile by {gain:.1} % in interleaved pairs ({counts}); a larger budget would search further"
+        ),
+        StopReason::MaxEvals => format!(
+            "the evaluation cap was reached before any configuration beat the current profile by {gain:.1} % in interleaved pairs ({counts})"
+        ),
+        StopReason::Converged | StopReason::Passes => format!(
+            "no configuration beat the current profile by {gain:.1} % in interleaved pairs ({counts}, stopped: {:?})",
+            found.stopped
+        ),
+    }
+}
+
 /// Runs the job.
 pub fn run(
     probe: &mut dyn Probe,
@@ -188,12 +212,7 @@ pub fn run(
         }
         if found.best == spec.current {
             why = if current_ok {
-                format!(
-                    "no configuration beat the current profile by {:.1} % in interleaved pairs ({} evaluated, stopped: {:?})",
-                    limits.move_gain * 100.0,
-                    found.evaluations,
-                    found.stopped
-                )
+                no_move_reason(&found, limits.move_gain)
             } else {
                 "the current profile fails cross-validation, and no search start passed it".into()
             };
@@ -235,4 +254,45 @@ pub fn run(
         crossval,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(stopped: StopReason) -> SearchResult {
+        let start = Candidate::parse("isa=scalar").unwrap();
+        SearchResult {
+            start: start.clone(),
+            best: start,
+            best_guard: None,
+            moves: Vec::new(),
+            evaluations: 3,
+            pairs_timed: 5,
+            guards_run: 3,
+            rejected: Vec::new(),
+            unraced: Vec::new(),
+            stopped,
+        }
+    }
+
+    /// A search cut short by the budget or the cap does not read as "nothing was faster".
+    #[test]
+    fn a_search_cut_short_says_what_cut_it() {
+        let budget = no_move_reason(&kept(StopReason::Budget), 0.01);
+        assert!(
+            budget.starts_with("the time budget ran out before"),
+            "{budget}"
+        );
+        assert!(budget.contains("3 evaluated, 5 pairs timed"), "{budget}");
+        let cap = no_move_reason(&kept(StopReason::MaxEvals), 0.01);
+        assert!(cap.starts_with("the evaluation cap was reached"), "{cap}");
+        for s in [StopReason::Converged, StopReason::Passes] {
+            let done = no_move_reason(&kept(s), 0.01);
+            assert!(
+                done.starts_with("no configuration beat the current profile by 1.0 %"),
+                "{done}"
+            );
+        }
+    }
 }
