@@ -61,9 +61,9 @@ async fn a_breach_is_tuned_gated_with_evidence_and_proposed_once() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).unwrap();
     // Nothing here may depend on the host being quiet. The tuning budget is far above what a
-    // job needs (max_evals ends it: ~30 s here), because on a busy host the harness children
-    // (nice 15) crawl and a 300 s budget ran out after three configurations, keeping the
-    // profile. The SLO sits between the two ISAs' decode on this host class (tiny preset: scalar
+    // job needs (max_evals ends it; the whole test, two jobs included, takes ~60 s on a quiet
+    // host), because on a busy one the harness children (nice 15) crawl and a 300 s budget ran
+    // out after three configurations, keeping the profile. The SLO sits between the two ISAs' decode on this host class (tiny preset: scalar
     // on one thread ~150 tokens/s, avx2 ~7700 on the Emerald Rapids VM), ~7x from each.
     let config = format!(
         "[schedule]\ninterval_secs = 1\nrebench_interval_secs = 0\n\n\
