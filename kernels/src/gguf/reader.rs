@@ -22,7 +22,7 @@ pub const MAX_METADATA_BYTES: u64 = 256 << 20;
 /// Smallest encoding of one tensor info: name length, n_dims, one dim, type, offset.
 const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 8 + 4 + 8;
 
-/// Bytes the huge-page copy skips at its start so that file byte 0 lands on a page boundary.
+/// A page: the huge-page copy puts the file's first byte on such a boundary.
 const PAGE_BYTES: usize = 4096;
 
 /// The whole file in anonymous memory advised for huge pages, starting on a page boundary, or
