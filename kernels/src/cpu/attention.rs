@@ -15,8 +15,9 @@
 //! Summation order is fixed (per lane, then a fixed lane reduction), so repeated runs and any
 //! thread count give the same bits. The AVX-512 kernel has a scalar twin (`block_emulated`) that
 //! performs the same operations in the same order (the same FMAs, exponential polynomial and
-//! reduction tree), so it gives the same bits on any CPU: the scalar reference engine runs it
-//! when a model cross-validation checks an engine that runs the AVX-512 kernel (an f32-vs-f64
+//! reduction tree), so it gives the same bits on any CPU; the AVX2 kernel is the same operations
+//! in 8-lane halves, so it gives them too. The scalar reference engine runs the twin when a model
+//! cross-validation checks an engine that runs a SIMD kernel (an f32-vs-f64
 //! difference, amplified through 30 layers of int8 activation rounding, decorrelates the logits
 //! of a synthetic 2B-4T model completely, so the guard needs the same algorithm on both sides).
 //! How close the algorithm is to exact attention is checked against the f64 definition here and
@@ -142,6 +143,8 @@ enum Path {
     /// AVX-512, `(head_dim / 16, query heads per KV head)`: head widths of 64 or 128 floats and
     /// 1, 2 or 4 query heads per KV head (every shape perfd knows).
     Avx512(usize, usize),
+    /// The same kernel in AVX2 halves, the same bits, for the same shapes.
+    Avx2(usize, usize),
     /// The AVX-512 kernel's scalar twin, for the same shapes on any CPU.
     Emulated(usize, usize),
     /// Plain f32 for any other shape.
@@ -156,17 +159,23 @@ impl Path {
         }
         let avx512 = matches!(isa, Isa::Avx512Bw | Isa::Avx512Vnni) && isa.is_supported();
         if avx512 && cfg!(target_arch = "x86_64") {
-            Path::Avx512(n, g)
-        } else {
-            Path::Emulated(n, g)
+            return Path::Avx512(n, g);
         }
+        #[cfg(target_arch = "x86_64")]
+        if isa == Isa::Avx2 && super::attention_avx2::is_supported() {
+            return Path::Avx2(n, g);
+        }
+        Path::Emulated(n, g)
     }
 }
 
 /// Whether `isa` runs the SIMD attention kernel on `shape` (where it does, sessions default to
 /// this attention; elsewhere the f64 one is as fast as the emulation and exact).
 pub fn has_simd_kernel(isa: Isa, shape: AttentionShape) -> bool {
-    matches!(Path::for_call(isa, shape), Path::Avx512(..))
+    matches!(
+        Path::for_call(isa, shape),
+        Path::Avx512(..) | Path::Avx2(..)
+    )
 }
 
 /// Kernel id of the attention a call with `isa` on `shape` runs.
@@ -175,6 +184,7 @@ pub fn kernel_id(isa: Isa, shape: AttentionShape) -> &'static str {
         Path::Portable => "attention_f32_portable",
         Path::Emulated(..) => "attention_f32_emulated",
         Path::Avx512(..) => "attention_f32_avx512",
+        Path::Avx2(..) => "attention_f32_avx2",
     }
 }
 
@@ -373,9 +383,23 @@ fn run_block<E: KvElement>(path: Path, block: &Block<'_, E>, d: usize, part: &mu
             Path::Avx512(8, 4) => return unsafe { simd::<E, 8, 4>(block, part) },
             _ => {}
         }
+        use super::attention_avx2::block as avx2;
+        // SAFETY: `Path::for_call` chose Avx2(n, g) only on a CPU with AVX2, FMA and F16C, for
+        // the same shapes as above.
+        match path {
+            Path::Avx2(4, 1) => return unsafe { avx2::<E, 4, 1>(block, part) },
+            Path::Avx2(4, 2) => return unsafe { avx2::<E, 4, 2>(block, part) },
+            Path::Avx2(4, 4) => return unsafe { avx2::<E, 4, 4>(block, part) },
+            Path::Avx2(8, 1) => return unsafe { avx2::<E, 8, 1>(block, part) },
+            Path::Avx2(8, 2) => return unsafe { avx2::<E, 8, 2>(block, part) },
+            Path::Avx2(8, 4) => return unsafe { avx2::<E, 8, 4>(block, part) },
+            _ => {}
+        }
     }
     match path {
-        Path::Emulated(n, g) | Path::Avx512(n, g) => block_emulated(block, n, g, part),
+        Path::Emulated(n, g) | Path::Avx512(n, g) | Path::Avx2(n, g) => {
+            block_emulated(block, n, g, part)
+        }
         Path::Portable => block_portable(block, d, part),
     }
 }
@@ -594,16 +618,29 @@ mod tests {
         );
     }
 
-    /// The scalar twin gives the AVX-512 kernel's bits (the scalar reference engine runs it).
+    /// The scalar twin gives the bits of every SIMD kernel this CPU runs, AVX-512 and AVX2 (the
+    /// scalar reference engine runs it).
     #[test]
-    fn the_emulation_reproduces_the_simd_kernel_bit_for_bit() {
-        let simd = [Isa::Avx512Vnni, Isa::Avx512Bw]
-            .into_iter()
-            .find(|i| i.is_supported());
-        let Some(simd) = simd else {
-            eprintln!("no AVX-512 on this CPU: the emulation is checked against f64 only");
-            return;
+    fn the_emulation_reproduces_the_simd_kernels_bit_for_bit() {
+        let shape = AttentionShape {
+            heads: 8,
+            kv_heads: 2,
+            head_dim: 128,
         };
+        let simd: Vec<Isa> = Isa::supported()
+            .into_iter()
+            .filter(|&i| has_simd_kernel(i, shape))
+            .collect();
+        if simd.is_empty() {
+            eprintln!("no SIMD attention on this CPU: the emulation is checked against f64 only");
+            return;
+        }
+        for simd in simd {
+            emulation_reproduces(simd);
+        }
+    }
+
+    fn emulation_reproduces(simd: Isa) {
         let pool = WorkerPool::new(2, false).unwrap();
         for head_dim in [64, 128] {
             for (heads, kv_heads) in [(8, 2), (4, 2), (3, 3)] {
@@ -619,7 +656,7 @@ mod tests {
                         (0..n).map(|_| r.random_range(-spread..spread)).collect()
                     };
                     let (q, k, v) = (gen(heads * head_dim), gen(ctx * kvd), gen(ctx * kvd));
-                    let what = format!("d {head_dim} {heads}/{kv_heads} ctx {ctx}");
+                    let what = format!("{simd} d {head_dim} {heads}/{kv_heads} ctx {ctx}");
                     same_bits::<f32>(simd, &pool, shape, &q, &k, &v, ctx, &what);
                     same_bits::<half::f16>(simd, &pool, shape, &q, &k, &v, ctx, &what);
                 }

@@ -34,6 +34,13 @@ pub trait KvElement: Copy + Send + Sync + 'static + sealed::Sealed {
     /// inlines); 16 elements at `p` are readable.
     #[cfg(target_arch = "x86_64")]
     unsafe fn load16(p: *const Self) -> __m512;
+    /// Eight elements at `p`, widened to f32.
+    ///
+    /// # Safety
+    /// The CPU must support AVX and F16C (the callers are `#[target_feature]` kernels into which
+    /// this inlines); 8 elements at `p` are readable.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> __m256;
 }
 
 mod sealed {
@@ -66,6 +73,13 @@ impl KvElement for f32 {
     unsafe fn load16(p: *const Self) -> __m512 {
         // SAFETY: this function's contract.
         unsafe { _mm512_loadu_ps(p) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> __m256 {
+        // SAFETY: this function's contract.
+        unsafe { _mm256_loadu_ps(p) }
     }
 }
 
@@ -100,6 +114,13 @@ impl KvElement for half::f16 {
         // SAFETY: this function's contract; `f16` is a transparent u16, so 16 of them are the
         // 32 bytes `vcvtph2ps` reads.
         unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> __m256 {
+        // SAFETY: this function's contract; 8 `f16` are the 16 bytes `vcvtph2ps` reads.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
     }
 }
 

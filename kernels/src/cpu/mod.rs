@@ -20,6 +20,8 @@ pub mod vendor;
 pub mod worker_pool;
 
 #[cfg(target_arch = "x86_64")]
+mod attention_avx2;
+#[cfg(target_arch = "x86_64")]
 mod attention_avx512;
 #[cfg(target_arch = "x86_64")]
 mod byte_dot;
@@ -27,6 +29,8 @@ mod byte_dot;
 mod f16_avx2;
 #[cfg(target_arch = "x86_64")]
 mod f16_avx512;
+#[cfg(target_arch = "x86_64")]
+mod hsum16_avx2;
 #[cfg(target_arch = "x86_64")]
 mod hsum16_avx512;
 #[cfg(target_arch = "x86_64")]
@@ -39,6 +43,8 @@ pub mod i2s_avx512;
 pub mod i2s_lanes_avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_trits_avx512;
+#[cfg(target_arch = "x86_64")]
+mod kv_row_prefetch;
 #[cfg(target_arch = "x86_64")]
 mod lane_group_driver;
 #[cfg(target_arch = "x86_64")]
