@@ -376,7 +376,7 @@ fn dot(
     match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: chosen only with AVX2, F16C and FMA detected.
-        Path::F16Avx2 => unsafe { super::f16_avx2::dot(row, x) },
+        Path::F16Avx2 => unsafe { super::f16_avx2::dot(row, x, prefetch) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: chosen only for a supported AVX-512BW ISA with F16C; the row holds
         // x.len()/32 blocks.
