@@ -70,29 +70,40 @@ impl<const S: i32, const N: bool> TileKernel for Avx2Tiles<'_, '_, S, N> {
         unsafe {
             let rows: [&[u8]; R] = std::array::from_fn(|i| self.w.row(self.row0 + r + i));
             let toks: [&[i8]; T] = std::array::from_fn(|j| self.acts.token(token + j));
-            let mask = _mm256_set1_epi8(3);
-            let ones = _mm256_set1_epi16(1);
             let mut acc = [[_mm256_setzero_si256(); T]; R];
-            for b in units {
+            // Two blocks (one 64-byte line of a row) a step: one prefetch a line instead of one
+            // a block, and the two blocks' i16 sums added before one widening to i32 (|sum| ≤
+            // 2 blocks · 4 planes · 2 · 3 · 128 = 6144, far from i16's limit, for any code).
+            let mut b = units.start;
+            while b + 2 <= units.end {
                 for i in 0..R {
                     let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
                     prefetch_ahead_with::<S, N>(wp, self.ahead);
-                    // SAFETY: block b < blocks, so 32 bytes from wp lie inside row i.
-                    let wv = _mm256_loadu_si256(wp as *const __m256i);
-                    let c0 = _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask);
-                    let c1 = _mm256_and_si256(_mm256_srli_epi16::<4>(wv), mask);
-                    let c2 = _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask);
-                    let c3 = _mm256_and_si256(wv, mask);
+                    // SAFETY: blocks b, b + 1 < blocks, so 64 bytes from wp lie inside row i.
+                    let c0 = planes(wp);
+                    let c1 = planes(wp.add(BLOCK_BYTES));
                     for j in 0..T {
                         // SAFETY: each token row holds padded_cols = 4·row_bytes activations.
-                        let ap = toks[j].as_ptr().add(b * BLOCK_WEIGHTS) as *const __m256i;
-                        let s0 = _mm256_maddubs_epi16(c0, _mm256_loadu_si256(ap));
-                        let s1 = _mm256_maddubs_epi16(c1, _mm256_loadu_si256(ap.add(1)));
-                        let s2 = _mm256_maddubs_epi16(c2, _mm256_loadu_si256(ap.add(2)));
-                        let s3 = _mm256_maddubs_epi16(c3, _mm256_loadu_si256(ap.add(3)));
-                        let s =
-                            _mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3));
-                        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones));
+                        let ap = toks[j].as_ptr().add(b * BLOCK_WEIGHTS);
+                        let s = _mm256_add_epi16(
+                            block_sum(&c0, ap),
+                            block_sum(&c1, ap.add(BLOCK_WEIGHTS)),
+                        );
+                        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones()));
+                    }
+                }
+                b += 2;
+            }
+            if b < units.end {
+                for i in 0..R {
+                    let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
+                    // SAFETY: block b < blocks, so 32 bytes from wp lie inside row i.
+                    let c = planes(wp);
+                    for j in 0..T {
+                        // SAFETY: as above.
+                        let ap = toks[j].as_ptr().add(b * BLOCK_WEIGHTS);
+                        let s = block_sum(&c, ap);
+                        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones()));
                     }
                 }
             }
@@ -103,6 +114,54 @@ impl<const S: i32, const N: bool> TileKernel for Avx2Tiles<'_, '_, S, N> {
             }
         }
     }
+}
+
+/// The four 2-bit planes of the 32-byte block at `wp`, one code per byte: plane g (shift 6 − 2g)
+/// holds weights 32g..32g + 32.
+///
+/// # Safety
+/// The CPU must support AVX2; 32 bytes at `wp` are readable.
+#[inline(always)]
+unsafe fn planes(wp: *const u8) -> [__m256i; 4] {
+    // SAFETY: this function's contract (inlined into the `avx2` entry point).
+    unsafe {
+        let mask = _mm256_set1_epi8(3);
+        let wv = _mm256_loadu_si256(wp as *const __m256i);
+        [
+            _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(wv), mask),
+            _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask),
+            _mm256_and_si256(wv, mask),
+        ]
+    }
+}
+
+/// Σ code·q of one block's planes `c` against the 128 activations at `ap`, as 16 i16 pair sums
+/// (each |·| ≤ 4 planes · 2 · 3 · 128 = 3072).
+///
+/// # Safety
+/// The CPU must support AVX2; 128 activations at `ap` are readable.
+#[inline(always)]
+unsafe fn block_sum(c: &[__m256i; 4], ap: *const i8) -> __m256i {
+    // SAFETY: this function's contract (inlined into the `avx2` entry point).
+    unsafe {
+        let ap = ap as *const __m256i;
+        let s0 = _mm256_maddubs_epi16(c[0], _mm256_loadu_si256(ap));
+        let s1 = _mm256_maddubs_epi16(c[1], _mm256_loadu_si256(ap.add(1)));
+        let s2 = _mm256_maddubs_epi16(c[2], _mm256_loadu_si256(ap.add(2)));
+        let s3 = _mm256_maddubs_epi16(c[3], _mm256_loadu_si256(ap.add(3)));
+        _mm256_add_epi16(_mm256_add_epi16(s0, s1), _mm256_add_epi16(s2, s3))
+    }
+}
+
+/// Sixteen i16 ones, for `vpmaddwd` to widen pair sums to i32.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline(always)]
+unsafe fn ones() -> __m256i {
+    // SAFETY: this function's contract.
+    unsafe { _mm256_set1_epi16(1) }
 }
 
 /// Sum of the eight i32 lanes.
