@@ -144,6 +144,7 @@ enum Path {
     /// 1, 2 or 4 query heads per KV head (every shape perfd knows).
     Avx512(usize, usize),
     /// The same kernel in AVX2 halves, the same bits, for the same shapes.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     Avx2(usize, usize),
     /// The AVX-512 kernel's scalar twin, for the same shapes on any CPU.
     Emulated(usize, usize),

@@ -9,9 +9,9 @@
 //! back in the file's order and read by the reference.
 //!
 //! The rows stay in the file's bytes (memory-mapped); the SIMD paths (one file per format and ISA:
-//! `f16_avx2.rs`, `f16_avx512.rs`, `q8_0_avx512.rs`, `q6_k_avx512.rs`, dispatched here once per
-//! call) dequantise in registers and accumulate with FMA, prefetching the row stream ahead as the
-//! I2_S kernels do. Summation order differs from the reference (ggml's dequantisation, then an f64
+//! `f16_avx2.rs`, `f16_avx512.rs`, `q8_0_avx2.rs`, `q8_0_avx512.rs`, `q6_k_avx2.rs`,
+//! `q6_k_avx512.rs`, dispatched here once per call) dequantise in registers and accumulate with
+//! FMA, prefetching the row stream ahead as the I2_S kernels do. Summation order differs from the reference (ggml's dequantisation, then an f64
 //! sum), so results are compared with a bound relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]). The Q6_K
 //! kernels multiply in integers on x rounded to 15 bits per 256-value block; their bound adds the
 //! largest effect of that rounding ([`activation_rounding_bound`]).
@@ -37,6 +37,8 @@ enum Path {
     F16Avx512,
     F16Avx2,
     Q8_0Avx512,
+    Q8_0Avx2,
+    Q6KAvx2,
     Q6KAvx512VnniGfni,
     Q6KAvx512Vnni,
     Q6KAvx512,
@@ -60,6 +62,10 @@ impl Path {
             }
             EmbeddingFormat::Q6K if avx512 && isa == Isa::Avx512Vnni => Path::Q6KAvx512Vnni,
             EmbeddingFormat::Q6K if avx512 => Path::Q6KAvx512,
+            #[cfg(target_arch = "x86_64")]
+            EmbeddingFormat::Q8_0 if isa == Isa::Avx2 && has_f16c_fma() => Path::Q8_0Avx2,
+            #[cfg(target_arch = "x86_64")]
+            EmbeddingFormat::Q6K if isa == Isa::Avx2 && has_f16c_fma() => Path::Q6KAvx2,
             _ => Path::Reference,
         }
     }
@@ -69,6 +75,8 @@ impl Path {
             (Path::F16Avx512, _) => "f16_gemv_avx512",
             (Path::F16Avx2, _) => "f16_gemv_avx2",
             (Path::Q8_0Avx512, _) => "q8_0_gemv_avx512",
+            (Path::Q8_0Avx2, _) => "q8_0_gemv_avx2",
+            (Path::Q6KAvx2, _) => "q6_k_gemv_avx2",
             (Path::Q6KAvx512VnniGfni, _) => "q6_k_gemv_avx512vnni_gfni",
             (Path::Q6KAvx512Vnni, _) => "q6_k_gemv_avx512vnni",
             (Path::Q6KAvx512, _) => "q6_k_gemv_avx512bw",
@@ -178,7 +186,7 @@ fn gemv_regrouped(
         path,
         Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni
     )
-    .then(|| super::q6_k_avx512::QuantizedX::new_regrouped(x));
+    .then(|| super::q6_k_quantized_x::QuantizedX::new_regrouped(x));
     // Without x86-64 every row goes through the reference; the ISA and prefetch go unused.
     #[cfg(not(target_arch = "x86_64"))]
     let (quantized, _) = (None::<std::convert::Infallible>, (isa, prefetch));
@@ -208,7 +216,7 @@ fn gemv_regrouped(
 fn q6_k_dot<R: super::q6_k_avx512::BlockOrder>(
     path: Path,
     row: &[u8],
-    x: &super::q6_k_avx512::QuantizedX,
+    x: &super::q6_k_quantized_x::QuantizedX,
     prefetch: Prefetch,
 ) -> f32 {
     use super::q6_k_avx512 as k;
@@ -313,7 +321,7 @@ pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], 
     #[cfg(target_arch = "x86_64")]
     if matches!(
         Path::for_call(isa, format),
-        Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni
+        Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni | Path::Q6KAvx2
     ) {
         let mut w = Vec::with_capacity(x.len());
         format.dequantize(row, &mut w);
@@ -321,7 +329,7 @@ pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], 
             .chunks(256)
             .zip(x.chunks(256))
             .map(|(wb, xb)| {
-                let step = f64::from(super::q6_k_avx512::block_step(xb));
+                let step = f64::from(super::q6_k_quantized_x::block_step(xb));
                 step / 2.0 * wb.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
             })
             .sum();
@@ -346,7 +354,7 @@ pub fn abs_dot(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
 enum PreparedX {
     Natural,
     #[cfg(target_arch = "x86_64")]
-    Q6K(super::q6_k_avx512::QuantizedX),
+    Q6K(super::q6_k_quantized_x::QuantizedX),
 }
 
 impl PreparedX {
@@ -355,8 +363,8 @@ impl PreparedX {
         let _ = x; // only the x86-64 Q6_K paths quantise x
         match path {
             #[cfg(target_arch = "x86_64")]
-            Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni => {
-                PreparedX::Q6K(super::q6_k_avx512::QuantizedX::new(x))
+            Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni | Path::Q6KAvx2 => {
+                PreparedX::Q6K(super::q6_k_quantized_x::QuantizedX::new(x))
             }
             _ => PreparedX::Natural,
         }
@@ -381,6 +389,16 @@ fn dot(
         // SAFETY: chosen only for a supported AVX-512BW ISA with F16C; the row holds
         // x.len()/32 blocks.
         Path::Q8_0Avx512 => unsafe { super::q8_0_avx512::dot(row, x, prefetch) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: chosen only with AVX2, F16C and FMA detected; the row holds x.len()/32 blocks.
+        Path::Q8_0Avx2 => unsafe { super::q8_0_avx2::dot(row, x, prefetch) },
+        #[cfg(target_arch = "x86_64")]
+        Path::Q6KAvx2 => match prepared {
+            // SAFETY: chosen only with AVX2, F16C and FMA detected; the row holds x.len()/256
+            // blocks in the file's order, and x was quantised for it (`PreparedX::new`).
+            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx2::dot(row, xp, prefetch) },
+            PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
+        },
         #[cfg(target_arch = "x86_64")]
         Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni => match prepared {
             PreparedX::Q6K(xp) => {

@@ -50,9 +50,15 @@ mod lane_group_driver;
 #[cfg(target_arch = "x86_64")]
 mod packed_f16_avx512;
 #[cfg(target_arch = "x86_64")]
+mod q6_k_avx2;
+#[cfg(target_arch = "x86_64")]
 mod q6_k_avx512;
 #[cfg(target_arch = "x86_64")]
+mod q6_k_quantized_x;
+#[cfg(target_arch = "x86_64")]
 mod q6_k_regrouped_avx512;
+#[cfg(target_arch = "x86_64")]
+mod q8_0_avx2;
 #[cfg(target_arch = "x86_64")]
 mod q8_0_avx512;
 

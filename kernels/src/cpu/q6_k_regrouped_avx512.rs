@@ -16,9 +16,9 @@
 use std::arch::x86_64::*;
 
 use super::byte_dot::ByteDot;
-#[cfg(doc)]
-use super::q6_k_avx512::QuantizedX;
 use super::q6_k_avx512::{BlockOrder, GROUP};
+#[cfg(doc)]
+use super::q6_k_quantized_x::QuantizedX;
 
 /// Blocks regrouped by `format::q6_k_regrouped`, x quantised by
 /// [`QuantizedX::new_regrouped`]: for the entry points of `q6_k_avx512.rs`.
@@ -72,7 +72,8 @@ impl BlockOrder for RegroupedOrder {
 
 #[cfg(test)]
 mod tests {
-    use super::super::q6_k_avx512::{dot_bw, dot_vnni, dot_vnni_gfni, QuantizedX, StoredOrder};
+    use super::super::q6_k_avx512::{dot_bw, dot_vnni, dot_vnni_gfni, StoredOrder};
+    use super::super::q6_k_quantized_x::QuantizedX;
     use super::*;
     use crate::cpu::Prefetch;
     use crate::format::embedding::EmbeddingFormat;
