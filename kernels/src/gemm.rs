@@ -22,8 +22,8 @@ use crate::format::ternary_layout::TernaryLayout;
 
 #[cfg(target_arch = "x86_64")]
 use crate::cpu::{
-    i2s_amx, i2s_amx::AmxActs, i2s_avx2, i2s_avx512, i2s_avx512::InterleavedActs, i2s_lanes_avx512,
-    i2s_trits_avx512,
+    i2s_amx, i2s_amx::AmxActs, i2s_avx2, i2s_avx512, i2s_avx512::InterleavedActs, i2s_avxvnni,
+    i2s_lanes_avx512, i2s_trits_avx512,
 };
 
 /// Kernel id of prompt batches on AMX tiles.
@@ -301,6 +301,11 @@ impl I2sGemm {
             // SAFETY: `new` verified AVX2 support for this engine's ISA.
             (Isa::Avx2, Prepared::Natural(a)) => unsafe {
                 i2s_avx2::dot_codes(w, rows, a, tile, out)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `new` verified AVX2 and AVX-VNNI support for this engine's ISA.
+            (Isa::AvxVnni, Prepared::Natural(a)) => unsafe {
+                i2s_avxvnni::dot_codes(w, rows, a, tile, out)
             },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `new` verified AVX-512F/BW/VNNI support for this engine's ISA.

@@ -163,7 +163,7 @@ impl Path {
             return Path::Avx512(n, g);
         }
         #[cfg(target_arch = "x86_64")]
-        if isa == Isa::Avx2 && super::attention_avx2::is_supported() {
+        if matches!(isa, Isa::Avx2 | Isa::AvxVnni) && super::attention_avx2::is_supported() {
             return Path::Avx2(n, g);
         }
         Path::Emulated(n, g)

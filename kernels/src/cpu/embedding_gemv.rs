@@ -52,10 +52,13 @@ impl Path {
         }
         // The Q8_0/Q6_K kernels convert their scales with F16C (every AVX-512 CPU has it).
         let avx512 = matches!(isa, Isa::Avx512Bw | Isa::Avx512Vnni) && has_f16c();
+        // AVX-VNNI CPUs run the AVX2 lm_head kernels (their 256-bit FMAs are what they have).
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = matches!(isa, Isa::Avx2 | Isa::AvxVnni) && has_f16c_fma();
         match format {
             EmbeddingFormat::F16 if avx512 => Path::F16Avx512,
             #[cfg(target_arch = "x86_64")]
-            EmbeddingFormat::F16 if isa == Isa::Avx2 && has_f16c_fma() => Path::F16Avx2,
+            EmbeddingFormat::F16 if avx2 => Path::F16Avx2,
             EmbeddingFormat::Q8_0 if avx512 => Path::Q8_0Avx512,
             EmbeddingFormat::Q6K if avx512 && isa == Isa::Avx512Vnni && has_gfni() => {
                 Path::Q6KAvx512VnniGfni
@@ -63,9 +66,9 @@ impl Path {
             EmbeddingFormat::Q6K if avx512 && isa == Isa::Avx512Vnni => Path::Q6KAvx512Vnni,
             EmbeddingFormat::Q6K if avx512 => Path::Q6KAvx512,
             #[cfg(target_arch = "x86_64")]
-            EmbeddingFormat::Q8_0 if isa == Isa::Avx2 && has_f16c_fma() => Path::Q8_0Avx2,
+            EmbeddingFormat::Q8_0 if avx2 => Path::Q8_0Avx2,
             #[cfg(target_arch = "x86_64")]
-            EmbeddingFormat::Q6K if isa == Isa::Avx2 && has_f16c_fma() => Path::Q6KAvx2,
+            EmbeddingFormat::Q6K if avx2 => Path::Q6KAvx2,
             _ => Path::Reference,
         }
     }

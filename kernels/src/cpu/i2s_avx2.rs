@@ -169,7 +169,7 @@ unsafe fn ones() -> __m256i {
 /// # Safety
 /// The CPU must support AVX2.
 #[inline(always)]
-unsafe fn hsum_epi32(v: __m256i) -> i32 {
+pub(super) unsafe fn hsum_epi32(v: __m256i) -> i32 {
     // SAFETY: this function's contract: AVX2 is present (inlined into the `avx2` entry point).
     unsafe {
         let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));

@@ -10,6 +10,10 @@ pub enum Isa {
     Scalar,
     /// AVX2 with `vpmaddubsw` (u8×s8 → i16 pairs, then i32).
     Avx2,
+    /// AVX2 with AVX-VNNI's 256-bit `vpdpbusd` (u8×s8 accumulated straight into i32): the CPUs
+    /// with VNNI but without AVX-512 (Intel's client cores since Alder Lake, the E-core Xeons
+    /// since Sierra Forest).
+    AvxVnni,
     /// AVX-512BW with `vpmaddubsw` on 512-bit vectors.
     Avx512Bw,
     /// AVX-512 VNNI `vpdpbusd`: u8×s8 accumulated straight into i32.
@@ -18,13 +22,20 @@ pub enum Isa {
 
 impl Isa {
     /// Every ISA this crate has a kernel for, slowest first.
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Bw, Isa::Avx512Vnni];
+    pub const ALL: [Isa; 5] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::AvxVnni,
+        Isa::Avx512Bw,
+        Isa::Avx512Vnni,
+    ];
 
     /// Short name used in parameters (`isa=avx2`).
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::AvxVnni => "avxvnni",
             Isa::Avx512Bw => "avx512bw",
             Isa::Avx512Vnni => "avx512vnni",
         }
@@ -35,6 +46,7 @@ impl Isa {
         match self {
             Isa::Scalar => "i2s_gemv_scalar",
             Isa::Avx2 => "i2s_gemv_avx2",
+            Isa::AvxVnni => "i2s_gemv_avxvnni",
             Isa::Avx512Bw => "i2s_gemv_avx512bw",
             Isa::Avx512Vnni => "i2s_gemv_avx512vnni",
         }
@@ -46,6 +58,11 @@ impl Isa {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("avxvnni")
+            }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Bw => {
                 std::arch::is_x86_feature_detected!("avx512f")

@@ -40,6 +40,8 @@ pub mod i2s_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_avx512;
 #[cfg(target_arch = "x86_64")]
+pub mod i2s_avxvnni;
+#[cfg(target_arch = "x86_64")]
 pub mod i2s_lanes_avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_trits_avx512;
