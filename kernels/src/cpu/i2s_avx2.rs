@@ -122,8 +122,8 @@ impl<const S: i32, const N: bool> TileKernel for Avx2Tiles<'_, '_, S, N> {
 /// # Safety
 /// The CPU must support AVX2; 32 bytes at `wp` are readable.
 #[inline(always)]
-unsafe fn planes(wp: *const u8) -> [__m256i; 4] {
-    // SAFETY: this function's contract (inlined into the `avx2` entry point).
+pub(super) unsafe fn planes(wp: *const u8) -> [__m256i; 4] {
+    // SAFETY: this function's contract (inlined into the AVX2 and AVX-VNNI entry points).
     unsafe {
         let mask = _mm256_set1_epi8(3);
         let wv = _mm256_loadu_si256(wp as *const __m256i);
@@ -164,13 +164,13 @@ unsafe fn ones() -> __m256i {
     unsafe { _mm256_set1_epi16(1) }
 }
 
-/// Sum of the eight i32 lanes.
+/// Sum of the eight i32 lanes (also the AVX-VNNI kernel's).
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[inline(always)]
 pub(super) unsafe fn hsum_epi32(v: __m256i) -> i32 {
-    // SAFETY: this function's contract: AVX2 is present (inlined into the `avx2` entry point).
+    // SAFETY: this function's contract: AVX2 is present (inlined into the entry points).
     unsafe {
         let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
         let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));

@@ -13,7 +13,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::i2s_avx2::hsum_epi32;
+use super::i2s_avx2::{hsum_epi32, planes};
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
 use super::tile::{drive, TileKernel, TileParams};
 use crate::activation::QuantizedActivations;
@@ -164,25 +164,6 @@ impl<const S: i32, const N: bool> AvxVnniTiles<'_, '_, S, N> {
                 out[(r + i) * self.tokens + token] += hsum_epi32(sum);
             }
         }
-    }
-}
-
-/// The four 2-bit planes of the 32-byte block at `wp`, one code per byte.
-///
-/// # Safety
-/// The CPU must support AVX2; 32 bytes at `wp` are readable.
-#[inline(always)]
-unsafe fn planes(wp: *const u8) -> [__m256i; 4] {
-    // SAFETY: this function's contract (inlined into the entry point).
-    unsafe {
-        let mask = _mm256_set1_epi8(3);
-        let wv = _mm256_loadu_si256(wp as *const __m256i);
-        [
-            _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask),
-            _mm256_and_si256(_mm256_srli_epi16::<4>(wv), mask),
-            _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask),
-            _mm256_and_si256(wv, mask),
-        ]
     }
 }
 
