@@ -11,8 +11,9 @@
 //! The rows stay in the file's bytes (memory-mapped); the SIMD paths (one file per format and ISA:
 //! `f16_avx2.rs`, `f16_avx512.rs`, `q8_0_avx2.rs`, `q8_0_avx512.rs`, `q6_k_avx2.rs`,
 //! `q6_k_avx512.rs`, dispatched here once per call) dequantise in registers and accumulate with
-//! FMA, prefetching the row stream ahead as the I2_S kernels do. Summation order differs from the reference (ggml's dequantisation, then an f64
-//! sum), so results are compared with a bound relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]). The Q6_K
+//! FMA, prefetching the row stream ahead as the I2_S kernels do. Summation order differs from the
+//! reference (ggml's dequantisation, then an f64 sum), so results are compared with a bound
+//! relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]). The Q6_K
 //! kernels multiply in integers on x rounded to 15 bits per 256-value block; their bound adds the
 //! largest effect of that rounding ([`activation_rounding_bound`]).
 
@@ -71,6 +72,15 @@ impl Path {
             EmbeddingFormat::Q6K if avx2 => Path::Q6KAvx2,
             _ => Path::Reference,
         }
+    }
+
+    /// Whether the path reads x quantised to int8 parts (`PreparedX::Q6K`): the Q6_K kernels.
+    #[cfg(target_arch = "x86_64")]
+    fn reads_quantized_x(self) -> bool {
+        matches!(
+            self,
+            Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni | Path::Q6KAvx2
+        )
     }
 
     fn id(self, format: EmbeddingFormat) -> &'static str {
@@ -322,10 +332,7 @@ pub fn dot_reference(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f32 {
 /// kernels, 0 for the kernels that multiply x as it is.
 pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
     #[cfg(target_arch = "x86_64")]
-    if matches!(
-        Path::for_call(isa, format),
-        Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni | Path::Q6KAvx2
-    ) {
+    if Path::for_call(isa, format).reads_quantized_x() {
         let mut w = Vec::with_capacity(x.len());
         format.dequantize(row, &mut w);
         return w
@@ -366,7 +373,7 @@ impl PreparedX {
         let _ = x; // only the x86-64 Q6_K paths quantise x
         match path {
             #[cfg(target_arch = "x86_64")]
-            Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni | Path::Q6KAvx2 => {
+            p if p.reads_quantized_x() => {
                 PreparedX::Q6K(super::q6_k_quantized_x::QuantizedX::new(x))
             }
             _ => PreparedX::Natural,

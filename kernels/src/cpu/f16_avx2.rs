@@ -4,6 +4,7 @@
 //! hardware prefetchers alone streamed 2B-4T's lm_head at 12.9–13.3 GB/s here (45 % of a read
 //! pass); the GEMVs there stream at half their rate without software prefetch.
 
+use super::hsum8_avx::hsum8;
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
 
 /// Σ f16(w)·x over one row, prefetching `ahead` of the row stream.
@@ -42,10 +43,7 @@ unsafe fn dot_with<const S: i32, const N: bool>(w: &[u8], x: &[f32], ahead: usiz
             k += 32;
         }
         let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-        let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
-        let mut total = _mm_cvtss_f32(s);
+        let mut total = hsum8(s);
         for i in k..n {
             total += half::f16::from_le_bytes([w[2 * i], w[2 * i + 1]]).to_f32() * x[i];
         }

@@ -71,45 +71,56 @@ impl<const S: i32, const N: bool> TileKernel for Avx2Tiles<'_, '_, S, N> {
             let rows: [&[u8]; R] = std::array::from_fn(|i| self.w.row(self.row0 + r + i));
             let toks: [&[i8]; T] = std::array::from_fn(|j| self.acts.token(token + j));
             let mut acc = [[_mm256_setzero_si256(); T]; R];
-            // Two blocks (one 64-byte line of a row) a step: one prefetch a line instead of one
-            // a block, and the two blocks' i16 sums added before one widening to i32 (|sum| ≤
-            // 2 blocks · 4 planes · 2 · 3 · 128 = 6144, far from i16's limit, for any code).
+            // Two blocks (one 64-byte line of a row) a step; an odd last block alone.
             let mut b = units.start;
             while b + 2 <= units.end {
-                for i in 0..R {
-                    let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
-                    prefetch_ahead_with::<S, N>(wp, self.ahead);
-                    // SAFETY: blocks b, b + 1 < blocks, so 64 bytes from wp lie inside row i.
-                    let c0 = planes(wp);
-                    let c1 = planes(wp.add(BLOCK_BYTES));
-                    for j in 0..T {
-                        // SAFETY: each token row holds padded_cols = 4·row_bytes activations.
-                        let ap = toks[j].as_ptr().add(b * BLOCK_WEIGHTS);
-                        let s = _mm256_add_epi16(
-                            block_sum(&c0, ap),
-                            block_sum(&c1, ap.add(BLOCK_WEIGHTS)),
-                        );
-                        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones()));
-                    }
-                }
+                self.add_blocks::<R, T, 2>(&rows, &toks, b, &mut acc);
                 b += 2;
             }
             if b < units.end {
-                for i in 0..R {
-                    let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
-                    // SAFETY: block b < blocks, so 32 bytes from wp lie inside row i.
-                    let c = planes(wp);
-                    for j in 0..T {
-                        // SAFETY: as above.
-                        let ap = toks[j].as_ptr().add(b * BLOCK_WEIGHTS);
-                        let s = block_sum(&c, ap);
-                        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones()));
-                    }
-                }
+                self.add_blocks::<R, T, 1>(&rows, &toks, b, &mut acc);
             }
             for i in 0..R {
                 for j in 0..T {
                     out[(r + i) * self.tokens + token + j] += hsum_epi32(acc[i][j]);
+                }
+            }
+        }
+    }
+}
+
+impl<const S: i32, const N: bool> Avx2Tiles<'_, '_, S, N> {
+    /// Adds blocks `b..b + B` (B = 1 or 2: at most one 64-byte line) of the tile's rows: one
+    /// prefetch a row, and the blocks' i16 sums added before one widening to i32 (|sum| ≤
+    /// 2 blocks · 4 planes · 2 · 3 · 128 = 6144, far from i16's limit, for any code).
+    ///
+    /// # Safety
+    /// As [`TileKernel::add_tile`], inlined into it; blocks `b..b + B` lie in every row.
+    #[inline(always)]
+    unsafe fn add_blocks<const R: usize, const T: usize, const B: usize>(
+        &self,
+        rows: &[&[u8]; R],
+        toks: &[&[i8]; T],
+        b: usize,
+        acc: &mut [[__m256i; T]; R],
+    ) {
+        // SAFETY: this function's contract: B blocks of 32 bytes from wp lie inside row i, and
+        // each token row holds padded_cols = 4·row_bytes activations.
+        unsafe {
+            for (row, acc_i) in rows.iter().zip(acc.iter_mut()) {
+                let wp = row.as_ptr().add(b * BLOCK_BYTES);
+                prefetch_ahead_with::<S, N>(wp, self.ahead);
+                let mut c = [[_mm256_setzero_si256(); 4]; B];
+                for (k, ck) in c.iter_mut().enumerate() {
+                    *ck = planes(wp.add(k * BLOCK_BYTES));
+                }
+                for (a, tok) in acc_i.iter_mut().zip(toks) {
+                    let ap = tok.as_ptr().add(b * BLOCK_WEIGHTS);
+                    let mut s = block_sum(&c[0], ap);
+                    for (k, ck) in c.iter().enumerate().skip(1) {
+                        s = _mm256_add_epi16(s, block_sum(ck, ap.add(k * BLOCK_WEIGHTS)));
+                    }
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(s, ones()));
                 }
             }
         }

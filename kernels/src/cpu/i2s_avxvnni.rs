@@ -81,26 +81,15 @@ impl<const S: i32, const N: bool> TileKernel for AvxVnniTiles<'_, '_, S, N> {
                 return;
             }
             let mut acc = [[_mm256_setzero_si256(); T]; R];
-            // Two blocks (one 64-byte line of a row) a step: one prefetch a line.
+            // Two blocks (one 64-byte line of a row) a step, one prefetch a line; an odd last
+            // block alone.
             let mut b = units.start;
-            while b < units.end {
-                let pair = b + 2 <= units.end;
-                for i in 0..R {
-                    let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
-                    if pair {
-                        prefetch_ahead_with::<S, N>(wp, self.ahead);
-                    }
-                    for blk in 0..1 + usize::from(pair) {
-                        // SAFETY: block b + blk < blocks, so its 32 bytes lie inside row i.
-                        let c = planes(wp.add(blk * BLOCK_BYTES));
-                        for j in 0..T {
-                            // SAFETY: each token row holds padded_cols = 4·row_bytes activations.
-                            let ap = toks[j].as_ptr().add((b + blk) * BLOCK_WEIGHTS);
-                            acc[i][j] = block_dot(acc[i][j], &c, ap);
-                        }
-                    }
-                }
-                b += if pair { 2 } else { 1 };
+            while b + 2 <= units.end {
+                self.add_blocks::<R, T, 2>(&rows, &toks, b, &mut acc);
+                b += 2;
+            }
+            if b < units.end {
+                self.add_blocks::<R, T, 1>(&rows, &toks, b, &mut acc);
             }
             for i in 0..R {
                 for j in 0..T {
@@ -129,39 +118,87 @@ impl<const S: i32, const N: bool> AvxVnniTiles<'_, '_, S, N> {
     ) {
         // SAFETY: this function's contract.
         unsafe {
-            let (mut ones, mut fours) = ([_mm256_setzero_si256(); R], [_mm256_setzero_si256(); R]);
+            let mut acc = ([_mm256_setzero_si256(); R], [_mm256_setzero_si256(); R]);
             let mut b = units.start;
-            while b < units.end {
-                let pair = b + 2 <= units.end;
-                for i in 0..R {
-                    let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
-                    if pair {
-                        prefetch_ahead_with::<S, N>(wp, self.ahead);
-                    }
-                    for blk in 0..1 + usize::from(pair) {
-                        // SAFETY: block b + blk < blocks, so its 32 bytes lie inside row i; the
-                        // token row holds padded_cols = 4·row_bytes activations.
-                        let wv = _mm256_loadu_si256(wp.add(blk * BLOCK_BYTES) as *const __m256i);
-                        let ap = tok.as_ptr().add((b + blk) * BLOCK_WEIGHTS) as *const __m256i;
-                        let (m3, m12) = (_mm256_set1_epi8(3), _mm256_set1_epi8(12));
-                        let hi = _mm256_srli_epi16::<4>(wv);
-                        // Loads written out, not a closure: a closure would compile without
-                        // this function's target features, each intrinsic in it a call.
-                        let (a0, a1) = (_mm256_loadu_si256(ap), _mm256_loadu_si256(ap.add(1)));
-                        let (a2, a3) =
-                            (_mm256_loadu_si256(ap.add(2)), _mm256_loadu_si256(ap.add(3)));
-                        ones[i] = _mm256_dpbusd_avx_epi32(ones[i], _mm256_and_si256(wv, m3), a3);
-                        ones[i] = _mm256_dpbusd_avx_epi32(ones[i], _mm256_and_si256(hi, m3), a1);
-                        fours[i] = _mm256_dpbusd_avx_epi32(fours[i], _mm256_and_si256(wv, m12), a2);
-                        fours[i] = _mm256_dpbusd_avx_epi32(fours[i], _mm256_and_si256(hi, m12), a0);
-                    }
-                }
-                b += if pair { 2 } else { 1 };
+            while b + 2 <= units.end {
+                self.decode_blocks::<R, 2>(rows, tok, b, &mut acc);
+                b += 2;
             }
+            if b < units.end {
+                self.decode_blocks::<R, 1>(rows, tok, b, &mut acc);
+            }
+            let (ones, fours) = acc;
             for i in 0..R {
                 // Every product in `fours` has a factor 4, so the shift divides exactly.
                 let sum = _mm256_add_epi32(ones[i], _mm256_srai_epi32::<2>(fours[i]));
                 out[(r + i) * self.tokens + token] += hsum_epi32(sum);
+            }
+        }
+    }
+
+    /// Adds blocks `b..b + B` (B = 1 or 2: at most one 64-byte line) of the tile's rows, one
+    /// prefetch a row.
+    ///
+    /// # Safety
+    /// As [`TileKernel::add_tile`], inlined into it; blocks `b..b + B` lie in every row.
+    #[inline(always)]
+    unsafe fn add_blocks<const R: usize, const T: usize, const B: usize>(
+        &self,
+        rows: &[&[u8]; R],
+        toks: &[&[i8]; T],
+        b: usize,
+        acc: &mut [[__m256i; T]; R],
+    ) {
+        // SAFETY: this function's contract: B blocks of 32 bytes from wp lie inside row i, and
+        // each token row holds padded_cols = 4·row_bytes activations.
+        unsafe {
+            for (row, acc_i) in rows.iter().zip(acc.iter_mut()) {
+                let wp = row.as_ptr().add(b * BLOCK_BYTES);
+                prefetch_ahead_with::<S, N>(wp, self.ahead);
+                for k in 0..B {
+                    let c = planes(wp.add(k * BLOCK_BYTES));
+                    for (a, tok) in acc_i.iter_mut().zip(toks) {
+                        *a = block_dot(*a, &c, tok.as_ptr().add((b + k) * BLOCK_WEIGHTS));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The decode tile's blocks `b..b + B` (B = 1 or 2) of every row: the planes masked with one
+    /// shift a block (see the module docs) into `acc.0` (planes 3 and 1) and `acc.1` (4 × planes
+    /// 2 and 0).
+    ///
+    /// # Safety
+    /// As [`TileKernel::add_tile`], inlined into it; blocks `b..b + B` lie in every row.
+    #[inline(always)]
+    unsafe fn decode_blocks<const R: usize, const B: usize>(
+        &self,
+        rows: &[&[u8]; R],
+        tok: &[i8],
+        b: usize,
+        (ones, fours): &mut ([__m256i; R], [__m256i; R]),
+    ) {
+        // SAFETY: this function's contract: B blocks of 32 bytes from wp lie inside row i; the
+        // token row holds padded_cols = 4·row_bytes activations.
+        unsafe {
+            let (m3, m12) = (_mm256_set1_epi8(3), _mm256_set1_epi8(12));
+            for i in 0..R {
+                let wp = rows[i].as_ptr().add(b * BLOCK_BYTES);
+                prefetch_ahead_with::<S, N>(wp, self.ahead);
+                for k in 0..B {
+                    let wv = _mm256_loadu_si256(wp.add(k * BLOCK_BYTES) as *const __m256i);
+                    let ap = tok.as_ptr().add((b + k) * BLOCK_WEIGHTS) as *const __m256i;
+                    let hi = _mm256_srli_epi16::<4>(wv);
+                    // Loads written out, not a closure: a closure would compile without the
+                    // entry point's target features, each intrinsic in it a call.
+                    let (a0, a1) = (_mm256_loadu_si256(ap), _mm256_loadu_si256(ap.add(1)));
+                    let (a2, a3) = (_mm256_loadu_si256(ap.add(2)), _mm256_loadu_si256(ap.add(3)));
+                    ones[i] = _mm256_dpbusd_avx_epi32(ones[i], _mm256_and_si256(wv, m3), a3);
+                    ones[i] = _mm256_dpbusd_avx_epi32(ones[i], _mm256_and_si256(hi, m3), a1);
+                    fours[i] = _mm256_dpbusd_avx_epi32(fours[i], _mm256_and_si256(wv, m12), a2);
+                    fours[i] = _mm256_dpbusd_avx_epi32(fours[i], _mm256_and_si256(hi, m12), a0);
+                }
             }
         }
     }

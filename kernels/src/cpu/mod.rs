@@ -34,6 +34,8 @@ mod hsum16_avx2;
 #[cfg(target_arch = "x86_64")]
 mod hsum16_avx512;
 #[cfg(target_arch = "x86_64")]
+mod hsum8_avx;
+#[cfg(target_arch = "x86_64")]
 pub mod i2s_amx;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_avx2;

@@ -13,6 +13,7 @@
 
 use std::arch::x86_64::*;
 
+use super::hsum8_avx::hsum8;
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
 use super::q6_k_quantized_x::{QuantizedX, D_AT, SCALES_AT, SUB_BLOCK};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
@@ -175,19 +176,5 @@ unsafe fn pair_scales(scales: __m256, k: usize) -> __m256 {
     unsafe {
         let (lo, hi) = (2 * k as i32, 2 * k as i32 + 1);
         _mm256_permutevar8x32_ps(scales, _mm256_setr_epi32(lo, lo, lo, lo, hi, hi, hi, hi))
-    }
-}
-
-/// Σ of the eight lanes.
-///
-/// # Safety
-/// AVX (inlined into [`dot`]).
-#[inline(always)]
-unsafe fn hsum8(v: __m256) -> f32 {
-    // SAFETY: this function's contract.
-    unsafe {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
     }
 }

@@ -8,6 +8,7 @@
 
 use std::arch::x86_64::*;
 
+use super::hsum8_avx::hsum8;
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
 use crate::format::ggml_blocks::{Q8_0_BLOCK_BYTES, QK8_0};
 
@@ -46,10 +47,7 @@ unsafe fn dot_with<const S: i32, const N: bool>(w: &[u8], x: &[f32], ahead: usiz
             let (s, d) = block::<S, N>(w, x, b, ahead);
             even = _mm256_fmadd_ps(s, d, even);
         }
-        let v = _mm256_add_ps(even, odd);
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        hsum8(_mm256_add_ps(even, odd))
     }
 }
 
