@@ -1,15 +1,15 @@
 //! I2_S dot products with AVX2: `vpmaddubsw` multiplies unsigned codes by signed int8 activations.
 //!
-//! One 32-byte block holds 128 weights as four 2-bit planes; plane g (shift 6−2g) holds weights
-//! 32g..32g+32, which line up with 32 consecutive activations, so activations stay in natural order.
-//! Each `vpmaddubsw` pair sum is at most 2·2·128 = 512 in magnitude; four planes add to ≤ 2048,
-//! far below i16 saturation, before `vpmaddwd` widens to i32.
+//! The tile walk and block layout are `i2s_tiles256`'s. Each `vpmaddubsw` pair sum is at
+//! most 2·2·128 = 512 in magnitude; four planes add to ≤ 2048, far below i16 saturation, before
+//! `vpmaddwd` widens to i32.
 
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::prefetch::{prefetch_ahead_with, with_prefetch_hint};
-use super::tile::{drive, TileKernel, TileParams};
+use super::i2s_tiles256::{self, BlockDot256};
+use super::prefetch::prefetch_ahead_with;
+use super::tile::TileParams;
 use crate::activation::QuantizedActivations;
 use crate::format::i2s::{I2sMatrixRef, BLOCK_BYTES, BLOCK_WEIGHTS};
 
@@ -25,104 +25,86 @@ pub unsafe fn dot_codes(
     tile: TileParams,
     out: &mut [i32],
 ) {
-    with_prefetch_hint!(tile.prefetch_hint, S, N => {
-        let k = Avx2Tiles::<S, N> {
-            w,
-            row0: rows.start,
-            acts,
-            tokens: acts.tokens(),
-            ahead: tile.prefetch_bytes,
-        };
-        // SAFETY: this function's contract: AVX2 is present and the shapes agree.
-        unsafe { drive(&k, rows.len(), acts.tokens(), tile, out) }
-    })
+    // SAFETY: this function's contract: AVX2 is present and the shapes agree.
+    unsafe { i2s_tiles256::dot_codes::<Avx2>(w, rows, acts, tile, out) }
 }
 
-/// The AVX2 tile over natural-order activations, prefetching `ahead` bytes with the hint's
-/// consts `S` and `N` (see `prefetch_ahead_with`).
-struct Avx2Tiles<'a, 'w, const S: i32, const N: bool> {
-    w: &'a I2sMatrixRef<'w>,
-    row0: usize,
-    acts: &'a QuantizedActivations,
-    tokens: usize,
-    ahead: usize,
-}
+/// The AVX2 step: the blocks' i16 sums of a row and token added before one widening to i32.
+struct Avx2;
 
-impl<const S: i32, const N: bool> TileKernel for Avx2Tiles<'_, '_, S, N> {
-    fn units(&self) -> usize {
-        self.w.row_bytes() / BLOCK_BYTES
-    }
-
-    fn unit_weights(&self) -> usize {
-        BLOCK_WEIGHTS
-    }
-
-    #[inline(always)]
-    unsafe fn add_tile<const R: usize, const T: usize>(
-        &self,
-        r: usize,
-        token: usize,
-        units: Range<usize>,
-        out: &mut [i32],
-    ) {
-        // SAFETY: this function's contract: AVX2 is present (the caller is the `avx2` entry
-        // point, into which this is inlined) and the tile lies inside the operands.
-        unsafe {
-            let rows: [&[u8]; R] = std::array::from_fn(|i| self.w.row(self.row0 + r + i));
-            let toks: [&[i8]; T] = std::array::from_fn(|j| self.acts.token(token + j));
-            let mut acc = [[_mm256_setzero_si256(); T]; R];
-            // Two blocks (one 64-byte line of a row) a step; an odd last block alone.
-            let mut b = units.start;
-            while b + 2 <= units.end {
-                self.add_blocks::<R, T, 2>(&rows, &toks, b, &mut acc);
-                b += 2;
-            }
-            if b < units.end {
-                self.add_blocks::<R, T, 1>(&rows, &toks, b, &mut acc);
-            }
-            for i in 0..R {
-                for j in 0..T {
-                    out[(r + i) * self.tokens + token + j] += hsum_epi32(acc[i][j]);
-                }
-            }
-        }
-    }
-}
-
-impl<const S: i32, const N: bool> Avx2Tiles<'_, '_, S, N> {
-    /// Adds blocks `b..b + B` (B = 1 or 2: at most one 64-byte line) of the tile's rows: one
-    /// prefetch a row, and the blocks' i16 sums added before one widening to i32 (|sum| ≤
+impl BlockDot256 for Avx2 {
+    /// One prefetch a row, and the blocks' i16 sums added before one widening to i32 (|sum| ≤
     /// 2 blocks · 4 planes · 2 · 3 · 128 = 6144, far from i16's limit, for any code).
-    ///
-    /// # Safety
-    /// As [`TileKernel::add_tile`], inlined into it; blocks `b..b + B` lie in every row.
     #[inline(always)]
-    unsafe fn add_blocks<const R: usize, const T: usize, const B: usize>(
-        &self,
+    unsafe fn add_blocks<
+        const S: i32,
+        const N: bool,
+        const R: usize,
+        const T: usize,
+        const B: usize,
+    >(
         rows: &[&[u8]; R],
         toks: &[&[i8]; T],
         b: usize,
+        ahead: usize,
         acc: &mut [[__m256i; T]; R],
     ) {
-        // SAFETY: this function's contract: B blocks of 32 bytes from wp lie inside row i, and
-        // each token row holds padded_cols = 4·row_bytes activations.
-        unsafe {
-            for (row, acc_i) in rows.iter().zip(acc.iter_mut()) {
-                let wp = row.as_ptr().add(b * BLOCK_BYTES);
-                prefetch_ahead_with::<S, N>(wp, self.ahead);
-                let mut c = [[_mm256_setzero_si256(); 4]; B];
-                for (k, ck) in c.iter_mut().enumerate() {
-                    *ck = planes(wp.add(k * BLOCK_BYTES));
-                }
-                for (a, tok) in acc_i.iter_mut().zip(toks) {
-                    let ap = tok.as_ptr().add(b * BLOCK_WEIGHTS);
-                    let mut s = block_sum(&c[0], ap);
-                    for (k, ck) in c.iter().enumerate().skip(1) {
-                        s = _mm256_add_epi16(s, block_sum(ck, ap.add(k * BLOCK_WEIGHTS)));
-                    }
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(s, ones()));
-                }
+        for (row, acc_i) in rows.iter().zip(acc.iter_mut()) {
+            // SAFETY: the trait's contract (inlined into the `avx2` entry point).
+            unsafe { row_blocks::<S, N, T, B>(row, toks, b, ahead, acc_i) }
+        }
+    }
+
+    /// As a tile of one token: `acc[i][1]` stays zero.
+    #[inline(always)]
+    unsafe fn decode_blocks<const S: i32, const N: bool, const R: usize, const B: usize>(
+        rows: &[&[u8]; R],
+        tok: &[i8],
+        b: usize,
+        ahead: usize,
+        acc: &mut [[__m256i; 2]; R],
+    ) {
+        for (row, acc_i) in rows.iter().zip(acc.iter_mut()) {
+            let one = std::array::from_mut(&mut acc_i[0]);
+            // SAFETY: the trait's contract (inlined into the `avx2` entry point).
+            unsafe { row_blocks::<S, N, 1, B>(row, &[tok], b, ahead, one) }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn decode_sum(acc: [__m256i; 2]) -> __m256i {
+        acc[0]
+    }
+}
+
+/// Adds blocks `b..b + B` of one row × `toks` to `acc`, prefetching the row `ahead` bytes on.
+///
+/// # Safety
+/// The CPU must support AVX2; B blocks of 32 bytes from block `b` lie inside `row`, and each
+/// token row holds padded_cols = 4·row_bytes activations.
+#[inline(always)]
+unsafe fn row_blocks<const S: i32, const N: bool, const T: usize, const B: usize>(
+    row: &[u8],
+    toks: &[&[i8]; T],
+    b: usize,
+    ahead: usize,
+    acc: &mut [__m256i; T],
+) {
+    // SAFETY: this function's contract.
+    unsafe {
+        let wp = row.as_ptr().add(b * BLOCK_BYTES);
+        prefetch_ahead_with::<S, N>(wp, ahead);
+        let mut c = [[_mm256_setzero_si256(); 4]; B];
+        for (k, ck) in c.iter_mut().enumerate() {
+            *ck = planes(wp.add(k * BLOCK_BYTES));
+        }
+        for (a, tok) in acc.iter_mut().zip(toks) {
+            let ap = tok.as_ptr().add(b * BLOCK_WEIGHTS);
+            let mut s = block_sum(&c[0], ap);
+            for (k, ck) in c.iter().enumerate().skip(1) {
+                s = _mm256_add_epi16(s, block_sum(ck, ap.add(k * BLOCK_WEIGHTS)));
             }
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(s, ones()));
         }
     }
 }

@@ -46,6 +46,8 @@ pub mod i2s_avxvnni;
 #[cfg(target_arch = "x86_64")]
 pub mod i2s_lanes_avx512;
 #[cfg(target_arch = "x86_64")]
+mod i2s_tiles256;
+#[cfg(target_arch = "x86_64")]
 pub mod i2s_trits_avx512;
 #[cfg(target_arch = "x86_64")]
 mod kv_row_prefetch;
