@@ -55,7 +55,12 @@ impl BlockDot256 for Avx2 {
         }
     }
 
-    /// As a tile of one token: `acc[i][1]` stays zero.
+    /// The planes masked with one shift a block, as the AVX-VNNI decode does: `wv & 3` and
+    /// `(wv >> 4) & 3` are planes 3 and 1, `wv & 12` and `(wv >> 4) & 12` are 4 × planes 2 and
+    /// 0. Their i16 pair sums go to two sums (≤ 4 · 2 · 3 · 128 = 3072 and ≤ 4 · 2 · 12 · 128 =
+    /// 12288 over two blocks, for any code); the second is a multiple of 4, so one shift
+    /// divides it exactly before the one widening to i32 into `acc[i][0]` (`acc[i][1]` stays
+    /// zero). Three vector instructions fewer a line than `row_blocks`' planes.
     #[inline(always)]
     unsafe fn decode_blocks<const S: i32, const N: bool, const R: usize, const B: usize>(
         rows: &[&[u8]; R],
@@ -64,10 +69,36 @@ impl BlockDot256 for Avx2 {
         ahead: usize,
         acc: &mut [[__m256i; 2]; R],
     ) {
-        for (row, acc_i) in rows.iter().zip(acc.iter_mut()) {
-            let one = std::array::from_mut(&mut acc_i[0]);
-            // SAFETY: the trait's contract (inlined into the `avx2` entry point).
-            unsafe { row_blocks::<S, N, 1, B>(row, &[tok], b, ahead, one) }
+        // SAFETY: the trait's contract: B blocks of 32 bytes from wp lie inside each row; the
+        // token row holds padded_cols = 4·row_bytes activations.
+        unsafe {
+            let (m3, m12) = (_mm256_set1_epi8(3), _mm256_set1_epi8(12));
+            for (row, [acc_i, _]) in rows.iter().zip(acc.iter_mut()) {
+                let wp = row.as_ptr().add(b * BLOCK_BYTES);
+                prefetch_ahead_with::<S, N>(wp, ahead);
+                let (mut plain, mut fours) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                for k in 0..B {
+                    let wv = _mm256_loadu_si256(wp.add(k * BLOCK_BYTES) as *const __m256i);
+                    let ap = tok.as_ptr().add((b + k) * BLOCK_WEIGHTS) as *const __m256i;
+                    let hi = _mm256_srli_epi16::<4>(wv);
+                    // Written out, not a closure: a closure would compile without the entry
+                    // point's target features, each intrinsic in it a call.
+                    let (a0, a1) = (_mm256_loadu_si256(ap), _mm256_loadu_si256(ap.add(1)));
+                    let (a2, a3) = (_mm256_loadu_si256(ap.add(2)), _mm256_loadu_si256(ap.add(3)));
+                    let o = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(_mm256_and_si256(wv, m3), a3),
+                        _mm256_maddubs_epi16(_mm256_and_si256(hi, m3), a1),
+                    );
+                    let f = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(_mm256_and_si256(wv, m12), a2),
+                        _mm256_maddubs_epi16(_mm256_and_si256(hi, m12), a0),
+                    );
+                    plain = _mm256_add_epi16(plain, o);
+                    fours = _mm256_add_epi16(fours, f);
+                }
+                let s = _mm256_add_epi16(plain, _mm256_srai_epi16::<2>(fours));
+                *acc_i = _mm256_add_epi32(*acc_i, _mm256_madd_epi16(s, ones()));
+            }
         }
     }
 
