@@ -14,8 +14,9 @@
 //! FMA, prefetching the row stream ahead as the I2_S kernels do. Summation order differs from the
 //! reference (ggml's dequantisation, then an f64 sum), so results are compared with a bound
 //! relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]). The Q6_K
-//! kernels multiply in integers on x rounded to 15 bits per 256-value block; their bound adds the
-//! largest effect of that rounding ([`activation_rounding_bound`]).
+//! kernels and the Q8_0 VNNI one (rows of whole 256-value blocks) multiply in integers on x
+//! rounded to 15 bits per 256-value block; their bound adds the largest effect of that rounding
+//! ([`activation_rounding_bound`]).
 
 use crate::cpu::line_aligned::LineAligned;
 pub use crate::cpu::prefetch::Prefetch;
@@ -38,6 +39,7 @@ enum Path {
     F16Avx512,
     F16Avx2,
     Q8_0Avx512,
+    Q8_0Avx512Vnni,
     Q8_0Avx2,
     Q6KAvx2,
     Q6KAvx512VnniGfni,
@@ -60,6 +62,7 @@ impl Path {
             EmbeddingFormat::F16 if avx512 => Path::F16Avx512,
             #[cfg(target_arch = "x86_64")]
             EmbeddingFormat::F16 if avx2 => Path::F16Avx2,
+            EmbeddingFormat::Q8_0 if avx512 && isa == Isa::Avx512Vnni => Path::Q8_0Avx512Vnni,
             EmbeddingFormat::Q8_0 if avx512 => Path::Q8_0Avx512,
             EmbeddingFormat::Q6K if avx512 && isa == Isa::Avx512Vnni && has_gfni() => {
                 Path::Q6KAvx512VnniGfni
@@ -74,12 +77,27 @@ impl Path {
         }
     }
 
-    /// Whether the path reads x quantised to int8 parts (`PreparedX::Q6K`): the Q6_K kernels.
+    /// The path for rows of `cols` values: the Q8_0 VNNI kernel reads x in 256-value blocks,
+    /// so other widths take the f32 AVX-512 kernel.
+    fn for_cols(self, cols: usize) -> Self {
+        if self == Path::Q8_0Avx512Vnni && !cols.is_multiple_of(256) {
+            Path::Q8_0Avx512
+        } else {
+            self
+        }
+    }
+
+    /// Whether the path reads x quantised to int8 parts (`PreparedX::Quantized`): the Q6_K
+    /// kernels and the Q8_0 VNNI one.
     #[cfg(target_arch = "x86_64")]
     fn reads_quantized_x(self) -> bool {
         matches!(
             self,
-            Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni | Path::Q6KAvx2
+            Path::Q6KAvx512
+                | Path::Q6KAvx512Vnni
+                | Path::Q6KAvx512VnniGfni
+                | Path::Q6KAvx2
+                | Path::Q8_0Avx512Vnni
         )
     }
 
@@ -88,6 +106,7 @@ impl Path {
             (Path::F16Avx512, _) => "f16_gemv_avx512",
             (Path::F16Avx2, _) => "f16_gemv_avx2",
             (Path::Q8_0Avx512, _) => "q8_0_gemv_avx512",
+            (Path::Q8_0Avx512Vnni, _) => "q8_0_gemv_avx512vnni",
             (Path::Q8_0Avx2, _) => "q8_0_gemv_avx2",
             (Path::Q6KAvx2, _) => "q6_k_gemv_avx2",
             (Path::Q6KAvx512VnniGfni, _) => "q6_k_gemv_avx512vnni_gfni",
@@ -142,7 +161,9 @@ pub fn reads_packed_f16_in_registers(isa: Isa) -> bool {
 /// Kernel id of the lm_head GEMV run for an ISA over `w`.
 pub fn kernel_id_of(isa: Isa, w: &EmbeddingRows<'_>) -> &'static str {
     match w {
-        EmbeddingRows::Stored { format, .. } => kernel_id(isa, *format),
+        EmbeddingRows::Stored { format, cols, .. } => {
+            Path::for_call(isa, *format).for_cols(*cols).id(*format)
+        }
         EmbeddingRows::PackedF16 { .. } => PackedPath::for_call(isa).id(),
         EmbeddingRows::RegroupedQ6K { .. } => match Path::for_call(isa, EmbeddingFormat::Q6K) {
             Path::Q6KAvx512VnniGfni => "q6_k_gemv_regrouped_avx512vnni_gfni",
@@ -199,7 +220,7 @@ fn gemv_regrouped(
         path,
         Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni
     )
-    .then(|| super::q6_k_quantized_x::QuantizedX::new_regrouped(x));
+    .then(|| super::quantized_x::QuantizedX::new_regrouped(x));
     // Without x86-64 every row goes through the reference; the ISA and prefetch go unused.
     #[cfg(not(target_arch = "x86_64"))]
     let (quantized, _) = (None::<std::convert::Infallible>, (isa, prefetch));
@@ -229,7 +250,7 @@ fn gemv_regrouped(
 fn q6_k_dot<R: super::q6_k_avx512::BlockOrder>(
     path: Path,
     row: &[u8],
-    x: &super::q6_k_quantized_x::QuantizedX,
+    x: &super::quantized_x::QuantizedX,
     prefetch: Prefetch,
 ) -> f32 {
     use super::q6_k_avx512 as k;
@@ -329,17 +350,20 @@ pub fn dot_reference(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f32 {
 
 /// The largest |Σ w_i·(x_i − x̂_i)| the kernel `kernel_id(isa, format)` can add by rounding x
 /// before multiplying: Σ over 256-value blocks of (block scale / 2)·Σ|w_i| for the Q6_K
-/// kernels, 0 for the kernels that multiply x as it is.
+/// kernels and the Q8_0 VNNI one, 0 for the kernels that multiply x as it is.
 pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
     #[cfg(target_arch = "x86_64")]
-    if Path::for_call(isa, format).reads_quantized_x() {
+    if Path::for_call(isa, format)
+        .for_cols(x.len())
+        .reads_quantized_x()
+    {
         let mut w = Vec::with_capacity(x.len());
         format.dequantize(row, &mut w);
         return w
             .chunks(256)
             .zip(x.chunks(256))
             .map(|(wb, xb)| {
-                let step = f64::from(super::q6_k_quantized_x::block_step(xb));
+                let step = f64::from(super::quantized_x::block_step(xb));
                 step / 2.0 * wb.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
             })
             .sum();
@@ -364,7 +388,7 @@ pub fn abs_dot(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
 enum PreparedX {
     Natural,
     #[cfg(target_arch = "x86_64")]
-    Q6K(super::q6_k_quantized_x::QuantizedX),
+    Quantized(super::quantized_x::QuantizedX),
 }
 
 impl PreparedX {
@@ -374,7 +398,7 @@ impl PreparedX {
         match path {
             #[cfg(target_arch = "x86_64")]
             p if p.reads_quantized_x() => {
-                PreparedX::Q6K(super::q6_k_quantized_x::QuantizedX::new(x))
+                PreparedX::Quantized(super::quantized_x::QuantizedX::new(x))
             }
             _ => PreparedX::Natural,
         }
@@ -400,18 +424,26 @@ fn dot(
         // x.len()/32 blocks.
         Path::Q8_0Avx512 => unsafe { super::q8_0_avx512::dot(row, x, prefetch) },
         #[cfg(target_arch = "x86_64")]
+        Path::Q8_0Avx512Vnni => match prepared {
+            // SAFETY: chosen only for the supported AVX-512 VNNI ISA with F16C and for a width
+            // of whole 256-value blocks (`Path::for_cols`); the row holds x.len()/32 blocks and
+            // x was quantised in natural order (`PreparedX::new`).
+            PreparedX::Quantized(xp) => unsafe { super::q8_0_avx512::dot_vnni(row, xp, prefetch) },
+            PreparedX::Natural => unreachable!("x is quantised for the Q8_0 VNNI path"),
+        },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: chosen only with AVX2, F16C and FMA detected; the row holds x.len()/32 blocks.
         Path::Q8_0Avx2 => unsafe { super::q8_0_avx2::dot(row, x, prefetch) },
         #[cfg(target_arch = "x86_64")]
         Path::Q6KAvx2 => match prepared {
             // SAFETY: chosen only with AVX2, F16C and FMA detected; the row holds x.len()/256
             // blocks in the file's order, and x was quantised for it (`PreparedX::new`).
-            PreparedX::Q6K(xp) => unsafe { super::q6_k_avx2::dot(row, xp, prefetch) },
+            PreparedX::Quantized(xp) => unsafe { super::q6_k_avx2::dot(row, xp, prefetch) },
             PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
         },
         #[cfg(target_arch = "x86_64")]
         Path::Q6KAvx512 | Path::Q6KAvx512Vnni | Path::Q6KAvx512VnniGfni => match prepared {
-            PreparedX::Q6K(xp) => {
+            PreparedX::Quantized(xp) => {
                 q6_k_dot::<super::q6_k_avx512::StoredOrder>(path, row, xp, prefetch)
             }
             PreparedX::Natural => unreachable!("x is quantised for the Q6_K path"),
@@ -456,8 +488,8 @@ pub fn gemv(
     x: &[f32],
     out: &mut [f32],
 ) {
-    let path = Path::for_call(isa, format);
     let cols = x.len();
+    let path = Path::for_call(isa, format).for_cols(cols);
     assert!(cols.is_multiple_of(format.block_weights()));
     let row_bytes = format.row_bytes(cols);
     assert!(w.len() >= out.len() * row_bytes);
@@ -504,6 +536,8 @@ mod tests {
         for format in EmbeddingFormat::ALL {
             for cols in [
                 256,
+                // One block past 256: the Q8_0 VNNI kernel's width falls back to the f32 one.
+                256 + format.block_weights(),
                 512,
                 2560,
                 256 + 16 * format.block_weights().min(16),

@@ -60,13 +60,13 @@ mod q6_k_avx2;
 #[cfg(target_arch = "x86_64")]
 mod q6_k_avx512;
 #[cfg(target_arch = "x86_64")]
-mod q6_k_quantized_x;
-#[cfg(target_arch = "x86_64")]
 mod q6_k_regrouped_avx512;
 #[cfg(target_arch = "x86_64")]
 mod q8_0_avx2;
 #[cfg(target_arch = "x86_64")]
 mod q8_0_avx512;
+#[cfg(target_arch = "x86_64")]
+mod quantized_x;
 
 pub use amx::amx_int8_usable;
 pub use isa::Isa;

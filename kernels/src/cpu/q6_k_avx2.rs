@@ -15,7 +15,7 @@ use std::arch::x86_64::*;
 
 use super::hsum8_avx::hsum8;
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
-use super::q6_k_quantized_x::{QuantizedX, D_AT, SCALES_AT, SUB_BLOCK};
+use super::quantized_x::{QuantizedX, D_AT, SCALES_AT, SUB_BLOCK};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
 
 /// Σ dequant(w)·x̂ over one row of Q6_K blocks in the file's order.

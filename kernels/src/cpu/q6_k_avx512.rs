@@ -23,8 +23,8 @@ use std::arch::x86_64::*;
 
 use super::byte_dot::{ByteDot, MaddBw, Vnni};
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
-use super::q6_k_quantized_x::QuantizedX;
-use super::q6_k_quantized_x::{D_AT, SCALES_AT, SUB_BLOCK};
+use super::quantized_x::QuantizedX;
+use super::quantized_x::{D_AT, SCALES_AT, SUB_BLOCK};
 use crate::format::ggml_blocks::{Q6_K_BLOCK_BYTES, QK_K};
 
 /// Values per 64-byte group of 6-bit values.

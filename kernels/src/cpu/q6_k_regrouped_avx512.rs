@@ -18,7 +18,7 @@ use std::arch::x86_64::*;
 use super::byte_dot::ByteDot;
 use super::q6_k_avx512::{BlockOrder, GROUP};
 #[cfg(doc)]
-use super::q6_k_quantized_x::QuantizedX;
+use super::quantized_x::QuantizedX;
 
 /// Blocks regrouped by `format::q6_k_regrouped`, x quantised by
 /// [`QuantizedX::new_regrouped`]: for the entry points of `q6_k_avx512.rs`.
@@ -73,7 +73,7 @@ impl BlockOrder for RegroupedOrder {
 #[cfg(test)]
 mod tests {
     use super::super::q6_k_avx512::{dot_bw, dot_vnni, dot_vnni_gfni, StoredOrder};
-    use super::super::q6_k_quantized_x::QuantizedX;
+    use super::super::quantized_x::QuantizedX;
     use super::*;
     use crate::cpu::Prefetch;
     use crate::format::embedding::EmbeddingFormat;

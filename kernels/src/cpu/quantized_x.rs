@@ -1,8 +1,10 @@
-//! x quantised for the Q6_K lm_head kernels (AVX-512 and AVX2): a 15-bit integer x̂ per
-//! 256-value block, split as x̂ = 128·h + l with h ∈ [−127, 127] and l ∈ [−64, 63], both int8, so
-//! the 6-bit values (0..63) multiply with h and with l as u8 × s8 byte products and
-//! 128·Σv·h + Σv·l = Σv·x̂ exactly. ggml's offset of 32 is not subtracted per value:
-//! Σ(v − 32)·x̂ = Σv·x̂ − 32·Σx̂, and Σx̂ per 16-value sub-block is computed here, once per x.
+//! x quantised for the Q6_K and Q8_0 lm_head kernels (AVX-512 and AVX2): a 15-bit integer x̂
+//! per 256-value block, split as x̂ = 128·h + l with h ∈ [−127, 127] and l ∈ [−64, 63], both
+//! int8, so unsigned weight bytes multiply with h and with l as u8 × s8 byte products and
+//! 128·Σv·h + Σv·l = Σv·x̂ exactly. The weights' offsets are not subtracted per value but through
+//! sums of x̂ computed here, once per x: Q6_K's 6-bit values (0..63) carry ggml's offset of 32,
+//! Σ(v − 32)·x̂ = Σv·x̂ − 32·Σx̂ per 16-value sub-block; Q8_0's int8 values are read as u = q + 128,
+//! Σq·x̂ = Σu·x̂ − 128·Σx̂ per four values (one i32 lane of `vpdpbusd`).
 
 use super::line_aligned::LineAligned;
 use crate::format::ggml_blocks::QK_K;
@@ -27,6 +29,9 @@ pub struct QuantizedX {
     pub(super) scales: Vec<f32>,
     /// 32·Σx̂ per 16-value sub-block (exact in f32: |32·Σx̂| ≤ 32·16·16319 < 2^24).
     pub(super) offsets: Vec<f32>,
+    /// −128·Σx̂ per four values in natural order, the Q8_0 kernel's correction of each i32
+    /// lane for its u = q + 128 (|·| ≤ 128·4·16319 < 2^23).
+    pub(super) lane_offsets: LineAligned<i32>,
     /// Whether each block's values are in the regrouped order (`format::q6_k_regrouped`).
     pub(super) regrouped: bool,
 }
@@ -48,6 +53,7 @@ impl QuantizedX {
         let mut low = vec![0i8; x.len()];
         let mut scales = Vec::with_capacity(x.len() / QK_K);
         let mut offsets = Vec::with_capacity(x.len() / SUB_BLOCK);
+        let mut lane_offsets = Vec::with_capacity(x.len() / 4);
         for (b, xb) in x.chunks_exact(QK_K).enumerate() {
             let (scale, q) = quantize_block(xb);
             scales.push(scale);
@@ -62,12 +68,14 @@ impl QuantizedX {
                 q.chunks_exact(SUB_BLOCK)
                     .map(|s| 32.0 * s.iter().sum::<i32>() as f32),
             );
+            lane_offsets.extend(q.chunks_exact(4).map(|l| -128 * l.iter().sum::<i32>()));
         }
         Self {
             high: LineAligned::copy_of(&high),
             low: LineAligned::copy_of(&low),
             scales,
             offsets,
+            lane_offsets: LineAligned::copy_of(&lane_offsets),
             regrouped,
         }
     }
