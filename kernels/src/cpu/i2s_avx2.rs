@@ -72,26 +72,21 @@ impl BlockDot256 for Avx2 {
         // SAFETY: the trait's contract: B blocks of 32 bytes from wp lie inside each row; the
         // token row holds padded_cols = 4·row_bytes activations.
         unsafe {
-            let (m3, m12) = (_mm256_set1_epi8(3), _mm256_set1_epi8(12));
             for (row, [acc_i, _]) in rows.iter().zip(acc.iter_mut()) {
                 let wp = row.as_ptr().add(b * BLOCK_BYTES);
                 prefetch_ahead_with::<S, N>(wp, ahead);
                 let (mut plain, mut fours) = (_mm256_setzero_si256(), _mm256_setzero_si256());
                 for k in 0..B {
-                    let wv = _mm256_loadu_si256(wp.add(k * BLOCK_BYTES) as *const __m256i);
-                    let ap = tok.as_ptr().add((b + k) * BLOCK_WEIGHTS) as *const __m256i;
-                    let hi = _mm256_srli_epi16::<4>(wv);
-                    // Written out, not a closure: a closure would compile without the entry
-                    // point's target features, each intrinsic in it a call.
-                    let (a0, a1) = (_mm256_loadu_si256(ap), _mm256_loadu_si256(ap.add(1)));
-                    let (a2, a3) = (_mm256_loadu_si256(ap.add(2)), _mm256_loadu_si256(ap.add(3)));
+                    let ap = tok.as_ptr().add((b + k) * BLOCK_WEIGHTS);
+                    let ([p3, p1, f2, f0], [a3, a1, a2, a0]) =
+                        one_shift_planes(wp.add(k * BLOCK_BYTES), ap);
                     let o = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(_mm256_and_si256(wv, m3), a3),
-                        _mm256_maddubs_epi16(_mm256_and_si256(hi, m3), a1),
+                        _mm256_maddubs_epi16(p3, a3),
+                        _mm256_maddubs_epi16(p1, a1),
                     );
                     let f = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(_mm256_and_si256(wv, m12), a2),
-                        _mm256_maddubs_epi16(_mm256_and_si256(hi, m12), a0),
+                        _mm256_maddubs_epi16(f2, a2),
+                        _mm256_maddubs_epi16(f0, a0),
                     );
                     plain = _mm256_add_epi16(plain, o);
                     fours = _mm256_add_epi16(fours, f);
@@ -157,6 +152,41 @@ pub(super) unsafe fn planes(wp: *const u8) -> [__m256i; 4] {
             _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask),
             _mm256_and_si256(wv, mask),
         ]
+    }
+}
+
+/// The decode tiles' planes of the 32-byte block at `wp`, masked with one shift: `wv & 3`,
+/// `(wv >> 4) & 3` (planes 3 and 1), `wv & 12` and `(wv >> 4) & 12` (4 × planes 2 and 0), with
+/// the 32-activation chunks at `ap` each multiplies, in the same order. Shared by the AVX2 and
+/// AVX-VNNI decode steps.
+///
+/// # Safety
+/// The CPU must support AVX2; 32 bytes at `wp` and 128 activations at `ap` are readable.
+#[inline(always)]
+pub(super) unsafe fn one_shift_planes(
+    wp: *const u8,
+    ap: *const i8,
+) -> ([__m256i; 4], [__m256i; 4]) {
+    // SAFETY: this function's contract (inlined into the AVX2 and AVX-VNNI entry points).
+    unsafe {
+        let (m3, m12) = (_mm256_set1_epi8(3), _mm256_set1_epi8(12));
+        let wv = _mm256_loadu_si256(wp as *const __m256i);
+        let hi = _mm256_srli_epi16::<4>(wv);
+        let ap = ap as *const __m256i;
+        (
+            [
+                _mm256_and_si256(wv, m3),
+                _mm256_and_si256(hi, m3),
+                _mm256_and_si256(wv, m12),
+                _mm256_and_si256(hi, m12),
+            ],
+            [
+                _mm256_loadu_si256(ap.add(3)),
+                _mm256_loadu_si256(ap.add(1)),
+                _mm256_loadu_si256(ap.add(2)),
+                _mm256_loadu_si256(ap),
+            ],
+        )
     }
 }
 

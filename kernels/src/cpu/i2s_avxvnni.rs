@@ -12,7 +12,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::i2s_avx2::planes;
+use super::i2s_avx2::{one_shift_planes, planes};
 use super::i2s_tiles256::{self, BlockDot256};
 use super::prefetch::prefetch_ahead_with;
 use super::tile::TileParams;
@@ -83,22 +83,17 @@ impl BlockDot256 for AvxVnni {
         // SAFETY: the trait's contract: B blocks of 32 bytes from wp lie inside row i; the
         // token row holds padded_cols = 4·row_bytes activations.
         unsafe {
-            let (m3, m12) = (_mm256_set1_epi8(3), _mm256_set1_epi8(12));
             for (row, [ones, fours]) in rows.iter().zip(acc.iter_mut()) {
                 let wp = row.as_ptr().add(b * BLOCK_BYTES);
                 prefetch_ahead_with::<S, N>(wp, ahead);
                 for k in 0..B {
-                    let wv = _mm256_loadu_si256(wp.add(k * BLOCK_BYTES) as *const __m256i);
-                    let ap = tok.as_ptr().add((b + k) * BLOCK_WEIGHTS) as *const __m256i;
-                    let hi = _mm256_srli_epi16::<4>(wv);
-                    // Loads written out, not a closure: a closure would compile without the
-                    // entry point's target features, each intrinsic in it a call.
-                    let (a0, a1) = (_mm256_loadu_si256(ap), _mm256_loadu_si256(ap.add(1)));
-                    let (a2, a3) = (_mm256_loadu_si256(ap.add(2)), _mm256_loadu_si256(ap.add(3)));
-                    *ones = _mm256_dpbusd_avx_epi32(*ones, _mm256_and_si256(wv, m3), a3);
-                    *ones = _mm256_dpbusd_avx_epi32(*ones, _mm256_and_si256(hi, m3), a1);
-                    *fours = _mm256_dpbusd_avx_epi32(*fours, _mm256_and_si256(wv, m12), a2);
-                    *fours = _mm256_dpbusd_avx_epi32(*fours, _mm256_and_si256(hi, m12), a0);
+                    let ap = tok.as_ptr().add((b + k) * BLOCK_WEIGHTS);
+                    let ([p3, p1, f2, f0], [a3, a1, a2, a0]) =
+                        one_shift_planes(wp.add(k * BLOCK_BYTES), ap);
+                    *ones = _mm256_dpbusd_avx_epi32(*ones, p3, a3);
+                    *ones = _mm256_dpbusd_avx_epi32(*ones, p1, a1);
+                    *fours = _mm256_dpbusd_avx_epi32(*fours, f2, a2);
+                    *fours = _mm256_dpbusd_avx_epi32(*fours, f0, a0);
                 }
             }
         }
