@@ -9,13 +9,13 @@
 //! back in the file's order and read by the reference.
 //!
 //! The rows stay in the file's bytes (memory-mapped); the SIMD paths (one file per format and ISA:
-//! `f16_avx2.rs`, `f16_avx512.rs`, `q8_0_avx2.rs`, `q8_0_avx512.rs`, `q6_k_avx2.rs`,
-//! `q6_k_avx512.rs`, dispatched here once per call) dequantise in registers and accumulate with
-//! FMA, prefetching the row stream ahead as the I2_S kernels do. Summation order differs from the
-//! reference (ggml's dequantisation, then an f64 sum), so results are compared with a bound
-//! relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]). The Q6_K
-//! kernels and the Q8_0 VNNI one (rows of whole 256-value blocks) multiply in integers on x
-//! rounded to 15 bits per 256-value block; their bound adds the largest effect of that rounding
+//! `f16_avx2.rs`, `f16_avx512.rs`, `q8_0_avx2.rs`, `q8_0_avx512.rs`, `q8_0_avxvnni.rs`,
+//! `q6_k_avx2.rs`, `q6_k_avx512.rs`, dispatched here once per call) dequantise in registers and
+//! accumulate with FMA, prefetching the row stream ahead as the I2_S kernels do. Summation order
+//! differs from the reference (ggml's dequantisation, then an f64 sum), so results are compared
+//! with a bound relative to Σ|w·x| ([`LM_HEAD_REL_TOL`]). The Q6_K kernels and the Q8_0 VNNI
+//! ones (rows of whole 256-value blocks) multiply in integers on x rounded to 15 bits per
+//! 256-value block; their bound adds the largest effect of that rounding
 //! ([`activation_rounding_bound`]).
 
 use crate::cpu::line_aligned::LineAligned;
@@ -40,6 +40,7 @@ enum Path {
     F16Avx2,
     Q8_0Avx512,
     Q8_0Avx512Vnni,
+    Q8_0AvxVnni,
     Q8_0Avx2,
     Q6KAvx2,
     Q6KAvx512VnniGfni,
@@ -70,6 +71,8 @@ impl Path {
             EmbeddingFormat::Q6K if avx512 && isa == Isa::Avx512Vnni => Path::Q6KAvx512Vnni,
             EmbeddingFormat::Q6K if avx512 => Path::Q6KAvx512,
             #[cfg(target_arch = "x86_64")]
+            EmbeddingFormat::Q8_0 if avx2 && isa == Isa::AvxVnni => Path::Q8_0AvxVnni,
+            #[cfg(target_arch = "x86_64")]
             EmbeddingFormat::Q8_0 if avx2 => Path::Q8_0Avx2,
             #[cfg(target_arch = "x86_64")]
             EmbeddingFormat::Q6K if avx2 => Path::Q6KAvx2,
@@ -77,18 +80,18 @@ impl Path {
         }
     }
 
-    /// The path for rows of `cols` values: the Q8_0 VNNI kernel reads x in 256-value blocks,
-    /// so other widths take the f32 AVX-512 kernel.
+    /// The path for rows of `cols` values: the Q8_0 VNNI kernels read x in 256-value blocks,
+    /// so other widths take the f32 kernel of the same width.
     fn for_cols(self, cols: usize) -> Self {
-        if self == Path::Q8_0Avx512Vnni && !cols.is_multiple_of(256) {
-            Path::Q8_0Avx512
-        } else {
-            self
+        match self {
+            Path::Q8_0Avx512Vnni if !cols.is_multiple_of(256) => Path::Q8_0Avx512,
+            Path::Q8_0AvxVnni if !cols.is_multiple_of(256) => Path::Q8_0Avx2,
+            _ => self,
         }
     }
 
     /// Whether the path reads x quantised to int8 parts (`PreparedX::Quantized`): the Q6_K
-    /// kernels and the Q8_0 VNNI one.
+    /// kernels and the Q8_0 VNNI ones.
     #[cfg(target_arch = "x86_64")]
     fn reads_quantized_x(self) -> bool {
         matches!(
@@ -98,6 +101,7 @@ impl Path {
                 | Path::Q6KAvx512VnniGfni
                 | Path::Q6KAvx2
                 | Path::Q8_0Avx512Vnni
+                | Path::Q8_0AvxVnni
         )
     }
 
@@ -107,6 +111,7 @@ impl Path {
             (Path::F16Avx2, _) => "f16_gemv_avx2",
             (Path::Q8_0Avx512, _) => "q8_0_gemv_avx512",
             (Path::Q8_0Avx512Vnni, _) => "q8_0_gemv_avx512vnni",
+            (Path::Q8_0AvxVnni, _) => "q8_0_gemv_avxvnni",
             (Path::Q8_0Avx2, _) => "q8_0_gemv_avx2",
             (Path::Q6KAvx2, _) => "q6_k_gemv_avx2",
             (Path::Q6KAvx512VnniGfni, _) => "q6_k_gemv_avx512vnni_gfni",
@@ -350,7 +355,7 @@ pub fn dot_reference(format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f32 {
 
 /// The largest |Σ w_i·(x_i − x̂_i)| the kernel `kernel_id(isa, format)` can add by rounding x
 /// before multiplying: Σ over 256-value blocks of (block scale / 2)·Σ|w_i| for the Q6_K
-/// kernels and the Q8_0 VNNI one, 0 for the kernels that multiply x as it is.
+/// kernels and the Q8_0 VNNI ones, 0 for the kernels that multiply x as it is.
 pub fn activation_rounding_bound(isa: Isa, format: EmbeddingFormat, row: &[u8], x: &[f32]) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if Path::for_call(isa, format)
@@ -429,6 +434,14 @@ fn dot(
             // of whole 256-value blocks (`Path::for_cols`); the row holds x.len()/32 blocks and
             // x was quantised in natural order (`PreparedX::new`).
             PreparedX::Quantized(xp) => unsafe { super::q8_0_avx512::dot_vnni(row, xp, prefetch) },
+            PreparedX::Natural => unreachable!("x is quantised for the Q8_0 VNNI path"),
+        },
+        #[cfg(target_arch = "x86_64")]
+        Path::Q8_0AvxVnni => match prepared {
+            // SAFETY: chosen only for the supported AVX-VNNI ISA with F16C and FMA and for a width
+            // of whole 256-value blocks (`Path::for_cols`); the row holds x.len()/32 blocks and
+            // x was quantised in natural order (`PreparedX::new`).
+            PreparedX::Quantized(xp) => unsafe { super::q8_0_avxvnni::dot(row, xp, prefetch) },
             PreparedX::Natural => unreachable!("x is quantised for the Q8_0 VNNI path"),
         },
         #[cfg(target_arch = "x86_64")]

@@ -66,6 +66,8 @@ mod q8_0_avx2;
 #[cfg(target_arch = "x86_64")]
 mod q8_0_avx512;
 #[cfg(target_arch = "x86_64")]
+mod q8_0_avxvnni;
+#[cfg(target_arch = "x86_64")]
 mod quantized_x;
 
 pub use amx::amx_int8_usable;
