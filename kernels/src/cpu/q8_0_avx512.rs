@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
-use super::quantized_x::QuantizedX;
+use super::quantized_x::{Q8_0Parts, QuantizedX};
 use crate::format::ggml_blocks::{Q8_0_BLOCK_BYTES, QK8_0, QK_K};
 
 /// Σ dequant(w)·x over one row of Q8_0 blocks.
@@ -125,17 +125,13 @@ unsafe fn dot_vnni_with<const S: i32, const N: bool>(
 ) -> f32 {
     let n = x.len();
     let blocks = n / QK8_0;
-    assert!(n.is_multiple_of(QK_K) && !x.regrouped);
+    assert!(n.is_multiple_of(QK_K));
     assert!(w.len() >= blocks * Q8_0_BLOCK_BYTES);
     // SAFETY: AVX-512F/BW/VNNI and F16C by the caller; pair b reads bytes b·34..b·34+68 of `w`,
     // values b·32..b·32+64 of x's parts and lane offsets b·8..b·8+16, in bounds by the
     // assertions above (blocks come in whole 256-value groups, so pairs never split).
     unsafe {
-        let parts = (
-            x.high.as_slice().as_ptr(),
-            x.low.as_slice().as_ptr(),
-            x.lane_offsets.as_slice().as_ptr(),
-        );
+        let parts = x.q8_0_parts();
         let mut total = _mm512_setzero_ps();
         for (g, &scale) in x.scales.iter().enumerate() {
             let mut acc = _mm512_setzero_ps();
@@ -159,7 +155,7 @@ unsafe fn dot_vnni_with<const S: i32, const N: bool>(
 #[inline(always)]
 unsafe fn block_pair<const S: i32, const N: bool>(
     w: &[u8],
-    (high, low, lane_offsets): (*const i8, *const i8, *const i32),
+    (high, low, lane_offsets): Q8_0Parts,
     b: usize,
     ahead: usize,
 ) -> (__m512i, __m512) {

@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 
 use super::hsum8_avx::hsum8;
 use super::prefetch::{prefetch_ahead_with, with_prefetch_hint, Prefetch};
-use super::quantized_x::QuantizedX;
+use super::quantized_x::{Q8_0Parts, QuantizedX};
 use crate::format::ggml_blocks::{Q8_0_BLOCK_BYTES, QK8_0, QK_K};
 
 /// Σ dequant(w)·x̂ over one row of Q8_0 blocks.
@@ -33,17 +33,13 @@ pub unsafe fn dot(w: &[u8], x: &QuantizedX, ahead: Prefetch) -> f32 {
 #[inline(always)]
 unsafe fn dot_with<const S: i32, const N: bool>(w: &[u8], x: &QuantizedX, ahead: usize) -> f32 {
     let n = x.len();
-    assert!(n.is_multiple_of(QK_K) && !x.regrouped);
+    assert!(n.is_multiple_of(QK_K));
     assert!(w.len() >= n / QK8_0 * Q8_0_BLOCK_BYTES);
     // SAFETY: AVX2, AVX-VNNI, FMA and F16C by the caller; block b reads bytes b·34..b·34+34 of
     // `w`, values b·32..b·32+32 of x's parts and lane offsets b·8..b·8+8, in bounds by the
     // assertions above.
     unsafe {
-        let parts = (
-            x.high.as_slice().as_ptr(),
-            x.low.as_slice().as_ptr(),
-            x.lane_offsets.as_slice().as_ptr(),
-        );
+        let parts = x.q8_0_parts();
         let mut total = _mm256_setzero_ps();
         for (g, &scale) in x.scales.iter().enumerate() {
             // Two chains (even and odd blocks), so that no FMA waits on the one before.
@@ -70,7 +66,7 @@ unsafe fn dot_with<const S: i32, const N: bool>(w: &[u8], x: &QuantizedX, ahead:
 #[inline(always)]
 unsafe fn block<const S: i32, const N: bool>(
     w: &[u8],
-    (high, low, lane_offsets): (*const i8, *const i8, *const i32),
+    (high, low, lane_offsets): Q8_0Parts,
     b: usize,
     ahead: usize,
 ) -> (__m256i, __m256) {

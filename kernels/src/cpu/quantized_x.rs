@@ -84,7 +84,24 @@ impl QuantizedX {
     pub(super) fn len(&self) -> usize {
         self.high.as_slice().len()
     }
+
+    /// What the Q8_0 VNNI kernels read, from value 0: the high and low parts and the lane
+    /// offsets (one per four values), `len()` and `len() / 4` long.
+    ///
+    /// # Panics
+    /// If x is in the regrouped order: the Q8_0 kernels read natural order.
+    pub(super) fn q8_0_parts(&self) -> Q8_0Parts {
+        assert!(!self.regrouped, "the Q8_0 kernels read x in natural order");
+        (
+            self.high.as_slice().as_ptr(),
+            self.low.as_slice().as_ptr(),
+            self.lane_offsets.as_slice().as_ptr(),
+        )
+    }
 }
+
+/// x's high part, low part and lane offsets, as [`QuantizedX::q8_0_parts`] gives them.
+pub(super) type Q8_0Parts = (*const i8, *const i8, *const i32);
 
 /// The step of one block's integer grid: max|x| / 16319 (the rounding moves a value by at most
 /// half of it).
